@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# bench.sh - compare jcache with redis-server on this machine (loopback only).
+#
+# 1. Throughput: redis-benchmark -t TEST -n N -c C -P P --csv for every test
+#    and pipeline depth, interleaved (redis, then jcache, for each test;
+#    BENCH_ROUNDS times, median reported), and
+#    prints: test, pipeline, redis ops/s, jcache ops/s, ratio jcache/redis.
+# 2. Memory: FLUSHALL, then loads BENCH_KEYS keys (16-byte key, 64-byte value)
+#    into each server via `redis-cli --pipe` and prints VmRSS (from
+#    /proc/PID/status) and INFO memory used_memory of both, and the ratios.
+#
+# Usage: scripts/bench.sh
+#
+# Environment:
+#   JCACHE_BIN        candidate binary (default <repo>/target/release/jcache;
+#                     built with `cargo build --release` if that default is
+#                     missing). Started as `jcache --port P --bind 127.0.0.1
+#                     --log-level warn`, or with redis-server's arguments if
+#                     its name contains "redis-server" (to test this script
+#                     with redis on both sides: JCACHE_BIN=/usr/bin/redis-server).
+#   JCACHE_ARGS       extra arguments for the candidate (word-split).
+#   REDIS_BIN         reference server (default: redis-server on PATH), started
+#                     as `redis-server --port P --bind 127.0.0.1 --save ""
+#                     --appendonly no`.
+#   REDIS_ARGS        extra arguments for redis-server (word-split).
+#   BENCH_TESTS       redis-benchmark tests (default set,get,incr,lpush,lpop,hset,zadd)
+#   BENCH_N           requests per benchmark (default 200000)
+#   BENCH_CLIENTS     connections (default 50)
+#   BENCH_PIPELINES   pipeline depths (default "1 16")
+#   BENCH_ROUNDS      runs per test, server and pipeline; the median is
+#                     reported (default 3; odd rounds run redis first, even
+#                     rounds jcache first)
+#   BENCH_TIMEOUT     seconds allowed per redis-benchmark run (default 180)
+#   BENCH_KEYS        keys for the memory test (default 1000000; 0 skips it)
+#   BENCH_RESULTS_DIR where bench.csv / memory.txt / server logs go
+#                     (default <repo>/target/bench)
+#
+# Exit status: non-zero if a server fails to start or dies, or a benchmark or
+# the load fails. It does not judge the numbers.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+
+DEFAULT_JCACHE=$REPO_ROOT/target/release/jcache
+JCACHE_BIN=${JCACHE_BIN:-$DEFAULT_JCACHE}
+JCACHE_ARGS=${JCACHE_ARGS:-}
+REDIS_BIN=${REDIS_BIN:-$(command -v redis-server || echo /usr/bin/redis-server)}
+REDIS_ARGS=${REDIS_ARGS:-}
+TESTS=${BENCH_TESTS:-set,get,incr,lpush,lpop,hset,zadd}
+N=${BENCH_N:-200000}
+CLIENTS=${BENCH_CLIENTS:-50}
+PIPELINES=${BENCH_PIPELINES:-1 16}
+BTIMEOUT=${BENCH_TIMEOUT:-180}
+ROUNDS=${BENCH_ROUNDS:-3}
+KEYS=${BENCH_KEYS:-1000000}
+RESULTS_DIR=${BENCH_RESULTS_DIR:-$REPO_ROOT/target/bench}
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+for tool in redis-benchmark redis-cli awk timeout; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install redis-tools)"
+done
+[ -x "$REDIS_BIN" ] || die "redis-server '$REDIS_BIN' not found (apt-get install redis-server)"
+if [ ! -x "$JCACHE_BIN" ]; then
+    if [ "$JCACHE_BIN" = "$DEFAULT_JCACHE" ]; then
+        log "building jcache (cargo build --release)"
+        (cd "$REPO_ROOT" && cargo build --release) || die "cargo build --release failed"
+    fi
+    [ -x "$JCACHE_BIN" ] || die "jcache binary '$JCACHE_BIN' not found"
+fi
+
+mkdir -p "$RESULTS_DIR"
+
+free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+        return
+    fi
+    local p i
+    for i in $(seq 1 200); do
+        p=$((40000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+        : "$i"
+    done
+    die "no free port found"
+}
+
+ping_server() (
+    port=$1 line=""
+    exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+    printf 'PING\r\n' >&3
+    IFS= read -r -t 2 line <&3 || true
+    [ "${line%$'\r'}" = "+PONG" ]
+)
+
+declare -A PID=() PORT=() TMPD=()
+# start_server NAME BIN EXTRA_ARGS: start on a free port; sets PID[NAME], PORT[NAME].
+start_server() {
+    local name=$1 bin=$2 extra_s=$3 port i
+    local -a extra=()
+    [ -n "$extra_s" ] && read -r -a extra <<< "$extra_s"
+    port=$(free_port)
+    TMPD[$name]=$(mktemp -d "${TMPDIR:-/tmp}/jcache-bench-$name.XXXXXX")
+    case $(basename "$bin") in
+        *redis-server*)
+            "$bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+                --daemonize no --dir "${TMPD[$name]}" "${extra[@]}" \
+                > "$RESULTS_DIR/$name.server.log" 2>&1 & ;;
+        *)
+            (cd "${TMPD[$name]}" && exec "$bin" --port "$port" --bind 127.0.0.1 \
+                --log-level warn "${extra[@]}") > "$RESULTS_DIR/$name.server.log" 2>&1 & ;;
+    esac
+    PID[$name]=$!
+    PORT[$name]=$port
+    for i in $(seq 1 100); do
+        kill -0 "${PID[$name]}" 2>/dev/null || die "$name ($bin) exited at startup, see $RESULTS_DIR/$name.server.log"
+        if ping_server "$port" 2>/dev/null; then
+            log "$name: $bin pid ${PID[$name]} port $port"
+            return 0
+        fi
+        sleep 0.1
+        : "$i"
+    done
+    die "$name did not answer PING within 10s"
+}
+
+stop_server() {
+    local name=$1 pid=${PID[$1]:-} i
+    [ -n "$pid" ] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for i in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+            : "$i"
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null || true
+    PID[$name]=""
+    [ -n "${TMPD[$name]:-}" ] && rm -rf "${TMPD[$name]}"
+    return 0
+}
+
+cleanup() {
+    stop_server redis
+    stop_server jcache
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+alive() { kill -0 "${PID[$1]}" 2>/dev/null || die "$1 (pid ${PID[$1]}) died, see $RESULTS_DIR/$1.server.log"; }
+
+cli() { local name=$1; shift; timeout 30 redis-cli -h 127.0.0.1 -p "${PORT[$name]}" "$@"; }
+
+start_server redis "$REDIS_BIN" "$REDIS_ARGS"
+start_server jcache "$JCACHE_BIN" "$JCACHE_ARGS"
+
+# ------------------------------------------------------------ throughput
+# bench NAME TEST PIPELINE -> prints ops/s
+bench() {
+    local name=$1 test=$2 pipe=$3 out rps
+    out=$(timeout "$BTIMEOUT" redis-benchmark -h 127.0.0.1 -p "${PORT[$name]}" \
+        -t "$test" -n "$N" -c "$CLIENTS" -P "$pipe" --csv 2>"$RESULTS_DIR/benchmark.stderr") \
+        || die "redis-benchmark $test -P $pipe against $name failed or timed out (${BTIMEOUT}s)"
+    # "test","rps",...  header, then "SET","123456.79",...
+    rps=$(printf '%s\n' "$out" | awk -F'"' 'NR > 1 && $2 != "" { print $4; exit }')
+    [ -n "$rps" ] || die "no result parsed from redis-benchmark output: $out"
+    alive "$name"
+    echo "$rps"
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+IFS=, read -r -a TEST_LIST <<< "$TESTS"
+read -r -a PIPE_LIST <<< "$PIPELINES"
+CSV=$RESULTS_DIR/bench.csv
+echo "test,pipeline,redis_ops,jcache_ops,ratio" > "$CSV"
+log "redis-benchmark -n $N -c $CLIENTS, tests: $TESTS, pipelines: $PIPELINES, rounds: $ROUNDS (median)"
+ROWS=()
+for pipe in "${PIPE_LIST[@]}"; do
+    for test in "${TEST_LIST[@]}"; do
+        rs=() js=()
+        for ((round = 1; round <= ROUNDS; round++)); do
+            # redis first on odd rounds, jcache first on even ones
+            if ((round % 2)); then
+                rs+=("$(bench redis "$test" "$pipe")"); js+=("$(bench jcache "$test" "$pipe")")
+            else
+                js+=("$(bench jcache "$test" "$pipe")"); rs+=("$(bench redis "$test" "$pipe")")
+            fi
+        done
+        r=$(median "${rs[@]}")
+        j=$(median "${js[@]}")
+        [ "$ROUNDS" -gt 1 ] && log "$test -P $pipe rounds: redis ${rs[*]} / jcache ${js[*]}"
+        ratio=$(awk -v a="$j" -v b="$r" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+        log "$test -P $pipe: redis $r, jcache $j, ratio $ratio"
+        echo "$test,$pipe,$r,$j,$ratio" >> "$CSV"
+        ROWS+=("$(printf '%-8s %8s %14.0f %14.0f %8s' "$test" "$pipe" "$r" "$j" "$ratio")")
+    done
+done
+
+echo
+echo "Throughput (redis-benchmark -n $N -c $CLIENTS; ops/s, median of $ROUNDS)"
+printf '%-8s %8s %14s %14s %8s\n' test pipeline redis jcache ratio
+printf '%-8s %8s %14s %14s %8s\n' -------- -------- -------------- -------------- --------
+printf '%s\n' "${ROWS[@]}"
+awk -F, 'NR > 1 { n++; s += log($5) } END { if (n) printf "geometric mean ratio jcache/redis: %.2f\n", exp(s / n) }' "$CSV"
+
+# ---------------------------------------------------------------- memory
+if [ "$KEYS" -gt 0 ]; then
+    rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+    used_memory() {
+        cli "$1" INFO memory 2>/dev/null | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }' || true
+    }
+    # RESP for KEYS x SET key:%012d (16 bytes) <64-byte value>
+    gen_load() {
+        awk -v n="$KEYS" 'BEGIN {
+            for (i = 0; i < n; i++) {
+                printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$64\r\nv%063d\r\n", i, i
+            }
+        }'
+    }
+    declare -A RSS0=() RSS1=() UM=()
+    for name in redis jcache; do
+        cli "$name" FLUSHALL > /dev/null || die "FLUSHALL on $name failed"
+        sleep 0.5
+        RSS0[$name]=$(rss_kb "${PID[$name]}")
+        log "$name: loading $KEYS keys"
+        t0=$(date +%s.%N)
+        out=$(gen_load | timeout 600 redis-cli -h 127.0.0.1 -p "${PORT[$name]}" --pipe 2>&1) \
+            || die "redis-cli --pipe into $name failed: $out"
+        t1=$(date +%s.%N)
+        printf '%s\n' "$out" > "$RESULTS_DIR/$name.load.txt"
+        grep -q 'errors: 0,' <<< "$out" || die "load into $name reported errors: $out"
+        alive "$name"
+        dbsize=$(cli "$name" DBSIZE | tr -d '\r')
+        [ "$dbsize" = "$KEYS" ] || log "WARNING: $name DBSIZE is $dbsize, expected $KEYS"
+        sleep 0.5
+        RSS1[$name]=$(rss_kb "${PID[$name]}")
+        UM[$name]=$(used_memory "$name")
+        log "$name: loaded in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s, DBSIZE $dbsize"
+    done
+    mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+    {
+        echo
+        echo "Memory after loading $KEYS keys (16-byte key, 64-byte value)"
+        printf '%-26s %14s %14s %8s\n' "" redis jcache ratio
+        printf '%-26s %14s %14s %8s\n' "RSS before load (MiB)" "$(mb "${RSS0[redis]}")" "$(mb "${RSS0[jcache]}")" "$(ratio "${RSS0[jcache]}" "${RSS0[redis]}")"
+        printf '%-26s %14s %14s %8s\n' "RSS after load (MiB)" "$(mb "${RSS1[redis]}")" "$(mb "${RSS1[jcache]}")" "$(ratio "${RSS1[jcache]}" "${RSS1[redis]}")"
+        printf '%-26s %14s %14s %8s\n' "RSS delta (MiB)" "$(mb $((RSS1[redis] - RSS0[redis])))" "$(mb $((RSS1[jcache] - RSS0[jcache])))" \
+            "$(ratio $((RSS1[jcache] - RSS0[jcache])) $((RSS1[redis] - RSS0[redis])))"
+        printf '%-26s %14s %14s %8s\n' "INFO used_memory (bytes)" "${UM[redis]:-n/a}" "${UM[jcache]:-n/a}" "$(ratio "${UM[jcache]:-}" "${UM[redis]:-}")"
+        printf '%-26s %14s %14s\n' "RSS bytes per key" \
+            "$(awk -v d=$((RSS1[redis] - RSS0[redis])) -v n="$KEYS" 'BEGIN { printf "%.0f", d * 1024 / n }')" \
+            "$(awk -v d=$((RSS1[jcache] - RSS0[jcache])) -v n="$KEYS" 'BEGIN { printf "%.0f", d * 1024 / n }')"
+    } | tee "$RESULTS_DIR/memory.txt"
+fi
+
+echo
+echo "Results in $RESULTS_DIR"

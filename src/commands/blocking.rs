@@ -1,0 +1,171 @@
+//! Blocking pops (BLPOP, BLMOVE, BZPOPMIN, ...): clients wait in FIFO order per
+//! key; a write that gives a waited-on key data serves the first waiter
+//! directly (the pop runs on the waiter's behalf, under the shard lock), so
+//! the first client to block is the first served and no element is popped
+//! for a client that already gave up.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::engine::Keys;
+use crate::protocol::Reply;
+use crate::server::Shared;
+
+/// Tries to serve a waiter from `ready_key`: performs the pop and writes the
+/// reply, returning true; or returns false when there is nothing to pop.
+pub type ServeFn = Box<dyn Fn(&mut Keys<'_>, &Bytes, &mut Reply) -> bool + Send + Sync>;
+
+/// What a blocking command asks the connection to wait for.
+pub struct BlockRequest {
+    /// Keys to wait on (owned copies).
+    pub keys: Vec<Bytes>,
+    /// Other keys the pop touches (BLMOVE's destination), locked with the ready key.
+    pub extra_keys: Vec<Bytes>,
+    /// Absolute deadline in ms since the epoch; 0 = wait forever.
+    pub deadline: u64,
+    pub serve: ServeFn,
+    /// Writes the reply sent on timeout.
+    pub timeout_reply: fn(&mut Reply),
+}
+
+enum State {
+    Waiting,
+    Served(Bytes),
+    Cancelled,
+}
+
+pub struct Waiter {
+    pub client_id: u64,
+    resp3: bool,
+    req: BlockRequest,
+    state: Mutex<State>,
+    pub notify: Notify,
+}
+
+impl Waiter {
+    /// Ends the wait: returns the served reply, or None after marking the
+    /// waiter cancelled (so no later write can serve it).
+    pub fn finish(&self) -> Option<Bytes> {
+        let mut st = self.state.lock();
+        match std::mem::replace(&mut *st, State::Cancelled) {
+            State::Served(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn timeout_reply(&self, out: &mut Reply) {
+        (self.req.timeout_reply)(out)
+    }
+
+    pub fn deadline(&self) -> u64 {
+        self.req.deadline
+    }
+}
+
+#[derive(Default)]
+pub struct BlockingRegistry {
+    queues: Mutex<ahash::HashMap<Bytes, VecDeque<Arc<Waiter>>>>,
+}
+
+impl BlockingRegistry {
+    /// Registers a waiter for every key of `req`, then serves any key that got
+    /// data between the command's check and the registration.
+    pub fn register(
+        &self,
+        server: &Arc<Shared>,
+        client_id: u64,
+        resp3: bool,
+        req: BlockRequest,
+    ) -> Arc<Waiter> {
+        let waiter = Arc::new(Waiter {
+            client_id,
+            resp3,
+            req,
+            state: Mutex::new(State::Waiting),
+            notify: Notify::new(),
+        });
+        {
+            let mut q = self.queues.lock();
+            let mut seen: Vec<&Bytes> = Vec::new();
+            for k in &waiter.req.keys {
+                if seen.contains(&k) {
+                    continue;
+                }
+                seen.push(k);
+                q.entry(k.clone()).or_default().push_back(waiter.clone());
+                server.db.add_waited(k);
+            }
+        }
+        for k in waiter.req.keys.clone() {
+            self.serve_key(server, &k);
+        }
+        super::serve_ready(server);
+        waiter
+    }
+
+    /// Removes a waiter from every queue.
+    pub fn unregister(&self, server: &Shared, waiter: &Arc<Waiter>) {
+        let mut q = self.queues.lock();
+        let mut seen: Vec<&Bytes> = Vec::new();
+        for k in &waiter.req.keys {
+            if seen.contains(&k) {
+                continue;
+            }
+            seen.push(k);
+            if let Some(dq) = q.get_mut(k) {
+                if let Some(pos) = dq.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+                    dq.remove(pos);
+                    server.db.remove_waited(k);
+                }
+                if dq.is_empty() {
+                    q.remove(k);
+                }
+            }
+        }
+    }
+
+    /// Number of clients currently blocked.
+    pub fn blocked_clients(&self) -> usize {
+        let q = self.queues.lock();
+        let mut ids: Vec<u64> = q.values().flatten().map(|w| w.client_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
+    /// Serves waiters of `key`, first come first served, while it has data.
+    pub fn serve_key(&self, server: &Arc<Shared>, key: &Bytes) {
+        loop {
+            let waiter = {
+                let q = self.queues.lock();
+                match q.get(key).and_then(|dq| dq.front()) {
+                    Some(w) => w.clone(),
+                    None => return,
+                }
+            };
+            let mut lock_keys: Vec<&Bytes> = vec![key];
+            lock_keys.extend(waiter.req.extra_keys.iter());
+            let mut ks = server.db.lock(&lock_keys);
+            let mut st = waiter.state.lock();
+            if !matches!(*st, State::Waiting) {
+                drop(st);
+                drop(ks);
+                self.unregister(server, &waiter);
+                continue;
+            }
+            let mut reply = Reply::new(waiter.resp3);
+            if !(waiter.req.serve)(&mut ks, key, &mut reply) {
+                return;
+            }
+            *st = State::Served(reply.buf.freeze());
+            drop(st);
+            drop(ks);
+            self.unregister(server, &waiter);
+            waiter.notify.notify_one();
+        }
+    }
+}

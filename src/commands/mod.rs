@@ -1,0 +1,412 @@
+//! The command table and dispatcher: turns a request (an array of arguments)
+//! into a reply, applying Redis's rules in Redis's order: unknown command,
+//! arity, authentication, Pub/Sub context, MULTI queueing, OOM, then the
+//! command itself with the shards of its keys locked.
+//!
+//! One file per command family; each exports `COMMANDS`, a static slice of
+//! [`Command`]s. Handlers parse their arguments first (syntax errors are
+//! replies, nothing is touched), then read the keyspace and apply mutations.
+
+pub mod blocking;
+mod connection;
+mod hashes;
+mod keys;
+mod lists;
+mod server_cmds;
+mod strings;
+mod transactions;
+pub mod util;
+pub mod watch;
+mod zsets;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::engine::Keys;
+use crate::protocol::Reply;
+use crate::server::{ClientState, Shared};
+pub use blocking::BlockRequest;
+
+/// Command flags (a subset of Redis's, used for dispatch and COMMAND INFO).
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    /// Allowed before authentication.
+    pub const NO_AUTH: u32 = 1 << 10;
+    /// Executed immediately even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+    pub const NO_MULTI: u32 = 1 << 11;
+    /// Allowed in RESP2 Pub/Sub context.
+    pub const PUBSUB_CTX: u32 = 1 << 12;
+    pub const RANDOM: u32 = 1 << 13;
+    pub const SORT_FOR_SCRIPT: u32 = 1 << 14;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+    ];
+}
+
+/// Where a command's keys are, so the dispatcher can lock their shards.
+#[derive(Clone, Copy)]
+pub enum KeySpec {
+    None,
+    /// Keys at `first`, `first+step`, ... up to `last` (negative: from the end).
+    Range {
+        first: i32,
+        last: i32,
+        step: i32,
+    },
+    /// Key positions computed from the arguments (numkeys-style commands);
+    /// must be lenient with bad input (the handler reports the error).
+    Custom(fn(&[Bytes]) -> Vec<usize>),
+    /// Every shard (whole-keyspace commands).
+    All,
+}
+
+pub type Handler = fn(&mut Ctx<'_, '_>, &[Bytes]);
+
+pub struct Command {
+    /// Lower-case name (for subcommands, the subcommand alone).
+    pub name: &'static str,
+    /// Redis arity: positive = exact, negative = at least |arity|.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: KeySpec,
+    pub handler: Handler,
+    /// Command group, as COMMAND DOCS reports it.
+    pub group: &'static str,
+    /// Subcommands (CONFIG GET, ...): dispatch goes to them.
+    pub subcommands: &'static [Command],
+}
+
+impl Command {
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: KeySpec,
+        handler: Handler,
+        group: &'static str,
+    ) -> Command {
+        Command {
+            name,
+            arity,
+            flags,
+            keys,
+            handler,
+            group,
+            subcommands: &[],
+        }
+    }
+
+    pub const fn container(
+        name: &'static str,
+        group: &'static str,
+        subcommands: &'static [Command],
+    ) -> Command {
+        Command {
+            name,
+            arity: -2,
+            flags: 0,
+            keys: KeySpec::None,
+            handler: no_handler,
+            group,
+            subcommands,
+        }
+    }
+
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Key argument positions for `args` (args[0] is the command name).
+    pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        match self.keys {
+            KeySpec::None | KeySpec::All => Vec::new(),
+            KeySpec::Range { first, last, step } => {
+                let n = args.len() as i32;
+                let last = if last < 0 { n + last } else { last.min(n - 1) };
+                let mut v = Vec::new();
+                let mut i = first;
+                while i <= last && i < n {
+                    v.push(i as usize);
+                    i += step.max(1);
+                }
+                v
+            }
+            KeySpec::Custom(f) => f(args),
+        }
+    }
+}
+
+fn no_handler(_: &mut Ctx<'_, '_>, _: &[Bytes]) {}
+
+/// What a handler sees.
+pub struct Ctx<'a, 'k> {
+    pub out: &'a mut Reply,
+    pub client: &'a mut ClientState,
+    pub server: &'a Arc<Shared>,
+    pub ks: &'a mut Keys<'k>,
+    /// True while running inside EXEC (blocking commands do not block).
+    pub in_exec: bool,
+    /// Set by a blocking command that found nothing to pop.
+    pub block: Option<BlockRequest>,
+}
+
+impl Ctx<'_, '_> {
+    pub fn err(&mut self, msg: &str) {
+        self.out.error(msg);
+    }
+}
+
+/// The whole command table, by lower-case name.
+pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
+    let families: &[&'static [Command]] = &[
+        strings::COMMANDS,
+        keys::COMMANDS,
+        hashes::COMMANDS,
+        lists::COMMANDS,
+        zsets::COMMANDS,
+        connection::COMMANDS,
+        server_cmds::COMMANDS,
+        transactions::COMMANDS,
+    ];
+    let mut t = HashMap::new();
+    for fam in families {
+        for c in fam.iter() {
+            assert!(
+                t.insert(c.name, c).is_none(),
+                "duplicate command {}",
+                c.name
+            );
+        }
+    }
+    t
+});
+
+/// Looks a command up by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let s = std::str::from_utf8(&buf[..name.len()]).ok()?;
+    TABLE.get(s).copied()
+}
+
+fn lookup_sub(cmd: &'static Command, sub: &[u8]) -> Option<&'static Command> {
+    cmd.subcommands
+        .iter()
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(sub))
+}
+
+fn arity_ok(arity: i32, n: usize) -> bool {
+    let n = n as i32;
+    if arity > 0 {
+        n == arity
+    } else {
+        n >= -arity
+    }
+}
+
+pub fn unknown_command_error(args: &[Bytes]) -> String {
+    let name = String::from_utf8_lossy(&args[0]);
+    let name: String = name.chars().take(128).collect();
+    let mut s = format!("ERR unknown command '{name}', with args beginning with: ");
+    for a in args[1..].iter() {
+        let a = String::from_utf8_lossy(a);
+        let a: String = a.chars().take(128).collect();
+        s.push_str(&format!("'{a}' "));
+        if s.len() > 4096 {
+            break;
+        }
+    }
+    s
+}
+
+/// Resolves the command to run: the command itself or its subcommand, or an error text.
+pub fn resolve(args: &[Bytes]) -> Result<(&'static Command, String), String> {
+    let Some(cmd) = lookup(&args[0]) else {
+        return Err(unknown_command_error(args));
+    };
+    if cmd.subcommands.is_empty() {
+        if !arity_ok(cmd.arity, args.len()) {
+            return Err(format!(
+                "ERR wrong number of arguments for '{}' command",
+                cmd.name
+            ));
+        }
+        return Ok((cmd, cmd.name.to_string()));
+    }
+    if args.len() < 2 {
+        return Err(format!(
+            "ERR wrong number of arguments for '{}' command",
+            cmd.name
+        ));
+    }
+    let Some(sub) = lookup_sub(cmd, &args[1]) else {
+        let sub = String::from_utf8_lossy(&args[1]);
+        let sub: String = sub.chars().take(128).collect();
+        return Err(format!(
+            "ERR unknown subcommand '{sub}'. Try {} HELP.",
+            cmd.name.to_ascii_uppercase()
+        ));
+    };
+    let full = format!("{}|{}", cmd.name, sub.name);
+    if !arity_ok(sub.arity, args.len()) {
+        return Err(format!(
+            "ERR wrong number of arguments for '{full}' command"
+        ));
+    }
+    Ok((sub, full))
+}
+
+/// What the connection must do after a command.
+pub enum Flow {
+    Continue,
+    /// Wait for a blocking pop to be served or to time out.
+    Block(BlockRequest),
+    /// Send what is buffered, then close.
+    Close,
+}
+
+/// Executes one request for a client, appending its reply to `out`.
+pub fn execute(
+    server: &Arc<Shared>,
+    client: &mut ClientState,
+    args: Vec<Bytes>,
+    out: &mut Reply,
+) -> Flow {
+    server.stats.commands.fetch_add(1, Ordering::Relaxed);
+    let (cmd, full_name) = match resolve(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            if client.multi.is_some() {
+                client.multi_dirty = true;
+            }
+            server.stats.errors.fetch_add(1, Ordering::Relaxed);
+            out.error(&e);
+            return Flow::Continue;
+        }
+    };
+    if server.requirepass_set() && !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        out.error("NOAUTH Authentication required.");
+        return Flow::Continue;
+    }
+    if client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CTX) {
+        out.error(&format!(
+            "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        ));
+        return Flow::Continue;
+    }
+    if client.multi.is_some() && !cmd.has(flags::NO_MULTI) {
+        if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
+            client.multi_dirty = true;
+            out.error(OOM_ERR);
+            return Flow::Continue;
+        }
+        client.multi.as_mut().unwrap().push((cmd, args));
+        out.queued();
+        return Flow::Continue;
+    }
+    client.last_command = cmd.name;
+    if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
+        out.error(OOM_ERR);
+        return Flow::Continue;
+    }
+    let flow = run_locked(server, client, cmd, &args, out);
+    serve_ready(server);
+    flow
+}
+
+pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Locks the command's shards and runs it.
+fn run_locked(
+    server: &Arc<Shared>,
+    client: &mut ClientState,
+    cmd: &'static Command,
+    args: &[Bytes],
+    out: &mut Reply,
+) -> Flow {
+    let mut ks = match cmd.keys {
+        KeySpec::All => server.db.lock_all(),
+        KeySpec::None => server.db.lock_indices(&[]),
+        _ => {
+            let pos = cmd.key_positions(args);
+            let keys: smallvec::SmallVec<[&Bytes; 4]> = pos.iter().map(|&i| &args[i]).collect();
+            server.db.lock(&keys)
+        }
+    };
+    let mut ctx = Ctx {
+        out,
+        client,
+        server,
+        ks: &mut ks,
+        in_exec: false,
+        block: None,
+    };
+    let start = Instant::now();
+    (cmd.handler)(&mut ctx, args);
+    let block = ctx.block.take();
+    drop(ks);
+    server.stats.record_latency(start.elapsed());
+    if client.close_after_reply {
+        return Flow::Close;
+    }
+    match block {
+        Some(b) => Flow::Block(b),
+        None => Flow::Continue,
+    }
+}
+
+/// Runs one queued command inside EXEC, with every shard already locked.
+pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes]) {
+    ctx.client.last_command = cmd.name;
+    (cmd.handler)(ctx, args);
+    ctx.block = None;
+}
+
+/// Serves clients blocked on keys that received data.
+pub fn serve_ready(server: &Arc<Shared>) {
+    loop {
+        let ready = server.db.take_ready();
+        if ready.is_empty() {
+            return;
+        }
+        for key in ready {
+            server.blocking.serve_key(server, &key);
+        }
+    }
+}
+
+/// Cleans up after a client that disconnected: forget its watches.
+pub fn disconnect(server: &Arc<Shared>, client: &mut ClientState) {
+    for (k, _) in client.watched.drain(..) {
+        server.watches.unwatch(&k, &client.watch_dirty);
+    }
+}

@@ -1,0 +1,5 @@
+//! server_cmds commands.
+
+use super::Command;
+
+pub static COMMANDS: &[Command] = &[];

@@ -1,0 +1,154 @@
+//! MULTI / EXEC / DISCARD / WATCH / UNWATCH. A transaction runs with every
+//! shard locked, so no other client observes half of it.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::flags::*;
+use super::util::owned;
+use super::{run_in_exec, Command, Ctx, KeySpec};
+
+pub static COMMANDS: &[Command] = &[
+    Command::new(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_MULTI,
+        KeySpec::None,
+        multi,
+        "transactions",
+    ),
+    Command::new(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | NO_MULTI,
+        KeySpec::None,
+        exec,
+        "transactions",
+    ),
+    Command::new(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_MULTI,
+        KeySpec::None,
+        discard,
+        "transactions",
+    ),
+    Command::new(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | NO_MULTI,
+        KeySpec::Range {
+            first: 1,
+            last: -1,
+            step: 1,
+        },
+        watch,
+        "transactions",
+    ),
+    Command::new(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        KeySpec::None,
+        unwatch,
+        "transactions",
+    ),
+];
+
+fn multi(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    if ctx.client.multi.is_some() {
+        ctx.err("ERR MULTI calls can not be nested");
+        return;
+    }
+    ctx.client.multi = Some(Vec::new());
+    ctx.client.multi_dirty = false;
+    ctx.out.ok();
+}
+
+fn discard(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    if ctx.client.multi.take().is_none() {
+        ctx.err("ERR DISCARD without MULTI");
+        return;
+    }
+    ctx.client.multi_dirty = false;
+    unwatch_all(ctx);
+    ctx.out.ok();
+}
+
+fn exec(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    let Some(queued) = ctx.client.multi.take() else {
+        ctx.err("ERR EXEC without MULTI");
+        return;
+    };
+    if std::mem::take(&mut ctx.client.multi_dirty) {
+        unwatch_all(ctx);
+        ctx.err("EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    let server = ctx.server;
+    let mut all = server.db.lock_all();
+    // A watched key that was live at WATCH time and is gone now has expired
+    // (a delete by anyone would have set the dirty flag).
+    let mut aborted = ctx.client.watch_dirty.load(Ordering::Acquire);
+    if !aborted {
+        for (key, was_live) in &ctx.client.watched {
+            if *was_live && !all.exists(key) {
+                aborted = true;
+                break;
+            }
+        }
+    }
+    if aborted {
+        drop(all);
+        unwatch_all(ctx);
+        ctx.out.null_array();
+        return;
+    }
+    ctx.out.array(queued.len());
+    {
+        let mut sub = Ctx {
+            out: &mut *ctx.out,
+            client: &mut *ctx.client,
+            server,
+            ks: &mut all,
+            in_exec: true,
+            block: None,
+        };
+        for (cmd, args) in &queued {
+            run_in_exec(&mut sub, cmd, args);
+        }
+    }
+    drop(all);
+    unwatch_all(ctx);
+}
+
+fn watch(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if ctx.client.multi.is_some() {
+        ctx.err("ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    for k in &args[1..] {
+        if ctx.client.watched.iter().any(|(w, _)| w == k) {
+            continue;
+        }
+        let key = owned(k);
+        let live = ctx.ks.exists(&key);
+        ctx.server.watches.watch(&key, &ctx.client.watch_dirty);
+        ctx.client.watched.push((key, live));
+    }
+    ctx.out.ok();
+}
+
+fn unwatch(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    unwatch_all(ctx);
+    ctx.out.ok();
+}
+
+/// Forgets every watched key of the client and clears its dirty flag.
+pub fn unwatch_all(ctx: &mut Ctx<'_, '_>) {
+    for (k, _) in ctx.client.watched.drain(..) {
+        ctx.server.watches.unwatch(&k, &ctx.client.watch_dirty);
+    }
+    ctx.client.watch_dirty.store(false, Ordering::Release);
+}

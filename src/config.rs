@@ -1,0 +1,297 @@
+//! The one configuration: defaults, then the TOML file, then `JCACHE_*`
+//! environment variables, then the command line (each overrides the last).
+//! Only `main.rs` calls [`Config::load`]; the rest of the code receives a
+//! validated `Config`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::engine::EvictionPolicy;
+use crate::util::number::parse_memory;
+
+/// Command-line options. Every option can also be set with `JCACHE_<NAME>`
+/// (upper case, `-` -> `_`) or in the config file (same name, `-` -> `_`).
+#[derive(Parser, Debug, Default, Clone)]
+#[command(
+    name = "jcache",
+    version,
+    about = "A tiered, replicated Redis-protocol cache server"
+)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, env = "JCACHE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// TCP port to listen on (0 = pick a free port). Default 6379.
+    #[arg(long, env = "JCACHE_PORT")]
+    pub port: Option<u16>,
+    /// Address to bind. Default 127.0.0.1.
+    #[arg(long, env = "JCACHE_BIND")]
+    pub bind: Option<String>,
+    /// Password clients must AUTH with.
+    #[arg(long, env = "JCACHE_REQUIREPASS")]
+    pub requirepass: Option<String>,
+    /// Memory limit for the keyspace (bytes, or 100mb, 1gb, ...); 0 = unlimited.
+    #[arg(long, env = "JCACHE_MAXMEMORY")]
+    pub maxmemory: Option<String>,
+    /// Eviction policy when maxmemory is reached.
+    #[arg(long, env = "JCACHE_MAXMEMORY_POLICY")]
+    pub maxmemory_policy: Option<String>,
+    /// Maximum simultaneous clients. Default 10000.
+    #[arg(long, env = "JCACHE_MAXCLIENTS")]
+    pub maxclients: Option<u64>,
+    /// Largest bulk string a client may send. Default 512mb.
+    #[arg(long, env = "JCACHE_PROTO_MAX_BULK_LEN")]
+    pub proto_max_bulk_len: Option<String>,
+    /// Close idle clients after this many seconds (0 = never).
+    #[arg(long, env = "JCACHE_TIMEOUT")]
+    pub timeout: Option<u64>,
+    /// Log level: error, warn, info, debug, trace. Default info.
+    #[arg(long, env = "JCACHE_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format: text or json. Default text.
+    #[arg(long, env = "JCACHE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The config file's shape (every field optional).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    port: Option<u16>,
+    bind: Option<String>,
+    requirepass: Option<String>,
+    maxmemory: Option<toml::Value>,
+    maxmemory_policy: Option<String>,
+    maxclients: Option<u64>,
+    proto_max_bulk_len: Option<toml::Value>,
+    timeout: Option<u64>,
+    log_level: Option<String>,
+    log_format: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub port: u16,
+    pub bind: String,
+    pub requirepass: Option<String>,
+    pub maxmemory: u64,
+    pub maxmemory_policy: EvictionPolicy,
+    pub maxclients: u64,
+    pub proto_max_bulk_len: u64,
+    pub timeout: u64,
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: "127.0.0.1".into(),
+            requirepass: None,
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxclients: 10000,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            timeout: 0,
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config file {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("invalid value for {0}: {1}")]
+    Invalid(&'static str, String),
+}
+
+fn memory_value(name: &'static str, v: &toml::Value) -> Result<u64, ConfigError> {
+    match v {
+        toml::Value::Integer(i) if *i >= 0 => Ok(*i as u64),
+        toml::Value::String(s) => {
+            parse_memory(s.as_bytes()).ok_or_else(|| ConfigError::Invalid(name, s.clone()))
+        }
+        other => Err(ConfigError::Invalid(name, other.to_string())),
+    }
+}
+
+fn memory_str(name: &'static str, s: &str) -> Result<u64, ConfigError> {
+    parse_memory(s.as_bytes()).ok_or_else(|| ConfigError::Invalid(name, s.to_string()))
+}
+
+impl Config {
+    /// Builds the configuration from the parsed command line (which already
+    /// folded in the environment) and the config file it names.
+    pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Read(path.clone(), e))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::Parse(path.clone(), e))?
+            }
+            None => FileConfig::default(),
+        };
+        let mut c = Config::default();
+        // File first, then CLI/env (clap already put env under the CLI).
+        if let Some(v) = file.port {
+            c.port = v;
+        }
+        if let Some(v) = file.bind {
+            c.bind = v;
+        }
+        if let Some(v) = file.requirepass {
+            c.requirepass = Some(v);
+        }
+        if let Some(v) = &file.maxmemory {
+            c.maxmemory = memory_value("maxmemory", v)?;
+        }
+        if let Some(v) = &file.maxmemory_policy {
+            c.maxmemory_policy = parse_policy(v)?;
+        }
+        if let Some(v) = file.maxclients {
+            c.maxclients = v;
+        }
+        if let Some(v) = &file.proto_max_bulk_len {
+            c.proto_max_bulk_len = memory_value("proto-max-bulk-len", v)?;
+        }
+        if let Some(v) = file.timeout {
+            c.timeout = v;
+        }
+        if let Some(v) = file.log_level {
+            c.log_level = v;
+        }
+        if let Some(v) = &file.log_format {
+            c.log_format = parse_log_format(v)?;
+        }
+        if let Some(v) = cli.port {
+            c.port = v;
+        }
+        if let Some(v) = &cli.bind {
+            c.bind = v.clone();
+        }
+        if let Some(v) = &cli.requirepass {
+            c.requirepass = Some(v.clone());
+        }
+        if let Some(v) = &cli.maxmemory {
+            c.maxmemory = memory_str("maxmemory", v)?;
+        }
+        if let Some(v) = &cli.maxmemory_policy {
+            c.maxmemory_policy = parse_policy(v)?;
+        }
+        if let Some(v) = cli.maxclients {
+            c.maxclients = v;
+        }
+        if let Some(v) = &cli.proto_max_bulk_len {
+            c.proto_max_bulk_len = memory_str("proto-max-bulk-len", v)?;
+        }
+        if let Some(v) = cli.timeout {
+            c.timeout = v;
+        }
+        if let Some(v) = &cli.log_level {
+            c.log_level = v.clone();
+        }
+        if let Some(v) = &cli.log_format {
+            c.log_format = parse_log_format(v)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.maxclients == 0 {
+            return Err(ConfigError::Invalid(
+                "maxclients",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.proto_max_bulk_len < 1024 * 1024 {
+            return Err(ConfigError::Invalid(
+                "proto-max-bulk-len",
+                "must be at least 1mb".into(),
+            ));
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
+            return Err(ConfigError::Invalid("log-level", self.log_level.clone()));
+        }
+        if self.requirepass.as_deref() == Some("") {
+            return Err(ConfigError::Invalid(
+                "requirepass",
+                "must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_policy(s: &str) -> Result<EvictionPolicy, ConfigError> {
+    EvictionPolicy::parse(s).ok_or_else(|| ConfigError::Invalid("maxmemory-policy", s.to_string()))
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, ConfigError> {
+    match s {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(ConfigError::Invalid("log-format", s.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_overrides_file_overrides_default() {
+        let dir = std::env::temp_dir().join(format!("jcache-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "port = 7000\nmaxmemory = \"100mb\"\nmaxmemory_policy = \"allkeys-lru\"\n",
+        )
+        .unwrap();
+        let cli = Cli {
+            config: Some(path.clone()),
+            port: Some(7001),
+            ..Default::default()
+        };
+        let c = Config::load(&cli).unwrap();
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.maxmemory, 100 * 1024 * 1024);
+        assert_eq!(c.maxmemory_policy, EvictionPolicy::AllKeysLru);
+        assert_eq!(c.bind, "127.0.0.1");
+        std::fs::write(&path, "bogus = 1\n").unwrap();
+        assert!(Config::load(&cli).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let cli = Cli {
+            maxmemory: Some("lots".into()),
+            ..Default::default()
+        };
+        assert!(Config::load(&cli).is_err());
+        let cli = Cli {
+            maxmemory_policy: Some("sometimes".into()),
+            ..Default::default()
+        };
+        assert!(Config::load(&cli).is_err());
+    }
+}

@@ -1,0 +1,214 @@
+//! Eviction under `maxmemory`: approximate LRU/LFU/TTL/random by sampling,
+//! like Redis. Eviction runs *before* a write that may grow memory lands.
+
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::{Db, Entry, Mutation, SHARDS};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EvictionPolicy {
+    NoEviction = 0,
+    AllKeysLru,
+    VolatileLru,
+    AllKeysLfu,
+    VolatileLfu,
+    AllKeysRandom,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    pub const ALL: [EvictionPolicy; 8] = [
+        EvictionPolicy::NoEviction,
+        EvictionPolicy::AllKeysLru,
+        EvictionPolicy::VolatileLru,
+        EvictionPolicy::AllKeysLfu,
+        EvictionPolicy::VolatileLfu,
+        EvictionPolicy::AllKeysRandom,
+        EvictionPolicy::VolatileRandom,
+        EvictionPolicy::VolatileTtl,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EvictionPolicy::NoEviction => "noeviction",
+            EvictionPolicy::AllKeysLru => "allkeys-lru",
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::AllKeysLfu => "allkeys-lfu",
+            EvictionPolicy::VolatileLfu => "volatile-lfu",
+            EvictionPolicy::AllKeysRandom => "allkeys-random",
+            EvictionPolicy::VolatileRandom => "volatile-random",
+            EvictionPolicy::VolatileTtl => "volatile-ttl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EvictionPolicy> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+    }
+
+    pub fn from_u8(v: u8) -> EvictionPolicy {
+        Self::ALL[v as usize % 8]
+    }
+
+    fn is_lfu(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
+        )
+    }
+
+    fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+        )
+    }
+}
+
+fn clock_secs() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+fn clock_minutes() -> u32 {
+    (clock_secs() / 60) & 0xFFFF
+}
+
+const LFU_INIT_VAL: u32 = 5;
+const LFU_LOG_FACTOR: f64 = 10.0;
+
+/// Access field of a new entry.
+pub fn initial_access(policy: EvictionPolicy) -> u32 {
+    if policy.is_lfu() {
+        (clock_minutes() << 8) | LFU_INIT_VAL
+    } else {
+        clock_secs()
+    }
+}
+
+/// Decayed LFU counter (one point per elapsed minute, as with lfu-decay-time 1).
+fn lfu_counter(access: u32) -> u32 {
+    let last = access >> 8;
+    let now = clock_minutes();
+    let elapsed = if now >= last {
+        now - last
+    } else {
+        65535 - last + now
+    };
+    (access & 0xFF).saturating_sub(elapsed)
+}
+
+/// Updates an entry's access field on a read or write.
+pub fn touch(e: &mut Entry, policy: EvictionPolicy) {
+    if policy.is_lfu() {
+        let mut counter = lfu_counter(e.access);
+        if counter < 255 {
+            let base = counter.saturating_sub(LFU_INIT_VAL) as f64;
+            let p = 1.0 / (base * LFU_LOG_FACTOR + 1.0);
+            if rand::random::<f64>() < p {
+                counter += 1;
+            }
+        }
+        e.access = (clock_minutes() << 8) | counter;
+    } else {
+        e.access = clock_secs();
+    }
+}
+
+/// Seconds since the entry was last accessed (OBJECT IDLETIME).
+pub fn idle_secs(e: &Entry) -> u64 {
+    clock_secs().saturating_sub(e.access) as u64
+}
+
+/// LFU frequency (OBJECT FREQ).
+pub fn frequency(e: &Entry) -> u32 {
+    lfu_counter(e.access)
+}
+
+impl Db {
+    /// Evicts keys until used memory is under `maxmemory`. Returns false when
+    /// the limit cannot be met (policy noeviction, or nothing evictable), in
+    /// which case the caller refuses the write with an OOM error.
+    pub fn ensure_memory(&self) -> bool {
+        let max = self.maxmemory.load(Ordering::Relaxed) as usize;
+        if max == 0 || self.used_memory() <= max {
+            return true;
+        }
+        let policy = self.policy();
+        if policy == EvictionPolicy::NoEviction {
+            return false;
+        }
+        // Bounded: each round evicts one key; give up after many fruitless rounds.
+        let mut misses = 0;
+        while self.used_memory() > max {
+            match self.pick_victim(policy) {
+                Some(key) => {
+                    let mut ks = self.lock(&[&key]);
+                    if ks.peek(&key).is_some() {
+                        ks.apply(Mutation::Del { key });
+                        self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                None => {
+                    misses += 1;
+                    if misses > 16 {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Samples a few keys from a few shards and returns the best candidate.
+    fn pick_victim(&self, policy: EvictionPolicy) -> Option<Bytes> {
+        let mut best: Option<(u64, Bytes)> = None;
+        let now = super::now_ms();
+        for _ in 0..4 {
+            let si = rand::random::<usize>() % SHARDS;
+            let ks = self.lock_indices(&[si]);
+            let shard = ks.shard(si).expect("locked");
+            let n = if policy.volatile_only() {
+                shard.volatile_len()
+            } else {
+                shard.len()
+            };
+            if n == 0 {
+                continue;
+            }
+            for _ in 0..5 {
+                let j = rand::random::<usize>() % n;
+                let (key, e) = if policy.volatile_only() {
+                    let k = shard.volatile_key(j).expect("in range");
+                    (k, shard.get(k).expect("volatile key exists"))
+                } else {
+                    shard.get_index(j).expect("in range")
+                };
+                // Higher score = better victim.
+                let score = match policy {
+                    EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru => idle_secs(e),
+                    EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu => {
+                        255 - frequency(e) as u64
+                    }
+                    EvictionPolicy::VolatileTtl => u64::MAX - e.expire_at.saturating_sub(now),
+                    _ => rand::random::<u32>() as u64,
+                };
+                if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                    best = Some((score, Bytes::copy_from_slice(key)));
+                }
+            }
+        }
+        best.map(|(_, k)| k)
+    }
+}

@@ -1,0 +1,946 @@
+//! The local memory engine: a sharded keyspace with expiry, eviction and
+//! memory accounting. It knows nothing of RESP, sockets, tiers or the cluster.
+//!
+//! Concurrency: the keyspace is split into [`SHARDS`] shards, each behind its
+//! own mutex. A command locks the shards of the keys it names, in ascending
+//! shard order (so two commands can never deadlock), through a [`Keys`] view;
+//! whole-keyspace commands and transactions lock every shard. A
+//! `parking_lot::Mutex` is right here: critical sections are short and never
+//! await.
+//!
+//! Every change goes through [`Keys::apply`] with a [`Mutation`]; that one
+//! place keeps memory accounting, expiry indexes, WATCH touches, blocked-key
+//! wake-ups and the replication log in step.
+
+pub mod evict;
+pub mod mutation;
+pub mod value;
+pub mod zset;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use indexmap::{IndexMap, IndexSet};
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+
+pub use evict::EvictionPolicy;
+pub use mutation::{ExpireSet, Mutation};
+pub use value::{HashValue, ListValue, SetValue, Value, ValueType};
+pub use zset::ZSet;
+
+use value::{Elem, Hasher, ALLOC_OVERHEAD};
+
+/// Number of keyspace shards (a power of two).
+pub const SHARDS: usize = 64;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One key's value and metadata.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in ms since the epoch; 0 = persistent.
+    pub expire_at: u64,
+    /// LRU clock (seconds) or LFU counter, depending on the eviction policy.
+    pub access: u32,
+}
+
+impl Entry {
+    fn is_expired(&self, now: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now
+    }
+}
+
+/// Bytes an entry costs beyond its key and value: its slot in the shard's
+/// index map (hash, key pointer, entry) plus the hash-table index.
+const ENTRY_SLOT: usize = 8 + std::mem::size_of::<Elem>() + std::mem::size_of::<Entry>() + 12;
+/// Extra cost of a key with a TTL (its copy in the volatile index).
+const VOLATILE_SLOT: usize = std::mem::size_of::<Elem>() + 8 + 12 + ALLOC_OVERHEAD;
+
+fn entry_bytes(key_len: usize, e: &Entry) -> usize {
+    let mut n = ENTRY_SLOT + key_len + ALLOC_OVERHEAD + e.value.mem_bytes();
+    if e.expire_at != 0 {
+        n += VOLATILE_SLOT + key_len;
+    }
+    n
+}
+
+#[derive(Default)]
+pub struct Shard {
+    map: IndexMap<Elem, Entry, Hasher>,
+    /// Keys that have an expiry, for the active expiry sweep and volatile-* eviction.
+    volatile: IndexSet<Elem, Hasher>,
+    /// Bytes accounted to this shard.
+    used: usize,
+}
+
+impl Shard {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+    pub fn get_index(&self, i: usize) -> Option<(&[u8], &Entry)> {
+        self.map.get_index(i).map(|(k, e)| (&k[..], e))
+    }
+    pub fn volatile_key(&self, i: usize) -> Option<&[u8]> {
+        self.volatile.get_index(i).map(|k| &k[..])
+    }
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> + '_ {
+        self.map.iter().map(|(k, e)| (&k[..], e))
+    }
+}
+
+/// Counters the engine keeps for INFO.
+#[derive(Default)]
+pub struct EngineStats {
+    pub expired_keys: AtomicU64,
+    pub evicted_keys: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+}
+
+/// What a committed write touched, handed to the [`CommitObserver`] while the
+/// shards are still locked (so observers see commits in apply order).
+pub struct Commit<'a> {
+    pub touched: &'a [Bytes],
+    pub mutations: &'a [Mutation],
+    pub flushed: bool,
+}
+
+/// Hooks outside the engine (WATCH, replication) that want to hear about writes.
+pub trait CommitObserver: Send + Sync {
+    /// Whether touched keys should be collected at all (cheap check per command).
+    fn wants_touched(&self) -> bool;
+    /// Whether mutations should be recorded (replication).
+    fn wants_mutations(&self) -> bool;
+    fn on_commit(&self, commit: &Commit<'_>);
+}
+
+pub struct Db {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: ahash::RandomState,
+    used: AtomicUsize,
+    pub stats: EngineStats,
+    pub maxmemory: AtomicU64,
+    policy: AtomicU8,
+    /// On a replica, expired keys are hidden but only deleted by the master's DEL.
+    replica: AtomicBool,
+    observer: OnceLock<Arc<dyn CommitObserver>>,
+    /// Keys that blocked clients wait on, with how many waiters each.
+    waited: Mutex<ahash::HashMap<Bytes, usize>>,
+    waited_count: AtomicUsize,
+    /// Waited-on keys that received data and must be served.
+    ready: Mutex<Vec<Bytes>>,
+    ready_flag: AtomicBool,
+    /// Round-robin position of the active expiry sweep.
+    sweep_pos: AtomicUsize,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Db {
+    pub fn new() -> Self {
+        Db {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: ahash::RandomState::new(),
+            used: AtomicUsize::new(0),
+            stats: EngineStats::default(),
+            maxmemory: AtomicU64::new(0),
+            policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
+            replica: AtomicBool::new(false),
+            observer: OnceLock::new(),
+            waited: Mutex::new(Default::default()),
+            waited_count: AtomicUsize::new(0),
+            ready: Mutex::new(Vec::new()),
+            ready_flag: AtomicBool::new(false),
+            sweep_pos: AtomicUsize::new(0),
+        }
+    }
+
+    /// Installs the commit observer; only the first call takes effect.
+    pub fn set_observer(&self, obs: Arc<dyn CommitObserver>) {
+        let _ = self.observer.set(obs);
+    }
+
+    pub fn set_replica(&self, replica: bool) {
+        self.replica.store(replica, Ordering::Relaxed);
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Relaxed)
+    }
+
+    pub fn policy(&self) -> EvictionPolicy {
+        EvictionPolicy::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    pub fn set_policy(&self, p: EvictionPolicy) {
+        self.policy.store(p as u8, Ordering::Relaxed);
+    }
+
+    /// Bytes held by the keyspace, as accounted by every apply.
+    pub fn used_memory(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    pub fn shard_index(&self, key: &[u8]) -> usize {
+        (self.hash(key) as usize) & (SHARDS - 1)
+    }
+
+    /// Locks the shards of `keys` (any order, duplicates fine).
+    pub fn lock<'a, K: AsRef<[u8]>>(&'a self, keys: &[K]) -> Keys<'a> {
+        let mut idx: SmallVec<[usize; 4]> =
+            keys.iter().map(|k| self.shard_index(k.as_ref())).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        self.lock_indices(&idx)
+    }
+
+    /// Locks every shard (transactions and whole-keyspace commands).
+    pub fn lock_all(&self) -> Keys<'_> {
+        let idx: Vec<usize> = (0..SHARDS).collect();
+        self.lock_indices(&idx)
+    }
+
+    /// Locks the given shard indexes, which must be sorted and unique.
+    pub fn lock_indices(&self, sorted: &[usize]) -> Keys<'_> {
+        let guards = sorted.iter().map(|&i| (i, self.shards[i].lock())).collect();
+        let (touched, mutations) = match self.observer.get() {
+            Some(o) => (o.wants_touched(), o.wants_mutations()),
+            None => (false, false),
+        };
+        Keys {
+            db: self,
+            guards,
+            now: now_ms(),
+            collect_touched: touched,
+            collect_mutations: mutations,
+            touched: Vec::new(),
+            log: Vec::new(),
+            flushed: false,
+        }
+    }
+
+    /// Total number of keys (including expired keys not yet deleted, like Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (keys, keys with expiry) for INFO keyspace.
+    pub fn key_counts(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(k, v), s| {
+            let s = s.lock();
+            (k + s.len(), v + s.volatile_len())
+        })
+    }
+
+    // ---- blocked keys ----
+
+    /// Registers interest of one waiter in `key`.
+    pub fn add_waited(&self, key: &Bytes) {
+        let mut w = self.waited.lock();
+        *w.entry(key.clone()).or_insert(0) += 1;
+        self.waited_count.store(w.len(), Ordering::Release);
+    }
+
+    pub fn remove_waited(&self, key: &Bytes) {
+        let mut w = self.waited.lock();
+        if let Some(n) = w.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                w.remove(key);
+            }
+        }
+        self.waited_count.store(w.len(), Ordering::Release);
+    }
+
+    fn signal_ready(&self, key: &Bytes) {
+        if self.waited_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if !self.waited.lock().contains_key(key) {
+            return;
+        }
+        let mut r = self.ready.lock();
+        if !r.contains(key) {
+            r.push(key.clone());
+        }
+        self.ready_flag.store(true, Ordering::Release);
+    }
+
+    /// Keys that received data while clients wait on them.
+    pub fn take_ready(&self) -> Vec<Bytes> {
+        if !self.ready_flag.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut r = self.ready.lock();
+        self.ready_flag.store(false, Ordering::Release);
+        std::mem::take(&mut *r)
+    }
+
+    // ---- active expiry ----
+
+    /// One bounded pass of the active expiry sweep: samples keys with a TTL in
+    /// a few shards (one shard locked at a time) and deletes the expired ones.
+    /// Returns the number of keys deleted.
+    pub fn active_expire_cycle(&self, shards_per_cycle: usize) -> usize {
+        if self.is_replica() {
+            return 0;
+        }
+        let mut deleted = 0;
+        for _ in 0..shards_per_cycle {
+            let i = self.sweep_pos.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            // Keep sampling a shard while more than a quarter of the sample was expired, like Redis.
+            for _round in 0..16 {
+                let mut ks = self.lock_indices(&[i]);
+                let now = ks.now;
+                let shard = &ks.guards[0].1;
+                let n = shard.volatile.len();
+                if n == 0 {
+                    break;
+                }
+                let sample = n.min(20);
+                let mut expired: Vec<Bytes> = Vec::new();
+                for _ in 0..sample {
+                    let j = rand::random::<usize>() % n;
+                    let k = &shard.volatile[j];
+                    if shard.map.get(k).is_some_and(|e| e.is_expired(now)) {
+                        let k = Bytes::copy_from_slice(k);
+                        if !expired.contains(&k) {
+                            expired.push(k);
+                        }
+                    }
+                }
+                let count = expired.len();
+                for k in expired {
+                    ks.expire_now(k);
+                }
+                deleted += count;
+                if count * 4 <= sample {
+                    break;
+                }
+            }
+        }
+        deleted
+    }
+}
+
+/// A view over a set of locked shards. Every key a command touches must live
+/// in one of them; touching another is a bug and panics.
+pub struct Keys<'a> {
+    db: &'a Db,
+    guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
+    now: u64,
+    collect_touched: bool,
+    collect_mutations: bool,
+    touched: Vec<Bytes>,
+    log: Vec<Mutation>,
+    flushed: bool,
+}
+
+impl Drop for Keys<'_> {
+    fn drop(&mut self) {
+        if self.touched.is_empty() && self.log.is_empty() && !self.flushed {
+            return;
+        }
+        if let Some(o) = self.db.observer.get() {
+            o.on_commit(&Commit {
+                touched: &self.touched,
+                mutations: &self.log,
+                flushed: self.flushed,
+            });
+        }
+    }
+}
+
+impl<'a> Keys<'a> {
+    pub fn db(&self) -> &'a Db {
+        self.db
+    }
+
+    /// The time this command runs at (ms); fixed for the whole command or transaction.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Whether every shard is locked (transactions, whole-keyspace commands).
+    pub fn all_locked(&self) -> bool {
+        self.guards.len() == SHARDS
+    }
+
+    fn slot(&self, key: &[u8]) -> usize {
+        let s = self.db.shard_index(key);
+        match self.guards.iter().position(|(i, _)| *i == s) {
+            Some(p) => p,
+            None => panic!(
+                "key {:?} used without its shard locked",
+                String::from_utf8_lossy(key)
+            ),
+        }
+    }
+
+    fn live_index(&mut self, key: &[u8]) -> Option<(usize, usize)> {
+        let slot = self.slot(key);
+        let now = self.now;
+        let shard = &self.guards[slot].1;
+        let i = shard.map.get_index_of(key)?;
+        if shard.map[i].is_expired(now) {
+            if !self.db.is_replica() {
+                self.expire_now(Bytes::copy_from_slice(key));
+            }
+            return None;
+        }
+        Some((slot, i))
+    }
+
+    /// Reads a key for a command: expired keys are invisible (and deleted),
+    /// the access clock is updated, and keyspace hits/misses are counted.
+    pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
+        let policy = self.db.policy();
+        match self.live_index(key) {
+            Some((slot, i)) => {
+                self.db.stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+                let e = &mut self.guards[slot].1.map[i];
+                evict::touch(e, policy);
+                Some(e)
+            }
+            None => {
+                self.db
+                    .stats
+                    .keyspace_misses
+                    .fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Reads a key without counting it or touching its access clock
+    /// (TYPE, OBJECT, EXISTS-like checks inside writes).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+        let (slot, i) = self.live_index(key)?;
+        Some(&self.guards[slot].1.map[i])
+    }
+
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.live_index(key).is_some()
+    }
+
+    /// Deletes an expired key (counted as expired, replicated as a DEL).
+    fn expire_now(&mut self, key: Bytes) {
+        self.db.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+        self.apply(Mutation::Del { key });
+    }
+
+    /// The locked shards, for whole-keyspace commands.
+    pub fn shards(&self) -> impl Iterator<Item = (usize, &Shard)> + '_ {
+        self.guards.iter().map(|(i, g)| (*i, &**g))
+    }
+
+    pub fn shard(&self, index: usize) -> Option<&Shard> {
+        self.guards
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, g)| &**g)
+    }
+
+    // ---- applying mutations ----
+
+    fn record_touch(&mut self, key: &Bytes) {
+        if self.collect_touched {
+            self.touched.push(key.clone());
+        }
+    }
+
+    /// Applies one mutation. Returns the popped elements for `Pop`, else empty.
+    ///
+    /// The command that built the mutation has already checked types and
+    /// conditions; on a type mismatch (possible only on a diverged replica) a
+    /// collection mutation replaces the value with a fresh collection.
+    pub fn apply(&mut self, m: Mutation) -> Vec<Elem> {
+        if let Mutation::FlushAll = m {
+            self.flush_all();
+            if self.collect_mutations {
+                self.log.push(m);
+            }
+            return Vec::new();
+        }
+        let (key, other) = m.keys();
+        let key = key.clone();
+        let other = other.cloned();
+        self.record_touch(&key);
+        if let Some(o) = &other {
+            self.record_touch(o);
+        }
+        let logged = if self.collect_mutations {
+            Some(m.clone())
+        } else {
+            None
+        };
+        let out = self.apply_inner(m);
+        if let Some(l) = logged {
+            self.log.push(l);
+        }
+        match other {
+            Some(to) => self.db.signal_ready(&to),
+            None => self.db.signal_ready(&key),
+        }
+        out
+    }
+
+    fn flush_all(&mut self) {
+        assert!(self.all_locked(), "FLUSHALL needs every shard locked");
+        let mut freed = 0;
+        let mut old = Vec::new();
+        for (_, g) in self.guards.iter_mut() {
+            freed += g.used;
+            g.used = 0;
+            old.push((std::mem::take(&mut g.map), std::mem::take(&mut g.volatile)));
+        }
+        self.db.used.fetch_sub(freed, Ordering::Relaxed);
+        self.flushed = true;
+        // Large keyspaces are freed off the command path.
+        if freed > 64 * 1024 * 1024 {
+            std::thread::spawn(move || drop(old));
+        }
+    }
+
+    fn adjust(&mut self, slot: usize, before: usize, after: usize) {
+        let g = &mut self.guards[slot].1;
+        g.used = g.used + after - before;
+        if after >= before {
+            self.db.used.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.db.used.fetch_sub(before - after, Ordering::Relaxed);
+        }
+    }
+
+    /// Removes a key; returns its entry.
+    fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
+        let slot = self.slot(key);
+        let g = &mut self.guards[slot].1;
+        let (k, e) = g.map.swap_remove_entry(key)?;
+        if e.expire_at != 0 {
+            g.volatile.swap_remove(key);
+        }
+        let bytes = entry_bytes(k.len(), &e);
+        self.adjust(slot, bytes, 0);
+        Some(e)
+    }
+
+    /// Inserts or replaces a key.
+    fn insert_entry(&mut self, key: &[u8], e: Entry) {
+        self.remove_entry(key);
+        let slot = self.slot(key);
+        let bytes = entry_bytes(key.len(), &e);
+        let g = &mut self.guards[slot].1;
+        if e.expire_at != 0 {
+            g.volatile.insert(key.into());
+        }
+        g.map.insert(key.into(), e);
+        self.adjust(slot, 0, bytes);
+    }
+
+    /// Runs `f` on an existing live entry, keeping accounting and the volatile
+    /// index right and deleting collections that became empty.
+    fn modify<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let (slot, i) = self.live_index(key)?;
+        let g = &mut self.guards[slot].1;
+        let (k, e) = g.map.get_index_mut(i).unwrap();
+        let before = entry_bytes(k.len(), e);
+        let had_ttl = e.expire_at != 0;
+        let r = f(e);
+        let after = entry_bytes(k.len(), e);
+        let has_ttl = e.expire_at != 0;
+        let empty = e.value.is_empty_collection();
+        if had_ttl != has_ttl {
+            if has_ttl {
+                g.volatile.insert(key.into());
+            } else {
+                g.volatile.swap_remove(key);
+            }
+        }
+        self.adjust(slot, before, after);
+        if empty {
+            self.remove_entry(key);
+        }
+        Some(r)
+    }
+
+    /// Gets the entry as a collection of the wanted kind, creating it (or
+    /// replacing a value of another kind) first, then runs `f` on it.
+    fn modify_or_create<R>(
+        &mut self,
+        key: &[u8],
+        make: impl Fn() -> Value,
+        is_kind: impl Fn(&Value) -> bool,
+        f: impl FnOnce(&mut Value) -> R,
+    ) -> R {
+        let ok = matches!(self.peek(key), Some(e) if is_kind(&e.value));
+        if !ok {
+            let access = evict::initial_access(self.db.policy());
+            self.insert_entry(
+                key,
+                Entry {
+                    value: make(),
+                    expire_at: 0,
+                    access,
+                },
+            );
+        }
+        self.modify(key, |e| f(&mut e.value))
+            .expect("entry just ensured")
+    }
+
+    fn apply_inner(&mut self, m: Mutation) -> Vec<Elem> {
+        use Mutation::*;
+        let policy = self.db.policy();
+        match m {
+            Put {
+                key,
+                value,
+                expire_at,
+            } => {
+                self.insert_entry(
+                    &key,
+                    Entry {
+                        value,
+                        expire_at,
+                        access: evict::initial_access(policy),
+                    },
+                );
+            }
+            SetStr { key, value, expire } => {
+                let old_expire = self.peek(&key).map(|e| e.expire_at).unwrap_or(0);
+                let expire_at = match expire {
+                    ExpireSet::Keep => old_expire,
+                    ExpireSet::Clear => 0,
+                    ExpireSet::At(t) => t,
+                };
+                let value = Value::Str(value[..].into());
+                if self.peek(&key).is_some() {
+                    self.modify(&key, |e| {
+                        e.value = value;
+                        e.expire_at = expire_at;
+                    });
+                } else {
+                    self.insert_entry(
+                        &key,
+                        Entry {
+                            value,
+                            expire_at,
+                            access: evict::initial_access(policy),
+                        },
+                    );
+                }
+            }
+            Append { key, data } => {
+                self.modify_or_create(
+                    &key,
+                    || Value::Str(Box::new([])),
+                    |v| matches!(v, Value::Str(_)),
+                    |v| {
+                        if let Value::Str(s) = v {
+                            let mut n = Vec::with_capacity(s.len() + data.len());
+                            n.extend_from_slice(s);
+                            n.extend_from_slice(&data);
+                            *s = n.into();
+                        }
+                    },
+                );
+            }
+            SetRange { key, offset, data } => {
+                self.modify_or_create(
+                    &key,
+                    || Value::Str(Box::new([])),
+                    |v| matches!(v, Value::Str(_)),
+                    |v| {
+                        if let Value::Str(s) = v {
+                            let mut n = s.to_vec();
+                            if n.len() < offset + data.len() {
+                                n.resize(offset + data.len(), 0);
+                            }
+                            n[offset..offset + data.len()].copy_from_slice(&data);
+                            *s = n.into();
+                        }
+                    },
+                );
+            }
+            Del { key } => {
+                self.remove_entry(&key);
+            }
+            Expire { key, at } => {
+                self.modify(&key, |e| e.expire_at = at);
+            }
+            Rename { from, to } => {
+                if let Some(e) = self.remove_entry(&from) {
+                    self.insert_entry(&to, e);
+                }
+            }
+            Copy { from, to } => {
+                if let Some(e) = self.peek(&from).cloned() {
+                    self.insert_entry(&to, e);
+                }
+            }
+            HSet { key, pairs } => {
+                self.modify_or_create(
+                    &key,
+                    || Value::Hash(Box::default()),
+                    |v| matches!(v, Value::Hash(_)),
+                    |v| {
+                        if let Value::Hash(h) = v {
+                            for (f, val) in &pairs {
+                                h.insert(f, val);
+                            }
+                        }
+                    },
+                );
+            }
+            HDel { key, fields } => {
+                self.modify(&key, |e| {
+                    if let Value::Hash(h) = &mut e.value {
+                        for f in &fields {
+                            h.remove(f);
+                        }
+                    }
+                });
+            }
+            Push { key, left, elems } => {
+                self.modify_or_create(
+                    &key,
+                    || Value::List(Box::default()),
+                    |v| matches!(v, Value::List(_)),
+                    |v| {
+                        if let Value::List(l) = v {
+                            for el in &elems {
+                                if left {
+                                    l.push_front(el[..].into());
+                                } else {
+                                    l.push_back(el[..].into());
+                                }
+                            }
+                        }
+                    },
+                );
+            }
+            Pop { key, left, count } => {
+                return self
+                    .modify(&key, |e| {
+                        let mut out = Vec::new();
+                        if let Value::List(l) = &mut e.value {
+                            for _ in 0..count {
+                                let el = if left { l.pop_front() } else { l.pop_back() };
+                                match el {
+                                    Some(x) => out.push(x),
+                                    None => break,
+                                }
+                            }
+                        }
+                        out
+                    })
+                    .unwrap_or_default();
+            }
+            LSet { key, index, elem } => {
+                self.modify(&key, |e| {
+                    if let Value::List(l) = &mut e.value {
+                        if index < l.len() {
+                            l.set(index, elem[..].into());
+                        }
+                    }
+                });
+            }
+            LInsert { key, index, elem } => {
+                self.modify(&key, |e| {
+                    if let Value::List(l) = &mut e.value {
+                        if index <= l.len() {
+                            l.insert(index, elem[..].into());
+                        }
+                    }
+                });
+            }
+            LRem { key, count, elem } => {
+                self.modify(&key, |e| {
+                    if let Value::List(l) = &mut e.value {
+                        l.remove_matching(&elem, count);
+                    }
+                });
+            }
+            LTrim { key, start, stop } => {
+                self.modify(&key, |e| {
+                    if let Value::List(l) = &mut e.value {
+                        let keep = if start <= stop && stop < l.len() {
+                            Some((start, stop))
+                        } else {
+                            None
+                        };
+                        l.retain_range(keep);
+                    }
+                });
+            }
+            SAdd { key, members } => {
+                self.modify_or_create(
+                    &key,
+                    || Value::Set(Box::default()),
+                    |v| matches!(v, Value::Set(_)),
+                    |v| {
+                        if let Value::Set(s) = v {
+                            for m in &members {
+                                s.insert(m);
+                            }
+                        }
+                    },
+                );
+            }
+            SRem { key, members } => {
+                self.modify(&key, |e| {
+                    if let Value::Set(s) = &mut e.value {
+                        for m in &members {
+                            s.remove(m);
+                        }
+                    }
+                });
+            }
+            ZAdd { key, pairs } => {
+                self.modify_or_create(
+                    &key,
+                    || Value::ZSet(Box::default()),
+                    |v| matches!(v, Value::ZSet(_)),
+                    |v| {
+                        if let Value::ZSet(z) = v {
+                            for (s, m) in &pairs {
+                                z.insert(m, *s);
+                            }
+                        }
+                    },
+                );
+            }
+            ZRem { key, members } => {
+                self.modify(&key, |e| {
+                    if let Value::ZSet(z) = &mut e.value {
+                        for m in &members {
+                            z.remove(m);
+                        }
+                    }
+                });
+            }
+            FlushAll => unreachable!("handled in apply"),
+        }
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn accounting_returns_to_zero() {
+        let db = Db::new();
+        {
+            let mut ks = db.lock(&["a", "l", "h"]);
+            ks.apply(Mutation::SetStr {
+                key: b("a"),
+                value: b("hello"),
+                expire: ExpireSet::At(now_ms() + 100_000),
+            });
+            ks.apply(Mutation::Push {
+                key: b("l"),
+                left: true,
+                elems: vec![b("x"), b("y")],
+            });
+            ks.apply(Mutation::HSet {
+                key: b("h"),
+                pairs: vec![(b("f"), b("v"))],
+            });
+        }
+        assert!(db.used_memory() > 0);
+        {
+            let mut ks = db.lock(&["a", "l", "h"]);
+            ks.apply(Mutation::Pop {
+                key: b("l"),
+                left: false,
+                count: 5,
+            });
+            ks.apply(Mutation::HDel {
+                key: b("h"),
+                fields: vec![b("f")],
+            });
+            ks.apply(Mutation::Del { key: b("a") });
+            assert!(!ks.exists(b"l"));
+            assert!(!ks.exists(b"h"));
+        }
+        assert_eq!(db.used_memory(), 0);
+        assert_eq!(db.len(), 0);
+    }
+
+    #[test]
+    fn expired_keys_are_invisible_and_deleted() {
+        let db = Db::new();
+        {
+            let mut ks = db.lock(&["k"]);
+            ks.apply(Mutation::SetStr {
+                key: b("k"),
+                value: b("v"),
+                expire: ExpireSet::At(1),
+            });
+        }
+        let mut ks = db.lock(&["k"]);
+        assert!(ks.get(b"k").is_none());
+        drop(ks);
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.stats.expired_keys.load(Ordering::Relaxed), 1);
+        assert_eq!(db.used_memory(), 0);
+    }
+
+    #[test]
+    fn active_expiry_deletes_without_access() {
+        let db = Db::new();
+        for i in 0..500 {
+            let k = Bytes::from(format!("k{i}"));
+            let mut ks = db.lock(&[&k]);
+            ks.apply(Mutation::SetStr {
+                key: k.clone(),
+                value: b("v"),
+                expire: ExpireSet::At(1),
+            });
+        }
+        let mut n = 0;
+        for _ in 0..100 {
+            n += db.active_expire_cycle(SHARDS);
+        }
+        assert_eq!(n, 500);
+        assert_eq!(db.len(), 0);
+    }
+}

@@ -1,0 +1,156 @@
+//! `Mutation`: the effect of a write, the only way the keyspace changes.
+//!
+//! Commands decide (read the keyspace, check types and conditions, draw random
+//! choices) and then *apply* mutations; a follower applies the same mutations
+//! and therefore ends in the same state without re-deciding anything. Every
+//! mutation is deterministic given the state it applies to, and carries
+//! absolute expiry times (milliseconds since the Unix epoch), never relative ones.
+
+use bytes::Bytes;
+
+use super::value::Value;
+
+/// How a string write treats the key's existing time to live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpireSet {
+    /// Keep the old expiry (SET KEEPTTL, INCR, APPEND, ...).
+    Keep,
+    /// Remove any expiry (plain SET).
+    Clear,
+    /// Expire at this absolute time in ms.
+    At(u64),
+}
+
+#[derive(Clone, Debug)]
+pub enum Mutation {
+    /// Replace the whole key with a value (any type). `expire_at` 0 = no expiry.
+    Put {
+        key: Bytes,
+        value: Value,
+        expire_at: u64,
+    },
+    /// Set a string value.
+    SetStr {
+        key: Bytes,
+        value: Bytes,
+        expire: ExpireSet,
+    },
+    /// Append to a string (created if missing).
+    Append {
+        key: Bytes,
+        data: Bytes,
+    },
+    /// Overwrite part of a string, zero-padding as needed (created if missing).
+    SetRange {
+        key: Bytes,
+        offset: usize,
+        data: Bytes,
+    },
+    Del {
+        key: Bytes,
+    },
+    /// Set (`at` > 0) or remove (`at` == 0) the key's expiry.
+    Expire {
+        key: Bytes,
+        at: u64,
+    },
+    /// Move a key (and its expiry) to a new name, replacing the destination.
+    Rename {
+        from: Bytes,
+        to: Bytes,
+    },
+    /// Copy a key (and its expiry) to a new name, replacing the destination.
+    Copy {
+        from: Bytes,
+        to: Bytes,
+    },
+    HSet {
+        key: Bytes,
+        pairs: Vec<(Bytes, Bytes)>,
+    },
+    HDel {
+        key: Bytes,
+        fields: Vec<Bytes>,
+    },
+    /// Push elements one by one at the head (`left`) or the tail; creates the list.
+    Push {
+        key: Bytes,
+        left: bool,
+        elems: Vec<Bytes>,
+    },
+    /// Pop `count` elements from the head (`left`) or the tail.
+    Pop {
+        key: Bytes,
+        left: bool,
+        count: usize,
+    },
+    LSet {
+        key: Bytes,
+        index: usize,
+        elem: Bytes,
+    },
+    /// Insert so that the new element ends up at `index`.
+    LInsert {
+        key: Bytes,
+        index: usize,
+        elem: Bytes,
+    },
+    LRem {
+        key: Bytes,
+        count: i64,
+        elem: Bytes,
+    },
+    /// Keep only `start..=stop` (already clamped and valid).
+    LTrim {
+        key: Bytes,
+        start: usize,
+        stop: usize,
+    },
+    SAdd {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    SRem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    /// Set members to these (final) scores; creates the sorted set.
+    ZAdd {
+        key: Bytes,
+        pairs: Vec<(f64, Bytes)>,
+    },
+    ZRem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    FlushAll,
+}
+
+impl Mutation {
+    /// The keys this mutation changes (both names for Rename/Copy).
+    pub fn keys(&self) -> (&Bytes, Option<&Bytes>) {
+        use Mutation::*;
+        match self {
+            Put { key, .. }
+            | SetStr { key, .. }
+            | Append { key, .. }
+            | SetRange { key, .. }
+            | Del { key }
+            | Expire { key, .. }
+            | HSet { key, .. }
+            | HDel { key, .. }
+            | Push { key, .. }
+            | Pop { key, .. }
+            | LSet { key, .. }
+            | LInsert { key, .. }
+            | LRem { key, .. }
+            | LTrim { key, .. }
+            | SAdd { key, .. }
+            | SRem { key, .. }
+            | ZAdd { key, .. }
+            | ZRem { key, .. } => (key, None),
+            Rename { from, to } | Copy { from, to } => (from, Some(to)),
+            FlushAll => unreachable!("FlushAll has no key"),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! jcache: a Redis-protocol cache server.
+//!
+//! Layout (see ARCHITECTURE.md for the invariants):
+//! - [`protocol`]: RESP request parsing and reply encoding; knows nothing else.
+//! - [`engine`]: the sharded in-memory keyspace, expiry, eviction, `Mutation`s; knows nothing of RESP.
+//! - [`commands`]: the command table; parses arguments, reads the engine, applies mutations, writes replies.
+//! - [`server`]: TCP accept loop, connections, shared state, graceful shutdown.
+//! - [`config`]: the one `Config` (file, env, CLI).
+//! - [`util`]: Redis-exact glob matching and number text rules.
+
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod protocol;
+pub mod server;
+pub mod util;

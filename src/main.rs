@@ -1,0 +1,60 @@
+//! The `jcache` binary: parse the command line, load and validate the
+//! configuration, set up logging, serve until SIGINT/SIGTERM or SHUTDOWN.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use jcache::config::{Cli, Config, LogFormat};
+use jcache::server::Server;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("jcache: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if cli.check_config {
+        println!("configuration OK");
+        return std::process::ExitCode::SUCCESS;
+    }
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let server = match Server::bind(&config).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, bind = %config.bind, port = config.port, "cannot listen");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        server.run(shutdown_signal()).await;
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("signal received");
+}

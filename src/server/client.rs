@@ -1,0 +1,182 @@
+//! Per-connection state, and the registry of connected clients that CLIENT
+//! LIST / KILL / INFO read.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::commands::Command;
+
+/// The part of a client other connections may look at (CLIENT LIST, KILL).
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created: Instant,
+    /// Milliseconds since `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    pub meta: Mutex<ClientMeta>,
+    pub killed: AtomicBool,
+    pub kill: Notify,
+    /// Set by CLIENT UNBLOCK: (unblock requested, reply with error instead of timeout).
+    pub unblock: Mutex<Option<bool>>,
+    pub unblock_notify: Notify,
+}
+
+#[derive(Default, Clone)]
+pub struct ClientMeta {
+    pub name: Option<String>,
+    pub last_command: &'static str,
+    pub resp: u8,
+    pub multi: bool,
+    pub blocked: bool,
+    pub no_evict: bool,
+    pub no_touch: bool,
+    pub lib_name: Option<String>,
+    pub lib_ver: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+
+    pub fn idle_secs(&self) -> u64 {
+        let now = self.created.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, in Redis's format.
+    pub fn describe(&self) -> String {
+        let m = self.meta.lock().clone();
+        let mut flags = String::new();
+        if m.multi {
+            flags.push('x');
+        }
+        if m.blocked {
+            flags.push('b');
+        }
+        if m.no_evict {
+            flags.push('e');
+        }
+        if m.no_touch {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            m.name.as_deref().unwrap_or(""),
+            self.created.elapsed().as_secs(),
+            self.idle_secs(),
+            flags,
+            if m.multi { 0 } else { -1 },
+            if m.last_command.is_empty() { "NULL" } else { m.last_command },
+            m.resp.max(2),
+            m.lib_name.as_deref().unwrap_or(""),
+            m.lib_ver.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+/// A connection's own state; only its task touches it.
+pub struct ClientState {
+    pub id: u64,
+    pub info: Arc<ClientInfo>,
+    pub resp3: bool,
+    pub authenticated: bool,
+    /// Commands queued since MULTI.
+    pub multi: Option<Vec<(&'static Command, Vec<Bytes>)>>,
+    /// An error happened while queueing: EXEC must abort.
+    pub multi_dirty: bool,
+    /// Watched keys, each with whether it was live when watched.
+    pub watched: Vec<(Bytes, bool)>,
+    pub watch_dirty: Arc<AtomicBool>,
+    pub close_after_reply: bool,
+    pub last_command: &'static str,
+    /// Number of channel + pattern subscriptions (Pub/Sub).
+    pub subscriptions: usize,
+}
+
+impl ClientState {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
+        ClientState {
+            id: info.id,
+            info,
+            resp3: false,
+            authenticated,
+            multi: None,
+            multi_dirty: false,
+            watched: Vec::new(),
+            watch_dirty: Arc::new(AtomicBool::new(false)),
+            close_after_reply: false,
+            last_command: "",
+            subscriptions: 0,
+        }
+    }
+
+    /// RESP2 clients with subscriptions may only run Pub/Sub commands.
+    pub fn in_pubsub_context(&self) -> bool {
+        !self.resp3 && self.subscriptions > 0
+    }
+}
+
+#[derive(Default)]
+pub struct ClientRegistry {
+    next_id: AtomicU64,
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+}
+
+impl ClientRegistry {
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientInfo> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let info = Arc::new(ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(0),
+            meta: Mutex::new(ClientMeta {
+                resp: 2,
+                ..Default::default()
+            }),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+            unblock: Mutex::new(None),
+            unblock_notify: Notify::new(),
+        });
+        self.clients.lock().insert(id, info.clone());
+        info
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.clients.lock().get(&id).cloned()
+    }
+}

@@ -1,0 +1,196 @@
+//! One client connection: read bytes, parse every complete request in the
+//! buffer, execute each, and write all their replies with one write
+//! (pipelining). Blocking pops park the connection until served or timed out.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use super::{ClientState, Shared};
+use crate::commands::{self, BlockRequest, Flow};
+use crate::protocol::{ParseLimits, Reply, RequestParser};
+
+/// Flush the reply buffer early once a pipeline produced this much.
+const OUT_FLUSH: usize = 64 * 1024;
+
+pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, addr: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    let laddr = socket.local_addr().unwrap_or(shared.local_addr);
+    let count = shared.connected.fetch_add(1, Ordering::AcqRel) + 1;
+    if count as u64 > shared.config.maxclients.load(Ordering::Relaxed) {
+        shared
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = socket
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        shared.connected.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    let info = shared.clients.register(addr, laddr);
+    let mut client = ClientState::new(info.clone(), !shared.requirepass_set());
+    let result = run(&shared, &mut socket, &mut client).await;
+    if let Err(e) = result {
+        debug!(client = client.id, error = %e, "connection ended");
+    }
+    commands::disconnect(&shared, &mut client);
+    shared.clients.unregister(client.id);
+    shared.connected.fetch_sub(1, Ordering::AcqRel);
+}
+
+async fn run(
+    shared: &Arc<Shared>,
+    socket: &mut TcpStream,
+    client: &mut ClientState,
+) -> std::io::Result<()> {
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut parser = RequestParser::new();
+    let mut out = Reply::new(false);
+    let mut stop = shared.shutdown_requested();
+    let info = client.info.clone();
+    loop {
+        // Execute every complete request already buffered.
+        loop {
+            let limits = ParseLimits {
+                max_bulk_len: shared.config.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
+                authenticated: client.authenticated,
+            };
+            let args = match parser.parse(&mut inbuf, limits) {
+                Ok(Some(args)) => args,
+                Ok(None) => break,
+                Err(e) => {
+                    out.error(&format!("ERR {}", e.0));
+                    flush(shared, socket, &mut out).await?;
+                    return Ok(());
+                }
+            };
+            if args.is_empty() {
+                continue;
+            }
+            info.last_active_ms
+                .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let flow = commands::execute(shared, client, args, &mut out);
+            out.resp3 = client.resp3;
+            match flow {
+                Flow::Continue => {}
+                Flow::Close => {
+                    flush(shared, socket, &mut out).await?;
+                    return Ok(());
+                }
+                Flow::Block(req) => {
+                    flush(shared, socket, &mut out).await?;
+                    if !block(shared, socket, client, req, &mut inbuf, &mut out).await? {
+                        return Ok(());
+                    }
+                }
+            }
+            if out.len() >= OUT_FLUSH {
+                flush(shared, socket, &mut out).await?;
+            }
+        }
+        flush(shared, socket, &mut out).await?;
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let idle = shared.config.timeout.load(Ordering::Relaxed);
+        let idle_sleep = async {
+            if idle == 0 || client.multi.is_some() {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(Duration::from_secs(idle)).await
+            }
+        };
+        tokio::select! {
+            n = socket.read_buf(&mut inbuf) => {
+                let n = n?;
+                if n == 0 {
+                    return Ok(());
+                }
+                shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            _ = info.kill.notified() => return Ok(()),
+            _ = stop.changed() => return Ok(()),
+            _ = idle_sleep => return Ok(()),
+        }
+        if info.killed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+    }
+}
+
+async fn flush(shared: &Shared, socket: &mut TcpStream, out: &mut Reply) -> std::io::Result<()> {
+    if out.buf.is_empty() {
+        return Ok(());
+    }
+    socket.write_all(&out.buf).await?;
+    shared
+        .stats
+        .net_output_bytes
+        .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    out.buf.clear();
+    Ok(())
+}
+
+/// Parks the client on a blocking pop. Returns false when the connection must close.
+async fn block(
+    shared: &Arc<Shared>,
+    socket: &mut TcpStream,
+    client: &mut ClientState,
+    req: BlockRequest,
+    inbuf: &mut BytesMut,
+    out: &mut Reply,
+) -> std::io::Result<bool> {
+    let info = client.info.clone();
+    info.meta.lock().blocked = true;
+    *info.unblock.lock() = None;
+    let waiter = shared
+        .blocking
+        .register(shared, client.id, client.resp3, req);
+    let deadline = waiter.deadline();
+    let sleep = async {
+        if deadline == 0 {
+            std::future::pending::<()>().await
+        } else {
+            let now = crate::engine::now_ms();
+            tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(now))).await
+        }
+    };
+    tokio::pin!(sleep);
+    let mut stop = shared.shutdown_requested();
+    let mut keep = true;
+    let mut unblock_error = false;
+    loop {
+        tokio::select! {
+            _ = waiter.notify.notified() => break,
+            _ = &mut sleep => break,
+            _ = info.unblock_notify.notified() => {
+                unblock_error = info.unblock.lock().unwrap_or(false);
+                break;
+            }
+            _ = info.kill.notified() => { keep = false; break; }
+            _ = stop.changed() => { keep = false; break; }
+            // Keep reading so a disconnect is noticed; pipelined commands wait in the buffer.
+            n = socket.read_buf(inbuf) => {
+                match n {
+                    Ok(0) | Err(_) => { keep = false; break; }
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    shared.blocking.unregister(shared, &waiter);
+    info.meta.lock().blocked = false;
+    match waiter.finish() {
+        Some(reply) => out.raw(&reply),
+        None if unblock_error => out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+        None => waiter.timeout_reply(out),
+    }
+    Ok(keep)
+}

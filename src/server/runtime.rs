@@ -1,0 +1,207 @@
+//! Parameters CONFIG GET / CONFIG SET see. Our own options are validated and
+//! take effect; Redis's tuning options that mean nothing here (encodings,
+//! persistence, ...) are accepted, validated by kind and reported back, so
+//! tools and test suites that set them keep working.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+use crate::config::Config;
+use crate::engine::EvictionPolicy;
+use crate::util::number::{parse_i64, parse_memory};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Memory,
+    Int,
+    Bool,
+    Str,
+    Policy,
+    LogLevel,
+    /// Set only at startup.
+    Immutable,
+}
+
+/// (name, kind, default). Names are Redis's.
+const PARAMS: &[(&str, Kind, &str)] = &[
+    ("bind", Kind::Immutable, "127.0.0.1"),
+    ("port", Kind::Immutable, "6379"),
+    ("requirepass", Kind::Str, ""),
+    ("maxmemory", Kind::Memory, "0"),
+    ("maxmemory-policy", Kind::Policy, "noeviction"),
+    ("maxmemory-samples", Kind::Int, "5"),
+    ("maxclients", Kind::Int, "10000"),
+    ("proto-max-bulk-len", Kind::Memory, "536870912"),
+    ("timeout", Kind::Int, "0"),
+    ("loglevel", Kind::LogLevel, "notice"),
+    ("databases", Kind::Immutable, "1"),
+    ("notify-keyspace-events", Kind::Str, ""),
+    ("hz", Kind::Int, "10"),
+    ("lfu-log-factor", Kind::Int, "10"),
+    ("lfu-decay-time", Kind::Int, "1"),
+    ("hash-max-listpack-entries", Kind::Int, "128"),
+    ("hash-max-listpack-value", Kind::Int, "64"),
+    ("hash-max-ziplist-entries", Kind::Int, "128"),
+    ("hash-max-ziplist-value", Kind::Int, "64"),
+    ("list-max-listpack-size", Kind::Int, "-2"),
+    ("list-max-ziplist-size", Kind::Int, "-2"),
+    ("list-compress-depth", Kind::Int, "0"),
+    ("set-max-intset-entries", Kind::Int, "512"),
+    ("set-max-listpack-entries", Kind::Int, "128"),
+    ("set-max-listpack-value", Kind::Int, "64"),
+    ("zset-max-listpack-entries", Kind::Int, "128"),
+    ("zset-max-listpack-value", Kind::Int, "64"),
+    ("zset-max-ziplist-entries", Kind::Int, "128"),
+    ("zset-max-ziplist-value", Kind::Int, "64"),
+    ("stream-node-max-bytes", Kind::Memory, "4096"),
+    ("stream-node-max-entries", Kind::Int, "100"),
+    ("activerehashing", Kind::Bool, "yes"),
+    ("active-expire-effort", Kind::Int, "1"),
+    ("lazyfree-lazy-eviction", Kind::Bool, "no"),
+    ("lazyfree-lazy-expire", Kind::Bool, "no"),
+    ("lazyfree-lazy-server-del", Kind::Bool, "no"),
+    ("lazyfree-lazy-user-del", Kind::Bool, "no"),
+    ("lazyfree-lazy-user-flush", Kind::Bool, "no"),
+    ("appendonly", Kind::Bool, "no"),
+    ("appendfsync", Kind::Str, "everysec"),
+    ("save", Kind::Str, ""),
+    ("dir", Kind::Str, "/tmp"),
+    ("dbfilename", Kind::Str, "dump.rdb"),
+    ("lua-time-limit", Kind::Int, "5000"),
+    ("busy-reply-threshold", Kind::Int, "5000"),
+    ("slowlog-log-slower-than", Kind::Int, "10000"),
+    ("slowlog-max-len", Kind::Int, "128"),
+    ("latency-monitor-threshold", Kind::Int, "0"),
+    ("latency-tracking", Kind::Bool, "yes"),
+    ("latency-tracking-info-percentiles", Kind::Str, "50 99 99.9"),
+    ("client-query-buffer-limit", Kind::Memory, "1073741824"),
+    (
+        "client-output-buffer-limit",
+        Kind::Str,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
+    ("tracking-table-max-keys", Kind::Int, "1000000"),
+    ("replica-read-only", Kind::Bool, "yes"),
+    ("repl-backlog-size", Kind::Memory, "1048576"),
+    ("close-on-replica-write", Kind::Bool, "yes"),
+    ("enable-debug-command", Kind::Str, "no"),
+    ("protected-mode", Kind::Bool, "no"),
+    ("tcp-keepalive", Kind::Int, "300"),
+    ("io-threads", Kind::Immutable, "1"),
+    ("daemonize", Kind::Immutable, "no"),
+    ("appenddirname", Kind::Immutable, "appendonlydir"),
+];
+
+pub struct RuntimeConfig {
+    values: RwLock<BTreeMap<&'static str, String>>,
+    requirepass_set: AtomicBool,
+    pub proto_max_bulk_len: AtomicU64,
+    pub maxclients: AtomicU64,
+    pub timeout: AtomicU64,
+}
+
+impl RuntimeConfig {
+    pub fn new(config: &Config, addr: SocketAddr) -> Self {
+        let mut values: BTreeMap<&'static str, String> =
+            PARAMS.iter().map(|(n, _, d)| (*n, d.to_string())).collect();
+        values.insert("bind", config.bind.clone());
+        values.insert("port", addr.port().to_string());
+        values.insert(
+            "requirepass",
+            config.requirepass.clone().unwrap_or_default(),
+        );
+        values.insert("maxmemory", config.maxmemory.to_string());
+        values.insert(
+            "maxmemory-policy",
+            config.maxmemory_policy.name().to_string(),
+        );
+        values.insert("maxclients", config.maxclients.to_string());
+        values.insert("proto-max-bulk-len", config.proto_max_bulk_len.to_string());
+        values.insert("timeout", config.timeout.to_string());
+        RuntimeConfig {
+            values: RwLock::new(values),
+            requirepass_set: AtomicBool::new(config.requirepass.is_some()),
+            proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
+            maxclients: AtomicU64::new(config.maxclients),
+            timeout: AtomicU64::new(config.timeout),
+        }
+    }
+
+    pub fn requirepass_set(&self) -> bool {
+        self.requirepass_set.load(Ordering::Relaxed)
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.values.read().get(name).cloned()
+    }
+
+    /// Pairs whose name matches the glob pattern (case-insensitive), sorted by name.
+    pub fn matching(&self, pattern: &[u8]) -> Vec<(String, String)> {
+        let v = self.values.read();
+        v.iter()
+            .filter(|(k, _)| crate::util::glob::glob_match(pattern, k.as_bytes(), true))
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    /// Checks a new value; returns the canonical text to store.
+    pub fn validate(&self, name: &str, value: &str) -> Result<(&'static str, String), String> {
+        let lname = name.to_ascii_lowercase();
+        let Some((n, kind, _)) = PARAMS.iter().find(|(n, _, _)| *n == lname) else {
+            return Err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        let fail = |why: &str| {
+            format!("ERR CONFIG SET failed (possibly related to argument '{n}') - {why}")
+        };
+        let canon = match kind {
+            Kind::Immutable => return Err(fail("can't set immutable config")),
+            Kind::Memory => match parse_memory(value.as_bytes()) {
+                Some(v) => v.to_string(),
+                None => return Err(fail("argument must be a memory value")),
+            },
+            Kind::Int => match parse_i64(value.as_bytes()) {
+                Some(v) => v.to_string(),
+                None => return Err(fail("argument couldn't be parsed into an integer")),
+            },
+            Kind::Bool => match value.to_ascii_lowercase().as_str() {
+                "yes" | "no" => value.to_ascii_lowercase(),
+                _ => return Err(fail("argument must be 'yes' or 'no'")),
+            },
+            Kind::Policy => match EvictionPolicy::parse(value) {
+                Some(p) => p.name().to_string(),
+                None => return Err(fail("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction")),
+            },
+            Kind::LogLevel => match value.to_ascii_lowercase().as_str() {
+                l @ ("debug" | "verbose" | "notice" | "warning" | "nothing") => l.to_string(),
+                _ => return Err(fail("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
+            },
+            Kind::Str => value.to_string(),
+        };
+        Ok((n, canon))
+    }
+
+    /// Stores a validated value and updates the fast-path mirrors.
+    pub fn store(&self, name: &'static str, value: String) {
+        match name {
+            "requirepass" => self
+                .requirepass_set
+                .store(!value.is_empty(), Ordering::Relaxed),
+            "proto-max-bulk-len" => self
+                .proto_max_bulk_len
+                .store(value.parse().unwrap_or(512 << 20), Ordering::Relaxed),
+            "maxclients" => self
+                .maxclients
+                .store(value.parse().unwrap_or(10000), Ordering::Relaxed),
+            "timeout" => self
+                .timeout
+                .store(value.parse().unwrap_or(0), Ordering::Relaxed),
+            _ => {}
+        }
+        self.values.write().insert(name, value);
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure helpers that reproduce Redis's exact text rules: glob matching,
+//! number parsing and formatting.
+
+pub mod glob;
+pub mod number;
