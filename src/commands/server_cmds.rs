@@ -367,7 +367,7 @@ fn config_get(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 }
 
 fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         ctx.err("ERR wrong number of arguments for 'config|set' command");
         return;
     }
