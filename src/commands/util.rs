@@ -146,3 +146,185 @@ pub fn clamp_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> 
     }
     Some((start as usize, stop as usize))
 }
+
+// ---- resize-safe cursor scans (SCAN, HSCAN, SSCAN, ZSCAN) ----
+//
+// A cursor names a point in a fixed "slot" space: every element's slot is the
+// top `bits` bits of a hash of the element that never changes while the
+// process runs. One call returns the elements whose slot lies in a window
+// `[start, end)` and hands back `end` as the next cursor, so consecutive
+// calls cover the slot space exactly once, in order. An element present for
+// the whole scan is therefore always returned (exactly once), however the
+// collection grows, shrinks or reorders its storage in between.
+
+/// Hasher for the slots of collection elements (fixed seeds: cursors stay
+/// meaningful for the life of the process, and across processes on one CPU).
+pub static SCAN_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
+
+/// Slot bits of collection scans (HSCAN/SSCAN/ZSCAN): cursors are < 2^32.
+pub const COLLECTION_SCAN_BITS: u32 = 32;
+
+/// A full scan takes at most about this many calls, whatever COUNT says
+/// (windows are never narrower than `space / MAX_SCAN_CALLS`).
+pub const MAX_SCAN_CALLS: u64 = 1 << 16;
+
+/// Parses a SCAN-family cursor like Redis's `strtoul` check: optional sign,
+/// decimal digits, nothing else (an empty string is 0); None = "invalid cursor".
+pub fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
+    let Some(&first) = arg.first() else {
+        return Some(0);
+    };
+    if first.is_ascii_whitespace() || first == 0x0b {
+        return None;
+    }
+    let (neg, digits) = match first {
+        b'-' => (true, &arg[1..]),
+        b'+' => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// One step of a windowed scan over `items` (`len` of them).
+///
+/// `slot_of` maps an item to its slot in `[0, 2^bits)`; `start` is the first
+/// slot of this call's window. The window is sized so that about `count`
+/// items fall in it (never narrower than `2^bits / MAX_SCAN_CALLS`, never
+/// past the end of the space). Items in the window are pushed to `out`.
+/// Returns the end of the window: the next `start`, or `2^bits` when the
+/// scan is complete. O(len) per call.
+pub fn scan_window<'a, T: 'a>(
+    items: impl IntoIterator<Item = T>,
+    len: usize,
+    slot_of: impl Fn(&T) -> u64,
+    bits: u32,
+    start: u64,
+    count: usize,
+    out: &mut Vec<T>,
+) -> u64 {
+    let space: u64 = 1 << bits;
+    let min_width = (space / MAX_SCAN_CALLS).max(1);
+    let want = (space as u128 * count.max(1) as u128) / (len.max(1) as u128);
+    let width = (want.min(space as u128) as u64).max(min_width);
+    let end = start.saturating_add(width).min(space);
+    if start >= end {
+        return space;
+    }
+    out.extend(items.into_iter().filter(|it| {
+        let s = slot_of(it);
+        s >= start && s < end
+    }));
+    end
+}
+
+/// HSCAN/SSCAN/ZSCAN helper: one call over a collection whose elements are
+/// identified by `key_of` (field / member bytes). `cursor` is the client's
+/// cursor (see [`parse_scan_cursor`]). Pushes this call's elements to `out` and
+/// returns the next cursor (0 when done), or None when the cursor is out of
+/// range (reply "ERR invalid cursor"). A collection with at most `count`
+/// elements is returned whole in one call from cursor 0.
+pub fn scan_collection<T>(
+    items: impl IntoIterator<Item = T>,
+    len: usize,
+    key_of: impl Fn(&T) -> &[u8],
+    cursor: u64,
+    count: usize,
+    out: &mut Vec<T>,
+) -> Option<u64> {
+    if cursor >= 1 << COLLECTION_SCAN_BITS {
+        return None;
+    }
+    let end = scan_window(
+        items,
+        len,
+        |it| SCAN_HASHER.hash_one(key_of(it)) >> (64 - COLLECTION_SCAN_BITS),
+        COLLECTION_SCAN_BITS,
+        cursor,
+        count,
+        out,
+    );
+    Some(if end >= 1 << COLLECTION_SCAN_BITS {
+        0
+    } else {
+        end
+    })
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    #[test]
+    fn cursor_parsing_follows_strtoul() {
+        assert_eq!(parse_scan_cursor(b""), Some(0));
+        assert_eq!(parse_scan_cursor(b"0"), Some(0));
+        assert_eq!(parse_scan_cursor(b"+12"), Some(12));
+        assert_eq!(parse_scan_cursor(b"-0"), Some(0));
+        assert_eq!(parse_scan_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_scan_cursor(b" 1"), None);
+        assert_eq!(parse_scan_cursor(b"1 "), None);
+        assert_eq!(parse_scan_cursor(b"abc"), None);
+        assert_eq!(parse_scan_cursor(b"+"), None);
+        assert_eq!(parse_scan_cursor(b"18446744073709551616"), None);
+    }
+
+    #[test]
+    fn collection_scan_returns_everything_once_under_changes() {
+        let stable: Vec<Vec<u8>> = (0..1000).map(|i| format!("s{i}").into_bytes()).collect();
+        let mut set: Vec<Vec<u8>> = stable.clone();
+        set.extend((0..4000).map(|i| format!("u{i}").into_bytes()));
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut calls = 0;
+        let mut extra = 0;
+        loop {
+            let mut out = Vec::new();
+            cursor =
+                scan_collection(set.iter(), set.len(), |m| &m[..], cursor, 10, &mut out).unwrap();
+            for m in out {
+                assert!(seen.insert(m.clone()), "duplicate");
+            }
+            calls += 1;
+            // Churn: remove from the unstable part, add new members, reorder.
+            if let Some(i) = set.iter().position(|m| m[0] != b's') {
+                set.swap_remove(i);
+            }
+            set.push(format!("x{extra}").into_bytes());
+            extra += 1;
+            let last = set.len() - 1;
+            set.swap(0, last);
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(calls > 100 && calls < 5000, "calls {calls}");
+        for m in &stable {
+            assert!(seen.contains(m), "missed {}", String::from_utf8_lossy(m));
+        }
+    }
+
+    #[test]
+    fn small_collections_come_back_whole() {
+        let items = [b"a".as_slice(), b"b", b"c"];
+        let mut out = Vec::new();
+        assert_eq!(
+            scan_collection(items.iter(), 3, |m| m, 0, 10, &mut out),
+            Some(0)
+        );
+        assert_eq!(out.len(), 3);
+        assert_eq!(
+            scan_collection(items.iter(), 3, |m| m, 1 << 32, 10, &mut out),
+            None
+        );
+    }
+}
