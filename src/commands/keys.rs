@@ -334,6 +334,7 @@ fn scan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let mut slot = cursor % KEY_SLOTS;
     let mut visited = 0usize;
     let mut found: Vec<&[u8]> = Vec::new();
+    let mut expired: Vec<Bytes> = Vec::new();
     let next;
     loop {
         let shard = ctx
@@ -353,6 +354,7 @@ fn scan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         visited += window.len();
         for (k, e) in window {
             if !is_live(e, now) {
+                expired.push(Bytes::copy_from_slice(k));
                 continue;
             }
             if let Some(p) = pattern {
@@ -388,6 +390,10 @@ fn scan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     for k in found {
         ctx.out.bulk(k);
     }
+    // Like Redis, expired keys met on the way are deleted (lazy expiry).
+    for k in expired {
+        ctx.ks.exists(&k);
+    }
 }
 
 fn randomkey(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
@@ -398,15 +404,21 @@ fn randomkey(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         ctx.out.null();
         return;
     }
-    // Uniform picks over all entries; expired entries are skipped.
-    for _ in 0..64 {
+    // Uniform picks over all entries; expired entries met are deleted
+    // afterwards (lazy expiry, like Redis) and another pick is made.
+    let mut expired: Vec<Bytes> = Vec::new();
+    let mut picked: Option<&[u8]> = None;
+    'tries: for _ in 0..64 {
         let mut r = rand::random::<usize>() % total;
         for (_, shard) in ctx.ks.shards() {
             if r < shard.len() {
                 if let Some((k, e)) = shard.get_index(r) {
                     if is_live(e, now) {
-                        ctx.out.bulk(k);
-                        return;
+                        picked = Some(k);
+                        break 'tries;
+                    }
+                    if !expired.iter().any(|x| x[..] == *k) {
+                        expired.push(Bytes::copy_from_slice(k));
                     }
                 }
                 break;
@@ -414,18 +426,20 @@ fn randomkey(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             r -= shard.len();
         }
     }
-    // Mostly expired keyspace: walk from a random shard for any live key.
-    let start = rand::random::<usize>() % SHARDS;
-    for off in 0..SHARDS {
-        let Some(shard) = ctx.ks.shard((start + off) % SHARDS) else {
-            continue;
-        };
-        if let Some((k, _)) = shard.iter().find(|(_, e)| is_live(e, now)) {
-            ctx.out.bulk(k);
-            return;
-        }
+    if picked.is_none() {
+        // Mostly expired keyspace: walk from a random shard for any live key.
+        let start = rand::random::<usize>() % SHARDS;
+        picked = (0..SHARDS)
+            .filter_map(|off| ctx.ks.shard((start + off) % SHARDS))
+            .find_map(|shard| shard.iter().find(|(_, e)| is_live(e, now)).map(|(k, _)| k));
     }
-    ctx.out.null();
+    match picked {
+        Some(k) => ctx.out.bulk(k),
+        None => ctx.out.null(),
+    }
+    for k in expired {
+        ctx.ks.exists(&k);
+    }
 }
 
 // ---- RENAME / RENAMENX / COPY / MOVE ----
