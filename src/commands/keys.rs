@@ -10,7 +10,9 @@
 use bytes::Bytes;
 
 use super::flags::*;
-use super::util::{is, owned, parse_i64, parse_scan_cursor, scan_window, NOT_INT, NO_SUCH_KEY};
+use super::util::{
+    is, owned, parse_i64, parse_scan_cursor, scan_window, ScanSpace, NOT_INT, NO_SUCH_KEY,
+};
 use super::{Command, Ctx, KeySpec};
 use crate::engine::evict;
 use crate::engine::{Entry, EvictionPolicy, Mutation, Value, SHARDS};
@@ -285,6 +287,12 @@ fn keys(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 /// Slot bits of the keyspace SCAN cursor (per shard).
 const KEY_SLOT_BITS: u32 = 16;
 const KEY_SLOTS: u64 = 1 << KEY_SLOT_BITS;
+/// Per-shard slot space: windows of at least 64 slots, so a full scan of the
+/// 64 shards takes at most 65536 calls.
+const KEY_SPACE: ScanSpace = ScanSpace {
+    bits: KEY_SLOT_BITS,
+    min_width: SHARDS as u64 * KEY_SLOTS / (1 << 16),
+};
 
 /// SCAN cursor MATCH pattern COUNT n TYPE t.
 ///
@@ -346,7 +354,7 @@ fn scan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             shard.iter(),
             shard.len(),
             |(k, _)| db.hash(k) >> (64 - KEY_SLOT_BITS),
-            KEY_SLOT_BITS,
+            KEY_SPACE,
             slot,
             count - visited,
             &mut window,

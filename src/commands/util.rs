@@ -161,12 +161,27 @@ pub fn clamp_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> 
 /// meaningful for the life of the process, and across processes on one CPU).
 pub static SCAN_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
 
-/// Slot bits of collection scans (HSCAN/SSCAN/ZSCAN): cursors are < 2^32.
-pub const COLLECTION_SCAN_BITS: u32 = 32;
+/// A slot space for windowed scans: slots are `0..2^bits`, and no window is
+/// narrower than `min_width` (which bounds the number of calls of a full scan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanSpace {
+    pub bits: u32,
+    pub min_width: u64,
+}
 
-/// A full scan takes at most about this many calls, whatever COUNT says
-/// (windows are never narrower than `space / MAX_SCAN_CALLS`).
-pub const MAX_SCAN_CALLS: u64 = 1 << 16;
+impl ScanSpace {
+    /// Collections (HSCAN/SSCAN/ZSCAN): cursors are < 2^32 and a full scan
+    /// takes at most 65536 calls.
+    pub const COLLECTION: ScanSpace = ScanSpace {
+        bits: 32,
+        min_width: 1 << 16,
+    };
+
+    /// Number of slots.
+    pub const fn size(self) -> u64 {
+        1 << self.bits
+    }
+}
 
 /// Parses a SCAN-family cursor like Redis's `strtoul` check: optional sign,
 /// decimal digits, nothing else (an empty string is 0); None = "invalid cursor".
@@ -197,28 +212,27 @@ pub fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
 
 /// One step of a windowed scan over `items` (`len` of them).
 ///
-/// `slot_of` maps an item to its slot in `[0, 2^bits)`; `start` is the first
-/// slot of this call's window. The window is sized so that about `count`
-/// items fall in it (never narrower than `2^bits / MAX_SCAN_CALLS`, never
-/// past the end of the space). Items in the window are pushed to `out`.
-/// Returns the end of the window: the next `start`, or `2^bits` when the
-/// scan is complete. O(len) per call.
-pub fn scan_window<'a, T: 'a>(
+/// `slot_of` maps an item to its slot in `space`; `start` is the first slot of
+/// this call's window. The window is sized so that about `count` items fall
+/// in it (never narrower than `space.min_width`, never past the end of the
+/// space). Items in the window are pushed to `out`. Returns the end of the
+/// window: the next `start`, or `space.size()` when the scan is complete.
+/// O(len) per call.
+pub fn scan_window<T>(
     items: impl IntoIterator<Item = T>,
     len: usize,
     slot_of: impl Fn(&T) -> u64,
-    bits: u32,
+    space: ScanSpace,
     start: u64,
     count: usize,
     out: &mut Vec<T>,
 ) -> u64 {
-    let space: u64 = 1 << bits;
-    let min_width = (space / MAX_SCAN_CALLS).max(1);
-    let want = (space as u128 * count.max(1) as u128) / (len.max(1) as u128);
-    let width = (want.min(space as u128) as u64).max(min_width);
-    let end = start.saturating_add(width).min(space);
+    let size = space.size();
+    let want = (size as u128 * count.max(1) as u128) / (len.max(1) as u128);
+    let width = (want.min(size as u128) as u64).max(space.min_width.max(1));
+    let end = start.saturating_add(width).min(size);
     if start >= end {
-        return space;
+        return size;
     }
     out.extend(items.into_iter().filter(|it| {
         let s = slot_of(it);
@@ -241,23 +255,20 @@ pub fn scan_collection<T>(
     count: usize,
     out: &mut Vec<T>,
 ) -> Option<u64> {
-    if cursor >= 1 << COLLECTION_SCAN_BITS {
+    let space = ScanSpace::COLLECTION;
+    if cursor >= space.size() {
         return None;
     }
     let end = scan_window(
         items,
         len,
-        |it| SCAN_HASHER.hash_one(key_of(it)) >> (64 - COLLECTION_SCAN_BITS),
-        COLLECTION_SCAN_BITS,
+        |it| SCAN_HASHER.hash_one(key_of(it)) >> (64 - space.bits),
+        space,
         cursor,
         count,
         out,
     );
-    Some(if end >= 1 << COLLECTION_SCAN_BITS {
-        0
-    } else {
-        end
-    })
+    Some(if end >= space.size() { 0 } else { end })
 }
 
 #[cfg(test)]
