@@ -13,6 +13,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod server_cmds;
+mod sets;
 mod strings;
 mod transactions;
 pub mod util;
@@ -186,6 +187,7 @@ pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::
         strings::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
+        sets::COMMANDS,
         lists::COMMANDS,
         zsets::COMMANDS,
         connection::COMMANDS,
