@@ -325,15 +325,17 @@ pub fn execute(
         ));
         return Flow::Continue;
     }
-    if client.multi.is_some() && !cmd.has(flags::NO_MULTI) {
-        if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
-            client.multi_dirty = true;
-            out.error(OOM_ERR);
+    if !cmd.has(flags::NO_MULTI) {
+        if let Some(queue) = client.multi.as_mut() {
+            if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
+                client.multi_dirty = true;
+                out.error(OOM_ERR);
+                return Flow::Continue;
+            }
+            queue.push((cmd, args));
+            out.queued();
             return Flow::Continue;
         }
-        client.multi.as_mut().unwrap().push((cmd, args));
-        out.queued();
-        return Flow::Continue;
     }
     client.last_command = cmd.name;
     if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
@@ -411,4 +413,9 @@ pub fn disconnect(server: &Arc<Shared>, client: &mut ClientState) {
     for (k, _) in client.watched.drain(..) {
         server.watches.unwatch(&k, &client.watch_dirty);
     }
+}
+
+/// Drops a client's Pub/Sub subscriptions (RESET).
+pub fn pubsub_reset(ctx: &mut Ctx<'_, '_>) {
+    ctx.client.subscriptions = 0;
 }

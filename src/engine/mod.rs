@@ -66,7 +66,8 @@ const ENTRY_SLOT: usize = 8 + std::mem::size_of::<Elem>() + std::mem::size_of::<
 /// Extra cost of a key with a TTL (its copy in the volatile index).
 const VOLATILE_SLOT: usize = std::mem::size_of::<Elem>() + 8 + 12 + ALLOC_OVERHEAD;
 
-fn entry_bytes(key_len: usize, e: &Entry) -> usize {
+/// Bytes accounted for one key (MEMORY USAGE, maxmemory).
+pub fn entry_bytes(key_len: usize, e: &Entry) -> usize {
     let mut n = ENTRY_SLOT + key_len + ALLOC_OVERHEAD + e.value.mem_bytes();
     if e.expire_at != 0 {
         n += VOLATILE_SLOT + key_len;
@@ -151,6 +152,8 @@ pub struct Db {
     ready_flag: AtomicBool,
     /// Round-robin position of the active expiry sweep.
     sweep_pos: AtomicUsize,
+    /// DEBUG SET-ACTIVE-EXPIRE: whether the sweep runs.
+    active_expire: AtomicBool,
 }
 
 impl Default for Db {
@@ -175,6 +178,7 @@ impl Db {
             ready: Mutex::new(Vec::new()),
             ready_flag: AtomicBool::new(false),
             sweep_pos: AtomicUsize::new(0),
+            active_expire: AtomicBool::new(true),
         }
     }
 
@@ -185,6 +189,10 @@ impl Db {
 
     pub fn set_replica(&self, replica: bool) {
         self.replica.store(replica, Ordering::Relaxed);
+    }
+
+    pub fn set_active_expire(&self, on: bool) {
+        self.active_expire.store(on, Ordering::Relaxed);
     }
 
     pub fn is_replica(&self) -> bool {
@@ -313,7 +321,7 @@ impl Db {
     /// a few shards (one shard locked at a time) and deletes the expired ones.
     /// Returns the number of keys deleted.
     pub fn active_expire_cycle(&self, shards_per_cycle: usize) -> usize {
-        if self.is_replica() {
+        if self.is_replica() || !self.active_expire.load(Ordering::Relaxed) {
             return 0;
         }
         let mut deleted = 0;
