@@ -397,6 +397,10 @@ fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
                 .db
                 .maxmemory
                 .store(v.parse().unwrap_or(0), Ordering::Relaxed),
+            "notify-keyspace-events" => {
+                let f = crate::server::hooks::notify::parse(&v).unwrap_or(0);
+                ctx.server.hooks.notify_flags.store(f, Ordering::Relaxed);
+            }
             "maxmemory-policy" => {
                 if let Some(p) = crate::engine::EvictionPolicy::parse(&v) {
                     ctx.server.db.set_policy(p);
