@@ -370,3 +370,52 @@ fn sscan_complete_under_writes() {
         "ERR syntax error",
     );
 }
+
+/// A `pmessage` push as RESP2 bytes.
+fn pmessage(pattern: &str, channel: &str, msg: &str) -> Vec<u8> {
+    let mut v = b"*4\r\n$8\r\npmessage\r\n".to_vec();
+    for s in [pattern, channel, msg] {
+        v.extend_from_slice(format!("${}\r\n{}\r\n", s.len(), s).as_bytes());
+    }
+    v
+}
+
+#[test]
+fn keyspace_events() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<String>(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Esgh"]);
+    let mut sub = s.raw();
+    let pat = "__keyevent@0__:*";
+    sub.roundtrip(
+        b"PSUBSCRIBE __keyevent@0__:*\r\n",
+        b"*3\r\n$10\r\npsubscribe\r\n$16\r\n__keyevent@0__:*\r\n:1\r\n",
+    );
+    q::<i64>(&mut c, &["SADD", "t", "a", "b", "c", "d"]);
+    q::<Vec<String>>(&mut c, &["SPOP", "t", "2"]);
+    q::<Vec<String>>(&mut c, &["SPOP", "t", "5"]);
+    q::<i64>(&mut c, &["SADD", "a", "1", "2"]);
+    q::<i64>(&mut c, &["SUNIONSTORE", "d", "a", "nokey"]);
+    q::<i64>(&mut c, &["SINTERSTORE", "d", "a", "nokey"]);
+    q::<i64>(&mut c, &["HINCRBY", "h", "f", "1"]);
+    q::<String>(&mut c, &["HINCRBYFLOAT", "h", "f", "1.5"]);
+    let mut expected = Vec::new();
+    for (ev, key) in [
+        ("sadd", "t"),
+        ("spop", "t"),
+        ("spop", "t"),
+        ("del", "t"),
+        ("sadd", "a"),
+        ("sunionstore", "d"),
+        ("del", "d"),
+        ("hincrby", "h"),
+        ("hincrbyfloat", "h"),
+    ] {
+        expected.extend(pmessage(pat, &format!("__keyevent@0__:{ev}"), key));
+    }
+    let got = sub.read_exact_len(expected.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&expected)
+    );
+}

@@ -177,6 +177,7 @@ fn hincrby(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     };
     let mut b = itoa::Buffer::new();
     let text = b.format(new);
+    ctx.ks.next_event(b'h', "hincrby");
     ctx.ks.apply(Mutation::HSet {
         key: owned(key),
         pairs: vec![(owned(&args[2]), Bytes::copy_from_slice(text.as_bytes()))],
@@ -209,6 +210,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let mut text = Vec::with_capacity(24);
     number::format_double_human(new, &mut text);
     ctx.out.bulk(&text);
+    ctx.ks.next_event(b'h', "hincrbyfloat");
     ctx.ks.apply(Mutation::HSet {
         key: owned(key),
         pairs: vec![(owned(&args[2]), Bytes::from(text))],
@@ -412,7 +414,11 @@ const SCAN_MIN_WIDTH: u64 = 1024;
 /// Parses a SCAN-family cursor exactly like Redis (strtoul: optional sign,
 /// negative values wrap, empty = 0, no leading space, no trailing garbage).
 pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.first().is_some_and(|c| c.is_ascii_whitespace()) {
+    // C's isspace: also vertical tab.
+    if arg
+        .first()
+        .is_some_and(|&c| c.is_ascii_whitespace() || c == 0x0b)
+    {
         return None;
     }
     let (neg, digits) = match arg.first() {

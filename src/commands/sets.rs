@@ -270,6 +270,7 @@ fn spop(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             }
         };
         ctx.out.bulk(&m);
+        ctx.ks.next_event(b's', "spop");
         ctx.ks.apply(Mutation::SRem {
             key: owned(key),
             members: vec![m],
@@ -291,6 +292,7 @@ fn spop(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let size = s.len();
     if count >= size {
         write_set(ctx.out, s.iter(), size);
+        ctx.ks.next_event(b's', "spop");
         ctx.ks.apply(Mutation::Del { key: owned(key) });
         return;
     }
@@ -300,6 +302,7 @@ fn spop(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         .map(|i| Bytes::copy_from_slice(s.get_index(i).expect("in range")))
         .collect();
     write_set(ctx.out, members.iter().map(|m| &m[..]), members.len());
+    ctx.ks.next_event(b's', "spop");
     ctx.ks.apply(Mutation::SRem {
         key: owned(key),
         members,
@@ -486,6 +489,14 @@ fn set_op_store(ctx: &mut Ctx<'_, '_>, args: &[Bytes], op: SetOp) {
             ctx.ks.apply(Mutation::Del { key: owned(dst) });
         }
     } else {
+        ctx.ks.next_event(
+            b's',
+            match op {
+                SetOp::Inter => "sinterstore",
+                SetOp::Union => "sunionstore",
+                SetOp::Diff => "sdiffstore",
+            },
+        );
         ctx.ks.apply(Mutation::Put {
             key: owned(dst),
             value: Value::Set(Box::new(value)),
