@@ -14,6 +14,7 @@ mod keys;
 mod lists;
 mod pubsub;
 mod server_cmds;
+mod sets;
 mod strings;
 mod transactions;
 pub mod util;
@@ -185,6 +186,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         strings::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
+        sets::COMMANDS,
         lists::COMMANDS,
         zsets::COMMANDS,
         connection::COMMANDS,
