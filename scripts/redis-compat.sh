@@ -76,6 +76,7 @@ DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/hash unit/expire unit/k
 DEFAULT_TAGS="-needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:reset -needs:pfdebug"
 
 SERVER_BIN=${SERVER_BIN:-$REPO_ROOT/target/release/jcache}
+case "$SERVER_BIN" in /*) ;; */*) SERVER_BIN="$PWD/$SERVER_BIN" ;; esac
 SERVER_KIND=${SERVER_KIND:-}
 SERVER_ARGS=${SERVER_ARGS:-}
 UNIT_TIMEOUT=${COMPAT_UNIT_TIMEOUT:-300}
