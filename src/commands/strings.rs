@@ -255,22 +255,35 @@ fn set_generic(
         }
         return;
     }
+    let k = owned(key);
     match at {
-        // An absolute time already in the past: the key is set and expires
-        // at once, which is the same as deleting it.
+        // An absolute time already in the past: like Redis 7.0, the key is
+        // set, then given its (past) expiry, and expires at the next access
+        // (events "set", "expire", later "expired").
         Some(t) if t <= ctx.ks.now() => {
-            ctx.ks.apply(Mutation::Del { key: owned(key) });
+            ctx.ks.apply(Mutation::SetStr {
+                key: k.clone(),
+                value: owned(val),
+                expire: ExpireSet::Clear,
+            });
+            ctx.ks.apply(Mutation::Expire { key: k, at: t });
         }
-        _ => {
+        Some(t) => {
+            ctx.ks.apply(Mutation::SetStr {
+                key: k.clone(),
+                value: owned(val),
+                expire: ExpireSet::At(t),
+            });
+            ctx.ks.emit_event(b'g', "expire", &k);
+        }
+        None => {
             let expire = if o.keepttl {
                 ExpireSet::Keep
-            } else if let Some(t) = at {
-                ExpireSet::At(t)
             } else {
                 ExpireSet::Clear
             };
             ctx.ks.apply(Mutation::SetStr {
-                key: owned(key),
+                key: k,
                 value: owned(val),
                 expire,
             });
@@ -470,6 +483,7 @@ fn incr_decr(ctx: &mut Ctx<'_, '_>, key: &Bytes, incr: i64) {
         return ctx.err(OVERFLOW);
     };
     let mut buf = itoa::Buffer::new();
+    ctx.ks.next_event(b'$', "incrby");
     ctx.ks.apply(Mutation::SetStr {
         key: owned(key),
         value: Bytes::copy_from_slice(buf.format(new).as_bytes()),
@@ -524,6 +538,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     number::format_double_human(value, &mut buf);
     let value = Bytes::from(buf);
     ctx.out.bulk(&value);
+    ctx.ks.next_event(b'$', "incrbyfloat");
     ctx.ks.apply(Mutation::SetStr {
         key: owned(key),
         value,
@@ -783,18 +798,28 @@ fn setbit(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     };
     let byte = (offset >> 3) as usize;
     let shift = 7 - (offset & 7) as u8;
-    let old = match peek_str(ctx.ks, &args[1]) {
+    // `grows`: the key is created or extended (Redis's "dirty").
+    let (old, grows) = match peek_str(ctx.ks, &args[1]) {
         Err(_) => return ctx.wrongtype(),
-        Ok(None) => 0,
-        Ok(Some(s)) => s.get(byte).copied().unwrap_or(0),
+        Ok(None) => (0, true),
+        Ok(Some(s)) => match s.get(byte) {
+            Some(&b) => (b, false),
+            None => (0, true),
+        },
     };
+    let old_bit = (old >> shift) & 1;
+    if !grows && old_bit == on {
+        // Nothing changes: no write, no event (as Redis 7.0.15).
+        return ctx.out.int(old_bit as i64);
+    }
     let new = (old & !(1 << shift)) | (on << shift);
+    ctx.ks.next_event(b'$', "setbit");
     ctx.ks.apply(Mutation::SetRange {
         key: owned(&args[1]),
         offset: byte,
         data: Bytes::copy_from_slice(&[new]),
     });
-    ctx.out.int(((old >> shift) & 1) as i64);
+    ctx.out.int(old_bit as i64);
 }
 
 fn getbit(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
@@ -1290,6 +1315,9 @@ fn bitfield_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro_cmd: bool) {
     // original string (zero-padded).
     let lo = (write_lo >> 3) as usize;
     let hi = (write_hi >> 3) as usize;
+    // Whether the key is created or extended (Redis's "dirty").
+    let grows = hi >= s.len();
+    let mut changes = 0;
     let mut buf: Vec<u8> = (lo..=hi).map(|i| s.get(i).copied().unwrap_or(0)).collect();
     ctx.out.array(ops.len());
     for op in &ops {
@@ -1326,6 +1354,9 @@ fn bitfield_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro_cmd: bool) {
                     } else {
                         ctx.out.int(ret);
                         set_field(&mut buf, rel, op.bits, new as u64);
+                        if grows || old != new {
+                            changes += 1;
+                        }
                     }
                 } else {
                     let old = get_unsigned_field(&byte_at, op.offset, op.bits);
@@ -1343,11 +1374,21 @@ fn bitfield_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro_cmd: bool) {
                     } else {
                         ctx.out.int(ret as i64);
                         set_field(&mut buf, rel, op.bits, new);
+                        if grows || old != new {
+                            changes += 1;
+                        }
                     }
                 }
             }
         }
     }
+    if changes == 0 && !grows {
+        // Nothing changed: no write, no event (as Redis 7.0.15).
+        return;
+    }
+    // (When only failed ops grew the string, Redis creates/extends it
+    // without an event; here the growth is a normal "setbit" write.)
+    ctx.ks.next_event(b'$', "setbit");
     ctx.ks.apply(Mutation::SetRange {
         key: owned(key),
         offset: lo,
