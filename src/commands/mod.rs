@@ -14,16 +14,15 @@ mod keys;
 mod lists;
 mod pubsub;
 mod server_cmds;
+mod sets;
 mod strings;
 mod transactions;
 pub mod util;
 pub mod watch;
 mod zsets;
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
-use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -182,11 +181,12 @@ impl Ctx<'_, '_> {
 }
 
 /// The whole command table, by lower-case name.
-pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
+pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
     let families: &[&'static [Command]] = &[
         strings::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
+        sets::COMMANDS,
         lists::COMMANDS,
         zsets::COMMANDS,
         connection::COMMANDS,
@@ -194,7 +194,7 @@ pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::
         transactions::COMMANDS,
         pubsub::COMMANDS,
     ];
-    let mut t = HashMap::new();
+    let mut t = ahash::HashMap::default();
     for fam in families {
         for c in fam.iter() {
             assert!(
@@ -399,11 +399,10 @@ fn run_locked(
         in_exec: false,
         block: None,
     };
-    let start = Instant::now();
     (cmd.handler)(&mut ctx, args);
     let block = ctx.block.take();
     drop(ks);
-    server.stats.record_latency(start.elapsed());
+
     if client.close_after_reply {
         return Flow::Close;
     }
