@@ -32,6 +32,9 @@
 #                     rounds jcache first)
 #   BENCH_TIMEOUT     seconds allowed per redis-benchmark run (default 180)
 #   BENCH_KEYS        keys for the memory test (default 1000000; 0 skips it)
+#   BENCH_PIN=1       pin both servers to CPU 0 and redis-benchmark/redis-cli
+#                     to the other CPUs with taskset (less noise, but a
+#                     multi-threaded jcache then gets one core, like redis)
 #   BENCH_RESULTS_DIR where bench.csv / memory.txt / server logs go
 #                     (default <repo>/target/bench)
 #
@@ -55,6 +58,7 @@ BTIMEOUT=${BENCH_TIMEOUT:-180}
 ROUNDS=${BENCH_ROUNDS:-3}
 KEYS=${BENCH_KEYS:-1000000}
 RESULTS_DIR=${BENCH_RESULTS_DIR:-$REPO_ROOT/target/bench}
+PIN=${BENCH_PIN:-0}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -72,6 +76,17 @@ if [ ! -x "$JCACHE_BIN" ]; then
 fi
 
 mkdir -p "$RESULTS_DIR"
+
+PIN_SERVER=() PIN_CLIENT=()
+if [ "$PIN" = 1 ]; then
+    ncpu=$(nproc)
+    if command -v taskset >/dev/null 2>&1 && [ "$ncpu" -ge 2 ]; then
+        PIN_SERVER=(taskset -c 0)
+        PIN_CLIENT=(taskset -c "1-$((ncpu - 1))")
+    else
+        log "BENCH_PIN=1 ignored (needs taskset and 2+ CPUs)"
+    fi
+fi
 
 free_port() {
     if command -v python3 >/dev/null 2>&1; then
@@ -105,11 +120,11 @@ start_server() {
     TMPD[$name]=$(mktemp -d "${TMPDIR:-/tmp}/jcache-bench-$name.XXXXXX")
     case $(basename "$bin") in
         *redis-server*)
-            "$bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+            "${PIN_SERVER[@]}" "$bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
                 --daemonize no --dir "${TMPD[$name]}" "${extra[@]}" \
                 > "$RESULTS_DIR/$name.server.log" 2>&1 & ;;
         *)
-            (cd "${TMPD[$name]}" && exec "$bin" --port "$port" --bind 127.0.0.1 \
+            (cd "${TMPD[$name]}" && exec "${PIN_SERVER[@]}" "$bin" --port "$port" --bind 127.0.0.1 \
                 --log-level warn "${extra[@]}") > "$RESULTS_DIR/$name.server.log" 2>&1 & ;;
     esac
     PID[$name]=$!
@@ -162,7 +177,7 @@ start_server jcache "$JCACHE_BIN" "$JCACHE_ARGS"
 # bench NAME TEST PIPELINE -> prints ops/s
 bench() {
     local name=$1 test=$2 pipe=$3 out rps
-    out=$(timeout "$BTIMEOUT" redis-benchmark -h 127.0.0.1 -p "${PORT[$name]}" \
+    out=$(timeout "$BTIMEOUT" "${PIN_CLIENT[@]}" redis-benchmark -h 127.0.0.1 -p "${PORT[$name]}" \
         -t "$test" -n "$N" -c "$CLIENTS" -P "$pipe" --csv 2>"$RESULTS_DIR/benchmark.stderr") \
         || die "redis-benchmark $test -P $pipe against $name failed or timed out (${BTIMEOUT}s)"
     # "test","rps",...  header, then "SET","123456.79",...
@@ -229,7 +244,7 @@ if [ "$KEYS" -gt 0 ]; then
         RSS0[$name]=$(rss_kb "${PID[$name]}")
         log "$name: loading $KEYS keys"
         t0=$(date +%s.%N)
-        out=$(gen_load | timeout 600 redis-cli -h 127.0.0.1 -p "${PORT[$name]}" --pipe 2>&1) \
+        out=$(gen_load | timeout 600 "${PIN_CLIENT[@]}" redis-cli -h 127.0.0.1 -p "${PORT[$name]}" --pipe 2>&1) \
             || die "redis-cli --pipe into $name failed: $out"
         t1=$(date +%s.%N)
         printf '%s\n' "$out" > "$RESULTS_DIR/$name.load.txt"

@@ -365,10 +365,10 @@ for unit in "${UNITS[@]}"; do
     status=ok
     t0=$(date +%s)
     if ! start_server "$port" "$slog"; then
-        log "$unit: server failed to start on port $port (see $slog)"
         stop_server
+        log "$unit: server failed to start on port $port (exit status $STOP_RC; see $slog)"
         status=NOSTART
-        : > "$ulog"
+        echo "server failed to start (exit status $STOP_RC)" > "$ulog"
     else
         log "$unit: server pid $SERVER_PID port $port"
         rc=0

@@ -12,6 +12,7 @@ mod connection;
 mod hashes;
 mod keys;
 mod lists;
+mod pubsub;
 mod server_cmds;
 mod strings;
 mod transactions;
@@ -191,6 +192,7 @@ pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::
         connection::COMMANDS,
         server_cmds::COMMANDS,
         transactions::COMMANDS,
+        pubsub::COMMANDS,
     ];
     let mut t = HashMap::new();
     for fam in families {
@@ -285,9 +287,29 @@ pub fn resolve(args: &[Bytes]) -> Result<(&'static Command, String), String> {
     Ok((sub, full))
 }
 
+/// A reply produced off the command path (forwarded to another node or tier).
+pub type DeferredReply = std::pin::Pin<Box<dyn std::future::Future<Output = Bytes> + Send>>;
+
+/// Decides whether a command runs on the local engine or elsewhere (the
+/// upstream tier, the cluster master). Installed once at startup; without one
+/// every command runs locally.
+pub trait Router: Send + Sync {
+    /// Returns a deferred reply to take the command off the local path, or
+    /// None to run it locally as usual.
+    fn route(
+        &self,
+        server: &Arc<Shared>,
+        client: &mut ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply>;
+}
+
 /// What the connection must do after a command.
 pub enum Flow {
     Continue,
+    /// Await this reply (already encoded for the client) and append it.
+    Defer(DeferredReply),
     /// Wait for a blocking pop to be served or to time out.
     Block(BlockRequest),
     /// Send what is buffered, then close.
@@ -323,17 +345,24 @@ pub fn execute(
         ));
         return Flow::Continue;
     }
-    if client.multi.is_some() && !cmd.has(flags::NO_MULTI) {
-        if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
-            client.multi_dirty = true;
-            out.error(OOM_ERR);
+    if !cmd.has(flags::NO_MULTI) {
+        if let Some(queue) = client.multi.as_mut() {
+            if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
+                client.multi_dirty = true;
+                out.error(OOM_ERR);
+                return Flow::Continue;
+            }
+            queue.push((cmd, args));
+            out.queued();
             return Flow::Continue;
         }
-        client.multi.as_mut().unwrap().push((cmd, args));
-        out.queued();
-        return Flow::Continue;
     }
     client.last_command = cmd.name;
+    if let Some(router) = server.router.get() {
+        if let Some(reply) = router.route(server, client, cmd, &args) {
+            return Flow::Defer(reply);
+        }
+    }
     if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
         out.error(OOM_ERR);
         return Flow::Continue;
@@ -406,7 +435,13 @@ pub fn serve_ready(server: &Arc<Shared>) {
 
 /// Cleans up after a client that disconnected: forget its watches.
 pub fn disconnect(server: &Arc<Shared>, client: &mut ClientState) {
+    pubsub::drop_all(server, client);
     for (k, _) in client.watched.drain(..) {
         server.watches.unwatch(&k, &client.watch_dirty);
     }
+}
+
+/// Drops a client's Pub/Sub subscriptions (RESET).
+pub fn pubsub_reset(ctx: &mut Ctx<'_, '_>) {
+    pubsub::drop_all(ctx.server, ctx.client);
 }
