@@ -169,11 +169,11 @@ fn pop_one(ks: &mut Keys<'_>, key: &[u8], left: bool) -> Option<Box<[u8]>> {
     .pop()
 }
 
-fn push_one(ks: &mut Keys<'_>, key: &[u8], left: bool, elem: &[u8]) {
+fn push_one(ks: &mut Keys<'_>, key: &[u8], left: bool, elem: &Bytes) {
     ks.apply(Mutation::Push {
         key: Bytes::copy_from_slice(key),
         left,
-        elems: vec![Bytes::copy_from_slice(elem)],
+        elems: vec![elem.clone()],
     });
 }
 
@@ -524,7 +524,12 @@ fn ltrim(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     };
     match super::util::clamp_range(start, stop, len) {
         None => {
-            ctx.ks.apply(Mutation::Del { key: owned(key) });
+            // start > stop empties the list (event "ltrim", then "del").
+            ctx.ks.apply(Mutation::LTrim {
+                key: owned(key),
+                start: 1,
+                stop: 0,
+            });
         }
         Some((start, stop)) => {
             ctx.ks.apply(Mutation::LTrim {
@@ -540,11 +545,22 @@ fn ltrim(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 // ---------------------------------------------------------------------------
 // Moves between lists.
 
-/// Pops from `src` and pushes onto `dst`; the caller checked that `src` is a
+/// Moves one element from `src` to `dst`; the caller checked that `src` is a
 /// non-empty list and `dst` is a list or missing. Returns the moved element.
-fn move_elem(ks: &mut Keys<'_>, src: &[u8], dst: &[u8], from: bool, to: bool) -> Box<[u8]> {
-    let v = pop_one(ks, src, from).unwrap_or_default();
+///
+/// Like Redis, the push happens before the pop: the keyspace events come in
+/// Redis's order (push on `dst`, pop on `src`, then `del` if `src` emptied),
+/// and a one-element list moved onto itself is never deleted in between.
+fn move_elem(ks: &mut Keys<'_>, src: &[u8], dst: &[u8], from: bool, to: bool) -> Bytes {
+    let v = match peek_list(ks, src) {
+        Ok(Some(l)) => {
+            let end = if from { l.get(0) } else { l.get(l.len().wrapping_sub(1)) };
+            Bytes::copy_from_slice(end.unwrap_or_default())
+        }
+        _ => Bytes::new(),
+    };
     push_one(ks, dst, to, &v);
+    pop_one(ks, src, from);
     v
 }
 
