@@ -554,7 +554,11 @@ fn ltrim(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 fn move_elem(ks: &mut Keys<'_>, src: &[u8], dst: &[u8], from: bool, to: bool) -> Bytes {
     let v = match peek_list(ks, src) {
         Ok(Some(l)) => {
-            let end = if from { l.get(0) } else { l.get(l.len().wrapping_sub(1)) };
+            let end = if from {
+                l.get(0)
+            } else {
+                l.get(l.len().wrapping_sub(1))
+            };
             Bytes::copy_from_slice(end.unwrap_or_default())
         }
         _ => Bytes::new(),
