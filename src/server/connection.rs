@@ -231,8 +231,12 @@ async fn block(
             _ = waiter.notify.notified() => break,
             _ = &mut sleep => break,
             _ = info.unblock_notify.notified() => {
-                unblock_error = info.unblock.lock().unwrap_or(false);
-                break;
+                // A permit left over from an earlier, already finished block
+                // carries no request: keep waiting.
+                if let Some(e) = info.unblock.lock().take() {
+                    unblock_error = e;
+                    break;
+                }
             }
             _ = info.kill.notified() => { keep = false; break; }
             _ = stop.changed() => { keep = false; break; }
