@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let server = match Server::bind(&config).await {
             Ok(s) => s,
             Err(e) => {
@@ -46,7 +46,10 @@ fn main() -> std::process::ExitCode {
         };
         server.run(shutdown_signal()).await;
         std::process::ExitCode::SUCCESS
-    })
+    });
+    // Tasks still parked (a client stuck writing to a peer that stopped reading) must not hold the exit.
+    runtime.shutdown_background();
+    code
 }
 
 async fn shutdown_signal() {

@@ -12,6 +12,7 @@ mod connection;
 mod hashes;
 mod keys;
 mod lists;
+mod pubsub;
 mod server_cmds;
 mod strings;
 mod transactions;
@@ -19,10 +20,8 @@ pub mod util;
 pub mod watch;
 mod zsets;
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
-use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -181,7 +180,7 @@ impl Ctx<'_, '_> {
 }
 
 /// The whole command table, by lower-case name.
-pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
+pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
     let families: &[&'static [Command]] = &[
         strings::COMMANDS,
         keys::COMMANDS,
@@ -191,8 +190,9 @@ pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::
         connection::COMMANDS,
         server_cmds::COMMANDS,
         transactions::COMMANDS,
+        pubsub::COMMANDS,
     ];
-    let mut t = HashMap::new();
+    let mut t = ahash::HashMap::default();
     for fam in families {
         for c in fam.iter() {
             assert!(
@@ -285,9 +285,29 @@ pub fn resolve(args: &[Bytes]) -> Result<(&'static Command, String), String> {
     Ok((sub, full))
 }
 
+/// A reply produced off the command path (forwarded to another node or tier).
+pub type DeferredReply = std::pin::Pin<Box<dyn std::future::Future<Output = Bytes> + Send>>;
+
+/// Decides whether a command runs on the local engine or elsewhere (the
+/// upstream tier, the cluster master). Installed once at startup; without one
+/// every command runs locally.
+pub trait Router: Send + Sync {
+    /// Returns a deferred reply to take the command off the local path, or
+    /// None to run it locally as usual.
+    fn route(
+        &self,
+        server: &Arc<Shared>,
+        client: &mut ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply>;
+}
+
 /// What the connection must do after a command.
 pub enum Flow {
     Continue,
+    /// Await this reply (already encoded for the client) and append it.
+    Defer(DeferredReply),
     /// Wait for a blocking pop to be served or to time out.
     Block(BlockRequest),
     /// Send what is buffered, then close.
@@ -336,6 +356,11 @@ pub fn execute(
         }
     }
     client.last_command = cmd.name;
+    if let Some(router) = server.router.get() {
+        if let Some(reply) = router.route(server, client, cmd, &args) {
+            return Flow::Defer(reply);
+        }
+    }
     if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
         out.error(OOM_ERR);
         return Flow::Continue;
@@ -372,11 +397,10 @@ fn run_locked(
         in_exec: false,
         block: None,
     };
-    let start = Instant::now();
     (cmd.handler)(&mut ctx, args);
     let block = ctx.block.take();
     drop(ks);
-    server.stats.record_latency(start.elapsed());
+
     if client.close_after_reply {
         return Flow::Close;
     }
@@ -408,6 +432,7 @@ pub fn serve_ready(server: &Arc<Shared>) {
 
 /// Cleans up after a client that disconnected: forget its watches.
 pub fn disconnect(server: &Arc<Shared>, client: &mut ClientState) {
+    pubsub::drop_all(server, client);
     for (k, _) in client.watched.drain(..) {
         server.watches.unwatch(&k, &client.watch_dirty);
     }
@@ -415,5 +440,5 @@ pub fn disconnect(server: &Arc<Shared>, client: &mut ClientState) {
 
 /// Drops a client's Pub/Sub subscriptions (RESET).
 pub fn pubsub_reset(ctx: &mut Ctx<'_, '_>) {
-    ctx.client.subscriptions = 0;
+    pubsub::drop_all(ctx.server, ctx.client);
 }

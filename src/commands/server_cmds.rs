@@ -1,5 +1,689 @@
-//! server_cmds commands.
+//! Server commands: COMMAND, CONFIG, INFO, DBSIZE, FLUSHALL, FLUSHDB, TIME,
+//! SHUTDOWN, DEBUG (a safe subset), MEMORY USAGE, FUNCTION FLUSH, LASTSAVE.
 
-use super::Command;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub static COMMANDS: &[Command] = &[];
+use bytes::Bytes;
+
+use super::connection::REDIS_VERSION;
+use super::flags::*;
+use super::util::{is, parse_i64, NOT_INT, SYNTAX};
+use super::{lookup, Command, Ctx, KeySpec, TABLE};
+use crate::engine::Mutation;
+
+const KEY1: KeySpec = KeySpec::Range {
+    first: 2,
+    last: 2,
+    step: 1,
+};
+
+pub static COMMANDS: &[Command] = &[
+    Command::new(
+        "command",
+        -1,
+        LOADING | STALE,
+        KeySpec::None,
+        command,
+        "server",
+    ),
+    Command::container("config", "server", CONFIG_SUBCOMMANDS),
+    Command::new("info", -1, LOADING | STALE, KeySpec::None, info, "server"),
+    Command::new("dbsize", 1, READONLY | FAST, KeySpec::All, dbsize, "server"),
+    Command::new("flushall", -1, WRITE, KeySpec::All, flushall, "server"),
+    Command::new("flushdb", -1, WRITE, KeySpec::All, flushall, "server"),
+    Command::new(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        KeySpec::None,
+        time,
+        "server",
+    ),
+    Command::new(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        KeySpec::None,
+        lastsave,
+        "server",
+    ),
+    Command::new(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI,
+        KeySpec::None,
+        shutdown,
+        "server",
+    ),
+    Command::new(
+        "save",
+        1,
+        ADMIN | NOSCRIPT,
+        KeySpec::None,
+        no_persistence,
+        "server",
+    ),
+    Command::new(
+        "bgsave",
+        -1,
+        ADMIN | NOSCRIPT,
+        KeySpec::None,
+        no_persistence,
+        "server",
+    ),
+    Command::new(
+        "bgrewriteaof",
+        1,
+        ADMIN | NOSCRIPT,
+        KeySpec::None,
+        no_persistence,
+        "server",
+    ),
+    Command::container("debug", "server", DEBUG_SUBCOMMANDS),
+    Command::container("memory", "server", MEMORY_SUBCOMMANDS),
+    Command::container("function", "scripting", FUNCTION_SUBCOMMANDS),
+];
+
+static CONFIG_SUBCOMMANDS: &[Command] = &[
+    Command::new(
+        "get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        config_get,
+        "server",
+    ),
+    Command::new(
+        "set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        config_set,
+        "server",
+    ),
+    Command::new(
+        "resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        config_resetstat,
+        "server",
+    ),
+    Command::new(
+        "rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        config_rewrite,
+        "server",
+    ),
+];
+
+static DEBUG_SUBCOMMANDS: &[Command] = &[
+    Command::new(
+        "log",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        debug_ok,
+        "server",
+    ),
+    Command::new(
+        "sleep",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        debug_sleep,
+        "server",
+    ),
+    Command::new(
+        "set-active-expire",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        debug_active_expire,
+        "server",
+    ),
+    Command::new(
+        "reload",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        debug_ok,
+        "server",
+    ),
+    Command::new(
+        "jmap",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        debug_ok,
+        "server",
+    ),
+    Command::new(
+        "change-repl-id",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        debug_ok,
+        "server",
+    ),
+    Command::new(
+        "quicklist-packed-threshold",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        debug_ok,
+        "server",
+    ),
+];
+
+static MEMORY_SUBCOMMANDS: &[Command] = &[Command::new(
+    "usage",
+    -3,
+    READONLY,
+    KEY1,
+    memory_usage,
+    "server",
+)];
+
+static FUNCTION_SUBCOMMANDS: &[Command] = &[Command::new(
+    "flush",
+    -2,
+    WRITE | NOSCRIPT,
+    KeySpec::None,
+    function_flush,
+    "scripting",
+)];
+
+// ---- COMMAND ----
+
+fn flag_names(c: &Command) -> Vec<&'static str> {
+    NAMES
+        .iter()
+        .filter(|(f, _)| c.flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+fn key_range(c: &Command) -> (i64, i64, i64) {
+    match c.keys {
+        KeySpec::Range { first, last, step } => (first as i64, last as i64, step as i64),
+        KeySpec::Custom(_) => (0, 0, 0),
+        _ => (0, 0, 0),
+    }
+}
+
+fn write_command_info(ctx: &mut Ctx<'_, '_>, c: &Command, full_name: &str) {
+    ctx.out.array(10);
+    ctx.out.bulk(full_name.as_bytes());
+    ctx.out.int(c.arity as i64);
+    let flags = flag_names(c);
+    ctx.out.set(flags.len());
+    for f in flags {
+        ctx.out.simple(f);
+    }
+    let (first, last, step) = key_range(c);
+    ctx.out.int(first);
+    ctx.out.int(last);
+    ctx.out.int(step);
+    ctx.out.set(1);
+    ctx.out.simple(&format!("@{}", c.group));
+    ctx.out.array(0);
+    ctx.out.array(0);
+    ctx.out.array(c.subcommands.len());
+    for s in c.subcommands {
+        write_command_info(ctx, s, &format!("{}|{}", full_name, s.name));
+    }
+}
+
+fn sorted_commands() -> Vec<&'static Command> {
+    let mut v: Vec<&'static Command> = TABLE.values().copied().collect();
+    v.sort_by_key(|c| c.name);
+    v
+}
+
+fn write_command_docs(ctx: &mut Ctx<'_, '_>, c: &Command, full_name: &str) {
+    ctx.out.bulk(full_name.as_bytes());
+    let n = if c.subcommands.is_empty() { 3 } else { 4 };
+    ctx.out.map(n);
+    ctx.out.bulk(b"summary");
+    ctx.out
+        .bulk(format!("The {} command", full_name.to_ascii_uppercase()).as_bytes());
+    ctx.out.bulk(b"since");
+    ctx.out.bulk(b"1.0.0");
+    ctx.out.bulk(b"group");
+    ctx.out.bulk(c.group.as_bytes());
+    if !c.subcommands.is_empty() {
+        ctx.out.bulk(b"subcommands");
+        ctx.out.map(c.subcommands.len());
+        for s in c.subcommands {
+            write_command_docs(ctx, s, &format!("{}|{}", full_name, s.name));
+        }
+    }
+}
+
+fn command(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if args.len() == 1 {
+        let all = sorted_commands();
+        ctx.out.array(all.len());
+        for c in all {
+            write_command_info(ctx, c, c.name);
+        }
+        return;
+    }
+    let sub = &args[1];
+    if is(sub, "count") && args.len() == 2 {
+        ctx.out.int(TABLE.len() as i64);
+    } else if is(sub, "list") {
+        let all = sorted_commands();
+        ctx.out.array(all.len());
+        for c in all {
+            ctx.out.bulk(c.name.as_bytes());
+        }
+    } else if is(sub, "info") {
+        let names: Vec<Bytes> = if args.len() == 2 {
+            sorted_commands()
+                .iter()
+                .map(|c| Bytes::from_static(c.name.as_bytes()))
+                .collect()
+        } else {
+            args[2..].to_vec()
+        };
+        ctx.out.array(names.len());
+        for n in &names {
+            match lookup(n) {
+                Some(c) => write_command_info(ctx, c, c.name),
+                None => ctx.out.null_array(),
+            }
+        }
+    } else if is(sub, "docs") {
+        let cmds: Vec<&'static Command> = if args.len() == 2 {
+            sorted_commands()
+        } else {
+            args[2..].iter().filter_map(|n| lookup(n)).collect()
+        };
+        ctx.out.map(cmds.len());
+        for c in cmds {
+            write_command_docs(ctx, c, c.name);
+        }
+    } else if is(sub, "getkeys") && args.len() >= 3 {
+        let rest = &args[2..];
+        match super::resolve(rest) {
+            Err(_) => ctx.err("ERR Invalid command specified"),
+            Ok((c, _)) => {
+                let pos = c.key_positions(rest);
+                if pos.is_empty() {
+                    ctx.err("ERR The command has no key arguments");
+                    return;
+                }
+                ctx.out.array(pos.len());
+                for p in pos {
+                    ctx.out.bulk(&rest[p]);
+                }
+            }
+        }
+    } else if is(sub, "help") {
+        let lines = [
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "COUNT",
+            "INFO [<command-name> ...]",
+            "DOCS [<command-name> ...]",
+            "LIST",
+            "GETKEYS <full-command>",
+            "HELP",
+        ];
+        ctx.out.array(lines.len());
+        for l in lines {
+            ctx.out.simple(l);
+        }
+    } else {
+        ctx.err(&format!(
+            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}
+
+// ---- CONFIG ----
+
+fn config_get(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for pat in &args[2..] {
+        for (k, v) in ctx.server.config.matching(pat) {
+            if !pairs.iter().any(|(pk, _)| *pk == k) {
+                pairs.push((k, v));
+            }
+        }
+    }
+    ctx.out.map(pairs.len());
+    for (k, v) in pairs {
+        ctx.out.bulk(k.as_bytes());
+        ctx.out.bulk(v.as_bytes());
+    }
+}
+
+fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if !args.len().is_multiple_of(2) {
+        ctx.err("ERR wrong number of arguments for 'config|set' command");
+        return;
+    }
+    // Validate every pair first: a CONFIG SET applies all of its pairs or none.
+    let mut staged = Vec::new();
+    for pair in args[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).into_owned();
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        match ctx.server.config.validate(&name, &value) {
+            Ok((n, v)) => {
+                if staged.iter().any(|(sn, _): &(&str, String)| *sn == n) {
+                    ctx.err(&format!("ERR CONFIG SET failed (possibly related to argument '{n}') - duplicate parameter"));
+                    return;
+                }
+                staged.push((n, v));
+            }
+            Err(e) => {
+                ctx.err(&e);
+                return;
+            }
+        }
+    }
+    for (n, v) in staged {
+        match n {
+            "maxmemory" => ctx
+                .server
+                .db
+                .maxmemory
+                .store(v.parse().unwrap_or(0), Ordering::Relaxed),
+            "notify-keyspace-events" => {
+                let f = crate::server::hooks::notify::parse(&v).unwrap_or(0);
+                ctx.server.hooks.notify_flags.store(f, Ordering::Relaxed);
+            }
+            "maxmemory-policy" => {
+                if let Some(p) = crate::engine::EvictionPolicy::parse(&v) {
+                    ctx.server.db.set_policy(p);
+                }
+            }
+            _ => {}
+        }
+        ctx.server.config.store(n, v);
+    }
+    ctx.out.ok();
+}
+
+fn config_resetstat(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    let s = &ctx.server.stats;
+    for c in [
+        &s.commands,
+        &s.connections_received,
+        &s.rejected_connections,
+        &s.errors,
+        &s.net_input_bytes,
+        &s.net_output_bytes,
+        &s.cmd_usec,
+    ] {
+        c.store(0, Ordering::Relaxed);
+    }
+    let e = &ctx.server.db.stats;
+    for c in [
+        &e.expired_keys,
+        &e.evicted_keys,
+        &e.keyspace_hits,
+        &e.keyspace_misses,
+    ] {
+        c.store(0, Ordering::Relaxed);
+    }
+    ctx.out.ok();
+}
+
+fn config_rewrite(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    ctx.err("ERR The server is running without a config file");
+}
+
+// ---- INFO ----
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2}G", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+/// Resident set size of this process, from /proc.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn cpu_times() -> (f64, f64) {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct we pass.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_stime), t(ru.ru_utime))
+}
+
+/// Builds the INFO text for the requested sections ("default", "all", or names).
+pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
+    let want = |name: &str| {
+        sections.is_empty()
+            || sections
+                .iter()
+                .any(|s| s == "all" || s == "everything" || s == "default" || s == name)
+    };
+    let srv = ctx.server;
+    let mut s = String::new();
+    let uptime = srv.started.elapsed().as_secs();
+    if want("server") {
+        let _ = write!(
+            s,
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_mode:standalone\r\njcache_version:{}\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{:040x}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:10\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            srv.started.elapsed().as_nanos() ^ (std::process::id() as u128) << 64,
+            srv.local_addr.port(),
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0),
+            uptime / 86400,
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        );
+    }
+    if want("clients") {
+        let _ = write!(
+            s,
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n\r\n",
+            srv.connected.load(Ordering::Relaxed),
+            srv.config.maxclients.load(Ordering::Relaxed),
+            srv.blocking.blocked_clients(),
+        );
+    }
+    if want("memory") {
+        let used = srv.db.used_memory() as u64;
+        let rss = rss_bytes();
+        let max = srv.db.maxmemory.load(Ordering::Relaxed);
+        let _ = write!(
+            s,
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n\r\n",
+            human(used),
+            human(rss),
+            human(max),
+            srv.db.policy().name(),
+            if used > 0 { rss as f64 / used as f64 } else { 1.0 },
+        );
+    }
+    if want("persistence") {
+        s.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_bgrewrite_status:ok\r\n\r\n");
+    }
+    if want("stats") {
+        let st = &srv.stats;
+        let es = &srv.db.stats;
+        let _ = write!(
+            s,
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\n\r\n",
+            st.connections_received.load(Ordering::Relaxed),
+            st.commands.load(Ordering::Relaxed),
+            st.net_input_bytes.load(Ordering::Relaxed),
+            st.net_output_bytes.load(Ordering::Relaxed),
+            st.rejected_connections.load(Ordering::Relaxed),
+            es.expired_keys.load(Ordering::Relaxed),
+            es.evicted_keys.load(Ordering::Relaxed),
+            es.keyspace_hits.load(Ordering::Relaxed),
+            es.keyspace_misses.load(Ordering::Relaxed),
+            st.errors.load(Ordering::Relaxed),
+        );
+    }
+    if want("replication") {
+        s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n\r\n");
+    }
+    if want("cpu") {
+        let (sys, user) = cpu_times();
+        let _ = write!(
+            s,
+            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n\r\n"
+        );
+    }
+    if want("keyspace") {
+        s.push_str("# Keyspace\r\n");
+        let (keys, expires) = srv.db.key_counts();
+        if keys > 0 {
+            let _ = write!(s, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+        }
+        s.push_str("\r\n");
+    }
+    while s.ends_with("\r\n\r\n") {
+        s.truncate(s.len() - 2);
+    }
+    s
+}
+
+fn info(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let sections: Vec<String> = args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let text = info_text(ctx, &sections);
+    ctx.out.verbatim("txt", text.as_bytes());
+}
+
+// ---- keyspace-wide ----
+
+fn dbsize(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    let n: usize = ctx.ks.shards().map(|(_, s)| s.len()).sum();
+    ctx.out.int(n as i64);
+}
+
+fn flushall(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if args.len() > 2 || (args.len() == 2 && !is(&args[1], "async") && !is(&args[1], "sync")) {
+        ctx.err(SYNTAX);
+        return;
+    }
+    ctx.ks.apply(Mutation::FlushAll);
+    ctx.out.ok();
+}
+
+fn time(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk_int(now.as_secs() as i64);
+    ctx.out.bulk_int(now.subsec_micros() as i64);
+}
+
+fn lastsave(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    let started = SystemTime::now() - ctx.server.started.elapsed();
+    ctx.out.int(
+        started
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    );
+}
+
+fn no_persistence(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    ctx.err("ERR jcache is an in-memory cache and does not persist data");
+}
+
+fn shutdown(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    for a in &args[1..] {
+        if is(a, "abort") {
+            ctx.err("ERR No shutdown in progress.");
+            return;
+        }
+        if !(is(a, "nosave") || is(a, "save") || is(a, "now") || is(a, "force")) {
+            ctx.err(SYNTAX);
+            return;
+        }
+    }
+    tracing::info!(client = ctx.client.id, "SHUTDOWN requested");
+    ctx.server.trigger_shutdown();
+    ctx.client.close_after_reply = true;
+}
+
+// ---- DEBUG / MEMORY / FUNCTION ----
+
+fn debug_ok(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if is(&args[1], "log") {
+        tracing::info!(message = %String::from_utf8_lossy(&args[2]), "DEBUG LOG");
+    }
+    ctx.out.ok();
+}
+
+fn debug_sleep(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let Some(secs) = super::util::parse_f64(&args[2]).filter(|s| *s >= 0.0 && s.is_finite()) else {
+        ctx.err("ERR value is not a valid float");
+        return;
+    };
+    // Blocks this connection's worker like Redis blocks its only thread; bounded at 60 s.
+    std::thread::sleep(Duration::from_secs_f64(secs.min(60.0)));
+    ctx.out.ok();
+}
+
+fn debug_active_expire(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    match parse_i64(&args[2]) {
+        Some(v) => {
+            ctx.server.db.set_active_expire(v != 0);
+            ctx.out.ok();
+        }
+        None => ctx.err(NOT_INT),
+    }
+}
+
+fn memory_usage(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if args.len() != 3 && !(args.len() == 5 && is(&args[3], "samples")) {
+        ctx.err(SYNTAX);
+        return;
+    }
+    match ctx.ks.peek(&args[2]) {
+        Some(e) => {
+            let n = crate::engine::entry_bytes(args[2].len(), e);
+            ctx.out.int(n as i64)
+        }
+        None => ctx.out.null(),
+    }
+}
+
+fn function_flush(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if args.len() > 3 || (args.len() == 3 && !is(&args[2], "async") && !is(&args[2], "sync")) {
+        ctx.err(SYNTAX);
+        return;
+    }
+    // No functions can be loaded, so there is nothing to flush.
+    ctx.out.ok();
+}

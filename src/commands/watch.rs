@@ -66,6 +66,10 @@ impl CommitObserver for WatchRegistry {
         false
     }
 
+    fn wants_events(&self) -> bool {
+        false
+    }
+
     fn on_commit(&self, c: &Commit<'_>) {
         if c.flushed {
             self.touch_all();

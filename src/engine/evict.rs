@@ -156,6 +156,7 @@ impl Db {
                 Some(key) => {
                     let mut ks = self.lock(&[&key]);
                     if ks.peek(&key).is_some() {
+                        ks.next_event(b'e', "evicted");
                         ks.apply(Mutation::Del { key });
                         self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
                     }

@@ -66,7 +66,8 @@ const ENTRY_SLOT: usize = 8 + std::mem::size_of::<Elem>() + std::mem::size_of::<
 /// Extra cost of a key with a TTL (its copy in the volatile index).
 const VOLATILE_SLOT: usize = std::mem::size_of::<Elem>() + 8 + 12 + ALLOC_OVERHEAD;
 
-fn entry_bytes(key_len: usize, e: &Entry) -> usize {
+/// Bytes accounted for one key (MEMORY USAGE, maxmemory).
+pub fn entry_bytes(key_len: usize, e: &Entry) -> usize {
     let mut n = ENTRY_SLOT + key_len + ALLOC_OVERHEAD + e.value.mem_bytes();
     if e.expire_at != 0 {
         n += VOLATILE_SLOT + key_len;
@@ -121,7 +122,17 @@ pub struct EngineStats {
 pub struct Commit<'a> {
     pub touched: &'a [Bytes],
     pub mutations: &'a [Mutation],
+    pub events: &'a [KeyEvent],
     pub flushed: bool,
+}
+
+/// A keyspace event (for keyspace notifications): class is Redis's
+/// notify-keyspace-events character (`g`, `$`, `l`, `s`, `h`, `z`, `x`, `e`, `n`).
+#[derive(Clone, Debug)]
+pub struct KeyEvent {
+    pub class: u8,
+    pub event: &'static str,
+    pub key: Bytes,
 }
 
 /// Hooks outside the engine (WATCH, replication) that want to hear about writes.
@@ -130,6 +141,8 @@ pub trait CommitObserver: Send + Sync {
     fn wants_touched(&self) -> bool;
     /// Whether mutations should be recorded (replication).
     fn wants_mutations(&self) -> bool;
+    /// Whether keyspace events should be collected (notifications).
+    fn wants_events(&self) -> bool;
     fn on_commit(&self, commit: &Commit<'_>);
 }
 
@@ -151,6 +164,8 @@ pub struct Db {
     ready_flag: AtomicBool,
     /// Round-robin position of the active expiry sweep.
     sweep_pos: AtomicUsize,
+    /// DEBUG SET-ACTIVE-EXPIRE: whether the sweep runs.
+    active_expire: AtomicBool,
 }
 
 impl Default for Db {
@@ -175,6 +190,7 @@ impl Db {
             ready: Mutex::new(Vec::new()),
             ready_flag: AtomicBool::new(false),
             sweep_pos: AtomicUsize::new(0),
+            active_expire: AtomicBool::new(true),
         }
     }
 
@@ -185,6 +201,10 @@ impl Db {
 
     pub fn set_replica(&self, replica: bool) {
         self.replica.store(replica, Ordering::Relaxed);
+    }
+
+    pub fn set_active_expire(&self, on: bool) {
+        self.active_expire.store(on, Ordering::Relaxed);
     }
 
     pub fn is_replica(&self) -> bool {
@@ -230,9 +250,9 @@ impl Db {
     /// Locks the given shard indexes, which must be sorted and unique.
     pub fn lock_indices(&self, sorted: &[usize]) -> Keys<'_> {
         let guards = sorted.iter().map(|&i| (i, self.shards[i].lock())).collect();
-        let (touched, mutations) = match self.observer.get() {
-            Some(o) => (o.wants_touched(), o.wants_mutations()),
-            None => (false, false),
+        let (touched, mutations, events) = match self.observer.get() {
+            Some(o) => (o.wants_touched(), o.wants_mutations(), o.wants_events()),
+            None => (false, false, false),
         };
         Keys {
             db: self,
@@ -240,8 +260,11 @@ impl Db {
             now: now_ms(),
             collect_touched: touched,
             collect_mutations: mutations,
+            collect_events: events,
             touched: Vec::new(),
             log: Vec::new(),
+            events: Vec::new(),
+            event_override: None,
             flushed: false,
         }
     }
@@ -313,7 +336,7 @@ impl Db {
     /// a few shards (one shard locked at a time) and deletes the expired ones.
     /// Returns the number of keys deleted.
     pub fn active_expire_cycle(&self, shards_per_cycle: usize) -> usize {
-        if self.is_replica() {
+        if self.is_replica() || !self.active_expire.load(Ordering::Relaxed) {
             return 0;
         }
         let mut deleted = 0;
@@ -362,20 +385,25 @@ pub struct Keys<'a> {
     now: u64,
     collect_touched: bool,
     collect_mutations: bool,
+    collect_events: bool,
     touched: Vec<Bytes>,
     log: Vec<Mutation>,
+    events: Vec<KeyEvent>,
+    event_override: Option<(u8, &'static str)>,
     flushed: bool,
 }
 
 impl Drop for Keys<'_> {
     fn drop(&mut self) {
-        if self.touched.is_empty() && self.log.is_empty() && !self.flushed {
+        if self.touched.is_empty() && self.log.is_empty() && self.events.is_empty() && !self.flushed
+        {
             return;
         }
         if let Some(o) = self.db.observer.get() {
             o.on_commit(&Commit {
                 touched: &self.touched,
                 mutations: &self.log,
+                events: &self.events,
                 flushed: self.flushed,
             });
         }
@@ -457,7 +485,107 @@ impl<'a> Keys<'a> {
     /// Deletes an expired key (counted as expired, replicated as a DEL).
     fn expire_now(&mut self, key: Bytes) {
         self.db.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+        self.next_event(b'x', "expired");
         self.apply(Mutation::Del { key });
+    }
+
+    /// Names the keyspace event of the next `apply` (for commands whose event
+    /// differs from the mutation's default, e.g. INCR -> "incrby").
+    pub fn next_event(&mut self, class: u8, event: &'static str) {
+        if self.collect_events {
+            self.event_override = Some((class, event));
+        }
+    }
+
+    /// Emits an extra keyspace event (for example "rename_to").
+    pub fn emit_event(&mut self, class: u8, event: &'static str, key: &Bytes) {
+        if self.collect_events {
+            self.events.push(KeyEvent {
+                class,
+                event,
+                key: key.clone(),
+            });
+        }
+    }
+
+    fn push_events(
+        &mut self,
+        ev: Option<(u8, &'static str)>,
+        existed: bool,
+        key: &Bytes,
+        other: Option<&Bytes>,
+    ) {
+        let target = other.unwrap_or(key).clone();
+        if !existed && self.exists(&target) {
+            self.events.push(KeyEvent {
+                class: b'n',
+                event: "new",
+                key: target.clone(),
+            });
+        }
+        let Some((class, name)) = ev else { return };
+        let subject = if name == "copy_to" { &target } else { key };
+        self.events.push(KeyEvent {
+            class,
+            event: name,
+            key: subject.clone(),
+        });
+        if name == "rename_from" {
+            self.events.push(KeyEvent {
+                class,
+                event: "rename_to",
+                key: target,
+            });
+        } else if other.is_none()
+            && class != b'g'
+            && class != b'$'
+            && class != b'x'
+            && class != b'e'
+            && !self.exists(key)
+        {
+            // A collection emptied by the mutation was deleted by it.
+            self.events.push(KeyEvent {
+                class: b'g',
+                event: "del",
+                key: key.clone(),
+            });
+        }
+    }
+
+    fn default_event(m: &Mutation) -> Option<(u8, &'static str)> {
+        use Mutation::*;
+        Some(match m {
+            Put { value, .. } => match value {
+                Value::Str(_) => (b'$', "set"),
+                Value::List(_) => (b'l', "lpush"),
+                Value::Hash(_) => (b'h', "hset"),
+                Value::Set(_) => (b's', "sadd"),
+                Value::ZSet(_) => (b'z', "zadd"),
+            },
+            SetStr { .. } => (b'$', "set"),
+            Append { .. } => (b'$', "append"),
+            SetRange { .. } => (b'$', "setrange"),
+            Del { .. } => (b'g', "del"),
+            Expire { at: 0, .. } => (b'g', "persist"),
+            Expire { .. } => (b'g', "expire"),
+            Rename { .. } => (b'g', "rename_from"),
+            Copy { .. } => (b'g', "copy_to"),
+            HSet { .. } => (b'h', "hset"),
+            HDel { .. } => (b'h', "hdel"),
+            Push { left: true, .. } => (b'l', "lpush"),
+            Push { left: false, .. } => (b'l', "rpush"),
+            Pop { left: true, .. } => (b'l', "lpop"),
+            Pop { left: false, .. } => (b'l', "rpop"),
+            LSet { .. } => (b'l', "lset"),
+            LInsert { .. } => (b'l', "linsert"),
+            LRem { .. } => (b'l', "lrem"),
+            LTrim { .. } => (b'l', "ltrim"),
+            SAdd { .. } => (b's', "sadd"),
+            SRem { .. } => (b's', "srem"),
+            ZAdd { .. } => (b'z', "zadd"),
+            ZRem { .. } => (b'z', "zrem"),
+            FlushAll => return None,
+        })
     }
 
     /// The locked shards, for whole-keyspace commands.
@@ -505,9 +633,23 @@ impl<'a> Keys<'a> {
         } else {
             None
         };
+        let event = if self.collect_events {
+            let ev = self
+                .event_override
+                .take()
+                .or_else(|| Self::default_event(&m));
+            let existed =
+                !matches!(m, Mutation::Del { .. }) && self.exists(other.as_ref().unwrap_or(&key));
+            Some((ev, existed))
+        } else {
+            None
+        };
         let out = self.apply_inner(m);
         if let Some(l) = logged {
             self.log.push(l);
+        }
+        if let Some((ev, existed)) = event {
+            self.push_events(ev, existed, &key, other.as_ref());
         }
         match other {
             Some(to) => self.db.signal_ready(&to),

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
+
+use super::pubsub::{Message, Subscriber};
 
 use crate::commands::Command;
 
@@ -40,6 +42,8 @@ pub struct ClientMeta {
     pub no_touch: bool,
     pub lib_name: Option<String>,
     pub lib_ver: Option<String>,
+    pub sub: usize,
+    pub psub: usize,
 }
 
 impl ClientInfo {
@@ -73,7 +77,7 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -81,6 +85,8 @@ impl ClientInfo {
             self.created.elapsed().as_secs(),
             self.idle_secs(),
             flags,
+            m.sub,
+            m.psub,
             if m.multi { 0 } else { -1 },
             if m.last_command.is_empty() { "NULL" } else { m.last_command },
             m.resp.max(2),
@@ -107,6 +113,11 @@ pub struct ClientState {
     pub last_command: &'static str,
     /// Number of channel + pattern subscriptions (Pub/Sub).
     pub subscriptions: usize,
+    pub channels: Vec<Bytes>,
+    pub patterns: Vec<Bytes>,
+    /// This client's Pub/Sub queue, created on its first subscription.
+    pub subscriber: Option<Arc<Subscriber>>,
+    pub pubsub_rx: Option<mpsc::UnboundedReceiver<Message>>,
 }
 
 impl ClientState {
@@ -123,6 +134,10 @@ impl ClientState {
             close_after_reply: false,
             last_command: "",
             subscriptions: 0,
+            channels: Vec::new(),
+            patterns: Vec::new(),
+            subscriber: None,
+            pubsub_rx: None,
         }
     }
 

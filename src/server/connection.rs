@@ -10,8 +10,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tracing::debug;
 
+use super::pubsub::Message;
 use super::{ClientState, Shared};
 use crate::commands::{self, BlockRequest, Flow};
 use crate::protocol::{ParseLimits, Reply, RequestParser};
@@ -80,6 +82,10 @@ async fn run(
             out.resp3 = client.resp3;
             match flow {
                 Flow::Continue => {}
+                Flow::Defer(reply) => {
+                    let bytes = reply.await;
+                    out.raw(&bytes);
+                }
                 Flow::Close => {
                     flush(shared, socket, &mut out).await?;
                     return Ok(());
@@ -101,19 +107,31 @@ async fn run(
         }
         let idle = shared.config.timeout.load(Ordering::Relaxed);
         let idle_sleep = async {
-            if idle == 0 || client.multi.is_some() {
+            if idle == 0 || client.multi.is_some() || client.subscriptions > 0 {
                 std::future::pending::<()>().await
             } else {
                 tokio::time::sleep(Duration::from_secs(idle)).await
             }
         };
         tokio::select! {
+            msg = next_message(&mut client.pubsub_rx) => {
+                if let Some(msg) = msg {
+                    write_message(client, &mut out, msg);
+                    // Batch whatever else is already queued into the same write.
+                    for _ in 0..1024 {
+                        let Some(m) = client.pubsub_rx.as_mut().and_then(|rx| rx.try_recv().ok()) else { break };
+                        write_message(client, &mut out, m);
+                    }
+                }
+                continue;
+            }
             n = socket.read_buf(&mut inbuf) => {
                 let n = n?;
                 if n == 0 {
                     return Ok(());
                 }
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                info.last_active_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
             _ = info.kill.notified() => return Ok(()),
             _ = stop.changed() => return Ok(()),
@@ -121,6 +139,39 @@ async fn run(
         }
         if info.killed.load(Ordering::Acquire) {
             return Ok(());
+        }
+    }
+}
+
+async fn next_message(rx: &mut Option<mpsc::UnboundedReceiver<Message>>) -> Option<Message> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Encodes a Pub/Sub message for the client (RESP3 push or RESP2 array).
+fn write_message(client: &ClientState, out: &mut Reply, msg: Message) {
+    if let Some(sub) = &client.subscriber {
+        sub.written(&msg);
+    }
+    match msg {
+        Message::Message { channel, payload } => {
+            out.push(3);
+            out.bulk(b"message");
+            out.bulk(&channel);
+            out.bulk(&payload);
+        }
+        Message::PMessage {
+            pattern,
+            channel,
+            payload,
+        } => {
+            out.push(4);
+            out.bulk(b"pmessage");
+            out.bulk(&pattern);
+            out.bulk(&channel);
+            out.bulk(&payload);
         }
     }
 }

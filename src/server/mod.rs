@@ -3,12 +3,14 @@
 
 mod client;
 mod connection;
+pub mod hooks;
+pub mod pubsub;
 pub mod runtime;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -21,8 +23,11 @@ pub use runtime::RuntimeConfig;
 
 use crate::commands::blocking::BlockingRegistry;
 use crate::commands::watch::WatchRegistry;
+use crate::commands::Router;
 use crate::config::Config;
 use crate::engine::Db;
+use hooks::Hooks;
+use pubsub::PubSub;
 
 /// Counters for INFO stats.
 #[derive(Default)]
@@ -50,12 +55,16 @@ pub struct Shared {
     pub clients: ClientRegistry,
     pub blocking: BlockingRegistry,
     pub watches: Arc<WatchRegistry>,
+    pub pubsub: Arc<PubSub>,
+    pub hooks: Arc<Hooks>,
     pub stats: ServerStats,
     pub started: Instant,
     /// The address actually bound (port 0 resolves here).
     pub local_addr: SocketAddr,
     shutdown_tx: watch::Sender<bool>,
     pub connected: AtomicUsize,
+    /// Where commands go when not to the local engine (tiers, cluster); set once.
+    pub router: OnceLock<Arc<dyn Router>>,
 }
 
 impl Shared {
@@ -89,18 +98,27 @@ impl Server {
         db.maxmemory.store(config.maxmemory, Ordering::Relaxed);
         db.set_policy(config.maxmemory_policy);
         let watches = Arc::new(WatchRegistry::default());
-        db.set_observer(watches.clone());
+        let pubsub = Arc::new(PubSub::default());
+        let hooks = Arc::new(Hooks {
+            watches: watches.clone(),
+            pubsub: pubsub.clone(),
+            notify_flags: AtomicU32::new(0),
+        });
+        db.set_observer(hooks.clone());
         let shared = Arc::new(Shared {
             db,
             config: RuntimeConfig::new(config, local_addr),
             clients: ClientRegistry::default(),
             blocking: BlockingRegistry::default(),
             watches,
+            pubsub,
+            hooks,
             stats: ServerStats::default(),
             started: Instant::now(),
             local_addr,
             shutdown_tx,
             connected: AtomicUsize::new(0),
+            router: OnceLock::new(),
         });
         Ok(Server { listener, shared })
     }

@@ -180,6 +180,10 @@ impl RuntimeConfig {
                 l @ ("debug" | "verbose" | "notice" | "warning" | "nothing") => l.to_string(),
                 _ => return Err(fail("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
             },
+            Kind::Str if *n == "notify-keyspace-events" => match super::hooks::notify::parse(value) {
+                Some(f) => super::hooks::notify::to_string(f),
+                None => return Err(fail("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")),
+            },
             Kind::Str => value.to_string(),
         };
         Ok((n, canon))

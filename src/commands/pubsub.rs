@@ -1,0 +1,245 @@
+//! Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE,
+//! PUBLISH, PUBSUB CHANNELS/NUMSUB/NUMPAT.
+
+use bytes::Bytes;
+
+use super::flags::*;
+use super::util::owned;
+use super::{Command, Ctx, KeySpec};
+use crate::server::pubsub::Subscriber;
+
+pub static COMMANDS: &[Command] = &[
+    Command::new(
+        "subscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CTX,
+        KeySpec::None,
+        subscribe,
+        "pubsub",
+    ),
+    Command::new(
+        "unsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CTX,
+        KeySpec::None,
+        unsubscribe,
+        "pubsub",
+    ),
+    Command::new(
+        "psubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CTX,
+        KeySpec::None,
+        psubscribe,
+        "pubsub",
+    ),
+    Command::new(
+        "punsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CTX,
+        KeySpec::None,
+        punsubscribe,
+        "pubsub",
+    ),
+    Command::new(
+        "publish",
+        3,
+        PUBSUB | LOADING | STALE | FAST,
+        KeySpec::None,
+        publish,
+        "pubsub",
+    ),
+    Command::container("pubsub", "pubsub", PUBSUB_SUBCOMMANDS),
+];
+
+static PUBSUB_SUBCOMMANDS: &[Command] = &[
+    Command::new(
+        "channels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        KeySpec::None,
+        pubsub_channels,
+        "pubsub",
+    ),
+    Command::new(
+        "numsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        KeySpec::None,
+        pubsub_numsub,
+        "pubsub",
+    ),
+    Command::new(
+        "numpat",
+        2,
+        PUBSUB | LOADING | STALE,
+        KeySpec::None,
+        pubsub_numpat,
+        "pubsub",
+    ),
+    Command::new(
+        "help",
+        2,
+        LOADING | STALE,
+        KeySpec::None,
+        pubsub_help,
+        "pubsub",
+    ),
+];
+
+fn subscriber(ctx: &mut Ctx<'_, '_>) -> std::sync::Arc<Subscriber> {
+    if ctx.client.subscriber.is_none() {
+        let (s, rx) = Subscriber::new(ctx.client.info.clone());
+        ctx.client.subscriber = Some(s);
+        ctx.client.pubsub_rx = Some(rx);
+    }
+    ctx.client.subscriber.clone().unwrap()
+}
+
+fn sync_counts(ctx: &mut Ctx<'_, '_>) {
+    ctx.client.subscriptions = ctx.client.channels.len() + ctx.client.patterns.len();
+    let mut m = ctx.client.info.meta.lock();
+    m.sub = ctx.client.channels.len();
+    m.psub = ctx.client.patterns.len();
+}
+
+fn confirm(ctx: &mut Ctx<'_, '_>, kind: &[u8], name: Option<&[u8]>) {
+    ctx.out.push(3);
+    ctx.out.bulk(kind);
+    match name {
+        Some(n) => ctx.out.bulk(n),
+        None => ctx.out.null(),
+    }
+    ctx.out.int(ctx.client.subscriptions as i64);
+}
+
+fn subscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if ctx.in_exec {
+        ctx.err("ERR SUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return;
+    }
+    let sub = subscriber(ctx);
+    for ch in &args[1..] {
+        if !ctx.client.channels.contains(ch) {
+            let ch = owned(ch);
+            ctx.server.pubsub.subscribe(&ch, &sub);
+            ctx.client.channels.push(ch);
+        }
+        sync_counts(ctx);
+        confirm(ctx, b"subscribe", Some(ch));
+    }
+}
+
+fn psubscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if ctx.in_exec {
+        ctx.err("ERR PSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return;
+    }
+    let sub = subscriber(ctx);
+    for p in &args[1..] {
+        if !ctx.client.patterns.contains(p) {
+            let p = owned(p);
+            ctx.server.pubsub.psubscribe(&p, &sub);
+            ctx.client.patterns.push(p);
+        }
+        sync_counts(ctx);
+        confirm(ctx, b"psubscribe", Some(p));
+    }
+}
+
+fn unsubscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let targets: Vec<Bytes> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        ctx.client.channels.clone()
+    };
+    if targets.is_empty() {
+        confirm(ctx, b"unsubscribe", None);
+        return;
+    }
+    for ch in targets {
+        if let Some(pos) = ctx.client.channels.iter().position(|c| *c == ch) {
+            ctx.client.channels.remove(pos);
+            ctx.server.pubsub.unsubscribe(&ch, ctx.client.id);
+        }
+        sync_counts(ctx);
+        confirm(ctx, b"unsubscribe", Some(&ch));
+    }
+}
+
+fn punsubscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let targets: Vec<Bytes> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        ctx.client.patterns.clone()
+    };
+    if targets.is_empty() {
+        confirm(ctx, b"punsubscribe", None);
+        return;
+    }
+    for p in targets {
+        if let Some(pos) = ctx.client.patterns.iter().position(|c| *c == p) {
+            ctx.client.patterns.remove(pos);
+            ctx.server.pubsub.punsubscribe(&p, ctx.client.id);
+        }
+        sync_counts(ctx);
+        confirm(ctx, b"punsubscribe", Some(&p));
+    }
+}
+
+/// Drops every subscription of the client (RESET, disconnect).
+pub fn drop_all(ctx_server: &crate::server::Shared, client: &mut crate::server::ClientState) {
+    for ch in client.channels.drain(..) {
+        ctx_server.pubsub.unsubscribe(&ch, client.id);
+    }
+    for p in client.patterns.drain(..) {
+        ctx_server.pubsub.punsubscribe(&p, client.id);
+    }
+    client.subscriptions = 0;
+    let mut m = client.info.meta.lock();
+    m.sub = 0;
+    m.psub = 0;
+}
+
+fn publish(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let n = ctx.server.pubsub.publish(&args[1], &args[2]);
+    ctx.out.int(n as i64);
+}
+
+fn pubsub_channels(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if args.len() > 3 {
+        ctx.err("ERR wrong number of arguments for 'pubsub|channels' command");
+        return;
+    }
+    let list = ctx.server.pubsub.channels(args.get(2).map(|a| &a[..]));
+    ctx.out.array(list.len());
+    for c in list {
+        ctx.out.bulk(&c);
+    }
+}
+
+fn pubsub_numsub(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    ctx.out.map(args.len() - 2);
+    for ch in &args[2..] {
+        ctx.out.bulk(ch);
+        ctx.out.int(ctx.server.pubsub.numsub(ch) as i64);
+    }
+}
+
+fn pubsub_numpat(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    ctx.out.int(ctx.server.pubsub.numpat() as i64);
+}
+
+fn pubsub_help(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    let lines = [
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "NUMPAT",
+        "NUMSUB [<channel> ...]",
+        "HELP",
+    ];
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+}
