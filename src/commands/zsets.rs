@@ -449,14 +449,16 @@ fn build_zset<'a>(items: impl IntoIterator<Item = (&'a [u8], f64)>) -> ZSet {
     z
 }
 
-/// Replaces `dst` with `z` (or deletes it when `z` is empty) and replies the size.
-fn store_result(ctx: &mut Ctx<'_, '_>, dst: &Bytes, z: ZSet) {
+/// Replaces `dst` with `z` (or deletes it when `z` is empty) and replies the
+/// size; `event` names the keyspace event of a non-empty result.
+fn store_result(ctx: &mut Ctx<'_, '_>, dst: &Bytes, z: ZSet, event: &'static str) {
     let n = z.len();
     if n == 0 {
         if ctx.ks.exists(dst) {
             ctx.ks.apply(Mutation::Del { key: owned(dst) });
         }
     } else {
+        ctx.ks.next_event(b'z', event);
         ctx.ks.apply(Mutation::Put {
             key: owned(dst),
             value: Value::ZSet(Box::new(z)),
@@ -588,6 +590,9 @@ fn zadd_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mut incr: bool) {
         }
     }
     if !changes.is_empty() {
+        if incr {
+            ctx.ks.next_event(b'z', "zincr");
+        }
         ctx.ks.apply(Mutation::ZAdd {
             key: owned(key),
             pairs: changes,
@@ -633,6 +638,8 @@ fn zrem(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     }
     let n = members.len();
     if n == z.len() {
+        // Emptied: "zrem" then "del", as the collection goes away.
+        ctx.ks.next_event(b'z', "zrem");
         ctx.ks.apply(Mutation::Del { key: owned(key) });
     } else if n > 0 {
         ctx.ks.apply(Mutation::ZRem {
@@ -858,7 +865,7 @@ fn zrange_generic(
         Ok(Some(z)) => z,
         Ok(None) => {
             match store {
-                Some(dst) => store_result(ctx, dst, ZSet::new()),
+                Some(dst) => store_result(ctx, dst, ZSet::new(), "zrangestore"),
                 None => ctx.out.array(0),
             }
             return;
@@ -882,7 +889,7 @@ fn zrange_generic(
             let mut items = Vec::with_capacity(span.count);
             for_span(z, span, |m, s| items.push((m, s)));
             let result = build_zset(items);
-            store_result(ctx, dst, result);
+            store_result(ctx, dst, result, "zrangestore");
         }
     }
 }
@@ -941,7 +948,13 @@ fn zremrange_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], rangetype: RangeType
     if n == 0 {
         return ctx.out.int(0);
     }
+    let event = match rangetype {
+        RangeType::Score => "zremrangebyscore",
+        RangeType::Lex => "zremrangebylex",
+        _ => "zremrangebyrank",
+    };
     if n == z.len() {
+        ctx.ks.next_event(b'z', event);
         ctx.ks.apply(Mutation::Del { key: owned(key) });
     } else {
         let members: Vec<Bytes> = z
@@ -949,6 +962,7 @@ fn zremrange_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], rangetype: RangeType
             .take(n)
             .map(|(m, _)| Bytes::copy_from_slice(m))
             .collect();
+        ctx.ks.next_event(b'z', event);
         ctx.ks.apply(Mutation::ZRem {
             key: owned(key),
             members,
@@ -1041,6 +1055,7 @@ fn generic_zpop<K: AsRef<[u8]>>(
         z.iter().take(n).for_each(|(m, s)| emit(m, s));
     }
     let key = Bytes::copy_from_slice(key);
+    ks.next_event(b'z', if style.max { "zpopmax" } else { "zpopmin" });
     if n == len {
         ks.apply(Mutation::Del { key });
     } else {
@@ -1506,7 +1521,12 @@ fn zsetop_generic(
     match dst {
         Some(dst) => {
             let z = build_zset(result);
-            store_result(ctx, dst, z);
+            let event = match op {
+                SetOp::Union => "zunionstore",
+                SetOp::Inter => "zinterstore",
+                SetOp::Diff => "zdiffstore",
+            };
+            store_result(ctx, dst, z, event);
         }
         None => {
             result.sort_unstable_by(|a, b| {
