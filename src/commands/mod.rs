@@ -14,6 +14,7 @@ mod keys;
 mod lists;
 mod pubsub;
 mod server_cmds;
+mod sets;
 mod strings;
 mod transactions;
 pub mod util;
@@ -45,7 +46,9 @@ pub mod flags {
     /// Allowed before authentication.
     pub const NO_AUTH: u32 = 1 << 10;
     /// Executed immediately even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
-    pub const NO_MULTI: u32 = 1 << 11;
+    pub const MULTI_CTRL: u32 = 1 << 11;
+    /// Refused inside MULTI (Redis's "no-multi": SHUTDOWN, SAVE, ...); flags the transaction.
+    pub const DENY_MULTI: u32 = 1 << 15;
     /// Allowed in RESP2 Pub/Sub context.
     pub const PUBSUB_CTX: u32 = 1 << 12;
     pub const RANDOM: u32 = 1 << 13;
@@ -63,6 +66,7 @@ pub mod flags {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (DENY_MULTI, "no_multi"),
     ];
 }
 
@@ -185,6 +189,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         strings::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
+        sets::COMMANDS,
         lists::COMMANDS,
         zsets::COMMANDS,
         connection::COMMANDS,
@@ -234,18 +239,20 @@ fn arity_ok(arity: i32, n: usize) -> bool {
 }
 
 pub fn unknown_command_error(args: &[Bytes]) -> String {
-    let name = String::from_utf8_lossy(&args[0]);
-    let name: String = name.chars().take(128).collect();
-    let mut s = format!("ERR unknown command '{name}', with args beginning with: ");
+    // Like Redis: the name cut at 128 bytes, then arguments while the list is under 128 bytes.
+    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
+    let mut list = String::new();
     for a in args[1..].iter() {
-        let a = String::from_utf8_lossy(a);
-        let a: String = a.chars().take(128).collect();
-        s.push_str(&format!("'{a}' "));
-        if s.len() > 4096 {
+        if list.len() >= 128 {
             break;
         }
+        let room = 128 - list.len();
+        list.push_str(&format!(
+            "'{}' ",
+            String::from_utf8_lossy(&a[..a.len().min(room)])
+        ));
     }
-    s
+    format!("ERR unknown command '{name}', with args beginning with: {list}")
 }
 
 /// Resolves the command to run: the command itself or its subcommand, or an error text.
@@ -343,8 +350,13 @@ pub fn execute(
         ));
         return Flow::Continue;
     }
-    if !cmd.has(flags::NO_MULTI) {
+    if !cmd.has(flags::MULTI_CTRL) {
         if let Some(queue) = client.multi.as_mut() {
+            if cmd.has(flags::DENY_MULTI) {
+                client.multi_dirty = true;
+                out.error("ERR Command not allowed inside a transaction");
+                return Flow::Continue;
+            }
             if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
                 client.multi_dirty = true;
                 out.error(OOM_ERR);
