@@ -781,3 +781,79 @@ fn large_set_ranks_and_ranges() {
     assert_eq!(c.q("ZPOPMAX big 3").matches(' ').count(), 5);
     assert_eq!(c.q("ZCARD big"), format!(":{}", n - 10_003));
 }
+
+#[test]
+fn wrong_type_and_plain_set_inputs() {
+    let s = Server::start(&[]);
+    let mut c = Conn::new(&s);
+    let wt = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+    assert_eq!(c.q("SET str x"), "+OK");
+    for cmd in [
+        "ZADD str 1 a",
+        "ZINCRBY str 1 a",
+        "ZREM str a",
+        "ZCARD str",
+        "ZSCORE str a",
+        "ZMSCORE str a",
+        "ZRANK str a",
+        "ZREVRANK str a",
+        "ZCOUNT str 0 1",
+        "ZLEXCOUNT str - +",
+        "ZRANGE str 0 -1",
+        "ZRANGEBYSCORE str 0 1",
+        "ZRANGEBYLEX str - +",
+        "ZRANGESTORE d str 0 -1",
+        "ZREMRANGEBYRANK str 0 1",
+        "ZREMRANGEBYSCORE str 0 1",
+        "ZREMRANGEBYLEX str - +",
+        "ZPOPMIN str",
+        "ZPOPMIN str 0",
+        "ZPOPMAX str 2",
+        "ZMPOP 1 str MIN",
+        "ZMPOP 2 nokey str MAX COUNT 2",
+        "BZPOPMIN str 0",
+        "BZMPOP 0 2 nokey str MIN",
+        "ZUNION 2 nokey str",
+        "ZINTER 1 str",
+        "ZDIFF 1 str",
+        "ZINTERCARD 1 str",
+        "ZUNIONSTORE d 1 str",
+        "ZRANDMEMBER str",
+        "ZRANDMEMBER str 2",
+        "ZSCAN str 0",
+    ] {
+        assert_eq!(c.q(cmd), wt, "{cmd}");
+    }
+    // Argument errors come before the type check, the type check before the
+    // options of set operations.
+    assert_eq!(
+        c.q("ZRANGE str a b"),
+        "-ERR value is not an integer or out of range"
+    );
+    assert_eq!(c.q("ZCOUNT str a b"), "-ERR min or max is not a float");
+    assert_eq!(c.q("ZUNION 1 str BADOPT"), wt);
+    assert_eq!(
+        c.q("ZPOPMIN str -1"),
+        "-ERR value is out of range, must be positive"
+    );
+    // Only the first existing key is type-checked by ZMPOP.
+    c.q("ZADD z 1 a");
+    assert_eq!(c.q("ZMPOP 2 z str MIN"), "[z [[a 1]]]");
+    // A failed ZRANGESTORE leaves the destination alone.
+    c.q("ZADD d 1 keep");
+    assert_eq!(c.q("ZRANGESTORE d str 0 -1"), wt);
+    assert_eq!(c.q("ZRANGE d 0 -1"), "[keep]");
+    assert_eq!(c.q("ZRANGESTORE str d 0 -1"), ":1");
+    assert_eq!(c.q("TYPE str"), "+zset");
+
+    // Plain sets are inputs with score 1.
+    c.q("SADD s a b x");
+    c.q("ZADD z1 1 a 2 b 3 c");
+    assert_eq!(c.q("ZUNION 2 z1 s WITHSCORES"), "[x 1 a 2 b 3 c 3]");
+    assert_eq!(c.q("ZINTER 2 z1 s WEIGHTS 1 10 WITHSCORES"), "[a 11 b 12]");
+    assert_eq!(c.q("ZDIFF 1 s WITHSCORES"), "[a 1 b 1 x 1]");
+    assert_eq!(c.q("ZDIFF 2 z1 s"), "[c]");
+    assert_eq!(c.q("ZINTERCARD 2 s z1"), ":2");
+    assert_eq!(c.q("ZUNIONSTORE out 1 s"), ":3");
+    assert_eq!(c.q("TYPE out"), "+zset");
+}
