@@ -20,8 +20,8 @@ use rand::Rng;
 use super::blocking::BlockRequest;
 use super::flags::*;
 use super::util::{
-    clamp_range, get_zset, is, owned, parse_f64, parse_i64, peek_zset, NOT_FLOAT, NOT_INT, SYNTAX,
-    WRONGTYPE,
+    clamp_range, get_zset, is, owned, parse_f64, parse_i64, parse_scan_cursor, peek_zset,
+    scan_collection, NOT_FLOAT, NOT_INT, SYNTAX, WRONGTYPE,
 };
 use super::{Command, Ctx, KeySpec};
 use crate::engine::{Keys, Mutation, SetValue, Value, ZSet};
@@ -1623,42 +1623,11 @@ fn zrandmember_count(ctx: &mut Ctx<'_, '_>, key: &[u8], l: i64, withscores: bool
 // ZSCAN
 // ---------------------------------------------------------------------------
 
-/// Sets this small are returned whole with cursor 0 (like a listpack).
+/// Sets this small are returned whole with cursor 0, whatever the cursor
+/// (like Redis's listpack encoding); larger ones are scanned in windows of a
+/// fixed member-hash slot space (`util::scan_collection`), so a member present
+/// for the whole scan is returned exactly once.
 const SCAN_WHOLE_MAX: usize = 128;
-/// The cursor is a position in a space of 2^16 slots of a fixed member hash.
-const SCAN_SLOTS: u64 = 1 << 16;
-static SCAN_HASH: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
-
-fn scan_slot(member: &[u8]) -> u64 {
-    SCAN_HASH.hash_one(member) >> 48
-}
-
-/// `parseScanCursorOrReply`: `strtoul(s, &end, 10)` with no leading blank,
-/// full consumption and no overflow (`""` is 0, `"-1"` wraps, `"+5"` is 5).
-fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
-    let s = c_str(arg);
-    if s.first()
-        .is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
-    {
-        return None;
-    }
-    if s.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
-}
 
 fn zscan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let Some(cursor) = parse_scan_cursor(&args[2]) else {
@@ -1675,7 +1644,7 @@ fn zscan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         Err(_) => return ctx.out.error(WRONGTYPE),
     };
     let out = &mut *ctx.out;
-    let mut count: u64 = 10;
+    let mut count: usize = 10;
     let mut pattern: Option<&[u8]> = None;
     let mut i = 3;
     while i < args.len() {
@@ -1684,7 +1653,7 @@ fn zscan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             match parse_i64(&args[i + 1]) {
                 None => return out.error(NOT_INT),
                 Some(c) if c < 1 => return out.error(SYNTAX),
-                Some(c) => count = c as u64,
+                Some(c) => count = usize::try_from(c).unwrap_or(usize::MAX),
             }
             i += 2;
         } else if is(&args[i], "match") && left >= 2 {
@@ -1698,25 +1667,15 @@ fn zscan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let keep = |m: &[u8]| pattern.is_none_or(|p| glob_match(p, m, false));
     let mut found: Vec<(&[u8], f64)> = Vec::new();
     let next = if z.len() <= SCAN_WHOLE_MAX {
-        found.extend(z.iter().filter(|(m, _)| keep(m)));
-        0
-    } else if cursor >= SCAN_SLOTS {
+        found.extend(z.iter());
         0
     } else {
-        // A window of slots expected to hold about `count` elements.
-        let n = z.len() as u64;
-        let width = (count.saturating_mul(SCAN_SLOTS) / n).max(1);
-        let end = cursor.saturating_add(width).min(SCAN_SLOTS);
-        found.extend(z.iter().filter(|(m, _)| {
-            let slot = scan_slot(m);
-            slot >= cursor && slot < end && keep(m)
-        }));
-        if end >= SCAN_SLOTS {
-            0
-        } else {
-            end
+        match scan_collection(z.iter(), z.len(), |e| e.0, cursor, count, &mut found) {
+            Some(next) => next,
+            None => return out.error(ERR_INVALID_CURSOR),
         }
     };
+    found.retain(|(m, _)| keep(m));
     out.array(2);
     let mut b = itoa::Buffer::new();
     out.bulk(b.format(next).as_bytes());
