@@ -613,3 +613,24 @@ fn restore_wakes_blocked_pop_and_config_param() {
     let expected = b"*2\r\n$3\r\ndst\r\n$1\r\nx\r\n";
     assert_eq!(blocked.read_exact_len(expected.len()), expected.to_vec());
 }
+
+#[test]
+fn restore_idletime_and_freq() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<String>(&mut c, &["SET", "foo", "bar"]);
+    let p = dump(&mut c, "foo");
+    restore(&mut c, "a", 0, &p, &["IDLETIME", "1000"]).unwrap();
+    let idle: i64 = q(&mut c, &["OBJECT", "IDLETIME", "a"]);
+    assert!((1000..=1010).contains(&idle), "{idle}");
+    q::<String>(
+        &mut c,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+    );
+    restore(&mut c, "b", 0, &p, &["FREQ", "100"]).unwrap();
+    assert_eq!(q::<i64>(&mut c, &["OBJECT", "FREQ", "b"]), 100);
+    // IDLETIME means nothing under LFU: the counter starts as for a new key.
+    restore(&mut c, "c", 0, &p, &["IDLETIME", "100"]).unwrap();
+    assert_eq!(q::<i64>(&mut c, &["OBJECT", "FREQ", "c"]), 5);
+    assert_eq!(q::<String>(&mut c, &["GET", "b"]), "bar");
+}

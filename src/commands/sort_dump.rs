@@ -22,7 +22,7 @@ use bytes::Bytes;
 use super::flags::*;
 use super::util::{is, owned, parse_f64, parse_i64, NOT_INT, SYNTAX, WRONGTYPE};
 use super::{Command, Ctx, KeySpec};
-use crate::engine::{HashValue, Keys, ListValue, Mutation, SetValue, Value, ZSet};
+use crate::engine::{evict, HashValue, Keys, ListValue, Mutation, SetValue, Value, ZSet};
 
 const KEY1: KeySpec = KeySpec::Range {
     first: 1,
@@ -1007,8 +1007,9 @@ fn dump(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 }
 
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f], checked
-/// in Redis's order: options, existing key, TTL, payload. IDLETIME / FREQ
-/// are validated; the access clock of the new key starts fresh.
+/// in Redis's order: options, existing key, TTL, payload. IDLETIME sets the
+/// new key's idle time under an LRU (or no-eviction) policy, FREQ its LFU
+/// counter under an LFU policy, as in Redis.
 fn restore(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let mut replace = false;
     let mut absttl = false;
@@ -1091,6 +1092,15 @@ fn restore(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         value,
         expire_at: at as u64,
     });
+    // Redis's objectSetLRUOrLFU: FREQ counts under an LFU policy, IDLETIME otherwise.
+    let access = if ctx.ks.db().policy().is_lfu() {
+        (freq >= 0).then(|| evict::access_with_freq(freq as u8))
+    } else {
+        (idle >= 0).then(|| evict::access_with_idle(idle as u64))
+    };
+    if let Some(a) = access {
+        ctx.ks.set_access(key, a);
+    }
     ctx.out.ok();
 }
 
