@@ -505,6 +505,15 @@ impl<'a> Keys<'a> {
         self.live_index(key).is_some()
     }
 
+    /// Sets a live key's access field (LRU clock or LFU counter), for
+    /// RESTORE's IDLETIME / FREQ. Like the touch of a read, this is not a
+    /// keyspace change (no mutation, not replicated).
+    pub fn set_access(&mut self, key: &[u8], access: u32) {
+        if let Some((slot, i)) = self.live_index(key) {
+            self.guards[slot].1.map[i].access = access;
+        }
+    }
+
     /// Deletes an expired key (counted as expired, replicated as a DEL).
     fn expire_now(&mut self, key: Bytes) {
         self.db.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
