@@ -18,7 +18,7 @@
 #
 # Default units, in order:
 #   unit/type/string unit/type/incr unit/type/hash unit/expire unit/keyspace
-#   unit/type/zset unit/protocol unit/type/list
+#   unit/type/zset unit/protocol unit/type/list unit/type/set unit/multi unit/pubsub
 #
 # Environment:
 #   SERVER_BIN           server binary (default: <repo>/target/release/jcache).
