@@ -15,6 +15,7 @@ mod lists;
 mod pubsub;
 mod server_cmds;
 mod sets;
+mod sort_dump;
 mod strings;
 mod transactions;
 pub mod util;
@@ -46,7 +47,9 @@ pub mod flags {
     /// Allowed before authentication.
     pub const NO_AUTH: u32 = 1 << 10;
     /// Executed immediately even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
-    pub const NO_MULTI: u32 = 1 << 11;
+    pub const MULTI_CTRL: u32 = 1 << 11;
+    /// Refused inside MULTI (Redis's "no-multi": SHUTDOWN, SAVE, ...); flags the transaction.
+    pub const DENY_MULTI: u32 = 1 << 15;
     /// Allowed in RESP2 Pub/Sub context.
     pub const PUBSUB_CTX: u32 = 1 << 12;
     pub const RANDOM: u32 = 1 << 13;
@@ -64,6 +67,7 @@ pub mod flags {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (DENY_MULTI, "no_multi"),
     ];
 }
 
@@ -82,6 +86,10 @@ pub enum KeySpec {
     Custom(fn(&[Bytes]) -> Vec<usize>),
     /// Every shard (whole-keyspace commands).
     All,
+    /// Every shard locked, with the declared keys (COMMAND GETKEYS) computed
+    /// from the arguments: for commands that also read keys their arguments
+    /// do not name (SORT's BY/GET patterns).
+    AllShards(fn(&[Bytes]) -> Vec<usize>),
 }
 
 pub type Handler = fn(&mut Ctx<'_, '_>, &[Bytes]);
@@ -155,7 +163,7 @@ impl Command {
                 }
                 v
             }
-            KeySpec::Custom(f) => f(args),
+            KeySpec::Custom(f) | KeySpec::AllShards(f) => f(args),
         }
     }
 }
@@ -193,6 +201,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         server_cmds::COMMANDS,
         transactions::COMMANDS,
         pubsub::COMMANDS,
+        sort_dump::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {
@@ -347,8 +356,13 @@ pub fn execute(
         ));
         return Flow::Continue;
     }
-    if !cmd.has(flags::NO_MULTI) {
+    if !cmd.has(flags::MULTI_CTRL) {
         if let Some(queue) = client.multi.as_mut() {
+            if cmd.has(flags::DENY_MULTI) {
+                client.multi_dirty = true;
+                out.error("ERR Command not allowed inside a transaction");
+                return Flow::Continue;
+            }
             if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
                 client.multi_dirty = true;
                 out.error(OOM_ERR);
@@ -385,7 +399,7 @@ fn run_locked(
     out: &mut Reply,
 ) -> Flow {
     let mut ks = match cmd.keys {
-        KeySpec::All => server.db.lock_all(),
+        KeySpec::All | KeySpec::AllShards(_) => server.db.lock_all(),
         KeySpec::None => server.db.lock_indices(&[]),
         _ => {
             let pos = cmd.key_positions(args);
