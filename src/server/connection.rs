@@ -221,8 +221,10 @@ async fn block(
     out: &mut Reply,
 ) -> std::io::Result<bool> {
     let info = client.info.clone();
-    info.meta.lock().blocked = true;
+    // Clear any stale CLIENT UNBLOCK request before becoming visible as
+    // blocked, so a request made from now on is never lost.
     *info.unblock.lock() = None;
+    info.meta.lock().blocked = true;
     let waiter = shared
         .blocking
         .register(shared, client.id, client.resp3, req);
