@@ -303,6 +303,28 @@ pub trait Router: Send + Sync {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Option<DeferredReply>;
+
+    /// Called with the command's shards locked, right before a command that
+    /// `route` left on the local path runs. Returning Some takes it off the
+    /// local path after all (the tiered engine: a key is missing locally); the
+    /// shards are unlocked before the reply is awaited.
+    fn check_locked(
+        &self,
+        _server: &Arc<Shared>,
+        _client: &ClientState,
+        _ks: &mut Keys<'_>,
+        _cmd: &'static Command,
+        _args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        None
+    }
+
+    /// The client disconnected (release per-client upstream state).
+    fn disconnect(&self, _client: &ClientState) {}
+
+    /// Appends the router's INFO sections; `want` says whether a section
+    /// (lower-case name) was asked for.
+    fn info(&self, _want: &dyn Fn(&str) -> bool, _out: &mut String) {}
 }
 
 /// What the connection must do after a command.
@@ -399,6 +421,12 @@ fn run_locked(
         in_exec: false,
         block: None,
     };
+    if let Some(router) = server.router.get() {
+        if let Some(reply) = router.check_locked(server, ctx.client, ctx.ks, cmd, args) {
+            drop(ks);
+            return Flow::Defer(reply);
+        }
+    }
     let start = Instant::now();
     (cmd.handler)(&mut ctx, args);
     let block = ctx.block.take();
@@ -411,6 +439,42 @@ fn run_locked(
         Some(b) => Flow::Block(b),
         None => Flow::Continue,
     }
+}
+
+/// Runs a command on the local engine outside a connection's dispatch (the
+/// tiered engine, after back-filling the keys a read missed). `gate` sees the
+/// locked keys first and may refuse, in which case nothing runs and None is
+/// returned. The reply is encoded for `resp3`.
+pub fn run_detached(
+    server: &Arc<Shared>,
+    info: Arc<crate::server::ClientInfo>,
+    resp3: bool,
+    cmd: &'static Command,
+    args: &[Bytes],
+    gate: impl FnOnce(&mut Keys<'_>) -> bool,
+) -> Option<Bytes> {
+    let pos = cmd.key_positions(args);
+    let keys: smallvec::SmallVec<[&Bytes; 4]> = pos.iter().map(|&i| &args[i]).collect();
+    let mut ks = server.db.lock(&keys);
+    if !gate(&mut ks) {
+        return None;
+    }
+    let mut client = ClientState::new(info, true);
+    client.resp3 = resp3;
+    let mut out = Reply::new(resp3);
+    let mut ctx = Ctx {
+        out: &mut out,
+        client: &mut client,
+        server,
+        ks: &mut ks,
+        in_exec: true,
+        block: None,
+    };
+    let start = Instant::now();
+    (cmd.handler)(&mut ctx, args);
+    drop(ks);
+    server.stats.record_latency(start.elapsed());
+    Some(out.buf.freeze())
 }
 
 /// Runs one queued command inside EXEC, with every shard already locked.
@@ -435,6 +499,9 @@ pub fn serve_ready(server: &Arc<Shared>) {
 
 /// Cleans up after a client that disconnected: forget its watches.
 pub fn disconnect(server: &Arc<Shared>, client: &mut ClientState) {
+    if let Some(router) = server.router.get() {
+        router.disconnect(client);
+    }
     pubsub::drop_all(server, client);
     for (k, _) in client.watched.drain(..) {
         server.watches.unwatch(&k, &client.watch_dirty);
