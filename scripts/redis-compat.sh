@@ -30,7 +30,7 @@
 #   SERVER_ARGS          extra arguments for the server (word-split).
 #   COMPAT_UNITS         replace the default unit list (space separated).
 #   COMPAT_EXTRA_UNITS   units appended to the list (space separated).
-#   COMPAT_UNIT_TIMEOUT  seconds per unit before runtest is killed (600).
+#   COMPAT_UNIT_TIMEOUT  seconds per unit before runtest is killed (300).
 #   COMPAT_TAGS          --tags value (default below).
 #   COMPAT_RUNTEST_ARGS  extra arguments for ./runtest (word-split).
 #   COMPAT_RESULTS_DIR   where logs go (default <repo>/target/redis-compat);
@@ -76,7 +76,7 @@ DEFAULT_TAGS="-needs:debug -needs:repl -needs:save -needs:config-maxmemory -need
 SERVER_BIN=${SERVER_BIN:-$REPO_ROOT/target/release/jcache}
 SERVER_KIND=${SERVER_KIND:-}
 SERVER_ARGS=${SERVER_ARGS:-}
-UNIT_TIMEOUT=${COMPAT_UNIT_TIMEOUT:-600}
+UNIT_TIMEOUT=${COMPAT_UNIT_TIMEOUT:-300}
 TAGS=${COMPAT_TAGS:-$DEFAULT_TAGS}
 RUNTEST_ARGS=${COMPAT_RUNTEST_ARGS:-}
 RESULTS_DIR=${COMPAT_RESULTS_DIR:-$REPO_ROOT/target/redis-compat}
@@ -108,6 +108,15 @@ if [ "$ONLY" = 1 ]; then
 else
     read -r -a UNITS <<< "${COMPAT_UNITS:-$DEFAULT_UNITS} ${COMPAT_EXTRA_UNITS:-} ${ARG_UNITS[*]:-}"
 fi
+# drop duplicates, keep order
+declare -A SEEN=()
+DEDUP=()
+for u in "${UNITS[@]}"; do
+    u=${u%.tcl}; u=${u#tests/}
+    [ -n "${SEEN[$u]:-}" ] && continue
+    SEEN[$u]=1; DEDUP+=("$u")
+done
+UNITS=("${DEDUP[@]}")
 
 log() { printf '[redis-compat] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 2; }

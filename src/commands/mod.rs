@@ -20,10 +20,8 @@ pub mod util;
 pub mod watch;
 mod zsets;
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
-use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -182,7 +180,7 @@ impl Ctx<'_, '_> {
 }
 
 /// The whole command table, by lower-case name.
-pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
+pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
     let families: &[&'static [Command]] = &[
         strings::COMMANDS,
         keys::COMMANDS,
@@ -194,7 +192,7 @@ pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::
         transactions::COMMANDS,
         pubsub::COMMANDS,
     ];
-    let mut t = HashMap::new();
+    let mut t = ahash::HashMap::default();
     for fam in families {
         for c in fam.iter() {
             assert!(
@@ -427,11 +425,10 @@ fn run_locked(
             return Flow::Defer(reply);
         }
     }
-    let start = Instant::now();
     (cmd.handler)(&mut ctx, args);
     let block = ctx.block.take();
     drop(ks);
-    server.stats.record_latency(start.elapsed());
+
     if client.close_after_reply {
         return Flow::Close;
     }
@@ -470,10 +467,8 @@ pub fn run_detached(
         in_exec: true,
         block: None,
     };
-    let start = Instant::now();
     (cmd.handler)(&mut ctx, args);
     drop(ks);
-    server.stats.record_latency(start.elapsed());
     Some(out.buf.freeze())
 }
 
