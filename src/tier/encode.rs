@@ -89,6 +89,7 @@ pub fn write_value(out: &mut Reply, v: &Value, null_array: bool) {
             }
         }
         Value::ServerError(e) => out.error(&error_text(e)),
+        _ => out.error("ERR unsupported reply from the upstream tier"),
     }
 }
 
