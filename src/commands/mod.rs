@@ -14,6 +14,7 @@ mod keys;
 mod lists;
 mod pubsub;
 mod server_cmds;
+mod sets;
 mod strings;
 mod transactions;
 pub mod util;
@@ -185,6 +186,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         strings::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
+        sets::COMMANDS,
         lists::COMMANDS,
         zsets::COMMANDS,
         connection::COMMANDS,
@@ -234,18 +236,17 @@ fn arity_ok(arity: i32, n: usize) -> bool {
 }
 
 pub fn unknown_command_error(args: &[Bytes]) -> String {
-    let name = String::from_utf8_lossy(&args[0]);
-    let name: String = name.chars().take(128).collect();
-    let mut s = format!("ERR unknown command '{name}', with args beginning with: ");
+    // Like Redis: the name cut at 128 bytes, then arguments while the list is under 128 bytes.
+    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
+    let mut list = String::new();
     for a in args[1..].iter() {
-        let a = String::from_utf8_lossy(a);
-        let a: String = a.chars().take(128).collect();
-        s.push_str(&format!("'{a}' "));
-        if s.len() > 4096 {
+        if list.len() >= 128 {
             break;
         }
+        let room = 128 - list.len();
+        list.push_str(&format!("'{}' ", String::from_utf8_lossy(&a[..a.len().min(room)])));
     }
-    s
+    format!("ERR unknown command '{name}', with args beginning with: {list}")
 }
 
 /// Resolves the command to run: the command itself or its subcommand, or an error text.
