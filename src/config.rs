@@ -107,7 +107,8 @@ impl TierSpec {
             return Ok(TierSpec::Memory);
         }
         if s.starts_with("redis://") {
-            let info: Result<redis::ConnectionInfo, _> = redis::IntoConnectionInfo::into_connection_info(s);
+            let info: Result<redis::ConnectionInfo, _> =
+                redis::IntoConnectionInfo::into_connection_info(s);
             return match info {
                 Ok(_) => Ok(TierSpec::Redis(s.to_string())),
                 Err(e) => Err(ConfigError::Invalid("tier", format!("{s}: {e}"))),
@@ -442,7 +443,10 @@ mod tests {
         assert_eq!(c.local_ttl_max_ms, 250);
         assert_eq!(c.negative_cache_ttl_ms, 2000);
         assert_eq!(c.upstream_timeout_ms, 1000);
-        assert_eq!(Config::load(&Cli::default()).unwrap().tiers, vec![TierSpec::Memory]);
+        assert_eq!(
+            Config::load(&Cli::default()).unwrap().tiers,
+            vec![TierSpec::Memory]
+        );
         for bad in [
             vec!["redis://127.0.0.1:1"],
             vec!["memory", "memory"],

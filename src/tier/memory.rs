@@ -82,7 +82,11 @@ impl Tier for MemoryTier {
         TierStats::add(&self.stats.invalidations);
     }
 
-    fn execute(&self, _args: Vec<Bytes>, _resp3: bool) -> TierFuture<Result<redis::Value, TierError>> {
+    fn execute(
+        &self,
+        _args: Vec<Bytes>,
+        _resp3: bool,
+    ) -> TierFuture<Result<redis::Value, TierError>> {
         // Commands run on the memory tier through the dispatcher itself.
         Box::pin(async { Err(TierError::Unsupported) })
     }

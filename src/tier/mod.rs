@@ -125,7 +125,11 @@ pub trait Tier: Send + Sync {
     fn available(&self) -> bool;
     /// Reads a whole key: value and absolute expiry, None if absent. `hint`
     /// is the type the caller expects (saves a round trip when right).
-    fn fetch(&self, key: Bytes, hint: Option<ValueType>) -> TierFuture<Result<Option<Fetched>, TierError>>;
+    fn fetch(
+        &self,
+        key: Bytes,
+        hint: Option<ValueType>,
+    ) -> TierFuture<Result<Option<Fetched>, TierError>>;
     /// Stores a whole key copied from a slower tier. Returns false if it
     /// could not (memory full).
     fn fill(&self, key: &Bytes, f: Fetched) -> bool;
@@ -134,7 +138,11 @@ pub trait Tier: Send + Sync {
     /// Drops everything.
     fn flush(&self);
     /// Runs a command as the source of truth; the reply is the tier's value.
-    fn execute(&self, args: Vec<Bytes>, resp3: bool) -> TierFuture<Result<::redis::Value, TierError>>;
+    fn execute(
+        &self,
+        args: Vec<Bytes>,
+        resp3: bool,
+    ) -> TierFuture<Result<::redis::Value, TierError>>;
     fn stats(&self) -> &TierStats;
     /// Extra INFO fields (`name:value` lines), prefixed by the caller.
     fn info_fields(&self) -> Vec<(String, String)> {
@@ -185,7 +193,11 @@ pub struct Coherence {
 }
 
 impl Coherence {
-    pub fn new(local: Arc<memory::MemoryTier>, negative_ttl_ms: u64, local_ttl_max_ms: u64) -> Self {
+    pub fn new(
+        local: Arc<memory::MemoryTier>,
+        negative_ttl_ms: u64,
+        local_ttl_max_ms: u64,
+    ) -> Self {
         Coherence {
             local,
             inflight: Mutex::new(Default::default()),

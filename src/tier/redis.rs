@@ -132,14 +132,22 @@ impl RedisTier {
         if !matches!(r, Value::Okay) {
             return Err(format!("CLIENT TRACKING on: {r:?}"));
         }
-        let fwd2 = tokio::time::timeout(t, self.client2.get_multiplexed_async_connection_with_config(&cfg))
-            .await
-            .map_err(|_| "connect timeout".to_string())?
-            .map_err(|e| e.to_string())?;
-        let fwd3 = tokio::time::timeout(t, self.client3.get_multiplexed_async_connection_with_config(&cfg))
-            .await
-            .map_err(|_| "connect timeout".to_string())?
-            .map_err(|e| e.to_string())?;
+        let fwd2 = tokio::time::timeout(
+            t,
+            self.client2
+                .get_multiplexed_async_connection_with_config(&cfg),
+        )
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+        let fwd3 = tokio::time::timeout(
+            t,
+            self.client3
+                .get_multiplexed_async_connection_with_config(&cfg),
+        )
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| e.to_string())?;
         Ok(Conns { track, fwd2, fwd3 })
     }
 
@@ -199,7 +207,9 @@ impl RedisTier {
     async fn ping_all(&self) -> bool {
         let Ok(c) = self.conns() else { return false };
         for mut conn in [c.track, c.fwd2, c.fwd3] {
-            let r = tokio::time::timeout(self.timeout, conn.send_packed_command(&redis::cmd("PING"))).await;
+            let r =
+                tokio::time::timeout(self.timeout, conn.send_packed_command(&redis::cmd("PING")))
+                    .await;
             if !matches!(r, Ok(Ok(_))) {
                 return false;
             }
@@ -208,7 +218,12 @@ impl RedisTier {
     }
 
     /// Sends one command on `conn` within the timeout.
-    async fn send(&self, mut conn: MultiplexedConnection, cmd: redis::Cmd, limit: Option<Duration>) -> Result<Value, TierError> {
+    async fn send(
+        &self,
+        mut conn: MultiplexedConnection,
+        cmd: redis::Cmd,
+        limit: Option<Duration>,
+    ) -> Result<Value, TierError> {
         let start = Instant::now();
         let fut = conn.send_packed_command(&cmd);
         let r = match limit {
@@ -255,7 +270,10 @@ impl RedisTier {
         TierStats::add(&self.stats.forwarded);
         let client = if resp3 { &self.client3 } else { &self.client2 };
         let cfg = AsyncConnectionConfig::new().set_connection_timeout(Some(self.timeout));
-        let conn = match client.get_multiplexed_async_connection_with_config(&cfg).await {
+        let conn = match client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await
+        {
             Ok(c) => c,
             Err(e) => return Err(self.classify(e)),
         };
@@ -263,7 +281,12 @@ impl RedisTier {
     }
 
     /// WATCH on the client's dedicated connection (created on first use).
-    pub async fn watch(&self, client_id: u64, args: &[Bytes], resp3: bool) -> Result<Value, TierError> {
+    pub async fn watch(
+        &self,
+        client_id: u64,
+        args: &[Bytes],
+        resp3: bool,
+    ) -> Result<Value, TierError> {
         if !self.is_up() {
             return Err(TierError::Unavailable);
         }
@@ -272,7 +295,10 @@ impl RedisTier {
             Some(c) => c,
             None => {
                 let client = if resp3 { &self.client3 } else { &self.client2 };
-                let c = match client.get_multiplexed_async_connection_with_config(&self.config()).await {
+                let c = match client
+                    .get_multiplexed_async_connection_with_config(&self.config())
+                    .await
+                {
                     Ok(c) => c,
                     Err(e) => return Err(self.classify(e)),
                 };
@@ -330,7 +356,8 @@ impl RedisTier {
             conn.send_packed_commands(&p, queued.len() + 1, 1),
         )
         .await;
-        self.stats.record_latency(start.elapsed().as_micros() as u64);
+        self.stats
+            .record_latency(start.elapsed().as_micros() as u64);
         match r {
             Err(_) => {
                 self.suspect();
@@ -348,7 +375,11 @@ impl RedisTier {
         }
     }
 
-    async fn fetch_whole(self: Arc<Self>, key: Bytes, hint: Option<ValueType>) -> Result<Option<Fetched>, TierError> {
+    async fn fetch_whole(
+        self: Arc<Self>,
+        key: Bytes,
+        hint: Option<ValueType>,
+    ) -> Result<Option<Fetched>, TierError> {
         let mut guess = hint.unwrap_or(ValueType::String);
         for _ in 0..3 {
             let mut conn = self.conns()?.track;
@@ -372,7 +403,8 @@ impl RedisTier {
             p.cmd("EXEC");
             let start = Instant::now();
             let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, 4, 1)).await;
-            self.stats.record_latency(start.elapsed().as_micros() as u64);
+            self.stats
+                .record_latency(start.elapsed().as_micros() as u64);
             let v = match r {
                 Err(_) => {
                     self.suspect();
@@ -480,7 +512,9 @@ fn to_local(vt: ValueType, v: Value) -> Option<LocalValue> {
         (ValueType::ZSet, Value::Array(items)) => {
             let mut z = ZSet::new();
             for pair in items {
-                let Value::Array(mut p) = pair else { return None };
+                let Value::Array(mut p) = pair else {
+                    return None;
+                };
                 if p.len() != 2 {
                     return None;
                 }
@@ -559,7 +593,11 @@ impl Tier for RedisTier {
         self.is_up()
     }
 
-    fn fetch(&self, key: Bytes, hint: Option<ValueType>) -> TierFuture<Result<Option<Fetched>, TierError>> {
+    fn fetch(
+        &self,
+        key: Bytes,
+        hint: Option<ValueType>,
+    ) -> TierFuture<Result<Option<Fetched>, TierError>> {
         let me = self.me.upgrade();
         Box::pin(async move {
             match me {

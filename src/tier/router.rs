@@ -150,9 +150,9 @@ impl TieredRouter {
             self.upstream.release(client.id);
             return None; // EXECABORT, locally
         }
-        let touches_data = queue
-            .iter()
-            .any(|(c, a)| c.has(flags::WRITE) || !c.key_positions(a).is_empty() || matches!(c.keys, KeySpec::All));
+        let touches_data = queue.iter().any(|(c, a)| {
+            c.has(flags::WRITE) || !c.key_positions(a).is_empty() || matches!(c.keys, KeySpec::All)
+        });
         if !touches_data && !self.upstream.has_watch(client.id) {
             return None; // PING, INFO, ...: nothing of the upstream's
         }
@@ -346,9 +346,7 @@ impl Router for TieredRouter {
             _ => {
                 for i in cmd.key_positions(args) {
                     let k = &args[i];
-                    if ks.peek(k).is_none()
-                        && !self.co.negatively_cached(k)
-                        && !missing.contains(k)
+                    if ks.peek(k).is_none() && !self.co.negatively_cached(k) && !missing.contains(k)
                     {
                         missing.push(k.clone());
                     }
