@@ -383,3 +383,91 @@ pub fn type_hint(group: &str) -> Option<ValueType> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::HashValue;
+
+    fn hash(f: &str, v: &str) -> Fetched {
+        let mut h = HashValue::new();
+        h.insert(f.as_bytes(), v.as_bytes());
+        Fetched {
+            value: Value::Hash(Box::new(h)),
+            expire_at: 0,
+        }
+    }
+
+    async fn coherence() -> (Arc<Shared>, Coherence) {
+        let config = Config {
+            port: 0,
+            ..Config::default()
+        };
+        let server = crate::server::Server::bind(&config).await.unwrap();
+        let shared = server.shared();
+        let local = Arc::new(memory::MemoryTier::new(shared.clone()));
+        (shared, Coherence::new(local, 0, 60_000))
+    }
+
+    fn present(shared: &Shared, key: &Bytes) -> bool {
+        shared.db.lock(&[key]).peek(key).is_some()
+    }
+
+    /// LESSONS.md, the invalidation race: an invalidation that arrives while
+    /// the fetch is in flight wins over the fetched (stale) value.
+    #[tokio::test]
+    async fn invalidation_during_fetch_is_not_overwritten() {
+        let (shared, co) = coherence().await;
+        let k = Bytes::from_static(b"k");
+        let (f, leader) = co.begin(&k);
+        assert!(leader);
+        let (f2, leader2) = co.begin(&k);
+        assert!(!leader2 && Arc::ptr_eq(&f, &f2), "single flight");
+        co.invalidate(std::slice::from_ref(&k));
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "stale")))),
+            FetchOutcome::NotFilled
+        );
+        assert!(!present(&shared, &k));
+        // The next fetch is a new flight and fills.
+        let (f, leader) = co.begin(&k);
+        assert!(leader);
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "fresh")))),
+            FetchOutcome::Filled
+        );
+        assert!(present(&shared, &k));
+        // An invalidation after the fill drops the copy.
+        co.invalidate(std::slice::from_ref(&k));
+        assert!(!present(&shared, &k));
+    }
+
+    /// A flush or a lost link during a fetch: nothing from before is filled.
+    #[tokio::test]
+    async fn flush_and_link_loss_void_fetches_in_flight() {
+        let (shared, co) = coherence().await;
+        let k = Bytes::from_static(b"k");
+        let (f, _) = co.begin(&k);
+        co.link_down();
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "v")))),
+            FetchOutcome::NotFilled
+        );
+        let (f, _) = co.begin(&k);
+        co.flush_all();
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "v")))),
+            FetchOutcome::NotFilled
+        );
+        assert!(!present(&shared, &k));
+        // The local TTL is capped by local-ttl-max.
+        let (f, _) = co.begin(&k);
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "v")))),
+            FetchOutcome::Filled
+        );
+        let at = shared.db.lock(&[&k]).peek(&k).unwrap().expire_at;
+        let now = now_ms();
+        assert!(at > now && at <= now + 60_000, "{at} vs {now}");
+    }
+}
