@@ -6,7 +6,7 @@
 //! |-----------------------------------------------------|-------------------------------|
 //! | read with keys, all present locally (or known absent)| local                         |
 //! | read with keys, some missing                         | fetch missing keys whole (single-flight), back-fill, run locally |
-//! | TTL/PTTL/EXPIRETIME/PEXPIRETIME/OBJECT/DUMP/TOUCH, keyspace-wide reads (KEYS, SCAN, DBSIZE, RANDOMKEY) | upstream |
+//! | TTL/PTTL/EXPIRETIME/PEXPIRETIME/OBJECT/DUMP/TOUCH/SORT_RO, keyspace-wide reads (KEYS, SCAN, DBSIZE, RANDOMKEY) | upstream |
 //! | write (any WRITE command, incl. conditional, INCR, pops, RENAME, FLUSHALL) | upstream; after success drop the named keys locally (FLUSHALL: flush) |
 //! | blocking pop                                         | upstream, on its own connection |
 //! | MULTI ... EXEC with keys or writes                    | upstream as one MULTI/EXEC    |
@@ -29,20 +29,25 @@ use crate::protocol::Reply;
 use crate::server::{ClientState, Shared};
 
 /// Reads whose answer the local copy cannot give (the local TTL is capped,
-/// the local keyspace is a subset): always asked upstream.
-const UPSTREAM_READS: &[&str] = &[
-    "ttl",
-    "pttl",
-    "expiretime",
-    "pexpiretime",
-    "object",
-    "dump",
-    "touch",
-    "keys",
-    "scan",
-    "dbsize",
-    "randomkey",
-];
+/// the local keyspace is a subset, SORT_RO's BY/GET name keys it does not
+/// declare): always asked upstream. Matched on the top-level command name.
+fn upstream_read(name: &[u8]) -> bool {
+    const NAMES: &[&[u8]] = &[
+        b"ttl",
+        b"pttl",
+        b"expiretime",
+        b"pexpiretime",
+        b"object",
+        b"dump",
+        b"touch",
+        b"keys",
+        b"scan",
+        b"dbsize",
+        b"randomkey",
+        b"sort_ro",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
 
 pub struct TieredRouter {
     local: Arc<MemoryTier>,
@@ -313,7 +318,7 @@ impl Router for TieredRouter {
             return Some(self.write(client, cmd, args));
         }
         let whole_read = cmd.has(flags::READONLY) && matches!(cmd.keys, KeySpec::All);
-        if whole_read || (top && UPSTREAM_READS.contains(&cmd.name)) {
+        if whole_read || upstream_read(&args[0]) {
             return Some(self.forward_read(client, args));
         }
         None
