@@ -204,10 +204,10 @@ echo "90/10 GET/SET mix, -c 50 (45 GET + 5 SET clients), -r $KEYSPACE; upstream 
 printf '%-4s %-4s | %12s %8s %8s | %12s %8s %8s | %7s\n' \
     "-P" test "direct ops/s" p50 p99 "jcache ops/s" p50 p99 ratio
 row() { # label test pipe
-    grep "^$1,$2,$3," "$RESULTS_DIR/results.csv" | head -1
+    grep "^$1,$2,$3," "$RESULTS_DIR/results.csv" | head -1 || echo "$1,$2,$3,0,-,-"
 }
 for P in $PIPELINES; do
-    for T in GET SET; do
+    for T in get set; do
         d=$(row direct "$T" "$P"); t=$(row tiered "$T" "$P")
         IFS=, read -r _ _ _ drps dp50 dp99 <<<"$d"
         IFS=, read -r _ _ _ trps tp50 tp99 <<<"$t"
@@ -221,7 +221,7 @@ echo "local hits (GET only, -c 50): tiered jcache vs memory-only jcache"
 printf '%-4s | %12s %8s %8s | %12s %8s %8s | %7s\n' \
     "-P" "tiered ops/s" p50 p99 "memory ops/s" p50 p99 ratio
 for P in $PIPELINES; do
-    t=$(row tiered-hit GET "$P"); m=$(row memory-hit GET "$P")
+    t=$(row tiered-hit get "$P"); m=$(row memory-hit get "$P")
     IFS=, read -r _ _ _ trps tp50 tp99 <<<"$t"
     IFS=, read -r _ _ _ mrps mp50 mp99 <<<"$m"
     ratio=$(awk -v a="$trps" -v b="$mrps" 'BEGIN{ if (b>0) printf "%.2fx", a/b; else print "-" }')

@@ -713,3 +713,34 @@ fn resp3_clients_get_resp3_shapes_on_miss_hit_and_forward() {
     raw.roundtrip(b"HGET nope f\r\n", b"_\r\n");
     raw.roundtrip(b"TTL h3\r\n", b":-1\r\n");
 }
+
+#[test]
+fn pipelined_forwarded_commands_keep_their_order() {
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    // 500 writes in one pipeline, with reads of the same key in between:
+    // every reply in request order, every read seeing the writes before it.
+    let mut p = redis::pipe();
+    for i in 0..500 {
+        p.cmd("INCR").arg("seq");
+        if i % 50 == 49 {
+            p.cmd("GET").arg("seq");
+        }
+        p.cmd("APPEND").arg("log").arg(format!("{i},"));
+    }
+    let replies: Vec<i64> = p.query(&mut c).unwrap();
+    let mut expect = Vec::new();
+    let mut log = String::new();
+    for i in 0..500i64 {
+        expect.push(i + 1);
+        if i % 50 == 49 {
+            expect.push(i + 1);
+        }
+        log.push_str(&format!("{i},"));
+        expect.push(log.len() as i64);
+    }
+    assert!(replies == expect, "replies out of order");
+    let got: String = q(&mut c, &["GET", "log"]);
+    assert!(got == log, "writes applied out of order: {got}");
+}

@@ -321,6 +321,14 @@ pub trait Router: Send + Sync {
         None
     }
 
+    /// Whether consecutive commands this router forwards may be in flight
+    /// together (see [`execute_deferrable`]). Only for routers whose deferred
+    /// replies issue their upstream requests in the order the futures are
+    /// first polled, with no await before that.
+    fn pipelines(&self) -> bool {
+        false
+    }
+
     /// The client disconnected (release per-client upstream state).
     fn disconnect(&self, _client: &ClientState) {}
 
@@ -338,6 +346,32 @@ pub enum Flow {
     Block(BlockRequest),
     /// Send what is buffered, then close.
     Close,
+}
+
+/// Pipelining forwarded commands: if the router takes this request off the
+/// local path, returns its deferred reply (the command counts as executed);
+/// otherwise returns None having done nothing at all, and the caller runs
+/// [`execute`] once the replies in flight before it were written. Blocking
+/// commands, EXEC and WATCH are never overlapped.
+pub fn execute_deferrable(
+    server: &Arc<Shared>,
+    client: &mut ClientState,
+    args: &[Bytes],
+) -> Option<DeferredReply> {
+    let router = server.router.get()?;
+    let (cmd, _) = resolve(args).ok()?;
+    if (server.requirepass_set() && !client.authenticated && !cmd.has(flags::NO_AUTH))
+        || (client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CTX))
+        || (client.multi.is_some() && !cmd.has(flags::NO_MULTI))
+        || cmd.has(flags::BLOCKING)
+        || cmd.has(flags::NO_MULTI)
+    {
+        return None;
+    }
+    let reply = router.route(server, client, cmd, args)?;
+    server.stats.commands.fetch_add(1, Ordering::Relaxed);
+    client.last_command = cmd.name;
+    Some(reply)
 }
 
 /// Executes one request for a client, appending its reply to `out`.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -57,6 +58,9 @@ async fn run(
     let mut out = Reply::new(false);
     let mut stop = shared.shutdown_requested();
     let info = client.info.clone();
+    // Replies forwarded elsewhere (a router that pipelines), in request order.
+    let pipelines = shared.router.get().is_some_and(|r| r.pipelines());
+    let mut pending: FuturesOrdered<commands::DeferredReply> = FuturesOrdered::new();
     loop {
         // Execute every complete request already buffered.
         loop {
@@ -68,6 +72,7 @@ async fn run(
                 Ok(Some(args)) => args,
                 Ok(None) => break,
                 Err(e) => {
+                    drain(&mut pending, &mut out).await;
                     out.error(&format!("ERR {}", e.0));
                     flush(shared, socket, &mut out).await?;
                     return Ok(());
@@ -78,6 +83,18 @@ async fn run(
             }
             info.last_active_ms
                 .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+            if pipelines {
+                // Consecutive forwarded commands overlap; anything else waits
+                // until the replies before it are in.
+                if let Some(reply) = commands::execute_deferrable(shared, client, &args) {
+                    pending.push_back(reply);
+                    if pending.len() >= MAX_PENDING {
+                        drain(&mut pending, &mut out).await;
+                    }
+                    continue;
+                }
+                drain(&mut pending, &mut out).await;
+            }
             let flow = commands::execute(shared, client, args, &mut out);
             out.resp3 = client.resp3;
             match flow {
@@ -101,6 +118,7 @@ async fn run(
                 flush(shared, socket, &mut out).await?;
             }
         }
+        drain(&mut pending, &mut out).await;
         flush(shared, socket, &mut out).await?;
         if *stop.borrow() {
             return Ok(());
@@ -140,6 +158,16 @@ async fn run(
         if info.killed.load(Ordering::Acquire) {
             return Ok(());
         }
+    }
+}
+
+/// Most forwarded replies one connection keeps in flight.
+const MAX_PENDING: usize = 1024;
+
+/// Waits for the forwarded replies in flight and appends them in order.
+async fn drain(pending: &mut FuturesOrdered<commands::DeferredReply>, out: &mut Reply) {
+    while let Some(bytes) = pending.next().await {
+        out.raw(&bytes);
     }
 }
 

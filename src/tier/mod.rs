@@ -180,6 +180,9 @@ pub enum TierErrorKind {
     Timeout,
 }
 
+/// Most keys remembered as absent at once.
+const NEGATIVE_MAX: usize = 100_000;
+
 /// In-flight fetches, the negative cache, and invalidation of the local tier.
 pub struct Coherence {
     pub local: Arc<memory::MemoryTier>,
@@ -251,9 +254,16 @@ impl Coherence {
                 Ok(_) if !fresh => FetchOutcome::NotFilled,
                 Ok(None) => {
                     if self.negative_ttl_ms > 0 {
-                        self.negative
-                            .lock()
-                            .insert(key.clone(), now_ms() + self.negative_ttl_ms);
+                        let mut n = self.negative.lock();
+                        // Bounded: a scan over many missing keys must not grow it forever.
+                        if n.len() >= NEGATIVE_MAX {
+                            let now = now_ms();
+                            n.retain(|_, until| *until > now);
+                            if n.len() >= NEGATIVE_MAX {
+                                n.clear();
+                            }
+                        }
+                        n.insert(key.clone(), now_ms() + self.negative_ttl_ms);
                     }
                     FetchOutcome::Absent
                 }

@@ -367,6 +367,12 @@ impl Router for TieredRouter {
         Some(self.miss(server, client, cmd, args, missing))
     }
 
+    /// Forwarded commands send on a multiplexed connection on their first
+    /// poll (no await before it), so their order upstream is their order here.
+    fn pipelines(&self) -> bool {
+        true
+    }
+
     fn disconnect(&self, client: &ClientState) {
         self.upstream.release(client.id);
     }
