@@ -718,29 +718,55 @@ fn resp3_clients_get_resp3_shapes_on_miss_hit_and_forward() {
 fn pipelined_forwarded_commands_keep_their_order() {
     let up = Upstream::start();
     let s = tiered(&up, &[]);
-    let mut c = s.client();
-    // 500 writes in one pipeline, with reads of the same key in between:
-    // every reply in request order, every read seeing the writes before it.
-    let mut p = redis::pipe();
-    for i in 0..500 {
-        p.cmd("INCR").arg("seq");
-        if i % 50 == 49 {
-            p.cmd("GET").arg("seq");
-        }
-        p.cmd("APPEND").arg("log").arg(format!("{i},"));
+    // Four clients at once, each 2,000 writes in one pipeline with reads of
+    // the same key in between: every reply in request order, every read
+    // seeing the writes before it.
+    let handles: Vec<_> = (0..4)
+        .map(|n| {
+            let mut c = s.client();
+            std::thread::spawn(move || {
+                let (seq, logk) = (format!("seq{n}"), format!("log{n}"));
+                let mut p = redis::pipe();
+                for i in 0..2000 {
+                    p.cmd("INCR").arg(&seq);
+                    if i % 50 == 49 {
+                        p.cmd("GET").arg(&seq);
+                    }
+                    p.cmd("APPEND").arg(&logk).arg(format!("{i},"));
+                }
+                let replies: Vec<i64> = p.query(&mut c).unwrap();
+                let mut expect = Vec::new();
+                let mut log = String::new();
+                for i in 0..2000i64 {
+                    expect.push(i + 1);
+                    if i % 50 == 49 {
+                        expect.push(i + 1);
+                    }
+                    log.push_str(&format!("{i},"));
+                    expect.push(log.len() as i64);
+                }
+                let got: String = q(&mut c, &["GET", &logk]);
+                if got != log {
+                    let g: Vec<&str> = got.split(',').collect();
+                    let i = (0..g.len()).find(|&i| g[i] != i.to_string()).unwrap_or(0);
+                    panic!(
+                        "writes applied out of order at {i}: {:?}",
+                        &g[i.saturating_sub(2)..(i + 3).min(g.len())]
+                    );
+                }
+                if let Some(i) = (0..expect.len()).find(|&i| replies.get(i) != Some(&expect[i])) {
+                    panic!(
+                        "replies out of order at {i}: {:?} vs {:?}",
+                        &replies[i.saturating_sub(2)..(i + 3).min(replies.len())],
+                        &expect[i.saturating_sub(2)..(i + 3).min(expect.len())]
+                    );
+                }
+                let got: String = q(&mut c, &["GET", &logk]);
+                assert!(got == log, "writes applied out of order");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
     }
-    let replies: Vec<i64> = p.query(&mut c).unwrap();
-    let mut expect = Vec::new();
-    let mut log = String::new();
-    for i in 0..500i64 {
-        expect.push(i + 1);
-        if i % 50 == 49 {
-            expect.push(i + 1);
-        }
-        log.push_str(&format!("{i},"));
-        expect.push(log.len() as i64);
-    }
-    assert!(replies == expect, "replies out of order");
-    let got: String = q(&mut c, &["GET", "log"]);
-    assert!(got == log, "writes applied out of order: {got}");
 }

@@ -321,12 +321,27 @@ pub trait Router: Send + Sync {
         None
     }
 
-    /// Whether consecutive commands this router forwards may be in flight
-    /// together (see [`execute_deferrable`]). Only for routers whose deferred
-    /// replies issue their upstream requests in the order the futures are
-    /// first polled, with no await before that.
+    /// Whether consecutive commands of a pipeline may be in flight together
+    /// (see [`execute_deferrable`] and `route_pipelined`).
     fn pipelines(&self) -> bool {
         false
+    }
+
+    /// Like `route`, for a command that would overlap with the commands
+    /// before it in a pipeline (whose replies are still pending). Return Some
+    /// only if the deferred reply issues its upstream request on its first
+    /// poll (no await before it) on the same ordered connection as every
+    /// other overlapping command of this client, so the upstream executes
+    /// them in request order. None: the command waits for the replies before
+    /// it and then goes through `execute` as usual.
+    fn route_pipelined(
+        &self,
+        _server: &Arc<Shared>,
+        _client: &mut ClientState,
+        _cmd: &'static Command,
+        _args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        None
     }
 
     /// The client disconnected (release per-client upstream state).
@@ -368,7 +383,7 @@ pub fn execute_deferrable(
     {
         return None;
     }
-    let reply = router.route(server, client, cmd, args)?;
+    let reply = router.route_pipelined(server, client, cmd, args)?;
     server.stats.commands.fetch_add(1, Ordering::Relaxed);
     client.last_command = cmd.name;
     Some(reply)

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::future::{maybe_done, MaybeDone};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -60,7 +63,7 @@ async fn run(
     let info = client.info.clone();
     // Replies forwarded elsewhere (a router that pipelines), in request order.
     let pipelines = shared.router.get().is_some_and(|r| r.pipelines());
-    let mut pending: FuturesOrdered<commands::DeferredReply> = FuturesOrdered::new();
+    let mut pending: Vec<commands::DeferredReply> = Vec::new();
     loop {
         // Execute every complete request already buffered.
         loop {
@@ -83,11 +86,11 @@ async fn run(
             }
             info.last_active_ms
                 .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
-            if pipelines {
-                // Consecutive forwarded commands overlap; anything else waits
-                // until the replies before it are in.
+            if pipelines && (!pending.is_empty() || !inbuf.is_empty()) {
+                // In a pipeline, consecutive forwarded commands overlap;
+                // anything else waits until the replies before it are in.
                 if let Some(reply) = commands::execute_deferrable(shared, client, &args) {
-                    pending.push_back(reply);
+                    pending.push(reply);
                     if pending.len() >= MAX_PENDING {
                         drain(&mut pending, &mut out).await;
                     }
@@ -165,9 +168,35 @@ async fn run(
 const MAX_PENDING: usize = 1024;
 
 /// Waits for the forwarded replies in flight and appends them in order.
-async fn drain(pending: &mut FuturesOrdered<commands::DeferredReply>, out: &mut Reply) {
-    while let Some(bytes) = pending.next().await {
-        out.raw(&bytes);
+///
+/// Each deferred reply issues its upstream request on its first poll, so
+/// the first polls must happen strictly in request order: every future is
+/// polled in queue order on each pass (outside tokio's cooperative budget,
+/// which could otherwise leave one unpolled while later ones go ahead).
+async fn drain(pending: &mut Vec<commands::DeferredReply>, out: &mut Reply) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut slots: Vec<MaybeDone<commands::DeferredReply>> =
+        pending.drain(..).map(maybe_done).collect();
+    tokio::task::unconstrained(std::future::poll_fn(|cx| {
+        let mut done = true;
+        for s in slots.iter_mut() {
+            if Pin::new(s).poll(cx).is_pending() {
+                done = false;
+            }
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }))
+    .await;
+    for s in slots.iter_mut() {
+        if let Some(bytes) = Pin::new(s).take_output() {
+            out.raw(&bytes);
+        }
     }
 }
 

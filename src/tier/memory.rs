@@ -24,6 +24,12 @@ impl MemoryTier {
     }
 }
 
+impl MemoryTier {
+    pub fn server(&self) -> &Arc<Shared> {
+        &self.server
+    }
+}
+
 impl Tier for MemoryTier {
     fn kind(&self) -> &'static str {
         "memory"

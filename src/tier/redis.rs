@@ -55,7 +55,15 @@ pub struct RedisTier {
     /// Dedicated connections of clients between WATCH and EXEC.
     watch_conns: Mutex<ahash::HashMap<u64, MultiplexedConnection>>,
     down_since: Mutex<Option<Instant>>,
+    /// Per client: pipelined commands waiting to be sent as one batch.
+    batches: Mutex<ahash::HashMap<u64, Vec<Queued>>>,
     me: Weak<RedisTier>,
+}
+
+/// A pipelined command waiting for its client's batch to be sent.
+struct Queued {
+    args: Vec<Bytes>,
+    tx: tokio::sync::oneshot::Sender<Result<Value, TierError>>,
 }
 
 impl RedisTier {
@@ -87,6 +95,7 @@ impl RedisTier {
             stats: TierStats::default(),
             watch_conns: Mutex::new(Default::default()),
             down_since: Mutex::new(Some(Instant::now())),
+            batches: Mutex::new(Default::default()),
             me: me.clone(),
         });
         tokio::spawn(supervise(tier.clone()));
@@ -124,7 +133,7 @@ impl RedisTier {
         let mut tc = track.clone();
         let r = tokio::time::timeout(
             t,
-            tc.send_packed_command(redis::cmd("CLIENT").arg("TRACKING").arg("on")),
+            tc.send_packed_command(redis::cmd("CLIENT").arg("TRACKING").arg("on").arg("NOLOOP")),
         )
         .await
         .map_err(|_| "CLIENT TRACKING timeout".to_string())?
@@ -261,6 +270,74 @@ impl RedisTier {
         self.send(conn, build(args), Some(self.timeout)).await
     }
 
+    /// Queues a command of a client's pipeline; [`RedisTier::send_batch`]
+    /// sends everything queued for the client, in order, as one pipeline.
+    pub fn enqueue(
+        &self,
+        client_id: u64,
+        args: Vec<Bytes>,
+    ) -> tokio::sync::oneshot::Receiver<Result<Value, TierError>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.batches
+            .lock()
+            .entry(client_id)
+            .or_default()
+            .push(Queued { args, tx });
+        rx
+    }
+
+    /// Sends the client's queued commands (if another request of the batch
+    /// did not already) as one pipeline on the shared connection of its
+    /// protocol, and hands each reply to its request. One batch is one
+    /// message to the connection: the upstream runs them in request order.
+    pub async fn send_batch(&self, client_id: u64, resp3: bool) {
+        let Some(batch) = self.batches.lock().remove(&client_id) else {
+            return;
+        };
+        let fail = |batch: Vec<Queued>, e: TierError| {
+            for q in batch {
+                let _ = q.tx.send(Err(e.clone()));
+            }
+        };
+        let conn = match self.conns() {
+            Ok(c) => {
+                if resp3 {
+                    c.fwd3
+                } else {
+                    c.fwd2
+                }
+            }
+            Err(e) => return fail(batch, e),
+        };
+        let n = batch.len();
+        self.stats.forwarded.fetch_add(n as u64, Ordering::Relaxed);
+        let mut p = redis::pipe();
+        for q in &batch {
+            p.add_command(build(&q.args));
+        }
+        let mut conn = conn;
+        let start = Instant::now();
+        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, 0, n)).await;
+        self.stats
+            .record_latency(start.elapsed().as_micros() as u64);
+        match r {
+            Ok(Ok(values)) if values.len() == n => {
+                for (q, v) in batch.into_iter().zip(values) {
+                    let _ = q.tx.send(Ok(v));
+                }
+            }
+            Ok(Ok(_)) => fail(batch, TierError::Unavailable),
+            Ok(Err(e)) => {
+                let e = self.classify(e);
+                fail(batch, e)
+            }
+            Err(_) => {
+                self.suspect();
+                fail(batch, TierError::Timeout)
+            }
+        }
+    }
+
     /// Runs a blocking command on a connection of its own (it would stall a
     /// shared one), waiting as long as the command's own timeout allows.
     pub async fn forward_blocking(&self, args: &[Bytes], resp3: bool) -> Result<Value, TierError> {
@@ -308,6 +385,12 @@ impl RedisTier {
         };
         TierStats::add(&self.stats.forwarded);
         self.send(conn, build(args), Some(self.timeout)).await
+    }
+
+    /// A client went away: forget its queued pipeline.
+    pub fn forget_client(&self, client_id: u64) {
+        self.batches.lock().remove(&client_id);
+        self.release(client_id);
     }
 
     /// Forgets a client's dedicated connection (UNWATCH, DISCARD, EXEC, disconnect).
@@ -386,76 +469,143 @@ impl RedisTier {
             let sent = now_ms();
             let mut p = redis::pipe();
             p.cmd("MULTI");
-            p.cmd("TYPE").arg(&key[..]);
-            p.cmd("PTTL").arg(&key[..]);
-            match guess {
-                ValueType::String => p.cmd("GET").arg(&key[..]),
-                ValueType::Hash => p.cmd("HGETALL").arg(&key[..]),
-                ValueType::List => p.cmd("LRANGE").arg(&key[..]).arg(0).arg(-1),
-                ValueType::Set => p.cmd("SMEMBERS").arg(&key[..]),
-                ValueType::ZSet => p
-                    .cmd("ZRANGE")
-                    .arg(&key[..])
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES"),
-            };
+            add_fetch(&mut p, &key, guess);
             p.cmd("EXEC");
-            let start = Instant::now();
-            let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, 4, 1)).await;
-            self.stats
-                .record_latency(start.elapsed().as_micros() as u64);
-            let v = match r {
-                Err(_) => {
-                    self.suspect();
-                    return Err(TierError::Timeout);
-                }
-                Ok(Err(e)) => return Err(self.classify(e)),
-                Ok(Ok(mut v)) => v.pop().unwrap_or(Value::Nil),
-            };
-            let Value::Array(mut items) = v else {
+            let v = self.exec_pipeline(&mut conn, &p, 4).await?;
+            let Value::Array(items) = v else {
                 TierStats::add(&self.stats.errors);
                 return Err(TierError::Unsupported);
             };
-            if items.len() != 3 {
-                return Err(TierError::Unsupported);
+            match self.parse_fetch(items, guess, sent) {
+                Err(Some(actual)) => guess = actual,
+                Err(None) => return Err(TierError::Unsupported),
+                Ok(f) => return Ok(f),
             }
-            let value = items.pop().unwrap();
-            let pttl = match items.pop().unwrap() {
-                Value::Int(i) => i,
-                _ => return Err(TierError::Unsupported),
-            };
-            let ty = match items.pop().unwrap() {
-                Value::SimpleString(s) => s,
-                Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
-                Value::Okay => "OK".into(),
-                _ => return Err(TierError::Unsupported),
-            };
-            if ty == "none" || pttl == -2 {
-                TierStats::add(&self.stats.misses);
-                return Ok(None);
-            }
-            let Some(vt) = ValueType::from_name(ty.as_bytes()) else {
-                return Err(TierError::Unsupported);
-            };
-            if vt != guess {
-                guess = vt;
-                continue;
-            }
-            let expire_at = if pttl >= 0 { sent + pttl as u64 } else { 0 };
-            let local = to_local(vt, value).ok_or(TierError::Unsupported)?;
-            TierStats::add(&self.stats.hits);
-            return Ok(Some(Fetched {
-                value: local,
-                expire_at,
-            }));
         }
         Err(TierError::Unsupported)
+    }
+
+    /// Sends a MULTI ... EXEC pipeline whose EXEC is reply number `exec_at`
+    /// (counting from 0); returns EXEC's reply.
+    async fn exec_pipeline(
+        &self,
+        conn: &mut MultiplexedConnection,
+        p: &redis::Pipeline,
+        exec_at: usize,
+    ) -> Result<Value, TierError> {
+        let start = Instant::now();
+        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(p, exec_at, 1)).await;
+        self.stats
+            .record_latency(start.elapsed().as_micros() as u64);
+        match r {
+            Err(_) => {
+                self.suspect();
+                Err(TierError::Timeout)
+            }
+            Ok(Err(e)) => match e.code() {
+                // An error while queueing (a command the upstream refused).
+                Some(code) => Err(TierError::Rejected(match e.detail() {
+                    Some(d) => format!("{code} {d}"),
+                    None => code.to_string(),
+                })),
+                None => Err(self.classify(e)),
+            },
+            Ok(Ok(mut v)) => Ok(v.pop().unwrap_or(Value::Nil)),
+        }
+    }
+
+    /// Reads the last three replies of a fetch (TYPE, PTTL, value). Err(Some(t)):
+    /// the key holds type t, not the guessed one; Err(None): not cacheable.
+    fn parse_fetch(
+        &self,
+        mut items: Vec<Value>,
+        guess: ValueType,
+        sent: u64,
+    ) -> Result<Option<Fetched>, Option<ValueType>> {
+        if items.len() < 3 {
+            return Err(None);
+        }
+        let value = items.pop().unwrap();
+        let pttl = match items.pop().unwrap() {
+            Value::Int(i) => i,
+            _ => return Err(None),
+        };
+        let ty = match items.pop().unwrap() {
+            Value::SimpleString(s) => s,
+            Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+            _ => return Err(None),
+        };
+        if ty == "none" || pttl == -2 {
+            TierStats::add(&self.stats.misses);
+            return Ok(None);
+        }
+        let vt = ValueType::from_name(ty.as_bytes()).ok_or(None)?;
+        if vt != guess {
+            return Err(Some(vt));
+        }
+        // Counted from when the request was sent: never outlives the upstream key.
+        let expire_at = if pttl >= 0 { sent + pttl as u64 } else { 0 };
+        let local = to_local(vt, value).ok_or(None)?;
+        TierStats::add(&self.stats.hits);
+        Ok(Some(Fetched {
+            value: local,
+            expire_at,
+        }))
+    }
+
+    /// A write to one key held locally, and a fresh whole-key read of it, in
+    /// one MULTI/EXEC on the tracking connection (NOLOOP: the write does not
+    /// invalidate our own copy; the read after it re-tracks the key). Returns
+    /// the write's reply and the key as it is after the write.
+    pub async fn write_refetch(
+        &self,
+        args: &[Bytes],
+        key: &Bytes,
+        guess: ValueType,
+    ) -> Result<(Value, Result<Option<Fetched>, TierError>), TierError> {
+        let mut conn = self.conns()?.track;
+        TierStats::add(&self.stats.forwarded);
+        let sent = now_ms();
+        let mut p = redis::pipe();
+        p.cmd("MULTI");
+        p.add_command(build(args));
+        add_fetch(&mut p, key, guess);
+        p.cmd("EXEC");
+        let v = self.exec_pipeline(&mut conn, &p, 5).await?;
+        let Value::Array(mut items) = v else {
+            return Ok((v, Err(TierError::Unsupported)));
+        };
+        if items.len() != 4 {
+            return Err(TierError::Unsupported);
+        }
+        let reply = items.remove(0);
+        let fetched = self
+            .parse_fetch(items, guess, sent)
+            .map_err(|_| TierError::Unsupported);
+        Ok((reply, fetched))
     }
 
     pub fn label(&self) -> &str {
         &self.label
     }
+}
+
+/// Appends TYPE, PTTL and the whole-value read for `guess` to a pipeline.
+fn add_fetch(p: &mut redis::Pipeline, key: &Bytes, guess: ValueType) {
+    p.cmd("TYPE").arg(&key[..]);
+    p.cmd("PTTL").arg(&key[..]);
+    match guess {
+        ValueType::String => p.cmd("GET").arg(&key[..]),
+        ValueType::Hash => p.cmd("HGETALL").arg(&key[..]),
+        ValueType::List => p.cmd("LRANGE").arg(&key[..]).arg(0).arg(-1),
+        ValueType::Set => p.cmd("SMEMBERS").arg(&key[..]),
+        ValueType::ZSet => p
+            .cmd("ZRANGE")
+            .arg(&key[..])
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES"),
+    };
 }
 
 /// Builds a `redis` command from raw arguments.

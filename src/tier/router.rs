@@ -49,6 +49,61 @@ fn upstream_read(name: &[u8]) -> bool {
     NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
+/// Single-key writes whose reply is an integer, a status, a bulk string or
+/// a null (the same shape in RESP2 and RESP3), so they can run on the RESP3
+/// tracking connection together with a re-read of the key.
+fn refetchable(cmd: &'static Command, args: &[Bytes]) -> bool {
+    const NAMES: &[&str] = &[
+        "set",
+        "setnx",
+        "setex",
+        "psetex",
+        "getset",
+        "incr",
+        "decr",
+        "incrby",
+        "decrby",
+        "incrbyfloat",
+        "append",
+        "setrange",
+        "hset",
+        "hsetnx",
+        "hmset",
+        "hdel",
+        "hincrby",
+        "hincrbyfloat",
+        "sadd",
+        "srem",
+        "lpush",
+        "rpush",
+        "lpushx",
+        "rpushx",
+        "lset",
+        "ltrim",
+        "lrem",
+        "linsert",
+        "zadd",
+        "zincrby",
+        "zrem",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "persist",
+    ];
+    args.len() > 1
+        && matches!(
+            cmd.keys,
+            KeySpec::Range {
+                first: 1,
+                last: 1,
+                ..
+            }
+        )
+        && args[0].eq_ignore_ascii_case(cmd.name.as_bytes())
+        && NAMES.contains(&cmd.name)
+}
+
 pub struct TieredRouter {
     local: Arc<MemoryTier>,
     upstream: Arc<RedisTier>,
@@ -71,6 +126,67 @@ impl TieredRouter {
 
     fn tiers(&self) -> [&dyn Tier; 2] {
         [&*self.local, &*self.upstream]
+    }
+
+    /// A write to one key held locally, by a command whose reply has the same
+    /// shape in RESP2 and RESP3: upstream first, in one MULTI/EXEC with a
+    /// re-read of the key, and the local copy replaced by what the upstream
+    /// holds afterwards (so a hot key stays hot across writes). None if the
+    /// command or the key does not qualify.
+    fn write_through(
+        &self,
+        client: &ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        if !refetchable(cmd, args) {
+            return None;
+        }
+        let key = args[1].clone();
+        let guess = {
+            let mut ks = self.local.server().db.lock(&[&key]);
+            ks.peek(&key)?.value.value_type()
+        };
+        let up = self.upstream.clone();
+        let co = self.co.clone();
+        let resp3 = client.resp3;
+        let args = args.to_vec();
+        Some(Box::pin(async move {
+            if !up.is_up() {
+                return encode_error(TierError::Unavailable.message());
+            }
+            // The re-read is a fetch like any other: registered first, so an
+            // invalidation arriving meanwhile voids it.
+            let (flight, leader) = co.begin(&key);
+            if !leader {
+                // A read's fetch is in flight: plain forward, then drop.
+                flight.invalidated.store(true, Ordering::Release);
+                let r = up.forward(&args, resp3).await;
+                co.invalidate(std::slice::from_ref(&key));
+                return match r {
+                    Ok(v) => encode(&v, resp3, null_is_array(&args)),
+                    Err(e) => encode_error(e.message()),
+                };
+            }
+            match up.write_refetch(&args, &key, guess).await {
+                Ok((reply, fetched)) => {
+                    if matches!(reply, redis::Value::ServerError(_)) {
+                        // Rejected: the local copy stays as it is.
+                        co.complete(&key, &flight, Err(TierError::Unsupported));
+                    } else if co.complete(&key, &flight, fetched) != FetchOutcome::Filled {
+                        co.invalidate(std::slice::from_ref(&key));
+                    }
+                    encode(&reply, resp3, null_is_array(&args))
+                }
+                Err(e) => {
+                    co.complete(&key, &flight, Err(e.clone()));
+                    if !matches!(e, TierError::Rejected(_)) {
+                        co.invalidate(std::slice::from_ref(&key));
+                    }
+                    encode_error(e.message())
+                }
+            }
+        }))
     }
 
     /// A write: upstream first; the local tier changes only after the
@@ -114,6 +230,61 @@ impl TieredRouter {
                 Err(e) => {
                     // The outcome is unknown: the local copies may be stale.
                     drop_local(&co);
+                    encode_error(e.message())
+                }
+            }
+        })
+    }
+
+    /// A command of a pipeline that overlaps with the ones before it: queued
+    /// in the client's batch (sent whole, in order, by whichever of its
+    /// requests is polled first); a write drops its keys locally once the
+    /// upstream accepted it.
+    fn pipelined(
+        &self,
+        client: &ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> DeferredReply {
+        let up = self.upstream.clone();
+        let co = self.co.clone();
+        let (id, resp3) = (client.id, client.resp3);
+        let null_array = null_is_array(args);
+        if !up.is_up() {
+            return Box::pin(async { encode_error(TierError::Unavailable.message()) });
+        }
+        let write = cmd.has(flags::WRITE);
+        let whole = matches!(cmd.keys, KeySpec::All);
+        let keys: Vec<Bytes> = if write {
+            cmd.key_positions(args)
+                .into_iter()
+                .map(|i| args[i].clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let rx = up.enqueue(id, args.to_vec());
+        Box::pin(async move {
+            up.send_batch(id, resp3).await;
+            let r = rx.await.unwrap_or(Err(TierError::Unavailable));
+            let drop_local = |co: &Coherence| {
+                if whole {
+                    co.flush_all()
+                } else {
+                    co.invalidate(&keys)
+                }
+            };
+            match r {
+                Ok(v) => {
+                    if write && !matches!(v, redis::Value::ServerError(_)) {
+                        drop_local(&co);
+                    }
+                    encode(&v, resp3, null_array)
+                }
+                Err(e) => {
+                    if write {
+                        drop_local(&co);
+                    }
                     encode_error(e.message())
                 }
             }
@@ -315,6 +486,9 @@ impl Router for TieredRouter {
             }
         }
         if cmd.has(flags::WRITE) {
+            if let Some(reply) = self.write_through(client, cmd, args) {
+                return Some(reply);
+            }
             return Some(self.write(client, cmd, args));
         }
         let whole_read = cmd.has(flags::READONLY) && matches!(cmd.keys, KeySpec::All);
@@ -367,14 +541,29 @@ impl Router for TieredRouter {
         Some(self.miss(server, client, cmd, args, missing))
     }
 
-    /// Forwarded commands send on a multiplexed connection on their first
-    /// poll (no await before it), so their order upstream is their order here.
     fn pipelines(&self) -> bool {
         true
     }
 
+    /// Plain forwards only, batched per client (see `pipelined`). A
+    /// write-through with re-read uses the tracking connection, so it never
+    /// overlaps: it runs for the last command of a batch, as at `-P 1`.
+    fn route_pipelined(
+        &self,
+        _server: &Arc<Shared>,
+        client: &mut ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        let whole_read = cmd.has(flags::READONLY) && matches!(cmd.keys, KeySpec::All);
+        if cmd.has(flags::WRITE) || whole_read || upstream_read(&args[0]) {
+            return Some(self.pipelined(client, cmd, args));
+        }
+        None
+    }
+
     fn disconnect(&self, client: &ClientState) {
-        self.upstream.release(client.id);
+        self.upstream.forget_client(client.id);
     }
 
     fn info(&self, want: &dyn Fn(&str) -> bool, out: &mut String) {
