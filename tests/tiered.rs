@@ -770,3 +770,47 @@ fn pipelined_forwarded_commands_keep_their_order() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn hot_keys_stay_local_across_writes_and_stay_tracked() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let _: () = q(&mut c, &["SET", "hot", "1"]);
+    let v: String = q(&mut c, &["GET", "hot"]);
+    assert_eq!(v, "1");
+    // Writes through jcache to a key held locally replace the local copy
+    // with the upstream's result: the next reads are local hits.
+    for i in 2..20 {
+        let n: i64 = q(&mut c, &["INCR", "hot"]);
+        assert_eq!(n, i);
+        let misses = info_n(&mut c, "tier0_misses");
+        let v: String = q(&mut c, &["GET", "hot"]);
+        assert_eq!(v, i.to_string());
+        assert_eq!(info_n(&mut c, "tier0_misses"), misses, "read after write missed");
+    }
+    let _: () = q(&mut c, &["EXPIRE", "hot", "100"]);
+    let ttl: i64 = q(&mut c, &["TTL", "hot"]);
+    assert!(ttl > 90 && ttl <= 100, "{ttl}");
+    // ... and the key is still tracked: a change made directly in Redis is
+    // seen (NOLOOP does not hide other clients' writes).
+    let _: () = q(&mut r, &["SET", "hot", "direct"]);
+    assert!(wait_for(Duration::from_secs(2), || q::<String>(
+        &mut c,
+        &["GET", "hot"]
+    ) == "direct"));
+    // A rejected write leaves the local copy as it was.
+    let e = try_q(&mut c, &["HSET", "hot", "f", "v"]).unwrap_err();
+    assert_eq!(e.code(), Some("WRONGTYPE"), "{e}");
+    let v: String = q(&mut c, &["GET", "hot"]);
+    assert_eq!(v, "direct");
+    // A write that deletes the key (HDEL of the last field) leaves no copy.
+    let _: i64 = q(&mut c, &["HSET", "hh", "f", "v"]);
+    let _: String = q(&mut c, &["HGET", "hh", "f"]);
+    let _: i64 = q(&mut c, &["HDEL", "hh", "f"]);
+    let v: Value = q(&mut c, &["HGET", "hh", "f"]);
+    assert_eq!(v, Value::Nil);
+    let n: i64 = q(&mut c, &["EXISTS", "hh"]);
+    assert_eq!(n, 0);
+}
