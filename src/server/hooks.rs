@@ -145,6 +145,10 @@ impl CommitObserver for Hooks {
         self.notify_flags.load(Ordering::Relaxed) & (notify::KEYSPACE | notify::KEYEVENT) != 0
     }
 
+    fn watched_keys(&self) -> Vec<bytes::Bytes> {
+        self.watches.watched_keys()
+    }
+
     fn on_commit(&self, c: &Commit<'_>) {
         self.watches.on_commit(c);
         for e in c.events {
