@@ -788,7 +788,11 @@ fn hot_keys_stay_local_across_writes_and_stay_tracked() {
         let misses = info_n(&mut c, "tier0_misses");
         let v: String = q(&mut c, &["GET", "hot"]);
         assert_eq!(v, i.to_string());
-        assert_eq!(info_n(&mut c, "tier0_misses"), misses, "read after write missed");
+        assert_eq!(
+            info_n(&mut c, "tier0_misses"),
+            misses,
+            "read after write missed"
+        );
     }
     let _: () = q(&mut c, &["EXPIRE", "hot", "100"]);
     let ttl: i64 = q(&mut c, &["TTL", "hot"]);

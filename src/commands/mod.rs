@@ -380,9 +380,9 @@ pub fn execute_deferrable(
     let (cmd, _) = resolve(args).ok()?;
     if (server.requirepass_set() && !client.authenticated && !cmd.has(flags::NO_AUTH))
         || (client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CTX))
-        || (client.multi.is_some() && !cmd.has(flags::NO_MULTI))
+        || (client.multi.is_some() && !cmd.has(flags::MULTI_CTRL))
         || cmd.has(flags::BLOCKING)
-        || cmd.has(flags::NO_MULTI)
+        || cmd.has(flags::MULTI_CTRL)
     {
         return None;
     }
