@@ -792,6 +792,20 @@ fn hot_keys_stay_local_across_writes_and_stay_tracked() {
             "read after write missed"
         );
     }
+    // The same in a pipeline (writes batched, each re-reading the key).
+    let misses = info_n(&mut c, "tier0_misses");
+    let mut p = redis::pipe();
+    for _ in 0..10 {
+        p.cmd("INCR").arg("hot");
+    }
+    p.cmd("GET").arg("hot");
+    let v: Vec<i64> = p.query(&mut c).unwrap();
+    assert_eq!(v, (20..30).chain([29]).collect::<Vec<i64>>());
+    assert_eq!(
+        info_n(&mut c, "tier0_misses"),
+        misses,
+        "pipelined read after writes missed"
+    );
     let _: () = q(&mut c, &["EXPIRE", "hot", "100"]);
     let ttl: i64 = q(&mut c, &["TTL", "hot"]);
     assert!(ttl > 90 && ttl <= 100, "{ttl}");

@@ -63,7 +63,19 @@ pub struct RedisTier {
 /// A pipelined command waiting for its client's batch to be sent.
 struct Queued {
     args: Vec<Bytes>,
-    tx: tokio::sync::oneshot::Sender<Result<Value, TierError>>,
+    /// Its reply has the same shape in RESP2 and RESP3.
+    shape_safe: bool,
+    /// A write to this key, held locally as this type: re-read it with the write.
+    refetch: Option<(Bytes, ValueType)>,
+    tx: tokio::sync::oneshot::Sender<Result<BatchReply, TierError>>,
+}
+
+/// The reply to one command of a batch.
+pub struct BatchReply {
+    pub value: Value,
+    /// The local copy of the written key was already brought up to date
+    /// (or deliberately left as it was): the caller must not drop it.
+    pub local_done: bool,
 }
 
 impl RedisTier {
@@ -276,20 +288,31 @@ impl RedisTier {
         &self,
         client_id: u64,
         args: Vec<Bytes>,
-    ) -> tokio::sync::oneshot::Receiver<Result<Value, TierError>> {
+        shape_safe: bool,
+        refetch: Option<(Bytes, ValueType)>,
+    ) -> tokio::sync::oneshot::Receiver<Result<BatchReply, TierError>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.batches
             .lock()
             .entry(client_id)
             .or_default()
-            .push(Queued { args, tx });
+            .push(Queued {
+                args,
+                shape_safe,
+                refetch,
+                tx,
+            });
         rx
     }
 
     /// Sends the client's queued commands (if another request of the batch
-    /// did not already) as one pipeline on the shared connection of its
-    /// protocol, and hands each reply to its request. One batch is one
-    /// message to the connection: the upstream runs them in request order.
+    /// did not already) as one pipeline, and hands each reply to its request.
+    /// One batch is one message to one connection: the upstream runs them in
+    /// request order. A batch whose replies have the same shape in both
+    /// protocols goes on the tracking connection, each write to a key held
+    /// locally wrapped in MULTI/EXEC with a re-read of the key (as
+    /// `write_refetch` does); any other batch goes on the shared connection
+    /// of the client's protocol.
     pub async fn send_batch(&self, client_id: u64, resp3: bool) {
         let Some(batch) = self.batches.lock().remove(&client_id) else {
             return;
@@ -299,42 +322,140 @@ impl RedisTier {
                 let _ = q.tx.send(Err(e.clone()));
             }
         };
-        let conn = match self.conns() {
-            Ok(c) => {
-                if resp3 {
-                    c.fwd3
-                } else {
-                    c.fwd2
-                }
-            }
+        let conns = match self.conns() {
+            Ok(c) => c,
             Err(e) => return fail(batch, e),
+        };
+        let on_track = batch.iter().all(|q| q.shape_safe);
+        let mut conn = if on_track {
+            conns.track
+        } else if resp3 {
+            conns.fwd3
+        } else {
+            conns.fwd2
         };
         let n = batch.len();
         self.stats.forwarded.fetch_add(n as u64, Ordering::Relaxed);
-        let mut p = redis::pipe();
-        for q in &batch {
-            p.add_command(build(&q.args));
-        }
-        let mut conn = conn;
-        let start = Instant::now();
-        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, 0, n)).await;
-        self.stats
-            .record_latency(start.elapsed().as_micros() as u64);
-        match r {
-            Ok(Ok(values)) if values.len() == n => {
-                for (q, v) in batch.into_iter().zip(values) {
-                    let _ = q.tx.send(Ok(v));
+        // Only the last write to a key in the batch re-reads it; the earlier
+        // ones leave the local copy to it.
+        let mut covered = vec![false; n];
+        if on_track {
+            let mut seen: ahash::HashSet<&Bytes> = Default::default();
+            for (i, q) in batch.iter().enumerate().rev() {
+                if let Some((key, _)) = &q.refetch {
+                    covered[i] = !seen.insert(key);
                 }
             }
-            Ok(Ok(_)) => fail(batch, TierError::Unavailable),
-            Ok(Err(e)) => {
-                let e = self.classify(e);
-                fail(batch, e)
+        }
+        let mut p = redis::pipe();
+        let mut flights = Vec::with_capacity(n);
+        let mut replies = 0;
+        for (i, q) in batch.iter().enumerate() {
+            let flight = match (&q.refetch, on_track && !covered[i]) {
+                (Some((key, _)), true) => match self.coherence.begin(key) {
+                    (f, true) => Some(f),
+                    (f, false) => {
+                        // A read's fetch is in flight: it may predate the write.
+                        f.invalidated.store(true, Ordering::Release);
+                        None
+                    }
+                },
+                _ => None,
+            };
+            if let (Some(_), Some((key, guess))) = (&flight, &q.refetch) {
+                p.cmd("MULTI");
+                p.add_command(build(&q.args));
+                add_fetch(&mut p, key, *guess);
+                p.cmd("EXEC");
+                replies += 6;
+            } else {
+                p.add_command(build(&q.args));
+                replies += 1;
             }
+            flights.push(flight);
+        }
+        let sent = now_ms();
+        let start = Instant::now();
+        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, 0, replies)).await;
+        self.stats
+            .record_latency(start.elapsed().as_micros() as u64);
+        let err = match r {
+            Ok(Ok(values)) if values.len() == replies => {
+                let mut values = values.into_iter();
+                for ((q, flight), covered) in batch.into_iter().zip(flights).zip(covered) {
+                    let reply = match (flight, &q.refetch) {
+                        (Some(flight), Some((key, guess))) => {
+                            let exec = values.nth(5).unwrap_or(Value::Nil);
+                            self.finish_refetch(key, *guess, &flight, exec, sent)
+                        }
+                        _ => BatchReply {
+                            value: values.next().unwrap_or(Value::Nil),
+                            local_done: covered,
+                        },
+                    };
+                    let _ = q.tx.send(Ok(reply));
+                }
+                return;
+            }
+            Ok(Ok(_)) => TierError::Unavailable,
+            Ok(Err(e)) => self.classify(e),
             Err(_) => {
                 self.suspect();
-                fail(batch, TierError::Timeout)
+                TierError::Timeout
             }
+        };
+        for (q, flight) in batch.iter().zip(&flights) {
+            if let (Some(f), Some((key, _))) = (flight, &q.refetch) {
+                self.coherence.complete(key, f, Err(err.clone()));
+            }
+        }
+        fail(batch, err)
+    }
+
+    /// Handles the EXEC reply of a write wrapped with a re-read: the write's
+    /// reply, and the local copy replaced (or left alone if the write was
+    /// rejected; dropped by the caller if the re-read cannot be used).
+    fn finish_refetch(
+        &self,
+        key: &Bytes,
+        guess: ValueType,
+        flight: &Arc<super::Flight>,
+        exec: Value,
+        sent: u64,
+    ) -> BatchReply {
+        let Value::Array(mut items) = exec else {
+            // EXECABORT and the like: nothing ran.
+            self.coherence
+                .complete(key, flight, Err(TierError::Unsupported));
+            return BatchReply {
+                value: exec,
+                local_done: true,
+            };
+        };
+        if items.len() != 4 {
+            self.coherence
+                .complete(key, flight, Err(TierError::Unsupported));
+            return BatchReply {
+                value: Value::Nil,
+                local_done: false,
+            };
+        }
+        let value = items.remove(0);
+        if matches!(value, Value::ServerError(_)) {
+            self.coherence
+                .complete(key, flight, Err(TierError::Unsupported));
+            return BatchReply {
+                value,
+                local_done: true,
+            };
+        }
+        let fetched = self
+            .parse_fetch(items, guess, sent)
+            .map_err(|_| TierError::Unsupported);
+        let filled = self.coherence.complete(key, flight, fetched) == super::FetchOutcome::Filled;
+        BatchReply {
+            value,
+            local_done: filled,
         }
     }
 

@@ -263,7 +263,17 @@ impl TieredRouter {
         } else {
             Vec::new()
         };
-        let rx = up.enqueue(id, args.to_vec());
+        let shape_safe = refetchable(cmd, args);
+        let refetch = if shape_safe && write {
+            let key = args[1].clone();
+            let mut ks = self.local.server().db.lock(&[&key]);
+            let t = ks.peek(&key).map(|e| e.value.value_type());
+            drop(ks);
+            t.map(|t| (key, t))
+        } else {
+            None
+        };
+        let rx = up.enqueue(id, args.to_vec(), shape_safe, refetch);
         Box::pin(async move {
             up.send_batch(id, resp3).await;
             let r = rx.await.unwrap_or(Err(TierError::Unavailable));
@@ -275,11 +285,11 @@ impl TieredRouter {
                 }
             };
             match r {
-                Ok(v) => {
-                    if write && !matches!(v, redis::Value::ServerError(_)) {
+                Ok(b) => {
+                    if write && !b.local_done && !matches!(b.value, redis::Value::ServerError(_)) {
                         drop_local(&co);
                     }
-                    encode(&v, resp3, null_array)
+                    encode(&b.value, resp3, null_array)
                 }
                 Err(e) => {
                     if write {
