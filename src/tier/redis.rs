@@ -61,7 +61,7 @@ pub struct RedisTier {
 }
 
 /// A pipelined command waiting for its client's batch to be sent.
-struct Queued {
+pub struct Queued {
     args: Vec<Bytes>,
     /// Its reply has the same shape in RESP2 and RESP3.
     shape_safe: bool,
@@ -305,18 +305,21 @@ impl RedisTier {
         rx
     }
 
-    /// Sends the client's queued commands (if another request of the batch
-    /// did not already) as one pipeline, and hands each reply to its request.
+    /// Takes the client's queued commands (None if another request of the
+    /// batch already did).
+    pub fn take_batch(&self, client_id: u64) -> Option<Vec<Queued>> {
+        self.batches.lock().remove(&client_id)
+    }
+
+    /// Sends a client's queued commands as one pipeline, and hands each reply
+    /// to its request.
     /// One batch is one message to one connection: the upstream runs them in
     /// request order. A batch whose replies have the same shape in both
     /// protocols goes on the tracking connection, each write to a key held
     /// locally wrapped in MULTI/EXEC with a re-read of the key (as
     /// `write_refetch` does); any other batch goes on the shared connection
     /// of the client's protocol.
-    pub async fn send_batch(&self, client_id: u64, resp3: bool) {
-        let Some(batch) = self.batches.lock().remove(&client_id) else {
-            return;
-        };
+    pub async fn send_batch(&self, batch: Vec<Queued>, resp3: bool) {
         let fail = |batch: Vec<Queued>, e: TierError| {
             for q in batch {
                 let _ = q.tx.send(Err(e.clone()));

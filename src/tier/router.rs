@@ -168,24 +168,29 @@ impl TieredRouter {
                     Err(e) => encode_error(e.message()),
                 };
             }
-            match up.write_refetch(&args, &key, guess).await {
-                Ok((reply, fetched)) => {
-                    if matches!(reply, redis::Value::ServerError(_)) {
-                        // Rejected: the local copy stays as it is.
-                        co.complete(&key, &flight, Err(TierError::Unsupported));
-                    } else if co.complete(&key, &flight, fetched) != FetchOutcome::Filled {
-                        co.invalidate(std::slice::from_ref(&key));
+            // Its own task: the flight is completed even if this request goes away.
+            let task = tokio::spawn(async move {
+                match up.write_refetch(&args, &key, guess).await {
+                    Ok((reply, fetched)) => {
+                        if matches!(reply, redis::Value::ServerError(_)) {
+                            // Rejected: the local copy stays as it is.
+                            co.complete(&key, &flight, Err(TierError::Unsupported));
+                        } else if co.complete(&key, &flight, fetched) != FetchOutcome::Filled {
+                            co.invalidate(std::slice::from_ref(&key));
+                        }
+                        encode(&reply, resp3, null_is_array(&args))
                     }
-                    encode(&reply, resp3, null_is_array(&args))
-                }
-                Err(e) => {
-                    co.complete(&key, &flight, Err(e.clone()));
-                    if !matches!(e, TierError::Rejected(_)) {
-                        co.invalidate(std::slice::from_ref(&key));
+                    Err(e) => {
+                        co.complete(&key, &flight, Err(e.clone()));
+                        if !matches!(e, TierError::Rejected(_)) {
+                            co.invalidate(std::slice::from_ref(&key));
+                        }
+                        encode_error(e.message())
                     }
-                    encode_error(e.message())
                 }
-            }
+            });
+            task.await
+                .unwrap_or_else(|_| encode_error(TierError::Unavailable.message()))
         }))
     }
 
@@ -275,7 +280,12 @@ impl TieredRouter {
         };
         let rx = up.enqueue(id, args.to_vec(), shape_safe, refetch);
         Box::pin(async move {
-            up.send_batch(id, resp3).await;
+            // The first request of the batch polled sends it, as a task of its
+            // own (its fetch flights complete even if this request goes away).
+            if let Some(batch) = up.take_batch(id) {
+                let up = up.clone();
+                tokio::spawn(async move { up.send_batch(batch, resp3).await });
+            }
             let r = rx.await.unwrap_or(Err(TierError::Unavailable));
             let drop_local = |co: &Coherence| {
                 if whole {
