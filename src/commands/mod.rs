@@ -332,11 +332,12 @@ pub trait Router: Send + Sync {
 
     /// Like `route`, for a command that would overlap with the commands
     /// before it in a pipeline (whose replies are still pending). Return Some
-    /// only if the deferred reply issues its upstream request on its first
-    /// poll (no await before it) on the same ordered connection as every
-    /// other overlapping command of this client, so the upstream executes
-    /// them in request order. None: the command waits for the replies before
-    /// it and then goes through `execute` as usual.
+    /// only if the router itself guarantees that the upstream executes this
+    /// request after every earlier one it returned from here for this client
+    /// (the tiered router queues them per client and sends each batch as one
+    /// pipeline; relying on the order in which the futures are first polled
+    /// is not enough). None: the command waits for the replies before it and
+    /// then goes through `execute` as usual.
     fn route_pipelined(
         &self,
         _server: &Arc<Shared>,

@@ -105,7 +105,8 @@ async fn run(
             let mark = out.len();
             let flow = commands::execute(shared, client, args, &mut out);
             out.resp3 = client.resp3;
-            if client.replies_suppressed() {
+            let suppressed = client.replies_suppressed();
+            if suppressed {
                 out.buf.truncate(mark);
             }
             if !client.pending_push.is_empty() {
@@ -117,7 +118,9 @@ async fn run(
                 Flow::Continue => {}
                 Flow::Defer(reply) => {
                     let bytes = reply.await;
-                    out.raw(&bytes);
+                    if !suppressed {
+                        out.raw(&bytes);
+                    }
                 }
                 Flow::Close => {
                     flush(shared, socket, &mut out).await?;
@@ -180,12 +183,10 @@ async fn run(
 /// Most forwarded replies one connection keeps in flight.
 const MAX_PENDING: usize = 1024;
 
-/// Waits for the forwarded replies in flight and appends them in order.
-///
-/// Each deferred reply issues its upstream request on its first poll, so
-/// the first polls must happen strictly in request order: every future is
-/// polled in queue order on each pass (outside tokio's cooperative budget,
-/// which could otherwise leave one unpolled while later ones go ahead).
+/// Waits for the forwarded replies in flight and appends them in order
+/// (the router keeps their upstream execution in order, see
+/// `Router::route_pipelined`). Every future is polled in queue order on each
+/// pass, outside tokio's cooperative budget.
 async fn drain(pending: &mut Vec<commands::DeferredReply>, out: &mut Reply) {
     if pending.is_empty() {
         return;

@@ -14,7 +14,10 @@
 //!   from the upstream (single-flight per key), back-filled, and the command
 //!   runs locally. Writes, blocking commands, transactions, WATCH and
 //!   keyspace-wide reads go to the upstream; after it accepted a write, the
-//!   keys the write named are dropped locally.
+//!   keys the write named are dropped locally, or, for a simple write to a
+//!   key held locally, replaced by the upstream's state of the key read in
+//!   the same MULTI/EXEC (so hot keys stay hot under writes). Consecutive
+//!   forwarded commands of a pipeline are batched per client.
 //! - [`Coherence`]: in-flight fetches, the negative cache and invalidation.
 //!
 //! Invariants:
@@ -26,8 +29,15 @@
 //! 2. A local copy never outlives the upstream key (its expiry is the
 //!    upstream PTTL counted from when the fetch was *sent*) and never lives
 //!    longer than `local-ttl-max`.
-//! 3. Nothing but a back-fill creates a local key in tiered mode: every write
-//!    runs upstream first, and the local tier only ever drops keys.
+//! 3. Nothing but a back-fill creates or changes a local key in tiered mode:
+//!    every write runs upstream first; locally it either drops keys or
+//!    back-fills what the upstream returned for them (a fetch like any other,
+//!    registered before it was sent).
+//! 5. The tracking connection uses NOLOOP: writes it carries itself (the
+//!    write-throughs) do not invalidate our copy; the re-read in the same
+//!    MULTI/EXEC tracks the key again, so later writes by anyone else do.
+//! 6. A client's forwarded commands reach the upstream in its request order
+//!    (inline, or one batch per pipeline run).
 //! 4. While the invalidation link is down, nothing is back-filled and writes
 //!    fail with `TRYAGAIN upstream unavailable`; local copies keep being
 //!    served (degraded mode, staleness bounded by `local-ttl-max`). When the

@@ -7,7 +7,9 @@
 //! | read with keys, all present locally (or known absent)| local                         |
 //! | read with keys, some missing                         | fetch missing keys whole (single-flight), back-fill, run locally |
 //! | TTL/PTTL/EXPIRETIME/PEXPIRETIME/OBJECT/DUMP/TOUCH/SORT_RO, keyspace-wide reads (KEYS, SCAN, DBSIZE, RANDOMKEY) | upstream |
-//! | write (any WRITE command, incl. conditional, INCR, pops, RENAME, FLUSHALL) | upstream; after success drop the named keys locally (FLUSHALL: flush) |
+//! | write to one key held locally, reply shape the same in RESP2/RESP3 (SET, INCR*, HSET, SADD, LPUSH, ZADD, EXPIRE, ...) | upstream, in one MULTI with a re-read of the key on the tracking connection; the local copy becomes the upstream's result |
+//! | any other write (conditional, pops, RENAME, multi-key, FLUSHALL, ...) | upstream; after success drop the named keys locally (FLUSHALL: flush) |
+//! | writes and upstream reads in the middle of a pipeline | queued per client, sent as one batch (one pipeline, so in order), same rules as above |
 //! | blocking pop                                         | upstream, on its own connection |
 //! | MULTI ... EXEC with keys or writes                    | upstream as one MULTI/EXEC    |
 //! | WATCH                                               | upstream, on a connection reserved for the client until EXEC/DISCARD/UNWATCH |
