@@ -853,6 +853,22 @@ fn blocking_pops_wait_upstream_on_their_own_connection() {
         h.join().unwrap(),
         vec!["jobs".to_string(), "j1".to_string()]
     );
+    // A client that goes away while blocked pops nothing.
+    {
+        let mut gone = s.raw();
+        gone.send(b"BLPOP jobs 0\r\n");
+        assert!(wait_for(Duration::from_secs(5), || {
+            let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+            clients.contains("cmd=blpop")
+        }));
+    }
+    assert!(wait_for(Duration::from_secs(5), || {
+        let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+        !clients.contains("cmd=blpop")
+    }));
+    let _: i64 = q(&mut r, &["RPUSH", "jobs", "j2"]);
+    let n: i64 = q(&mut r, &["LLEN", "jobs"]);
+    assert_eq!(n, 1, "popped for a client that went away");
     // Timeout: RESP2's null array, as Redis answers.
     let mut raw = s.raw();
     raw.roundtrip(b"BLPOP none 0.1\r\n", b"*-1\r\n");

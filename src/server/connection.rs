@@ -116,8 +116,23 @@ async fn run(
             client.reply_skip = std::mem::take(&mut client.reply_skip_set);
             match flow {
                 Flow::Continue => {}
-                Flow::Defer(reply) => {
-                    let bytes = reply.await;
+                Flow::Defer(mut reply) => {
+                    // Keep reading meanwhile so a disconnect is noticed: the
+                    // reply is then dropped (a blocking pop forwarded upstream
+                    // closes its connection instead of popping for nobody).
+                    // Pipelined commands wait in the buffer.
+                    let bytes = loop {
+                        tokio::select! {
+                            b = &mut reply => break Some(b),
+                            n = socket.read_buf(&mut inbuf) => match n {
+                                Ok(0) | Err(_) => break None,
+                                Ok(n) => {
+                                    shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                                }
+                            },
+                        }
+                    };
+                    let Some(bytes) = bytes else { return Ok(()) };
                     if !suppressed {
                         out.raw(&bytes);
                     }
