@@ -384,7 +384,11 @@ pub fn execute_deferrable(
     args: &[Bytes],
 ) -> Option<DeferredReply> {
     let router = server.router.get()?;
-    let (cmd, _) = resolve(args).ok()?;
+    // Top-level commands only (no allocation on this per-command path).
+    let cmd = lookup(&args[0])?;
+    if !cmd.subcommands.is_empty() || !arity_ok(cmd.arity, args.len()) {
+        return None;
+    }
     if (server.requirepass_set() && !client.authenticated && !cmd.has(flags::NO_AUTH))
         || (client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CTX))
         || (client.multi.is_some() && !cmd.has(flags::MULTI_CTRL))

@@ -32,23 +32,26 @@ use crate::server::{ClientState, Shared};
 
 /// Reads whose answer the local copy cannot give (the local TTL is capped,
 /// the local keyspace is a subset, SORT_RO's BY/GET name keys it does not
-/// declare): always asked upstream. Matched on the top-level command name.
-fn upstream_read(name: &[u8]) -> bool {
-    const NAMES: &[&[u8]] = &[
-        b"ttl",
-        b"pttl",
-        b"expiretime",
-        b"pexpiretime",
-        b"object",
-        b"dump",
-        b"touch",
-        b"keys",
-        b"scan",
-        b"dbsize",
-        b"randomkey",
-        b"sort_ro",
-    ];
-    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+/// declare): always asked upstream. `top`: `cmd` is the top-level command.
+fn upstream_read(cmd: &'static Command, args: &[Bytes], top: bool) -> bool {
+    if top {
+        matches!(
+            cmd.name,
+            "ttl"
+                | "pttl"
+                | "expiretime"
+                | "pexpiretime"
+                | "dump"
+                | "touch"
+                | "keys"
+                | "scan"
+                | "dbsize"
+                | "randomkey"
+                | "sort_ro"
+        )
+    } else {
+        args[0].eq_ignore_ascii_case(b"object")
+    }
 }
 
 /// Single-key writes whose reply is an integer, a status, a bulk string or
@@ -514,7 +517,7 @@ impl Router for TieredRouter {
             return Some(self.write(client, cmd, args));
         }
         let whole_read = cmd.has(flags::READONLY) && matches!(cmd.keys, KeySpec::All);
-        if whole_read || upstream_read(&args[0]) {
+        if whole_read || upstream_read(cmd, args, top) {
             return Some(self.forward_read(client, args));
         }
         None
@@ -577,8 +580,9 @@ impl Router for TieredRouter {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Option<DeferredReply> {
+        let top = true; // execute_deferrable passes top-level commands only
         let whole_read = cmd.has(flags::READONLY) && matches!(cmd.keys, KeySpec::All);
-        if cmd.has(flags::WRITE) || whole_read || upstream_read(&args[0]) {
+        if cmd.has(flags::WRITE) || whole_read || upstream_read(cmd, args, top) {
             return Some(self.pipelined(client, cmd, args));
         }
         None
