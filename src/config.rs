@@ -56,6 +56,19 @@ pub struct Cli {
     /// Log format: text or json. Default text.
     #[arg(long, env = "JCACHE_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// A storage tier, fastest first: `memory` or `redis://[user:pass@]host:port[/db]`
+    /// (repeatable; env: comma-separated). Default: memory alone.
+    #[arg(long = "tier", env = "JCACHE_TIER", value_delimiter = ',')]
+    pub tier: Vec<String>,
+    /// Longest time a key copied from an upstream tier lives locally (e.g. 60s, 500ms). Default 60s.
+    #[arg(long, env = "JCACHE_LOCAL_TTL_MAX")]
+    pub local_ttl_max: Option<String>,
+    /// How long a key found absent upstream is remembered as absent (0 = off). Default 0.
+    #[arg(long, env = "JCACHE_NEGATIVE_CACHE_TTL")]
+    pub negative_cache_ttl: Option<String>,
+    /// Connect and command timeout for the upstream tier. Default 1s.
+    #[arg(long, env = "JCACHE_UPSTREAM_TIMEOUT")]
+    pub upstream_timeout: Option<String>,
 }
 
 /// The config file's shape (every field optional).
@@ -72,6 +85,40 @@ struct FileConfig {
     timeout: Option<u64>,
     log_level: Option<String>,
     log_format: Option<String>,
+    tier: Option<Vec<String>>,
+    local_ttl_max: Option<toml::Value>,
+    negative_cache_ttl: Option<toml::Value>,
+    upstream_timeout: Option<toml::Value>,
+}
+
+/// One configured storage tier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TierSpec {
+    /// The local in-memory engine.
+    Memory,
+    /// An upstream Redis server (the URL as given).
+    Redis(String),
+}
+
+impl TierSpec {
+    fn parse(s: &str) -> Result<TierSpec, ConfigError> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("memory") {
+            return Ok(TierSpec::Memory);
+        }
+        if s.starts_with("redis://") {
+            let info: Result<redis::ConnectionInfo, _> =
+                redis::IntoConnectionInfo::into_connection_info(s);
+            return match info {
+                Ok(_) => Ok(TierSpec::Redis(s.to_string())),
+                Err(e) => Err(ConfigError::Invalid("tier", format!("{s}: {e}"))),
+            };
+        }
+        Err(ConfigError::Invalid(
+            "tier",
+            format!("{s}: expected 'memory' or 'redis://host:port[/db]'"),
+        ))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +140,14 @@ pub struct Config {
     pub timeout: u64,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// Storage tiers, fastest first; always starts with `Memory`.
+    pub tiers: Vec<TierSpec>,
+    /// Longest local lifetime of a key copied from upstream (ms; 0 = no cap).
+    pub local_ttl_max_ms: u64,
+    /// Negative-cache lifetime (ms; 0 = off).
+    pub negative_cache_ttl_ms: u64,
+    /// Upstream connect and command timeout (ms).
+    pub upstream_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -108,6 +163,10 @@ impl Default for Config {
             timeout: 0,
             log_level: "info".into(),
             log_format: LogFormat::Text,
+            tiers: vec![TierSpec::Memory],
+            local_ttl_max_ms: 60_000,
+            negative_cache_ttl_ms: 0,
+            upstream_timeout_ms: 1_000,
         }
     }
 }
@@ -130,6 +189,39 @@ fn memory_value(name: &'static str, v: &toml::Value) -> Result<u64, ConfigError>
         }
         other => Err(ConfigError::Invalid(name, other.to_string())),
     }
+}
+
+/// A duration: a number of seconds, or a number with `ms`, `s`, `m` or `h`.
+fn duration_str(name: &'static str, s: &str) -> Result<u64, ConfigError> {
+    let t = s.trim().to_ascii_lowercase();
+    let bad = || ConfigError::Invalid(name, s.to_string());
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        (t.as_str(), 1000)
+    };
+    let v: u64 = num.trim().parse().map_err(|_| bad())?;
+    v.checked_mul(mult).ok_or_else(bad)
+}
+
+fn duration_value(name: &'static str, v: &toml::Value) -> Result<u64, ConfigError> {
+    match v {
+        toml::Value::Integer(i) if *i >= 0 => (*i as u64)
+            .checked_mul(1000)
+            .ok_or_else(|| ConfigError::Invalid(name, i.to_string())),
+        toml::Value::String(s) => duration_str(name, s),
+        other => Err(ConfigError::Invalid(name, other.to_string())),
+    }
+}
+
+fn parse_tiers(list: &[String]) -> Result<Vec<TierSpec>, ConfigError> {
+    list.iter().map(|s| TierSpec::parse(s)).collect()
 }
 
 fn memory_str(name: &'static str, s: &str) -> Result<u64, ConfigError> {
@@ -181,6 +273,30 @@ impl Config {
         if let Some(v) = &file.log_format {
             c.log_format = parse_log_format(v)?;
         }
+        if let Some(v) = &file.tier {
+            c.tiers = parse_tiers(v)?;
+        }
+        if let Some(v) = &file.local_ttl_max {
+            c.local_ttl_max_ms = duration_value("local-ttl-max", v)?;
+        }
+        if let Some(v) = &file.negative_cache_ttl {
+            c.negative_cache_ttl_ms = duration_value("negative-cache-ttl", v)?;
+        }
+        if let Some(v) = &file.upstream_timeout {
+            c.upstream_timeout_ms = duration_value("upstream-timeout", v)?;
+        }
+        if !cli.tier.is_empty() {
+            c.tiers = parse_tiers(&cli.tier)?;
+        }
+        if let Some(v) = &cli.local_ttl_max {
+            c.local_ttl_max_ms = duration_str("local-ttl-max", v)?;
+        }
+        if let Some(v) = &cli.negative_cache_ttl {
+            c.negative_cache_ttl_ms = duration_str("negative-cache-ttl", v)?;
+        }
+        if let Some(v) = &cli.upstream_timeout {
+            c.upstream_timeout_ms = duration_str("upstream-timeout", v)?;
+        }
         if let Some(v) = cli.port {
             c.port = v;
         }
@@ -231,6 +347,26 @@ impl Config {
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
             return Err(ConfigError::Invalid("log-level", self.log_level.clone()));
         }
+        if self.tiers.first() != Some(&TierSpec::Memory)
+            || self.tiers[1..].contains(&TierSpec::Memory)
+        {
+            return Err(ConfigError::Invalid(
+                "tier",
+                "the first tier must be 'memory', and only the first".into(),
+            ));
+        }
+        if self.tiers.len() > 2 {
+            return Err(ConfigError::Invalid(
+                "tier",
+                "at most one upstream tier is supported".into(),
+            ));
+        }
+        if self.upstream_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "upstream-timeout",
+                "must be at least 1ms".into(),
+            ));
+        }
         if self.requirepass.as_deref() == Some("") {
             return Err(ConfigError::Invalid(
                 "requirepass",
@@ -279,6 +415,49 @@ mod tests {
         assert_eq!(c.bind, "127.0.0.1");
         std::fs::write(&path, "bogus = 1\n").unwrap();
         assert!(Config::load(&cli).is_err());
+    }
+
+    #[test]
+    fn tiers_and_durations() {
+        let dir = std::env::temp_dir().join(format!("jcache-cfg-t-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.toml");
+        std::fs::write(
+            &path,
+            "tier = [\"memory\", \"redis://127.0.0.1:6390/0\"]\nlocal_ttl_max = \"5s\"\nnegative_cache_ttl = 2\n",
+        )
+        .unwrap();
+        let cli = Cli {
+            config: Some(path.clone()),
+            local_ttl_max: Some("250ms".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&cli).unwrap();
+        assert_eq!(
+            c.tiers,
+            vec![
+                TierSpec::Memory,
+                TierSpec::Redis("redis://127.0.0.1:6390/0".into())
+            ]
+        );
+        assert_eq!(c.local_ttl_max_ms, 250);
+        assert_eq!(c.negative_cache_ttl_ms, 2000);
+        assert_eq!(c.upstream_timeout_ms, 1000);
+        assert_eq!(
+            Config::load(&Cli::default()).unwrap().tiers,
+            vec![TierSpec::Memory]
+        );
+        for bad in [
+            vec!["redis://127.0.0.1:1"],
+            vec!["memory", "memory"],
+            vec!["memory", "http://x"],
+        ] {
+            let cli = Cli {
+                tier: bad.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            };
+            assert!(Config::load(&cli).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`commands`]: the command table; parses arguments, reads the engine, applies mutations, writes replies.
 //! - [`server`]: TCP accept loop, connections, shared state, graceful shutdown.
 //! - [`config`]: the one `Config` (file, env, CLI).
+//! - [`tier`]: the tiered engine (local memory in front of an upstream Redis), installed as the dispatcher's `Router`.
 //! - [`util`]: Redis-exact glob matching and number text rules.
 
 pub mod commands;
@@ -13,4 +14,5 @@ pub mod config;
 pub mod engine;
 pub mod protocol;
 pub mod server;
+pub mod tier;
 pub mod util;

@@ -51,6 +51,7 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
+        jcache::tier::install(&server.shared(), &config);
         server.run(shutdown_signal()).await;
         std::process::ExitCode::SUCCESS
     });

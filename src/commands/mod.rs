@@ -314,6 +314,52 @@ pub trait Router: Send + Sync {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Option<DeferredReply>;
+
+    /// Called with the command's shards locked, right before a command that
+    /// `route` left on the local path runs. Returning Some takes it off the
+    /// local path after all (the tiered engine: a key is missing locally); the
+    /// shards are unlocked before the reply is awaited.
+    fn check_locked(
+        &self,
+        _server: &Arc<Shared>,
+        _client: &ClientState,
+        _ks: &mut Keys<'_>,
+        _cmd: &'static Command,
+        _args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        None
+    }
+
+    /// Whether consecutive commands of a pipeline may be in flight together
+    /// (see [`execute_deferrable`] and `route_pipelined`).
+    fn pipelines(&self) -> bool {
+        false
+    }
+
+    /// Like `route`, for a command that would overlap with the commands
+    /// before it in a pipeline (whose replies are still pending). Return Some
+    /// only if the router itself guarantees that the upstream executes this
+    /// request after every earlier one it returned from here for this client
+    /// (the tiered router queues them per client and sends each batch as one
+    /// pipeline; relying on the order in which the futures are first polled
+    /// is not enough). None: the command waits for the replies before it and
+    /// then goes through `execute` as usual.
+    fn route_pipelined(
+        &self,
+        _server: &Arc<Shared>,
+        _client: &mut ClientState,
+        _cmd: &'static Command,
+        _args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        None
+    }
+
+    /// The client disconnected (release per-client upstream state).
+    fn disconnect(&self, _client: &ClientState) {}
+
+    /// Appends the router's INFO sections; `want` says whether a section
+    /// (lower-case name) was asked for.
+    fn info(&self, _want: &dyn Fn(&str) -> bool, _out: &mut String) {}
 }
 
 /// What the connection must do after a command.
@@ -325,6 +371,36 @@ pub enum Flow {
     Block(BlockRequest),
     /// Send what is buffered, then close.
     Close,
+}
+
+/// Pipelining forwarded commands: if the router takes this request off the
+/// local path, returns its deferred reply (the command counts as executed);
+/// otherwise returns None having done nothing at all, and the caller runs
+/// [`execute`] once the replies in flight before it were written. Blocking
+/// commands, EXEC and WATCH are never overlapped.
+pub fn execute_deferrable(
+    server: &Arc<Shared>,
+    client: &mut ClientState,
+    args: &[Bytes],
+) -> Option<DeferredReply> {
+    let router = server.router.get()?;
+    // Top-level commands only (no allocation on this per-command path).
+    let cmd = lookup(&args[0])?;
+    if !cmd.subcommands.is_empty() || !arity_ok(cmd.arity, args.len()) {
+        return None;
+    }
+    if (server.requirepass_set() && !client.authenticated && !cmd.has(flags::NO_AUTH))
+        || (client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CTX))
+        || (client.multi.is_some() && !cmd.has(flags::MULTI_CTRL))
+        || cmd.has(flags::BLOCKING)
+        || cmd.has(flags::MULTI_CTRL)
+    {
+        return None;
+    }
+    let reply = router.route_pipelined(server, client, cmd, args)?;
+    server.stats.commands.fetch_add(1, Ordering::Relaxed);
+    client.last_command = cmd.name;
+    Some(reply)
 }
 
 /// Executes one request for a client, appending its reply to `out`.
@@ -415,6 +491,12 @@ fn run_locked(
         in_exec: false,
         block: None,
     };
+    if let Some(router) = server.router.get() {
+        if let Some(reply) = router.check_locked(server, ctx.client, ctx.ks, cmd, args) {
+            drop(ks);
+            return Flow::Defer(reply);
+        }
+    }
     (cmd.handler)(&mut ctx, args);
     let block = ctx.block.take();
     drop(ks);
@@ -426,6 +508,40 @@ fn run_locked(
         Some(b) => Flow::Block(b),
         None => Flow::Continue,
     }
+}
+
+/// Runs a command on the local engine outside a connection's dispatch (the
+/// tiered engine, after back-filling the keys a read missed). `gate` sees the
+/// locked keys first and may refuse, in which case nothing runs and None is
+/// returned. The reply is encoded for `resp3`.
+pub fn run_detached(
+    server: &Arc<Shared>,
+    info: Arc<crate::server::ClientInfo>,
+    resp3: bool,
+    cmd: &'static Command,
+    args: &[Bytes],
+    gate: impl FnOnce(&mut Keys<'_>) -> bool,
+) -> Option<Bytes> {
+    let pos = cmd.key_positions(args);
+    let keys: smallvec::SmallVec<[&Bytes; 4]> = pos.iter().map(|&i| &args[i]).collect();
+    let mut ks = server.db.lock(&keys);
+    if !gate(&mut ks) {
+        return None;
+    }
+    let mut client = ClientState::new(info, true);
+    client.resp3 = resp3;
+    let mut out = Reply::new(resp3);
+    let mut ctx = Ctx {
+        out: &mut out,
+        client: &mut client,
+        server,
+        ks: &mut ks,
+        in_exec: true,
+        block: None,
+    };
+    (cmd.handler)(&mut ctx, args);
+    drop(ks);
+    Some(out.buf.freeze())
 }
 
 /// Runs one queued command inside EXEC, with every shard already locked.
@@ -450,6 +566,9 @@ pub fn serve_ready(server: &Arc<Shared>) {
 
 /// Cleans up after a client that disconnected: forget its watches.
 pub fn disconnect(server: &Arc<Shared>, client: &mut ClientState) {
+    if let Some(router) = server.router.get() {
+        router.disconnect(client);
+    }
     pubsub::drop_all(server, client);
     for (k, _) in client.watched.drain(..) {
         server.watches.unwatch(&k, &client.watch_dirty);

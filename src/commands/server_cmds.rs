@@ -566,6 +566,9 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
         }
         s.push_str("\r\n");
     }
+    if let Some(router) = srv.router.get() {
+        router.info(&want, &mut s);
+    }
     while s.ends_with("\r\n\r\n") {
         s.truncate(s.len() - 2);
     }

@@ -8,6 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::future::{maybe_done, MaybeDone};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -57,6 +61,9 @@ async fn run(
     let mut out = Reply::new(false);
     let mut stop = shared.shutdown_requested();
     let info = client.info.clone();
+    // Replies forwarded elsewhere (a router that pipelines), in request order.
+    let pipelines = shared.router.get().is_some_and(|r| r.pipelines());
+    let mut pending: Vec<commands::DeferredReply> = Vec::new();
     loop {
         // Execute every complete request already buffered.
         loop {
@@ -68,6 +75,7 @@ async fn run(
                 Ok(Some(args)) => args,
                 Ok(None) => break,
                 Err(e) => {
+                    drain(&mut pending, &mut out).await;
                     out.error(&format!("ERR {}", e.0));
                     flush(shared, socket, &mut out, &client.info).await?;
                     return Ok(());
@@ -78,10 +86,27 @@ async fn run(
             }
             info.last_active_ms
                 .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+            if pipelines
+                && (!pending.is_empty() || !inbuf.is_empty())
+                && !client.replies_suppressed()
+                && client.pending_push.is_empty()
+            {
+                // In a pipeline, consecutive forwarded commands overlap;
+                // anything else waits until the replies before it are in.
+                if let Some(reply) = commands::execute_deferrable(shared, client, &args) {
+                    pending.push(reply);
+                    if pending.len() >= MAX_PENDING {
+                        drain(&mut pending, &mut out).await;
+                    }
+                    continue;
+                }
+            }
+            drain(&mut pending, &mut out).await;
             let mark = out.len();
             let flow = commands::execute(shared, client, args, &mut out);
             out.resp3 = client.resp3;
-            if client.replies_suppressed() {
+            let suppressed = client.replies_suppressed();
+            if suppressed {
                 out.buf.truncate(mark);
             }
             if !client.pending_push.is_empty() {
@@ -91,9 +116,26 @@ async fn run(
             client.reply_skip = std::mem::take(&mut client.reply_skip_set);
             match flow {
                 Flow::Continue => {}
-                Flow::Defer(reply) => {
-                    let bytes = reply.await;
-                    out.raw(&bytes);
+                Flow::Defer(mut reply) => {
+                    // Keep reading meanwhile so a disconnect is noticed: the
+                    // reply is then dropped (a blocking pop forwarded upstream
+                    // closes its connection instead of popping for nobody).
+                    // Pipelined commands wait in the buffer.
+                    let bytes = loop {
+                        tokio::select! {
+                            b = &mut reply => break Some(b),
+                            n = socket.read_buf(&mut inbuf) => match n {
+                                Ok(0) | Err(_) => break None,
+                                Ok(n) => {
+                                    shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                                }
+                            },
+                        }
+                    };
+                    let Some(bytes) = bytes else { return Ok(()) };
+                    if !suppressed {
+                        out.raw(&bytes);
+                    }
                 }
                 Flow::Close => {
                     flush(shared, socket, &mut out, &client.info).await?;
@@ -110,6 +152,7 @@ async fn run(
                 flush(shared, socket, &mut out, &client.info).await?;
             }
         }
+        drain(&mut pending, &mut out).await;
         flush(shared, socket, &mut out, &client.info).await?;
         if *stop.borrow() {
             return Ok(());
@@ -148,6 +191,40 @@ async fn run(
         }
         if info.killed.load(Ordering::Acquire) {
             return Ok(());
+        }
+    }
+}
+
+/// Most forwarded replies one connection keeps in flight.
+const MAX_PENDING: usize = 1024;
+
+/// Waits for the forwarded replies in flight and appends them in order
+/// (the router keeps their upstream execution in order, see
+/// `Router::route_pipelined`). Every future is polled in queue order on each
+/// pass, outside tokio's cooperative budget.
+async fn drain(pending: &mut Vec<commands::DeferredReply>, out: &mut Reply) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut slots: Vec<MaybeDone<commands::DeferredReply>> =
+        pending.drain(..).map(maybe_done).collect();
+    tokio::task::unconstrained(std::future::poll_fn(|cx| {
+        let mut done = true;
+        for s in slots.iter_mut() {
+            if Pin::new(s).poll(cx).is_pending() {
+                done = false;
+            }
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }))
+    .await;
+    for s in slots.iter_mut() {
+        if let Some(bytes) = Pin::new(s).take_output() {
+            out.raw(&bytes);
         }
     }
 }

@@ -1,0 +1,493 @@
+//! The tiered engine: the local memory engine in front of an upstream Redis.
+//!
+//! Tier policy lives here, in one place, behind the command dispatcher's
+//! [`Router`](crate::commands::Router) seam; no command handler knows about
+//! tiers. Tiers are configured fastest first (`--tier memory --tier
+//! redis://...`); the last one is the source of truth.
+//!
+//! - [`Tier`]: what every tier offers (whole-key fetch, fill, invalidate,
+//!   flush, execute as source of truth, stats). [`memory::MemoryTier`] wraps
+//!   the local engine, [`redis::RedisTier`] an upstream Redis.
+//! - [`router::TieredRouter`]: the policy. Reads with keys run locally when
+//!   every key is present (checked with the shards locked, see
+//!   `Router::check_locked`); otherwise each missing key is fetched whole
+//!   from the upstream (single-flight per key), back-filled, and the command
+//!   runs locally. Writes, blocking commands, transactions, WATCH and
+//!   keyspace-wide reads go to the upstream; after it accepted a write, the
+//!   keys the write named are dropped locally, or, for a simple write to a
+//!   key held locally, replaced by the upstream's state of the key read in
+//!   the same MULTI/EXEC (so hot keys stay hot under writes). Consecutive
+//!   forwarded commands of a pipeline are batched per client.
+//! - [`Coherence`]: in-flight fetches, the negative cache and invalidation.
+//!
+//! Invariants:
+//! 1. A key held locally was copied from the upstream by a fetch whose reply
+//!    arrived before any invalidation of that key (a fetch is registered
+//!    "in flight" before it is sent; an invalidation, a local write of the
+//!    key, a link loss or a flush marks it, and a marked fetch is not
+//!    back-filled). Back-fill and marking take the same lock.
+//! 2. A local copy never outlives the upstream key (its expiry is the
+//!    upstream PTTL counted from when the fetch was *sent*) and never lives
+//!    longer than `local-ttl-max`.
+//! 3. Nothing but a back-fill creates or changes a local key in tiered mode:
+//!    every write runs upstream first; locally it either drops keys or
+//!    back-fills what the upstream returned for them (a fetch like any other,
+//!    registered before it was sent).
+//! 5. The tracking connection uses NOLOOP: writes it carries itself (the
+//!    write-throughs) do not invalidate our copy; the re-read in the same
+//!    MULTI/EXEC tracks the key again, so later writes by anyone else do.
+//! 6. A client's forwarded commands reach the upstream in its request order
+//!    (inline, or one batch per pipeline run).
+//! 4. While the invalidation link is down, nothing is back-filled and writes
+//!    fail with `TRYAGAIN upstream unavailable`; local copies keep being
+//!    served (degraded mode, staleness bounded by `local-ttl-max`). When the
+//!    link is back (tracking re-enabled), the local tier is flushed before
+//!    the upstream is marked available again.
+
+pub mod encode;
+pub mod memory;
+pub mod redis;
+pub mod router;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::config::{Config, TierSpec};
+use crate::engine::{now_ms, Value, ValueType};
+use crate::server::Shared;
+
+pub type TierFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Why a tier could not answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TierError {
+    /// Not connected (or the link just failed): the documented
+    /// `TRYAGAIN upstream unavailable`.
+    Unavailable,
+    /// No answer within the command timeout; the outcome is unknown.
+    Timeout,
+    /// The tier cannot hold this kind of value (e.g. a stream).
+    Unsupported,
+    /// The tier answered with an error (its text).
+    Rejected(String),
+}
+
+pub const UNAVAILABLE_ERR: &str = "TRYAGAIN upstream unavailable";
+pub const TIMEOUT_ERR: &str = "TRYAGAIN upstream timeout";
+
+impl TierError {
+    pub fn message(&self) -> &str {
+        match self {
+            TierError::Timeout => TIMEOUT_ERR,
+            TierError::Rejected(m) => m,
+            _ => UNAVAILABLE_ERR,
+        }
+    }
+}
+
+/// A whole key as a tier holds it.
+pub struct Fetched {
+    pub value: Value,
+    /// Absolute expiry (ms since the epoch); 0 = none.
+    pub expire_at: u64,
+}
+
+/// Counters every tier keeps (INFO `# Tiers`).
+#[derive(Default)]
+pub struct TierStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub backfills: AtomicU64,
+    pub invalidations: AtomicU64,
+    pub errors: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub latency_us_total: AtomicU64,
+    pub latency_count: AtomicU64,
+    pub latency_us_max: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+impl TierStats {
+    pub fn add(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_latency(&self, us: u64) {
+        self.latency_us_total.fetch_add(us, Ordering::Relaxed);
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_us_max.fetch_max(us, Ordering::Relaxed);
+    }
+}
+
+/// One storage tier. The memory tier and the Redis tier both implement it;
+/// the policy in [`router`] only talks to tiers through it.
+pub trait Tier: Send + Sync {
+    /// `memory` or `redis`.
+    fn kind(&self) -> &'static str;
+    /// Where it is (for INFO).
+    fn describe(&self) -> String;
+    /// Whether the tier can answer now.
+    fn available(&self) -> bool;
+    /// Reads a whole key: value and absolute expiry, None if absent. `hint`
+    /// is the type the caller expects (saves a round trip when right).
+    fn fetch(
+        &self,
+        key: Bytes,
+        hint: Option<ValueType>,
+    ) -> TierFuture<Result<Option<Fetched>, TierError>>;
+    /// Stores a whole key copied from a slower tier. Returns false if it
+    /// could not (memory full).
+    fn fill(&self, key: &Bytes, f: Fetched) -> bool;
+    /// Drops keys (an invalidation, or a write that went elsewhere).
+    fn invalidate(&self, keys: &[Bytes]);
+    /// Drops everything.
+    fn flush(&self);
+    /// Runs a command as the source of truth; the reply is the tier's value.
+    fn execute(
+        &self,
+        args: Vec<Bytes>,
+        resp3: bool,
+    ) -> TierFuture<Result<::redis::Value, TierError>>;
+    fn stats(&self) -> &TierStats;
+    /// Extra INFO fields (`name:value` lines), prefixed by the caller.
+    fn info_fields(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// One fetch in flight for a key.
+pub struct Flight {
+    /// Set by an invalidation of the key (or a flush, a link loss) while
+    /// the fetch was in flight: its result must not be back-filled.
+    pub invalidated: AtomicBool,
+    /// The coherence epoch when the fetch started.
+    pub epoch: u64,
+    /// The outcome, for the requests that waited on this fetch.
+    pub done: tokio::sync::watch::Sender<Option<FetchOutcome>>,
+}
+
+/// What a fetch did, as seen by the requests waiting on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// Copied into the local tier.
+    Filled,
+    /// Absent upstream (as of the fetch), and not invalidated meanwhile.
+    Absent,
+    /// Present but not back-filled (invalidated meanwhile, memory full,
+    /// unsupported type): the command must go upstream.
+    NotFilled,
+    Failed(TierErrorKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TierErrorKind {
+    Unavailable,
+    Timeout,
+}
+
+/// Most keys remembered as absent at once.
+const NEGATIVE_MAX: usize = 100_000;
+
+/// In-flight fetches, the negative cache, and invalidation of the local tier.
+pub struct Coherence {
+    pub local: Arc<memory::MemoryTier>,
+    inflight: Mutex<ahash::HashMap<Bytes, Arc<Flight>>>,
+    /// Bumped by every flush and link change; fetches of an older epoch are
+    /// not back-filled.
+    epoch: AtomicU64,
+    negative: Mutex<ahash::HashMap<Bytes, u64>>,
+    pub negative_ttl_ms: u64,
+    pub local_ttl_max_ms: u64,
+}
+
+impl Coherence {
+    pub fn new(
+        local: Arc<memory::MemoryTier>,
+        negative_ttl_ms: u64,
+        local_ttl_max_ms: u64,
+    ) -> Self {
+        Coherence {
+            local,
+            inflight: Mutex::new(Default::default()),
+            epoch: AtomicU64::new(0),
+            negative: Mutex::new(Default::default()),
+            negative_ttl_ms,
+            local_ttl_max_ms,
+        }
+    }
+
+    /// Joins the fetch in flight for `key`, or registers a new one (returned
+    /// with `true`: the caller must perform it and call [`Coherence::complete`]).
+    pub fn begin(&self, key: &Bytes) -> (Arc<Flight>, bool) {
+        let mut m = self.inflight.lock();
+        if let Some(f) = m.get(key) {
+            return (f.clone(), false);
+        }
+        let (tx, _) = tokio::sync::watch::channel(None);
+        let f = Arc::new(Flight {
+            invalidated: AtomicBool::new(false),
+            epoch: self.epoch.load(Ordering::Acquire),
+            done: tx,
+        });
+        m.insert(key.clone(), f.clone());
+        (f, true)
+    }
+
+    /// Finishes a fetch: back-fills (unless it was invalidated meanwhile),
+    /// records absence, and wakes the waiters.
+    pub fn complete(
+        &self,
+        key: &Bytes,
+        flight: &Arc<Flight>,
+        result: Result<Option<Fetched>, TierError>,
+    ) -> FetchOutcome {
+        let outcome = {
+            let mut m = self.inflight.lock();
+            if m.get(key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+                m.remove(key);
+            }
+            let fresh = !flight.invalidated.load(Ordering::Acquire)
+                && flight.epoch == self.epoch.load(Ordering::Acquire);
+            // Back-fill while holding the in-flight lock, so an invalidation
+            // either marked this fetch already or comes after the fill.
+            match result {
+                Err(TierError::Timeout) => FetchOutcome::Failed(TierErrorKind::Timeout),
+                Err(TierError::Unavailable) => FetchOutcome::Failed(TierErrorKind::Unavailable),
+                Err(TierError::Unsupported) | Err(TierError::Rejected(_)) => {
+                    FetchOutcome::NotFilled
+                }
+                Ok(_) if !fresh => FetchOutcome::NotFilled,
+                Ok(None) => {
+                    if self.negative_ttl_ms > 0 {
+                        let mut n = self.negative.lock();
+                        // Bounded: a scan over many missing keys must not grow it forever.
+                        if n.len() >= NEGATIVE_MAX {
+                            let now = now_ms();
+                            n.retain(|_, until| *until > now);
+                            if n.len() >= NEGATIVE_MAX {
+                                n.clear();
+                            }
+                        }
+                        n.insert(key.clone(), now_ms() + self.negative_ttl_ms);
+                    }
+                    FetchOutcome::Absent
+                }
+                Ok(Some(mut f)) => {
+                    if self.local_ttl_max_ms > 0 {
+                        let cap = now_ms() + self.local_ttl_max_ms;
+                        if f.expire_at == 0 || f.expire_at > cap {
+                            f.expire_at = cap;
+                        }
+                    }
+                    if f.expire_at != 0 && f.expire_at <= now_ms() {
+                        FetchOutcome::Absent
+                    } else if self.local.fill(key, f) {
+                        FetchOutcome::Filled
+                    } else {
+                        FetchOutcome::NotFilled
+                    }
+                }
+            }
+        };
+        flight.done.send_replace(Some(outcome));
+        outcome
+    }
+
+    /// Whether `key` is remembered as absent upstream.
+    pub fn negatively_cached(&self, key: &[u8]) -> bool {
+        if self.negative_ttl_ms == 0 {
+            return false;
+        }
+        let mut n = self.negative.lock();
+        match n.get(key) {
+            Some(&until) if until > now_ms() => true,
+            Some(_) => {
+                n.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Keys changed upstream (an invalidation message, or a write this node
+    /// forwarded): mark their fetches, forget their absence, drop them.
+    pub fn invalidate(&self, keys: &[Bytes]) {
+        {
+            let m = self.inflight.lock();
+            if !m.is_empty() {
+                for k in keys {
+                    if let Some(f) = m.get(k) {
+                        f.invalidated.store(true, Ordering::Release);
+                    }
+                }
+            }
+        }
+        if self.negative_ttl_ms > 0 {
+            let mut n = self.negative.lock();
+            for k in keys {
+                n.remove(k);
+            }
+        }
+        self.local.invalidate(keys);
+    }
+
+    /// Everything may have changed upstream (FLUSHALL, tracking overflow,
+    /// reconnect): no fetch in flight is back-filled, the local tier is emptied.
+    pub fn flush_all(&self) {
+        {
+            let m = self.inflight.lock();
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            for f in m.values() {
+                f.invalidated.store(true, Ordering::Release);
+            }
+        }
+        self.negative.lock().clear();
+        self.local.flush();
+    }
+
+    /// The invalidation link dropped: nothing in flight may be back-filled
+    /// (its invalidations could be lost). Local copies stay for degraded reads.
+    pub fn link_down(&self) {
+        let m = self.inflight.lock();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        for f in m.values() {
+            f.invalidated.store(true, Ordering::Release);
+        }
+        drop(m);
+        self.negative.lock().clear();
+    }
+}
+
+/// Installs the tiered router if the configuration names an upstream tier;
+/// with memory alone nothing is installed (zero overhead).
+pub fn install(server: &Arc<Shared>, config: &Config) {
+    let upstream = config.tiers.iter().find_map(|t| match t {
+        TierSpec::Redis(url) => Some(url.clone()),
+        TierSpec::Memory => None,
+    });
+    let Some(url) = upstream else { return };
+    let local = Arc::new(memory::MemoryTier::new(server.clone()));
+    let coherence = Arc::new(Coherence::new(
+        local.clone(),
+        config.negative_cache_ttl_ms,
+        config.local_ttl_max_ms,
+    ));
+    let timeout = std::time::Duration::from_millis(config.upstream_timeout_ms);
+    let upstream = match redis::RedisTier::start(&url, timeout, coherence.clone()) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid upstream tier");
+            return;
+        }
+    };
+    let router = router::TieredRouter::new(server, local, upstream, coherence);
+    if server.router.set(Arc::new(router)).is_err() {
+        tracing::error!("another router is already installed; tiers disabled");
+    }
+}
+
+/// The type a command expects its keys to hold, from its group (a guess that
+/// saves a round trip when fetching; a wrong guess costs one more).
+pub fn type_hint(group: &str) -> Option<ValueType> {
+    Some(match group {
+        "string" => ValueType::String,
+        "hash" => ValueType::Hash,
+        "list" => ValueType::List,
+        "set" => ValueType::Set,
+        "sorted-set" | "sorted_set" | "zset" => ValueType::ZSet,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::HashValue;
+
+    fn hash(f: &str, v: &str) -> Fetched {
+        let mut h = HashValue::new();
+        h.insert(f.as_bytes(), v.as_bytes());
+        Fetched {
+            value: Value::Hash(Box::new(h)),
+            expire_at: 0,
+        }
+    }
+
+    async fn coherence() -> (Arc<Shared>, Coherence) {
+        let config = Config {
+            port: 0,
+            ..Config::default()
+        };
+        let server = crate::server::Server::bind(&config).await.unwrap();
+        let shared = server.shared();
+        let local = Arc::new(memory::MemoryTier::new(shared.clone()));
+        (shared, Coherence::new(local, 0, 60_000))
+    }
+
+    fn present(shared: &Shared, key: &Bytes) -> bool {
+        shared.db.lock(&[key]).peek(key).is_some()
+    }
+
+    /// LESSONS.md, the invalidation race: an invalidation that arrives while
+    /// the fetch is in flight wins over the fetched (stale) value.
+    #[tokio::test]
+    async fn invalidation_during_fetch_is_not_overwritten() {
+        let (shared, co) = coherence().await;
+        let k = Bytes::from_static(b"k");
+        let (f, leader) = co.begin(&k);
+        assert!(leader);
+        let (f2, leader2) = co.begin(&k);
+        assert!(!leader2 && Arc::ptr_eq(&f, &f2), "single flight");
+        co.invalidate(std::slice::from_ref(&k));
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "stale")))),
+            FetchOutcome::NotFilled
+        );
+        assert!(!present(&shared, &k));
+        // The next fetch is a new flight and fills.
+        let (f, leader) = co.begin(&k);
+        assert!(leader);
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "fresh")))),
+            FetchOutcome::Filled
+        );
+        assert!(present(&shared, &k));
+        // An invalidation after the fill drops the copy.
+        co.invalidate(std::slice::from_ref(&k));
+        assert!(!present(&shared, &k));
+    }
+
+    /// A flush or a lost link during a fetch: nothing from before is filled.
+    #[tokio::test]
+    async fn flush_and_link_loss_void_fetches_in_flight() {
+        let (shared, co) = coherence().await;
+        let k = Bytes::from_static(b"k");
+        let (f, _) = co.begin(&k);
+        co.link_down();
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "v")))),
+            FetchOutcome::NotFilled
+        );
+        let (f, _) = co.begin(&k);
+        co.flush_all();
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "v")))),
+            FetchOutcome::NotFilled
+        );
+        assert!(!present(&shared, &k));
+        // The local TTL is capped by local-ttl-max.
+        let (f, _) = co.begin(&k);
+        assert_eq!(
+            co.complete(&k, &f, Ok(Some(hash("f", "v")))),
+            FetchOutcome::Filled
+        );
+        let at = shared.db.lock(&[&k]).peek(&k).unwrap().expire_at;
+        let now = now_ms();
+        assert!(at > now && at <= now + 60_000, "{at} vs {now}");
+    }
+}

@@ -1,0 +1,930 @@
+//! The Redis tier: an upstream Redis server, the source of truth.
+//!
+//! Connections (all from the `redis` crate, multiplexed, with connect and
+//! response timeouts):
+//! - `track`: RESP3 with `CLIENT TRACKING on`; every whole-key fetch goes on
+//!   it, so Redis remembers the keys this node copied and pushes an
+//!   `invalidate` message when one changes (null payload = flush all). The
+//!   push callback runs on the connection's reader, before the replies that
+//!   follow the push are handed out, so an invalidation is always applied
+//!   before a later fetch reply of the same key is seen.
+//! - `fwd2` / `fwd3`: forwarded commands, on the protocol of the client that
+//!   sent them (so reply shapes are exactly Redis's).
+//! - per blocking command, and per client between WATCH and EXEC: a
+//!   dedicated connection (blocking and WATCH state are per connection).
+//!
+//! A supervisor task connects, pings every second, and on any failure marks
+//! the tier down and reconnects with backoff (50 ms doubling to 1 s). On
+//! reconnect the local tier is flushed before the tier is marked up.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
+};
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use super::{Coherence, Fetched, Tier, TierError, TierFuture, TierStats};
+use crate::engine::{now_ms, HashValue, ListValue, SetValue, Value as LocalValue, ValueType, ZSet};
+
+#[derive(Clone)]
+struct Conns {
+    track: MultiplexedConnection,
+    fwd2: MultiplexedConnection,
+    fwd3: MultiplexedConnection,
+}
+
+pub struct RedisTier {
+    label: String,
+    client2: redis::Client,
+    client3: redis::Client,
+    timeout: Duration,
+    conns: RwLock<Option<Conns>>,
+    up: AtomicBool,
+    /// Connection generation (a disconnect of an old one is ignored).
+    gen: AtomicU64,
+    kick: Notify,
+    coherence: Arc<Coherence>,
+    pub stats: TierStats,
+    /// Dedicated connections of clients between WATCH and EXEC.
+    watch_conns: Mutex<ahash::HashMap<u64, MultiplexedConnection>>,
+    down_since: Mutex<Option<Instant>>,
+    /// Per client: pipelined commands waiting to be sent as one batch.
+    batches: Mutex<ahash::HashMap<u64, Vec<Queued>>>,
+    me: Weak<RedisTier>,
+}
+
+/// A pipelined command waiting for its client's batch to be sent.
+pub struct Queued {
+    args: Vec<Bytes>,
+    /// Its reply has the same shape in RESP2 and RESP3.
+    shape_safe: bool,
+    /// A write to this key, held locally as this type: re-read it with the write.
+    refetch: Option<(Bytes, ValueType)>,
+    tx: tokio::sync::oneshot::Sender<Result<BatchReply, TierError>>,
+}
+
+/// The reply to one command of a batch.
+pub struct BatchReply {
+    pub value: Value,
+    /// The local copy of the written key was already brought up to date
+    /// (or deliberately left as it was): the caller must not drop it.
+    pub local_done: bool,
+}
+
+impl RedisTier {
+    /// Validates the URL and starts the supervisor (connects in the background).
+    pub fn start(
+        url: &str,
+        timeout: Duration,
+        coherence: Arc<Coherence>,
+    ) -> Result<Arc<RedisTier>, String> {
+        let info = url.into_connection_info().map_err(|e| e.to_string())?;
+        let label = info.addr().to_string();
+        let with = |p: ProtocolVersion| {
+            let settings = info.redis_settings().clone().set_protocol(p);
+            redis::Client::open(info.clone().set_redis_settings(settings))
+                .map_err(|e| e.to_string())
+        };
+        let client2 = with(ProtocolVersion::RESP2)?;
+        let client3 = with(ProtocolVersion::RESP3)?;
+        let tier = Arc::new_cyclic(|me| RedisTier {
+            label,
+            client2,
+            client3,
+            timeout,
+            conns: RwLock::new(None),
+            up: AtomicBool::new(false),
+            gen: AtomicU64::new(0),
+            kick: Notify::new(),
+            coherence,
+            stats: TierStats::default(),
+            watch_conns: Mutex::new(Default::default()),
+            down_since: Mutex::new(Some(Instant::now())),
+            batches: Mutex::new(Default::default()),
+            me: me.clone(),
+        });
+        tokio::spawn(supervise(tier.clone()));
+        Ok(tier)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+    }
+
+    async fn connect(&self, gen: u64) -> Result<Conns, String> {
+        let me = self.me.clone();
+        let push = move |p: PushInfo| -> Result<(), ()> {
+            if let Some(t) = me.upgrade() {
+                t.on_push(gen, p);
+            }
+            Ok(())
+        };
+        let t = self.timeout;
+        let cfg = self.config();
+        let track = tokio::time::timeout(
+            t,
+            self.client3
+                .get_multiplexed_async_connection_with_config(&cfg.clone().set_push_sender(push)),
+        )
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+        let mut tc = track.clone();
+        let r = tokio::time::timeout(
+            t,
+            tc.send_packed_command(redis::cmd("CLIENT").arg("TRACKING").arg("on").arg("NOLOOP")),
+        )
+        .await
+        .map_err(|_| "CLIENT TRACKING timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+        if !matches!(r, Value::Okay) {
+            return Err(format!("CLIENT TRACKING on: {r:?}"));
+        }
+        let fwd2 = tokio::time::timeout(
+            t,
+            self.client2
+                .get_multiplexed_async_connection_with_config(&cfg),
+        )
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+        let fwd3 = tokio::time::timeout(
+            t,
+            self.client3
+                .get_multiplexed_async_connection_with_config(&cfg),
+        )
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+        Ok(Conns { track, fwd2, fwd3 })
+    }
+
+    fn on_push(&self, gen: u64, p: PushInfo) {
+        match p.kind {
+            PushKind::Invalidate => {
+                TierStats::add(&self.stats.invalidations);
+                match p.data.into_iter().next() {
+                    Some(Value::Array(keys)) | Some(Value::Set(keys)) => {
+                        let keys: Vec<Bytes> = keys
+                            .into_iter()
+                            .filter_map(|k| match k {
+                                Value::BulkString(b) => Some(Bytes::from(b)),
+                                Value::SimpleString(s) => Some(Bytes::from(s)),
+                                _ => None,
+                            })
+                            .collect();
+                        self.coherence.invalidate(&keys);
+                    }
+                    // Null payload: FLUSHALL upstream, or the tracking table overflowed.
+                    _ => self.coherence.flush_all(),
+                }
+            }
+            PushKind::Disconnection => self.mark_down(gen, "connection closed"),
+            _ => {}
+        }
+    }
+
+    /// Marks the tier down (if `gen` is the live connection): no more
+    /// fetches or writes until the supervisor reconnected.
+    fn mark_down(&self, gen: u64, why: &str) {
+        if self.gen.load(Ordering::Acquire) != gen || !self.up.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        *self.conns.write() = None;
+        *self.down_since.lock() = Some(Instant::now());
+        self.coherence.link_down();
+        self.watch_conns.lock().clear();
+        warn!(upstream = %self.label, reason = why, "upstream tier down; serving local copies only");
+        self.kick.notify_one();
+    }
+
+    /// A request failed in a way that may mean the link is gone: check now.
+    fn suspect(&self) {
+        TierStats::add(&self.stats.errors);
+        self.kick.notify_one();
+    }
+
+    fn conns(&self) -> Result<Conns, TierError> {
+        self.conns.read().clone().ok_or(TierError::Unavailable)
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    async fn ping_all(&self) -> bool {
+        let Ok(c) = self.conns() else { return false };
+        for mut conn in [c.track, c.fwd2, c.fwd3] {
+            let r =
+                tokio::time::timeout(self.timeout, conn.send_packed_command(&redis::cmd("PING")))
+                    .await;
+            if !matches!(r, Ok(Ok(_))) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends one command on `conn` within the timeout.
+    async fn send(
+        &self,
+        mut conn: MultiplexedConnection,
+        cmd: redis::Cmd,
+        limit: Option<Duration>,
+    ) -> Result<Value, TierError> {
+        let start = Instant::now();
+        let fut = conn.send_packed_command(&cmd);
+        let r = match limit {
+            Some(t) => match tokio::time::timeout(t, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.suspect();
+                    return Err(TierError::Timeout);
+                }
+            },
+            None => fut.await,
+        };
+        self.stats
+            .record_latency(start.elapsed().as_micros() as u64);
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    fn classify(&self, e: redis::RedisError) -> TierError {
+        self.suspect();
+        if e.is_timeout() {
+            TierError::Timeout
+        } else {
+            TierError::Unavailable
+        }
+    }
+
+    /// Forwards a command on the shared connection of the client's protocol.
+    pub async fn forward(&self, args: &[Bytes], resp3: bool) -> Result<Value, TierError> {
+        let c = self.conns()?;
+        TierStats::add(&self.stats.forwarded);
+        let conn = if resp3 { c.fwd3 } else { c.fwd2 };
+        self.send(conn, build(args), Some(self.timeout)).await
+    }
+
+    /// Queues a command of a client's pipeline; [`RedisTier::send_batch`]
+    /// sends everything queued for the client, in order, as one pipeline.
+    pub fn enqueue(
+        &self,
+        client_id: u64,
+        args: Vec<Bytes>,
+        shape_safe: bool,
+        refetch: Option<(Bytes, ValueType)>,
+    ) -> tokio::sync::oneshot::Receiver<Result<BatchReply, TierError>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.batches
+            .lock()
+            .entry(client_id)
+            .or_default()
+            .push(Queued {
+                args,
+                shape_safe,
+                refetch,
+                tx,
+            });
+        rx
+    }
+
+    /// Takes the client's queued commands (None if another request of the
+    /// batch already did).
+    pub fn take_batch(&self, client_id: u64) -> Option<Vec<Queued>> {
+        self.batches.lock().remove(&client_id)
+    }
+
+    /// Sends a client's queued commands as one pipeline, and hands each reply
+    /// to its request.
+    /// One batch is one message to one connection: the upstream runs them in
+    /// request order. A batch whose replies have the same shape in both
+    /// protocols goes on the tracking connection, each write to a key held
+    /// locally wrapped in MULTI/EXEC with a re-read of the key (as
+    /// `write_refetch` does); any other batch goes on the shared connection
+    /// of the client's protocol.
+    pub async fn send_batch(&self, batch: Vec<Queued>, resp3: bool) {
+        let fail = |batch: Vec<Queued>, e: TierError| {
+            for q in batch {
+                let _ = q.tx.send(Err(e.clone()));
+            }
+        };
+        let conns = match self.conns() {
+            Ok(c) => c,
+            Err(e) => return fail(batch, e),
+        };
+        let on_track = batch.iter().all(|q| q.shape_safe);
+        let mut conn = if on_track {
+            conns.track
+        } else if resp3 {
+            conns.fwd3
+        } else {
+            conns.fwd2
+        };
+        let n = batch.len();
+        self.stats.forwarded.fetch_add(n as u64, Ordering::Relaxed);
+        // Only the last write to a key in the batch re-reads it; the earlier
+        // ones leave the local copy to it.
+        let mut covered = vec![false; n];
+        if on_track {
+            let mut seen: ahash::HashSet<&Bytes> = Default::default();
+            for (i, q) in batch.iter().enumerate().rev() {
+                if let Some((key, _)) = &q.refetch {
+                    covered[i] = !seen.insert(key);
+                }
+            }
+        }
+        let mut p = redis::pipe();
+        let mut flights = Vec::with_capacity(n);
+        let mut replies = 0;
+        for (i, q) in batch.iter().enumerate() {
+            let flight = match (&q.refetch, on_track && !covered[i]) {
+                (Some((key, _)), true) => match self.coherence.begin(key) {
+                    (f, true) => Some(f),
+                    (f, false) => {
+                        // A read's fetch is in flight: it may predate the write.
+                        f.invalidated.store(true, Ordering::Release);
+                        None
+                    }
+                },
+                _ => None,
+            };
+            if let (Some(_), Some((key, guess))) = (&flight, &q.refetch) {
+                p.cmd("MULTI");
+                p.add_command(build(&q.args));
+                add_fetch(&mut p, key, *guess);
+                p.cmd("EXEC");
+                replies += 6;
+            } else {
+                p.add_command(build(&q.args));
+                replies += 1;
+            }
+            flights.push(flight);
+        }
+        let sent = now_ms();
+        let start = Instant::now();
+        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, 0, replies)).await;
+        self.stats
+            .record_latency(start.elapsed().as_micros() as u64);
+        let err = match r {
+            Ok(Ok(values)) if values.len() == replies => {
+                let mut values = values.into_iter();
+                for ((q, flight), covered) in batch.into_iter().zip(flights).zip(covered) {
+                    let reply = match (flight, &q.refetch) {
+                        (Some(flight), Some((key, guess))) => {
+                            let exec = values.nth(5).unwrap_or(Value::Nil);
+                            self.finish_refetch(key, *guess, &flight, exec, sent)
+                        }
+                        _ => BatchReply {
+                            value: values.next().unwrap_or(Value::Nil),
+                            local_done: covered,
+                        },
+                    };
+                    let _ = q.tx.send(Ok(reply));
+                }
+                return;
+            }
+            Ok(Ok(_)) => TierError::Unavailable,
+            Ok(Err(e)) => self.classify(e),
+            Err(_) => {
+                self.suspect();
+                TierError::Timeout
+            }
+        };
+        for (q, flight) in batch.iter().zip(&flights) {
+            if let (Some(f), Some((key, _))) = (flight, &q.refetch) {
+                self.coherence.complete(key, f, Err(err.clone()));
+            }
+        }
+        fail(batch, err)
+    }
+
+    /// Handles the EXEC reply of a write wrapped with a re-read: the write's
+    /// reply, and the local copy replaced (or left alone if the write was
+    /// rejected; dropped by the caller if the re-read cannot be used).
+    fn finish_refetch(
+        &self,
+        key: &Bytes,
+        guess: ValueType,
+        flight: &Arc<super::Flight>,
+        exec: Value,
+        sent: u64,
+    ) -> BatchReply {
+        let Value::Array(mut items) = exec else {
+            // EXECABORT and the like: nothing ran.
+            self.coherence
+                .complete(key, flight, Err(TierError::Unsupported));
+            return BatchReply {
+                value: exec,
+                local_done: true,
+            };
+        };
+        if items.len() != 4 {
+            self.coherence
+                .complete(key, flight, Err(TierError::Unsupported));
+            return BatchReply {
+                value: Value::Nil,
+                local_done: false,
+            };
+        }
+        let value = items.remove(0);
+        if matches!(value, Value::ServerError(_)) {
+            self.coherence
+                .complete(key, flight, Err(TierError::Unsupported));
+            return BatchReply {
+                value,
+                local_done: true,
+            };
+        }
+        let fetched = self
+            .parse_fetch(items, guess, sent)
+            .map_err(|_| TierError::Unsupported);
+        let filled = self.coherence.complete(key, flight, fetched) == super::FetchOutcome::Filled;
+        BatchReply {
+            value,
+            local_done: filled,
+        }
+    }
+
+    /// Runs a blocking command on a connection of its own (it would stall a
+    /// shared one), waiting as long as the command's own timeout allows.
+    pub async fn forward_blocking(&self, args: &[Bytes], resp3: bool) -> Result<Value, TierError> {
+        if !self.is_up() {
+            return Err(TierError::Unavailable);
+        }
+        TierStats::add(&self.stats.forwarded);
+        let client = if resp3 { &self.client3 } else { &self.client2 };
+        let cfg = AsyncConnectionConfig::new().set_connection_timeout(Some(self.timeout));
+        let conn = match client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return Err(self.classify(e)),
+        };
+        self.send(conn, build(args), None).await
+    }
+
+    /// WATCH on the client's dedicated connection (created on first use).
+    pub async fn watch(
+        &self,
+        client_id: u64,
+        args: &[Bytes],
+        resp3: bool,
+    ) -> Result<Value, TierError> {
+        if !self.is_up() {
+            return Err(TierError::Unavailable);
+        }
+        let existing = self.watch_conns.lock().get(&client_id).cloned();
+        let conn = match existing {
+            Some(c) => c,
+            None => {
+                let client = if resp3 { &self.client3 } else { &self.client2 };
+                let c = match client
+                    .get_multiplexed_async_connection_with_config(&self.config())
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(e) => return Err(self.classify(e)),
+                };
+                self.watch_conns.lock().insert(client_id, c.clone());
+                c
+            }
+        };
+        TierStats::add(&self.stats.forwarded);
+        self.send(conn, build(args), Some(self.timeout)).await
+    }
+
+    /// A client went away: forget its queued pipeline.
+    pub fn forget_client(&self, client_id: u64) {
+        self.batches.lock().remove(&client_id);
+        self.release(client_id);
+    }
+
+    /// Forgets a client's dedicated connection (UNWATCH, DISCARD, EXEC, disconnect).
+    pub fn release(&self, client_id: u64) -> bool {
+        self.watch_conns.lock().remove(&client_id).is_some()
+    }
+
+    pub fn has_watch(&self, client_id: u64) -> bool {
+        self.watch_conns.lock().contains_key(&client_id)
+    }
+
+    /// Runs a queued transaction upstream as one MULTI ... EXEC, on the
+    /// client's WATCH connection if it has one. Returns EXEC's reply.
+    pub async fn transaction(
+        &self,
+        client_id: u64,
+        queued: &[Vec<Bytes>],
+        resp3: bool,
+    ) -> Result<Value, TierError> {
+        let dedicated = self.watch_conns.lock().remove(&client_id);
+        let conn = match dedicated {
+            Some(c) => c,
+            None => {
+                let c = self.conns()?;
+                if resp3 {
+                    c.fwd3
+                } else {
+                    c.fwd2
+                }
+            }
+        };
+        if !self.is_up() {
+            return Err(TierError::Unavailable);
+        }
+        TierStats::add(&self.stats.forwarded);
+        let mut p = redis::pipe();
+        p.cmd("MULTI");
+        for args in queued {
+            p.add_command(build(args));
+        }
+        p.cmd("EXEC");
+        let mut conn = conn;
+        let start = Instant::now();
+        let r = tokio::time::timeout(
+            self.timeout,
+            conn.send_packed_commands(&p, queued.len() + 1, 1),
+        )
+        .await;
+        self.stats
+            .record_latency(start.elapsed().as_micros() as u64);
+        match r {
+            Err(_) => {
+                self.suspect();
+                Err(TierError::Timeout)
+            }
+            Ok(Err(e)) => match e.code() {
+                // An error while queueing (Redis answers EXEC with EXECABORT).
+                Some(code) => Err(TierError::Rejected(match e.detail() {
+                    Some(d) => format!("{code} {d}"),
+                    None => code.to_string(),
+                })),
+                None => Err(self.classify(e)),
+            },
+            Ok(Ok(mut v)) => Ok(v.pop().unwrap_or(Value::Nil)),
+        }
+    }
+
+    async fn fetch_whole(
+        self: Arc<Self>,
+        key: Bytes,
+        hint: Option<ValueType>,
+    ) -> Result<Option<Fetched>, TierError> {
+        let mut guess = hint.unwrap_or(ValueType::String);
+        for _ in 0..3 {
+            let mut conn = self.conns()?.track;
+            let sent = now_ms();
+            let mut p = redis::pipe();
+            p.cmd("MULTI");
+            add_fetch(&mut p, &key, guess);
+            p.cmd("EXEC");
+            let v = self.exec_pipeline(&mut conn, &p, 4).await?;
+            let Value::Array(items) = v else {
+                TierStats::add(&self.stats.errors);
+                return Err(TierError::Unsupported);
+            };
+            match self.parse_fetch(items, guess, sent) {
+                Err(Some(actual)) => guess = actual,
+                Err(None) => return Err(TierError::Unsupported),
+                Ok(f) => return Ok(f),
+            }
+        }
+        Err(TierError::Unsupported)
+    }
+
+    /// Sends a MULTI ... EXEC pipeline whose EXEC is reply number `exec_at`
+    /// (counting from 0); returns EXEC's reply.
+    async fn exec_pipeline(
+        &self,
+        conn: &mut MultiplexedConnection,
+        p: &redis::Pipeline,
+        exec_at: usize,
+    ) -> Result<Value, TierError> {
+        let start = Instant::now();
+        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(p, exec_at, 1)).await;
+        self.stats
+            .record_latency(start.elapsed().as_micros() as u64);
+        match r {
+            Err(_) => {
+                self.suspect();
+                Err(TierError::Timeout)
+            }
+            Ok(Err(e)) => match e.code() {
+                // An error while queueing (a command the upstream refused).
+                Some(code) => Err(TierError::Rejected(match e.detail() {
+                    Some(d) => format!("{code} {d}"),
+                    None => code.to_string(),
+                })),
+                None => Err(self.classify(e)),
+            },
+            Ok(Ok(mut v)) => Ok(v.pop().unwrap_or(Value::Nil)),
+        }
+    }
+
+    /// Reads the last three replies of a fetch (TYPE, PTTL, value). Err(Some(t)):
+    /// the key holds type t, not the guessed one; Err(None): not cacheable.
+    fn parse_fetch(
+        &self,
+        mut items: Vec<Value>,
+        guess: ValueType,
+        sent: u64,
+    ) -> Result<Option<Fetched>, Option<ValueType>> {
+        if items.len() < 3 {
+            return Err(None);
+        }
+        let value = items.pop().unwrap();
+        let pttl = match items.pop().unwrap() {
+            Value::Int(i) => i,
+            _ => return Err(None),
+        };
+        let ty = match items.pop().unwrap() {
+            Value::SimpleString(s) => s,
+            Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+            _ => return Err(None),
+        };
+        if ty == "none" || pttl == -2 {
+            TierStats::add(&self.stats.misses);
+            return Ok(None);
+        }
+        let vt = ValueType::from_name(ty.as_bytes()).ok_or(None)?;
+        if vt != guess {
+            return Err(Some(vt));
+        }
+        // Counted from when the request was sent: never outlives the upstream key.
+        let expire_at = if pttl >= 0 { sent + pttl as u64 } else { 0 };
+        let local = to_local(vt, value).ok_or(None)?;
+        TierStats::add(&self.stats.hits);
+        Ok(Some(Fetched {
+            value: local,
+            expire_at,
+        }))
+    }
+
+    /// A write to one key held locally, and a fresh whole-key read of it, in
+    /// one MULTI/EXEC on the tracking connection (NOLOOP: the write does not
+    /// invalidate our own copy; the read after it re-tracks the key). Returns
+    /// the write's reply and the key as it is after the write.
+    pub async fn write_refetch(
+        &self,
+        args: &[Bytes],
+        key: &Bytes,
+        guess: ValueType,
+    ) -> Result<(Value, Result<Option<Fetched>, TierError>), TierError> {
+        let mut conn = self.conns()?.track;
+        TierStats::add(&self.stats.forwarded);
+        let sent = now_ms();
+        let mut p = redis::pipe();
+        p.cmd("MULTI");
+        p.add_command(build(args));
+        add_fetch(&mut p, key, guess);
+        p.cmd("EXEC");
+        let v = self.exec_pipeline(&mut conn, &p, 5).await?;
+        let Value::Array(mut items) = v else {
+            return Ok((v, Err(TierError::Unsupported)));
+        };
+        if items.len() != 4 {
+            return Err(TierError::Unsupported);
+        }
+        let reply = items.remove(0);
+        let fetched = self
+            .parse_fetch(items, guess, sent)
+            .map_err(|_| TierError::Unsupported);
+        Ok((reply, fetched))
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+/// Appends TYPE, PTTL and the whole-value read for `guess` to a pipeline.
+fn add_fetch(p: &mut redis::Pipeline, key: &Bytes, guess: ValueType) {
+    p.cmd("TYPE").arg(&key[..]);
+    p.cmd("PTTL").arg(&key[..]);
+    match guess {
+        ValueType::String => p.cmd("GET").arg(&key[..]),
+        ValueType::Hash => p.cmd("HGETALL").arg(&key[..]),
+        ValueType::List => p.cmd("LRANGE").arg(&key[..]).arg(0).arg(-1),
+        ValueType::Set => p.cmd("SMEMBERS").arg(&key[..]),
+        ValueType::ZSet => p
+            .cmd("ZRANGE")
+            .arg(&key[..])
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES"),
+    };
+}
+
+/// Builds a `redis` command from raw arguments.
+fn build(args: &[Bytes]) -> redis::Cmd {
+    let mut c = redis::Cmd::new();
+    for a in args {
+        c.arg(&a[..]);
+    }
+    c
+}
+
+fn bytes_of(v: Value) -> Option<Box<[u8]>> {
+    match v {
+        Value::BulkString(b) => Some(b.into_boxed_slice()),
+        Value::SimpleString(s) => Some(s.into_bytes().into_boxed_slice()),
+        Value::Int(i) => Some(i.to_string().into_bytes().into_boxed_slice()),
+        _ => None,
+    }
+}
+
+/// Converts a fetched value (RESP3 shapes) into a local value.
+fn to_local(vt: ValueType, v: Value) -> Option<LocalValue> {
+    Some(match (vt, v) {
+        (ValueType::String, v) => LocalValue::Str(bytes_of(v)?),
+        (ValueType::List, Value::Array(items)) => {
+            let mut l = ListValue::new();
+            for i in items {
+                l.push_back(bytes_of(i)?);
+            }
+            LocalValue::List(Box::new(l))
+        }
+        (ValueType::Hash, Value::Map(pairs)) => {
+            let mut h = HashValue::new();
+            for (f, v) in pairs {
+                h.insert(&bytes_of(f)?, &bytes_of(v)?);
+            }
+            LocalValue::Hash(Box::new(h))
+        }
+        (ValueType::Hash, Value::Array(flat)) => {
+            let mut h = HashValue::new();
+            let mut it = flat.into_iter();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                h.insert(&bytes_of(f)?, &bytes_of(v)?);
+            }
+            LocalValue::Hash(Box::new(h))
+        }
+        (ValueType::Set, Value::Set(items)) | (ValueType::Set, Value::Array(items)) => {
+            let mut s = SetValue::new();
+            for i in items {
+                s.insert(&bytes_of(i)?);
+            }
+            LocalValue::Set(Box::new(s))
+        }
+        (ValueType::ZSet, Value::Array(items)) => {
+            let mut z = ZSet::new();
+            for pair in items {
+                let Value::Array(mut p) = pair else {
+                    return None;
+                };
+                if p.len() != 2 {
+                    return None;
+                }
+                let score = match p.pop()? {
+                    Value::Double(d) => d,
+                    other => {
+                        let b = bytes_of(other)?;
+                        std::str::from_utf8(&b).ok()?.parse().ok()?
+                    }
+                };
+                let member = bytes_of(p.pop()?)?;
+                z.insert(&member, score);
+            }
+            LocalValue::ZSet(Box::new(z))
+        }
+        _ => return None,
+    })
+}
+
+async fn supervise(tier: Arc<RedisTier>) {
+    let mut backoff = Duration::from_millis(50);
+    let mut connected_once = false;
+    let mut logged_failure = false;
+    loop {
+        if !tier.is_up() {
+            let gen = tier.gen.fetch_add(1, Ordering::AcqRel) + 1;
+            match tier.connect(gen).await {
+                Ok(conns) => {
+                    // Tracking is on for the new link; whatever is held
+                    // locally may have missed invalidations: flush first.
+                    tier.coherence.flush_all();
+                    *tier.conns.write() = Some(conns);
+                    *tier.down_since.lock() = None;
+                    tier.up.store(true, Ordering::Release);
+                    if connected_once {
+                        TierStats::add(&tier.stats.reconnects);
+                    }
+                    connected_once = true;
+                    logged_failure = false;
+                    backoff = Duration::from_millis(50);
+                    info!(upstream = %tier.label, "upstream tier connected (tracking on)");
+                }
+                Err(e) => {
+                    TierStats::add(&tier.stats.errors);
+                    if !logged_failure {
+                        warn!(upstream = %tier.label, error = %e, "cannot connect to upstream tier; retrying");
+                        logged_failure = true;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tier.kick.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        if tier.is_up() && !tier.ping_all().await {
+            let gen = tier.gen.load(Ordering::Acquire);
+            tier.mark_down(gen, "ping failed");
+        }
+    }
+}
+
+impl Tier for RedisTier {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+
+    fn available(&self) -> bool {
+        self.is_up()
+    }
+
+    fn fetch(
+        &self,
+        key: Bytes,
+        hint: Option<ValueType>,
+    ) -> TierFuture<Result<Option<Fetched>, TierError>> {
+        let me = self.me.upgrade();
+        Box::pin(async move {
+            match me {
+                Some(t) => t.fetch_whole(key, hint).await,
+                None => Err(TierError::Unavailable),
+            }
+        })
+    }
+
+    fn fill(&self, _key: &Bytes, _f: Fetched) -> bool {
+        // The source of truth is never filled from a faster tier.
+        false
+    }
+
+    fn invalidate(&self, _keys: &[Bytes]) {}
+
+    fn flush(&self) {}
+
+    fn execute(&self, args: Vec<Bytes>, resp3: bool) -> TierFuture<Result<Value, TierError>> {
+        let me = self.me.upgrade();
+        Box::pin(async move {
+            match me {
+                Some(t) => t.forward(&args, resp3).await,
+                None => Err(TierError::Unavailable),
+            }
+        })
+    }
+
+    fn stats(&self) -> &TierStats {
+        &self.stats
+    }
+
+    fn info_fields(&self) -> Vec<(String, String)> {
+        let down = self
+            .down_since
+            .lock()
+            .map(|t| t.elapsed().as_secs())
+            .unwrap_or(0);
+        vec![
+            ("addr".into(), self.label.clone()),
+            (
+                "status".into(),
+                if self.is_up() { "up" } else { "down" }.into(),
+            ),
+            ("down_seconds".into(), down.to_string()),
+            (
+                "reconnects".into(),
+                self.stats.reconnects.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "forwarded".into(),
+                self.stats.forwarded.load(Ordering::Relaxed).to_string(),
+            ),
+        ]
+    }
+}

@@ -1,0 +1,633 @@
+//! The tier policy: which commands run locally, which go upstream, and how a
+//! local miss is filled. This is the only place that decides; commands know
+//! nothing about tiers.
+//!
+//! | command                                             | where                         |
+//! |-----------------------------------------------------|-------------------------------|
+//! | read with keys, all present locally (or known absent)| local                         |
+//! | read with keys, some missing                         | fetch missing keys whole (single-flight), back-fill, run locally |
+//! | TTL/PTTL/EXPIRETIME/PEXPIRETIME/OBJECT/DUMP/TOUCH/SORT_RO, keyspace-wide reads (KEYS, SCAN, DBSIZE, RANDOMKEY) | upstream |
+//! | write to one key held locally, reply shape the same in RESP2/RESP3 (SET, INCR*, HSET, SADD, LPUSH, ZADD, EXPIRE, ...) | upstream, in one MULTI with a re-read of the key on the tracking connection; the local copy becomes the upstream's result |
+//! | any other write (conditional, pops, RENAME, multi-key, FLUSHALL, ...) | upstream; after success drop the named keys locally (FLUSHALL: flush) |
+//! | writes and upstream reads in the middle of a pipeline | queued per client, sent as one batch (one pipeline, so in order), same rules as above |
+//! | blocking pop                                         | upstream, on its own connection |
+//! | MULTI ... EXEC with keys or writes                    | upstream as one MULTI/EXEC    |
+//! | WATCH                                               | upstream, on a connection reserved for the client until EXEC/DISCARD/UNWATCH |
+//! | everything else (PING, CLIENT, CONFIG, INFO, Pub/Sub) | local                         |
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::encode::{encode, encode_error, null_is_array, write_value};
+use super::memory::MemoryTier;
+use super::redis::RedisTier;
+use super::{type_hint, Coherence, FetchOutcome, Tier, TierError, TierErrorKind, TierStats};
+use crate::commands::{flags, run_detached, Command, DeferredReply, KeySpec, Router};
+use crate::engine::{Keys, ValueType};
+use crate::protocol::Reply;
+use crate::server::{ClientState, Shared};
+
+/// Reads whose answer the local copy cannot give (the local TTL is capped,
+/// the local keyspace is a subset, SORT_RO's BY/GET name keys it does not
+/// declare): always asked upstream. `top`: `cmd` is the top-level command.
+fn upstream_read(cmd: &'static Command, args: &[Bytes], top: bool) -> bool {
+    if top {
+        matches!(
+            cmd.name,
+            "ttl"
+                | "pttl"
+                | "expiretime"
+                | "pexpiretime"
+                | "dump"
+                | "touch"
+                | "keys"
+                | "scan"
+                | "dbsize"
+                | "randomkey"
+                | "sort_ro"
+        )
+    } else {
+        args[0].eq_ignore_ascii_case(b"object")
+    }
+}
+
+/// Single-key writes whose reply is an integer, a status, a bulk string or
+/// a null (the same shape in RESP2 and RESP3), so they can run on the RESP3
+/// tracking connection together with a re-read of the key.
+fn refetchable(cmd: &'static Command, args: &[Bytes]) -> bool {
+    const NAMES: &[&str] = &[
+        "set",
+        "setnx",
+        "setex",
+        "psetex",
+        "getset",
+        "incr",
+        "decr",
+        "incrby",
+        "decrby",
+        "incrbyfloat",
+        "append",
+        "setrange",
+        "hset",
+        "hsetnx",
+        "hmset",
+        "hdel",
+        "hincrby",
+        "hincrbyfloat",
+        "sadd",
+        "srem",
+        "lpush",
+        "rpush",
+        "lpushx",
+        "rpushx",
+        "lset",
+        "ltrim",
+        "lrem",
+        "linsert",
+        "zadd",
+        "zincrby",
+        "zrem",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "persist",
+    ];
+    args.len() > 1
+        && matches!(
+            cmd.keys,
+            KeySpec::Range {
+                first: 1,
+                last: 1,
+                ..
+            }
+        )
+        && args[0].eq_ignore_ascii_case(cmd.name.as_bytes())
+        && NAMES.contains(&cmd.name)
+}
+
+pub struct TieredRouter {
+    local: Arc<MemoryTier>,
+    upstream: Arc<RedisTier>,
+    co: Arc<Coherence>,
+}
+
+impl TieredRouter {
+    pub fn new(
+        _server: &Arc<Shared>,
+        local: Arc<MemoryTier>,
+        upstream: Arc<RedisTier>,
+        co: Arc<Coherence>,
+    ) -> Self {
+        TieredRouter {
+            local,
+            upstream,
+            co,
+        }
+    }
+
+    fn tiers(&self) -> [&dyn Tier; 2] {
+        [&*self.local, &*self.upstream]
+    }
+
+    /// A write to one key held locally, by a command whose reply has the same
+    /// shape in RESP2 and RESP3: upstream first, in one MULTI/EXEC with a
+    /// re-read of the key, and the local copy replaced by what the upstream
+    /// holds afterwards (so a hot key stays hot across writes). None if the
+    /// command or the key does not qualify.
+    fn write_through(
+        &self,
+        client: &ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        if !refetchable(cmd, args) {
+            return None;
+        }
+        let key = args[1].clone();
+        let guess = {
+            let mut ks = self.local.server().db.lock(&[&key]);
+            ks.peek(&key)?.value.value_type()
+        };
+        let up = self.upstream.clone();
+        let co = self.co.clone();
+        let resp3 = client.resp3;
+        let args = args.to_vec();
+        Some(Box::pin(async move {
+            if !up.is_up() {
+                return encode_error(TierError::Unavailable.message());
+            }
+            // The re-read is a fetch like any other: registered first, so an
+            // invalidation arriving meanwhile voids it.
+            let (flight, leader) = co.begin(&key);
+            if !leader {
+                // A read's fetch is in flight: plain forward, then drop.
+                flight.invalidated.store(true, Ordering::Release);
+                let r = up.forward(&args, resp3).await;
+                co.invalidate(std::slice::from_ref(&key));
+                return match r {
+                    Ok(v) => encode(&v, resp3, null_is_array(&args)),
+                    Err(e) => encode_error(e.message()),
+                };
+            }
+            // Its own task: the flight is completed even if this request goes away.
+            let task = tokio::spawn(async move {
+                match up.write_refetch(&args, &key, guess).await {
+                    Ok((reply, fetched)) => {
+                        if matches!(reply, redis::Value::ServerError(_)) {
+                            // Rejected: the local copy stays as it is.
+                            co.complete(&key, &flight, Err(TierError::Unsupported));
+                        } else if co.complete(&key, &flight, fetched) != FetchOutcome::Filled {
+                            co.invalidate(std::slice::from_ref(&key));
+                        }
+                        encode(&reply, resp3, null_is_array(&args))
+                    }
+                    Err(e) => {
+                        co.complete(&key, &flight, Err(e.clone()));
+                        if !matches!(e, TierError::Rejected(_)) {
+                            co.invalidate(std::slice::from_ref(&key));
+                        }
+                        encode_error(e.message())
+                    }
+                }
+            });
+            task.await
+                .unwrap_or_else(|_| encode_error(TierError::Unavailable.message()))
+        }))
+    }
+
+    /// A write: upstream first; the local tier changes only after the
+    /// upstream accepted it (it drops the keys the command named).
+    fn write(&self, client: &ClientState, cmd: &'static Command, args: &[Bytes]) -> DeferredReply {
+        let up = self.upstream.clone();
+        let co = self.co.clone();
+        let resp3 = client.resp3;
+        let args = args.to_vec();
+        let keys: Vec<Bytes> = cmd
+            .key_positions(&args)
+            .into_iter()
+            .map(|i| args[i].clone())
+            .collect();
+        let whole = matches!(cmd.keys, KeySpec::All);
+        let blocking = cmd.has(flags::BLOCKING);
+        Box::pin(async move {
+            if !up.is_up() {
+                return encode_error(TierError::Unavailable.message());
+            }
+            let r = if blocking {
+                up.forward_blocking(&args, resp3).await
+            } else {
+                up.forward(&args, resp3).await
+            };
+            let drop_local = |co: &Coherence| {
+                if whole {
+                    co.flush_all()
+                } else {
+                    co.invalidate(&keys)
+                }
+            };
+            match r {
+                Ok(v) => {
+                    // A write the upstream rejected leaves the local tier unchanged.
+                    if !matches!(v, redis::Value::ServerError(_)) {
+                        drop_local(&co);
+                    }
+                    encode(&v, resp3, null_is_array(&args))
+                }
+                Err(e) => {
+                    // The outcome is unknown: the local copies may be stale.
+                    drop_local(&co);
+                    encode_error(e.message())
+                }
+            }
+        })
+    }
+
+    /// A command of a pipeline that overlaps with the ones before it: queued
+    /// in the client's batch (sent whole, in order, by whichever of its
+    /// requests is polled first); a write drops its keys locally once the
+    /// upstream accepted it.
+    fn pipelined(
+        &self,
+        client: &ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> DeferredReply {
+        let up = self.upstream.clone();
+        let co = self.co.clone();
+        let (id, resp3) = (client.id, client.resp3);
+        let null_array = null_is_array(args);
+        if !up.is_up() {
+            return Box::pin(async { encode_error(TierError::Unavailable.message()) });
+        }
+        let write = cmd.has(flags::WRITE);
+        let whole = matches!(cmd.keys, KeySpec::All);
+        let keys: Vec<Bytes> = if write {
+            cmd.key_positions(args)
+                .into_iter()
+                .map(|i| args[i].clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let shape_safe = refetchable(cmd, args);
+        let refetch = if shape_safe && write {
+            let key = args[1].clone();
+            let mut ks = self.local.server().db.lock(&[&key]);
+            let t = ks.peek(&key).map(|e| e.value.value_type());
+            drop(ks);
+            t.map(|t| (key, t))
+        } else {
+            None
+        };
+        let rx = up.enqueue(id, args.to_vec(), shape_safe, refetch);
+        Box::pin(async move {
+            // The first request of the batch polled sends it, as a task of its
+            // own (its fetch flights complete even if this request goes away).
+            if let Some(batch) = up.take_batch(id) {
+                let up = up.clone();
+                tokio::spawn(async move { up.send_batch(batch, resp3).await });
+            }
+            let r = rx.await.unwrap_or(Err(TierError::Unavailable));
+            let drop_local = |co: &Coherence| {
+                if whole {
+                    co.flush_all()
+                } else {
+                    co.invalidate(&keys)
+                }
+            };
+            match r {
+                Ok(b) => {
+                    if write && !b.local_done && !matches!(b.value, redis::Value::ServerError(_)) {
+                        drop_local(&co);
+                    }
+                    encode(&b.value, resp3, null_array)
+                }
+                Err(e) => {
+                    if write {
+                        drop_local(&co);
+                    }
+                    encode_error(e.message())
+                }
+            }
+        })
+    }
+
+    fn forward_read(&self, client: &ClientState, args: &[Bytes]) -> DeferredReply {
+        let up = self.upstream.clone();
+        let resp3 = client.resp3;
+        let args = args.to_vec();
+        Box::pin(async move {
+            match up.forward(&args, resp3).await {
+                Ok(v) => encode(&v, resp3, null_is_array(&args)),
+                Err(e) => encode_error(e.message()),
+            }
+        })
+    }
+
+    fn watch(&self, client: &ClientState, args: &[Bytes]) -> Option<DeferredReply> {
+        if client.multi.is_some() {
+            return None; // "WATCH inside MULTI is not allowed", locally
+        }
+        let up = self.upstream.clone();
+        let (id, resp3, args) = (client.id, client.resp3, args.to_vec());
+        Some(Box::pin(async move {
+            match up.watch(id, &args, resp3).await {
+                Ok(v) => encode(&v, resp3, false),
+                Err(e) => {
+                    up.release(id);
+                    encode_error(e.message())
+                }
+            }
+        }))
+    }
+
+    fn exec(&self, client: &mut ClientState) -> Option<DeferredReply> {
+        let queue = client.multi.as_ref()?;
+        if client.multi_dirty {
+            self.upstream.release(client.id);
+            return None; // EXECABORT, locally
+        }
+        let touches_data = queue.iter().any(|(c, a)| {
+            c.has(flags::WRITE) || !c.key_positions(a).is_empty() || matches!(c.keys, KeySpec::All)
+        });
+        if !touches_data && !self.upstream.has_watch(client.id) {
+            return None; // PING, INFO, ...: nothing of the upstream's
+        }
+        let queue = client.multi.take().unwrap_or_default();
+        client.multi_dirty = false;
+        let mut keys = Vec::new();
+        let mut whole = false;
+        for (c, a) in &queue {
+            if c.has(flags::WRITE) {
+                whole |= matches!(c.keys, KeySpec::All);
+                keys.extend(c.key_positions(a).into_iter().map(|i| a[i].clone()));
+            }
+        }
+        let cmds: Vec<Vec<Bytes>> = queue.into_iter().map(|(_, a)| a).collect();
+        let up = self.upstream.clone();
+        let co = self.co.clone();
+        let (id, resp3) = (client.id, client.resp3);
+        Some(Box::pin(async move {
+            let drop_local = |co: &Coherence| {
+                if whole {
+                    co.flush_all()
+                } else if !keys.is_empty() {
+                    co.invalidate(&keys)
+                }
+            };
+            if !up.is_up() {
+                up.release(id);
+                return encode_error(TierError::Unavailable.message());
+            }
+            match up.transaction(id, &cmds, resp3).await {
+                Ok(redis::Value::Array(items)) => {
+                    drop_local(&co);
+                    let mut out = Reply::new(resp3);
+                    out.array(items.len());
+                    for (v, args) in items.iter().zip(&cmds) {
+                        write_value(&mut out, v, null_is_array(args));
+                    }
+                    out.buf.freeze()
+                }
+                Ok(v) => encode(&v, resp3, true),
+                Err(e @ TierError::Rejected(_)) => encode_error(e.message()),
+                Err(e) => {
+                    drop_local(&co);
+                    encode_error(e.message())
+                }
+            }
+        }))
+    }
+
+    /// A read that missed locally: fetch the missing keys (one fetch per key
+    /// however many requests wait for it), back-fill, run locally.
+    fn miss(
+        &self,
+        server: &Arc<Shared>,
+        client: &ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+        missing: SmallVec<[Bytes; 2]>,
+    ) -> DeferredReply {
+        let up = self.upstream.clone();
+        let co = self.co.clone();
+        let server = server.clone();
+        let info = client.info.clone();
+        let resp3 = client.resp3;
+        let args = args.to_vec();
+        let hint = type_hint(cmd.group);
+        Box::pin(async move {
+            if !up.is_up() {
+                return encode_error(TierError::Unavailable.message());
+            }
+            let mut filled: SmallVec<[Bytes; 2]> = SmallVec::new();
+            let mut go_upstream = false;
+            let outcomes = futures_util::future::join_all(
+                missing
+                    .iter()
+                    .map(|k| fetch_key(co.clone(), up.clone(), k.clone(), hint)),
+            )
+            .await;
+            for (k, o) in missing.iter().zip(outcomes) {
+                match o {
+                    FetchOutcome::Filled => filled.push(k.clone()),
+                    FetchOutcome::Absent => {}
+                    FetchOutcome::NotFilled => go_upstream = true,
+                    FetchOutcome::Failed(TierErrorKind::Timeout) => {
+                        return encode_error(TierError::Timeout.message())
+                    }
+                    FetchOutcome::Failed(TierErrorKind::Unavailable) => {
+                        return encode_error(TierError::Unavailable.message())
+                    }
+                }
+            }
+            if !go_upstream {
+                let ran = run_detached(&server, info, resp3, cmd, &args, |ks| {
+                    filled.iter().all(|k| ks.peek(k).is_some())
+                });
+                if let Some(reply) = ran {
+                    return reply;
+                }
+            }
+            // Invalidated (or evicted) since the fetch, or not cacheable:
+            // the upstream answers.
+            match up.forward(&args, resp3).await {
+                Ok(v) => encode(&v, resp3, null_is_array(&args)),
+                Err(e) => encode_error(e.message()),
+            }
+        })
+    }
+}
+
+/// Joins or starts the fetch of `key`. The fetch itself runs as its own task,
+/// so it completes (and wakes every waiter) even if the request that
+/// started it goes away.
+async fn fetch_key(
+    co: Arc<Coherence>,
+    up: Arc<RedisTier>,
+    key: Bytes,
+    hint: Option<ValueType>,
+) -> FetchOutcome {
+    let (flight, leader) = co.begin(&key);
+    let mut rx = flight.done.subscribe();
+    if leader {
+        let flight = flight.clone();
+        let co = co.clone();
+        tokio::spawn(async move {
+            let r = Tier::fetch(&*up, key.clone(), hint).await;
+            co.complete(&key, &flight, r);
+        });
+    }
+    let outcome = match rx.wait_for(|v| v.is_some()).await {
+        Ok(v) => v.unwrap_or(FetchOutcome::Failed(TierErrorKind::Unavailable)),
+        Err(_) => FetchOutcome::Failed(TierErrorKind::Unavailable),
+    };
+    outcome
+}
+
+impl Router for TieredRouter {
+    fn route(
+        &self,
+        _server: &Arc<Shared>,
+        client: &mut ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        let top = args[0].eq_ignore_ascii_case(cmd.name.as_bytes());
+        if top {
+            match cmd.name {
+                "exec" => return self.exec(client),
+                "watch" => return self.watch(client, args),
+                // The dedicated connection closes: Redis forgets its WATCHes.
+                "unwatch" | "discard" | "reset" => {
+                    self.upstream.release(client.id);
+                    return None;
+                }
+                _ => {}
+            }
+        }
+        if cmd.has(flags::WRITE) {
+            if let Some(reply) = self.write_through(client, cmd, args) {
+                return Some(reply);
+            }
+            return Some(self.write(client, cmd, args));
+        }
+        let whole_read = cmd.has(flags::READONLY) && matches!(cmd.keys, KeySpec::All);
+        if whole_read || upstream_read(cmd, args, top) {
+            return Some(self.forward_read(client, args));
+        }
+        None
+    }
+
+    fn check_locked(
+        &self,
+        server: &Arc<Shared>,
+        client: &ClientState,
+        ks: &mut Keys<'_>,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        if !cmd.has(flags::READONLY) {
+            return None;
+        }
+        let mut missing: SmallVec<[Bytes; 2]> = SmallVec::new();
+        match cmd.keys {
+            KeySpec::Range {
+                first: 1,
+                last: 1,
+                step: 1,
+            } if args.len() > 1 => {
+                let k = &args[1];
+                if ks.peek(k).is_none() && !self.co.negatively_cached(k) {
+                    missing.push(k.clone());
+                }
+            }
+            KeySpec::None | KeySpec::All => return None,
+            _ => {
+                for i in cmd.key_positions(args) {
+                    let k = &args[i];
+                    if ks.peek(k).is_none() && !self.co.negatively_cached(k) && !missing.contains(k)
+                    {
+                        missing.push(k.clone());
+                    }
+                }
+            }
+        }
+        let stats = &self.local.stats;
+        if missing.is_empty() {
+            TierStats::add(&stats.hits);
+            return None;
+        }
+        TierStats::add(&stats.misses);
+        Some(self.miss(server, client, cmd, args, missing))
+    }
+
+    fn pipelines(&self) -> bool {
+        true
+    }
+
+    /// Plain forwards only, batched per client (see `pipelined`). A
+    /// write-through with re-read uses the tracking connection, so it never
+    /// overlaps: it runs for the last command of a batch, as at `-P 1`.
+    fn route_pipelined(
+        &self,
+        _server: &Arc<Shared>,
+        client: &mut ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        let top = true; // execute_deferrable passes top-level commands only
+        let whole_read = cmd.has(flags::READONLY) && matches!(cmd.keys, KeySpec::All);
+        if cmd.has(flags::WRITE) || whole_read || upstream_read(cmd, args, top) {
+            return Some(self.pipelined(client, cmd, args));
+        }
+        None
+    }
+
+    fn disconnect(&self, client: &ClientState) {
+        self.upstream.forget_client(client.id);
+    }
+
+    fn info(&self, want: &dyn Fn(&str) -> bool, out: &mut String) {
+        use std::fmt::Write;
+        if !want("tiers") {
+            return;
+        }
+        let tiers = self.tiers();
+        let names: Vec<&str> = tiers.iter().map(|t| t.kind()).collect();
+        let _ = write!(
+            out,
+            "# Tiers\r\ntiers:{}\r\nupstream_status:{}\r\n",
+            names.join(","),
+            if self.upstream.is_up() { "up" } else { "down" }
+        );
+        for (i, t) in tiers.iter().enumerate() {
+            let s = t.stats();
+            let n = s.latency_count.load(Ordering::Relaxed);
+            let avg = s
+                .latency_us_total
+                .load(Ordering::Relaxed)
+                .checked_div(n)
+                .unwrap_or(0);
+            let _ = write!(
+                out,
+                "tier{i}_kind:{}\r\ntier{i}_hits:{}\r\ntier{i}_misses:{}\r\ntier{i}_backfills:{}\r\ntier{i}_invalidations:{}\r\ntier{i}_errors:{}\r\ntier{i}_latency_avg_us:{avg}\r\ntier{i}_latency_max_us:{}\r\n",
+                t.kind(),
+                s.hits.load(Ordering::Relaxed),
+                s.misses.load(Ordering::Relaxed),
+                s.backfills.load(Ordering::Relaxed),
+                s.invalidations.load(Ordering::Relaxed),
+                s.errors.load(Ordering::Relaxed),
+                s.latency_us_max.load(Ordering::Relaxed),
+            );
+            for (k, v) in t.info_fields() {
+                let _ = write!(out, "tier{i}_{k}:{v}\r\n");
+            }
+        }
+        out.push_str("\r\n");
+    }
+}

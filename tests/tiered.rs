@@ -1,0 +1,875 @@
+//! The tiered engine against a real upstream `redis-server` started by each
+//! test (killed on drop): read-through and back-fill per type with TTL carried
+//! over, invalidation when Redis changes behind our back, two jcache nodes
+//! sharing one Redis, degraded mode and recovery, transactions and WATCH,
+//! negative caching and single-flight.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, wait_for, Server};
+use redis::{cmd, Connection, RedisResult, Value};
+
+/// A real redis-server on a free port, restartable on the same port.
+struct Upstream {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Upstream {
+    fn start() -> Upstream {
+        let mut u = Upstream {
+            port: free_port(),
+            child: None,
+        };
+        u.spawn();
+        u
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("/usr/bin/redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--enable-debug-command",
+                "yes",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        assert!(
+            wait_for(Duration::from_secs(10), || {
+                TcpStream::connect(("127.0.0.1", port))
+                    .and_then(|mut s| {
+                        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+                        s.write_all(b"PING\r\n")?;
+                        let mut b = [0u8; 7];
+                        s.read_exact(&mut b)?;
+                        Ok(&b == b"+PONG\r\n")
+                    })
+                    .unwrap_or(false)
+            }),
+            "redis-server did not start on {port}"
+        );
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn client(&self) -> Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// jcache with `--tier memory --tier redis://...`, waiting until the upstream is up.
+fn tiered(up: &Upstream, extra: &[&str]) -> Server {
+    let url = up.url();
+    let mut args = vec![
+        "--tier",
+        "memory",
+        "--tier",
+        url.as_str(),
+        "--upstream-timeout",
+        "500ms",
+    ];
+    args.extend_from_slice(extra);
+    let s = Server::start(&args);
+    let mut c = s.client();
+    assert!(
+        wait_for(Duration::from_secs(10), || info(&mut c, "upstream_status")
+            == "up"),
+        "upstream never came up"
+    );
+    s
+}
+
+fn info(c: &mut Connection, field: &str) -> String {
+    let text: String = cmd("INFO").arg("tiers").query(c).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+fn info_n(c: &mut Connection, field: &str) -> u64 {
+    info(c, field).parse().unwrap_or(0)
+}
+
+fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
+    let mut command = cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command
+        .query(c)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+fn try_q(c: &mut Connection, args: &[&str]) -> RedisResult<Value> {
+    let mut command = cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command.query(c)
+}
+
+/// Whether jcache knows a command yet (families land on main one by one).
+fn has_command(c: &mut Connection, name: &str) -> bool {
+    let v: Value = cmd("COMMAND").arg("INFO").arg(name).query(c).unwrap();
+    matches!(v, Value::Array(ref a) if !matches!(a.first(), Some(Value::Nil) | None))
+}
+
+/// One way to write and read back each type, so the tests cover all types.
+struct Kind {
+    name: &'static str,
+    /// Commands to create the key directly in Redis.
+    create: &'static [&'static [&'static str]],
+    /// A whole-key read through jcache and what it must return (sorted, flattened).
+    read: &'static [&'static str],
+    expect: &'static [&'static str],
+    /// A change made directly in Redis and the read's result after it.
+    change: &'static [&'static str],
+    expect_after: &'static [&'static str],
+    /// A field read (served locally once back-filled).
+    field_read: &'static [&'static str],
+    field_expect: &'static str,
+}
+
+const KINDS: &[Kind] = &[
+    Kind {
+        name: "string",
+        create: &[&["SET", "k:string", "v1"]],
+        read: &["GET", "k:string"],
+        expect: &["v1"],
+        change: &["SET", "k:string", "v2"],
+        expect_after: &["v2"],
+        field_read: &["STRLEN", "k:string"],
+        field_expect: "2",
+    },
+    Kind {
+        name: "hash",
+        create: &[&["HSET", "k:hash", "a", "1", "b", "2"]],
+        read: &["HGETALL", "k:hash"],
+        expect: &["1", "2", "a", "b"],
+        change: &["HSET", "k:hash", "c", "3"],
+        expect_after: &["1", "2", "3", "a", "b", "c"],
+        field_read: &["HGET", "k:hash", "b"],
+        field_expect: "2",
+    },
+    Kind {
+        name: "list",
+        create: &[&["RPUSH", "k:list", "x", "y", "z"]],
+        read: &["LRANGE", "k:list", "0", "-1"],
+        expect: &["x", "y", "z"],
+        change: &["RPUSH", "k:list", "w"],
+        expect_after: &["w", "x", "y", "z"],
+        field_read: &["LINDEX", "k:list", "1"],
+        field_expect: "y",
+    },
+    Kind {
+        name: "set",
+        create: &[&["SADD", "k:set", "m1", "m2"]],
+        read: &["SMEMBERS", "k:set"],
+        expect: &["m1", "m2"],
+        change: &["SREM", "k:set", "m1"],
+        expect_after: &["m2"],
+        field_read: &["SISMEMBER", "k:set", "m2"],
+        field_expect: "1",
+    },
+    Kind {
+        name: "zset",
+        create: &[&["ZADD", "k:zset", "1", "a", "2.5", "b"]],
+        read: &["ZRANGE", "k:zset", "0", "-1", "WITHSCORES"],
+        expect: &["1", "2.5", "a", "b"],
+        change: &["ZINCRBY", "k:zset", "1", "a"],
+        expect_after: &["2", "2.5", "a", "b"],
+        field_read: &["ZSCORE", "k:zset", "b"],
+        field_expect: "2.5",
+    },
+];
+
+fn flat(v: Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: Value, out: &mut Vec<String>) {
+        match v {
+            Value::BulkString(b) => out.push(String::from_utf8_lossy(&b).into_owned()),
+            Value::SimpleString(s) => out.push(s),
+            Value::Int(i) => out.push(i.to_string()),
+            Value::Double(d) => out.push(d.to_string()),
+            Value::Array(a) | Value::Set(a) => a.into_iter().for_each(|x| walk(x, out)),
+            Value::Map(m) => m.into_iter().for_each(|(k, v)| {
+                walk(k, out);
+                walk(v, out)
+            }),
+            Value::Nil => {}
+            other => out.push(format!("{other:?}")),
+        }
+    }
+    walk(v, &mut out);
+    out.sort();
+    out
+}
+
+fn read_flat(c: &mut Connection, args: &[&str]) -> Vec<String> {
+    flat(try_q(c, args).unwrap_or_else(|e| panic!("{args:?}: {e}")))
+}
+
+/// The kinds whose commands jcache has (all of them once every family landed).
+fn available_kinds(c: &mut Connection) -> Vec<&'static Kind> {
+    KINDS
+        .iter()
+        .filter(|k| has_command(c, k.read[0]) && has_command(c, k.field_read[0]))
+        .collect()
+}
+
+#[test]
+fn read_through_backfills_each_type_and_serves_locally() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let kinds = available_kinds(&mut c);
+    assert_eq!(kinds.len(), KINDS.len(), "every type's commands are there");
+    for k in &kinds {
+        for create in k.create {
+            let _: Value = q(&mut r, create);
+        }
+        let fills = info_n(&mut c, "tier0_backfills");
+        let fetches = info_n(&mut c, "tier1_hits");
+        assert_eq!(read_flat(&mut c, k.read), k.expect, "{} first read", k.name);
+        assert_eq!(
+            info_n(&mut c, "tier0_backfills"),
+            fills + 1,
+            "{} back-filled",
+            k.name
+        );
+        assert_eq!(
+            info_n(&mut c, "tier1_hits"),
+            fetches + 1,
+            "{} fetched once",
+            k.name
+        );
+        // Now local: reads do not go upstream again.
+        let hits = info_n(&mut c, "tier0_hits");
+        assert_eq!(
+            read_flat(&mut c, k.read),
+            k.expect,
+            "{} second read",
+            k.name
+        );
+        assert_eq!(
+            read_flat(&mut c, k.field_read),
+            vec![k.field_expect.to_string()],
+            "{}",
+            k.name
+        );
+        assert_eq!(
+            info_n(&mut c, "tier1_hits"),
+            fetches + 1,
+            "{} served locally",
+            k.name
+        );
+        assert_eq!(
+            info_n(&mut c, "tier0_hits"),
+            hits + 2,
+            "{} local hits",
+            k.name
+        );
+        // TYPE is answered by the local copy with the upstream's type.
+        let t: String = q(&mut c, &["TYPE", k.read[1]]);
+        assert_eq!(t, k.name);
+    }
+    // A key absent upstream reads as absent.
+    let v: Value = q(&mut c, &["HGET", "nosuch", "f"]);
+    assert_eq!(v, Value::Nil);
+    let n: i64 = q(&mut c, &["EXISTS", "nosuch", "k:hash"]);
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn ttl_is_carried_over_and_capped_by_local_ttl_max() {
+    let mut up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &["--local-ttl-max", "2s"]);
+    let mut c = s.client();
+    let kinds = available_kinds(&mut c);
+    // Keys with a short upstream TTL, and one without TTL (capped by local-ttl-max).
+    for k in &kinds {
+        for create in k.create {
+            let _: Value = q(&mut r, create);
+        }
+        let _: Value = q(&mut r, &["PEXPIRE", k.read[1], "1000"]);
+        assert_eq!(read_flat(&mut c, k.read), k.expect, "{}", k.name);
+    }
+    let _: Value = q(&mut r, &["HSET", "forever", "f", "v"]);
+    let v: String = q(&mut c, &["HGET", "forever", "f"]);
+    assert_eq!(v, "v");
+    // TTL queries see the upstream's TTL, not the local cap.
+    let ttl: i64 = q(&mut c, &["TTL", "forever"]);
+    assert_eq!(ttl, -1);
+    let pttl: i64 = q(&mut c, &["PTTL", kinds[0].read[1]]);
+    assert!(pttl > 0 && pttl <= 1000, "{pttl}");
+    // Cut the upstream off: no invalidation can arrive, so only the local
+    // expiry can make the copies go.
+    up.kill();
+    assert!(wait_for(Duration::from_secs(5), || info(
+        &mut c,
+        "upstream_status"
+    ) == "down"));
+    let start = Instant::now();
+    let v: String = q(&mut c, &["HGET", "forever", "f"]);
+    assert_eq!(v, "v", "degraded mode serves the local copy");
+    for k in &kinds {
+        // Still held (unless the 1s TTL already ran out on a slow machine).
+        if start.elapsed() < Duration::from_millis(700) {
+            assert_eq!(
+                read_flat(&mut c, k.read),
+                k.expect,
+                "{} held locally",
+                k.name
+            );
+        }
+    }
+    // The copies expire with the upstream TTL (1s) ...
+    for k in &kinds {
+        assert!(
+            wait_for(Duration::from_secs(3), || try_q(&mut c, k.read).is_err()),
+            "{} still served after its TTL",
+            k.name
+        );
+    }
+    // ... and the TTL-less key at local-ttl-max (2s).
+    assert!(wait_for(Duration::from_secs(4), || try_q(
+        &mut c,
+        &["HGET", "forever", "f"]
+    )
+    .is_err()));
+    let e = try_q(&mut c, &["HGET", "forever", "f"]).unwrap_err();
+    assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
+}
+
+#[test]
+fn direct_changes_in_redis_invalidate_local_copies() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    for k in available_kinds(&mut c) {
+        for create in k.create {
+            let _: Value = q(&mut r, create);
+        }
+        assert_eq!(read_flat(&mut c, k.read), k.expect, "{}", k.name);
+        let _: Value = q(&mut r, k.change);
+        let start = Instant::now();
+        assert!(
+            wait_for(Duration::from_secs(2), || read_flat(&mut c, k.read)
+                == k.expect_after),
+            "{}: change not seen: {:?}",
+            k.name,
+            read_flat(&mut c, k.read)
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "{} slow invalidation",
+            k.name
+        );
+        // Deleted upstream: gone here too.
+        let _: Value = q(&mut r, &["DEL", k.read[1]]);
+        assert!(
+            wait_for(Duration::from_secs(2), || read_flat(&mut c, k.read)
+                .is_empty()),
+            "{}: delete not seen",
+            k.name
+        );
+    }
+    // FLUSHALL upstream (null-payload invalidation) empties the local tier.
+    let _: Value = q(&mut r, &["HSET", "h1", "f", "1"]);
+    let _: Value = q(&mut c, &["HGET", "h1", "f"]);
+    let _: Value = q(&mut r, &["FLUSHALL"]);
+    assert!(wait_for(Duration::from_secs(2), || q::<Value>(
+        &mut c,
+        &["HGET", "h1", "f"]
+    ) == Value::Nil));
+    assert!(info_n(&mut c, "tier1_invalidations") >= 1);
+}
+
+#[test]
+fn writes_go_upstream_first_and_errors_leave_local_unchanged() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let n: i64 = q(&mut c, &["HSET", "w", "a", "1"]);
+    assert_eq!(n, 1);
+    let v: String = q(&mut r, &["HGET", "w", "a"]);
+    assert_eq!(v, "1", "the write reached the upstream");
+    let v: String = q(&mut c, &["HGET", "w", "a"]);
+    assert_eq!(v, "1");
+    // Read-your-writes through the same node.
+    let _: i64 = q(&mut c, &["HINCRBY", "w", "a", "5"]);
+    let v: String = q(&mut c, &["HGET", "w", "a"]);
+    assert_eq!(v, "6");
+    // A write the upstream rejects: its error, and the local copy stays.
+    let fills = info_n(&mut c, "tier0_backfills");
+    let e = try_q(&mut c, &["SADD", "w", "x"]).unwrap_err();
+    assert_eq!(e.code(), Some("WRONGTYPE"), "{e}");
+    let v: String = q(&mut c, &["HGET", "w", "a"]);
+    assert_eq!(v, "6");
+    assert_eq!(
+        info_n(&mut c, "tier0_backfills"),
+        fills,
+        "no re-fetch needed"
+    );
+    // Keyspace-wide reads and FLUSHALL go upstream.
+    let _: Value = q(&mut r, &["HSET", "other", "f", "v"]);
+    let n: i64 = q(&mut c, &["DBSIZE"]);
+    assert_eq!(n, 2);
+    let _: Value = q(&mut c, &["FLUSHALL"]);
+    let n: i64 = q(&mut r, &["DBSIZE"]);
+    assert_eq!(n, 0);
+    let v: Value = q(&mut c, &["HGET", "w", "a"]);
+    assert_eq!(v, Value::Nil);
+}
+
+#[test]
+fn two_nodes_never_hand_out_the_same_value_or_pop_twice() {
+    let up = Upstream::start();
+    let a = tiered(&up, &[]);
+    let b = tiered(&up, &[]);
+    let mut probe = a.client();
+    assert!(has_command(&mut probe, "incr"));
+    let incr_cmd: &[&str] = &["INCR", "counter"];
+    // 10,000 increments split over both nodes, 4 clients each.
+    let mut handles = Vec::new();
+    for node in [&a, &b] {
+        for _ in 0..4 {
+            let mut c = node.client();
+            let cmdv: Vec<String> = incr_cmd.iter().map(|s| s.to_string()).collect();
+            handles.push(std::thread::spawn(move || {
+                let args: Vec<&str> = cmdv.iter().map(|s| s.as_str()).collect();
+                (0..1250)
+                    .map(|_| q::<i64>(&mut c, &args))
+                    .collect::<Vec<_>>()
+            }));
+        }
+    }
+    let mut seen = HashSet::new();
+    for h in handles {
+        for v in h.join().unwrap() {
+            assert!(seen.insert(v), "value {v} handed out twice");
+        }
+    }
+    assert_eq!(seen.len(), 10_000);
+    assert_eq!(seen.iter().max(), Some(&10_000));
+    // Pops: every element popped exactly once across both nodes.
+    let mut r = up.client();
+    let members: Vec<String> = (0..2000).map(|i| format!("e{i}")).collect();
+    let mut sadd = cmd("SADD");
+    sadd.arg("pool").arg(&members);
+    let _: i64 = sadd.query(&mut r).unwrap();
+    let has_lists = has_command(&mut probe, "rpush") && has_command(&mut probe, "lpop");
+    assert!(has_lists);
+    if has_lists {
+        let mut rpush = cmd("RPUSH");
+        rpush.arg("queue").arg(&members);
+        let _: i64 = rpush.query(&mut r).unwrap();
+    }
+    let mut handles = Vec::new();
+    for node in [&a, &b] {
+        for _ in 0..3 {
+            let mut c = node.client();
+            handles.push(std::thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    // Reads in between keep the local copies busy.
+                    let _: Value = q(&mut c, &["SCARD", "pool"]);
+                    let v: Value = q(&mut c, &["SPOP", "pool"]);
+                    match v {
+                        Value::BulkString(b) => got.push(String::from_utf8(b).unwrap()),
+                        _ => break,
+                    }
+                }
+                if has_lists {
+                    loop {
+                        let _: Value = q(&mut c, &["LLEN", "queue"]);
+                        let v: Value = q(&mut c, &["LPOP", "queue"]);
+                        match v {
+                            Value::BulkString(b) => {
+                                got.push(format!("list:{}", String::from_utf8(b).unwrap()))
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                got
+            }));
+        }
+    }
+    let mut popped = HashSet::new();
+    for h in handles {
+        for v in h.join().unwrap() {
+            assert!(popped.insert(v.clone()), "{v} popped twice");
+        }
+    }
+    let expected = if has_lists { 4000 } else { 2000 };
+    assert_eq!(popped.len(), expected);
+}
+
+#[test]
+fn upstream_down_serves_local_hits_fails_writes_fast_and_recovers() {
+    let mut up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let _: Value = q(&mut c, &["HSET", "hot", "f", "old"]);
+    let v: String = q(&mut c, &["HGET", "hot", "f"]);
+    assert_eq!(v, "old");
+    drop(r);
+    up.kill();
+    assert!(wait_for(Duration::from_secs(5), || info(
+        &mut c,
+        "upstream_status"
+    ) == "down"));
+    // Local hits keep answering.
+    for _ in 0..100 {
+        let v: String = q(&mut c, &["HGET", "hot", "f"]);
+        assert_eq!(v, "old");
+    }
+    // Writes fail fast with the documented error; misses too.
+    let start = Instant::now();
+    let e = try_q(&mut c, &["HSET", "hot", "f", "new"]).unwrap_err();
+    assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
+    assert!(e.to_string().contains("upstream unavailable"), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    let e = try_q(&mut c, &["HGET", "cold", "f"]).unwrap_err();
+    assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
+    let e = try_q(&mut c, &["DBSIZE"]).unwrap_err();
+    assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
+    // The upstream comes back (empty: no persistence): jcache reconnects by
+    // itself and serves nothing stale.
+    up.spawn();
+    assert!(wait_for(Duration::from_secs(10), || info(
+        &mut c,
+        "upstream_status"
+    ) == "up"));
+    let v: Value = q(&mut c, &["HGET", "hot", "f"]);
+    assert_eq!(v, Value::Nil, "stale value served after reconnect");
+    let _: i64 = q(&mut c, &["HSET", "hot", "f", "new"]);
+    let v: String = q(&mut c, &["HGET", "hot", "f"]);
+    assert_eq!(v, "new");
+    r = up.client();
+    let v: String = q(&mut r, &["HGET", "hot", "f"]);
+    assert_eq!(v, "new");
+    assert!(info_n(&mut c, "tier1_reconnects") >= 1);
+}
+
+#[test]
+fn transactions_and_watch_run_upstream() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let _: Value = q(&mut c, &["HSET", "t", "n", "1"]);
+    let v: String = q(&mut c, &["HGET", "t", "n"]);
+    assert_eq!(v, "1");
+    // MULTI/EXEC: atomic upstream, local copy dropped afterwards.
+    let (a, b): (i64, String) = redis::pipe()
+        .atomic()
+        .cmd("HINCRBY")
+        .arg("t")
+        .arg("n")
+        .arg(10)
+        .cmd("HGET")
+        .arg("t")
+        .arg("n")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!((a, b.as_str()), (11, "11"));
+    let v: String = q(&mut c, &["HGET", "t", "n"]);
+    assert_eq!(v, "11");
+    // WATCH: a change by another client makes EXEC fail.
+    let _: () = q(&mut c, &["WATCH", "t"]);
+    let _: Value = q(&mut r, &["HSET", "t", "n", "99"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: Value = q(&mut c, &["HSET", "t", "n", "0"]);
+    let v: Value = q(&mut c, &["EXEC"]);
+    assert_eq!(v, Value::Nil, "EXEC must abort");
+    let v: String = q(&mut r, &["HGET", "t", "n"]);
+    assert_eq!(v, "99");
+    // Untouched WATCH: EXEC runs.
+    let _: () = q(&mut c, &["WATCH", "t"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: Value = q(&mut c, &["HSET", "t", "n", "5"]);
+    let v: Vec<i64> = q(&mut c, &["EXEC"]);
+    assert_eq!(v, vec![0]);
+    let v: String = q(&mut c, &["HGET", "t", "n"]);
+    assert_eq!(v, "5");
+    // Queue-time errors still abort locally.
+    let _: () = q(&mut c, &["MULTI"]);
+    let _ = try_q(&mut c, &["HSET", "t"]);
+    let e = try_q(&mut c, &["EXEC"]).unwrap_err();
+    assert_eq!(e.code(), Some("EXECABORT"), "{e}");
+}
+
+#[test]
+fn negative_cache_and_single_flight() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &["--negative-cache-ttl", "10s"]);
+    let mut c = s.client();
+    // A missing key is asked upstream once, then remembered as absent ...
+    let misses = info_n(&mut c, "tier1_misses");
+    for _ in 0..20 {
+        let v: Value = q(&mut c, &["HGET", "ghost", "f"]);
+        assert_eq!(v, Value::Nil);
+    }
+    assert_eq!(info_n(&mut c, "tier1_misses"), misses + 1);
+    // ... until it is created upstream (the invalidation clears the memory).
+    let _: Value = q(&mut r, &["HSET", "ghost", "f", "here"]);
+    assert!(wait_for(Duration::from_secs(2), || q::<Value>(
+        &mut c,
+        &["HGET", "ghost", "f"]
+    ) == Value::BulkString(
+        b"here".to_vec()
+    )));
+    // Single-flight: while Redis is stalled, 16 concurrent misses on one key
+    // make one fetch.
+    let _: Value = q(&mut r, &["HSET", "busy", "f", "v"]);
+    let fetches = info_n(&mut c, "tier1_hits");
+    let clients: Vec<Connection> = (0..16).map(|_| s.client()).collect();
+    let stall = std::thread::spawn(move || {
+        let _: Value = q(&mut r, &["DEBUG", "SLEEP", "0.3"]);
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let handles: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| std::thread::spawn(move || q::<String>(&mut c, &["HGET", "busy", "f"])))
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), "v");
+    }
+    stall.join().unwrap();
+    assert_eq!(info_n(&mut c, "tier1_hits"), fetches + 1);
+}
+
+#[test]
+fn resp3_clients_get_resp3_shapes_on_miss_hit_and_forward() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let _: Value = q(&mut r, &["HSET", "h3", "a", "1"]);
+    let mut raw = s.raw();
+    raw.send(b"HELLO 3\r\n");
+    let mut buf = vec![0u8; 4096];
+    let n = raw.s.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"%"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // Miss (fetched, then answered locally) and hit: both a RESP3 map.
+    raw.roundtrip(b"HGETALL h3\r\n", b"%1\r\n$1\r\na\r\n$1\r\n1\r\n");
+    raw.roundtrip(b"HGETALL h3\r\n", b"%1\r\n$1\r\na\r\n$1\r\n1\r\n");
+    // Forwarded: upstream's reply in RESP3.
+    raw.roundtrip(b"HSET h3 b 2\r\n", b":1\r\n");
+    raw.roundtrip(b"HGET nope f\r\n", b"_\r\n");
+    raw.roundtrip(b"TTL h3\r\n", b":-1\r\n");
+}
+
+#[test]
+fn pipelined_forwarded_commands_keep_their_order() {
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    // Four clients at once, each 2,000 writes in one pipeline with reads of
+    // the same key in between: every reply in request order, every read
+    // seeing the writes before it.
+    let handles: Vec<_> = (0..4)
+        .map(|n| {
+            let mut c = s.client();
+            std::thread::spawn(move || {
+                let (seq, logk) = (format!("seq{n}"), format!("log{n}"));
+                let mut p = redis::pipe();
+                for i in 0..2000 {
+                    p.cmd("INCR").arg(&seq);
+                    if i % 50 == 49 {
+                        p.cmd("GET").arg(&seq);
+                    }
+                    p.cmd("APPEND").arg(&logk).arg(format!("{i},"));
+                }
+                let replies: Vec<i64> = p.query(&mut c).unwrap();
+                let mut expect = Vec::new();
+                let mut log = String::new();
+                for i in 0..2000i64 {
+                    expect.push(i + 1);
+                    if i % 50 == 49 {
+                        expect.push(i + 1);
+                    }
+                    log.push_str(&format!("{i},"));
+                    expect.push(log.len() as i64);
+                }
+                let got: String = q(&mut c, &["GET", &logk]);
+                if got != log {
+                    let g: Vec<&str> = got.split(',').collect();
+                    let i = (0..g.len()).find(|&i| g[i] != i.to_string()).unwrap_or(0);
+                    panic!(
+                        "writes applied out of order at {i}: {:?}",
+                        &g[i.saturating_sub(2)..(i + 3).min(g.len())]
+                    );
+                }
+                if let Some(i) = (0..expect.len()).find(|&i| replies.get(i) != Some(&expect[i])) {
+                    panic!(
+                        "replies out of order at {i}: {:?} vs {:?}",
+                        &replies[i.saturating_sub(2)..(i + 3).min(replies.len())],
+                        &expect[i.saturating_sub(2)..(i + 3).min(expect.len())]
+                    );
+                }
+                let got: String = q(&mut c, &["GET", &logk]);
+                assert!(got == log, "writes applied out of order");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn hot_keys_stay_local_across_writes_and_stay_tracked() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let _: () = q(&mut c, &["SET", "hot", "1"]);
+    let v: String = q(&mut c, &["GET", "hot"]);
+    assert_eq!(v, "1");
+    // Writes through jcache to a key held locally replace the local copy
+    // with the upstream's result: the next reads are local hits.
+    for i in 2..20 {
+        let n: i64 = q(&mut c, &["INCR", "hot"]);
+        assert_eq!(n, i);
+        let misses = info_n(&mut c, "tier0_misses");
+        let v: String = q(&mut c, &["GET", "hot"]);
+        assert_eq!(v, i.to_string());
+        assert_eq!(
+            info_n(&mut c, "tier0_misses"),
+            misses,
+            "read after write missed"
+        );
+    }
+    // The same in a pipeline (writes batched, each re-reading the key).
+    let misses = info_n(&mut c, "tier0_misses");
+    let mut p = redis::pipe();
+    for _ in 0..10 {
+        p.cmd("INCR").arg("hot");
+    }
+    p.cmd("GET").arg("hot");
+    let v: Vec<i64> = p.query(&mut c).unwrap();
+    assert_eq!(v, (20..30).chain([29]).collect::<Vec<i64>>());
+    assert_eq!(
+        info_n(&mut c, "tier0_misses"),
+        misses,
+        "pipelined read after writes missed"
+    );
+    let _: () = q(&mut c, &["EXPIRE", "hot", "100"]);
+    let ttl: i64 = q(&mut c, &["TTL", "hot"]);
+    assert!(ttl > 90 && ttl <= 100, "{ttl}");
+    // ... and the key is still tracked: a change made directly in Redis is
+    // seen (NOLOOP does not hide other clients' writes).
+    let _: () = q(&mut r, &["SET", "hot", "direct"]);
+    assert!(wait_for(Duration::from_secs(2), || q::<String>(
+        &mut c,
+        &["GET", "hot"]
+    ) == "direct"));
+    // A rejected write leaves the local copy as it was.
+    let e = try_q(&mut c, &["HSET", "hot", "f", "v"]).unwrap_err();
+    assert_eq!(e.code(), Some("WRONGTYPE"), "{e}");
+    let v: String = q(&mut c, &["GET", "hot"]);
+    assert_eq!(v, "direct");
+    // A write that deletes the key (HDEL of the last field) leaves no copy.
+    let _: i64 = q(&mut c, &["HSET", "hh", "f", "v"]);
+    let _: String = q(&mut c, &["HGET", "hh", "f"]);
+    let _: i64 = q(&mut c, &["HDEL", "hh", "f"]);
+    let v: Value = q(&mut c, &["HGET", "hh", "f"]);
+    assert_eq!(v, Value::Nil);
+    let n: i64 = q(&mut c, &["EXISTS", "hh"]);
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn blocking_pops_wait_upstream_on_their_own_connection() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let mut other = s.client();
+    // A blocked client does not stall the others (its BLPOP has a connection of its own).
+    let h = std::thread::spawn(move || q::<Vec<String>>(&mut c, &["BLPOP", "jobs", "5"]));
+    assert!(wait_for(Duration::from_secs(5), || {
+        let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+        clients.contains("cmd=blpop")
+    }));
+    for _ in 0..10 {
+        let v: Value = q(&mut other, &["GET", "unrelated"]);
+        assert_eq!(v, Value::Nil);
+    }
+    let _: i64 = q(&mut r, &["RPUSH", "jobs", "j1"]);
+    assert_eq!(
+        h.join().unwrap(),
+        vec!["jobs".to_string(), "j1".to_string()]
+    );
+    // A client that goes away while blocked pops nothing.
+    {
+        let mut gone = s.raw();
+        gone.send(b"BLPOP jobs 0\r\n");
+        assert!(wait_for(Duration::from_secs(5), || {
+            let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+            clients.contains("cmd=blpop")
+        }));
+    }
+    assert!(wait_for(Duration::from_secs(5), || {
+        let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+        !clients.contains("cmd=blpop")
+    }));
+    let _: i64 = q(&mut r, &["RPUSH", "jobs", "j2"]);
+    let n: i64 = q(&mut r, &["LLEN", "jobs"]);
+    assert_eq!(n, 1, "popped for a client that went away");
+    // Timeout: RESP2's null array, as Redis answers.
+    let mut raw = s.raw();
+    raw.roundtrip(b"BLPOP none 0.1\r\n", b"*-1\r\n");
+}
