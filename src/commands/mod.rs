@@ -13,6 +13,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod pubsub;
+mod replication;
 mod server_cmds;
 mod strings;
 mod transactions;
@@ -193,6 +194,7 @@ pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::
         server_cmds::COMMANDS,
         transactions::COMMANDS,
         pubsub::COMMANDS,
+        replication::COMMANDS,
     ];
     let mut t = HashMap::new();
     for fam in families {
@@ -303,6 +305,11 @@ pub trait Router: Send + Sync {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Option<DeferredReply>;
+
+    /// The `# Replication` section of INFO, when the router owns it (cluster mode).
+    fn info_replication(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What the connection must do after a command.
