@@ -30,7 +30,7 @@
 #   SERVER_ARGS          extra arguments for the server (word-split).
 #   COMPAT_UNITS         replace the default unit list (space separated).
 #   COMPAT_EXTRA_UNITS   units appended to the list (space separated).
-#   COMPAT_UNIT_TIMEOUT  seconds per unit before runtest is killed (600).
+#   COMPAT_UNIT_TIMEOUT  seconds per unit before runtest is killed (300).
 #   COMPAT_TAGS          --tags value (default below).
 #   COMPAT_RUNTEST_ARGS  extra arguments for ./runtest (word-split).
 #   COMPAT_RESULTS_DIR   where logs go (default <repo>/target/redis-compat);
@@ -57,6 +57,8 @@
 # Each unit runs against a fresh server on a free loopback port:
 #   ./runtest --host 127.0.0.1 --port PORT --singledb --ignore-encoding \
 #     --ignore-digest --durable --tags "<COMPAT_TAGS>" --single UNIT
+# (plus --baseport B, a random free spot, so that the suite's own listening
+# port does not collide with another runtest running on the same machine)
 # and the [ok] / [err] / [exception] / [skip] / [ignore] lines are counted.
 #
 # Baseline file format (one line per unit, '#' comments allowed):
@@ -74,9 +76,10 @@ DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/hash unit/expire unit/k
 DEFAULT_TAGS="-needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:reset -needs:pfdebug"
 
 SERVER_BIN=${SERVER_BIN:-$REPO_ROOT/target/release/jcache}
+case "$SERVER_BIN" in /*) ;; */*) SERVER_BIN="$PWD/$SERVER_BIN" ;; esac
 SERVER_KIND=${SERVER_KIND:-}
 SERVER_ARGS=${SERVER_ARGS:-}
-UNIT_TIMEOUT=${COMPAT_UNIT_TIMEOUT:-600}
+UNIT_TIMEOUT=${COMPAT_UNIT_TIMEOUT:-300}
 TAGS=${COMPAT_TAGS:-$DEFAULT_TAGS}
 RUNTEST_ARGS=${COMPAT_RUNTEST_ARGS:-}
 RESULTS_DIR=${COMPAT_RESULTS_DIR:-$REPO_ROOT/target/redis-compat}
@@ -108,6 +111,15 @@ if [ "$ONLY" = 1 ]; then
 else
     read -r -a UNITS <<< "${COMPAT_UNITS:-$DEFAULT_UNITS} ${COMPAT_EXTRA_UNITS:-} ${ARG_UNITS[*]:-}"
 fi
+# drop duplicates, keep order
+declare -A SEEN=()
+DEDUP=()
+for u in "${UNITS[@]}"; do
+    u=${u%.tcl}; u=${u#tests/}
+    [ -n "${SEEN[$u]:-}" ] && continue
+    SEEN[$u]=1; DEDUP+=("$u")
+done
+UNITS=("${DEDUP[@]}")
 
 log() { printf '[redis-compat] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
@@ -246,6 +258,31 @@ free_port() {
     die "no free port found"
 }
 
+# A --baseport for runtest: in external mode it only listens (for its test
+# clients) on a port in [baseport-32, baseport) and probes port+10000 too.
+# Pick a random spot in 20000..29999 whose ports are free, away from the
+# default 21111 that other runtest invocations use.
+pick_baseport() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 - <<'PY'
+import random, socket
+def free(p):
+    try:
+        s = socket.socket(); s.bind(("127.0.0.1", p)); s.close(); return True
+    except OSError:
+        return False
+for _ in range(500):
+    p = random.randrange(22000, 29900)
+    if all(free(q) and free(q + 10000) for q in range(p, p + 4)):
+        print(p + 32); break
+else:
+    print(random.randrange(22000, 29900) + 32)
+PY
+        return
+    fi
+    echo $((22032 + RANDOM % 7800))
+}
+
 # PING via bash's /dev/tcp; succeeds when the server answers +PONG.
 ping_server() (
     port=$1 line=""
@@ -371,11 +408,22 @@ for unit in "${UNITS[@]}"; do
         echo "server failed to start (exit status $STOP_RC)" > "$ulog"
     else
         log "$unit: server pid $SERVER_PID port $port"
-        rc=0
-        (cd "$WORK" && TERM=dumb timeout --kill-after=15 "$UNIT_TIMEOUT" \
-            ./runtest --host 127.0.0.1 --port "$port" --singledb --ignore-encoding \
-            --ignore-digest --durable --tags "${TAG_LIST[*]}" "${EXTRA_RT[@]}" \
-            --single "$unit" < /dev/null > "$ulog.raw" 2>&1) || rc=$?
+        for attempt in 1 2 3 4 5; do
+            rc=0
+            bp=$(pick_baseport)
+            (cd "$WORK" && TERM=dumb timeout --kill-after=15 "$UNIT_TIMEOUT" \
+                ./runtest --host 127.0.0.1 --port "$port" --baseport "$bp" --singledb \
+                --ignore-encoding --ignore-digest --durable --tags "${TAG_LIST[*]}" \
+                "${EXTRA_RT[@]}" --single "$unit" < /dev/null > "$ulog.raw" 2>&1) || rc=$?
+            # the suite's own listening port can race with another runtest on
+            # this machine (its port probe is fooled by IPv6); retry elsewhere
+            if [ "$rc" != 0 ] && ! grep -q '\[ok\]' "$ulog.raw" &&
+                grep -q -E "couldn't open socket: address already in use|Can't find a non busy port" "$ulog.raw"; then
+                log "$unit: runtest could not listen near port $bp (attempt $attempt), retrying"
+                continue
+            fi
+            break
+        done
         # strip colour codes should TERM leak through
         sed -e 's/\x1b\[[0-9;]*m//g' "$ulog.raw" > "$ulog" && rm -f "$ulog.raw"
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then

@@ -66,7 +66,7 @@ fn resp3_push_messages_and_keyspace_events() {
     }
     sub.roundtrip(
         b"SUBSCRIBE __keyevent@0__:set\r\n",
-        b">3\r\n$9\r\nsubscribe\r\n$20\r\n__keyevent@0__:set\r\n:1\r\n",
+        b">3\r\n$9\r\nsubscribe\r\n$18\r\n__keyevent@0__:set\r\n:1\r\n",
     );
     let _: () = redis::cmd("SET")
         .arg("k")
@@ -74,6 +74,6 @@ fn resp3_push_messages_and_keyspace_events() {
         .query(&mut c)
         .unwrap_or(());
     // SET may not exist yet in minimal builds; a DEL-free check uses LPUSH-free path:
-    let expected = b">3\r\n$7\r\nmessage\r\n$20\r\n__keyevent@0__:set\r\n$1\r\nk\r\n";
+    let expected = b">3\r\n$7\r\nmessage\r\n$18\r\n__keyevent@0__:set\r\n$1\r\nk\r\n";
     assert_eq!(sub.read_exact_len(expected.len()), expected.to_vec());
 }

@@ -15,16 +15,15 @@ mod lists;
 mod pubsub;
 mod replication;
 mod server_cmds;
+mod sets;
 mod strings;
 mod transactions;
 pub mod util;
 pub mod watch;
 mod zsets;
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
-use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -183,11 +182,12 @@ impl Ctx<'_, '_> {
 }
 
 /// The whole command table, by lower-case name.
-pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
+pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
     let families: &[&'static [Command]] = &[
         strings::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
+        sets::COMMANDS,
         lists::COMMANDS,
         zsets::COMMANDS,
         connection::COMMANDS,
@@ -196,7 +196,7 @@ pub static TABLE: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::
         pubsub::COMMANDS,
         replication::COMMANDS,
     ];
-    let mut t = HashMap::new();
+    let mut t = ahash::HashMap::default();
     for fam in families {
         for c in fam.iter() {
             assert!(
@@ -238,18 +238,17 @@ fn arity_ok(arity: i32, n: usize) -> bool {
 }
 
 pub fn unknown_command_error(args: &[Bytes]) -> String {
-    let name = String::from_utf8_lossy(&args[0]);
-    let name: String = name.chars().take(128).collect();
-    let mut s = format!("ERR unknown command '{name}', with args beginning with: ");
+    // Like Redis: the name cut at 128 bytes, then arguments while the list is under 128 bytes.
+    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
+    let mut list = String::new();
     for a in args[1..].iter() {
-        let a = String::from_utf8_lossy(a);
-        let a: String = a.chars().take(128).collect();
-        s.push_str(&format!("'{a}' "));
-        if s.len() > 4096 {
+        if list.len() >= 128 {
             break;
         }
+        let room = 128 - list.len();
+        list.push_str(&format!("'{}' ", String::from_utf8_lossy(&a[..a.len().min(room)])));
     }
-    s
+    format!("ERR unknown command '{name}', with args beginning with: {list}")
 }
 
 /// Resolves the command to run: the command itself or its subcommand, or an error text.
@@ -406,11 +405,10 @@ fn run_locked(
         in_exec: false,
         block: None,
     };
-    let start = Instant::now();
     (cmd.handler)(&mut ctx, args);
     let block = ctx.block.take();
     drop(ks);
-    server.stats.record_latency(start.elapsed());
+
     if client.close_after_reply {
         return Flow::Close;
     }

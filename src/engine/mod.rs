@@ -811,10 +811,11 @@ impl<'a> Keys<'a> {
                     |v| matches!(v, Value::Str(_)),
                     |v| {
                         if let Value::Str(s) = v {
-                            let mut n = Vec::with_capacity(s.len() + data.len());
-                            n.extend_from_slice(s);
+                            // Grow in place (one realloc) rather than copying.
+                            let mut n = std::mem::take(s).into_vec();
+                            n.reserve_exact(data.len());
                             n.extend_from_slice(&data);
-                            *s = n.into();
+                            *s = n.into_boxed_slice();
                         }
                     },
                 );
@@ -826,12 +827,15 @@ impl<'a> Keys<'a> {
                     |v| matches!(v, Value::Str(_)),
                     |v| {
                         if let Value::Str(s) = v {
-                            let mut n = s.to_vec();
-                            if n.len() < offset + data.len() {
-                                n.resize(offset + data.len(), 0);
+                            let end = offset + data.len();
+                            if s.len() < end {
+                                // Grow in place (one realloc) rather than copying.
+                                let mut n = std::mem::take(s).into_vec();
+                                n.reserve_exact(end - n.len());
+                                n.resize(end, 0);
+                                *s = n.into_boxed_slice();
                             }
-                            n[offset..offset + data.len()].copy_from_slice(&data);
-                            *s = n.into();
+                            s[offset..end].copy_from_slice(&data);
                         }
                     },
                 );

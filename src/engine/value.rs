@@ -232,6 +232,10 @@ pub struct HashValue {
     bytes: usize,
 }
 
+/// Up to this many fields a hash keeps insertion order on removal
+/// (Redis's default hash-max-listpack-entries).
+const SMALL_HASH: usize = 128;
+
 const HASH_SLOT: usize = 2 * std::mem::size_of::<Elem>() + 8 + 9;
 
 impl HashValue {
@@ -266,8 +270,15 @@ impl HashValue {
             true
         }
     }
+    /// Removes a field. Small hashes (listpack-sized in Redis) keep their
+    /// insertion order, as Redis's listpack does; large ones swap-remove in O(1).
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match self.map.swap_remove_entry(field) {
+        let removed = if self.map.len() <= SMALL_HASH {
+            self.map.shift_remove_entry(field)
+        } else {
+            self.map.swap_remove_entry(field)
+        };
+        match removed {
             Some((f, v)) => {
                 self.bytes -= str_bytes(f.len()) + str_bytes(v.len());
                 true

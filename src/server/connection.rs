@@ -131,6 +131,7 @@ async fn run(
                     return Ok(());
                 }
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                info.last_active_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
             _ = info.kill.notified() => return Ok(()),
             _ = stop.changed() => return Ok(()),

@@ -95,6 +95,15 @@ const PARAMS: &[(&str, Kind, &str)] = &[
     ("appenddirname", Kind::Immutable, "appendonlydir"),
 ];
 
+/// Old names Redis still accepts for the same settings.
+const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+];
+
 pub struct RuntimeConfig {
     values: RwLock<BTreeMap<&'static str, String>>,
     requirepass_set: AtomicBool,
@@ -206,6 +215,14 @@ impl RuntimeConfig {
                 .store(value.parse().unwrap_or(0), Ordering::Relaxed),
             _ => {}
         }
-        self.values.write().insert(name, value);
+        let mut values = self.values.write();
+        for (old, new) in ALIASES {
+            if name == *old {
+                values.insert(new, value.clone());
+            } else if name == *new {
+                values.insert(old, value.clone());
+            }
+        }
+        values.insert(name, value);
     }
 }

@@ -43,9 +43,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                // Up means it answers: PONG, or NOAUTH when a password is set.
                 s.write_all(b"PING\r\n").unwrap();
-                let mut buf = [0u8; 7];
-                if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                let mut buf = [0u8; 1];
+                if s.read_exact(&mut buf).is_ok() && (buf[0] == b'+' || buf[0] == b'-') {
                     return server;
                 }
             }
@@ -70,6 +71,22 @@ impl Server {
     }
 
     /// A raw socket with a read timeout, for protocol-level tests.
+    /// A raw socket that has been served a PONG (retrying while the server
+    /// still counts connections that just closed).
+    pub fn raw_served(&self) -> Raw {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut r = self.raw();
+            r.send(b"PING\r\n");
+            let mut buf = [0u8; 7];
+            if r.s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "never served");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn raw(&self) -> Raw {
         let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

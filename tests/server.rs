@@ -1,0 +1,186 @@
+//! Server-level behaviour: configuration, authentication, limits, INFO,
+//! transactions and graceful shutdown, through the real binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+
+#[test]
+fn requirepass_gates_every_command_but_auth() {
+    let s = Server::start(&["--requirepass", "sekret"]);
+    let mut r = s.raw();
+    r.roundtrip(b"DBSIZE\r\n", b"-NOAUTH Authentication required.\r\n");
+    r.roundtrip(
+        b"AUTH wrong\r\n",
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+    r.roundtrip(b"AUTH sekret\r\n", b"+OK\r\n");
+    r.roundtrip(b"DBSIZE\r\n", b":0\r\n");
+    let mut r2 = s.raw();
+    r2.roundtrip(
+        b"HELLO 3 AUTH default wrong\r\n",
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+    r2.send(b"HELLO 3 AUTH default sekret\r\n");
+    assert_eq!(r2.read_exact_len(3), b"%7\r");
+}
+
+#[test]
+fn maxclients_rejects_with_redis_error() {
+    let s = Server::start(&["--maxclients", "2"]);
+    let a = s.raw_served();
+    let _b = s.raw_served();
+    let mut c = s.raw();
+    assert_eq!(c.read_to_close(), b"-ERR max number of clients reached\r\n");
+    drop(a);
+    // Once a slot frees up, a new client is served again.
+    assert!(common::wait_for(Duration::from_secs(5), || {
+        let mut d = s.raw();
+        d.send(b"PING\r\n");
+        let mut buf = [0u8; 7];
+        std::io::Read::read_exact(&mut d.s, &mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }));
+}
+
+#[test]
+fn protocol_limits_and_errors() {
+    let s = Server::start(&[]);
+    for (req, err) in [
+        (
+            &b"*3000000000\r\n"[..],
+            &b"-ERR Protocol error: invalid multibulk length\r\n"[..],
+        ),
+        (
+            b"*1\r\n$-10\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$600000000\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"set a \"b\r\n",
+            b"-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+    ] {
+        let mut r = s.raw();
+        r.send(req);
+        assert_eq!(
+            r.read_to_close(),
+            err.to_vec(),
+            "for {:?}",
+            String::from_utf8_lossy(req)
+        );
+    }
+    let mut r = s.raw();
+    r.send(&vec![b'a'; 70 * 1024]);
+    assert_eq!(
+        r.read_to_close(),
+        b"-ERR Protocol error: too big inline request\r\n"
+    );
+    // The server keeps serving others.
+    let mut ok = s.raw();
+    ok.roundtrip(b"PING\r\n", b"+PONG\r\n");
+}
+
+#[test]
+fn config_get_set_and_validation() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("10mb")
+        .query(&mut c)
+        .unwrap();
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, vec!["maxmemory".to_string(), "10485760".to_string()]);
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("bogus")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(err.to_string().contains("maxmemory-policy"), "{err}");
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("no-such-option")
+        .arg("1")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(err.to_string().contains("Unknown option"), "{err}");
+    // Redis tuning options are accepted and reported.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("hash-max-listpack-entries")
+        .arg("7")
+        .query(&mut c)
+        .unwrap();
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("hash-max-listpack-entries")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v[1], "7");
+}
+
+#[test]
+fn info_has_redis_sections() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let info: String = redis::cmd("INFO").query(&mut c).unwrap();
+    for field in [
+        "redis_version:7.0.15",
+        "connected_clients:",
+        "used_memory:",
+        "total_commands_processed:",
+        "role:master",
+        "# Keyspace",
+    ] {
+        assert!(info.contains(field), "INFO lacks {field}");
+    }
+}
+
+#[test]
+fn multi_exec_discard_and_execabort() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    r.roundtrip(b"MULTI\r\n", b"+OK\r\n");
+    r.roundtrip(b"PING\r\n", b"+QUEUED\r\n");
+    r.roundtrip(b"ECHO x\r\n", b"+QUEUED\r\n");
+    r.roundtrip(b"EXEC\r\n", b"*2\r\n+PONG\r\n$1\r\nx\r\n");
+    r.roundtrip(b"MULTI\r\n", b"+OK\r\n");
+    r.roundtrip(
+        b"NOSUCHCMD\r\n",
+        b"-ERR unknown command 'NOSUCHCMD', with args beginning with: \r\n",
+    );
+    r.roundtrip(
+        b"EXEC\r\n",
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+    r.roundtrip(b"EXEC\r\n", b"-ERR EXEC without MULTI\r\n");
+    r.roundtrip(b"MULTI\r\n", b"+OK\r\n");
+    r.roundtrip(b"DISCARD\r\n", b"+OK\r\n");
+}
+
+#[test]
+fn shutdown_command_exits_zero() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    r.send(b"SHUTDOWN\r\n");
+    assert_eq!(r.read_to_close(), b"");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn sigterm_exits_zero() {
+    let s = Server::start(&[]);
+    unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+}
