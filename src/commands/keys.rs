@@ -76,7 +76,6 @@ pub static COMMANDS: &[Command] = &[
     Command::new("migrate", -6, WRITE, KeySpec::None, unsupported, G),
     Command::new("sort", -2, WRITE | DENYOOM, KEY1, unsupported, G),
     Command::new("sort_ro", -2, READONLY, KEY1, unsupported, G),
-    Command::new("wait", 3, NOSCRIPT, KeySpec::None, unsupported, G),
 ];
 
 static OBJECT_SUBCOMMANDS: &[Command] = &[
