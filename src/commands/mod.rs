@@ -246,7 +246,10 @@ pub fn unknown_command_error(args: &[Bytes]) -> String {
             break;
         }
         let room = 128 - list.len();
-        list.push_str(&format!("'{}' ", String::from_utf8_lossy(&a[..a.len().min(room)])));
+        list.push_str(&format!(
+            "'{}' ",
+            String::from_utf8_lossy(&a[..a.len().min(room)])
+        ));
     }
     format!("ERR unknown command '{name}', with args beginning with: {list}")
 }

@@ -115,6 +115,8 @@ pub struct EngineStats {
     pub evicted_keys: AtomicU64,
     pub keyspace_hits: AtomicU64,
     pub keyspace_misses: AtomicU64,
+    /// Mutations applied since start (Redis's "dirty" counter).
+    pub changes: AtomicU64,
 }
 
 /// What a committed write touched, handed to the [`CommitObserver`] while the
@@ -266,6 +268,7 @@ impl Db {
             events: Vec::new(),
             event_override: None,
             flushed: false,
+            changes: 0,
         }
     }
 
@@ -391,10 +394,18 @@ pub struct Keys<'a> {
     events: Vec<KeyEvent>,
     event_override: Option<(u8, &'static str)>,
     flushed: bool,
+    /// Mutations applied through this view (INFO rdb_changes_since_last_save).
+    changes: u64,
 }
 
 impl Drop for Keys<'_> {
     fn drop(&mut self) {
+        if self.changes > 0 {
+            self.db
+                .stats
+                .changes
+                .fetch_add(self.changes, Ordering::Relaxed);
+        }
         if self.touched.is_empty() && self.log.is_empty() && self.events.is_empty() && !self.flushed
         {
             return;
@@ -614,6 +625,7 @@ impl<'a> Keys<'a> {
     /// conditions; on a type mismatch (possible only on a diverged replica) a
     /// collection mutation replaces the value with a fresh collection.
     pub fn apply(&mut self, m: Mutation) -> Vec<Elem> {
+        self.changes += 1;
         if let Mutation::FlushAll = m {
             self.flush_all();
             if self.collect_mutations {
