@@ -195,9 +195,12 @@ impl Cluster {
                     || (field(s, "master_link_status").as_deref() == Some("up")
                         && field(s, "master_node_id").as_deref() == Some(mid.as_str()))
             });
-            let followers = field(&infos.iter().find(|(i, _)| *i == m).unwrap().1, "connected_slaves")
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0);
+            let followers = field(
+                &infos.iter().find(|(i, _)| *i == m).unwrap().1,
+                "connected_slaves",
+            )
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
             if linked && followers == infos.len() - 1 {
                 master = Some(m);
                 true
@@ -346,7 +349,11 @@ fn writes_replicate_for_every_type_and_followers_read_their_writes() {
             for w in writes {
                 let mut cmd = redis::cmd(w[0]);
                 for (i, a) in w[1..].iter().enumerate() {
-                    cmd.arg(if i == 0 || (w[0] == "RENAME" && i == 1) { key(a) } else { a.to_string() });
+                    cmd.arg(if i == 0 || (w[0] == "RENAME" && i == 1) {
+                        key(a)
+                    } else {
+                        a.to_string()
+                    });
                 }
                 cmd.query::<Value>(&mut wc)
                     .unwrap_or_else(|e| panic!("{w:?} at node {writer}: {e}"));
@@ -386,17 +393,28 @@ fn writes_replicate_for_every_type_and_followers_read_their_writes() {
         .arg("tx")
         .query(&mut fc)
         .unwrap();
-    assert_eq!(format!("{:?}", r[2]), format!("{:?}", Value::BulkString(b"2".to_vec())));
+    assert_eq!(
+        format!("{:?}", r[2]),
+        format!("{:?}", Value::BulkString(b"2".to_vec()))
+    );
     assert_eq!(get(fp, "tx").as_deref(), Some("2"));
     // WAIT at the master and at a follower (forwarded) counts both followers.
-    let n: i64 = redis::cmd("WAIT").arg(2).arg(5000).query(&mut con(mp)).unwrap();
+    let n: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(5000)
+        .query(&mut con(mp))
+        .unwrap();
     assert_eq!(n, 2);
     let n: i64 = redis::cmd("WAIT").arg(2).arg(5000).query(&mut fc).unwrap();
     assert_eq!(n, 2);
     // ROLE and INFO.
-    let Value::Array(role) = run(mp, &["ROLE"]) else { panic!() };
+    let Value::Array(role) = run(mp, &["ROLE"]) else {
+        panic!()
+    };
     assert_eq!(role[0], Value::BulkString(b"master".to_vec()));
-    let Value::Array(role) = run(fp, &["ROLE"]) else { panic!() };
+    let Value::Array(role) = run(fp, &["ROLE"]) else {
+        panic!()
+    };
     assert_eq!(role[0], Value::BulkString(b"slave".to_vec()));
     let mi = info(mp);
     assert_eq!(field(&mi, "connected_slaves").as_deref(), Some("2"));
@@ -438,7 +456,11 @@ fn ten_thousand_mixed_writes_converge() {
                         0 => pipe.cmd("SET").arg(format!("s{k}")).arg(v),
                         1 => pipe.cmd("INCR").arg(format!("c{}", k % 20)),
                         2 => pipe.cmd("APPEND").arg(format!("a{}", k % 50)).arg(v),
-                        3 => pipe.cmd("HSET").arg(format!("h{}", k % 30)).arg(v % 40).arg(v),
+                        3 => pipe
+                            .cmd("HSET")
+                            .arg(format!("h{}", k % 30))
+                            .arg(v % 40)
+                            .arg(v),
                         4 => pipe.cmd("RPUSH").arg(format!("l{}", k % 20)).arg(v),
                         5 => pipe.cmd("LPOP").arg(format!("l{}", k % 20)),
                         6 => pipe.cmd("SADD").arg(format!("t{}", k % 20)).arg(v % 100),
@@ -451,7 +473,7 @@ fn ten_thousand_mixed_writes_converge() {
                             .arg("PX")
                             .arg(50 + v),
                     };
-                    if i % 50 == 49 {
+                    if (i + 1).is_multiple_of(50) {
                         pipe.query::<Value>(&mut cn).unwrap();
                         pipe = redis::pipe();
                     }
@@ -468,7 +490,10 @@ fn ten_thousand_mixed_writes_converge() {
         .live()
         .map(|n| redis::cmd("DBSIZE").query(&mut con(n.port)).unwrap())
         .collect();
-    assert!(sizes.iter().all(|s| *s == sizes[0] && *s > 100), "{sizes:?}");
+    assert!(
+        sizes.iter().all(|s| *s == sizes[0] && *s > 100),
+        "{sizes:?}"
+    );
 }
 
 #[test]
@@ -481,9 +506,9 @@ fn late_joiner_full_syncs_and_restarted_follower_catches_up() {
     for chunk in 0..10 {
         let mut p = redis::pipe();
         for i in 0..1000 {
-            let k = chunk * 1000 + i;
+            let k: u64 = chunk * 1000 + i;
             p.cmd("SET").arg(format!("k{k}")).arg(k).ignore();
-            if k % 10 == 0 {
+            if k.is_multiple_of(10) {
                 p.cmd("HSET").arg(format!("h{k}")).arg("f").arg(k).ignore();
                 p.cmd("ZADD").arg("z").arg(k).arg(k).ignore();
             }
@@ -593,7 +618,7 @@ fn kill_master_under_load_fails_over_within_bound_and_converges() {
                             ok += 1;
                             let _: Result<(), _> =
                                 redis::cmd("SET").arg(format!("w{w}-{ok}")).arg(v).query(c);
-                            if ok % 20 == 0 {
+                            if ok.is_multiple_of(20) {
                                 if let Ok(2) = redis::cmd("WAIT").arg(2).arg(1000).query::<i64>(c) {
                                     durable.fetch_max(v, Ordering::Relaxed);
                                 }
@@ -607,7 +632,9 @@ fn kill_master_under_load_fails_over_within_bound_and_converges() {
             })
         })
         .collect();
-    assert!(wait_for(Duration::from_secs(10), || durable.load(Ordering::Relaxed) > 50));
+    assert!(wait_for(Duration::from_secs(10), || durable
+        .load(Ordering::Relaxed)
+        > 50));
     let killed_at = Instant::now();
     c.kill9(m);
     let mut new_master = None;
@@ -684,11 +711,17 @@ fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
     run(c.nodes[nm].port, &["SET", "during", "1"]);
     unsafe { libc::kill(pid, libc::SIGCONT) };
     // The first thing the old master sees is a write: it must not take it as master.
-    let r = redis::cmd("SET").arg("after-resume").arg("old").query::<Value>(&mut held);
+    let r = redis::cmd("SET")
+        .arg("after-resume")
+        .arg("old")
+        .query::<Value>(&mut held);
     match &r {
         Ok(_) => {
             // Accepted only by forwarding: the new master has it.
-            assert_eq!(get(c.nodes[nm].port, "after-resume").as_deref(), Some("old"));
+            assert_eq!(
+                get(c.nodes[nm].port, "after-resume").as_deref(),
+                Some("old")
+            );
         }
         Err(e) => assert!(
             e.to_string().contains("READONLY") || e.to_string().contains("master"),

@@ -961,11 +961,15 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
                 c.log.reset_to((f.offset, f.tag));
                 c.log.diverged.store(false, Ordering::Release);
                 c.stats.full_syncs_done.fetch_add(1, Ordering::Relaxed);
+                let ms = full_started
+                    .map(|t| t.elapsed().as_millis() as u64)
+                    .unwrap_or(0);
+                c.stats.last_full_sync_ms.store(ms, Ordering::Relaxed);
                 info!(
                     master = %l.node_id,
                     offset = f.offset,
                     keys = db.len(),
-                    ms = full_started.map(|t| t.elapsed().as_millis() as u64).unwrap_or(0),
+                    ms,
                     "full sync done"
                 );
                 *c.link.lock() = Link::Up;
