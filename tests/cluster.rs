@@ -676,6 +676,15 @@ fn kill_master_under_load_fails_over_within_bound_and_converges() {
     // Nothing WAIT confirmed on both replicas was lost.
     let fin: u64 = get(c.nodes[nm].port, "ctr").unwrap().parse().unwrap();
     assert!(fin >= durable.load(Ordering::Relaxed), "{fin} < durable");
+    // No node committed a write while not master.
+    for n in c.live() {
+        assert_eq!(
+            field(&info(n.port), "writes_while_not_master").as_deref(),
+            Some("0"),
+            "node {}",
+            n.id
+        );
+    }
     // The killed node comes back as a follower and converges.
     c.restart(m);
     let m2 = c.wait_stable(Duration::from_secs(20));
@@ -736,6 +745,14 @@ fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
     c.wait_converged(Duration::from_secs(15));
     assert_eq!(get(mp, "during").as_deref(), Some("1"));
     assert_eq!(get(mp, "before").as_deref(), Some("1"));
+    for n in c.live() {
+        assert_eq!(
+            field(&info(n.port), "writes_while_not_master").as_deref(),
+            Some("0"),
+            "node {}",
+            n.id
+        );
+    }
     // Writes at the old master are forwarded now.
     run(mp, &["SET", "via-old", "1"]);
     assert_eq!(get(c.nodes[nm].port, "via-old").as_deref(), Some("1"));

@@ -93,6 +93,8 @@ pub struct ReplLog {
     /// this node's keyspace no longer matches its log position.
     pub diverged: AtomicBool,
     pub trimmed: AtomicU64,
+    /// Local commits while not master (the fencing invariant says 0).
+    pub unfenced_writes: AtomicU64,
 }
 
 /// Rough byte cost of a mutation in the backlog.
@@ -154,6 +156,7 @@ impl ReplLog {
             max_bytes: AtomicUsize::new(max_bytes.max(1024 * 1024) as usize),
             diverged: AtomicBool::new(false),
             trimmed: AtomicU64::new(0),
+            unfenced_writes: AtomicU64::new(0),
         }
     }
 
@@ -207,6 +210,7 @@ impl ReplLog {
             None => {
                 let tag = self.write_tag.load(Ordering::Acquire);
                 if tag == 0 {
+                    self.unfenced_writes.fetch_add(1, Ordering::Relaxed);
                     if !self.diverged.swap(true, Ordering::AcqRel) {
                         tracing::warn!(
                             "a local write committed while not master; this node will full-sync"
@@ -353,6 +357,13 @@ pub fn apply_entry(db: &Db, muts: Vec<Mutation>, pos: (u64, u64, u64)) {
         // The commit observer runs here, with APPLYING set.
     }
     APPLYING.with(|a| a.set(None));
+}
+
+/// Applies mutations locally without logging them and without marking the
+/// node diverged: for changes every node makes on its own (the upstream
+/// tier's cache fills and invalidation drops).
+pub fn apply_unlogged(db: &Db, muts: Vec<Mutation>) {
+    apply_entry(db, muts, (0, 0, 0));
 }
 
 /// Empties the keyspace without logging (a follower starting a full sync).
