@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .bytes(".jcache.repl.Batch.encoded")
         .compile_protos(&["proto/replication.proto"], &["proto"])?;
     Ok(())
 }

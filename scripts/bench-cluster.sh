@@ -4,7 +4,9 @@
 # Measures, in one run:
 #  1. redis-benchmark SET (-c 50, -P 1 and -P 16) at a standalone node, at the
 #     cluster master and at a follower (writes forwarded), interleaved per
-#     pipeline depth; prints ops/s and the ratio to standalone.
+#     pipeline depth, BENCH_ROUNDS rounds (median); prints ops/s and the ratio
+#     to standalone. All processes share this machine's cores: the followers'
+#     apply work competes with the master and redis-benchmark for CPU.
 #  2. Replication lag p50/p99 (master commit -> follower apply), read from the
 #     followers' INFO replication (repl_lag_p50_us / repl_lag_p99_us: the last
 #     100,000 entries applied) right after the master -P 1 run.
@@ -19,6 +21,7 @@
 # Environment:
 #   JCACHE_BIN        binary (default <repo>/target/release/jcache; built if missing)
 #   BENCH_N           requests per redis-benchmark run (default 200000)
+#   BENCH_ROUNDS      rounds per configuration, median reported (default 3)
 #   LEASE_TTL         --cluster-lease-ttl (default 3s)
 #   FAILOVER_TRIALS   default 5
 #   FULLSYNC_KEYS     default 1000000
@@ -29,6 +32,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${JCACHE_BIN:-$ROOT/target/release/jcache}"
 N="${BENCH_N:-200000}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 TTL="${LEASE_TTL:-3s}"
 TRIALS="${FAILOVER_TRIALS:-5}"
 KEYS="${FULLSYNC_KEYS:-1000000}"
@@ -119,21 +123,27 @@ bench() { # port pipeline
 echo
 echo "## SET throughput (ops/s), -c 50"
 printf "%-4s %12s %12s %12s %10s %10s\n" "-P" standalone master follower m/sa f/sa
+median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 for P in 1 16; do
-  sa=$(bench "$SP" "$P")
-  ma=$(bench "${PORT[$M]}" "$P")
-  if [[ $P == 1 ]]; then
-    LAG50=(); LAG99=()
-    for n in a b c; do
-      [[ $n == "$M" ]] && continue
-      LAG50+=("$(info_field "${PORT[$n]}" repl_lag_p50_us)")
-      LAG99+=("$(info_field "${PORT[$n]}" repl_lag_p99_us)")
-    done
-  fi
-  fo=$(bench "${PORT[$F]}" "$P")
+  SA=(); MA=(); FO=()
+  for r in $(seq 1 "$ROUNDS"); do
+    SA+=("$(bench "$SP" "$P")")
+    MA+=("$(bench "${PORT[$M]}" "$P")")
+    if [[ $P == 1 && $r == 1 ]]; then
+      LAG50=(); LAG99=()
+      for n in a b c; do
+        [[ $n == "$M" ]] && continue
+        LAG50+=("$(info_field "${PORT[$n]}" repl_lag_p50_us)")
+        LAG99+=("$(info_field "${PORT[$n]}" repl_lag_p99_us)")
+      done
+    fi
+    FO+=("$(bench "${PORT[$F]}" "$P")")
+  done
+  sa=$(median "${SA[@]}"); ma=$(median "${MA[@]}"); fo=$(median "${FO[@]}")
   printf "%-4s %12s %12s %12s %10s %10s\n" "$P" "$sa" "$ma" "$fo" \
     "$(awk -v a="$ma" -v b="$sa" 'BEGIN{printf "%.2f", a/b}')" \
     "$(awk -v a="$fo" -v b="$sa" 'BEGIN{printf "%.2f", a/b}')"
+  echo "     rounds: standalone ${SA[*]} | master ${MA[*]} | follower ${FO[*]}"
 done
 echo
 echo "## Replication lag at the followers during the master -P 1 run (µs)"

@@ -50,6 +50,8 @@ pub struct LogEntry {
     pub ts_us: u64,
     pub muts: Vec<Mutation>,
     pub bytes: usize,
+    /// The wire encoding, made once by the first stream that sends it.
+    pub encoded: std::sync::OnceLock<Bytes>,
 }
 
 struct Inner {
@@ -199,6 +201,41 @@ impl ReplLog {
         self.write_tag.load(Ordering::Acquire)
     }
 
+    /// Whether the commit being opened must record its mutations: every local
+    /// commit does (to log it, or to notice a write while not master); a
+    /// follower applying the stream logs the entries itself.
+    pub fn wants_mutations(&self) -> bool {
+        APPLYING.with(|a| a.get().is_none())
+    }
+
+    /// Appends entries received from the master (already applied here).
+    pub fn append_remote(&self, entries: Vec<LogEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut g = self.inner.lock();
+        for e in entries {
+            if e.offset != g.last.0 + 1 {
+                g.entries.clear();
+                g.bytes = 0;
+                g.base = (e.offset - 1, 0);
+            }
+            g.last = (e.offset, e.tag);
+            g.bytes += e.bytes;
+            g.entries.push_back(Arc::new(e));
+        }
+        let max = self.max_bytes.load(Ordering::Relaxed);
+        while g.bytes > max && g.entries.len() > 1 {
+            let e = g.entries.pop_front().unwrap();
+            g.bytes -= e.bytes;
+            g.base = (e.offset, e.tag);
+            self.trimmed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last_offset.store(g.last.0, Ordering::Release);
+        drop(g);
+        self.notify.notify_waiters();
+    }
+
     /// The commit observer's part: logs the commit's mutations.
     pub fn on_commit(&self, c: &Commit<'_>) {
         if c.mutations.is_empty() {
@@ -236,6 +273,7 @@ impl ReplLog {
             ts_us: ts,
             muts: c.mutations.to_vec(),
             bytes,
+            encoded: Default::default(),
         }));
         g.bytes += bytes;
         g.last = (offset, tag);
@@ -357,6 +395,56 @@ pub fn apply_entry(db: &Db, muts: Vec<Mutation>, pos: (u64, u64, u64)) {
         // The commit observer runs here, with APPLYING set.
     }
     APPLYING.with(|a| a.set(None));
+}
+
+/// Applies stream entries on a follower, several under one lock (each entry
+/// stays atomic), and appends them to this node's log.
+pub fn apply_remote(db: &Db, log: &ReplLog, entries: Vec<(u64, u64, u64, Vec<Mutation>)>) {
+    const PER_LOCK: usize = 128;
+    let mut it = entries.into_iter().peekable();
+    while it.peek().is_some() {
+        let chunk: Vec<_> = it.by_ref().take(PER_LOCK).collect();
+        APPLYING.with(|a| a.set(Some((0, 0, 0))));
+        {
+            let flush = chunk
+                .iter()
+                .any(|e| e.3.iter().any(|m| matches!(m, Mutation::FlushAll)));
+            let mut ks = if flush {
+                db.lock_all()
+            } else {
+                let mut keys: Vec<&Bytes> = Vec::new();
+                for e in &chunk {
+                    for m in &e.3 {
+                        let (a, b) = m.keys();
+                        keys.push(a);
+                        if let Some(b) = b {
+                            keys.push(b);
+                        }
+                    }
+                }
+                db.lock(&keys)
+            };
+            for e in &chunk {
+                for m in e.3.iter().cloned() {
+                    ks.apply(m);
+                }
+            }
+        }
+        APPLYING.with(|a| a.set(None));
+        log.append_remote(
+            chunk
+                .into_iter()
+                .map(|(offset, tag, ts_us, muts)| LogEntry {
+                    offset,
+                    tag,
+                    ts_us,
+                    bytes: muts.iter().map(mutation_bytes).sum(),
+                    muts,
+                    encoded: Default::default(),
+                })
+                .collect(),
+        );
+    }
 }
 
 /// Applies mutations locally without logging them and without marking the

@@ -146,7 +146,7 @@ impl CommitObserver for Hooks {
     }
 
     fn wants_mutations(&self) -> bool {
-        self.replication.get().is_some()
+        self.replication.get().is_some_and(|l| l.wants_mutations())
     }
 
     fn wants_events(&self) -> bool {
