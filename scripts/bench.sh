@@ -252,7 +252,8 @@ if [ "$KEYS" -gt 0 ]; then
         alive "$name"
         dbsize=$(cli "$name" DBSIZE | tr -d '\r')
         [ "$dbsize" = "$KEYS" ] || log "WARNING: $name DBSIZE is $dbsize, expected $KEYS"
-        sleep 0.5
+        # Both allocators return freed pages in the background; measure settled RSS.
+        sleep "${BENCH_SETTLE:-5}"
         RSS1[$name]=$(rss_kb "${PID[$name]}")
         UM[$name]=$(used_memory "$name")
         log "$name: loaded in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s, DBSIZE $dbsize"

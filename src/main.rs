@@ -10,6 +10,13 @@ use jcache::server::Server;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc options: a background thread returns freed pages to the OS after
+/// a second, so RSS follows the keyspace down after deletes, evictions and
+/// table growth instead of keeping the high-water mark.
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: &[u8; 60] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(&cli) {

@@ -138,18 +138,34 @@ impl BlockingRegistry {
     }
 
     /// Serves waiters of `key`, first come first served, while it has data.
+    ///
+    /// A waiter whose serve declines (the key holds a type it does not pop,
+    /// e.g. a BZPOPMIN waiter on a list) is skipped, so the waiters behind it
+    /// still get the data; the scan stops as soon as the key is gone.
     pub fn serve_key(&self, server: &Arc<Shared>, key: &Bytes) {
+        // Waiters that declined during this call, in queue order; once one
+        // declined, the rest of the queue is scanned from a snapshot.
+        let mut rest: Option<std::vec::IntoIter<Arc<Waiter>>> = None;
         loop {
-            let waiter = {
-                let q = self.queues.lock();
-                match q.get(key).and_then(|dq| dq.front()) {
-                    Some(w) => w.clone(),
+            let waiter = match rest.as_mut() {
+                Some(it) => match it.next() {
+                    Some(w) => w,
                     None => return,
+                },
+                None => {
+                    let q = self.queues.lock();
+                    match q.get(key).and_then(|dq| dq.front()) {
+                        Some(w) => w.clone(),
+                        None => return,
+                    }
                 }
             };
             let mut lock_keys: Vec<&Bytes> = vec![key];
             lock_keys.extend(waiter.req.extra_keys.iter());
             let mut ks = server.db.lock(&lock_keys);
+            if !ks.exists(key) {
+                return;
+            }
             let mut st = waiter.state.lock();
             if !matches!(*st, State::Waiting) {
                 drop(st);
@@ -159,7 +175,25 @@ impl BlockingRegistry {
             }
             let mut reply = Reply::new(waiter.resp3);
             if !(waiter.req.serve)(&mut ks, key, &mut reply) {
-                return;
+                drop(st);
+                drop(ks);
+                if rest.is_none() {
+                    let q = self.queues.lock();
+                    // Everything behind the declined waiter (everything, if
+                    // it left the queue meanwhile).
+                    let snapshot: Vec<Arc<Waiter>> = match q.get(key) {
+                        Some(dq) => {
+                            let start = dq
+                                .iter()
+                                .position(|w| Arc::ptr_eq(w, &waiter))
+                                .map_or(0, |p| p + 1);
+                            dq.iter().skip(start).cloned().collect()
+                        }
+                        None => Vec::new(),
+                    };
+                    rest = Some(snapshot.into_iter());
+                }
+                continue;
             }
             *st = State::Served(reply.buf.freeze());
             drop(st);

@@ -22,7 +22,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "quit",
         -1,
-        NO_AUTH | FAST | NO_MULTI | PUBSUB_CTX | LOADING | STALE,
+        NO_AUTH | FAST | MULTI_CTRL | PUBSUB_CTX | LOADING | STALE,
         KeySpec::None,
         quit,
         "connection",
@@ -54,7 +54,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "reset",
         1,
-        NO_AUTH | FAST | NO_MULTI | PUBSUB_CTX | NOSCRIPT | LOADING | STALE,
+        NO_AUTH | FAST | MULTI_CTRL | PUBSUB_CTX | NOSCRIPT | LOADING | STALE,
         KeySpec::None,
         reset,
         "connection",
@@ -571,9 +571,16 @@ fn client_unblock(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 
 fn client_reply(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     if is(&args[2], "on") {
+        ctx.client.reply_off = false;
         ctx.out.ok();
+    } else if is(&args[2], "off") {
+        ctx.client.reply_off = true;
+    } else if is(&args[2], "skip") {
+        if !ctx.client.reply_off {
+            ctx.client.reply_skip_set = true;
+        }
     } else {
-        ctx.err("ERR CLIENT REPLY OFF|SKIP is not supported by jcache");
+        ctx.err(SYNTAX);
     }
 }
 

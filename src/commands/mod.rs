@@ -47,7 +47,9 @@ pub mod flags {
     /// Allowed before authentication.
     pub const NO_AUTH: u32 = 1 << 10;
     /// Executed immediately even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
-    pub const NO_MULTI: u32 = 1 << 11;
+    pub const MULTI_CTRL: u32 = 1 << 11;
+    /// Refused inside MULTI (Redis's "no-multi": SHUTDOWN, SAVE, ...); flags the transaction.
+    pub const DENY_MULTI: u32 = 1 << 15;
     /// Allowed in RESP2 Pub/Sub context.
     pub const PUBSUB_CTX: u32 = 1 << 12;
     pub const RANDOM: u32 = 1 << 13;
@@ -65,6 +67,7 @@ pub mod flags {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (DENY_MULTI, "no_multi"),
     ];
 }
 
@@ -354,8 +357,13 @@ pub fn execute(
         ));
         return Flow::Continue;
     }
-    if !cmd.has(flags::NO_MULTI) {
+    if !cmd.has(flags::MULTI_CTRL) {
         if let Some(queue) = client.multi.as_mut() {
+            if cmd.has(flags::DENY_MULTI) {
+                client.multi_dirty = true;
+                out.error("ERR Command not allowed inside a transaction");
+                return Flow::Continue;
+            }
             if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
                 client.multi_dirty = true;
                 out.error(OOM_ERR);

@@ -104,13 +104,20 @@ fn sync_counts(ctx: &mut Ctx<'_, '_>) {
 }
 
 fn confirm(ctx: &mut Ctx<'_, '_>, kind: &[u8], name: Option<&[u8]>) {
-    ctx.out.push(3);
-    ctx.out.bulk(kind);
+    // Confirmations are pushes: they reach the client even under CLIENT REPLY OFF/SKIP.
+    let mut push = crate::protocol::Reply::new(ctx.client.resp3);
+    push.push(3);
+    push.bulk(kind);
     match name {
-        Some(n) => ctx.out.bulk(n),
-        None => ctx.out.null(),
+        Some(n) => push.bulk(n),
+        None => push.null(),
     }
-    ctx.out.int(ctx.client.subscriptions as i64);
+    push.int(ctx.client.subscriptions as i64);
+    if ctx.client.replies_suppressed() {
+        ctx.client.pending_push.extend_from_slice(&push.buf);
+    } else {
+        ctx.out.raw(&push.buf);
+    }
 }
 
 fn subscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {

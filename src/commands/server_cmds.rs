@@ -52,7 +52,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "shutdown",
         -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI,
+        ADMIN | NOSCRIPT | LOADING | STALE | DENY_MULTI,
         KeySpec::None,
         shutdown,
         "server",
@@ -60,7 +60,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "save",
         1,
-        ADMIN | NOSCRIPT,
+        ADMIN | NOSCRIPT | DENY_MULTI,
         KeySpec::None,
         no_persistence,
         "server",

@@ -13,7 +13,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "multi",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NO_MULTI,
+        NOSCRIPT | LOADING | STALE | FAST | MULTI_CTRL,
         KeySpec::None,
         multi,
         "transactions",
@@ -21,7 +21,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "exec",
         1,
-        NOSCRIPT | LOADING | STALE | NO_MULTI,
+        NOSCRIPT | LOADING | STALE | MULTI_CTRL,
         KeySpec::None,
         exec,
         "transactions",
@@ -29,7 +29,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "discard",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NO_MULTI,
+        NOSCRIPT | LOADING | STALE | FAST | MULTI_CTRL,
         KeySpec::None,
         discard,
         "transactions",
@@ -37,7 +37,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "watch",
         -2,
-        NOSCRIPT | LOADING | STALE | FAST | NO_MULTI,
+        NOSCRIPT | LOADING | STALE | FAST | MULTI_CTRL,
         KeySpec::Range {
             first: 1,
             last: -1,

@@ -56,24 +56,34 @@ impl Ctx<'_, '_> {
 
     /// Parses a blocking-command timeout (seconds, fractional allowed) into
     /// an absolute deadline in ms, 0 = forever; replies the error on failure.
+    ///
+    /// Exactly Redis 7.0's getTimeoutFromObjectOrReply: a long double,
+    /// `ceil(secs * 1000)` cast to a 64-bit integer (a value out of that range,
+    /// infinity included, becomes LLONG_MIN as on x86-64, hence "negative"),
+    /// so `-0.0001` means 0 = forever. A deadline past the clock's range never
+    /// fires in Redis either: it is treated as forever.
     pub fn timeout_arg(&mut self, arg: &[u8]) -> Option<u64> {
-        let Some(secs) = parse_f64(arg).filter(|v| v.is_finite()) else {
+        let Some(secs) = number::parse_long_double(arg) else {
             self.out.error(TIMEOUT_NOT_FLOAT);
             return None;
         };
-        if secs < 0.0 {
+        let ms = (secs * 1000.0).ceil();
+        let tval: i64 = if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&ms) {
+            ms as i64
+        } else {
+            i64::MIN
+        };
+        if tval < 0 {
             self.out.error(TIMEOUT_NEGATIVE);
             return None;
         }
-        let ms = (secs * 1000.0).ceil();
-        if ms > (i64::MAX / 2) as f64 {
-            self.out.error(TIMEOUT_NOT_FLOAT);
-            return None;
-        }
-        if ms == 0.0 {
+        if tval == 0 {
             return Some(0);
         }
-        Some(self.ks.now() + ms as u64)
+        match (self.ks.now() as i64).checked_add(tval) {
+            Some(d) => Some(d as u64),
+            None => Some(0),
+        }
     }
 
     pub fn wrongtype(&mut self) {

@@ -70,10 +70,11 @@ impl CommitObserver for WatchRegistry {
         false
     }
 
+    fn watched_keys(&self) -> Vec<Bytes> {
+        self.map.lock().keys().cloned().collect()
+    }
+
     fn on_commit(&self, c: &Commit<'_>) {
-        if c.flushed {
-            self.touch_all();
-        }
         if !c.touched.is_empty() {
             self.touch(c.touched);
         }

@@ -99,7 +99,8 @@ pub fn initial_access(policy: EvictionPolicy) -> u32 {
 
 /// Decayed LFU counter (one point per elapsed minute, as with lfu-decay-time 1).
 fn lfu_counter(access: u32) -> u32 {
-    let last = access >> 8;
+    // Masked: an entry written under an LRU policy holds seconds here, not LFU fields.
+    let last = (access >> 8) & 0xFFFF;
     let now = clock_minutes();
     let elapsed = if now >= last {
         now - last

@@ -146,6 +146,10 @@ pub trait CommitObserver: Send + Sync {
     /// Whether keyspace events should be collected (notifications).
     fn wants_events(&self) -> bool;
     fn on_commit(&self, commit: &Commit<'_>);
+    /// Keys somebody watches (FLUSHALL touches those that exist).
+    fn watched_keys(&self) -> Vec<Bytes> {
+        Vec::new()
+    }
 }
 
 pub struct Db {
@@ -672,6 +676,19 @@ impl<'a> Keys<'a> {
 
     fn flush_all(&mut self) {
         assert!(self.all_locked(), "FLUSHALL needs every shard locked");
+        if self.collect_touched {
+            let watched = self
+                .db
+                .observer
+                .get()
+                .map(|o| o.watched_keys())
+                .unwrap_or_default();
+            for k in watched {
+                if self.exists(&k) {
+                    self.touched.push(k);
+                }
+            }
+        }
         let mut freed = 0;
         let mut old = Vec::new();
         for (_, g) in self.guards.iter_mut() {

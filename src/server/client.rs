@@ -118,6 +118,15 @@ pub struct ClientState {
     /// This client's Pub/Sub queue, created on its first subscription.
     pub subscriber: Option<Arc<Subscriber>>,
     pub pubsub_rx: Option<mpsc::UnboundedReceiver<Message>>,
+    /// CLIENT REPLY OFF: replies are dropped (push messages still flow).
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP was just run: drop its reply and the next command's.
+    pub reply_skip_set: bool,
+    /// Drop the reply of the command being run.
+    pub reply_skip: bool,
+    /// Push data a command produced while its replies are suppressed (Pub/Sub
+    /// confirmations are pushes and bypass CLIENT REPLY OFF/SKIP, as in Redis).
+    pub pending_push: Vec<u8>,
 }
 
 impl ClientState {
@@ -138,7 +147,16 @@ impl ClientState {
             patterns: Vec::new(),
             subscriber: None,
             pubsub_rx: None,
+            reply_off: false,
+            reply_skip_set: false,
+            reply_skip: false,
+            pending_push: Vec::new(),
         }
+    }
+
+    /// Whether the reply of the command being run is dropped (CLIENT REPLY).
+    pub fn replies_suppressed(&self) -> bool {
+        self.reply_off || self.reply_skip || self.reply_skip_set
     }
 
     /// RESP2 clients with subscriptions may only run Pub/Sub commands.

@@ -78,8 +78,17 @@ async fn run(
             }
             info.last_active_ms
                 .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let mark = out.len();
             let flow = commands::execute(shared, client, args, &mut out);
             out.resp3 = client.resp3;
+            if client.replies_suppressed() {
+                out.buf.truncate(mark);
+            }
+            if !client.pending_push.is_empty() {
+                out.raw(&client.pending_push);
+                client.pending_push.clear();
+            }
+            client.reply_skip = std::mem::take(&mut client.reply_skip_set);
             match flow {
                 Flow::Continue => {}
                 Flow::Defer(reply) => {
@@ -222,8 +231,12 @@ async fn block(
             _ = waiter.notify.notified() => break,
             _ = &mut sleep => break,
             _ = info.unblock_notify.notified() => {
-                unblock_error = info.unblock.lock().unwrap_or(false);
-                break;
+                // A permit left over from an earlier, already finished block
+                // carries no request: keep waiting.
+                if let Some(e) = info.unblock.lock().take() {
+                    unblock_error = e;
+                    break;
+                }
             }
             _ = info.kill.notified() => { keep = false; break; }
             _ = stop.changed() => { keep = false; break; }

@@ -153,6 +153,10 @@ impl CommitObserver for Hooks {
         self.notify_flags.load(Ordering::Relaxed) & (notify::KEYSPACE | notify::KEYEVENT) != 0
     }
 
+    fn watched_keys(&self) -> Vec<bytes::Bytes> {
+        self.watches.watched_keys()
+    }
+
     fn on_commit(&self, c: &Commit<'_>) {
         if let Some(log) = self.replication.get() {
             log.on_commit(c);
