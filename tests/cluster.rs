@@ -759,6 +759,37 @@ fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
 }
 
 #[test]
+fn standalone_wait_and_role() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(10).query(&mut c).unwrap();
+    assert_eq!(n, 0);
+    let e = redis::cmd("WAIT")
+        .arg(1)
+        .arg(-1)
+        .query::<i64>(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("timeout is negative"), "{e}");
+    let e = redis::cmd("WAIT")
+        .arg("x")
+        .arg(1)
+        .query::<i64>(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("not an integer"), "{e}");
+    let Value::Array(role) = redis::cmd("ROLE").query::<Value>(&mut c).unwrap() else {
+        panic!()
+    };
+    assert_eq!(role[0], Value::BulkString(b"master".to_vec()));
+    let i: String = redis::cmd("INFO").arg("replication").query(&mut c).unwrap();
+    assert!(i.contains("role:master"));
+    let d: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_eq!(d, "0".repeat(40));
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let d2: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_ne!(d2, d);
+}
+
+#[test]
 fn wrong_secret_is_refused() {
     let _s = serial();
     let c = Cluster::start(2);

@@ -608,3 +608,157 @@ pub fn digest(db: &Db) -> String {
     }
     format!("{:016x}{:016x}{:08x}", acc[0], acc[1], keys as u32)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ExpireSet;
+
+    fn set(k: &str) -> Mutation {
+        Mutation::SetStr {
+            key: Bytes::copy_from_slice(k.as_bytes()),
+            value: Bytes::from_static(b"v"),
+            expire: ExpireSet::Clear,
+        }
+    }
+
+    fn entry(offset: u64, tag: u64) -> LogEntry {
+        LogEntry {
+            offset,
+            tag,
+            ts_us: 0,
+            muts: vec![set("k")],
+            bytes: 100,
+            encoded: Default::default(),
+        }
+    }
+
+    #[test]
+    fn positions_resume_only_on_the_same_history() {
+        let log = ReplLog::new(0);
+        log.append_remote(
+            (1..=10)
+                .map(|o| entry(o, if o <= 5 { 7 } else { 9 }))
+                .collect(),
+        );
+        assert_eq!(log.position(), (10, 9));
+        assert!(log.can_resume((10, 9)));
+        assert!(log.can_resume((5, 7)));
+        assert!(log.can_resume((6, 9)));
+        assert!(
+            !log.can_resume((6, 7)),
+            "same offset, other epoch: diverged"
+        );
+        assert!(!log.can_resume((11, 9)), "ahead");
+        assert!(!log.can_resume((0, 0)), "no position");
+        let v = log.read(4, u64::MAX, 100, usize::MAX).unwrap();
+        assert_eq!(v.first().unwrap().offset, 4);
+        assert_eq!(v.last().unwrap().offset, 10);
+        assert_eq!(log.read(6, 8, 100, usize::MAX).unwrap().len(), 3);
+        assert!(log.read(12, u64::MAX, 100, usize::MAX).is_err());
+    }
+
+    #[test]
+    fn backlog_is_bounded_by_bytes() {
+        let log = ReplLog::new(1024 * 1024);
+        let n = 1024 * 1024 / 100 + 500;
+        log.append_remote((1..=n as u64).map(|o| entry(o, 1)).collect());
+        let (first, len, bytes) = log.backlog_info();
+        assert!(bytes <= 1024 * 1024);
+        assert_eq!(first as usize + len - 1, n);
+        assert!(matches!(
+            log.read(1, u64::MAX, 10, usize::MAX),
+            Err(ReadError::Trimmed)
+        ));
+        assert!(!log.can_resume((1, 1)));
+        assert!(log.can_resume((n as u64 - 1, 1)));
+    }
+
+    #[test]
+    fn local_commits_are_logged_only_while_master() {
+        let db = Db::new();
+        let log = Arc::new(ReplLog::new(0));
+        struct Obs(Arc<ReplLog>);
+        impl crate::engine::CommitObserver for Obs {
+            fn wants_touched(&self) -> bool {
+                false
+            }
+            fn wants_mutations(&self) -> bool {
+                self.0.wants_mutations()
+            }
+            fn wants_events(&self) -> bool {
+                false
+            }
+            fn on_commit(&self, c: &Commit<'_>) {
+                self.0.on_commit(c)
+            }
+        }
+        db.set_observer(Arc::new(Obs(log.clone())));
+        db.lock(&["a"]).apply(set("a"));
+        assert_eq!(log.last_offset(), 0);
+        assert!(log.diverged.load(Ordering::Relaxed));
+        assert_eq!(log.unfenced_writes.load(Ordering::Relaxed), 1);
+        log.set_write_tag(42);
+        assert!(
+            !log.diverged.load(Ordering::Relaxed),
+            "a new history starts"
+        );
+        {
+            let mut ks = db.lock(&["a", "b"]);
+            ks.apply(set("a"));
+            ks.apply(set("b"));
+        }
+        assert_eq!(log.position(), (1, 42));
+        assert_eq!(take_last_commit(), 1);
+        let e = log.read(1, 1, 1, usize::MAX).unwrap();
+        assert_eq!(e[0].muts.len(), 2, "one commit, one entry");
+        // A follower's stream apply is not logged as a local commit.
+        log.set_write_tag(0);
+        apply_remote(&db, &log, vec![(2, 43, 0, vec![set("c")])]);
+        assert_eq!(log.position(), (2, 43));
+        assert!(!log.diverged.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn full_sync_filter_sends_each_mutation_once() {
+        let db = Db::new();
+        let mut cuts = vec![None; crate::engine::SHARDS];
+        let k = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        // Find two keys in different shards.
+        let a = k("a");
+        let b = (0..)
+            .map(|i| k(&format!("b{i}")))
+            .find(|b| db.shard_index(b) != db.shard_index(&a))
+            .unwrap();
+        let (sa, sb) = (db.shard_index(&a), db.shard_index(&b));
+        cuts[sa] = Some(10);
+        // Key in a snapshotted shard: only after its cut.
+        assert!(matches!(filter(&db, &set("a"), 10, &cuts), Filtered::Skip));
+        assert!(matches!(filter(&db, &set("a"), 11, &cuts), Filtered::Send));
+        // Key in a shard not yet snapshotted: the snapshot will have it.
+        let mb = Mutation::Del { key: b.clone() };
+        assert!(matches!(filter(&db, &mb, 11, &cuts), Filtered::Skip));
+        // Rename from a snapshotted shard to a later one: only the delete.
+        let r = Mutation::Rename {
+            from: a.clone(),
+            to: b.clone(),
+        };
+        assert!(matches!(
+            filter(&db, &r, 11, &cuts),
+            Filtered::Replace(Mutation::Del { .. })
+        ));
+        // The other way round cannot be completed: restart.
+        let r2 = Mutation::Rename { from: b, to: a };
+        assert!(matches!(filter(&db, &r2, 11, &cuts), Filtered::Abort(_)));
+        cuts[sb] = Some(12);
+        assert!(matches!(filter(&db, &r2, 13, &cuts), Filtered::Send));
+        assert!(matches!(
+            filter(&db, &Mutation::FlushAll, 11, &cuts),
+            Filtered::Abort(_)
+        ));
+        assert!(matches!(
+            filter(&db, &Mutation::FlushAll, 13, &cuts),
+            Filtered::Send
+        ));
+    }
+}
