@@ -759,6 +759,45 @@ fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
 }
 
 #[test]
+fn graceful_shutdown_hands_over_without_losing_writes() {
+    let _s = serial();
+    let mut c = Cluster::start(3);
+    let m = c.master();
+    let mp = c.nodes[m].port;
+    let mut p = redis::pipe();
+    for i in 0..2000 {
+        p.cmd("SET").arg(format!("g{i}")).arg(i).ignore();
+    }
+    p.query::<()>(&mut con(mp)).unwrap();
+    // SIGTERM right after the acknowledged writes.
+    let s = c.nodes[m].server.take().unwrap();
+    let t = Instant::now();
+    unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    let fs = c.followers(m);
+    let mut nm = None;
+    assert!(wait_for(Duration::from_secs(10), || {
+        nm = fs
+            .iter()
+            .copied()
+            .find(|&f| field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
+        nm.is_some()
+    }));
+    // Resigning lets the successor win without waiting for the lease to expire.
+    assert!(
+        t.elapsed() < Duration::from_secs(TTL_SECS),
+        "{:?}",
+        t.elapsed()
+    );
+    let n: i64 = redis::cmd("DBSIZE")
+        .query(&mut con(c.nodes[nm.unwrap()].port))
+        .unwrap();
+    assert_eq!(n, 2000);
+    c.wait_stable(Duration::from_secs(10));
+    c.wait_converged(Duration::from_secs(10));
+}
+
+#[test]
 fn standalone_wait_and_role() {
     let s = Server::start(&[]);
     let mut c = s.client();

@@ -124,6 +124,8 @@ pub struct Cluster {
     pub members: Mutex<BTreeMap<String, String>>,
     pub stats: ClusterStats,
     shutdown: AtomicBool,
+    /// Shutting down as master: writes are refused while followers catch up.
+    draining: AtomicBool,
 }
 
 #[derive(Default)]
@@ -167,14 +169,19 @@ impl Cluster {
         self.known_epoch.fetch_max(e, Ordering::AcqRel);
     }
 
-    /// Whether this node may accept a write now: master, and its lease valid by its own clock.
+    /// Whether this node may accept a write now: master, its lease valid by
+    /// its own clock, and not handing over (shutdown).
     pub fn is_master_now(&self) -> bool {
         self.role.load(Ordering::Acquire) == Role::Master as u8
             && self.now_ms() < self.lease_deadline_ms.load(Ordering::Acquire)
+            && !self.draining.load(Ordering::Acquire)
     }
 
+    /// Whether this node may stream its log as master of `epoch` (also while draining).
     pub fn is_master_epoch(&self, epoch: u64) -> bool {
-        self.is_master_now() && self.epoch() == epoch
+        self.role.load(Ordering::Acquire) == Role::Master as u8
+            && self.lease_valid()
+            && self.epoch() == epoch
     }
 
     /// Records a keep-alive sent at `sent` that etcd acknowledged.
@@ -413,10 +420,34 @@ pub struct ClusterHandle {
 }
 
 impl ClusterHandle {
-    /// Resigns leadership and revokes the lease (best effort, bounded).
+    /// Hands over and leaves: as master, stops taking writes and waits (up to
+    /// 2 s) until a follower acknowledged the whole log, so a planned
+    /// shutdown loses no acknowledged write; then resigns and revokes the
+    /// lease so the successor is elected at once.
     pub async fn shutdown(self) {
-        self.cluster.shutdown.store(true, Ordering::Release);
-        self.cluster.step_down("shutdown");
+        let c = &self.cluster;
+        c.shutdown.store(true, Ordering::Release);
+        if c.role() == Role::Master {
+            c.draining.store(true, Ordering::Release);
+            let target = c.log.last_offset();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            loop {
+                let n = c.ack_notify.notified();
+                tokio::pin!(n);
+                n.as_mut().enable();
+                if c.followers.lock().is_empty() || c.acked_count(target) >= 1 {
+                    break;
+                }
+                if tokio::time::timeout_at(deadline, n).await.is_err() {
+                    warn!(
+                        offset = target,
+                        "shutdown: no follower acknowledged the whole log in time"
+                    );
+                    break;
+                }
+            }
+        }
+        c.step_down("shutdown");
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.resign.send(tx).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
@@ -470,6 +501,7 @@ pub async fn start(shared: Arc<Shared>, cfg: ClusterConfig) -> std::io::Result<C
         members: Mutex::new(BTreeMap::new()),
         stats: ClusterStats::default(),
         shutdown: AtomicBool::new(false),
+        draining: AtomicBool::new(false),
     });
     let _ = shared
         .router
