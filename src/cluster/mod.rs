@@ -209,6 +209,9 @@ impl Cluster {
     /// Publishes the leader the election reported.
     pub fn set_leader(&self, l: Option<Leader>) {
         if let Some(l) = &l {
+            if l.epoch < self.known_epoch() {
+                return; // a stale announcement
+            }
             self.observe_epoch(l.epoch);
             if self.role() == Role::Master && (l.node_id != self.node_id || l.epoch > self.epoch())
             {
