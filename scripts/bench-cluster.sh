@@ -5,7 +5,8 @@
 #  1. redis-benchmark SET (-c 50, -P 1 and -P 16) at a standalone node, at the
 #     cluster master and at a follower (writes forwarded), interleaved per
 #     pipeline depth, BENCH_ROUNDS rounds (median); prints ops/s and the ratio
-#     to standalone. All processes share this machine's cores: the followers'
+#     to standalone, and the server CPU time per request (from /proc, less
+#     sensitive to other load on the machine). All processes share this machine's cores: the followers'
 #     apply work competes with the master and redis-benchmark for CPU.
 #  2. Replication lag p50/p99 (master commit -> follower apply), read from the
 #     followers' INFO replication (repl_lag_p50_us / repl_lag_p99_us: the last
@@ -106,6 +107,7 @@ all_linked() {
 
 SP=$(free_port)
 "$BIN" --port "$SP" --bind 127.0.0.1 --log-level warn >"$WORK/standalone.log" 2>&1 &
+SPID=$!
 PIDS+=($!)
 wait_until 20 redis-cli -p "$SP" ping
 for n in a b c; do start_node $n; done
@@ -123,12 +125,23 @@ bench() { # port pipeline
 echo
 echo "## SET throughput (ops/s), -c 50"
 printf "%-4s %12s %12s %12s %10s %10s\n" "-P" standalone master follower m/sa f/sa
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
+# Server CPU per request (µs), less sensitive to other load on the machine than ops/s.
+cpu_us_per_op() { # pid ticks_before ticks_after
+  awk -v a="$2" -v b="$3" -v t="$TCK" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/t*1e6/n}'
+}
 median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 for P in 1 16; do
-  SA=(); MA=(); FO=()
+  SA=(); MA=(); FO=(); SCPU=(); MCPU=(); FCPU=()
   for r in $(seq 1 "$ROUNDS"); do
+    c0=$(cpu_ticks "$SPID")
     SA+=("$(bench "$SP" "$P")")
+    SCPU+=("$(cpu_us_per_op "$SPID" "$c0" "$(cpu_ticks "$SPID")")")
+    c0=$(cpu_ticks "${PID[$M]}"); f0=$(cpu_ticks "${PID[$F]}")
     MA+=("$(bench "${PORT[$M]}" "$P")")
+    MCPU+=("$(cpu_us_per_op "${PID[$M]}" "$c0" "$(cpu_ticks "${PID[$M]}")")")
+    FCPU+=("$(cpu_us_per_op "${PID[$F]}" "$f0" "$(cpu_ticks "${PID[$F]}")")")
     if [[ $P == 1 && $r == 1 ]]; then
       LAG50=(); LAG99=()
       for n in a b c; do
@@ -144,6 +157,7 @@ for P in 1 16; do
     "$(awk -v a="$ma" -v b="$sa" 'BEGIN{printf "%.2f", a/b}')" \
     "$(awk -v a="$fo" -v b="$sa" 'BEGIN{printf "%.2f", a/b}')"
   echo "     rounds: standalone ${SA[*]} | master ${MA[*]} | follower ${FO[*]}"
+  echo "     server CPU µs/op: standalone $(median "${SCPU[@]}") | master $(median "${MCPU[@]}") | each follower applying the master's writes $(median "${FCPU[@]}")"
 done
 echo
 echo "## Replication lag at the followers during the master -P 1 run (µs)"
