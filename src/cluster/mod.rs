@@ -476,7 +476,17 @@ pub async fn start(shared: Arc<Shared>, cfg: ClusterConfig) -> std::io::Result<C
         .advertise
         .clone()
         .unwrap_or_else(|| format!("{}:{}", grpc_local.ip(), grpc_local.port()));
-    let client_addr = format!("{}:{}", shared.local_addr.ip(), shared.local_addr.port());
+    // What ROLE / INFO show for this node: the bound address, or with a
+    // wildcard bind the advertised host with the client port.
+    let client_host = if shared.local_addr.ip().is_unspecified() {
+        grpc_addr
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .unwrap_or_else(|| shared.local_addr.ip().to_string())
+    } else {
+        shared.local_addr.ip().to_string()
+    };
+    let client_addr = format!("{client_host}:{}", shared.local_addr.port());
     let log = Arc::new(ReplLog::new(cfg.backlog_size));
     shared.hooks.set_replication(log.clone());
     shared.db.set_replica(true);
