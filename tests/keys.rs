@@ -675,28 +675,8 @@ fn left_out_commands_answer_clearly() {
     ok(&mut r, &["SET", "k", "v"]);
     err(
         &mut r,
-        &["DUMP", "k"],
-        "ERR DUMP is not supported by jcache",
-    );
-    err(
-        &mut r,
-        &["RESTORE", "k", "0", "x"],
-        "ERR RESTORE is not supported by jcache",
-    );
-    err(
-        &mut r,
         &["MIGRATE", "h", "1", "k", "0", "10"],
         "ERR MIGRATE is not supported by jcache",
-    );
-    err(
-        &mut r,
-        &["SORT", "k"],
-        "ERR SORT is not supported by jcache",
-    );
-    err(
-        &mut r,
-        &["SORT_RO", "k"],
-        "ERR SORT_RO is not supported by jcache",
     );
     err(
         &mut r,

@@ -1,7 +1,7 @@
 //! Generic key commands: DEL, UNLINK, EXISTS, TYPE, expiry (EXPIRE family,
 //! TTL family, PERSIST), KEYS, SCAN, RANDOMKEY, RENAME(NX), COPY, TOUCH,
 //! OBJECT, MOVE, and clear errors for the commands jcache leaves out
-//! (DUMP, RESTORE, MIGRATE, SORT, SORT_RO, WAIT).
+//! (MIGRATE, WAIT). SORT and DUMP/RESTORE live in `sort_dump.rs`.
 //!
 //! Expiry times are absolute milliseconds; an expiry already in the past
 //! deletes the key. Whole-keyspace commands (KEYS, SCAN, RANDOMKEY) run with
@@ -71,11 +71,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("touch", -2, READONLY | FAST, ALL_KEYS, touch, G),
     Command::container("object", G, OBJECT_SUBCOMMANDS),
     Command::new("move", 3, WRITE | FAST, KEY1, move_cmd, G),
-    Command::new("dump", 2, READONLY, KEY1, unsupported, G),
-    Command::new("restore", -4, WRITE | DENYOOM, KEY1, unsupported, G),
     Command::new("migrate", -6, WRITE, KeySpec::None, unsupported, G),
-    Command::new("sort", -2, WRITE | DENYOOM, KEY1, unsupported, G),
-    Command::new("sort_ro", -2, READONLY, KEY1, unsupported, G),
 ];
 
 static OBJECT_SUBCOMMANDS: &[Command] = &[

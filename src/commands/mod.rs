@@ -16,6 +16,7 @@ mod pubsub;
 mod replication;
 mod server_cmds;
 mod sets;
+mod sort_dump;
 mod strings;
 mod transactions;
 pub mod util;
@@ -86,6 +87,10 @@ pub enum KeySpec {
     Custom(fn(&[Bytes]) -> Vec<usize>),
     /// Every shard (whole-keyspace commands).
     All,
+    /// Every shard locked, with the declared keys (COMMAND GETKEYS) computed
+    /// from the arguments: for commands that also read keys their arguments
+    /// do not name (SORT's BY/GET patterns).
+    AllShards(fn(&[Bytes]) -> Vec<usize>),
 }
 
 pub type Handler = fn(&mut Ctx<'_, '_>, &[Bytes]);
@@ -159,7 +164,7 @@ impl Command {
                 }
                 v
             }
-            KeySpec::Custom(f) => f(args),
+            KeySpec::Custom(f) | KeySpec::AllShards(f) => f(args),
         }
     }
 }
@@ -198,6 +203,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         transactions::COMMANDS,
         pubsub::COMMANDS,
         replication::COMMANDS,
+        sort_dump::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {
@@ -400,7 +406,7 @@ fn run_locked(
     out: &mut Reply,
 ) -> Flow {
     let mut ks = match cmd.keys {
-        KeySpec::All => server.db.lock_all(),
+        KeySpec::All | KeySpec::AllShards(_) => server.db.lock_all(),
         KeySpec::None => server.db.lock_indices(&[]),
         _ => {
             let pos = cmd.key_positions(args);

@@ -56,7 +56,7 @@ impl EvictionPolicy {
         Self::ALL[v as usize % 8]
     }
 
-    fn is_lfu(self) -> bool {
+    pub fn is_lfu(self) -> bool {
         matches!(
             self,
             EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
@@ -95,6 +95,16 @@ pub fn initial_access(policy: EvictionPolicy) -> u32 {
     } else {
         clock_secs()
     }
+}
+
+/// Access field of an entry restored with `IDLETIME idle_secs` (LRU policies).
+pub fn access_with_idle(idle_secs: u64) -> u32 {
+    clock_secs().saturating_sub(idle_secs.min(u32::MAX as u64) as u32)
+}
+
+/// Access field of an entry restored with `FREQ freq` (LFU policies).
+pub fn access_with_freq(freq: u8) -> u32 {
+    (clock_minutes() << 8) | freq as u32
 }
 
 /// Decayed LFU counter (one point per elapsed minute, as with lfu-decay-time 1).

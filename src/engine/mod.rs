@@ -263,7 +263,7 @@ impl Db {
         Keys {
             db: self,
             guards,
-            now: now_ms(),
+            now: std::cell::Cell::new(0),
             collect_touched: touched,
             collect_mutations: mutations,
             collect_events: events,
@@ -352,7 +352,7 @@ impl Db {
             // Keep sampling a shard while more than a quarter of the sample was expired, like Redis.
             for _round in 0..16 {
                 let mut ks = self.lock_indices(&[i]);
-                let now = ks.now;
+                let now = ks.now();
                 let shard = &ks.guards[0].1;
                 let n = shard.volatile.len();
                 if n == 0 {
@@ -389,7 +389,9 @@ impl Db {
 pub struct Keys<'a> {
     db: &'a Db,
     guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
-    now: u64,
+    /// The command's time in ms, read from the clock on first use and then
+    /// fixed (0 = not read yet): lookups of keys without a TTL never read it.
+    now: std::cell::Cell<u64>,
     collect_touched: bool,
     collect_mutations: bool,
     collect_events: bool,
@@ -432,7 +434,13 @@ impl<'a> Keys<'a> {
 
     /// The time this command runs at (ms); fixed for the whole command or transaction.
     pub fn now(&self) -> u64 {
-        self.now
+        let t = self.now.get();
+        if t != 0 {
+            return t;
+        }
+        let t = now_ms();
+        self.now.set(t);
+        t
     }
 
     /// Whether every shard is locked (transactions, whole-keyspace commands).
@@ -453,10 +461,10 @@ impl<'a> Keys<'a> {
 
     fn live_index(&mut self, key: &[u8]) -> Option<(usize, usize)> {
         let slot = self.slot(key);
-        let now = self.now;
         let shard = &self.guards[slot].1;
         let i = shard.map.get_index_of(key)?;
-        if shard.map[i].is_expired(now) {
+        let expire_at = shard.map[i].expire_at;
+        if expire_at != 0 && expire_at <= self.now() {
             if !self.db.is_replica() {
                 self.expire_now(Bytes::copy_from_slice(key));
             }
@@ -495,6 +503,15 @@ impl<'a> Keys<'a> {
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
         self.live_index(key).is_some()
+    }
+
+    /// Sets a live key's access field (LRU clock or LFU counter), for
+    /// RESTORE's IDLETIME / FREQ. Like the touch of a read, this is not a
+    /// keyspace change (no mutation, not replicated).
+    pub fn set_access(&mut self, key: &[u8], access: u32) {
+        if let Some((slot, i)) = self.live_index(key) {
+            self.guards[slot].1.map[i].access = access;
+        }
     }
 
     /// Deletes an expired key (counted as expired, replicated as a DEL).

@@ -177,3 +177,68 @@ impl Reply {
         self.buf.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Our encoder checked against an independent decoder (the `redis-protocol` crate).
+    use redis_protocol::resp2::decode::decode as decode2;
+    use redis_protocol::resp2::types::OwnedFrame as F2;
+    use redis_protocol::resp3::decode::complete::decode as decode3;
+    use redis_protocol::resp3::types::OwnedFrame as F3;
+
+    use super::Reply;
+
+    fn sample(r: &mut Reply) {
+        r.map(2);
+        r.bulk(b"name");
+        r.bulk(b"jcache");
+        r.bulk(b"scores");
+        r.set(3);
+        r.double(1.5);
+        r.null();
+        r.boolean(true);
+    }
+
+    #[test]
+    fn resp3_frames_decode_with_an_independent_parser() {
+        let mut r = Reply::new(true);
+        sample(&mut r);
+        r.verbatim("txt", b"hello");
+        r.push(1);
+        r.int(-7);
+        let buf = r.buf.to_vec();
+        let (f, used) = decode3(&buf).unwrap().unwrap();
+        match f {
+            F3::Map { data, .. } => assert_eq!(data.len(), 2),
+            other => panic!("expected a map, got {other:?}"),
+        }
+        let (v, used2) = decode3(&buf[used..]).unwrap().unwrap();
+        assert!(matches!(v, F3::VerbatimString { .. }), "{v:?}");
+        let (p, used3) = decode3(&buf[used + used2..]).unwrap().unwrap();
+        assert!(matches!(p, F3::Push { .. }), "{p:?}");
+        assert_eq!(used + used2 + used3, buf.len());
+    }
+
+    #[test]
+    fn resp2_degrades_resp3_types() {
+        let mut r = Reply::new(false);
+        sample(&mut r);
+        let buf = r.buf.to_vec();
+        let (f, used) = decode2(&buf).unwrap().unwrap();
+        assert_eq!(used, buf.len());
+        match f {
+            F2::Array(items) => {
+                assert_eq!(items.len(), 4, "a map becomes a flat array");
+                match &items[3] {
+                    F2::Array(set) => {
+                        assert_eq!(set[0], F2::BulkString(b"1.5".to_vec()));
+                        assert_eq!(set[1], F2::Null);
+                        assert_eq!(set[2], F2::Integer(1));
+                    }
+                    other => panic!("expected an array, got {other:?}"),
+                }
+            }
+            other => panic!("expected an array, got {other:?}"),
+        }
+    }
+}

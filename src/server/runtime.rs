@@ -93,6 +93,8 @@ const PARAMS: &[(&str, Kind, &str)] = &[
     ("io-threads", Kind::Immutable, "1"),
     ("daemonize", Kind::Immutable, "no"),
     ("appenddirname", Kind::Immutable, "appendonlydir"),
+    // RESTORE always validates its payload fully; accepted for compatibility.
+    ("sanitize-dump-payload", Kind::Str, "no"),
 ];
 
 /// Old names Redis still accepts for the same settings.
@@ -192,6 +194,10 @@ impl RuntimeConfig {
             Kind::Str if *n == "notify-keyspace-events" => match super::hooks::notify::parse(value) {
                 Some(f) => super::hooks::notify::to_string(f),
                 None => return Err(fail("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")),
+            },
+            Kind::Str if *n == "sanitize-dump-payload" => match value.to_ascii_lowercase().as_str() {
+                v @ ("no" | "yes" | "clients") => v.to_string(),
+                _ => return Err(fail("argument(s) must be one of the following: no, yes, clients")),
             },
             Kind::Str => value.to_string(),
         };
