@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::pubsub::Message;
-use super::{ClientState, Shared};
+use super::{ClientInfo, ClientState, Shared};
 use crate::commands::{self, BlockRequest, Flow};
 use crate::protocol::{ParseLimits, Reply, RequestParser};
 
@@ -69,7 +69,7 @@ async fn run(
                 Ok(None) => break,
                 Err(e) => {
                     out.error(&format!("ERR {}", e.0));
-                    flush(shared, socket, &mut out).await?;
+                    flush(shared, socket, &mut out, &client.info).await?;
                     return Ok(());
                 }
             };
@@ -96,21 +96,21 @@ async fn run(
                     out.raw(&bytes);
                 }
                 Flow::Close => {
-                    flush(shared, socket, &mut out).await?;
+                    flush(shared, socket, &mut out, &client.info).await?;
                     return Ok(());
                 }
                 Flow::Block(req) => {
-                    flush(shared, socket, &mut out).await?;
+                    flush(shared, socket, &mut out, &client.info).await?;
                     if !block(shared, socket, client, req, &mut inbuf, &mut out).await? {
                         return Ok(());
                     }
                 }
             }
             if out.len() >= OUT_FLUSH {
-                flush(shared, socket, &mut out).await?;
+                flush(shared, socket, &mut out, &client.info).await?;
             }
         }
-        flush(shared, socket, &mut out).await?;
+        flush(shared, socket, &mut out, &client.info).await?;
         if *stop.borrow() {
             return Ok(());
         }
@@ -185,11 +185,24 @@ fn write_message(client: &ClientState, out: &mut Reply, msg: Message) {
     }
 }
 
-async fn flush(shared: &Shared, socket: &mut TcpStream, out: &mut Reply) -> std::io::Result<()> {
+async fn flush(
+    shared: &Shared,
+    socket: &mut TcpStream,
+    out: &mut Reply,
+    info: &ClientInfo,
+) -> std::io::Result<()> {
     if out.buf.is_empty() {
         return Ok(());
     }
-    socket.write_all(&out.buf).await?;
+    // A peer that stopped reading must not pin this task: CLIENT KILL and the
+    // Pub/Sub output limit end the write.
+    tokio::select! {
+        r = socket.write_all(&out.buf) => r?,
+        _ = info.kill.notified() => return Err(std::io::Error::other("client killed")),
+    }
+    if info.killed.load(Ordering::Acquire) {
+        return Err(std::io::Error::other("client killed"));
+    }
     shared
         .stats
         .net_output_bytes
@@ -208,8 +221,10 @@ async fn block(
     out: &mut Reply,
 ) -> std::io::Result<bool> {
     let info = client.info.clone();
-    info.meta.lock().blocked = true;
+    // Clear any stale CLIENT UNBLOCK request before becoming visible as
+    // blocked, so a request made from now on is never lost.
     *info.unblock.lock() = None;
+    info.meta.lock().blocked = true;
     let waiter = shared
         .blocking
         .register(shared, client.id, client.resp3, req);

@@ -75,7 +75,11 @@ impl Subscriber {
         self.queued.fetch_sub(msg.size(), Ordering::AcqRel);
     }
 
-    fn deliver(&self, msg: Message, epoch: &Instant) {
+    /// Queues a message; false when the subscriber is (now) disconnected.
+    fn deliver(&self, msg: Message, epoch: &Instant) -> bool {
+        if self.info.killed.load(Ordering::Acquire) {
+            return false;
+        }
         let size = msg.size();
         let queued = self.queued.load(Ordering::Acquire);
         if queued + size > HARD_LIMIT {
@@ -85,7 +89,7 @@ impl Subscriber {
                 "pubsub client over the output buffer hard limit; disconnecting"
             );
             self.info.kill();
-            return;
+            return false;
         }
         if queued + size > SOFT_LIMIT {
             let now = epoch.elapsed().as_millis() as u64 + 1;
@@ -99,13 +103,13 @@ impl Subscriber {
                     "pubsub client over the soft limit for 60s; disconnecting"
                 );
                 self.info.kill();
-                return;
+                return false;
             }
         } else {
             self.soft_since.store(0, Ordering::Release);
         }
         self.queued.fetch_add(size, Ordering::AcqRel);
-        let _ = self.tx.send(msg);
+        self.tx.send(msg).is_ok()
     }
 }
 
@@ -170,28 +174,22 @@ impl PubSub {
         let payload_b = Bytes::copy_from_slice(payload);
         if let Some(subs) = inner.channels.get(channel) {
             for s in subs {
-                s.deliver(
-                    Message::Message {
-                        channel: channel_b.clone(),
-                        payload: payload_b.clone(),
-                    },
-                    &self.epoch,
-                );
-                n += 1;
+                let msg = Message::Message {
+                    channel: channel_b.clone(),
+                    payload: payload_b.clone(),
+                };
+                n += s.deliver(msg, &self.epoch) as usize;
             }
         }
         for (pat, subs) in inner.patterns.iter() {
             if glob_match(pat, channel, false) {
                 for s in subs {
-                    s.deliver(
-                        Message::PMessage {
-                            pattern: pat.clone(),
-                            channel: channel_b.clone(),
-                            payload: payload_b.clone(),
-                        },
-                        &self.epoch,
-                    );
-                    n += 1;
+                    let msg = Message::PMessage {
+                        pattern: pat.clone(),
+                        channel: channel_b.clone(),
+                        payload: payload_b.clone(),
+                    };
+                    n += s.deliver(msg, &self.epoch) as usize;
                 }
             }
         }
