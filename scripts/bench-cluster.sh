@@ -172,7 +172,7 @@ for t in $(seq 1 "$TRIALS"); do
   # keep writing through a follower while the master dies
   for n in a b c; do [[ $n != "$M" ]] && { F=$n; break; }; done
   redis-benchmark -p "${PORT[$F]}" -t set -n 1000000 -c 4 -r 1000 -q >/dev/null 2>&1 &
-  LOADPID=$!; PIDS+=($LOADPID)
+  LOADPID=$!; PIDS+=("$LOADPID")
   sleep 0.5
   t0=$(now_ms)
   kill -9 "${PID[$M]}"; PID[$M]=""
