@@ -739,6 +739,12 @@ fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
     }
     let m2 = c.wait_stable(Duration::from_secs(15));
     assert_eq!(m2, nm, "the paused node took mastership back");
+    // Followers on the same history resumed from the new master's backlog.
+    let partial: u64 = field(&info(c.nodes[nm].port), "sync_partial_ok")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(partial >= 1, "no partial sync after failover");
     let i = info(mp);
     assert_eq!(field(&i, "role").as_deref(), Some("slave"));
     assert_ne!(field(&i, "epoch"), Some(old_epoch));
