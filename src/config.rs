@@ -69,6 +69,30 @@ pub struct Cli {
     /// Connect and command timeout for the upstream tier. Default 1s.
     #[arg(long, env = "JCACHE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<String>,
+    /// Cluster mode: etcd endpoints (comma-separated). Without it the node is standalone.
+    #[arg(long, env = "JCACHE_CLUSTER_ETCD")]
+    pub cluster_etcd: Option<String>,
+    /// Cluster name (etcd key prefix). Default jcache.
+    #[arg(long, env = "JCACHE_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// This node's id. Default: generated, stable for the process.
+    #[arg(long, env = "JCACHE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// gRPC port for replication (0 = pick a free port). Default 7379.
+    #[arg(long, env = "JCACHE_CLUSTER_PORT")]
+    pub cluster_port: Option<u16>,
+    /// HOST:PORT peers dial for gRPC (required when binding 0.0.0.0).
+    #[arg(long, env = "JCACHE_CLUSTER_ADVERTISE")]
+    pub cluster_advertise: Option<String>,
+    /// etcd lease time to live (3s, 1500ms, or seconds). Default 3s.
+    #[arg(long, env = "JCACHE_CLUSTER_LEASE_TTL")]
+    pub cluster_lease_ttl: Option<String>,
+    /// Shared secret every gRPC call carries and every node checks.
+    #[arg(long, env = "JCACHE_CLUSTER_SECRET")]
+    pub cluster_secret: Option<String>,
+    /// Replication backlog size (bytes, or 64mb, ...). Default 64mb.
+    #[arg(long, env = "JCACHE_CLUSTER_BACKLOG_SIZE")]
+    pub cluster_backlog_size: Option<String>,
 }
 
 /// The config file's shape (every field optional).
@@ -89,6 +113,14 @@ struct FileConfig {
     local_ttl_max: Option<toml::Value>,
     negative_cache_ttl: Option<toml::Value>,
     upstream_timeout: Option<toml::Value>,
+    cluster_etcd: Option<toml::Value>,
+    cluster_name: Option<String>,
+    node_id: Option<String>,
+    cluster_port: Option<u16>,
+    cluster_advertise: Option<String>,
+    cluster_lease_ttl: Option<toml::Value>,
+    cluster_secret: Option<String>,
+    cluster_backlog_size: Option<toml::Value>,
 }
 
 /// One configured storage tier.
@@ -148,6 +180,118 @@ pub struct Config {
     pub negative_cache_ttl_ms: u64,
     /// Upstream connect and command timeout (ms).
     pub upstream_timeout_ms: u64,
+    /// Cluster mode (None = standalone).
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// Cluster options (`--cluster-*`); present only with `--cluster-etcd`.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub etcd: Vec<String>,
+    pub name: String,
+    pub node_id: String,
+    /// gRPC port (0 = any free port).
+    pub port: u16,
+    /// What peers dial (HOST:PORT); None = the bind address and gRPC port.
+    pub advertise: Option<String>,
+    pub lease_ttl: std::time::Duration,
+    pub secret: String,
+    pub backlog_size: u64,
+}
+
+/// Cluster options as given, before validation (file and CLI layered).
+#[derive(Default)]
+struct ClusterRaw {
+    etcd: Option<String>,
+    name: Option<String>,
+    node_id: Option<String>,
+    port: Option<u16>,
+    advertise: Option<String>,
+    lease_ttl: Option<String>,
+    secret: Option<String>,
+    backlog_size: Option<String>,
+}
+
+fn toml_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(a) => a
+            .iter()
+            .map(|x| match x {
+                toml::Value::String(s) => s.clone(),
+                o => o.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        o => o.to_string(),
+    }
+}
+
+/// Parses a duration: "3s", "1500ms", "2.5" (seconds).
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let (num, mul) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    if !v.is_finite() || v <= 0.0 {
+        return None;
+    }
+    Some(std::time::Duration::from_secs_f64(v * mul))
+}
+
+impl ClusterRaw {
+    fn build(self, bind: &str) -> Result<Option<ClusterConfig>, ConfigError> {
+        let Some(etcd) = self.etcd else {
+            return Ok(None);
+        };
+        let etcd: Vec<String> = etcd
+            .split(',')
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if etcd.is_empty() {
+            return Err(ConfigError::Invalid("cluster-etcd", "no endpoint".into()));
+        }
+        let lease_ttl = match &self.lease_ttl {
+            Some(t) => parse_duration(t)
+                .filter(|d| d.as_millis() >= 1000)
+                .ok_or_else(|| ConfigError::Invalid("cluster-lease-ttl", t.clone()))?,
+            None => std::time::Duration::from_secs(3),
+        };
+        let backlog_size = match &self.backlog_size {
+            Some(b) => memory_str("cluster-backlog-size", b)?,
+            None => 64 * 1024 * 1024,
+        };
+        if (bind == "0.0.0.0" || bind == "::") && self.advertise.is_none() {
+            return Err(ConfigError::Invalid(
+                "cluster-advertise",
+                "required when binding a wildcard address".into(),
+            ));
+        }
+        let node_id = match self.node_id {
+            Some(id) if !id.is_empty() && !id.contains('/') && !id.contains('@') => id,
+            Some(id) => return Err(ConfigError::Invalid("node-id", id)),
+            None => format!(
+                "{:016x}",
+                rand::random::<u64>() ^ u64::from(std::process::id())
+            ),
+        };
+        Ok(Some(ClusterConfig {
+            etcd,
+            name: self.name.unwrap_or_else(|| "jcache".into()),
+            node_id,
+            port: self.port.unwrap_or(7379),
+            advertise: self.advertise,
+            lease_ttl,
+            secret: self.secret.unwrap_or_default(),
+            backlog_size,
+        }))
+    }
 }
 
 impl Default for Config {
@@ -167,6 +311,7 @@ impl Default for Config {
             local_ttl_max_ms: 60_000,
             negative_cache_ttl_ms: 0,
             upstream_timeout_ms: 1_000,
+            cluster: None,
         }
     }
 }
@@ -297,6 +442,31 @@ impl Config {
         if let Some(v) = &cli.upstream_timeout {
             c.upstream_timeout_ms = duration_str("upstream-timeout", v)?;
         }
+        let mut cl = ClusterRaw {
+            etcd: file.cluster_etcd.as_ref().map(toml_text),
+            name: file.cluster_name,
+            node_id: file.node_id,
+            port: file.cluster_port,
+            advertise: file.cluster_advertise,
+            lease_ttl: file.cluster_lease_ttl.as_ref().map(toml_text),
+            secret: file.cluster_secret,
+            backlog_size: file.cluster_backlog_size.as_ref().map(toml_text),
+        };
+        macro_rules! over {
+            ($f:ident, $c:ident) => {
+                if let Some(v) = &cli.$c {
+                    cl.$f = Some(v.clone());
+                }
+            };
+        }
+        over!(etcd, cluster_etcd);
+        over!(name, cluster_name);
+        over!(node_id, node_id);
+        over!(port, cluster_port);
+        over!(advertise, cluster_advertise);
+        over!(lease_ttl, cluster_lease_ttl);
+        over!(secret, cluster_secret);
+        over!(backlog_size, cluster_backlog_size);
         if let Some(v) = cli.port {
             c.port = v;
         }
@@ -327,6 +497,7 @@ impl Config {
         if let Some(v) = &cli.log_format {
             c.log_format = parse_log_format(v)?;
         }
+        c.cluster = cl.build(&c.bind)?;
         c.validate()?;
         Ok(c)
     }
@@ -359,6 +530,15 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "tier",
                 "at most one upstream tier is supported".into(),
+            ));
+        }
+        if self.cluster.is_some() && self.tiers.len() > 1 {
+            // Both install the command router; composing them (followers
+            // forwarding writes, every node filling from the upstream without
+            // logging the fill) is not built yet.
+            return Err(ConfigError::Invalid(
+                "tier",
+                "an upstream tier cannot be combined with cluster mode yet".into(),
             ));
         }
         if self.upstream_timeout_ms == 0 {

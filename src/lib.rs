@@ -5,10 +5,12 @@
 //! - [`engine`]: the sharded in-memory keyspace, expiry, eviction, `Mutation`s; knows nothing of RESP.
 //! - [`commands`]: the command table; parses arguments, reads the engine, applies mutations, writes replies.
 //! - [`server`]: TCP accept loop, connections, shared state, graceful shutdown.
+//! - [`cluster`]: etcd election, mutation-log replication over gRPC, follower write forwarding.
 //! - [`config`]: the one `Config` (file, env, CLI).
 //! - [`tier`]: the tiered engine (local memory in front of an upstream Redis), installed as the dispatcher's `Router`.
 //! - [`util`]: Redis-exact glob matching and number text rules.
 
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod engine;

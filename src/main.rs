@@ -51,8 +51,23 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        jcache::tier::install(&server.shared(), &config);
+        let cluster = match &config.cluster {
+            Some(cc) => match jcache::cluster::start(server.shared(), cc.clone()).await {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::error!(error = %e, port = cc.port, "cannot start cluster mode");
+                    return std::process::ExitCode::FAILURE;
+                }
+            },
+            None => {
+                jcache::tier::install(&server.shared(), &config);
+                None
+            }
+        };
         server.run(shutdown_signal()).await;
+        if let Some(h) = cluster {
+            h.shutdown().await;
+        }
         std::process::ExitCode::SUCCESS
     });
     // Tasks still parked (a client stuck writing to a peer that stopped reading) must not hold the exit.

@@ -680,11 +680,6 @@ fn left_out_commands_answer_clearly() {
     );
     err(
         &mut r,
-        &["WAIT", "0", "0"],
-        "ERR WAIT is not supported by jcache",
-    );
-    err(
-        &mut r,
         &["DUMP"],
         "ERR wrong number of arguments for 'dump' command",
     );

@@ -72,7 +72,6 @@ pub static COMMANDS: &[Command] = &[
     Command::container("object", G, OBJECT_SUBCOMMANDS),
     Command::new("move", 3, WRITE | FAST, KEY1, move_cmd, G),
     Command::new("migrate", -6, WRITE, KeySpec::None, unsupported, G),
-    Command::new("wait", 3, NOSCRIPT, KeySpec::None, unsupported, G),
 ];
 
 static OBJECT_SUBCOMMANDS: &[Command] = &[

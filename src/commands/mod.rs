@@ -13,6 +13,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod pubsub;
+mod replication;
 mod server_cmds;
 mod sets;
 mod sort_dump;
@@ -201,6 +202,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         server_cmds::COMMANDS,
         transactions::COMMANDS,
         pubsub::COMMANDS,
+        replication::COMMANDS,
         sort_dump::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
@@ -360,6 +362,11 @@ pub trait Router: Send + Sync {
     /// Appends the router's INFO sections; `want` says whether a section
     /// (lower-case name) was asked for.
     fn info(&self, _want: &dyn Fn(&str) -> bool, _out: &mut String) {}
+
+    /// The `# Replication` section of INFO, when the router owns it (cluster mode).
+    fn info_replication(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What the connection must do after a command.

@@ -123,6 +123,14 @@ static CONFIG_SUBCOMMANDS: &[Command] = &[
 
 static DEBUG_SUBCOMMANDS: &[Command] = &[
     Command::new(
+        "digest",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        KeySpec::None,
+        super::replication::debug_digest,
+        "server",
+    ),
+    Command::new(
         "log",
         3,
         ADMIN | NOSCRIPT | LOADING | STALE,
@@ -548,7 +556,12 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
             st.errors.load(Ordering::Relaxed),
         );
     }
-    if want("replication") {
+    if let Some(r) = want("replication")
+        .then(|| srv.router.get().and_then(|r| r.info_replication()))
+        .flatten()
+    {
+        s.push_str(&r);
+    } else if want("replication") {
         s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n\r\n");
     }
     if want("cpu") {

@@ -153,7 +153,9 @@ impl Db {
     /// which case the caller refuses the write with an OOM error.
     pub fn ensure_memory(&self) -> bool {
         let max = self.maxmemory.load(Ordering::Relaxed) as usize;
-        if max == 0 || self.used_memory() <= max {
+        // A replica never evicts on its own (like Redis's replica-ignore-maxmemory):
+        // its keyspace follows the master's, evictions included.
+        if max == 0 || self.used_memory() <= max || self.is_replica() {
             return true;
         }
         let policy = self.policy();

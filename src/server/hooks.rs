@@ -2,9 +2,10 @@
 //! bookkeeping and keyspace notifications (and, in cluster mode, replication).
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::pubsub::PubSub;
+use crate::cluster::replication::ReplLog;
 use crate::commands::watch::WatchRegistry;
 use crate::engine::{Commit, CommitObserver};
 
@@ -111,9 +112,16 @@ pub struct Hooks {
     pub watches: Arc<WatchRegistry>,
     pub pubsub: Arc<PubSub>,
     pub notify_flags: AtomicU32,
+    /// Cluster mode: the replication log every commit is appended to.
+    pub replication: OnceLock<Arc<ReplLog>>,
 }
 
 impl Hooks {
+    /// Starts feeding commits to the replication log (cluster mode; once).
+    pub fn set_replication(&self, log: Arc<ReplLog>) {
+        let _ = self.replication.set(log);
+    }
+
     /// Publishes one keyspace event if the configured flags select it.
     pub fn notify(&self, class: u8, event: &str, key: &[u8]) {
         let flags = self.notify_flags.load(Ordering::Relaxed);
@@ -138,7 +146,7 @@ impl CommitObserver for Hooks {
     }
 
     fn wants_mutations(&self) -> bool {
-        false
+        self.replication.get().is_some_and(|l| l.wants_mutations())
     }
 
     fn wants_events(&self) -> bool {
@@ -150,6 +158,9 @@ impl CommitObserver for Hooks {
     }
 
     fn on_commit(&self, c: &Commit<'_>) {
+        if let Some(log) = self.replication.get() {
+            log.on_commit(c);
+        }
         self.watches.on_commit(c);
         for e in c.events {
             self.notify(e.class, e.event, &e.key);

@@ -103,6 +103,7 @@ impl Server {
             watches: watches.clone(),
             pubsub: pubsub.clone(),
             notify_flags: AtomicU32::new(0),
+            replication: OnceLock::new(),
         });
         db.set_observer(hooks.clone());
         let shared = Arc::new(Shared {

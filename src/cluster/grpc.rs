@@ -1,0 +1,1028 @@
+//! The gRPC side of replication, and the only file that sees prost types:
+//! conversions between engine `Mutation`s and the wire format, the master's
+//! `Sync` / `Forward` service, and the follower's stream loop.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream, WatchStream};
+use tokio_stream::StreamExt;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, warn};
+
+use super::replication::{
+    self, apply_entry, filter, flush_unlogged, Filtered, LogEntry, ReadError,
+};
+use super::{router, Cluster, FollowerState, Leader, Link};
+use crate::engine::{
+    Entry, ExpireSet, HashValue, ListValue, Mutation, SetValue, Value, ZSet, SHARDS,
+};
+
+#[allow(clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("jcache.repl");
+}
+
+use pb::follower_message::Msg as FMsg;
+use pb::mutation::M;
+use pb::replication_client::ReplicationClient;
+use pb::replication_server::{Replication, ReplicationServer};
+use pb::sync_message::Msg as SMsg;
+
+const MAX_MSG: usize = 1 << 30;
+const BATCH_ENTRIES: usize = 1024;
+const BATCH_BYTES: usize = 4 << 20;
+const CHUNK_KEYS: usize = 1000;
+
+// ---------------------------------------------------------------- conversions
+
+fn b(x: &[u8]) -> Vec<u8> {
+    x.to_vec()
+}
+
+fn bb(x: Vec<u8>) -> Bytes {
+    Bytes::from(x)
+}
+
+fn value_to_pb(v: &Value) -> pb::Value {
+    use pb::value::V;
+    let v = match v {
+        Value::Str(s) => V::Str(b(s)),
+        Value::List(l) => V::List(pb::Elems {
+            items: l.iter().map(b).collect(),
+        }),
+        Value::Hash(h) => V::Hash(pb::Pairs {
+            items: h
+                .iter()
+                .map(|(f, v)| pb::Pair { a: b(f), b: b(v) })
+                .collect(),
+        }),
+        Value::Set(s) => V::Set(pb::Elems {
+            items: s.iter().map(b).collect(),
+        }),
+        Value::ZSet(z) => V::Zset(pb::ScoredMembers {
+            items: z
+                .iter()
+                .map(|(m, s)| pb::ScoredMember {
+                    score: s,
+                    member: b(m),
+                })
+                .collect(),
+        }),
+    };
+    pb::Value { v: Some(v) }
+}
+
+fn value_from_pb(v: pb::Value) -> Option<Value> {
+    use pb::value::V;
+    Some(match v.v? {
+        V::Str(s) => Value::Str(s.into_boxed_slice()),
+        V::List(l) => {
+            let mut x = ListValue::new();
+            for e in l.items {
+                x.push_back(e.into_boxed_slice());
+            }
+            Value::List(Box::new(x))
+        }
+        V::Hash(h) => {
+            let mut x = HashValue::new();
+            for p in h.items {
+                x.insert(&p.a, &p.b);
+            }
+            Value::Hash(Box::new(x))
+        }
+        V::Set(s) => {
+            let mut x = SetValue::new();
+            for m in s.items {
+                x.insert(&m);
+            }
+            Value::Set(Box::new(x))
+        }
+        V::Zset(z) => {
+            let mut x = ZSet::new();
+            for m in z.items {
+                x.insert(&m.member, m.score);
+            }
+            Value::ZSet(Box::new(x))
+        }
+    })
+}
+
+fn put_pb(key: &[u8], e: &Entry) -> pb::Mutation {
+    pb::Mutation {
+        m: Some(M::Put(pb::Put {
+            key: b(key),
+            value: Some(value_to_pb(&e.value)),
+            expire_at: e.expire_at,
+        })),
+    }
+}
+
+fn items(v: &[Bytes]) -> Vec<Vec<u8>> {
+    v.iter().map(|x| b(x)).collect()
+}
+
+pub fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
+    use Mutation as E;
+    let ki = |key: &Bytes, v: &[Bytes]| pb::KeyItems {
+        key: b(key),
+        items: items(v),
+    };
+    let m = match m {
+        E::Put {
+            key,
+            value,
+            expire_at,
+        } => M::Put(pb::Put {
+            key: b(key),
+            value: Some(value_to_pb(value)),
+            expire_at: *expire_at,
+        }),
+        E::SetStr { key, value, expire } => {
+            let (expire, at) = match expire {
+                ExpireSet::Clear => (0, 0),
+                ExpireSet::Keep => (1, 0),
+                ExpireSet::At(t) => (2, *t),
+            };
+            M::SetStr(pb::SetStr {
+                key: b(key),
+                value: b(value),
+                expire,
+                at,
+            })
+        }
+        E::Append { key, data } => M::Append(pb::KeyData {
+            key: b(key),
+            data: b(data),
+        }),
+        E::SetRange { key, offset, data } => M::SetRange(pb::SetRange {
+            key: b(key),
+            offset: *offset as u64,
+            data: b(data),
+        }),
+        E::Del { key } => M::Del(pb::Key { key: b(key) }),
+        E::Expire { key, at } => M::Expire(pb::Expire {
+            key: b(key),
+            at: *at,
+        }),
+        E::Rename { from, to } => M::Rename(pb::FromTo {
+            from: b(from),
+            to: b(to),
+        }),
+        E::Copy { from, to } => M::Copy(pb::FromTo {
+            from: b(from),
+            to: b(to),
+        }),
+        E::HSet { key, pairs } => M::Hset(pb::HSet {
+            key: b(key),
+            pairs: pairs
+                .iter()
+                .map(|(f, v)| pb::Pair { a: b(f), b: b(v) })
+                .collect(),
+        }),
+        E::HDel { key, fields } => M::Hdel(ki(key, fields)),
+        E::Push { key, left, elems } => M::Push(pb::Push {
+            key: b(key),
+            left: *left,
+            elems: items(elems),
+        }),
+        E::Pop { key, left, count } => M::Pop(pb::Pop {
+            key: b(key),
+            left: *left,
+            count: *count as u64,
+        }),
+        E::LSet { key, index, elem } => M::Lset(pb::LIndexElem {
+            key: b(key),
+            index: *index as u64,
+            elem: b(elem),
+        }),
+        E::LInsert { key, index, elem } => M::Linsert(pb::LIndexElem {
+            key: b(key),
+            index: *index as u64,
+            elem: b(elem),
+        }),
+        E::LRem { key, count, elem } => M::Lrem(pb::LRem {
+            key: b(key),
+            count: *count,
+            elem: b(elem),
+        }),
+        E::LTrim { key, start, stop } => M::Ltrim(pb::LTrim {
+            key: b(key),
+            start: *start as u64,
+            stop: *stop as u64,
+        }),
+        E::SAdd { key, members } => M::Sadd(ki(key, members)),
+        E::SRem { key, members } => M::Srem(ki(key, members)),
+        E::ZAdd { key, pairs } => M::Zadd(pb::ZAdd {
+            key: b(key),
+            pairs: pairs
+                .iter()
+                .map(|(s, m)| pb::ScoredMember {
+                    score: *s,
+                    member: b(m),
+                })
+                .collect(),
+        }),
+        E::ZRem { key, members } => M::Zrem(ki(key, members)),
+        E::FlushAll => M::Flushall(pb::FlushAll {}),
+    };
+    pb::Mutation { m: Some(m) }
+}
+
+pub fn mutation_from_pb(m: pb::Mutation) -> Option<Mutation> {
+    use Mutation as E;
+    let its = |v: Vec<Vec<u8>>| v.into_iter().map(bb).collect::<Vec<_>>();
+    Some(match m.m? {
+        M::Put(p) => E::Put {
+            key: bb(p.key),
+            value: value_from_pb(p.value?)?,
+            expire_at: p.expire_at,
+        },
+        M::SetStr(s) => E::SetStr {
+            key: bb(s.key),
+            value: bb(s.value),
+            expire: match s.expire {
+                0 => ExpireSet::Clear,
+                1 => ExpireSet::Keep,
+                _ => ExpireSet::At(s.at),
+            },
+        },
+        M::Append(a) => E::Append {
+            key: bb(a.key),
+            data: bb(a.data),
+        },
+        M::SetRange(s) => E::SetRange {
+            key: bb(s.key),
+            offset: s.offset as usize,
+            data: bb(s.data),
+        },
+        M::Del(k) => E::Del { key: bb(k.key) },
+        M::Expire(e) => E::Expire {
+            key: bb(e.key),
+            at: e.at,
+        },
+        M::Rename(f) => E::Rename {
+            from: bb(f.from),
+            to: bb(f.to),
+        },
+        M::Copy(f) => E::Copy {
+            from: bb(f.from),
+            to: bb(f.to),
+        },
+        M::Hset(h) => E::HSet {
+            key: bb(h.key),
+            pairs: h.pairs.into_iter().map(|p| (bb(p.a), bb(p.b))).collect(),
+        },
+        M::Hdel(k) => E::HDel {
+            key: bb(k.key),
+            fields: its(k.items),
+        },
+        M::Push(p) => E::Push {
+            key: bb(p.key),
+            left: p.left,
+            elems: its(p.elems),
+        },
+        M::Pop(p) => E::Pop {
+            key: bb(p.key),
+            left: p.left,
+            count: p.count as usize,
+        },
+        M::Lset(l) => E::LSet {
+            key: bb(l.key),
+            index: l.index as usize,
+            elem: bb(l.elem),
+        },
+        M::Linsert(l) => E::LInsert {
+            key: bb(l.key),
+            index: l.index as usize,
+            elem: bb(l.elem),
+        },
+        M::Lrem(l) => E::LRem {
+            key: bb(l.key),
+            count: l.count,
+            elem: bb(l.elem),
+        },
+        M::Ltrim(l) => E::LTrim {
+            key: bb(l.key),
+            start: l.start as usize,
+            stop: l.stop as usize,
+        },
+        M::Sadd(k) => E::SAdd {
+            key: bb(k.key),
+            members: its(k.items),
+        },
+        M::Srem(k) => E::SRem {
+            key: bb(k.key),
+            members: its(k.items),
+        },
+        M::Zadd(z) => E::ZAdd {
+            key: bb(z.key),
+            pairs: z
+                .pairs
+                .into_iter()
+                .map(|p| (p.score, bb(p.member)))
+                .collect(),
+        },
+        M::Zrem(k) => E::ZRem {
+            key: bb(k.key),
+            members: its(k.items),
+        },
+        M::Flushall(_) => E::FlushAll,
+    })
+}
+
+fn entry_to_pb(e: &LogEntry) -> pb::LogEntry {
+    pb::LogEntry {
+        offset: e.offset,
+        tag: e.tag,
+        ts_us: e.ts_us,
+        mutations: e.muts.iter().map(mutation_to_pb).collect(),
+    }
+}
+
+fn convert_all(v: Vec<pb::Mutation>) -> Result<Vec<Mutation>, String> {
+    v.into_iter()
+        .map(|m| mutation_from_pb(m).ok_or_else(|| "malformed mutation".to_string()))
+        .collect()
+}
+
+// ---------------------------------------------------------------- secret
+
+const SECRET_HEADER: &str = "x-jcache-secret";
+
+fn secret_value(secret: &str) -> MetadataValue<Ascii> {
+    // Hex keeps any secret valid as ASCII metadata.
+    let hex: String = secret.bytes().map(|x| format!("{x:02x}")).collect();
+    MetadataValue::try_from(if hex.is_empty() { "-".to_string() } else { hex })
+        .expect("hex is valid metadata")
+}
+
+#[derive(Clone)]
+pub struct SecretInterceptor(MetadataValue<Ascii>);
+
+impl Interceptor for SecretInterceptor {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        req.metadata_mut().insert(SECRET_HEADER, self.0.clone());
+        Ok(req)
+    }
+}
+
+#[derive(Clone)]
+struct SecretCheck(MetadataValue<Ascii>);
+
+impl Interceptor for SecretCheck {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let ok = req.metadata().get(SECRET_HEADER).is_some_and(|v| {
+            let (a, b) = (v.as_bytes(), self.0.as_bytes());
+            // Length-independent, constant-time comparison.
+            a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        });
+        if ok {
+            Ok(req)
+        } else {
+            Err(Status::unauthenticated("bad cluster secret"))
+        }
+    }
+}
+
+type Client = ReplicationClient<InterceptedService<Channel, SecretInterceptor>>;
+
+static CLIENTS: Mutex<Vec<(String, Client)>> = Mutex::new(Vec::new());
+
+fn client_for(c: &Cluster, addr: &str) -> Result<Client, String> {
+    let mut g = CLIENTS.lock();
+    if let Some((_, cl)) = g.iter().find(|(a, _)| a == addr) {
+        return Ok(cl.clone());
+    }
+    let ep = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(1))
+        .keep_alive_timeout(c.cfg.lease_ttl)
+        .initial_stream_window_size(Some(8 << 20))
+        .initial_connection_window_size(Some(16 << 20));
+    let ch = ep.connect_lazy();
+    let cl =
+        ReplicationClient::with_interceptor(ch, SecretInterceptor(secret_value(&c.cfg.secret)))
+            .max_decoding_message_size(MAX_MSG)
+            .max_encoding_message_size(MAX_MSG);
+    if g.len() > 16 {
+        g.remove(0);
+    }
+    g.push((addr.to_string(), cl.clone()));
+    Ok(cl)
+}
+
+fn drop_client(addr: &str) {
+    CLIENTS.lock().retain(|(a, _)| a != addr);
+}
+
+// ---------------------------------------------------------------- forwarding (follower side)
+
+pub struct Forwarded {
+    pub reply: Bytes,
+    pub offset: u64,
+    pub not_master: bool,
+}
+
+pub enum ForwardError {
+    /// Nothing was sent (connection refused / not established): safe to retry.
+    Retry(String),
+    /// The outcome is unknown.
+    Failed(String),
+}
+
+fn never_sent(s: &Status) -> bool {
+    if s.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    let text = format!("{s:?}").to_ascii_lowercase();
+    text.contains("connect error")
+        || text.contains("connection refused")
+        || text.contains("error trying to connect")
+}
+
+pub async fn forward(
+    c: &Cluster,
+    leader: &Leader,
+    cmds: &[Vec<Bytes>],
+    txn: bool,
+    resp3: bool,
+    wait: Option<(u64, u64)>,
+) -> Result<Forwarded, ForwardError> {
+    let mut cl = client_for(c, &leader.grpc).map_err(ForwardError::Failed)?;
+    let req = pb::ForwardRequest {
+        commands: cmds
+            .iter()
+            .map(|a| pb::Command {
+                args: a.iter().map(|x| x.to_vec()).collect(),
+            })
+            .collect(),
+        transaction: txn,
+        resp3,
+        epoch: leader.epoch,
+        wait: wait.is_some(),
+        wait_replicas: wait.map(|w| w.0).unwrap_or(0),
+        wait_timeout_ms: wait.map(|w| w.1).unwrap_or(0),
+    };
+    match cl.forward(req).await {
+        Ok(r) => {
+            let r = r.into_inner();
+            Ok(Forwarded {
+                reply: Bytes::from(r.reply),
+                offset: r.offset,
+                not_master: r.not_master,
+            })
+        }
+        Err(s) if never_sent(&s) => Err(ForwardError::Retry(s.message().to_string())),
+        Err(s) => Err(ForwardError::Failed(s.message().to_string())),
+    }
+}
+
+// ---------------------------------------------------------------- server (master side)
+
+struct Svc {
+    c: Arc<Cluster>,
+}
+
+type SyncTx = mpsc::Sender<Result<pb::SyncMessage, Status>>;
+
+async fn send(tx: &SyncTx, epoch: u64, msg: SMsg) -> Result<(), String> {
+    tx.send(Ok(pb::SyncMessage {
+        epoch,
+        msg: Some(msg),
+    }))
+    .await
+    .map_err(|_| "follower went away".to_string())
+}
+
+#[tonic::async_trait]
+impl Replication for Svc {
+    type SyncStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::SyncMessage, Status>> + Send>>;
+
+    async fn sync(
+        &self,
+        req: Request<Streaming<pb::FollowerMessage>>,
+    ) -> Result<Response<Self::SyncStream>, Status> {
+        let c = self.c.clone();
+        let mut inbound = req.into_inner();
+        let hello = match inbound.message().await? {
+            Some(pb::FollowerMessage {
+                msg: Some(FMsg::Hello(h)),
+            }) => h,
+            _ => return Err(Status::invalid_argument("expected Hello")),
+        };
+        let epoch = c.epoch();
+        if !c.is_master_now() || hello.epoch > epoch {
+            return Err(Status::failed_precondition("not master"));
+        }
+        let id = hello.node_id.clone();
+        let token = Instant::now();
+        c.followers.lock().insert(
+            id.clone(),
+            FollowerState {
+                addr: hello.addr.clone(),
+                acked: 0,
+                last_ack: token,
+                full_sync: false,
+            },
+        );
+        // Acks from the follower.
+        {
+            let c = c.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(m)) = inbound.message().await {
+                    if let Some(FMsg::Ack(a)) = m.msg {
+                        if let Some(f) = c.followers.lock().get_mut(&id) {
+                            f.acked = f.acked.max(a.offset);
+                            f.last_ack = Instant::now();
+                        }
+                        c.ack_notify.notify_waiters();
+                    }
+                }
+            });
+        }
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(async move {
+            let pos = (hello.offset, hello.tag);
+            let r = stream_to(&c, &id, pos, &tx, epoch).await;
+            if let Err(e) = &r {
+                info!(follower = %id, reason = %e, "replication stream ended");
+                let _ = tx.send(Err(Status::aborted(e.clone()))).await;
+            }
+            let mut f = c.followers.lock();
+            if f.get(&id).is_some_and(|s| s.last_ack >= token) {
+                f.remove(&id);
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn forward(
+        &self,
+        req: Request<pb::ForwardRequest>,
+    ) -> Result<Response<pb::ForwardReply>, Status> {
+        let c = &self.c;
+        let r = req.into_inner();
+        let not_master = || {
+            c.stats.rejected_not_master.fetch_add(1, Ordering::Relaxed);
+            Ok(Response::new(pb::ForwardReply {
+                reply: Vec::new(),
+                offset: 0,
+                epoch: c.epoch(),
+                not_master: true,
+            }))
+        };
+        if !c.is_master_now() || r.epoch > c.epoch() {
+            return not_master();
+        }
+        if r.wait {
+            let target = c.log.last_offset();
+            let reply = router::wait_acks(
+                c,
+                r.wait_replicas as i64,
+                r.wait_timeout_ms,
+                target,
+                r.resp3,
+            )
+            .await;
+            return Ok(Response::new(pb::ForwardReply {
+                reply: reply.to_vec(),
+                offset: 0,
+                epoch: c.epoch(),
+                not_master: false,
+            }));
+        }
+        let cmds: Vec<Vec<Bytes>> = r
+            .commands
+            .into_iter()
+            .map(|cm| cm.args.into_iter().map(Bytes::from).collect())
+            .collect();
+        let (reply, offset) = router::run_forwarded(c, cmds, r.transaction, r.resp3);
+        Ok(Response::new(pb::ForwardReply {
+            reply: reply.to_vec(),
+            offset,
+            epoch: c.epoch(),
+            not_master: false,
+        }))
+    }
+}
+
+/// Streams to one follower: partial or full sync, then the live log.
+async fn stream_to(
+    c: &Arc<Cluster>,
+    id: &str,
+    pos: (u64, u64),
+    tx: &SyncTx,
+    epoch: u64,
+) -> Result<(), String> {
+    let mut cursor;
+    if c.log.can_resume(pos) {
+        c.stats.partial_syncs_served.fetch_add(1, Ordering::Relaxed);
+        info!(follower = %id, offset = pos.0, "partial sync");
+        send(tx, epoch, SMsg::Partial(pb::PartialSync { offset: pos.0 })).await?;
+        cursor = pos.0 + 1;
+    } else {
+        let (first, _, _) = c.log.backlog_info();
+        let (last, last_tag) = c.log.position();
+        let reason = if pos.0 == 0 {
+            "follower has no position (new, restarted or diverged)".to_string()
+        } else if pos.0 > last {
+            format!("follower is ahead of the master ({} > {last})", pos.0)
+        } else if pos.0 < first.saturating_sub(1) {
+            format!(
+                "follower offset {} is no longer in the backlog (starts at {first})",
+                pos.0
+            )
+        } else {
+            format!(
+                "follower history differs (offset {} tag {}, master at {last} tag {last_tag})",
+                pos.0, pos.1
+            )
+        };
+        info!(follower = %id, reason = %reason, "full sync");
+        c.stats.full_syncs_served.fetch_add(1, Ordering::Relaxed);
+        if let Some(f) = c.followers.lock().get_mut(id) {
+            f.full_sync = true;
+        }
+        let started = Instant::now();
+        cursor = full_sync(c, tx, epoch, reason).await?;
+        if let Some(f) = c.followers.lock().get_mut(id) {
+            f.full_sync = false;
+        }
+        info!(follower = %id, ms = started.elapsed().as_millis() as u64, offset = cursor - 1, "full sync sent");
+    }
+    let mut coalesced = false;
+    let mut last_send = Instant::now();
+    loop {
+        if !c.is_master_epoch(epoch) {
+            return Err("no longer master".into());
+        }
+        let notified = c.log.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let batch = match c.log.read(cursor, u64::MAX, BATCH_ENTRIES, BATCH_BYTES) {
+            Ok(b) => b,
+            Err(ReadError::Trimmed) => {
+                return Err(format!(
+                    "follower fell out of the backlog at offset {cursor} (backlog too small for the write rate); it will full-sync"
+                ))
+            }
+            Err(ReadError::Reset) => return Err("log reset".into()),
+        };
+        // Under load, let more commits join a small batch: at most one small
+        // message per follower per millisecond (fewer, larger messages; adds
+        // up to ~1 ms of lag only when writes arrive faster than that).
+        if !batch.is_empty()
+            && batch.len() < 256
+            && !coalesced
+            && last_send.elapsed() < Duration::from_millis(1)
+        {
+            coalesced = true;
+            tokio::time::sleep(Duration::from_micros(500)).await;
+            continue;
+        }
+        coalesced = false;
+        if batch.is_empty() {
+            if tokio::time::timeout(Duration::from_millis(500), notified)
+                .await
+                .is_err()
+            {
+                send(
+                    tx,
+                    epoch,
+                    SMsg::Heartbeat(pb::Heartbeat {
+                        offset: c.log.last_offset(),
+                    }),
+                )
+                .await?;
+            }
+            continue;
+        }
+        cursor = batch.last().unwrap().offset + 1;
+        last_send = Instant::now();
+        let encoded = batch
+            .iter()
+            .map(|e| {
+                e.encoded
+                    .get_or_init(|| Bytes::from(prost::Message::encode_to_vec(&entry_to_pb(e))))
+                    .clone()
+            })
+            .collect();
+        send(
+            tx,
+            epoch,
+            SMsg::Batch(pb::Batch {
+                entries: Vec::new(),
+                encoded,
+                filtered: false,
+            }),
+        )
+        .await?;
+    }
+}
+
+/// Sends a snapshot shard by shard with the live log interleaved (filtered;
+/// see the invariant in `replication`). Returns the next offset to stream.
+async fn full_sync(
+    c: &Arc<Cluster>,
+    tx: &SyncTx,
+    epoch: u64,
+    reason: String,
+) -> Result<u64, String> {
+    let db = &c.shared.db;
+    let (start, _) = c.log.position();
+    send(
+        tx,
+        epoch,
+        SMsg::FullStart(pb::FullSyncStart {
+            offset: start,
+            reason,
+        }),
+    )
+    .await?;
+    let mut cursor = start + 1;
+    let mut cuts: Vec<Option<u64>> = vec![None; SHARDS];
+    let mut end = c.log.position();
+    for i in 0..SHARDS {
+        let (puts, cut) = {
+            let ks = db.lock_indices(&[i]);
+            let cut = c.log.position();
+            let puts: Vec<pb::Mutation> = ks
+                .shard(i)
+                .map(|s| s.iter().map(|(k, e)| put_pb(k, e)).collect())
+                .unwrap_or_default();
+            (puts, cut)
+        };
+        cuts[i] = Some(cut.0);
+        end = cut;
+        let mut it = puts.into_iter().peekable();
+        while it.peek().is_some() {
+            let chunk: Vec<pb::Mutation> = it.by_ref().take(CHUNK_KEYS).collect();
+            send(tx, epoch, SMsg::Chunk(pb::SnapshotChunk { puts: chunk })).await?;
+        }
+        cursor = send_filtered(c, tx, epoch, cursor, cut.0, &cuts).await?;
+        if !c.is_master_epoch(epoch) {
+            return Err("no longer master".into());
+        }
+    }
+    cursor = send_filtered(c, tx, epoch, cursor, end.0, &cuts).await?;
+    debug_assert_eq!(cursor, end.0 + 1);
+    send(
+        tx,
+        epoch,
+        SMsg::FullEnd(pb::FullSyncEnd {
+            offset: end.0,
+            tag: end.1,
+        }),
+    )
+    .await?;
+    Ok(end.0 + 1)
+}
+
+async fn send_filtered(
+    c: &Arc<Cluster>,
+    tx: &SyncTx,
+    epoch: u64,
+    mut cursor: u64,
+    upto: u64,
+    cuts: &[Option<u64>],
+) -> Result<u64, String> {
+    let db = &c.shared.db;
+    loop {
+        let v =
+            match c.log.read(cursor, upto, BATCH_ENTRIES, BATCH_BYTES) {
+                Ok(v) => v,
+                Err(_) => return Err(
+                    "the backlog overflowed during the full sync (raise --cluster-backlog-size)"
+                        .into(),
+                ),
+            };
+        if v.is_empty() {
+            return Ok(cursor);
+        }
+        let mut out = Vec::new();
+        for e in &v {
+            let mut muts = Vec::new();
+            for m in &e.muts {
+                match filter(db, m, e.offset, cuts) {
+                    Filtered::Send => muts.push(mutation_to_pb(m)),
+                    Filtered::Skip => {}
+                    Filtered::Replace(x) => muts.push(mutation_to_pb(&x)),
+                    Filtered::Abort(why) => return Err(format!("full sync restarted: {why}")),
+                }
+            }
+            cursor = e.offset + 1;
+            if !muts.is_empty() {
+                out.push(pb::LogEntry {
+                    offset: e.offset,
+                    tag: e.tag,
+                    ts_us: e.ts_us,
+                    mutations: muts,
+                });
+            }
+        }
+        if !out.is_empty() {
+            send(
+                tx,
+                epoch,
+                SMsg::Batch(pb::Batch {
+                    entries: out,
+                    encoded: Vec::new(),
+                    filtered: true,
+                }),
+            )
+            .await?;
+        }
+    }
+}
+
+/// Serves the replication gRPC service until the process ends.
+pub async fn serve(c: Arc<Cluster>, listener: tokio::net::TcpListener) {
+    let svc = ReplicationServer::new(Svc { c: c.clone() })
+        .max_decoding_message_size(MAX_MSG)
+        .max_encoding_message_size(MAX_MSG);
+    let svc = InterceptedService::new(svc, SecretCheck(secret_value(&c.cfg.secret)));
+    let r = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .initial_stream_window_size(Some(8 << 20))
+        .initial_connection_window_size(Some(16 << 20))
+        .http2_keepalive_interval(Some(Duration::from_secs(1)))
+        .http2_keepalive_timeout(Some(c.cfg.lease_ttl))
+        .add_service(svc)
+        // With a custom incoming stream the builder's tcp_nodelay does not
+        // apply: set it on every accepted socket (else streamed batches wait
+        // for delayed ACKs, ~40 ms per write at low rates).
+        .serve_with_incoming(TcpListenerStream::new(listener).map(|s| {
+            if let Ok(s) = &s {
+                let _ = s.set_nodelay(true);
+            }
+            s
+        }))
+        .await;
+    if let Err(e) = r {
+        warn!(error = %e, "gRPC server ended");
+    }
+}
+
+// ---------------------------------------------------------------- follower loop
+
+/// Follows whichever master the election announces, re-pointing on change.
+pub async fn replicator(c: Arc<Cluster>) {
+    let mut rx = c.leader_tx.subscribe();
+    loop {
+        let leader = rx.borrow_and_update().clone();
+        match leader {
+            Some(l) if l.node_id != c.node_id => {
+                let res = tokio::select! {
+                    r = follow(&c, &l) => Some(r),
+                    _ = rx.changed() => None,
+                };
+                *c.link.lock() = Link::Down;
+                if let Some(r) = res {
+                    if let Err(e) = r {
+                        warn!(master = %l.node_id, error = %e, "replication link down");
+                        if e.contains("transport") || e.contains("connect") {
+                            drop_client(&l.grpc);
+                        }
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        _ = rx.changed() => {}
+                    }
+                }
+            }
+            _ => {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
+    let _g = c.follow_lock.lock().await;
+    if c.role() == super::Role::Master {
+        return Ok(());
+    }
+    let mut cl = client_for(c, &l.grpc)?;
+    let pos = if c.log.diverged.load(Ordering::Acquire) {
+        (0, 0)
+    } else {
+        c.log.position()
+    };
+    let (ack_tx, ack_rx) = watch::channel(pos.0);
+    let hello = pb::FollowerMessage {
+        msg: Some(FMsg::Hello(pb::Hello {
+            node_id: c.node_id.clone(),
+            offset: pos.0,
+            tag: pos.1,
+            epoch: l.epoch,
+            addr: c.client_addr.clone(),
+        })),
+    };
+    // Acks carry the latest applied offset, at most one per millisecond.
+    let acks = WatchStream::from_changes(ack_rx)
+        .throttle(Duration::from_millis(1))
+        .map(|o| pb::FollowerMessage {
+            msg: Some(FMsg::Ack(pb::Ack { offset: o })),
+        });
+    let outbound = tokio_stream::once(hello).chain(acks);
+    let mut inbound = cl
+        .sync(outbound)
+        .await
+        .map_err(|s| format!("sync refused: {}", s.message()))?
+        .into_inner();
+    *c.link.lock() = Link::Syncing;
+    let db = &c.shared.db;
+    let mut full_started: Option<Instant> = None;
+    loop {
+        let msg = inbound
+            .message()
+            .await
+            .map_err(|s| format!("stream error: {}", s.message()))?
+            .ok_or_else(|| "stream ended".to_string())?;
+        if msg.epoch < c.known_epoch() {
+            return Err(format!(
+                "message from epoch {} older than {}",
+                msg.epoch,
+                c.known_epoch()
+            ));
+        }
+        let Some(m) = msg.msg else { continue };
+        match m {
+            SMsg::Partial(p) => {
+                info!(master = %l.node_id, offset = p.offset, "partial sync: resuming");
+                *c.link.lock() = Link::Up;
+                c.synced_once.store(true, Ordering::Release);
+                c.synced_notify.notify_waiters();
+            }
+            SMsg::FullStart(f) => {
+                info!(master = %l.node_id, reason = %f.reason, "full sync: receiving snapshot");
+                full_started = Some(Instant::now());
+                *c.link.lock() = Link::Syncing;
+                c.log.reset_to((0, 0));
+                c.log.diverged.store(true, Ordering::Release);
+                flush_unlogged(db);
+            }
+            SMsg::Chunk(ch) => {
+                apply_entry(db, convert_all(ch.puts)?, (0, 0, 0));
+            }
+            SMsg::Batch(bt) => {
+                if bt.filtered {
+                    for e in bt.entries {
+                        apply_entry(db, convert_all(e.mutations)?, (0, 0, 0));
+                    }
+                } else {
+                    let mut entries = Vec::with_capacity(bt.encoded.len());
+                    let mut stamps = Vec::with_capacity(bt.encoded.len());
+                    for raw in bt.encoded {
+                        let e: pb::LogEntry = prost::Message::decode(raw)
+                            .map_err(|e| format!("malformed log entry: {e}"))?;
+                        stamps.push(e.ts_us);
+                        entries.push((e.offset, e.tag, e.ts_us, convert_all(e.mutations)?));
+                    }
+                    replication::apply_remote(db, &c.log, entries);
+                    let now = replication::now_us();
+                    for t in stamps {
+                        c.lag.record(now.saturating_sub(t));
+                    }
+                }
+            }
+            SMsg::FullEnd(f) => {
+                c.log.reset_to((f.offset, f.tag));
+                c.log.diverged.store(false, Ordering::Release);
+                c.stats.full_syncs_done.fetch_add(1, Ordering::Relaxed);
+                let ms = full_started
+                    .map(|t| t.elapsed().as_millis() as u64)
+                    .unwrap_or(0);
+                c.stats.last_full_sync_ms.store(ms, Ordering::Relaxed);
+                info!(
+                    master = %l.node_id,
+                    offset = f.offset,
+                    keys = db.len(),
+                    ms,
+                    "full sync done"
+                );
+                *c.link.lock() = Link::Up;
+                c.synced_once.store(true, Ordering::Release);
+                c.synced_notify.notify_waiters();
+            }
+            SMsg::Heartbeat(_) => {}
+        }
+        let _ = ack_tx.send(c.log.last_offset());
+    }
+}

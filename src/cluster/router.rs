@@ -1,0 +1,326 @@
+//! The cluster's [`Router`]: on a node that is not master, WRITE commands (and
+//! EXEC of a transaction that writes, and WAIT) go to the master over gRPC;
+//! the client gets the master's reply once this node applied the write.
+//! Reads always run locally. ROLE and INFO replication report cluster state.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::{grpc, replication, Cluster, Link, Role};
+use crate::commands::{execute, flags, Command, DeferredReply, Flow, Router};
+use crate::protocol::Reply;
+use crate::server::{ClientInfo, ClientMeta, ClientState, Shared};
+
+pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
+
+pub struct ClusterRouter {
+    c: Arc<Cluster>,
+}
+
+impl ClusterRouter {
+    pub fn new(c: Arc<Cluster>) -> Self {
+        ClusterRouter { c }
+    }
+}
+
+fn ready(b: Bytes) -> DeferredReply {
+    Box::pin(std::future::ready(b))
+}
+
+fn error_bytes(resp3: bool, msg: &str) -> Bytes {
+    let mut r = Reply::new(resp3);
+    r.error(msg);
+    r.buf.freeze()
+}
+
+fn parse_i64(b: &[u8]) -> Option<i64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+impl Router for ClusterRouter {
+    fn route(
+        &self,
+        server: &Arc<Shared>,
+        client: &mut ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        let c = &self.c;
+        match cmd.name {
+            "role" if args.len() == 1 => return Some(ready(role_reply(c, client.resp3))),
+            "wait" if args.len() == 3 => {
+                let n = parse_i64(&args[1])?;
+                let t = parse_i64(&args[2]).filter(|t| *t >= 0)?;
+                let resp3 = client.resp3;
+                let c = c.clone();
+                if c.role() == Role::Master {
+                    let target = c.log.last_offset();
+                    return Some(Box::pin(async move {
+                        wait_acks(&c, n, t as u64, target, resp3).await
+                    }));
+                }
+                return Some(Box::pin(async move {
+                    forward(
+                        c,
+                        Vec::new(),
+                        false,
+                        resp3,
+                        Some((n.max(0) as u64, t as u64)),
+                    )
+                    .await
+                }));
+            }
+            "exec" => {
+                let queue = client.multi.as_ref()?;
+                if client.multi_dirty
+                    || !queue.iter().any(|(q, _)| q.has(flags::WRITE))
+                    || c.is_master_now()
+                {
+                    return None;
+                }
+                let queue = client.multi.take().unwrap_or_default();
+                let aborted = client.watch_dirty.load(Ordering::Acquire);
+                for (k, _) in client.watched.drain(..) {
+                    server.watches.unwatch(&k, &client.watch_dirty);
+                }
+                client.watch_dirty.store(false, Ordering::Release);
+                let resp3 = client.resp3;
+                if aborted {
+                    let mut r = Reply::new(resp3);
+                    r.null_array();
+                    return Some(ready(r.buf.freeze()));
+                }
+                let cmds = queue.into_iter().map(|(_, a)| a).collect();
+                return Some(Box::pin(forward(c.clone(), cmds, true, resp3, None)));
+            }
+            _ => {}
+        }
+        if !cmd.has(flags::WRITE) || c.is_master_now() {
+            return None;
+        }
+        Some(Box::pin(forward(
+            c.clone(),
+            vec![args.to_vec()],
+            false,
+            client.resp3,
+            None,
+        )))
+    }
+
+    fn info_replication(&self) -> Option<String> {
+        Some(self.c.info_replication())
+    }
+}
+
+/// Forwards a write (or transaction, or WAIT) to the master and waits until
+/// this node applied it. Retries only when nothing can have run: no master
+/// known yet, connection refused, or the receiver said it is not master.
+async fn forward(
+    c: Arc<Cluster>,
+    cmds: Vec<Vec<Bytes>>,
+    txn: bool,
+    resp3: bool,
+    wait: Option<(u64, u64)>,
+) -> Bytes {
+    c.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+    let bound = c.failover_bound();
+    let deadline = tokio::time::Instant::now() + bound;
+    let mut stale: Option<(String, u64)> = None;
+    loop {
+        let leader = c
+            .wait_for_master(deadline, stale.as_ref().map(|(n, e)| (n.as_str(), *e)))
+            .await;
+        let Some(leader) = leader else {
+            c.stats.rejected_not_master.fetch_add(1, Ordering::Relaxed);
+            return error_bytes(resp3, READONLY_ERR);
+        };
+        if leader.node_id == c.node_id {
+            // This node became master meanwhile.
+            if let Some((n, t)) = wait {
+                return wait_acks(&c, n as i64, t, c.log.last_offset(), resp3).await;
+            }
+            if c.is_master_now() {
+                return run_forwarded(&c, cmds, txn, resp3).0;
+            }
+            stale = Some((leader.node_id, leader.epoch));
+            continue;
+        }
+        match grpc::forward(&c, &leader, &cmds, txn, resp3, wait).await {
+            Ok(r) if r.not_master => {
+                stale = Some((leader.node_id, leader.epoch));
+                if tokio::time::Instant::now() >= deadline {
+                    return error_bytes(resp3, READONLY_ERR);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(r) => {
+                if r.offset > 0 {
+                    c.wait_applied(r.offset, tokio::time::Instant::now() + bound)
+                        .await;
+                }
+                return r.reply;
+            }
+            Err(grpc::ForwardError::Retry(e)) => {
+                tracing::debug!(error = %e, master = %leader.node_id, "forward: master unreachable, retrying");
+                if tokio::time::Instant::now() >= deadline {
+                    return error_bytes(resp3, READONLY_ERR);
+                }
+                stale = Some((leader.node_id, leader.epoch));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(grpc::ForwardError::Failed(e)) => {
+                return error_bytes(
+                    resp3,
+                    &format!(
+                        "ERR master link error (the write may or may not have been applied): {e}"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// WAIT on the master: how many followers acknowledged `target` within `timeout_ms` (0 = forever).
+pub async fn wait_acks(c: &Cluster, n: i64, timeout_ms: u64, target: u64, resp3: bool) -> Bytes {
+    let deadline =
+        (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms));
+    let count = loop {
+        let notified = c.ack_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let k = c.acked_count(target);
+        if k as i64 >= n {
+            break k;
+        }
+        match deadline {
+            Some(d) => {
+                if tokio::time::timeout_at(d, notified).await.is_err() {
+                    break c.acked_count(target);
+                }
+            }
+            None => notified.await,
+        }
+    };
+    let mut r = Reply::new(resp3);
+    r.int(count as i64);
+    r.buf.freeze()
+}
+
+fn role_reply(c: &Cluster, resp3: bool) -> Bytes {
+    let mut r = Reply::new(resp3);
+    let off = c.log.last_offset();
+    if c.role() == Role::Master {
+        let f = c.followers.lock().clone();
+        r.array(3);
+        r.bulk(b"master");
+        r.int(off as i64);
+        r.array(f.len());
+        for st in f.values() {
+            let (h, p) = st.addr.rsplit_once(':').unwrap_or((&st.addr, "0"));
+            r.array(3);
+            r.bulk(h.as_bytes());
+            r.bulk(p.as_bytes());
+            r.bulk(st.acked.to_string().as_bytes());
+        }
+    } else {
+        let leader = c.leader();
+        let (h, p) = leader
+            .as_ref()
+            .and_then(|l| l.addr.rsplit_once(':'))
+            .map(|(h, p)| (h.to_string(), p.parse::<i64>().unwrap_or(0)))
+            .unwrap_or_else(|| ("?".into(), 0));
+        let state = match *c.link.lock() {
+            Link::Up => "connected",
+            Link::Syncing => "sync",
+            Link::Down => "connect",
+        };
+        r.array(5);
+        r.bulk(b"slave");
+        r.bulk(h.as_bytes());
+        r.int(p);
+        r.bulk(state.as_bytes());
+        r.int(off as i64);
+    }
+    r.buf.freeze()
+}
+
+/// Client states reused for forwarded commands (not listed in CLIENT LIST).
+static POOL: Mutex<Vec<ClientState>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1 << 62);
+
+fn pooled_client() -> ClientState {
+    if let Some(c) = POOL.lock().pop() {
+        return c;
+    }
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let info = Arc::new(ClientInfo {
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        addr,
+        laddr: addr,
+        created: Instant::now(),
+        last_active_ms: AtomicU64::new(0),
+        meta: Mutex::new(ClientMeta {
+            resp: 2,
+            ..Default::default()
+        }),
+        killed: AtomicBool::new(false),
+        kill: tokio::sync::Notify::new(),
+        unblock: Mutex::new(None),
+        unblock_notify: tokio::sync::Notify::new(),
+    });
+    ClientState::new(info, true)
+}
+
+/// Runs forwarded commands on the master. Returns the reply (encoded for the
+/// original client) and the log offset of the last write it committed (0: none).
+pub fn run_forwarded(c: &Cluster, cmds: Vec<Vec<Bytes>>, txn: bool, resp3: bool) -> (Bytes, u64) {
+    let server = &c.shared;
+    let mut client = pooled_client();
+    client.resp3 = resp3;
+    replication::take_last_commit();
+    let mut out = Reply::new(resp3);
+    let run = |client: &mut ClientState, args: Vec<Bytes>, out: &mut Reply| {
+        if args.is_empty() {
+            return;
+        }
+        match execute(server, client, args, out) {
+            Flow::Continue | Flow::Close => {}
+            // The master lost its lease between the check and the command.
+            Flow::Defer(_) => out.error(READONLY_ERR),
+            // A blocking command forwarded from a follower does not block: it times out at once.
+            Flow::Block(_) => out.null_array(),
+        }
+    };
+    if txn {
+        let mut scratch = Reply::new(resp3);
+        run(
+            &mut client,
+            vec![Bytes::from_static(b"MULTI")],
+            &mut scratch,
+        );
+        for args in cmds {
+            run(&mut client, args, &mut scratch);
+        }
+        run(&mut client, vec![Bytes::from_static(b"EXEC")], &mut out);
+    } else {
+        for args in cmds {
+            run(&mut client, args, &mut out);
+        }
+    }
+    let offset = replication::take_last_commit();
+    client.multi = None;
+    client.multi_dirty = false;
+    client.close_after_reply = false;
+    for (k, _) in client.watched.drain(..) {
+        server.watches.unwatch(&k, &client.watch_dirty);
+    }
+    if client.subscriptions == 0 {
+        POOL.lock().push(client);
+    }
+    (out.buf.freeze(), offset)
+}

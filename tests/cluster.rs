@@ -1,0 +1,862 @@
+//! Cluster mode against a real etcd (Debian's etcd-server) and several real
+//! jcache processes on loopback. Tests run one at a time (they share CPU with
+//! etcd and 3-4 servers each) and poll with deadlines instead of sleeping.
+
+mod common;
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::{free_port, wait_for, Server};
+use redis::Value;
+
+const TTL_SECS: u64 = 2;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Etcd {
+    child: Child,
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl Etcd {
+    fn start() -> Etcd {
+        let cport = free_port();
+        let pport = free_port();
+        let dir = std::env::temp_dir().join(format!("jcache-etcd-{}-{cport}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = format!("http://127.0.0.1:{cport}");
+        let peer = format!("http://127.0.0.1:{pport}");
+        let child = Command::new("etcd")
+            .args([
+                "--name",
+                "t",
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+                "--initial-cluster",
+                &format!("t={peer}"),
+                "--log-level",
+                "error",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start etcd (apt-get install etcd-server)");
+        let e = Etcd { child, dir, url };
+        assert!(
+            wait_for(Duration::from_secs(20), || TcpStream::connect((
+                "127.0.0.1",
+                cport
+            ))
+            .is_ok()),
+            "etcd did not start"
+        );
+        e
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Node {
+    id: String,
+    server: Option<Server>,
+    port: u16,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    etcd: Etcd,
+    name: String,
+}
+
+fn start_node(etcd: &Etcd, name: &str, id: &str) -> Server {
+    let gport = free_port().to_string();
+    Server::start(&[
+        "--cluster-etcd",
+        &etcd.url,
+        "--cluster-name",
+        name,
+        "--node-id",
+        id,
+        "--cluster-port",
+        &gport,
+        "--cluster-lease-ttl",
+        &format!("{TTL_SECS}s"),
+        "--cluster-secret",
+        "test-secret",
+    ])
+}
+
+fn con(port: u16) -> redis::Connection {
+    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let con = c
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    con.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    con
+}
+
+fn info(port: u16) -> String {
+    let Ok(c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return String::new();
+    };
+    let Ok(mut con) = c.get_connection_with_timeout(Duration::from_secs(2)) else {
+        return String::new();
+    };
+    let _ = con.set_read_timeout(Some(Duration::from_secs(2)));
+    redis::cmd("INFO")
+        .arg("replication")
+        .query::<String>(&mut con)
+        .unwrap_or_default()
+}
+
+fn field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+}
+
+fn digest(port: u16) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query::<String>(&mut con(port))
+        .unwrap_or_default()
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let etcd = Etcd::start();
+        let name = format!("t{}", free_port());
+        let nodes = (0..n)
+            .map(|i| {
+                let id = format!("n{i}");
+                let server = start_node(&etcd, &name, &id);
+                Node {
+                    id,
+                    port: server.port,
+                    server: Some(server),
+                }
+            })
+            .collect();
+        let c = Cluster { nodes, etcd, name };
+        c.wait_stable(Duration::from_secs(20));
+        c
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.server.is_some())
+    }
+
+    /// Waits for exactly one master whose followers (every other live node) are linked.
+    fn wait_stable(&self, within: Duration) -> usize {
+        let mut master = None;
+        let ok = wait_for(within, || {
+            let infos: Vec<(usize, String)> = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.server.is_some())
+                .map(|(i, n)| (i, info(n.port)))
+                .collect();
+            let masters: Vec<usize> = infos
+                .iter()
+                .filter(|(_, s)| field(s, "role").as_deref() == Some("master"))
+                .map(|(i, _)| *i)
+                .collect();
+            if masters.len() != 1 {
+                return false;
+            }
+            let m = masters[0];
+            let mid = &self.nodes[m].id;
+            let linked = infos.iter().all(|(i, s)| {
+                *i == m
+                    || (field(s, "master_link_status").as_deref() == Some("up")
+                        && field(s, "master_node_id").as_deref() == Some(mid.as_str()))
+            });
+            let followers = field(
+                &infos.iter().find(|(i, _)| *i == m).unwrap().1,
+                "connected_slaves",
+            )
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+            if linked && followers == infos.len() - 1 {
+                master = Some(m);
+                true
+            } else {
+                false
+            }
+        });
+        assert!(ok, "cluster did not stabilise within {within:?}");
+        master.unwrap()
+    }
+
+    fn master(&self) -> usize {
+        self.wait_stable(Duration::from_secs(20))
+    }
+
+    fn followers(&self, m: usize) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| *i != m && n.server.is_some())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Polls until every live node has the same keyspace digest; returns it.
+    fn wait_converged(&self, within: Duration) -> String {
+        let mut last = Vec::new();
+        let ok = wait_for(within, || {
+            last = self.live().map(|n| digest(n.port)).collect();
+            last.iter().all(|d| !d.is_empty() && *d == last[0])
+        });
+        assert!(ok, "nodes did not converge: {last:?}");
+        last[0].clone()
+    }
+
+    fn kill9(&mut self, i: usize) {
+        let s = self.nodes[i].server.take().unwrap();
+        unsafe { libc::kill(s.pid() as i32, libc::SIGKILL) };
+        drop(s);
+    }
+
+    fn restart(&mut self, i: usize) {
+        let s = start_node(&self.etcd, &self.name, &self.nodes[i].id);
+        self.nodes[i].port = s.port;
+        self.nodes[i].server = Some(s);
+    }
+}
+
+fn get(port: u16, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query(&mut con(port)).unwrap()
+}
+
+/// A value read with a command, compared as a redis::Value dump.
+fn read(port: u16, cmd: &[&str]) -> String {
+    let mut c = redis::cmd(cmd[0]);
+    for a in &cmd[1..] {
+        c.arg(*a);
+    }
+    format!("{:?}", c.query::<Value>(&mut con(port)).unwrap())
+}
+
+fn run(port: u16, cmd: &[&str]) -> Value {
+    let mut c = redis::cmd(cmd[0]);
+    for a in &cmd[1..] {
+        c.arg(*a);
+    }
+    c.query::<Value>(&mut con(port))
+        .unwrap_or_else(|e| panic!("{cmd:?} at {port}: {e}"))
+}
+
+#[test]
+fn writes_replicate_for_every_type_and_followers_read_their_writes() {
+    let _s = serial();
+    let c = Cluster::start(3);
+    let m = c.master();
+    let fs = c.followers(m);
+    let mp = c.nodes[m].port;
+    // (write commands, read command) per type.
+    let cases: Vec<(Vec<Vec<&str>>, Vec<&str>)> = vec![
+        (
+            vec![
+                vec!["SET", "K", "hello"],
+                vec!["APPEND", "K", "-world"],
+                vec!["SETRANGE", "K", "0", "J"],
+            ],
+            vec!["GET", "K"],
+        ),
+        (
+            vec![vec!["SET", "N", "10"], vec!["INCRBY", "N", "5"]],
+            vec!["GET", "N"],
+        ),
+        (
+            vec![
+                vec!["SET", "T", "v"],
+                vec!["PEXPIREAT", "T", "4102444800000"],
+            ],
+            vec!["PEXPIRETIME", "T"],
+        ),
+        (
+            vec![
+                vec!["HSET", "H", "a", "1", "b", "2", "c", "3"],
+                vec!["HDEL", "H", "b"],
+                vec!["HINCRBY", "H", "a", "10"],
+            ],
+            vec!["HGETALL", "H"],
+        ),
+        (
+            vec![
+                vec!["RPUSH", "L", "a", "b", "c", "d", "e"],
+                vec!["LPOP", "L"],
+                vec!["LSET", "L", "0", "B"],
+                vec!["LINSERT", "L", "BEFORE", "d", "x"],
+                vec!["LREM", "L", "1", "e"],
+            ],
+            vec!["LRANGE", "L", "0", "-1"],
+        ),
+        (
+            vec![vec!["SADD", "S", "a", "b", "c"], vec!["SREM", "S", "a"]],
+            vec!["SMEMBERS", "S"],
+        ),
+        (
+            vec![
+                vec!["ZADD", "Z", "1", "a", "2", "b", "3", "c"],
+                vec!["ZINCRBY", "Z", "10", "a"],
+                vec!["ZREM", "Z", "b"],
+            ],
+            vec!["ZRANGE", "Z", "0", "-1", "WITHSCORES"],
+        ),
+        (
+            vec![vec!["SET", "R1", "r"], vec!["RENAME", "R1", "R2"]],
+            vec!["GET", "R2"],
+        ),
+    ];
+    for (round, writer) in [m, fs[0]].into_iter().enumerate() {
+        let wp = c.nodes[writer].port;
+        let mut wc = con(wp);
+        for (writes, rd) in &cases {
+            let sfx = format!("{round}");
+            let key = |a: &str| {
+                if a.len() <= 2 && a.chars().next().unwrap().is_ascii_uppercase() {
+                    format!("{a}{sfx}")
+                } else {
+                    a.to_string()
+                }
+            };
+            for w in writes {
+                let mut cmd = redis::cmd(w[0]);
+                for (i, a) in w[1..].iter().enumerate() {
+                    cmd.arg(if i == 0 || (w[0] == "RENAME" && i == 1) {
+                        key(a)
+                    } else {
+                        a.to_string()
+                    });
+                }
+                cmd.query::<Value>(&mut wc)
+                    .unwrap_or_else(|e| panic!("{w:?} at node {writer}: {e}"));
+            }
+            let mut rdk: Vec<String> = rd.iter().map(|s| s.to_string()).collect();
+            rdk[1] = key(rd[1]);
+            let rdr: Vec<&str> = rdk.iter().map(|s| s.as_str()).collect();
+            // Read-your-writes on the node that took the write, at once.
+            let expect = read(mp, &rdr);
+            let mut rc = redis::cmd(rdr[0]);
+            for a in &rdr[1..] {
+                rc.arg(*a);
+            }
+            let here = format!("{:?}", rc.query::<Value>(&mut wc).unwrap());
+            assert_eq!(here, expect, "{rdr:?} at the writer right after the write");
+            assert_ne!(expect, "Nil", "{rdr:?}");
+            // And soon everywhere.
+            for n in c.live() {
+                assert!(
+                    wait_for(Duration::from_secs(5), || read(n.port, &rdr) == expect),
+                    "{rdr:?} at node {} never matched {expect}",
+                    n.id
+                );
+            }
+        }
+    }
+    // A transaction at a follower runs at the master as one unit.
+    let fp = c.nodes[fs[1]].port;
+    let mut fc = con(fp);
+    let r: Vec<Value> = redis::pipe()
+        .atomic()
+        .cmd("INCR")
+        .arg("tx")
+        .cmd("INCR")
+        .arg("tx")
+        .cmd("GET")
+        .arg("tx")
+        .query(&mut fc)
+        .unwrap();
+    assert_eq!(
+        format!("{:?}", r[2]),
+        format!("{:?}", Value::BulkString(b"2".to_vec()))
+    );
+    assert_eq!(get(fp, "tx").as_deref(), Some("2"));
+    // WAIT at the master and at a follower (forwarded) counts both followers.
+    let n: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(5000)
+        .query(&mut con(mp))
+        .unwrap();
+    assert_eq!(n, 2);
+    let n: i64 = redis::cmd("WAIT").arg(2).arg(5000).query(&mut fc).unwrap();
+    assert_eq!(n, 2);
+    // ROLE and INFO.
+    let Value::Array(role) = run(mp, &["ROLE"]) else {
+        panic!()
+    };
+    assert_eq!(role[0], Value::BulkString(b"master".to_vec()));
+    let Value::Array(role) = run(fp, &["ROLE"]) else {
+        panic!()
+    };
+    assert_eq!(role[0], Value::BulkString(b"slave".to_vec()));
+    let mi = info(mp);
+    assert_eq!(field(&mi, "connected_slaves").as_deref(), Some("2"));
+    assert!(mi.contains("slave0:id=n"), "{mi}");
+    let fi = info(fp);
+    assert_eq!(field(&fi, "master_node_id"), Some(c.nodes[m].id.clone()));
+    assert_eq!(field(&fi, "epoch"), field(&mi, "epoch"));
+    // Expired keys: followers hide them, the master's delete converges everyone.
+    run(fp, &["SET", "gone", "x", "PX", "50"]);
+    assert!(wait_for(Duration::from_secs(5), || c
+        .live()
+        .all(|n| get(n.port, "gone").is_none())));
+    c.wait_converged(Duration::from_secs(10));
+}
+
+#[test]
+fn ten_thousand_mixed_writes_converge() {
+    let _s = serial();
+    let c = Cluster::start(3);
+    c.master();
+    let ports: Vec<u16> = c.live().map(|n| n.port).collect();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let port = ports[t % ports.len()];
+            std::thread::spawn(move || {
+                let mut cn = con(port);
+                let mut rng = 0x9e3779b97f4a7c15u64 ^ (t as u64 + 1);
+                let mut next = || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
+                };
+                let mut pipe = redis::pipe();
+                for i in 0..2500u64 {
+                    let k = next() % 200;
+                    let v = next() % 1000;
+                    match next() % 10 {
+                        0 => pipe.cmd("SET").arg(format!("s{k}")).arg(v),
+                        1 => pipe.cmd("INCR").arg(format!("c{}", k % 20)),
+                        2 => pipe.cmd("APPEND").arg(format!("a{}", k % 50)).arg(v),
+                        3 => pipe
+                            .cmd("HSET")
+                            .arg(format!("h{}", k % 30))
+                            .arg(v % 40)
+                            .arg(v),
+                        4 => pipe.cmd("RPUSH").arg(format!("l{}", k % 20)).arg(v),
+                        5 => pipe.cmd("LPOP").arg(format!("l{}", k % 20)),
+                        6 => pipe.cmd("SADD").arg(format!("t{}", k % 20)).arg(v % 100),
+                        7 => pipe.cmd("ZADD").arg(format!("z{}", k % 20)).arg(v).arg(k),
+                        8 => pipe.cmd("DEL").arg(format!("s{k}")),
+                        _ => pipe
+                            .cmd("SET")
+                            .arg(format!("x{k}"))
+                            .arg(v)
+                            .arg("PX")
+                            .arg(50 + v),
+                    };
+                    if (i + 1).is_multiple_of(50) {
+                        pipe.query::<Value>(&mut cn).unwrap();
+                        pipe = redis::pipe();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let d = c.wait_converged(Duration::from_secs(30));
+    assert_ne!(d, "0".repeat(40));
+    let sizes: Vec<i64> = c
+        .live()
+        .map(|n| redis::cmd("DBSIZE").query(&mut con(n.port)).unwrap())
+        .collect();
+    assert!(
+        sizes.iter().all(|s| *s == sizes[0] && *s > 100),
+        "{sizes:?}"
+    );
+}
+
+#[test]
+fn late_joiner_full_syncs_and_restarted_follower_catches_up() {
+    let _s = serial();
+    let mut c = Cluster::start(3);
+    let m = c.master();
+    let mp = c.nodes[m].port;
+    let mut mc = con(mp);
+    for chunk in 0..10 {
+        let mut p = redis::pipe();
+        for i in 0..1000 {
+            let k: u64 = chunk * 1000 + i;
+            p.cmd("SET").arg(format!("k{k}")).arg(k).ignore();
+            if k.is_multiple_of(10) {
+                p.cmd("HSET").arg(format!("h{k}")).arg("f").arg(k).ignore();
+                p.cmd("ZADD").arg("z").arg(k).arg(k).ignore();
+            }
+        }
+        p.query::<()>(&mut mc).unwrap();
+    }
+    // Writes keep flowing while the fourth node joins and syncs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut cn = con(mp);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) && i < 200_000 {
+                let _: () = redis::cmd("INCR").arg("live").query(&mut cn).unwrap();
+                let _: () = redis::cmd("SET")
+                    .arg(format!("k{}", i % 10_000))
+                    .arg(i)
+                    .query(&mut cn)
+                    .unwrap();
+                i += 1;
+            }
+        })
+    };
+    let s = start_node(&c.etcd, &c.name, "n3");
+    c.nodes.push(Node {
+        id: "n3".into(),
+        port: s.port,
+        server: Some(s),
+    });
+    let late = c.nodes.len() - 1;
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let i = info(c.nodes[late].port);
+            field(&i, "master_link_status").as_deref() == Some("up")
+                && field(&i, "full_syncs_received").as_deref() == Some("1")
+        }),
+        "late joiner did not full-sync"
+    );
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    // Then the stream.
+    run(mp, &["SET", "after-join", "yes"]);
+    assert!(wait_for(Duration::from_secs(5), || get(
+        c.nodes[late].port,
+        "after-join"
+    )
+    .is_some()));
+    let d = c.wait_converged(Duration::from_secs(20));
+    let size: i64 = redis::cmd("DBSIZE")
+        .query(&mut con(c.nodes[late].port))
+        .unwrap();
+    assert!(size >= 11_000, "{size}");
+    // A follower killed and restarted catches up.
+    let f = c.followers(m)[0];
+    c.kill9(f);
+    for i in 0..500 {
+        run(mp, &["SET", &format!("while-down{i}"), "1"]);
+    }
+    c.restart(f);
+    let d2 = c.wait_converged(Duration::from_secs(20));
+    assert_ne!(d, d2);
+    assert_eq!(get(c.nodes[f].port, "while-down499").as_deref(), Some("1"));
+}
+
+#[test]
+fn kill_master_under_load_fails_over_within_bound_and_converges() {
+    let _s = serial();
+    let mut c = Cluster::start(3);
+    let m = c.master();
+    let old_epoch: u64 = field(&info(c.nodes[m].port), "epoch")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fs = c.followers(m);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Writers at both followers (forwarded) and at the master; each remembers
+    // the highest counter value that WAIT confirmed on two replicas.
+    let durable = Arc::new(AtomicU64::new(0));
+    let ports: Vec<u16> = vec![c.nodes[fs[0]].port, c.nodes[fs[1]].port, c.nodes[m].port];
+    let writers: Vec<_> = ports
+        .into_iter()
+        .enumerate()
+        .map(|(w, port)| {
+            let stop = stop.clone();
+            let durable = durable.clone();
+            std::thread::spawn(move || {
+                let mut ok = 0u64;
+                let mut cn: Option<redis::Connection> = None;
+                let deadline = Instant::now() + Duration::from_secs(40);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let Some(c) = cn.as_mut() else {
+                        match redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                            .unwrap()
+                            .get_connection_with_timeout(Duration::from_millis(300))
+                        {
+                            Ok(c) => {
+                                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                                cn = Some(c)
+                            }
+                            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                        }
+                        continue;
+                    };
+                    match redis::cmd("INCR").arg("ctr").query::<u64>(c) {
+                        Ok(v) => {
+                            ok += 1;
+                            let _: Result<(), _> =
+                                redis::cmd("SET").arg(format!("w{w}-{ok}")).arg(v).query(c);
+                            if ok.is_multiple_of(20) {
+                                if let Ok(2) = redis::cmd("WAIT").arg(2).arg(1000).query::<i64>(c) {
+                                    durable.fetch_max(v, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                        Err(e) if e.is_io_error() || e.is_connection_dropped() => cn = None,
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    assert!(wait_for(Duration::from_secs(10), || durable
+        .load(Ordering::Relaxed)
+        > 50));
+    let killed_at = Instant::now();
+    c.kill9(m);
+    let mut new_master = None;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            new_master = fs
+                .iter()
+                .copied()
+                .find(|&f| field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
+            new_master.is_some()
+        }),
+        "no new master"
+    );
+    let failover = killed_at.elapsed();
+    eprintln!("failover took {failover:?}");
+    assert!(
+        failover < Duration::from_millis(TTL_SECS * 1000 + 1000 + 300),
+        "failover took {failover:?}"
+    );
+    let nm = new_master.unwrap();
+    let new_epoch: u64 = field(&info(c.nodes[nm].port), "epoch")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(new_epoch > old_epoch);
+    // Writes resume at both survivors.
+    let before: u64 = get(c.nodes[nm].port, "ctr").unwrap().parse().unwrap();
+    assert!(wait_for(Duration::from_secs(10), || {
+        get(c.nodes[nm].port, "ctr")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|v| v > before + 20)
+    }));
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        assert!(w.join().unwrap() > 0);
+    }
+    c.wait_stable(Duration::from_secs(10));
+    c.wait_converged(Duration::from_secs(20));
+    // Nothing WAIT confirmed on both replicas was lost.
+    let fin: u64 = get(c.nodes[nm].port, "ctr").unwrap().parse().unwrap();
+    assert!(fin >= durable.load(Ordering::Relaxed), "{fin} < durable");
+    // No node committed a write while not master.
+    for n in c.live() {
+        assert_eq!(
+            field(&info(n.port), "writes_while_not_master").as_deref(),
+            Some("0"),
+            "node {}",
+            n.id
+        );
+    }
+    // The killed node comes back as a follower and converges.
+    c.restart(m);
+    let m2 = c.wait_stable(Duration::from_secs(20));
+    assert_eq!(m2, nm);
+    c.wait_converged(Duration::from_secs(20));
+}
+
+#[test]
+fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
+    let _s = serial();
+    let c = Cluster::start(3);
+    let m = c.master();
+    let mp = c.nodes[m].port;
+    let old_epoch = field(&info(mp), "epoch").unwrap();
+    run(mp, &["SET", "before", "1"]);
+    let mut held = con(mp); // a connection opened while it was master
+    let pid = c.nodes[m].server.as_ref().unwrap().pid() as i32;
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let fs = c.followers(m);
+    let mut nm = None;
+    let ok = wait_for(Duration::from_secs(10), || {
+        nm = fs
+            .iter()
+            .copied()
+            .find(|&f| field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
+        nm.is_some()
+    });
+    if !ok {
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        panic!("no new master while the old one was paused");
+    }
+    let nm = nm.unwrap();
+    run(c.nodes[nm].port, &["SET", "during", "1"]);
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    // The first thing the old master sees is a write: it must not take it as master.
+    let r = redis::cmd("SET")
+        .arg("after-resume")
+        .arg("old")
+        .query::<Value>(&mut held);
+    match &r {
+        Ok(_) => {
+            // Accepted only by forwarding: the new master has it.
+            assert_eq!(
+                get(c.nodes[nm].port, "after-resume").as_deref(),
+                Some("old")
+            );
+        }
+        Err(e) => assert!(
+            e.to_string().contains("READONLY") || e.to_string().contains("master"),
+            "{e}"
+        ),
+    }
+    let m2 = c.wait_stable(Duration::from_secs(15));
+    assert_eq!(m2, nm, "the paused node took mastership back");
+    // Followers on the same history resumed from the new master's backlog.
+    let partial: u64 = field(&info(c.nodes[nm].port), "sync_partial_ok")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(partial >= 1, "no partial sync after failover");
+    let i = info(mp);
+    assert_eq!(field(&i, "role").as_deref(), Some("slave"));
+    assert_ne!(field(&i, "epoch"), Some(old_epoch));
+    c.wait_converged(Duration::from_secs(15));
+    assert_eq!(get(mp, "during").as_deref(), Some("1"));
+    assert_eq!(get(mp, "before").as_deref(), Some("1"));
+    for n in c.live() {
+        assert_eq!(
+            field(&info(n.port), "writes_while_not_master").as_deref(),
+            Some("0"),
+            "node {}",
+            n.id
+        );
+    }
+    // Writes at the old master are forwarded now.
+    run(mp, &["SET", "via-old", "1"]);
+    assert_eq!(get(c.nodes[nm].port, "via-old").as_deref(), Some("1"));
+}
+
+#[test]
+fn graceful_shutdown_hands_over_without_losing_writes() {
+    let _s = serial();
+    let mut c = Cluster::start(3);
+    let m = c.master();
+    let mp = c.nodes[m].port;
+    let mut p = redis::pipe();
+    for i in 0..2000 {
+        p.cmd("SET").arg(format!("g{i}")).arg(i).ignore();
+    }
+    p.query::<()>(&mut con(mp)).unwrap();
+    // SIGTERM right after the acknowledged writes.
+    let s = c.nodes[m].server.take().unwrap();
+    let t = Instant::now();
+    unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    let fs = c.followers(m);
+    let mut nm = None;
+    assert!(wait_for(Duration::from_secs(10), || {
+        nm = fs
+            .iter()
+            .copied()
+            .find(|&f| field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
+        nm.is_some()
+    }));
+    // Resigning lets the successor win without waiting for the lease to expire.
+    assert!(
+        t.elapsed() < Duration::from_secs(TTL_SECS),
+        "{:?}",
+        t.elapsed()
+    );
+    let n: i64 = redis::cmd("DBSIZE")
+        .query(&mut con(c.nodes[nm.unwrap()].port))
+        .unwrap();
+    assert_eq!(n, 2000);
+    c.wait_stable(Duration::from_secs(10));
+    c.wait_converged(Duration::from_secs(10));
+}
+
+#[test]
+fn standalone_wait_and_role() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(10).query(&mut c).unwrap();
+    assert_eq!(n, 0);
+    let e = redis::cmd("WAIT")
+        .arg(1)
+        .arg(-1)
+        .query::<i64>(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("timeout is negative"), "{e}");
+    let e = redis::cmd("WAIT")
+        .arg("x")
+        .arg(1)
+        .query::<i64>(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("not an integer"), "{e}");
+    let Value::Array(role) = redis::cmd("ROLE").query::<Value>(&mut c).unwrap() else {
+        panic!()
+    };
+    assert_eq!(role[0], Value::BulkString(b"master".to_vec()));
+    let i: String = redis::cmd("INFO").arg("replication").query(&mut c).unwrap();
+    assert!(i.contains("role:master"));
+    let d: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_eq!(d, "0".repeat(40));
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let d2: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_ne!(d2, d);
+}
+
+#[test]
+fn wrong_secret_is_refused() {
+    let _s = serial();
+    let c = Cluster::start(2);
+    c.master();
+    let gport = free_port().to_string();
+    let bad = Server::start(&[
+        "--cluster-etcd",
+        &c.etcd.url,
+        "--cluster-name",
+        &c.name,
+        "--node-id",
+        "intruder",
+        "--cluster-port",
+        &gport,
+        "--cluster-secret",
+        "wrong",
+    ]);
+    run(c.nodes[0].port, &["SET", "x", "1"]);
+    // The intruder never links up to the master (and thus has no data).
+    let linked = wait_for(Duration::from_secs(3), || {
+        field(&info(bad.port), "master_link_status").as_deref() == Some("up")
+    });
+    assert!(!linked);
+    assert_eq!(get(bad.port, "x"), None);
+}
