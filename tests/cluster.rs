@@ -871,3 +871,59 @@ fn wrong_secret_is_refused() {
     assert!(!linked);
     assert_eq!(get(bad.port, "x"), None);
 }
+
+/// Reads one RESP2 Pub/Sub message frame (`*3 message channel payload`) as text.
+fn read_message(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    // "*3\r\n$7\r\nmessage\r\n$N\r\n<channel>\r\n$M\r\n<payload>\r\n": 7 lines.
+    let mut lines = 0;
+    while lines < 7 {
+        s.read_exact(&mut b).expect("message");
+        buf.push(b[0]);
+        if buf.ends_with(b"\r\n") {
+            lines += 1;
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[test]
+fn publish_at_any_node_reaches_subscribers_on_every_node() {
+    use std::io::Write;
+    let _s = serial();
+    let c = Cluster::start(3);
+    let m = c.master();
+    let fs = c.followers(m);
+    let mut subs: Vec<std::net::TcpStream> = c
+        .live()
+        .map(|n| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", n.port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"SUBSCRIBE news\r\n").unwrap();
+            let mut confirm = [0u8; 33];
+            std::io::Read::read_exact(&mut s, &mut confirm).unwrap();
+            assert_eq!(
+                &confirm[..],
+                b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+            );
+            s
+        })
+        .collect();
+    // One message published at a follower, one at the master: every subscriber gets both, in order.
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg("from-follower")
+        .query(&mut con(c.nodes[fs[0]].port))
+        .unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg("from-master")
+        .query(&mut con(c.nodes[m].port))
+        .unwrap();
+    for s in subs.iter_mut() {
+        assert!(read_message(s).ends_with("$13\r\nfrom-follower\r\n"));
+        assert!(read_message(s).ends_with("$11\r\nfrom-master\r\n"));
+    }
+}

@@ -234,6 +234,10 @@ pub fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
         }),
         E::ZRem { key, members } => M::Zrem(ki(key, members)),
         E::FlushAll => M::Flushall(pb::FlushAll {}),
+        E::Publish { channel, payload } => M::Publish(pb::Publish {
+            channel: b(channel),
+            payload: b(payload),
+        }),
     };
     pb::Mutation { m: Some(m) }
 }
@@ -337,6 +341,10 @@ pub fn mutation_from_pb(m: pb::Mutation) -> Option<Mutation> {
             members: its(k.items),
         },
         M::Flushall(_) => E::FlushAll,
+        M::Publish(p) => E::Publish {
+            channel: bb(p.channel),
+            payload: bb(p.payload),
+        },
     })
 }
 

@@ -131,6 +131,7 @@ fn mutation_bytes(m: &Mutation) -> usize {
         }
         ZAdd { key, pairs } => v(key) + pairs.iter().map(|(_, m)| v(m) + 8).sum::<usize>(),
         FlushAll => 0,
+        Publish { channel, payload } => v(channel) + v(payload),
     }
 }
 
@@ -381,6 +382,9 @@ pub fn apply_entry(db: &Db, muts: Vec<Mutation>, pos: (u64, u64, u64)) {
         } else {
             let mut keys: Vec<&Bytes> = Vec::with_capacity(muts.len() + 1);
             for m in &muts {
+                if matches!(m, Mutation::Publish { .. }) {
+                    continue;
+                }
                 let (a, b) = m.keys();
                 keys.push(a);
                 if let Some(b) = b {
@@ -415,6 +419,9 @@ pub fn apply_remote(db: &Db, log: &ReplLog, entries: Vec<(u64, u64, u64, Vec<Mut
                 let mut keys: Vec<&Bytes> = Vec::new();
                 for e in &chunk {
                     for m in &e.3 {
+                        if matches!(m, Mutation::Publish { .. }) {
+                            continue;
+                        }
                         let (a, b) = m.keys();
                         keys.push(a);
                         if let Some(b) = b {
@@ -474,6 +481,8 @@ pub enum Filtered {
 pub fn filter(db: &Db, m: &Mutation, offset: u64, cuts: &[Option<u64>]) -> Filtered {
     let live = |key: &[u8]| matches!(cuts[db.shard_index(key)], Some(l) if offset > l);
     match m {
+        // A message is delivered whenever it arrives; it touches no key.
+        Mutation::Publish { .. } => Filtered::Send,
         Mutation::FlushAll => {
             if cuts.iter().all(|c| c.is_none_or(|l| offset > l)) {
                 Filtered::Send

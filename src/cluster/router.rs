@@ -100,7 +100,9 @@ impl Router for ClusterRouter {
             }
             _ => {}
         }
-        if !cmd.has(flags::WRITE) || c.is_master_now() {
+        // PUBLISH goes to the master too: it comes back to every node through
+        // the replication stream, so subscribers anywhere hear it.
+        if !(cmd.has(flags::WRITE) || cmd.name == "publish") || c.is_master_now() {
             return None;
         }
         Some(Box::pin(forward(

@@ -210,6 +210,11 @@ pub fn drop_all(ctx_server: &crate::server::Shared, client: &mut crate::server::
 
 fn publish(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let n = ctx.server.pubsub.publish(&args[1], &args[2]);
+    // In cluster mode the message travels the replication stream to the other nodes.
+    ctx.ks.log_only(crate::engine::Mutation::Publish {
+        channel: super::util::owned(&args[1]),
+        payload: super::util::owned(&args[2]),
+    });
     ctx.out.int(n as i64);
 }
 

@@ -125,6 +125,8 @@ pub struct Commit<'a> {
     pub touched: &'a [Bytes],
     pub mutations: &'a [Mutation],
     pub events: &'a [KeyEvent],
+    /// Pub/Sub messages to deliver locally (replicated PUBLISH).
+    pub published: &'a [(Bytes, Bytes)],
     pub flushed: bool,
 }
 
@@ -270,6 +272,7 @@ impl Db {
             touched: Vec::new(),
             log: Vec::new(),
             events: Vec::new(),
+            published: Vec::new(),
             event_override: None,
             flushed: false,
             changes: 0,
@@ -398,6 +401,8 @@ pub struct Keys<'a> {
     touched: Vec<Bytes>,
     log: Vec<Mutation>,
     events: Vec<KeyEvent>,
+    /// Pub/Sub messages applied from the replication stream, delivered by the observer.
+    published: Vec<(Bytes, Bytes)>,
     event_override: Option<(u8, &'static str)>,
     flushed: bool,
     /// Mutations applied through this view (INFO rdb_changes_since_last_save).
@@ -412,7 +417,11 @@ impl Drop for Keys<'_> {
                 .changes
                 .fetch_add(self.changes, Ordering::Relaxed);
         }
-        if self.touched.is_empty() && self.log.is_empty() && self.events.is_empty() && !self.flushed
+        if self.touched.is_empty()
+            && self.log.is_empty()
+            && self.events.is_empty()
+            && self.published.is_empty()
+            && !self.flushed
         {
             return;
         }
@@ -421,6 +430,7 @@ impl Drop for Keys<'_> {
                 touched: &self.touched,
                 mutations: &self.log,
                 events: &self.events,
+                published: &self.published,
                 flushed: self.flushed,
             });
         }
@@ -521,6 +531,14 @@ impl<'a> Keys<'a> {
         self.apply(Mutation::Del { key });
     }
 
+    /// Records a mutation for replication without applying it here (PUBLISH:
+    /// the node that runs the command delivers the message itself).
+    pub fn log_only(&mut self, m: Mutation) {
+        if self.collect_mutations {
+            self.log.push(m);
+        }
+    }
+
     /// Names the keyspace event of the next `apply` (for commands whose event
     /// differs from the mutation's default, e.g. INCR -> "incrby").
     pub fn next_event(&mut self, class: u8, event: &'static str) {
@@ -616,7 +634,7 @@ impl<'a> Keys<'a> {
             SRem { .. } => (b's', "srem"),
             ZAdd { .. } => (b'z', "zadd"),
             ZRem { .. } => (b'z', "zrem"),
-            FlushAll => return None,
+            FlushAll | Publish { .. } => return None,
         })
     }
 
@@ -646,6 +664,12 @@ impl<'a> Keys<'a> {
     /// conditions; on a type mismatch (possible only on a diverged replica) a
     /// collection mutation replaces the value with a fresh collection.
     pub fn apply(&mut self, m: Mutation) -> Vec<Elem> {
+        if let Mutation::Publish { channel, payload } = &m {
+            // Delivered by the commit observer; logged for replication.
+            self.published.push((channel.clone(), payload.clone()));
+            self.log_only(m);
+            return Vec::new();
+        }
         self.changes += 1;
         if let Mutation::FlushAll = m {
             self.flush_all();
@@ -1043,7 +1067,7 @@ impl<'a> Keys<'a> {
                     }
                 });
             }
-            FlushAll => unreachable!("handled in apply"),
+            FlushAll | Publish { .. } => unreachable!("handled in apply"),
         }
         Vec::new()
     }

@@ -124,6 +124,13 @@ pub enum Mutation {
         members: Vec<Bytes>,
     },
     FlushAll,
+    /// A Pub/Sub message, carried in the replication stream so that a PUBLISH
+    /// at any node of a cluster reaches subscribers on every node. It changes
+    /// no key; applying it delivers the message locally.
+    Publish {
+        channel: Bytes,
+        payload: Bytes,
+    },
 }
 
 impl Mutation {
@@ -150,7 +157,7 @@ impl Mutation {
             | ZAdd { key, .. }
             | ZRem { key, .. } => (key, None),
             Rename { from, to } | Copy { from, to } => (from, Some(to)),
-            FlushAll => unreachable!("FlushAll has no key"),
+            FlushAll | Publish { .. } => unreachable!("FlushAll and Publish have no key"),
         }
     }
 }

@@ -162,6 +162,9 @@ impl CommitObserver for Hooks {
             log.on_commit(c);
         }
         self.watches.on_commit(c);
+        for (channel, payload) in c.published {
+            self.pubsub.publish(channel, payload);
+        }
         for e in c.events {
             self.notify(e.class, e.event, &e.key);
         }
