@@ -873,3 +873,34 @@ fn blocking_pops_wait_upstream_on_their_own_connection() {
     let mut raw = s.raw();
     raw.roundtrip(b"BLPOP none 0.1\r\n", b"*-1\r\n");
 }
+
+#[test]
+fn publish_reaches_local_and_upstream_subscribers() {
+    use std::io::{Read, Write};
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    let subscribe = |port: u16| {
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        sock.write_all(b"SUBSCRIBE news\r\n").unwrap();
+        let mut confirm = [0u8; 33];
+        sock.read_exact(&mut confirm).unwrap();
+        assert_eq!(
+            &confirm[..],
+            b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+        );
+        sock
+    };
+    let mut at_jcache = subscribe(s.port);
+    let mut at_redis = subscribe(up.port);
+    let mut c = s.client();
+    let n: i64 = q(&mut c, &["PUBLISH", "news", "hello"]);
+    assert_eq!(n, 2, "one subscriber here, one at the upstream");
+    let expected = b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n";
+    for sock in [&mut at_jcache, &mut at_redis] {
+        let mut got = vec![0u8; expected.len()];
+        sock.read_exact(&mut got).unwrap();
+        assert_eq!(got, expected.to_vec());
+    }
+}

@@ -328,6 +328,26 @@ impl TieredRouter {
         })
     }
 
+    /// PUBLISH reaches this node's subscribers and the upstream's, so
+    /// applications talking to Redis directly hear it too. The reply counts both.
+    fn publish(&self, server: &Arc<Shared>, client: &ClientState, args: &[Bytes]) -> DeferredReply {
+        let local = server.pubsub.publish(&args[1], &args[2]) as i64;
+        let up = self.upstream.clone();
+        let resp3 = client.resp3;
+        let args = args.to_vec();
+        Box::pin(async move {
+            match up.forward(&args, resp3).await {
+                Ok(redis::Value::Int(n)) => {
+                    let mut r = Reply::new(resp3);
+                    r.int(local + n);
+                    r.buf.freeze()
+                }
+                Ok(v) => encode(&v, resp3, false),
+                Err(e) => encode_error(e.message()),
+            }
+        })
+    }
+
     fn watch(&self, client: &ClientState, args: &[Bytes]) -> Option<DeferredReply> {
         if client.multi.is_some() {
             return None; // "WATCH inside MULTI is not allowed", locally
@@ -492,7 +512,7 @@ async fn fetch_key(
 impl Router for TieredRouter {
     fn route(
         &self,
-        _server: &Arc<Shared>,
+        server: &Arc<Shared>,
         client: &mut ClientState,
         cmd: &'static Command,
         args: &[Bytes],
@@ -500,6 +520,7 @@ impl Router for TieredRouter {
         let top = args[0].eq_ignore_ascii_case(cmd.name.as_bytes());
         if top {
             match cmd.name {
+                "publish" => return Some(self.publish(server, client, args)),
                 "exec" => return self.exec(client),
                 "watch" => return self.watch(client, args),
                 // The dedicated connection closes: Redis forgets its WATCHes.
