@@ -532,15 +532,6 @@ impl Config {
                 "at most one upstream tier is supported".into(),
             ));
         }
-        if self.cluster.is_some() && self.tiers.len() > 1 {
-            // Both install the command router; composing them (followers
-            // forwarding writes, every node filling from the upstream without
-            // logging the fill) is not built yet.
-            return Err(ConfigError::Invalid(
-                "tier",
-                "an upstream tier cannot be combined with cluster mode yet".into(),
-            ));
-        }
         if self.upstream_timeout_ms == 0 {
             return Err(ConfigError::Invalid(
                 "upstream-timeout",

@@ -52,7 +52,13 @@ fn main() -> std::process::ExitCode {
             }
         };
         let cluster = match &config.cluster {
-            Some(cc) => match jcache::cluster::start(server.shared(), cc.clone()).await {
+            Some(cc) => match jcache::cluster::start(
+                server.shared(),
+                cc.clone(),
+                jcache::tier::build(&server.shared(), &config),
+            )
+            .await
+            {
                 Ok(h) => Some(h),
                 Err(e) => {
                     tracing::error!(error = %e, port = cc.port, "cannot start cluster mode");

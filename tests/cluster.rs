@@ -92,8 +92,13 @@ struct Cluster {
 }
 
 fn start_node(etcd: &Etcd, name: &str, id: &str) -> Server {
+    start_node_with(etcd, name, id, &[])
+}
+
+fn start_node_with(etcd: &Etcd, name: &str, id: &str, extra: &[&str]) -> Server {
     let gport = free_port().to_string();
-    Server::start(&[
+    let ttl = format!("{TTL_SECS}s");
+    let mut args = vec![
         "--cluster-etcd",
         &etcd.url,
         "--cluster-name",
@@ -103,10 +108,12 @@ fn start_node(etcd: &Etcd, name: &str, id: &str) -> Server {
         "--cluster-port",
         &gport,
         "--cluster-lease-ttl",
-        &format!("{TTL_SECS}s"),
+        &ttl,
         "--cluster-secret",
         "test-secret",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
 }
 
 fn con(port: u16) -> redis::Connection {
@@ -147,12 +154,16 @@ fn digest(port: u16) -> String {
 
 impl Cluster {
     fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[])
+    }
+
+    fn start_with(n: usize, extra: &[&str]) -> Cluster {
         let etcd = Etcd::start();
         let name = format!("t{}", free_port());
         let nodes = (0..n)
             .map(|i| {
                 let id = format!("n{i}");
-                let server = start_node(&etcd, &name, &id);
+                let server = start_node_with(&etcd, &name, &id, extra);
                 Node {
                     id,
                     port: server.port,
@@ -926,4 +937,113 @@ fn publish_at_any_node_reaches_subscribers_on_every_node() {
         assert!(read_message(s).ends_with("$13\r\nfrom-follower\r\n"));
         assert!(read_message(s).ends_with("$11\r\nfrom-master\r\n"));
     }
+}
+
+/// A redis-server for the upstream tier, killed on drop.
+struct UpstreamRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl UpstreamRedis {
+    fn start() -> UpstreamRedis {
+        let port = free_port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        assert!(wait_for(Duration::from_secs(10), || redis::Client::open(
+            format!("redis://127.0.0.1:{port}/")
+        )
+        .and_then(|c| c.get_connection())
+        .is_ok()));
+        UpstreamRedis { port, child }
+    }
+}
+
+impl Drop for UpstreamRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn cluster_with_an_upstream_tier() {
+    let _s = serial();
+    let up = UpstreamRedis::start();
+    let url = format!("redis://127.0.0.1:{}", up.port);
+    let c = Cluster::start_with(2, &["--tier", "memory", "--tier", &url]);
+    let m = c.master();
+    let f = c.followers(m)[0];
+    let (mp, fp) = (c.nodes[m].port, c.nodes[f].port);
+    let mut redis_direct = con(up.port);
+    // A write at the follower goes through the master to the upstream, and
+    // the follower reads its own write at once.
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v1")
+        .query(&mut con(fp))
+        .unwrap();
+    assert_eq!(get(fp, "k").as_deref(), Some("v1"));
+    let direct: String = redis::cmd("GET").arg("k").query(&mut redis_direct).unwrap();
+    assert_eq!(direct, "v1");
+    assert_eq!(get(mp, "k").as_deref(), Some("v1"));
+    // A second write through the follower: its cached copy must not go stale.
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v2")
+        .query(&mut con(fp))
+        .unwrap();
+    assert_eq!(get(fp, "k").as_deref(), Some("v2"));
+    // Read-through on both nodes for a key that exists only upstream.
+    let _: () = redis::cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("x")
+        .query(&mut redis_direct)
+        .unwrap();
+    for p in [mp, fp] {
+        let v: Option<String> = redis::cmd("HGET")
+            .arg("h")
+            .arg("f")
+            .query(&mut con(p))
+            .unwrap();
+        assert_eq!(v.as_deref(), Some("x"));
+    }
+    // A change made directly in Redis reaches every node's cache (invalidation).
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("direct")
+        .query(&mut redis_direct)
+        .unwrap();
+    for p in [mp, fp] {
+        assert!(
+            wait_for(Duration::from_secs(5), || get(p, "k").as_deref()
+                == Some("direct")),
+            "node {p} kept a stale copy"
+        );
+    }
+    // Back-fills are not writes of the cluster: the follower never needed a
+    // second full sync, and nobody wrote while not master.
+    let fi = info(fp);
+    assert_eq!(
+        field(&fi, "full_syncs_received").as_deref(),
+        Some("1"),
+        "{fi}"
+    );
+    assert_eq!(
+        field(&info(mp), "writes_while_not_master").as_deref(),
+        Some("0")
+    );
 }

@@ -618,7 +618,7 @@ impl Replication for Svc {
             .into_iter()
             .map(|cm| cm.args.into_iter().map(Bytes::from).collect())
             .collect();
-        let (reply, offset) = router::run_forwarded(c, cmds, r.transaction, r.resp3);
+        let (reply, offset) = router::run_forwarded(c, cmds, r.transaction, r.resp3).await;
         Ok(Response::new(pb::ForwardReply {
             reply: reply.to_vec(),
             offset,

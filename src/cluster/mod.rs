@@ -20,6 +20,7 @@
 //! and not yet received by the follower that wins the next election is lost;
 //! `WAIT numreplicas timeout` narrows that window.
 
+pub mod compose;
 pub mod election;
 pub mod grpc;
 pub mod replication;
@@ -460,7 +461,13 @@ impl ClusterHandle {
 
 /// Starts cluster mode: the gRPC server, the etcd session (membership and
 /// election) and the replication follower loop.
-pub async fn start(shared: Arc<Shared>, cfg: ClusterConfig) -> std::io::Result<ClusterHandle> {
+/// Starts cluster mode. With `tier`, the upstream tier's router is composed
+/// with the cluster's (see [`compose`]).
+pub async fn start(
+    shared: Arc<Shared>,
+    cfg: ClusterConfig,
+    tier: Option<Arc<crate::tier::router::TieredRouter>>,
+) -> std::io::Result<ClusterHandle> {
     let bind_host = shared
         .config
         .get("bind")
@@ -516,9 +523,17 @@ pub async fn start(shared: Arc<Shared>, cfg: ClusterConfig) -> std::io::Result<C
         shutdown: AtomicBool::new(false),
         draining: AtomicBool::new(false),
     });
-    let _ = shared
-        .router
-        .set(Arc::new(router::ClusterRouter::new(cluster.clone())));
+    let cluster_router = router::ClusterRouter::new(cluster.clone());
+    let _ = match tier {
+        Some(t) => shared
+            .router
+            .set(Arc::new(compose::ClusterTieredRouter::new(
+                &shared,
+                cluster_router,
+                t,
+            ))),
+        None => shared.router.set(Arc::new(cluster_router)),
+    };
     info!(node_id = %cluster.node_id, grpc = %cluster.grpc_addr, "cluster mode");
     tokio::spawn(grpc::serve(cluster.clone(), listener));
     tokio::spawn(grpc::replicator(cluster.clone()));

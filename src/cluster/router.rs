@@ -147,7 +147,7 @@ async fn forward(
                 return wait_acks(&c, n as i64, t, c.log.last_offset(), resp3).await;
             }
             if c.is_master_now() {
-                return run_forwarded(&c, cmds, txn, resp3).0;
+                return run_forwarded(&c, cmds, txn, resp3).await.0;
             }
             stale = Some((leader.node_id, leader.epoch));
             continue;
@@ -278,40 +278,64 @@ fn pooled_client() -> ClientState {
     ClientState::new(info, true)
 }
 
+/// Runs one forwarded command on the master.
+async fn run_one(
+    server: &Arc<Shared>,
+    client: &mut ClientState,
+    args: Vec<Bytes>,
+    out: &mut Reply,
+) {
+    if args.is_empty() {
+        return;
+    }
+    match execute(server, client, args, out) {
+        Flow::Continue | Flow::Close => {}
+        // The upstream tier answers it (cluster mode with an upstream tier):
+        // only the master writes through.
+        Flow::Defer(reply) => {
+            let bytes = reply.await;
+            out.raw(&bytes);
+        }
+        // A blocking command forwarded from a follower does not block: it times out at once.
+        Flow::Block(_) => out.null_array(),
+    }
+}
+
 /// Runs forwarded commands on the master. Returns the reply (encoded for the
 /// original client) and the log offset of the last write it committed (0: none).
-pub fn run_forwarded(c: &Cluster, cmds: Vec<Vec<Bytes>>, txn: bool, resp3: bool) -> (Bytes, u64) {
+pub async fn run_forwarded(
+    c: &Cluster,
+    cmds: Vec<Vec<Bytes>>,
+    txn: bool,
+    resp3: bool,
+) -> (Bytes, u64) {
     let server = &c.shared;
     let mut client = pooled_client();
     client.resp3 = resp3;
     replication::take_last_commit();
     let mut out = Reply::new(resp3);
-    let run = |client: &mut ClientState, args: Vec<Bytes>, out: &mut Reply| {
-        if args.is_empty() {
-            return;
-        }
-        match execute(server, client, args, out) {
-            Flow::Continue | Flow::Close => {}
-            // The master lost its lease between the check and the command.
-            Flow::Defer(_) => out.error(READONLY_ERR),
-            // A blocking command forwarded from a follower does not block: it times out at once.
-            Flow::Block(_) => out.null_array(),
-        }
-    };
     if txn {
         let mut scratch = Reply::new(resp3);
-        run(
+        run_one(
+            server,
             &mut client,
             vec![Bytes::from_static(b"MULTI")],
             &mut scratch,
-        );
+        )
+        .await;
         for args in cmds {
-            run(&mut client, args, &mut scratch);
+            run_one(server, &mut client, args, &mut scratch).await;
         }
-        run(&mut client, vec![Bytes::from_static(b"EXEC")], &mut out);
+        run_one(
+            server,
+            &mut client,
+            vec![Bytes::from_static(b"EXEC")],
+            &mut out,
+        )
+        .await;
     } else {
         for args in cmds {
-            run(&mut client, args, &mut out);
+            run_one(server, &mut client, args, &mut out).await;
         }
     }
     let offset = replication::take_last_commit();

@@ -342,6 +342,29 @@ impl Db {
 
     // ---- active expiry ----
 
+    /// Samples keys with a TTL in a few shards and returns those that have
+    /// expired, without deleting them (for a caller that deletes them its own
+    /// way, e.g. a replica's near cache outside the replication log).
+    pub fn sample_expired(&self, shards: usize) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let now = now_ms();
+        for _ in 0..shards {
+            let i = self.sweep_pos.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            let shard = self.shards[i].lock();
+            let n = shard.volatile.len();
+            for _ in 0..n.min(20) {
+                let k = &shard.volatile[rand::random::<usize>() % n];
+                if shard.map.get(k).is_some_and(|e| e.is_expired(now)) {
+                    let k = Bytes::copy_from_slice(k);
+                    if !out.contains(&k) {
+                        out.push(k);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// One bounded pass of the active expiry sweep: samples keys with a TTL in
     /// a few shards (one shard locked at a time) and deletes the expired ones.
     /// Returns the number of keys deleted.

@@ -13,11 +13,15 @@ use crate::server::Shared;
 pub struct MemoryTier {
     server: Arc<Shared>,
     pub stats: TierStats,
+    /// In cluster mode every node caches the upstream on its own: fills and
+    /// drops are applied without entering the replication log.
+    unlogged: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryTier {
     pub fn new(server: Arc<Shared>) -> Self {
         MemoryTier {
+            unlogged: std::sync::atomic::AtomicBool::new(false),
             server,
             stats: TierStats::default(),
         }
@@ -25,6 +29,16 @@ impl MemoryTier {
 }
 
 impl MemoryTier {
+    /// Cluster mode: apply fills and drops outside the replication log.
+    pub fn set_unlogged(&self) {
+        self.unlogged
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn unlogged(&self) -> bool {
+        self.unlogged.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn server(&self) -> &Arc<Shared> {
         &self.server
     }
@@ -62,17 +76,35 @@ impl Tier for MemoryTier {
         if !db.ensure_memory() {
             return false;
         }
-        let mut ks = db.lock(&[key]);
-        ks.apply(Mutation::Put {
+        let put = Mutation::Put {
             key: key.clone(),
             value: f.value,
             expire_at: f.expire_at,
-        });
+        };
+        if self.unlogged() {
+            crate::cluster::replication::apply_unlogged(db, vec![put]);
+        } else {
+            db.lock(&[key]).apply(put);
+        }
         TierStats::add(&self.stats.backfills);
         true
     }
 
     fn invalidate(&self, keys: &[Bytes]) {
+        if self.unlogged() {
+            let present: Vec<Mutation> = {
+                let mut ks = self.server.db.lock(keys);
+                keys.iter()
+                    .filter(|k| ks.peek(k).is_some())
+                    .map(|k| Mutation::Del { key: k.clone() })
+                    .collect()
+            };
+            for _ in &present {
+                TierStats::add(&self.stats.invalidations);
+            }
+            crate::cluster::replication::apply_unlogged(&self.server.db, present);
+            return;
+        }
         let mut ks = self.server.db.lock(keys);
         for k in keys {
             if ks.peek(k).is_some() {
@@ -83,6 +115,11 @@ impl Tier for MemoryTier {
     }
 
     fn flush(&self) {
+        if self.unlogged() {
+            crate::cluster::replication::flush_unlogged(&self.server.db);
+            TierStats::add(&self.stats.invalidations);
+            return;
+        }
         let mut ks = self.server.db.lock_all();
         ks.apply(Mutation::FlushAll);
         TierStats::add(&self.stats.invalidations);

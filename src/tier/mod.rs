@@ -366,11 +366,20 @@ impl Coherence {
 /// Installs the tiered router if the configuration names an upstream tier;
 /// with memory alone nothing is installed (zero overhead).
 pub fn install(server: &Arc<Shared>, config: &Config) {
+    if let Some(router) = build(server, config) {
+        if server.router.set(router).is_err() {
+            tracing::error!("another router is already installed; tiers disabled");
+        }
+    }
+}
+
+/// Builds the tiered router for the configured upstream (None: memory alone).
+pub fn build(server: &Arc<Shared>, config: &Config) -> Option<Arc<router::TieredRouter>> {
     let upstream = config.tiers.iter().find_map(|t| match t {
         TierSpec::Redis(url) => Some(url.clone()),
         TierSpec::Memory => None,
     });
-    let Some(url) = upstream else { return };
+    let url = upstream?;
     let local = Arc::new(memory::MemoryTier::new(server.clone()));
     let coherence = Arc::new(Coherence::new(
         local.clone(),
@@ -382,13 +391,12 @@ pub fn install(server: &Arc<Shared>, config: &Config) {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "invalid upstream tier");
-            return;
+            return None;
         }
     };
-    let router = router::TieredRouter::new(server, local, upstream, coherence);
-    if server.router.set(Arc::new(router)).is_err() {
-        tracing::error!("another router is already installed; tiers disabled");
-    }
+    Some(Arc::new(router::TieredRouter::new(
+        server, local, upstream, coherence,
+    )))
 }
 
 /// The type a command expects its keys to hold, from its group (a guess that

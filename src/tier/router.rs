@@ -116,6 +116,19 @@ pub struct TieredRouter {
 }
 
 impl TieredRouter {
+    /// Cluster mode: this node's cache is its own (fills and drops unlogged).
+    pub fn set_unlogged(&self) {
+        self.local.set_unlogged();
+    }
+
+    /// Drops local copies of keys that changed upstream through another node
+    /// (a write this follower forwarded to the master).
+    pub fn drop_local(&self, keys: &[Bytes]) {
+        if !keys.is_empty() {
+            self.co.invalidate(keys);
+        }
+    }
+
     pub fn new(
         _server: &Arc<Shared>,
         local: Arc<MemoryTier>,

@@ -1,0 +1,134 @@
+//! Cluster mode with an upstream Redis tier: the two routers composed.
+//!
+//! - The cluster decides first: on a follower, writes (and PUBLISH, and
+//!   transactions with writes) go to the master, which alone writes through
+//!   to the upstream. Once a forwarded write returns, the follower drops its
+//!   own copies of the keys it named, so the next read there fetches the new
+//!   value (read-your-writes on the node the client talks to).
+//! - Everything else goes to the tiered router: local hits, read-through on a
+//!   miss, write-through on the master.
+//! - Each node is its own near cache of the upstream: back-fills and
+//!   invalidation drops are applied outside the replication log (they are not
+//!   writes of the cluster), and every node keeps its own tracking connection,
+//!   so every node drops local copies on upstream invalidations.
+//! - PUBLISH on the master reaches the upstream (tier) and, through the
+//!   replication stream, every follower's subscribers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::router::ClusterRouter;
+use crate::commands::{flags, Command, DeferredReply, Router};
+use crate::engine::{Keys, Mutation};
+use crate::server::{ClientState, Shared};
+use crate::tier::router::TieredRouter;
+
+pub struct ClusterTieredRouter {
+    cluster: ClusterRouter,
+    tier: Arc<TieredRouter>,
+}
+
+impl ClusterTieredRouter {
+    pub fn new(server: &Arc<Shared>, cluster: ClusterRouter, tier: Arc<TieredRouter>) -> Self {
+        tier.set_unlogged();
+        tokio::spawn(expire_cached(server.clone()));
+        ClusterTieredRouter { cluster, tier }
+    }
+}
+
+/// A follower never expires replicated keys on its own clock, but the copies
+/// it cached from the upstream are its own: delete those once expired (every
+/// cached copy has a TTL, at most local-ttl-max), outside the replication log.
+/// On the master the ordinary sweep does this and the DEL is harmless here.
+async fn expire_cached(server: Arc<Shared>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        if !server.db.is_replica() {
+            continue;
+        }
+        let expired = server.db.sample_expired(crate::engine::SHARDS / 4);
+        if !expired.is_empty() {
+            let dels = expired
+                .into_iter()
+                .map(|key| Mutation::Del { key })
+                .collect();
+            super::replication::apply_unlogged(&server.db, dels);
+        }
+    }
+}
+
+/// Keys a command (or a queued transaction) names.
+fn named_keys(cmd: &'static Command, args: &[Bytes]) -> Vec<Bytes> {
+    cmd.key_positions(args)
+        .into_iter()
+        .map(|i| args[i].clone())
+        .collect()
+}
+
+impl Router for ClusterTieredRouter {
+    fn route(
+        &self,
+        server: &Arc<Shared>,
+        client: &mut ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        // What a forwarded write or transaction may have changed upstream.
+        let mut touched = Vec::new();
+        if cmd.name == "exec" {
+            if let Some(queue) = &client.multi {
+                for (c, a) in queue {
+                    if c.has(flags::WRITE) {
+                        touched.extend(named_keys(c, a));
+                    }
+                }
+            }
+        } else if cmd.has(flags::WRITE) {
+            touched = named_keys(cmd, args);
+        }
+        if let Some(forwarded) = self.cluster.route(server, client, cmd, args) {
+            let tier = self.tier.clone();
+            return Some(Box::pin(async move {
+                let reply = forwarded.await;
+                tier.drop_local(&touched);
+                reply
+            }));
+        }
+        if cmd.name == "publish" {
+            // The master: the tier publishes here and upstream; the stream
+            // carries the message to the followers' subscribers.
+            let mut ks = server.db.lock_indices(&[]);
+            ks.log_only(Mutation::Publish {
+                channel: Bytes::copy_from_slice(&args[1]),
+                payload: Bytes::copy_from_slice(&args[2]),
+            });
+        }
+        self.tier.route(server, client, cmd, args)
+    }
+
+    fn check_locked(
+        &self,
+        server: &Arc<Shared>,
+        client: &ClientState,
+        ks: &mut Keys<'_>,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        self.tier.check_locked(server, client, ks, cmd, args)
+    }
+
+    fn disconnect(&self, client: &ClientState) {
+        self.cluster.disconnect(client);
+        self.tier.disconnect(client);
+    }
+
+    fn info(&self, want: &dyn Fn(&str) -> bool, out: &mut String) {
+        self.tier.info(want, out);
+    }
+
+    fn info_replication(&self) -> Option<String> {
+        self.cluster.info_replication()
+    }
+}
