@@ -405,7 +405,7 @@ pub fn execute_deferrable(
         return None;
     }
     let reply = router.route_pipelined(server, client, cmd, args)?;
-    server.stats.commands.fetch_add(1, Ordering::Relaxed);
+    server.stats.commands.add(1);
     client.last_command = cmd.name;
     Some(reply)
 }
@@ -417,7 +417,7 @@ pub fn execute(
     args: Vec<Bytes>,
     out: &mut Reply,
 ) -> Flow {
-    server.stats.commands.fetch_add(1, Ordering::Relaxed);
+    server.stats.commands.add(1);
     let (cmd, full_name) = match resolve(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -423,8 +423,8 @@ fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 
 fn config_resetstat(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
     let s = &ctx.server.stats;
+    s.commands.reset();
     for c in [
-        &s.commands,
         &s.connections_received,
         &s.rejected_connections,
         &s.errors,
@@ -435,14 +435,11 @@ fn config_resetstat(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
         c.store(0, Ordering::Relaxed);
     }
     let e = &ctx.server.db.stats;
-    for c in [
-        &e.expired_keys,
-        &e.evicted_keys,
-        &e.keyspace_hits,
-        &e.keyspace_misses,
-    ] {
+    for c in [&e.expired_keys, &e.evicted_keys] {
         c.store(0, Ordering::Relaxed);
     }
+    e.keyspace_hits.reset();
+    e.keyspace_misses.reset();
     ctx.out.ok();
 }
 
@@ -545,14 +542,14 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
             s,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\n\r\n",
             st.connections_received.load(Ordering::Relaxed),
-            st.commands.load(Ordering::Relaxed),
+            st.commands.get(),
             st.net_input_bytes.load(Ordering::Relaxed),
             st.net_output_bytes.load(Ordering::Relaxed),
             st.rejected_connections.load(Ordering::Relaxed),
             es.expired_keys.load(Ordering::Relaxed),
             es.evicted_keys.load(Ordering::Relaxed),
-            es.keyspace_hits.load(Ordering::Relaxed),
-            es.keyspace_misses.load(Ordering::Relaxed),
+            es.keyspace_hits.get(),
+            es.keyspace_misses.get(),
             st.errors.load(Ordering::Relaxed),
         );
     }

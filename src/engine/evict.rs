@@ -74,11 +74,29 @@ impl EvictionPolicy {
     }
 }
 
-fn clock_secs() -> u32 {
+/// The LRU clock in seconds, cached like Redis's `server.lruclock`: reading
+/// the system clock on every key access costs more than the lookup itself.
+/// Refreshed by [`tick_clock`] (the server calls it ten times a second); read
+/// directly until the first tick.
+static LRU_CLOCK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn system_secs() -> u32 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as u32)
         .unwrap_or(0)
+}
+
+/// Refreshes the cached LRU clock.
+pub fn tick_clock() {
+    LRU_CLOCK.store(system_secs(), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn clock_secs() -> u32 {
+    match LRU_CLOCK.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => system_secs(),
+        t => t,
+    }
 }
 
 fn clock_minutes() -> u32 {

@@ -113,8 +113,8 @@ impl Shard {
 pub struct EngineStats {
     pub expired_keys: AtomicU64,
     pub evicted_keys: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
+    pub keyspace_hits: crate::util::counter::Counter,
+    pub keyspace_misses: crate::util::counter::Counter,
     /// Mutations applied since start (Redis's "dirty" counter).
     pub changes: AtomicU64,
 }
@@ -512,16 +512,13 @@ impl<'a> Keys<'a> {
         let policy = self.db.policy();
         match self.live_index(key) {
             Some((slot, i)) => {
-                self.db.stats.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+                self.db.stats.keyspace_hits.add(1);
                 let e = &mut self.guards[slot].1.map[i];
                 evict::touch(e, policy);
                 Some(e)
             }
             None => {
-                self.db
-                    .stats
-                    .keyspace_misses
-                    .fetch_add(1, Ordering::Relaxed);
+                self.db.stats.keyspace_misses.add(1);
                 None
             }
         }

@@ -32,7 +32,7 @@ use pubsub::PubSub;
 /// Counters for INFO stats.
 #[derive(Default)]
 pub struct ServerStats {
-    pub commands: AtomicU64,
+    pub commands: crate::util::counter::Counter,
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub errors: AtomicU64,
@@ -185,6 +185,7 @@ async fn expire_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;
+        crate::engine::evict::tick_clock();
         shared.db.active_expire_cycle(crate::engine::SHARDS / 4);
     }
 }

@@ -1,5 +1,6 @@
 //! Pure helpers that reproduce Redis's exact text rules: glob matching,
 //! number parsing and formatting.
 
+pub mod counter;
 pub mod glob;
 pub mod number;
