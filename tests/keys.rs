@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::time::Duration;
 
 use common::{wait_for, Raw, Server};
@@ -21,51 +20,8 @@ fn cmd(r: &mut Raw, args: &[&str]) -> String {
     read_reply(r)
 }
 
-/// Reads exactly one RESP2/RESP3 reply.
 fn read_reply(r: &mut Raw) -> String {
-    let mut out = Vec::new();
-    read_frame(r, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn read_line(r: &mut Raw, out: &mut Vec<u8>) -> String {
-    let start = out.len();
-    let mut b = [0u8; 1];
-    loop {
-        r.s.read_exact(&mut b).expect("reply");
-        out.push(b[0]);
-        if out.len() >= start + 2 && &out[out.len() - 2..] == b"\r\n" {
-            return String::from_utf8_lossy(&out[start..out.len() - 2]).into_owned();
-        }
-    }
-}
-
-fn read_frame(r: &mut Raw, out: &mut Vec<u8>) {
-    let line = read_line(r, out);
-    let (kind, rest) = line.split_at(1);
-    match kind {
-        "$" | "=" | "!" => {
-            let n: i64 = rest.parse().unwrap();
-            if n >= 0 {
-                let mut buf = vec![0u8; n as usize + 2];
-                r.s.read_exact(&mut buf).unwrap();
-                out.extend_from_slice(&buf);
-            }
-        }
-        "*" | "~" | ">" => {
-            let n: i64 = rest.parse().unwrap();
-            for _ in 0..n.max(0) {
-                read_frame(r, out);
-            }
-        }
-        "%" => {
-            let n: i64 = rest.parse().unwrap();
-            for _ in 0..2 * n {
-                read_frame(r, out);
-            }
-        }
-        _ => {}
-    }
+    r.read_reply()
 }
 
 /// Integer reply value.

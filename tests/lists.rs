@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -32,38 +31,8 @@ fn check(r: &mut Raw, text: &str, expected: &str) {
     r.roundtrip(&cmd(text), expected.as_bytes());
 }
 
-fn read_line(r: &mut Raw) -> Vec<u8> {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        r.s.read_exact(&mut b).expect("reply line");
-        line.push(b[0]);
-        if line.ends_with(b"\r\n") {
-            return line;
-        }
-    }
-}
-
-/// Reads one complete RESP2/RESP3 reply and returns its bytes.
 fn read_reply(r: &mut Raw) -> String {
-    let mut out = Vec::new();
-    read_frame(r, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn read_frame(r: &mut Raw, out: &mut Vec<u8>) {
-    let line = read_line(r);
-    out.extend_from_slice(&line);
-    let n: i64 = std::str::from_utf8(&line[1..line.len() - 2])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    match line[0] {
-        b'$' | b'=' if n >= 0 => out.extend_from_slice(&r.read_exact_len(n as usize + 2)),
-        b'*' | b'~' | b'>' => (0..n).for_each(|_| read_frame(r, out)),
-        b'%' => (0..2 * n).for_each(|_| read_frame(r, out)),
-        _ => {}
-    }
+    r.read_reply()
 }
 
 /// Sends a command on `r` without waiting for its reply.

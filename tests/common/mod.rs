@@ -147,6 +147,35 @@ impl Raw {
         );
     }
 
+    /// Reads exactly one complete RESP2/RESP3 reply and returns its bytes as text.
+    pub fn read_reply(&mut self) -> String {
+        let mut out = Vec::new();
+        self.read_frame(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn read_frame(&mut self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let mut b = [0u8; 1];
+        while !(out.len() >= start + 2 && out.ends_with(b"\r\n")) {
+            self.s.read_exact(&mut b).expect("reply line");
+            out.push(b[0]);
+        }
+        let line = out[start..].to_vec();
+        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        match line[0] {
+            b'$' | b'=' | b'!' if n >= 0 => {
+                out.extend_from_slice(&self.read_exact_len(n as usize + 2))
+            }
+            b'*' | b'~' | b'>' => (0..n).for_each(|_| self.read_frame(out)),
+            b'%' => (0..2 * n).for_each(|_| self.read_frame(out)),
+            _ => {}
+        }
+    }
+
     /// Reads whatever arrives until EOF or timeout.
     pub fn read_to_close(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
