@@ -56,6 +56,9 @@ pub struct Cli {
     /// Log format: text or json. Default text.
     #[arg(long, env = "JCACHE_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Worker threads serving clients. Default: one per CPU.
+    #[arg(long, env = "JCACHE_THREADS")]
+    pub threads: Option<usize>,
     /// A storage tier, fastest first: `memory` or `redis://[user:pass@]host:port[/db]`
     /// (repeatable; env: comma-separated). Default: memory alone.
     #[arg(long = "tier", env = "JCACHE_TIER", value_delimiter = ',')]
@@ -109,6 +112,7 @@ struct FileConfig {
     timeout: Option<u64>,
     log_level: Option<String>,
     log_format: Option<String>,
+    threads: Option<usize>,
     tier: Option<Vec<String>>,
     local_ttl_max: Option<toml::Value>,
     negative_cache_ttl: Option<toml::Value>,
@@ -172,6 +176,8 @@ pub struct Config {
     pub timeout: u64,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// Worker threads of the runtime (0 = one per CPU).
+    pub threads: usize,
     /// Storage tiers, fastest first; always starts with `Memory`.
     pub tiers: Vec<TierSpec>,
     /// Longest local lifetime of a key copied from upstream (ms; 0 = no cap).
@@ -307,6 +313,7 @@ impl Default for Config {
             timeout: 0,
             log_level: "info".into(),
             log_format: LogFormat::Text,
+            threads: 0,
             tiers: vec![TierSpec::Memory],
             local_ttl_max_ms: 60_000,
             negative_cache_ttl_ms: 0,
@@ -493,6 +500,12 @@ impl Config {
         }
         if let Some(v) = &cli.log_level {
             c.log_level = v.clone();
+        }
+        if let Some(v) = file.threads {
+            c.threads = v;
+        }
+        if let Some(v) = cli.threads {
+            c.threads = v;
         }
         if let Some(v) = &cli.log_format {
             c.log_format = parse_log_format(v)?;

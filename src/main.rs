@@ -39,10 +39,11 @@ fn main() -> std::process::ExitCode {
             .init(),
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        builder.worker_threads(config.threads);
+    }
+    let runtime = builder.enable_all().build().expect("tokio runtime");
     let code = runtime.block_on(async {
         let server = match Server::bind(&config).await {
             Ok(s) => s,
