@@ -9,17 +9,12 @@ use rand::Rng;
 
 use super::flags::*;
 use super::util::{get_hash, is, owned, parse_i64, peek_hash, NOT_INT, OVERFLOW, SYNTAX};
-use super::{Command, Ctx, KeySpec};
+use super::KEY1;
+use super::{Command, Ctx};
 use crate::engine::{HashValue, Mutation};
 use crate::protocol::Reply;
 use crate::util::glob::glob_match;
 use crate::util::number;
-
-const KEY1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
 
 pub static COMMANDS: &[Command] = &[
     Command::new("hset", -4, WRITE | DENYOOM | FAST, KEY1, hset, "hash"),

@@ -14,30 +14,10 @@ use super::util::{
     is, owned, parse_i64, parse_scan_cursor, scan_window, ScanSpace, NOT_INT, NO_SUCH_KEY,
 };
 use super::{Command, Ctx, KeySpec};
+use super::{ALL_KEYS, KEY1, KEY2, KEYS_1_2};
 use crate::engine::evict;
 use crate::engine::{Entry, EvictionPolicy, Mutation, Value, SHARDS};
 use crate::util::glob::glob_match;
-
-const ALL_KEYS: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const KEY1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const KEY1_2: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const KEY2: KeySpec = KeySpec::Range {
-    first: 2,
-    last: 2,
-    step: 1,
-};
 
 const G: &str = "generic";
 
@@ -65,9 +45,9 @@ pub static COMMANDS: &[Command] = &[
         randomkey,
         G,
     ),
-    Command::new("rename", 3, WRITE, KEY1_2, rename, G),
-    Command::new("renamenx", 3, WRITE | FAST, KEY1_2, renamenx, G),
-    Command::new("copy", -3, WRITE | DENYOOM, KEY1_2, copy, G),
+    Command::new("rename", 3, WRITE, KEYS_1_2, rename, G),
+    Command::new("renamenx", 3, WRITE | FAST, KEYS_1_2, renamenx, G),
+    Command::new("copy", -3, WRITE | DENYOOM, KEYS_1_2, copy, G),
     Command::new("touch", -2, READONLY | FAST, ALL_KEYS, touch, G),
     Command::container("object", G, OBJECT_SUBCOMMANDS),
     Command::new("move", 3, WRITE | FAST, KEY1, move_cmd, G),

@@ -12,25 +12,9 @@ use super::blocking::BlockRequest;
 use super::flags::*;
 use super::util::{get_list, is, owned, parse_i64, peek_list, WrongType, SYNTAX, WRONGTYPE};
 use super::{Command, Ctx, KeySpec};
+use super::{KEY1, KEYS_1_2, KEYS_BUT_LAST};
 use crate::engine::{Keys, Mutation};
 use crate::protocol::Reply;
-
-const KEY1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const KEYS12: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-/// BLPOP / BRPOP: every argument but the first and the last (the timeout).
-const KEYS_BUT_LAST: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -2,
-    step: 1,
-};
 
 pub static COMMANDS: &[Command] = &[
     Command::new("lpush", -3, WRITE | DENYOOM | FAST, KEY1, lpush, "list"),
@@ -47,8 +31,8 @@ pub static COMMANDS: &[Command] = &[
     Command::new("lset", 4, WRITE | DENYOOM, KEY1, lset, "list"),
     Command::new("ltrim", 4, WRITE, KEY1, ltrim, "list"),
     Command::new("lpos", -3, READONLY, KEY1, lpos, "list"),
-    Command::new("rpoplpush", 3, WRITE | DENYOOM, KEYS12, rpoplpush, "list"),
-    Command::new("lmove", 5, WRITE | DENYOOM, KEYS12, lmove, "list"),
+    Command::new("rpoplpush", 3, WRITE | DENYOOM, KEYS_1_2, rpoplpush, "list"),
+    Command::new("lmove", 5, WRITE | DENYOOM, KEYS_1_2, lmove, "list"),
     Command::new(
         "lmpop",
         -4,
@@ -77,7 +61,7 @@ pub static COMMANDS: &[Command] = &[
         "brpoplpush",
         4,
         WRITE | DENYOOM | NOSCRIPT | BLOCKING,
-        KEYS12,
+        KEYS_1_2,
         brpoplpush,
         "list",
     ),
@@ -85,7 +69,7 @@ pub static COMMANDS: &[Command] = &[
         "blmove",
         6,
         WRITE | DENYOOM | NOSCRIPT | BLOCKING,
-        KEYS12,
+        KEYS_1_2,
         blmove,
         "list",
     ),

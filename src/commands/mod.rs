@@ -93,6 +93,37 @@ pub enum KeySpec {
     AllShards(fn(&[Bytes]) -> Vec<usize>),
 }
 
+/// The key positions most commands share.
+pub const KEY1: KeySpec = KeySpec::Range {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+/// The keys at arguments 1 and 2 (RENAME, LMOVE, SMOVE, ...).
+pub const KEYS_1_2: KeySpec = KeySpec::Range {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+/// The key at argument 2 (after a subcommand: MEMORY USAGE, OBJECT ...).
+pub const KEY2: KeySpec = KeySpec::Range {
+    first: 2,
+    last: 2,
+    step: 1,
+};
+/// Every argument is a key (DEL, MGET, SINTER, ...).
+pub const ALL_KEYS: KeySpec = KeySpec::Range {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+/// Every argument but the last, which is a timeout (BLPOP, BZPOPMIN, ...).
+pub const KEYS_BUT_LAST: KeySpec = KeySpec::Range {
+    first: 1,
+    last: -2,
+    step: 1,
+};
+
 pub type Handler = fn(&mut Ctx<'_, '_>, &[Bytes]);
 
 pub struct Command {

@@ -10,14 +10,9 @@ use bytes::Bytes;
 use super::connection::REDIS_VERSION;
 use super::flags::*;
 use super::util::{is, parse_i64, NOT_INT, SYNTAX};
+use super::KEY2;
 use super::{lookup, Command, Ctx, KeySpec, TABLE};
 use crate::engine::Mutation;
-
-const KEY1: KeySpec = KeySpec::Range {
-    first: 2,
-    last: 2,
-    step: 1,
-};
 
 pub static COMMANDS: &[Command] = &[
     Command::new(
@@ -192,7 +187,7 @@ static MEMORY_SUBCOMMANDS: &[Command] = &[Command::new(
     "usage",
     -3,
     READONLY,
-    KEY1,
+    KEY2,
     memory_usage,
     "server",
 )];

@@ -8,29 +8,14 @@ use super::flags::*;
 use super::hashes::{empty_scan, parse_cursor, parse_scan_opts, random_count_arg, ScanWindow};
 use super::util::{get_set, owned, parse_i64, peek_set, SYNTAX, WRONGTYPE};
 use super::{Command, Ctx, KeySpec};
+use super::{ALL_KEYS, KEY1, KEYS_1_2};
 use crate::engine::{Keys, Mutation, SetValue, Value};
 use crate::protocol::Reply;
-
-const KEY1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const KEY12: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const ALL_KEYS: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
 
 pub static COMMANDS: &[Command] = &[
     Command::new("sadd", -3, WRITE | DENYOOM | FAST, KEY1, sadd, "set"),
     Command::new("srem", -3, WRITE | FAST, KEY1, srem, "set"),
-    Command::new("smove", 4, WRITE | FAST, KEY12, smove, "set"),
+    Command::new("smove", 4, WRITE | FAST, KEYS_1_2, smove, "set"),
     Command::new("sismember", 3, READONLY | FAST, KEY1, sismember, "set"),
     Command::new("smismember", -3, READONLY | FAST, KEY1, smismember, "set"),
     Command::new("scard", 2, READONLY | FAST, KEY1, scard, "set"),

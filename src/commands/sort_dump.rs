@@ -21,14 +21,9 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::util::{is, owned, parse_f64, parse_i64, NOT_INT, SYNTAX, WRONGTYPE};
+use super::KEY1;
 use super::{Command, Ctx, KeySpec};
 use crate::engine::{evict, HashValue, Keys, ListValue, Mutation, SetValue, Value, ZSet};
-
-const KEY1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
 
 const G: &str = "generic";
 

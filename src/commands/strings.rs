@@ -9,28 +9,14 @@ use bytes::Bytes;
 use super::flags::*;
 use super::util::{get_str, is, owned, parse_i64, peek_str, NOT_FLOAT, NOT_INT, OVERFLOW};
 use super::{Command, Ctx, KeySpec};
+use super::{ALL_KEYS, KEY1, KEYS_1_2};
 use crate::engine::{ExpireSet, Mutation, Value};
 use crate::util::number;
 
-const KEY1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const ALL_KEYS: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -1,
-    step: 1,
-};
 const PAIRS: KeySpec = KeySpec::Range {
     first: 1,
     last: -1,
     step: 2,
-};
-const TWO_KEYS: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
 };
 const BITOP_KEYS: KeySpec = KeySpec::Range {
     first: 2,
@@ -67,7 +53,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("setrange", 4, WRITE | DENYOOM, KEY1, setrange, "string"),
     Command::new("getrange", 4, READONLY, KEY1, getrange, "string"),
     Command::new("substr", 4, READONLY, KEY1, getrange, "string"),
-    Command::new("lcs", -3, READONLY, TWO_KEYS, lcs, "string"),
+    Command::new("lcs", -3, READONLY, KEYS_1_2, lcs, "string"),
     Command::new("setbit", 4, WRITE | DENYOOM, KEY1, setbit, "bitmap"),
     Command::new("getbit", 3, READONLY | FAST, KEY1, getbit, "bitmap"),
     Command::new("bitcount", -2, READONLY, KEY1, bitcount, "bitmap"),

@@ -24,27 +24,12 @@ use super::util::{
     scan_collection, NOT_FLOAT, NOT_INT, SYNTAX, WRONGTYPE,
 };
 use super::{Command, Ctx, KeySpec};
+use super::{KEY1, KEYS_1_2, KEYS_BUT_LAST};
 use crate::engine::{Keys, Mutation, SetValue, Value, ZSet};
 use crate::protocol::Reply;
 use crate::util::glob::glob_match;
 use crate::util::number::format_double;
 
-const KEY1: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-const KEYS12: KeySpec = KeySpec::Range {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-/// BZPOPMIN / BZPOPMAX: every argument but the first and the last (the timeout).
-const KEYS_BUT_LAST: KeySpec = KeySpec::Range {
-    first: 1,
-    last: -2,
-    step: 1,
-};
 const GROUP: &str = "sorted-set";
 
 pub static COMMANDS: &[Command] = &[
@@ -75,7 +60,7 @@ pub static COMMANDS: &[Command] = &[
         "zrangestore",
         -5,
         WRITE | DENYOOM,
-        KEYS12,
+        KEYS_1_2,
         zrangestore,
         GROUP,
     ),
