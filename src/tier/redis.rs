@@ -557,29 +557,8 @@ impl RedisTier {
         }
         p.cmd("EXEC");
         let mut conn = conn;
-        let start = Instant::now();
-        let r = tokio::time::timeout(
-            self.timeout,
-            conn.send_packed_commands(&p, queued.len() + 1, 1),
-        )
-        .await;
-        self.stats
-            .record_latency(start.elapsed().as_micros() as u64);
-        match r {
-            Err(_) => {
-                self.suspect();
-                Err(TierError::Timeout)
-            }
-            Ok(Err(e)) => match e.code() {
-                // An error while queueing (Redis answers EXEC with EXECABORT).
-                Some(code) => Err(TierError::Rejected(match e.detail() {
-                    Some(d) => format!("{code} {d}"),
-                    None => code.to_string(),
-                })),
-                None => Err(self.classify(e)),
-            },
-            Ok(Ok(mut v)) => Ok(v.pop().unwrap_or(Value::Nil)),
-        }
+        // MULTI and the queued commands come first; EXEC's reply follows them.
+        self.exec_pipeline(&mut conn, &p, queued.len() + 1).await
     }
 
     async fn fetch_whole(
