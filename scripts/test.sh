@@ -4,7 +4,7 @@
 #
 # Steps (each under a "==== ... ====" header):
 #   1. Debian packages: installs whatever is missing of redis-server,
-#      redis-tools, tcl, protobuf-compiler, etcd-server (apt-get update only
+#      redis-tools, tcl, protobuf-compiler, libprotobuf-dev, etcd-server (apt-get update only
 #      if something is missing). The tests start their own servers on free
 #      loopback ports; a redis-server started by the package's own service on
 #      6379 is neither needed nor in the way.
@@ -60,7 +60,9 @@ run_step() {
 }
 
 # ------------------------------------------------------------------ packages
-PACKAGES=(redis-server redis-tools tcl protobuf-compiler etcd-server)
+# libprotobuf-dev: protoc's well-known types (google/protobuf/*.proto), which
+# etcd-client's build imports; only a Recommends of protobuf-compiler.
+PACKAGES=(redis-server redis-tools tcl protobuf-compiler libprotobuf-dev etcd-server)
 
 install_packages() {
     local missing=() p
