@@ -43,6 +43,8 @@ fn main() -> std::process::ExitCode {
     if config.threads > 0 {
         builder.worker_threads(config.threads);
     }
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
     let runtime = builder.enable_all().build().expect("tokio runtime");
     let code = runtime.block_on(async {
         let server = match Server::bind(&config).await {
