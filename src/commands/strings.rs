@@ -229,8 +229,10 @@ fn set_generic(
                 _ => return ctx.wrongtype(),
             },
         }
-    } else {
+    } else if o.nx || o.xx {
         ctx.ks.exists(key)
+    } else {
+        false
     };
     if (o.nx && found) || (o.xx && !found) {
         if !o.get {

@@ -799,23 +799,52 @@ impl<'a> Keys<'a> {
         Some(e)
     }
 
-    /// Inserts or replaces a key.
+    /// Inserts or replaces a key (one probe of the shard's map to find it).
     fn insert_entry(&mut self, key: &[u8], e: Entry) {
-        self.remove_entry(key);
         let slot = self.slot(key);
-        let bytes = entry_bytes(key.len(), &e);
+        let after = entry_bytes(key.len(), &e);
+        let has_ttl = e.expire_at != 0;
         let g = &mut self.guards[slot].1;
-        if e.expire_at != 0 {
-            g.volatile.insert(key.into());
-        }
-        g.map.insert(key.into(), e);
-        self.adjust(slot, 0, bytes);
+        let before = match g.map.get_index_of(key) {
+            Some(i) => {
+                let old = std::mem::replace(&mut g.map[i], e);
+                match (old.expire_at != 0, has_ttl) {
+                    (false, true) => {
+                        g.volatile.insert(key.into());
+                    }
+                    (true, false) => {
+                        g.volatile.swap_remove(key);
+                    }
+                    _ => {}
+                }
+                entry_bytes(key.len(), &old)
+            }
+            None => {
+                if has_ttl {
+                    g.volatile.insert(key.into());
+                }
+                g.map.insert(key.into(), e);
+                0
+            }
+        };
+        self.adjust(slot, before, after);
     }
 
     /// Runs `f` on an existing live entry, keeping accounting and the volatile
     /// index right and deleting collections that became empty.
     fn modify<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let (slot, i) = self.live_index(key)?;
+        Some(self.modify_at(slot, i, key, f))
+    }
+
+    /// `modify` for the live entry at `(slot, i)` (from `live_index`).
+    fn modify_at<R>(
+        &mut self,
+        slot: usize,
+        i: usize,
+        key: &[u8],
+        f: impl FnOnce(&mut Entry) -> R,
+    ) -> R {
         let g = &mut self.guards[slot].1;
         let (k, e) = g.map.get_index_mut(i).unwrap();
         let before = entry_bytes(k.len(), e);
@@ -835,7 +864,7 @@ impl<'a> Keys<'a> {
         if empty {
             self.remove_entry(key);
         }
-        Some(r)
+        r
     }
 
     /// Gets the entry as a collection of the wanted kind, creating it (or
@@ -882,19 +911,19 @@ impl<'a> Keys<'a> {
                 );
             }
             SetStr { key, value, expire } => {
-                let old_expire = self.peek(&key).map(|e| e.expire_at).unwrap_or(0);
-                let expire_at = match expire {
-                    ExpireSet::Keep => old_expire,
+                let value = Value::Str(value[..].into());
+                let at = |old: u64| match expire {
+                    ExpireSet::Keep => old,
                     ExpireSet::Clear => 0,
                     ExpireSet::At(t) => t,
                 };
-                let value = Value::Str(value[..].into());
-                if self.peek(&key).is_some() {
-                    self.modify(&key, |e| {
+                if let Some((slot, i)) = self.live_index(&key) {
+                    self.modify_at(slot, i, &key, |e| {
                         e.value = value;
-                        e.expire_at = expire_at;
+                        e.expire_at = at(e.expire_at);
                     });
                 } else {
+                    let expire_at = at(0);
                     self.insert_entry(
                         &key,
                         Entry {
