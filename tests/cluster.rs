@@ -433,6 +433,36 @@ fn writes_replicate_for_every_type_and_followers_read_their_writes() {
     let fi = info(fp);
     assert_eq!(field(&fi, "master_node_id"), Some(c.nodes[m].id.clone()));
     assert_eq!(field(&fi, "epoch"), field(&mi, "epoch"));
+    // A pipeline at a follower: its writes go to the master together, each
+    // with its own reply, in order (an error in the middle stays that
+    // command's); a read in the middle sees the writes before it.
+    let mut p = redis::pipe();
+    for i in 0..300 {
+        p.cmd("SET").arg(format!("pl:{i}")).arg(i);
+        p.cmd("INCR").arg("pl:ctr");
+        if i == 150 {
+            p.cmd("LPUSH").arg("pl:0").arg("x");
+            p.cmd("GET").arg("pl:ctr");
+            p.cmd("PUBLISH").arg("pl:chan").arg("m");
+        }
+    }
+    let r: Vec<Value> = p.ignore_errors().query(&mut fc).unwrap();
+    assert_eq!(r.len(), 603);
+    let mut ctr = 0;
+    let mut it = r.iter();
+    for i in 0..300 {
+        assert_eq!(it.next(), Some(&Value::Okay), "SET pl:{i}");
+        ctr += 1;
+        assert_eq!(it.next(), Some(&Value::Int(ctr)), "INCR after pl:{i}");
+        if i == 150 {
+            let e = format!("{:?}", it.next().unwrap());
+            assert!(e.contains("WRONGTYPE"), "{e}");
+            assert_eq!(it.next(), Some(&Value::BulkString(b"151".to_vec())));
+            assert_eq!(it.next(), Some(&Value::Int(0)));
+        }
+    }
+    assert_eq!(get(fp, "pl:299").as_deref(), Some("299"));
+    assert_eq!(get(fp, "pl:ctr").as_deref(), Some("300"));
     // Expired keys: followers hide them, the master's delete converges everyone.
     run(fp, &["SET", "gone", "x", "PX", "50"]);
     assert!(wait_for(Duration::from_secs(5), || c

@@ -438,7 +438,8 @@ fn drop_client(addr: &str) {
 // ---------------------------------------------------------------- forwarding (follower side)
 
 pub struct Forwarded {
-    pub reply: Bytes,
+    /// One reply per command (one for a transaction or a WAIT).
+    pub replies: Vec<Bytes>,
     pub offset: u64,
     pub not_master: bool,
 }
@@ -487,7 +488,7 @@ pub async fn forward(
         Ok(r) => {
             let r = r.into_inner();
             Ok(Forwarded {
-                reply: Bytes::from(r.reply),
+                replies: r.replies.into_iter().map(Bytes::from).collect(),
                 offset: r.offset,
                 not_master: r.not_master,
             })
@@ -587,7 +588,7 @@ impl Replication for Svc {
         let not_master = || {
             c.stats.rejected_not_master.fetch_add(1, Ordering::Relaxed);
             Ok(Response::new(pb::ForwardReply {
-                reply: Vec::new(),
+                replies: Vec::new(),
                 offset: 0,
                 epoch: c.epoch(),
                 not_master: true,
@@ -607,7 +608,7 @@ impl Replication for Svc {
             )
             .await;
             return Ok(Response::new(pb::ForwardReply {
-                reply: reply.to_vec(),
+                replies: vec![reply.to_vec()],
                 offset: 0,
                 epoch: c.epoch(),
                 not_master: false,
@@ -618,9 +619,9 @@ impl Replication for Svc {
             .into_iter()
             .map(|cm| cm.args.into_iter().map(Bytes::from).collect())
             .collect();
-        let (reply, offset) = router::run_forwarded(c, cmds, r.transaction, r.resp3).await;
+        let (replies, offset) = router::run_forwarded(c, cmds, r.transaction, r.resp3).await;
         Ok(Response::new(pb::ForwardReply {
-            reply: reply.to_vec(),
+            replies: replies.into_iter().map(|b| b.to_vec()).collect(),
             offset,
             epoch: c.epoch(),
             not_master: false,
@@ -690,16 +691,17 @@ async fn stream_to(
             }
             Err(ReadError::Reset) => return Err("log reset".into()),
         };
-        // Under load, let more commits join a small batch: at most one small
-        // message per follower per millisecond (fewer, larger messages; adds
-        // up to ~1 ms of lag only when writes arrive faster than that).
+        // Under load, let more commits join a small batch: when the last
+        // message went out less than a millisecond ago, first let the tasks
+        // already runnable (connections committing writes) run once. Fewer,
+        // larger messages, with no fixed delay added to the lag.
         if !batch.is_empty()
             && batch.len() < 256
             && !coalesced
             && last_send.elapsed() < Duration::from_millis(1)
         {
             coalesced = true;
-            tokio::time::sleep(Duration::from_micros(500)).await;
+            tokio::task::yield_now().await;
             continue;
         }
         coalesced = false;

@@ -3,6 +3,7 @@
 //! the client gets the master's reply once this node applied the write.
 //! Reads always run locally. ROLE and INFO replication report cluster state.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use tokio::sync::oneshot;
 
 use super::{grpc, replication, Cluster, Link, Role};
 use crate::commands::{execute, flags, Command, DeferredReply, Flow, Router};
@@ -20,11 +22,85 @@ pub const READONLY_ERR: &str = "READONLY You can't write against a read only rep
 
 pub struct ClusterRouter {
     c: Arc<Cluster>,
+    /// Writes pipelined by a client and not yet handed to the forwarder, per
+    /// client id: the first of them polled hands over all of them.
+    queued: Arc<Mutex<HashMap<u64, Vec<Queued>>>>,
+    /// Group commit of forwarded writes, one per protocol (RESP2, RESP3).
+    fwd: [Arc<Forwarder>; 2],
 }
+
+/// A write waiting to be forwarded: its arguments and where its reply goes.
+type Queued = (Vec<Bytes>, oneshot::Sender<Bytes>);
 
 impl ClusterRouter {
     pub fn new(c: Arc<Cluster>) -> Self {
-        ClusterRouter { c }
+        let fwd = [false, true].map(|resp3| {
+            Arc::new(Forwarder {
+                c: c.clone(),
+                resp3,
+                state: Mutex::new((Vec::new(), 0)),
+            })
+        });
+        ClusterRouter {
+            c,
+            queued: Default::default(),
+            fwd,
+        }
+    }
+}
+
+/// Forwards the writes of every client of this follower to the master
+/// together (group commit): at most [`MAX_IN_FLIGHT`] Forward calls at a
+/// time; the writes that queue meanwhile go in the next call. One client's
+/// writes are handed over as one group (a pipeline) and its next group only
+/// after their replies, so each client's writes run at the master in order;
+/// writes of different clients are independent, as on one Redis.
+struct Forwarder {
+    c: Arc<Cluster>,
+    resp3: bool,
+    /// (waiting groups of writes, calls in flight)
+    state: Mutex<(Vec<Vec<Queued>>, usize)>,
+}
+
+const MAX_IN_FLIGHT: usize = 4;
+/// Most commands in one Forward call.
+const MAX_FORWARD_CMDS: usize = 4096;
+
+impl Forwarder {
+    fn submit(self: &Arc<Self>, group: Vec<Queued>) {
+        let mut st = self.state.lock();
+        st.0.push(group);
+        if st.1 < MAX_IN_FLIGHT {
+            st.1 += 1;
+            drop(st);
+            tokio::spawn(self.clone().run());
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            let batch: Vec<Queued> = {
+                let mut st = self.state.lock();
+                if st.0.is_empty() {
+                    st.1 -= 1;
+                    return;
+                }
+                // Whole groups only: calls complete in any order, so a
+                // client's group must not be split over two of them.
+                let mut n = 0;
+                let mut cmds = 0;
+                while n < st.0.len() && (n == 0 || cmds + st.0[n].len() <= MAX_FORWARD_CMDS) {
+                    cmds += st.0[n].len();
+                    n += 1;
+                }
+                st.0.drain(..n).flatten().collect()
+            };
+            let (cmds, txs): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let replies = forward(self.c.clone(), cmds, false, self.resp3, None).await;
+            for (tx, r) in txs.into_iter().zip(replies) {
+                let _ = tx.send(r);
+            }
+        }
     }
 }
 
@@ -65,14 +141,16 @@ impl Router for ClusterRouter {
                     }));
                 }
                 return Some(Box::pin(async move {
-                    forward(
-                        c,
-                        Vec::new(),
-                        false,
-                        resp3,
-                        Some((n.max(0) as u64, t as u64)),
+                    first(
+                        forward(
+                            c,
+                            Vec::new(),
+                            false,
+                            resp3,
+                            Some((n.max(0) as u64, t as u64)),
+                        )
+                        .await,
                     )
-                    .await
                 }));
             }
             "exec" => {
@@ -96,7 +174,10 @@ impl Router for ClusterRouter {
                     return Some(ready(r.buf.freeze()));
                 }
                 let cmds = queue.into_iter().map(|(_, a)| a).collect();
-                return Some(Box::pin(forward(c.clone(), cmds, true, resp3, None)));
+                let c = c.clone();
+                return Some(Box::pin(async move {
+                    first(forward(c, cmds, true, resp3, None).await)
+                }));
             }
             _ => {}
         }
@@ -105,13 +186,56 @@ impl Router for ClusterRouter {
         if !(cmd.has(flags::WRITE) || cmd.name == "publish") || c.is_master_now() {
             return None;
         }
-        Some(Box::pin(forward(
-            c.clone(),
-            vec![args.to_vec()],
-            false,
-            client.resp3,
-            None,
-        )))
+        let (tx, rx) = oneshot::channel();
+        let resp3 = client.resp3;
+        self.fwd[resp3 as usize].submit(vec![(args.to_vec(), tx)]);
+        Some(Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| error_bytes(resp3, "ERR master link error"))
+        }))
+    }
+
+    fn pipelines(&self) -> bool {
+        true
+    }
+
+    /// Writes pipelined at a follower go to the master together: queued per
+    /// client, sent as one Forward by the first of them polled, run there in
+    /// order. The connection polls a batch only after queuing all of it, and
+    /// queues nothing new until every reply of the batch is in, so batches of
+    /// one client never overlap.
+    fn route_pipelined(
+        &self,
+        _server: &Arc<Shared>,
+        client: &mut ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        let c = &self.c;
+        if !(cmd.has(flags::WRITE) || cmd.name == "publish") || c.is_master_now() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        let id = client.id;
+        self.queued
+            .lock()
+            .entry(id)
+            .or_default()
+            .push((args.to_vec(), tx));
+        let (queued, resp3) = (self.queued.clone(), client.resp3);
+        let fwd = self.fwd[resp3 as usize].clone();
+        Some(Box::pin(async move {
+            let batch = queued.lock().remove(&id);
+            if let Some(batch) = batch {
+                fwd.submit(batch);
+            }
+            rx.await
+                .unwrap_or_else(|_| error_bytes(resp3, "ERR master link error"))
+        }))
+    }
+
+    fn disconnect(&self, client: &ClientState) {
+        self.queued.lock().remove(&client.id);
     }
 
     fn info_replication(&self) -> Option<String> {
@@ -119,16 +243,24 @@ impl Router for ClusterRouter {
     }
 }
 
-/// Forwards a write (or transaction, or WAIT) to the master and waits until
-/// this node applied it. Retries only when nothing can have run: no master
-/// known yet, connection refused, or the receiver said it is not master.
+fn first(mut replies: Vec<Bytes>) -> Bytes {
+    replies.swap_remove(0)
+}
+
+/// Forwards writes (pipelined commands, a transaction, or WAIT) to the
+/// master and waits until this node applied them. Returns one reply per
+/// command (one for a transaction or WAIT). Retries only when nothing can
+/// have run: no master known yet, connection refused, or the receiver said
+/// it is not master.
 async fn forward(
     c: Arc<Cluster>,
     cmds: Vec<Vec<Bytes>>,
     txn: bool,
     resp3: bool,
     wait: Option<(u64, u64)>,
-) -> Bytes {
+) -> Vec<Bytes> {
+    let n = if txn || wait.is_some() { 1 } else { cmds.len() };
+    let all = |b: Bytes| vec![b; n];
     c.stats.forwarded.fetch_add(1, Ordering::Relaxed);
     let bound = c.failover_bound();
     let deadline = tokio::time::Instant::now() + bound;
@@ -139,12 +271,12 @@ async fn forward(
             .await;
         let Some(leader) = leader else {
             c.stats.rejected_not_master.fetch_add(1, Ordering::Relaxed);
-            return error_bytes(resp3, READONLY_ERR);
+            return all(error_bytes(resp3, READONLY_ERR));
         };
         if leader.node_id == c.node_id {
             // This node became master meanwhile.
             if let Some((n, t)) = wait {
-                return wait_acks(&c, n as i64, t, c.log.last_offset(), resp3).await;
+                return vec![wait_acks(&c, n as i64, t, c.log.last_offset(), resp3).await];
             }
             if c.is_master_now() {
                 return run_forwarded(&c, cmds, txn, resp3).await.0;
@@ -156,7 +288,7 @@ async fn forward(
             Ok(r) if r.not_master => {
                 stale = Some((leader.node_id, leader.epoch));
                 if tokio::time::Instant::now() >= deadline {
-                    return error_bytes(resp3, READONLY_ERR);
+                    return all(error_bytes(resp3, READONLY_ERR));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -165,23 +297,29 @@ async fn forward(
                     c.wait_applied(r.offset, tokio::time::Instant::now() + bound)
                         .await;
                 }
-                return r.reply;
+                if r.replies.len() != n {
+                    return all(error_bytes(
+                        resp3,
+                        "ERR master link error: reply count mismatch",
+                    ));
+                }
+                return r.replies;
             }
             Err(grpc::ForwardError::Retry(e)) => {
                 tracing::debug!(error = %e, master = %leader.node_id, "forward: master unreachable, retrying");
                 if tokio::time::Instant::now() >= deadline {
-                    return error_bytes(resp3, READONLY_ERR);
+                    return all(error_bytes(resp3, READONLY_ERR));
                 }
                 stale = Some((leader.node_id, leader.epoch));
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(grpc::ForwardError::Failed(e)) => {
-                return error_bytes(
+                return all(error_bytes(
                     resp3,
                     &format!(
                         "ERR master link error (the write may or may not have been applied): {e}"
                     ),
-                );
+                ));
             }
         }
     }
@@ -301,19 +439,20 @@ async fn run_one(
     }
 }
 
-/// Runs forwarded commands on the master. Returns the reply (encoded for the
-/// original client) and the log offset of the last write it committed (0: none).
+/// Runs forwarded commands on the master. Returns the replies (encoded for
+/// the original client; one per command, or EXEC's for a transaction) and
+/// the log offset of the last write they committed (0: none).
 pub async fn run_forwarded(
     c: &Cluster,
     cmds: Vec<Vec<Bytes>>,
     txn: bool,
     resp3: bool,
-) -> (Bytes, u64) {
+) -> (Vec<Bytes>, u64) {
     let server = &c.shared;
     let mut client = pooled_client();
     client.resp3 = resp3;
     replication::take_last_commit();
-    let mut out = Reply::new(resp3);
+    let mut replies = Vec::with_capacity(if txn { 1 } else { cmds.len() });
     if txn {
         let mut scratch = Reply::new(resp3);
         run_one(
@@ -326,6 +465,7 @@ pub async fn run_forwarded(
         for args in cmds {
             run_one(server, &mut client, args, &mut scratch).await;
         }
+        let mut out = Reply::new(resp3);
         run_one(
             server,
             &mut client,
@@ -333,9 +473,12 @@ pub async fn run_forwarded(
             &mut out,
         )
         .await;
+        replies.push(out.buf.freeze());
     } else {
+        let mut out = Reply::new(resp3);
         for args in cmds {
             run_one(server, &mut client, args, &mut out).await;
+            replies.push(out.buf.split().freeze());
         }
     }
     let offset = replication::take_last_commit();
@@ -348,5 +491,5 @@ pub async fn run_forwarded(
     if client.subscriptions == 0 {
         POOL.lock().push(client);
     }
-    (out.buf.freeze(), offset)
+    (replies, offset)
 }
