@@ -629,6 +629,9 @@ impl Replication for Svc {
     }
 }
 
+/// Most times the stream sender yields to let a small batch grow.
+const COALESCE_YIELDS: u32 = 4;
+
 /// Streams to one follower: partial or full sync, then the live log.
 async fn stream_to(
     c: &Arc<Cluster>,
@@ -673,7 +676,8 @@ async fn stream_to(
         }
         info!(follower = %id, ms = started.elapsed().as_millis() as u64, offset = cursor - 1, "full sync sent");
     }
-    let mut coalesced = false;
+    let mut coalesced = 0;
+    let mut last_len = 0;
     let mut last_send = Instant::now();
     loop {
         if !c.is_master_epoch(epoch) {
@@ -693,18 +697,23 @@ async fn stream_to(
         };
         // Under load, let more commits join a small batch: when the last
         // message went out less than a millisecond ago, first let the tasks
-        // already runnable (connections committing writes) run once. Fewer,
-        // larger messages, with no fixed delay added to the lag.
+        // already runnable (connections committing writes) run, up to
+        // COALESCE_YIELDS times while the batch keeps growing. Fewer, larger
+        // messages, with no timer delay added to the lag (tokio's timer
+        // rounds a sleep up to a millisecond).
         if !batch.is_empty()
             && batch.len() < 256
-            && !coalesced
+            && coalesced < COALESCE_YIELDS
+            && batch.len() > last_len
             && last_send.elapsed() < Duration::from_millis(1)
         {
-            coalesced = true;
+            coalesced += 1;
+            last_len = batch.len();
             tokio::task::yield_now().await;
             continue;
         }
-        coalesced = false;
+        coalesced = 0;
+        last_len = 0;
         if batch.is_empty() {
             if tokio::time::timeout(Duration::from_millis(500), notified)
                 .await

@@ -239,7 +239,8 @@ impl ReplLog {
 
     /// The commit observer's part: logs the commit's mutations.
     pub fn on_commit(&self, c: &Commit<'_>) {
-        if c.mutations.is_empty() {
+        let muts = c.mutations.take();
+        if muts.is_empty() {
             return;
         }
         let (offset, tag, ts) = match APPLYING.with(|a| a.get()) {
@@ -259,7 +260,7 @@ impl ReplLog {
                 (0, tag, now_us())
             }
         };
-        let bytes: usize = c.mutations.iter().map(mutation_bytes).sum();
+        let bytes: usize = muts.iter().map(mutation_bytes).sum();
         let mut g = self.inner.lock();
         let offset = if offset == 0 { g.last.0 + 1 } else { offset };
         if offset != g.last.0 + 1 {
@@ -272,7 +273,7 @@ impl ReplLog {
             offset,
             tag,
             ts_us: ts,
-            muts: c.mutations.to_vec(),
+            muts,
             bytes,
             encoded: Default::default(),
         }));

@@ -123,7 +123,9 @@ pub struct EngineStats {
 /// shards are still locked (so observers see commits in apply order).
 pub struct Commit<'a> {
     pub touched: &'a [Bytes],
-    pub mutations: &'a [Mutation],
+    /// The commit's mutations, for the one observer that keeps them (the
+    /// replication log takes them; no copy).
+    pub mutations: std::cell::Cell<Vec<Mutation>>,
     pub events: &'a [KeyEvent],
     /// Pub/Sub messages to deliver locally (replicated PUBLISH).
     pub published: &'a [(Bytes, Bytes)],
@@ -451,7 +453,7 @@ impl Drop for Keys<'_> {
         if let Some(o) = self.db.observer.get() {
             o.on_commit(&Commit {
                 touched: &self.touched,
-                mutations: &self.log,
+                mutations: std::cell::Cell::new(std::mem::take(&mut self.log)),
                 events: &self.events,
                 published: &self.published,
                 flushed: self.flushed,
