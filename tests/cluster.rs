@@ -463,6 +463,57 @@ fn writes_replicate_for_every_type_and_followers_read_their_writes() {
     }
     assert_eq!(get(fp, "pl:299").as_deref(), Some("299"));
     assert_eq!(get(fp, "pl:ctr").as_deref(), Some("300"));
+    // A blocking pop at a follower blocks (at the master) until a write at
+    // another node serves it; it times out like Redis's; and a client that
+    // goes away while blocked pops nothing.
+    let other = fs[0];
+    let op = c.nodes[other].port;
+    let waiter = std::thread::spawn(move || {
+        let v: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg("bl:q")
+            .arg(10)
+            .query(&mut con(fp))
+            .unwrap();
+        v
+    });
+    assert!(wait_for(Duration::from_secs(5), || read(
+        mp,
+        &["INFO", "clients"]
+    )
+    .contains("blocked_clients:1")));
+    run(op, &["RPUSH", "bl:q", "a"]);
+    assert_eq!(
+        waiter.join().unwrap(),
+        Some(("bl:q".to_string(), "a".to_string()))
+    );
+    assert_eq!(read(fp, &["LLEN", "bl:q"]), "int(0)");
+    let v: Option<(String, String)> = redis::cmd("BLPOP")
+        .arg("bl:none")
+        .arg("0.2")
+        .query(&mut fc)
+        .unwrap();
+    assert_eq!(v, None);
+    {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", fp)).unwrap();
+        use std::io::Write;
+        s.write_all(b"BLPOP bl:gone 0\r\n").unwrap();
+        assert!(wait_for(Duration::from_secs(5), || read(
+            mp,
+            &["INFO", "clients"]
+        )
+        .contains("blocked_clients:1")));
+    }
+    assert!(wait_for(Duration::from_secs(5), || read(
+        mp,
+        &["INFO", "clients"]
+    )
+    .contains("blocked_clients:0")));
+    run(mp, &["RPUSH", "bl:gone", "kept"]);
+    assert_eq!(
+        read(fp, &["LRANGE", "bl:gone", "0", "-1"]),
+        read(mp, &["LRANGE", "bl:gone", "0", "-1"])
+    );
+    assert_eq!(read(mp, &["LLEN", "bl:gone"]), "int(1)");
     // Expired keys: followers hide them, the master's delete converges everyone.
     run(fp, &["SET", "gone", "x", "PX", "50"]);
     assert!(wait_for(Duration::from_secs(5), || c

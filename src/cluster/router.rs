@@ -186,8 +186,16 @@ impl Router for ClusterRouter {
         if !(cmd.has(flags::WRITE) || cmd.name == "publish") || c.is_master_now() {
             return None;
         }
-        let (tx, rx) = oneshot::channel();
         let resp3 = client.resp3;
+        if cmd.has(flags::BLOCKING) {
+            // A call of its own: it may wait long at the master, and is
+            // dropped there (unblocked) if this client goes away.
+            let (c, args) = (c.clone(), args.to_vec());
+            return Some(Box::pin(async move {
+                first(forward(c, vec![args], false, resp3, None).await)
+            }));
+        }
+        let (tx, rx) = oneshot::channel();
         self.fwd[resp3 as usize].submit(vec![(args.to_vec(), tx)]);
         Some(Box::pin(async move {
             rx.await
@@ -416,26 +424,71 @@ fn pooled_client() -> ClientState {
     ClientState::new(info, true)
 }
 
-/// Runs one forwarded command on the master.
+/// Runs one forwarded command on the master. Returns whether it awaited
+/// (then the calling thread's last-commit offset no longer tells its write).
 async fn run_one(
     server: &Arc<Shared>,
     client: &mut ClientState,
     args: Vec<Bytes>,
     out: &mut Reply,
-) {
+) -> bool {
     if args.is_empty() {
-        return;
+        return false;
     }
     match execute(server, client, args, out) {
-        Flow::Continue | Flow::Close => {}
+        Flow::Continue | Flow::Close => return false,
         // The upstream tier answers it (cluster mode with an upstream tier):
         // only the master writes through.
         Flow::Defer(reply) => {
             let bytes = reply.await;
             out.raw(&bytes);
         }
-        // A blocking command forwarded from a follower does not block: it times out at once.
-        Flow::Block(_) => out.null_array(),
+        // A blocking command forwarded from a follower blocks here, on the
+        // master, where the writes that serve it run.
+        Flow::Block(req) => {
+            let waiter = server
+                .blocking
+                .register(server, client.id, client.resp3, req);
+            let guard = Unblock {
+                server: server.clone(),
+                waiter,
+            };
+            let deadline = guard.waiter.deadline();
+            let sleep = async {
+                if deadline == 0 {
+                    std::future::pending::<()>().await
+                } else {
+                    let now = crate::engine::now_ms();
+                    tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(now))).await
+                }
+            };
+            let mut stop = server.shutdown_requested();
+            tokio::select! {
+                _ = guard.waiter.notify.notified() => {}
+                _ = sleep => {}
+                _ = stop.changed() => {}
+            }
+            server.blocking.unregister(server, &guard.waiter);
+            match guard.waiter.finish() {
+                Some(reply) => out.raw(&reply),
+                None => guard.waiter.timeout_reply(out),
+            }
+        }
+    }
+    true
+}
+
+/// Ends a forwarded blocking wait even when the call is dropped (the
+/// follower's client went away): no later write serves it.
+struct Unblock {
+    server: Arc<Shared>,
+    waiter: Arc<crate::commands::blocking::Waiter>,
+}
+
+impl Drop for Unblock {
+    fn drop(&mut self) {
+        self.server.blocking.unregister(&self.server, &self.waiter);
+        self.waiter.finish();
     }
 }
 
@@ -453,9 +506,10 @@ pub async fn run_forwarded(
     client.resp3 = resp3;
     replication::take_last_commit();
     let mut replies = Vec::with_capacity(if txn { 1 } else { cmds.len() });
+    let mut awaited = false;
     if txn {
         let mut scratch = Reply::new(resp3);
-        run_one(
+        let _ = run_one(
             server,
             &mut client,
             vec![Bytes::from_static(b"MULTI")],
@@ -463,10 +517,10 @@ pub async fn run_forwarded(
         )
         .await;
         for args in cmds {
-            run_one(server, &mut client, args, &mut scratch).await;
+            awaited |= run_one(server, &mut client, args, &mut scratch).await;
         }
         let mut out = Reply::new(resp3);
-        run_one(
+        awaited |= run_one(
             server,
             &mut client,
             vec![Bytes::from_static(b"EXEC")],
@@ -477,11 +531,17 @@ pub async fn run_forwarded(
     } else {
         let mut out = Reply::new(resp3);
         for args in cmds {
-            run_one(server, &mut client, args, &mut out).await;
+            awaited |= run_one(server, &mut client, args, &mut out).await;
             replies.push(out.buf.split().freeze());
         }
     }
-    let offset = replication::take_last_commit();
+    // A command that awaited may have resumed on another thread, and a
+    // blocking pop is committed by the write that served it: then the
+    // follower waits for everything logged so far.
+    let offset = match replication::take_last_commit() {
+        _ if awaited => c.log.last_offset(),
+        o => o,
+    };
     client.multi = None;
     client.multi_dirty = false;
     client.close_after_reply = false;
