@@ -683,9 +683,6 @@ async fn stream_to(
         if !c.is_master_epoch(epoch) {
             return Err("no longer master".into());
         }
-        let notified = c.log.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
         let batch = match c.log.read(cursor, u64::MAX, BATCH_ENTRIES, BATCH_BYTES) {
             Ok(b) => b,
             Err(ReadError::Trimmed) => {
@@ -715,6 +712,10 @@ async fn stream_to(
         coalesced = 0;
         last_len = 0;
         if batch.is_empty() {
+            let notified = c.log.listen();
+            if c.log.last_offset() >= cursor || !c.is_master_epoch(epoch) {
+                continue;
+            }
             if tokio::time::timeout(Duration::from_millis(500), notified)
                 .await
                 .is_err()

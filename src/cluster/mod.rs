@@ -306,9 +306,7 @@ impl Cluster {
     /// Waits until this node applied the log up to `offset` (bounded).
     pub async fn wait_applied(&self, offset: u64, deadline: tokio::time::Instant) -> bool {
         loop {
-            let n = self.log.notify.notified();
-            tokio::pin!(n);
-            n.as_mut().enable();
+            let n = self.log.listen();
             if self.log.last_offset() >= offset {
                 return true;
             }

@@ -88,8 +88,12 @@ pub struct ReplLog {
     last_offset: AtomicU64,
     /// The tag local commits are logged with: the epoch while master, 0 otherwise.
     write_tag: AtomicU64,
-    /// Wakes stream senders and read-your-writes waiters on every append or reset.
-    pub notify: Notify,
+    /// Wakes stream senders and read-your-writes waiters on every append or
+    /// reset. Wait through [`ReplLog::listen`].
+    notify: Notify,
+    /// Tasks between `listen` and the end of their wait: an append skips
+    /// the wake-up (a lock and an atomic in `Notify`) when there are none.
+    listeners: AtomicUsize,
     max_bytes: AtomicUsize,
     /// A local commit happened while not master, or a full sync was cut short:
     /// this node's keyspace no longer matches its log position.
@@ -97,6 +101,15 @@ pub struct ReplLog {
     pub trimmed: AtomicU64,
     /// Local commits while not master (the fencing invariant says 0).
     pub unfenced_writes: AtomicU64,
+}
+
+/// Counts a listener until its wait ends (or is dropped).
+struct Listening<'a>(&'a AtomicUsize);
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Rough byte cost of a mutation in the backlog.
@@ -156,10 +169,36 @@ impl ReplLog {
             last_offset: AtomicU64::new(0),
             write_tag: AtomicU64::new(0),
             notify: Notify::new(),
+            listeners: AtomicUsize::new(0),
             max_bytes: AtomicUsize::new(max_bytes.max(1024 * 1024) as usize),
             diverged: AtomicBool::new(false),
             trimmed: AtomicU64::new(0),
             unfenced_writes: AtomicU64::new(0),
+        }
+    }
+
+    /// Registers for the next append or reset. Check the log after this
+    /// call and await the returned future only if there is nothing to do:
+    /// an append after the check wakes it.
+    pub fn listen(&self) -> impl std::future::Future<Output = ()> + '_ {
+        self.listeners.fetch_add(1, Ordering::SeqCst);
+        let guard = Listening(&self.listeners);
+        let mut notified = Box::pin(self.notify.notified());
+        notified.as_mut().enable();
+        // Pairs with the fence in `wake`: either the appender sees this
+        // listener, or the caller's check after this sees the append.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        async move {
+            notified.await;
+            drop(guard);
+        }
+    }
+
+    /// Wakes the listeners, if any.
+    fn wake(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.listeners.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
         }
     }
 
@@ -195,7 +234,7 @@ impl ReplLog {
         }
         self.write_tag.store(tag, Ordering::Release);
         drop(g);
-        self.notify.notify_waiters();
+        self.wake();
     }
 
     pub fn write_tag(&self) -> u64 {
@@ -234,7 +273,7 @@ impl ReplLog {
         }
         self.last_offset.store(g.last.0, Ordering::Release);
         drop(g);
-        self.notify.notify_waiters();
+        self.wake();
     }
 
     /// The commit observer's part: logs the commit's mutations.
@@ -289,7 +328,7 @@ impl ReplLog {
         self.last_offset.store(offset, Ordering::Release);
         drop(g);
         LAST_COMMIT.with(|l| l.set(offset));
-        self.notify.notify_waiters();
+        self.wake();
     }
 
     /// Whether a follower at `pos` can resume from the backlog.
@@ -366,7 +405,7 @@ impl ReplLog {
         g.last = pos;
         self.last_offset.store(pos.0, Ordering::Release);
         drop(g);
-        self.notify.notify_waiters();
+        self.wake();
     }
 }
 

@@ -718,11 +718,6 @@ impl<'a> Keys<'a> {
         if let Some(o) = &other {
             self.record_touch(o);
         }
-        let logged = if self.collect_mutations {
-            Some(m.clone())
-        } else {
-            None
-        };
         let event = if self.collect_events {
             let ev = self
                 .event_override
@@ -734,10 +729,21 @@ impl<'a> Keys<'a> {
         } else {
             None
         };
-        let out = self.apply_inner(m);
-        if let Some(l) = logged {
-            self.log.push(l);
-        }
+        let out = if self.collect_mutations {
+            let out = self.apply_inner(&m);
+            self.log.push(m);
+            out
+        } else if let Mutation::Put {
+            key,
+            value,
+            expire_at,
+        } = m
+        {
+            self.put(&key, value, expire_at);
+            Vec::new()
+        } else {
+            self.apply_inner(&m)
+        };
         if let Some((ev, existed)) = event {
             self.push_events(ev, existed, &key, other.as_ref());
         }
@@ -894,40 +900,50 @@ impl<'a> Keys<'a> {
             .expect("entry just ensured")
     }
 
-    fn apply_inner(&mut self, m: Mutation) -> Vec<Elem> {
-        use Mutation::*;
-        let policy = self.db.policy();
-        match m {
-            Put {
-                key,
+    /// Inserts a whole value (a `Put`).
+    fn put(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        let access = evict::initial_access(self.db.policy());
+        self.insert_entry(
+            key,
+            Entry {
                 value,
                 expire_at,
+                access,
+            },
+        );
+    }
+
+    /// Applies a mutation it only reads (so that a logged one needs no copy);
+    /// a `Put` copies its value (`apply` moves it when not logging).
+    fn apply_inner(&mut self, m: &Mutation) -> Vec<Elem> {
+        use Mutation::*;
+        let policy = self.db.policy();
+        match *m {
+            Put {
+                ref key,
+                ref value,
+                expire_at,
+            } => self.put(key, value.clone(), expire_at),
+            SetStr {
+                ref key,
+                ref value,
+                expire,
             } => {
-                self.insert_entry(
-                    &key,
-                    Entry {
-                        value,
-                        expire_at,
-                        access: evict::initial_access(policy),
-                    },
-                );
-            }
-            SetStr { key, value, expire } => {
                 let value = Value::Str(value[..].into());
                 let at = |old: u64| match expire {
                     ExpireSet::Keep => old,
                     ExpireSet::Clear => 0,
                     ExpireSet::At(t) => t,
                 };
-                if let Some((slot, i)) = self.live_index(&key) {
-                    self.modify_at(slot, i, &key, |e| {
+                if let Some((slot, i)) = self.live_index(key) {
+                    self.modify_at(slot, i, key, |e| {
                         e.value = value;
                         e.expire_at = at(e.expire_at);
                     });
                 } else {
                     let expire_at = at(0);
                     self.insert_entry(
-                        &key,
+                        key,
                         Entry {
                             value,
                             expire_at,
@@ -936,9 +952,9 @@ impl<'a> Keys<'a> {
                     );
                 }
             }
-            Append { key, data } => {
+            Append { ref key, ref data } => {
                 self.modify_or_create(
-                    &key,
+                    key,
                     || Value::Str(Box::new([])),
                     |v| matches!(v, Value::Str(_)),
                     |v| {
@@ -946,15 +962,19 @@ impl<'a> Keys<'a> {
                             // Grow in place (one realloc) rather than copying.
                             let mut n = std::mem::take(s).into_vec();
                             n.reserve_exact(data.len());
-                            n.extend_from_slice(&data);
+                            n.extend_from_slice(data);
                             *s = n.into_boxed_slice();
                         }
                     },
                 );
             }
-            SetRange { key, offset, data } => {
+            SetRange {
+                ref key,
+                offset,
+                ref data,
+            } => {
                 self.modify_or_create(
-                    &key,
+                    key,
                     || Value::Str(Box::new([])),
                     |v| matches!(v, Value::Str(_)),
                     |v| {
@@ -967,58 +987,65 @@ impl<'a> Keys<'a> {
                                 n.resize(end, 0);
                                 *s = n.into_boxed_slice();
                             }
-                            s[offset..end].copy_from_slice(&data);
+                            s[offset..end].copy_from_slice(data);
                         }
                     },
                 );
             }
-            Del { key } => {
-                self.remove_entry(&key);
+            Del { ref key } => {
+                self.remove_entry(key);
             }
-            Expire { key, at } => {
-                self.modify(&key, |e| e.expire_at = at);
+            Expire { ref key, at } => {
+                self.modify(key, |e| e.expire_at = at);
             }
-            Rename { from, to } => {
-                if let Some(e) = self.remove_entry(&from) {
-                    self.insert_entry(&to, e);
+            Rename { ref from, ref to } => {
+                if let Some(e) = self.remove_entry(from) {
+                    self.insert_entry(to, e);
                 }
             }
-            Copy { from, to } => {
-                if let Some(e) = self.peek(&from).cloned() {
-                    self.insert_entry(&to, e);
+            Copy { ref from, ref to } => {
+                if let Some(e) = self.peek(from).cloned() {
+                    self.insert_entry(to, e);
                 }
             }
-            HSet { key, pairs } => {
+            HSet { ref key, ref pairs } => {
                 self.modify_or_create(
-                    &key,
+                    key,
                     || Value::Hash(Box::default()),
                     |v| matches!(v, Value::Hash(_)),
                     |v| {
                         if let Value::Hash(h) = v {
-                            for (f, val) in &pairs {
+                            for (f, val) in pairs {
                                 h.insert(f, val);
                             }
                         }
                     },
                 );
             }
-            HDel { key, fields } => {
-                self.modify(&key, |e| {
+            HDel {
+                ref key,
+                ref fields,
+            } => {
+                self.modify(key, |e| {
                     if let Value::Hash(h) = &mut e.value {
-                        for f in &fields {
+                        for f in fields {
                             h.remove(f);
                         }
                     }
                 });
             }
-            Push { key, left, elems } => {
+            Push {
+                ref key,
+                left,
+                ref elems,
+            } => {
                 self.modify_or_create(
-                    &key,
+                    key,
                     || Value::List(Box::default()),
                     |v| matches!(v, Value::List(_)),
                     |v| {
                         if let Value::List(l) = v {
-                            for el in &elems {
+                            for el in elems {
                                 if left {
                                     l.push_front(el[..].into());
                                 } else {
@@ -1029,9 +1056,13 @@ impl<'a> Keys<'a> {
                     },
                 );
             }
-            Pop { key, left, count } => {
+            Pop {
+                ref key,
+                left,
+                count,
+            } => {
                 return self
-                    .modify(&key, |e| {
+                    .modify(key, |e| {
                         let mut out = Vec::new();
                         if let Value::List(l) = &mut e.value {
                             for _ in 0..count {
@@ -1046,8 +1077,12 @@ impl<'a> Keys<'a> {
                     })
                     .unwrap_or_default();
             }
-            LSet { key, index, elem } => {
-                self.modify(&key, |e| {
+            LSet {
+                ref key,
+                index,
+                ref elem,
+            } => {
+                self.modify(key, |e| {
                     if let Value::List(l) = &mut e.value {
                         if index < l.len() {
                             l.set(index, elem[..].into());
@@ -1055,8 +1090,12 @@ impl<'a> Keys<'a> {
                     }
                 });
             }
-            LInsert { key, index, elem } => {
-                self.modify(&key, |e| {
+            LInsert {
+                ref key,
+                index,
+                ref elem,
+            } => {
+                self.modify(key, |e| {
                     if let Value::List(l) = &mut e.value {
                         if index <= l.len() {
                             l.insert(index, elem[..].into());
@@ -1064,15 +1103,23 @@ impl<'a> Keys<'a> {
                     }
                 });
             }
-            LRem { key, count, elem } => {
-                self.modify(&key, |e| {
+            LRem {
+                ref key,
+                count,
+                ref elem,
+            } => {
+                self.modify(key, |e| {
                     if let Value::List(l) = &mut e.value {
-                        l.remove_matching(&elem, count);
+                        l.remove_matching(elem, count);
                     }
                 });
             }
-            LTrim { key, start, stop } => {
-                self.modify(&key, |e| {
+            LTrim {
+                ref key,
+                start,
+                stop,
+            } => {
+                self.modify(key, |e| {
                     if let Value::List(l) = &mut e.value {
                         let keep = if start <= stop && stop < l.len() {
                             Some((start, stop))
@@ -1083,47 +1130,56 @@ impl<'a> Keys<'a> {
                     }
                 });
             }
-            SAdd { key, members } => {
+            SAdd {
+                ref key,
+                ref members,
+            } => {
                 self.modify_or_create(
-                    &key,
+                    key,
                     || Value::Set(Box::default()),
                     |v| matches!(v, Value::Set(_)),
                     |v| {
                         if let Value::Set(s) = v {
-                            for m in &members {
+                            for m in members {
                                 s.insert(m);
                             }
                         }
                     },
                 );
             }
-            SRem { key, members } => {
-                self.modify(&key, |e| {
+            SRem {
+                ref key,
+                ref members,
+            } => {
+                self.modify(key, |e| {
                     if let Value::Set(s) = &mut e.value {
-                        for m in &members {
+                        for m in members {
                             s.remove(m);
                         }
                     }
                 });
             }
-            ZAdd { key, pairs } => {
+            ZAdd { ref key, ref pairs } => {
                 self.modify_or_create(
-                    &key,
+                    key,
                     || Value::ZSet(Box::default()),
                     |v| matches!(v, Value::ZSet(_)),
                     |v| {
                         if let Value::ZSet(z) = v {
-                            for (s, m) in &pairs {
+                            for (s, m) in pairs {
                                 z.insert(m, *s);
                             }
                         }
                     },
                 );
             }
-            ZRem { key, members } => {
-                self.modify(&key, |e| {
+            ZRem {
+                ref key,
+                ref members,
+            } => {
+                self.modify(key, |e| {
                     if let Value::ZSet(z) = &mut e.value {
-                        for m in &members {
+                        for m in members {
                             z.remove(m);
                         }
                     }
