@@ -463,6 +463,27 @@ fn writes_replicate_for_every_type_and_followers_read_their_writes() {
     }
     assert_eq!(get(fp, "pl:299").as_deref(), Some("299"));
     assert_eq!(get(fp, "pl:ctr").as_deref(), Some("300"));
+    // WATCH at a follower sees a write made at the master after it, even
+    // one the follower has not applied yet when EXEC arrives: every EXEC
+    // below must abort (nil). Without a write, EXEC runs.
+    let mut mc = con(mp);
+    for i in 0..100 {
+        redis::cmd("WATCH").arg("w:k").exec(&mut fc).unwrap();
+        redis::cmd("MULTI").exec(&mut fc).unwrap();
+        redis::cmd("INCR").arg("w:k").exec(&mut fc).unwrap();
+        redis::cmd("SET")
+            .arg("w:k")
+            .arg(i * 1000)
+            .exec(&mut mc)
+            .unwrap();
+        let r: Value = redis::cmd("EXEC").query(&mut fc).unwrap();
+        assert_eq!(r, Value::Nil, "EXEC {i} ran despite a write after WATCH");
+    }
+    redis::cmd("WATCH").arg("w:k").exec(&mut fc).unwrap();
+    redis::cmd("MULTI").exec(&mut fc).unwrap();
+    redis::cmd("INCR").arg("w:k").exec(&mut fc).unwrap();
+    let r: Value = redis::cmd("EXEC").query(&mut fc).unwrap();
+    assert_eq!(r, Value::Array(vec![Value::Int(99001)]));
     // A blocking pop at a follower blocks (at the master) until a write at
     // another node serves it; it times out like Redis's; and a client that
     // goes away while blocked pops nothing.

@@ -465,7 +465,7 @@ pub async fn forward(
     c: &Cluster,
     leader: &Leader,
     cmds: &[Vec<Bytes>],
-    txn: bool,
+    txn: Option<&router::Watched>,
     resp3: bool,
     wait: Option<(u64, u64)>,
 ) -> Result<Forwarded, ForwardError> {
@@ -477,7 +477,12 @@ pub async fn forward(
                 args: a.iter().map(|x| x.to_vec()).collect(),
             })
             .collect(),
-        transaction: txn,
+        transaction: txn.is_some(),
+        watched: txn
+            .map(|w| w.keys.iter().map(|k| k.to_vec()).collect())
+            .unwrap_or_default(),
+        watch_offset: txn.map(|w| w.pos.0).unwrap_or(0),
+        watch_tag: txn.map(|w| w.pos.1).unwrap_or(0),
         resp3,
         epoch: leader.epoch,
         wait: wait.is_some(),
@@ -619,7 +624,11 @@ impl Replication for Svc {
             .into_iter()
             .map(|cm| cm.args.into_iter().map(Bytes::from).collect())
             .collect();
-        let (replies, offset) = router::run_forwarded(c, cmds, r.transaction, r.resp3).await;
+        let txn = r.transaction.then(|| router::Watched {
+            keys: r.watched.into_iter().map(Bytes::from).collect(),
+            pos: (r.watch_offset, r.watch_tag),
+        });
+        let (replies, offset) = router::run_forwarded(c, cmds, txn, r.resp3).await;
         Ok(Response::new(pb::ForwardReply {
             replies: replies.into_iter().map(|b| b.to_vec()).collect(),
             offset,

@@ -378,6 +378,38 @@ impl ReplLog {
         Ok(out)
     }
 
+    /// Whether any of `keys` may have been written after position `pos`:
+    /// true if an entry after it names one of them (or flushes everything),
+    /// or if `pos` is not in this log's history or no longer in the backlog.
+    pub fn touched_since(&self, pos: (u64, u64), keys: &[Bytes]) -> bool {
+        let g = self.inner.lock();
+        if pos == g.last {
+            return false;
+        }
+        if pos.0 < g.base.0 || pos.0 > g.last.0 {
+            return true;
+        }
+        let start = (pos.0 - g.base.0) as usize;
+        let tag = if pos.0 == g.base.0 {
+            g.base.1
+        } else {
+            g.entries[start - 1].tag
+        };
+        if tag != pos.1 {
+            return true;
+        }
+        g.entries.iter().skip(start).any(|e| {
+            e.muts.iter().any(|m| match m {
+                Mutation::FlushAll => true,
+                Mutation::Publish { .. } => false,
+                _ => {
+                    let (a, b) = m.keys();
+                    keys.contains(a) || b.is_some_and(|b| keys.contains(b))
+                }
+            })
+        })
+    }
+
     /// Tag of the entry at `offset`, if still held (or the base/last position).
     pub fn tag_at(&self, offset: u64) -> Option<u64> {
         let g = self.inner.lock();

@@ -96,7 +96,7 @@ impl Forwarder {
                 st.0.drain(..n).flatten().collect()
             };
             let (cmds, txs): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let replies = forward(self.c.clone(), cmds, false, self.resp3, None).await;
+            let replies = forward(self.c.clone(), cmds, None, self.resp3, None).await;
             for (tx, r) in txs.into_iter().zip(replies) {
                 let _ = tx.send(r);
             }
@@ -145,7 +145,7 @@ impl Router for ClusterRouter {
                         forward(
                             c,
                             Vec::new(),
-                            false,
+                            None,
                             resp3,
                             Some((n.max(0) as u64, t as u64)),
                         )
@@ -162,9 +162,15 @@ impl Router for ClusterRouter {
                     return None;
                 }
                 let queue = client.multi.take().unwrap_or_default();
+                // The position first, then the flag: a write applied here up
+                // to `pos` has fired the flag already; the master checks the
+                // writes after `pos`.
+                let pos = c.log.position();
                 let aborted = client.watch_dirty.load(Ordering::Acquire);
+                let mut keys = Vec::with_capacity(client.watched.len());
                 for (k, _) in client.watched.drain(..) {
                     server.watches.unwatch(&k, &client.watch_dirty);
+                    keys.push(k);
                 }
                 client.watch_dirty.store(false, Ordering::Release);
                 let resp3 = client.resp3;
@@ -176,7 +182,7 @@ impl Router for ClusterRouter {
                 let cmds = queue.into_iter().map(|(_, a)| a).collect();
                 let c = c.clone();
                 return Some(Box::pin(async move {
-                    first(forward(c, cmds, true, resp3, None).await)
+                    first(forward(c, cmds, Some(Watched { keys, pos }), resp3, None).await)
                 }));
             }
             _ => {}
@@ -192,7 +198,7 @@ impl Router for ClusterRouter {
             // dropped there (unblocked) if this client goes away.
             let (c, args) = (c.clone(), args.to_vec());
             return Some(Box::pin(async move {
-                first(forward(c, vec![args], false, resp3, None).await)
+                first(forward(c, vec![args], None, resp3, None).await)
             }));
         }
         let (tx, rx) = oneshot::channel();
@@ -255,6 +261,13 @@ fn first(mut replies: Vec<Bytes>) -> Bytes {
     replies.swap_remove(0)
 }
 
+/// The keys a client WATCHes when it sends EXEC at a follower, and the
+/// follower's log position (offset, tag) then.
+pub struct Watched {
+    pub keys: Vec<Bytes>,
+    pub pos: (u64, u64),
+}
+
 /// Forwards writes (pipelined commands, a transaction, or WAIT) to the
 /// master and waits until this node applied them. Returns one reply per
 /// command (one for a transaction or WAIT). Retries only when nothing can
@@ -263,11 +276,15 @@ fn first(mut replies: Vec<Bytes>) -> Bytes {
 async fn forward(
     c: Arc<Cluster>,
     cmds: Vec<Vec<Bytes>>,
-    txn: bool,
+    txn: Option<Watched>,
     resp3: bool,
     wait: Option<(u64, u64)>,
 ) -> Vec<Bytes> {
-    let n = if txn || wait.is_some() { 1 } else { cmds.len() };
+    let n = if txn.is_some() || wait.is_some() {
+        1
+    } else {
+        cmds.len()
+    };
     let all = |b: Bytes| vec![b; n];
     c.stats.forwarded.fetch_add(1, Ordering::Relaxed);
     let bound = c.failover_bound();
@@ -292,7 +309,7 @@ async fn forward(
             stale = Some((leader.node_id, leader.epoch));
             continue;
         }
-        match grpc::forward(&c, &leader, &cmds, txn, resp3, wait).await {
+        match grpc::forward(&c, &leader, &cmds, txn.as_ref(), resp3, wait).await {
             Ok(r) if r.not_master => {
                 stale = Some((leader.node_id, leader.epoch));
                 if tokio::time::Instant::now() >= deadline {
@@ -498,17 +515,29 @@ impl Drop for Unblock {
 pub async fn run_forwarded(
     c: &Cluster,
     cmds: Vec<Vec<Bytes>>,
-    txn: bool,
+    txn: Option<Watched>,
     resp3: bool,
 ) -> (Vec<Bytes>, u64) {
     let server = &c.shared;
     let mut client = pooled_client();
     client.resp3 = resp3;
     replication::take_last_commit();
-    let mut replies = Vec::with_capacity(if txn { 1 } else { cmds.len() });
+    let mut replies = Vec::with_capacity(if txn.is_some() { 1 } else { cmds.len() });
     let mut awaited = false;
-    if txn {
+    if let Some(w) = txn {
         let mut scratch = Reply::new(resp3);
+        if !w.keys.is_empty() {
+            // Watch here first, then look for the writes between the
+            // follower's position and now: every write after the follower's
+            // position is either in the log by then or fires this watch.
+            let mut watch = Vec::with_capacity(w.keys.len() + 1);
+            watch.push(Bytes::from_static(b"WATCH"));
+            watch.extend(w.keys.iter().cloned());
+            let _ = run_one(server, &mut client, watch, &mut scratch).await;
+            if c.log.touched_since(w.pos, &w.keys) {
+                client.watch_dirty.store(true, Ordering::Release);
+            }
+        }
         let _ = run_one(
             server,
             &mut client,
