@@ -639,6 +639,17 @@ fn late_joiner_full_syncs_and_restarted_follower_catches_up() {
         }
         p.query::<()>(&mut mc).unwrap();
     }
+    for chunk in 0..10 {
+        let mut p = redis::pipe();
+        for i in 0..10_000 {
+            p.cmd("SET")
+                .arg(format!("bulk:{chunk}:{i}"))
+                .arg(i)
+                .ignore();
+        }
+        p.query::<()>(&mut mc).unwrap();
+    }
+    let total: i64 = redis::cmd("DBSIZE").query(&mut mc).unwrap();
     // Writes keep flowing while the fourth node joins and syncs.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -664,13 +675,23 @@ fn late_joiner_full_syncs_and_restarted_follower_catches_up() {
         server: Some(s),
     });
     let late = c.nodes.len() - 1;
+    // While it syncs, its reads never see part of the keyspace: DBSIZE is
+    // 0 (nothing received yet, Redis's stale-data rule) or the whole.
+    let mut lc = con(c.nodes[late].port);
+    let mut seen = std::collections::BTreeSet::new();
     assert!(
         wait_for(Duration::from_secs(20), || {
+            let n: i64 = redis::cmd("DBSIZE").query(&mut lc).unwrap();
+            seen.insert(n);
             let i = info(c.nodes[late].port);
             field(&i, "master_link_status").as_deref() == Some("up")
                 && field(&i, "full_syncs_received").as_deref() == Some("1")
         }),
         "late joiner did not full-sync"
+    );
+    assert!(
+        seen.iter().all(|&n| n == 0 || n >= total),
+        "a syncing node answered DBSIZE with part of {total} keys: {seen:?}"
     );
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();

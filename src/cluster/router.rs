@@ -187,6 +187,19 @@ impl Router for ClusterRouter {
             }
             _ => {}
         }
+        // A keyspace that is being rebuilt (a full sync in progress or cut
+        // short, or a local write while not master) must not answer reads
+        // with part of the data: the master answers them meanwhile.
+        if cmd.has(flags::READONLY) && c.log.diverged.load(Ordering::Acquire) && !c.is_master_now()
+        {
+            let (tx, rx) = oneshot::channel();
+            let resp3 = client.resp3;
+            self.fwd[resp3 as usize].submit(vec![(args.to_vec(), tx)]);
+            return Some(Box::pin(async move {
+                rx.await
+                    .unwrap_or_else(|_| error_bytes(resp3, "ERR master link error"))
+            }));
+        }
         // PUBLISH goes to the master too: it comes back to every node through
         // the replication stream, so subscribers anywhere hear it.
         if !(cmd.has(flags::WRITE) || cmd.name == "publish") || c.is_master_now() {
