@@ -5,7 +5,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .bytes(".jcache.repl.Batch.encoded")
+        // Every bytes field as `Bytes`: encoding clones references instead
+        // of copying keys and values, and decoding slices the received buffer.
+        .bytes(".jcache.repl")
         .compile_protos(&["proto/replication.proto"], &["proto"])?;
     Ok(())
 }

@@ -45,36 +45,38 @@ const CHUNK_KEYS: usize = 1000;
 
 // ---------------------------------------------------------------- conversions
 
-fn b(x: &[u8]) -> Vec<u8> {
-    x.to_vec()
+/// A mutation's bytes, shared with the log (no copy).
+fn b(x: &Bytes) -> Bytes {
+    x.clone()
 }
 
-fn bb(x: Vec<u8>) -> Bytes {
-    Bytes::from(x)
+/// A stored value's bytes, copied out of the keyspace (snapshots).
+fn c(x: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(x)
 }
 
 fn value_to_pb(v: &Value) -> pb::Value {
     use pb::value::V;
     let v = match v {
-        Value::Str(s) => V::Str(b(s)),
+        Value::Str(s) => V::Str(c(s)),
         Value::List(l) => V::List(pb::Elems {
-            items: l.iter().map(b).collect(),
+            items: l.iter().map(c).collect(),
         }),
         Value::Hash(h) => V::Hash(pb::Pairs {
             items: h
                 .iter()
-                .map(|(f, v)| pb::Pair { a: b(f), b: b(v) })
+                .map(|(f, v)| pb::Pair { a: c(f), b: c(v) })
                 .collect(),
         }),
         Value::Set(s) => V::Set(pb::Elems {
-            items: s.iter().map(b).collect(),
+            items: s.iter().map(c).collect(),
         }),
         Value::ZSet(z) => V::Zset(pb::ScoredMembers {
             items: z
                 .iter()
                 .map(|(m, s)| pb::ScoredMember {
                     score: s,
-                    member: b(m),
+                    member: c(m),
                 })
                 .collect(),
         }),
@@ -85,11 +87,11 @@ fn value_to_pb(v: &Value) -> pb::Value {
 fn value_from_pb(v: pb::Value) -> Option<Value> {
     use pb::value::V;
     Some(match v.v? {
-        V::Str(s) => Value::Str(s.into_boxed_slice()),
+        V::Str(s) => Value::Str(Box::from(&s[..])),
         V::List(l) => {
             let mut x = ListValue::new();
             for e in l.items {
-                x.push_back(e.into_boxed_slice());
+                x.push_back(Box::from(&e[..]));
             }
             Value::List(Box::new(x))
         }
@@ -120,15 +122,15 @@ fn value_from_pb(v: pb::Value) -> Option<Value> {
 fn put_pb(key: &[u8], e: &Entry) -> pb::Mutation {
     pb::Mutation {
         m: Some(M::Put(pb::Put {
-            key: b(key),
+            key: c(key),
             value: Some(value_to_pb(&e.value)),
             expire_at: e.expire_at,
         })),
     }
 }
 
-fn items(v: &[Bytes]) -> Vec<Vec<u8>> {
-    v.iter().map(|x| b(x)).collect()
+fn items(v: &[Bytes]) -> Vec<Bytes> {
+    v.to_vec()
 }
 
 pub fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
@@ -244,16 +246,15 @@ pub fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
 
 pub fn mutation_from_pb(m: pb::Mutation) -> Option<Mutation> {
     use Mutation as E;
-    let its = |v: Vec<Vec<u8>>| v.into_iter().map(bb).collect::<Vec<_>>();
     Some(match m.m? {
         M::Put(p) => E::Put {
-            key: bb(p.key),
+            key: p.key,
             value: value_from_pb(p.value?)?,
             expire_at: p.expire_at,
         },
         M::SetStr(s) => E::SetStr {
-            key: bb(s.key),
-            value: bb(s.value),
+            key: s.key,
+            value: s.value,
             expire: match s.expire {
                 0 => ExpireSet::Clear,
                 1 => ExpireSet::Keep,
@@ -261,89 +262,85 @@ pub fn mutation_from_pb(m: pb::Mutation) -> Option<Mutation> {
             },
         },
         M::Append(a) => E::Append {
-            key: bb(a.key),
-            data: bb(a.data),
+            key: a.key,
+            data: a.data,
         },
         M::SetRange(s) => E::SetRange {
-            key: bb(s.key),
+            key: s.key,
             offset: s.offset as usize,
-            data: bb(s.data),
+            data: s.data,
         },
-        M::Del(k) => E::Del { key: bb(k.key) },
+        M::Del(k) => E::Del { key: k.key },
         M::Expire(e) => E::Expire {
-            key: bb(e.key),
+            key: e.key,
             at: e.at,
         },
         M::Rename(f) => E::Rename {
-            from: bb(f.from),
-            to: bb(f.to),
+            from: f.from,
+            to: f.to,
         },
         M::Copy(f) => E::Copy {
-            from: bb(f.from),
-            to: bb(f.to),
+            from: f.from,
+            to: f.to,
         },
         M::Hset(h) => E::HSet {
-            key: bb(h.key),
-            pairs: h.pairs.into_iter().map(|p| (bb(p.a), bb(p.b))).collect(),
+            key: h.key,
+            pairs: h.pairs.into_iter().map(|p| (p.a, p.b)).collect(),
         },
         M::Hdel(k) => E::HDel {
-            key: bb(k.key),
-            fields: its(k.items),
+            key: k.key,
+            fields: k.items,
         },
         M::Push(p) => E::Push {
-            key: bb(p.key),
+            key: p.key,
             left: p.left,
-            elems: its(p.elems),
+            elems: p.elems,
         },
         M::Pop(p) => E::Pop {
-            key: bb(p.key),
+            key: p.key,
             left: p.left,
             count: p.count as usize,
         },
         M::Lset(l) => E::LSet {
-            key: bb(l.key),
+            key: l.key,
             index: l.index as usize,
-            elem: bb(l.elem),
+            elem: l.elem,
         },
         M::Linsert(l) => E::LInsert {
-            key: bb(l.key),
+            key: l.key,
             index: l.index as usize,
-            elem: bb(l.elem),
+            elem: l.elem,
         },
         M::Lrem(l) => E::LRem {
-            key: bb(l.key),
+            key: l.key,
             count: l.count,
-            elem: bb(l.elem),
+            elem: l.elem,
         },
         M::Ltrim(l) => E::LTrim {
-            key: bb(l.key),
+            key: l.key,
             start: l.start as usize,
             stop: l.stop as usize,
         },
         M::Sadd(k) => E::SAdd {
-            key: bb(k.key),
-            members: its(k.items),
+            key: k.key,
+            members: k.items,
         },
         M::Srem(k) => E::SRem {
-            key: bb(k.key),
-            members: its(k.items),
+            key: k.key,
+            members: k.items,
         },
         M::Zadd(z) => E::ZAdd {
-            key: bb(z.key),
-            pairs: z
-                .pairs
-                .into_iter()
-                .map(|p| (p.score, bb(p.member)))
-                .collect(),
+            key: z.key,
+            pairs: z.pairs.into_iter().map(|p| (p.score, p.member)).collect(),
         },
         M::Zrem(k) => E::ZRem {
-            key: bb(k.key),
-            members: its(k.items),
+            key: k.key,
+            members: k.items,
         },
         M::Flushall(_) => E::FlushAll,
         M::Publish(p) => E::Publish {
-            channel: bb(p.channel),
-            payload: bb(p.payload),
+            channel: p.channel,
+            payload: p.payload,
         },
     })
 }
@@ -473,14 +470,10 @@ pub async fn forward(
     let req = pb::ForwardRequest {
         commands: cmds
             .iter()
-            .map(|a| pb::Command {
-                args: a.iter().map(|x| x.to_vec()).collect(),
-            })
+            .map(|a| pb::Command { args: a.clone() })
             .collect(),
         transaction: txn.is_some(),
-        watched: txn
-            .map(|w| w.keys.iter().map(|k| k.to_vec()).collect())
-            .unwrap_or_default(),
+        watched: txn.map(|w| w.keys.clone()).unwrap_or_default(),
         watch_offset: txn.map(|w| w.pos.0).unwrap_or(0),
         watch_tag: txn.map(|w| w.pos.1).unwrap_or(0),
         resp3,
@@ -493,7 +486,7 @@ pub async fn forward(
         Ok(r) => {
             let r = r.into_inner();
             Ok(Forwarded {
-                replies: r.replies.into_iter().map(Bytes::from).collect(),
+                replies: r.replies.into_iter().collect(),
                 offset: r.offset,
                 not_master: r.not_master,
             })
@@ -613,7 +606,7 @@ impl Replication for Svc {
             )
             .await;
             return Ok(Response::new(pb::ForwardReply {
-                replies: vec![reply.to_vec()],
+                replies: vec![reply],
                 offset: 0,
                 epoch: c.epoch(),
                 not_master: false,
@@ -622,15 +615,15 @@ impl Replication for Svc {
         let cmds: Vec<Vec<Bytes>> = r
             .commands
             .into_iter()
-            .map(|cm| cm.args.into_iter().map(Bytes::from).collect())
+            .map(|cm| cm.args.into_iter().collect())
             .collect();
         let txn = r.transaction.then(|| router::Watched {
-            keys: r.watched.into_iter().map(Bytes::from).collect(),
+            keys: r.watched.into_iter().collect(),
             pos: (r.watch_offset, r.watch_tag),
         });
         let (replies, offset) = router::run_forwarded(c, cmds, txn, r.resp3).await;
         Ok(Response::new(pb::ForwardReply {
-            replies: replies.into_iter().map(|b| b.to_vec()).collect(),
+            replies,
             offset,
             epoch: c.epoch(),
             not_master: false,
