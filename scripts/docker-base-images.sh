@@ -11,25 +11,35 @@
 #                          ca-certificates, and the host's rustup-managed
 #                          stable toolchain (RUSTUP_HOME=/usr/local/rustup,
 #                          CARGO_HOME=/usr/local/cargo, as the official image)
+#                          and the host's own CA certificates (see below)
 #   quay.io/coreos/etcd:v3.4.23   that base + Debian's etcd-server/etcd-client
 #   redis:7.0              that base + Debian's redis-server/redis-tools
 # The binaries are on PATH (etcd, etcdctl, redis-server, redis-cli), so the
 # compose `command:` lines work with both the official images and these.
 #
 # Needs: root (debootstrap), docker, network access to the Debian mirror and
-# to crates.io. The stand-in builds run `apt-get` inside a container; they use
-# the host's network (docker build --network host) because that works whether
-# or not the default bridge reaches the outside.
+# to the crate registry. The stand-in builds run `apt-get` inside a container;
+# they use the host's network (docker build --network host), which works
+# whether or not the default bridge reaches the outside.
+#
+# CA certificates: where HTTPS egress goes through a proxy with its own CA
+# (as on the machine this was written on), cargo in a container fails with
+# "SSL certificate problem: self-signed certificate in certificate chain".
+# So the CAs the host added locally (EXTRA_CA_DIR, default
+# /usr/local/share/ca-certificates, *.crt) are added to rust:1-bookworm's
+# trust store. The official image has no such thing and needs none.
 #
 # Idempotent: an image that already exists is skipped unless FORCE=1.
 #
 #   bash scripts/docker-base-images.sh
 #   FORCE=1 bash scripts/docker-base-images.sh
 #   DEBIAN_MIRROR=http://mirror.example/debian bash scripts/docker-base-images.sh
+#     (default: debootstrap's own default mirror)
 set -euo pipefail
 
 FORCE=${FORCE:-0}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+MIRROR=${DEBIAN_MIRROR:-}
+EXTRA_CA_DIR=${EXTRA_CA_DIR:-/usr/local/share/ca-certificates}
 RUSTUP_SRC=${RUSTUP_HOME:-${HOME:-/root}/.rustup}
 CARGO_SRC=${CARGO_HOME:-${HOME:-/root}/.cargo}
 
@@ -61,8 +71,10 @@ build_base() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap
     fi
     local root=$WORK/rootfs
-    log "debootstrap --variant=minbase bookworm ($MIRROR)"
-    debootstrap --variant=minbase bookworm "$root" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || {
+    log "debootstrap --variant=minbase bookworm ${MIRROR:-(default mirror)}"
+    # $MIRROR unquoted on purpose: empty = no argument = debootstrap's default.
+    # shellcheck disable=SC2086
+    debootstrap --variant=minbase bookworm "$root" $MIRROR >"$WORK/debootstrap.log" 2>&1 || {
         tail -n 30 "$WORK/debootstrap.log" >&2
         return 1
     }
@@ -97,6 +109,11 @@ auto_self_update = "disable"
 EOF
     # rustup is the one real binary; cargo, rustc, ... are links to it.
     cp -a "$CARGO_SRC/bin/." "$ctx/cargo/bin/"
+    mkdir -p "$ctx/extra-ca"
+    if compgen -G "$EXTRA_CA_DIR/*.crt" >/dev/null; then
+        log "rust: adding the host's local CA certificates from $EXTRA_CA_DIR"
+        cp "$EXTRA_CA_DIR"/*.crt "$ctx/extra-ca/"
+    fi
     cat >"$ctx/Dockerfile" <<EOF
 FROM $BASE
 RUN apt-get update \\
@@ -106,6 +123,8 @@ RUN apt-get update \\
 ENV RUSTUP_HOME=/usr/local/rustup \\
     CARGO_HOME=/usr/local/cargo \\
     PATH=/usr/local/cargo/bin:$STD_PATH
+COPY extra-ca/ /usr/local/share/ca-certificates/
+RUN update-ca-certificates
 COPY rustup /usr/local/rustup
 COPY cargo /usr/local/cargo
 RUN chmod -R a+w /usr/local/rustup /usr/local/cargo \\
