@@ -107,11 +107,12 @@ fn start_node_with(etcd: &Etcd, name: &str, id: &str, extra: &[&str]) -> Server 
         id,
         "--cluster-port",
         &gport,
-        "--cluster-lease-ttl",
-        &ttl,
         "--cluster-secret",
         "test-secret",
     ];
+    if !extra.contains(&"--cluster-lease-ttl") {
+        args.extend_from_slice(&["--cluster-lease-ttl", &ttl]);
+    }
     args.extend_from_slice(extra);
     Server::start(&args)
 }
@@ -1169,4 +1170,93 @@ fn cluster_with_an_upstream_tier() {
         field(&info(mp), "writes_while_not_master").as_deref(),
         Some("0")
     );
+}
+
+/// The master dies while the follower first in line for the election is in
+/// the middle of a full sync: that follower holds part of the keyspace and
+/// must hand the term to the complete follower instead of becoming the
+/// source of truth (no data loss).
+#[test]
+fn incomplete_follower_hands_the_election_to_a_complete_one() {
+    let _s = serial();
+    // A longer lease: the pause below must stay shorter than it.
+    let extra = [
+        "--cluster-backlog-size",
+        "8mb",
+        "--cluster-lease-ttl",
+        "10s",
+    ];
+    // Of the first two nodes, the follower (f) campaigns next; n2 joins
+    // later, so it is queued behind f.
+    let mut c = Cluster::start_with(2, &extra);
+    let m = c.master();
+    let f = 1 - m;
+    let s = start_node_with(&c.etcd, &c.name, "n2", &extra);
+    c.nodes.push(Node {
+        id: "n2".into(),
+        port: s.port,
+        server: Some(s),
+    });
+    c.wait_stable(Duration::from_secs(20));
+    let mp = c.nodes[m].port;
+    let mut mc = con(mp);
+    for chunk in 0..30 {
+        let mut p = redis::pipe();
+        for i in 0..10_000 {
+            p.cmd("SET").arg(format!("d:{chunk}:{i}")).arg(i).ignore();
+        }
+        p.query::<()>(&mut mc).unwrap();
+    }
+    let total: i64 = redis::cmd("DBSIZE").query(&mut mc).unwrap();
+    let d0 = c.wait_converged(Duration::from_secs(30));
+    // f falls out of the master's 1 MB backlog while paused (shorter than
+    // its lease), so it full-syncs when it resumes: more than the stream's
+    // buffers (16 MB flow-control window) hold.
+    let p1 = c.nodes[f].server.as_ref().unwrap().pid() as i32;
+    unsafe { libc::kill(p1, libc::SIGSTOP) };
+    // Chunk by chunk, each caught up by n2, so that only f falls behind.
+    let big = "x".repeat(1000);
+    let n2p = c.nodes[2].port;
+    for chunk in 0..10 {
+        let mut p = redis::pipe();
+        for i in 0..5_000 {
+            p.cmd("SET")
+                .arg(format!("d:{chunk}:{i}"))
+                .arg(&big)
+                .ignore();
+        }
+        p.query::<()>(&mut mc).unwrap();
+        let target: u64 = field(&info(mp), "master_repl_offset")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let caught_up = wait_for(Duration::from_secs(10), || {
+            field(&info(n2p), "slave_repl_offset")
+                .and_then(|o| o.parse::<u64>().ok())
+                .is_some_and(|o| o >= target)
+        });
+        if !caught_up {
+            unsafe { libc::kill(p1, libc::SIGCONT) };
+            panic!("n2 did not keep up with the master");
+        }
+    }
+    unsafe { libc::kill(p1, libc::SIGCONT) };
+    let syncing = wait_for(Duration::from_secs(10), || {
+        field(&info(c.nodes[f].port), "keyspace_complete").as_deref() == Some("0")
+    });
+    assert!(syncing, "the follower did not start a full sync");
+    c.kill9(m);
+    let nm = c.wait_stable(Duration::from_secs(40));
+    assert_eq!(nm, 2, "the incomplete follower became master");
+    let fi = info(c.nodes[f].port);
+    assert!(
+        field(&fi, "elections_yielded").is_some_and(|v| v != "0"),
+        "the follower never won and yielded (the test did not exercise the case): {fi}"
+    );
+    let d = c.wait_converged(Duration::from_secs(30));
+    assert_ne!(d, d0);
+    let n: i64 = redis::cmd("DBSIZE")
+        .query(&mut con(c.nodes[2].port))
+        .unwrap();
+    assert_eq!(n, total, "keys lost in the failover");
 }

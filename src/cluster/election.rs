@@ -47,6 +47,10 @@ pub async fn run(c: Arc<Cluster>, mut resign_rx: mpsc::Receiver<oneshot::Sender<
     }
 }
 
+/// Most times in a row a node with an incomplete keyspace hands a won
+/// election to another candidate.
+const MAX_YIELDS: u32 = 2;
+
 async fn session(
     c: &Arc<Cluster>,
     resign_rx: &mut mpsc::Receiver<oneshot::Sender<()>>,
@@ -191,24 +195,62 @@ async fn session(
 
     let campaign = async {
         let mut ec = client.election_client();
-        loop {
-            if c.synced_once.load(Ordering::Acquire) {
-                break;
+        let mut kv = client.kv_client();
+        let mut yielded = 0;
+        let mut last_yield = None;
+        let key = loop {
+            loop {
+                if c.synced_once.load(Ordering::Acquire) {
+                    break;
+                }
+                let no_leader = match tokio::time::timeout(ttl, ec.leader(name.clone())).await {
+                    Ok(Ok(r)) => r.kv().is_none(),
+                    Ok(Err(_)) => true, // "election: no leader"
+                    Err(_) => false,
+                };
+                if no_leader {
+                    break;
+                }
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), c.synced_notify.notified()).await;
             }
-            let no_leader = match tokio::time::timeout(ttl, ec.leader(name.clone())).await {
-                Ok(Ok(r)) => r.kv().is_none(),
-                Ok(Err(_)) => true, // "election: no leader"
-                Err(_) => false,
+            let value = Leader::value(&c.node_id, &c.grpc_addr, &c.client_addr);
+            let resp = ec.campaign(name.clone(), value, lease).await.map_err(e2s)?;
+            let Some(key) = resp.leader().cloned() else {
+                return Err::<(), String>("campaign returned no leader key".into());
             };
-            if no_leader {
-                break;
+            // A node whose keyspace is incomplete (a full sync cut short by the
+            // old master's death) must not become the source of truth while a
+            // complete one waits: it hands the term to the next candidate and
+            // campaigns again behind it (at most twice in a row, so that two
+            // incomplete nodes do not pass it back and forth forever).
+            if last_yield.is_some_and(|t: Instant| t.elapsed() > ttl * 10) {
+                yielded = 0;
             }
-            let _ = tokio::time::timeout(Duration::from_secs(1), c.synced_notify.notified()).await;
-        }
-        let value = Leader::value(&c.node_id, &c.grpc_addr, &c.client_addr);
-        let resp = ec.campaign(name.clone(), value, lease).await.map_err(e2s)?;
-        let Some(key) = resp.leader().cloned() else {
-            return Err::<(), String>("campaign returned no leader key".into());
+            if yielded < MAX_YIELDS && c.log.diverged.load(Ordering::Acquire) {
+                let others = short(
+                    ttl,
+                    kv.get(
+                        format!("{name}/"),
+                        Some(GetOptions::new().with_prefix().with_keys_only()),
+                    ),
+                )
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .map(|r| r.kvs().iter().filter(|x| x.key() != key.key()).count())
+                .unwrap_or(0);
+                if others > 0 {
+                    warn!(others, "won the election with an incomplete keyspace; handing it to another candidate");
+                    let _ =
+                        short(ttl, ec.resign(Some(ResignOptions::new().with_leader(key)))).await;
+                    c.stats.elections_yielded.fetch_add(1, Ordering::Relaxed);
+                    yielded += 1;
+                    last_yield = Some(Instant::now());
+                    continue;
+                }
+            }
+            break key;
         };
         let epoch = key.rev() as u64;
         *leader_key.lock() = Some(key);
