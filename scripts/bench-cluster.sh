@@ -26,6 +26,13 @@
 #   LEASE_TTL         --cluster-lease-ttl (default 3s)
 #   FAILOVER_TRIALS   default 5
 #   FULLSYNC_KEYS     default 1000000
+#   NODE_THREADS      --threads of each cluster node (default: cores / 3,
+#                     at least 1). Three nodes share this machine's cores;
+#                     with a full set of worker threads each they
+#                     oversubscribe the CPU (on 2 cores: 6 workers plus
+#                     redis-benchmark and etcd), which shows up as scheduling
+#                     delay in the lag tail. The standalone node keeps the
+#                     default (one worker per core) for the comparison.
 # Everything listens on 127.0.0.1; every process started here is stopped by
 # PID on exit. Each wait is bounded.
 set -euo pipefail
@@ -37,6 +44,7 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 TTL="${LEASE_TTL:-3s}"
 TRIALS="${FAILOVER_TRIALS:-5}"
 KEYS="${FULLSYNC_KEYS:-1000000}"
+NODE_THREADS="${NODE_THREADS:-$(( $(nproc) / 3 > 0 ? $(nproc) / 3 : 1 ))}"
 if [[ ! -x "$BIN" ]]; then
   (cd "$ROOT" && cargo build --release)
 fi
@@ -83,7 +91,7 @@ start_node() { # name
   p=$(free_port); g=$(free_port)
   "$BIN" --port "$p" --bind 127.0.0.1 --log-level warn --cluster-etcd "$ETCD" \
     --cluster-name bench --node-id "$name" --cluster-port "$g" --cluster-lease-ttl "$TTL" \
-    --cluster-secret bench >>"$WORK/$name.log" 2>&1 &
+    --cluster-secret bench --threads "$NODE_THREADS" >>"$WORK/$name.log" 2>&1 &
   PID[$name]=$!; PORT[$name]=$p; PIDS+=($!)
   wait_until 20 redis-cli -p "$p" ping
 }
@@ -115,7 +123,7 @@ wait_until 30 all_linked || { echo "cluster did not form"; exit 1; }
 M=$(master_name)
 F=""
 for n in a b c; do [[ $n != "$M" ]] && { F=$n; break; }; done
-echo "# jcache cluster benchmark ($(nproc) cores, BENCH_N=$N, lease-ttl $TTL, binary $BIN)"
+echo "# jcache cluster benchmark ($(nproc) cores, BENCH_N=$N, lease-ttl $TTL, cluster nodes --threads $NODE_THREADS, standalone default threads, binary $BIN)"
 echo "master=$M follower=$F"
 
 bench() { # port pipeline
