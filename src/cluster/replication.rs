@@ -63,6 +63,25 @@ struct Inner {
     last: (u64, u64),
 }
 
+impl Inner {
+    /// Tag of the entry at `offset`, if still held (or the base/last position).
+    fn tag_at(&self, offset: u64) -> Option<u64> {
+        if offset == self.last.0 {
+            return Some(self.last.1);
+        }
+        if offset == self.base.0 {
+            return Some(self.base.1);
+        }
+        if offset > self.base.0 && offset < self.last.0 {
+            return self
+                .entries
+                .get((offset - self.base.0 - 1) as usize)
+                .map(|e| e.tag);
+        }
+        None
+    }
+}
+
 thread_local! {
     /// Set while a follower applies a stream entry: (offset, tag, ts); offset 0 = do not log.
     static APPLYING: Cell<Option<(u64, u64, u64)>> = const { Cell::new(None) };
@@ -336,18 +355,7 @@ impl ReplLog {
         if pos.0 == 0 {
             return false;
         }
-        let g = self.inner.lock();
-        if pos.0 == g.last.0 {
-            return pos.1 == g.last.1;
-        }
-        if pos.0 == g.base.0 {
-            return pos.1 == g.base.1;
-        }
-        if pos.0 > g.base.0 && pos.0 < g.last.0 {
-            let i = (pos.0 - g.base.0 - 1) as usize;
-            return g.entries.get(i).is_some_and(|e| e.tag == pos.1);
-        }
-        false
+        self.inner.lock().tag_at(pos.0) == Some(pos.1)
     }
 
     /// Up to `max` entries from offset `from` (inclusive) to `upto` (inclusive).
@@ -386,18 +394,10 @@ impl ReplLog {
         if pos == g.last {
             return false;
         }
-        if pos.0 < g.base.0 || pos.0 > g.last.0 {
+        if g.tag_at(pos.0) != Some(pos.1) {
             return true;
         }
         let start = (pos.0 - g.base.0) as usize;
-        let tag = if pos.0 == g.base.0 {
-            g.base.1
-        } else {
-            g.entries[start - 1].tag
-        };
-        if tag != pos.1 {
-            return true;
-        }
         g.entries.iter().skip(start).any(|e| {
             e.muts.iter().any(|m| match m {
                 Mutation::FlushAll => true,
@@ -412,20 +412,7 @@ impl ReplLog {
 
     /// Tag of the entry at `offset`, if still held (or the base/last position).
     pub fn tag_at(&self, offset: u64) -> Option<u64> {
-        let g = self.inner.lock();
-        if offset == g.last.0 {
-            return Some(g.last.1);
-        }
-        if offset == g.base.0 {
-            return Some(g.base.1);
-        }
-        if offset > g.base.0 && offset < g.last.0 {
-            return g
-                .entries
-                .get((offset - g.base.0 - 1) as usize)
-                .map(|e| e.tag);
-        }
-        None
+        self.inner.lock().tag_at(offset)
     }
 
     /// Forgets the backlog and sets the position (follower: start or end of a full sync).
