@@ -49,6 +49,28 @@ impl ClusterRouter {
     }
 }
 
+impl ClusterRouter {
+    /// Whether this node sends `cmd` to the master: writes, and PUBLISH
+    /// (which comes back to every node through the replication stream, so
+    /// subscribers anywhere hear it), while it is not master.
+    fn forwards(&self, cmd: &Command) -> bool {
+        (cmd.has(flags::WRITE) || cmd.name == "publish") && !self.c.is_master_now()
+    }
+
+    /// Hands one command to the group commit; resolves to its reply.
+    fn forward_one(&self, args: &[Bytes], resp3: bool) -> DeferredReply {
+        let (tx, rx) = oneshot::channel();
+        self.fwd[resp3 as usize].submit(vec![(args.to_vec(), tx)]);
+        Box::pin(reply_of(rx, resp3))
+    }
+}
+
+/// The reply a forwarded command's sender delivers (an error if it went away).
+async fn reply_of(rx: oneshot::Receiver<Bytes>, resp3: bool) -> Bytes {
+    rx.await
+        .unwrap_or_else(|_| error_bytes(resp3, "ERR master link error"))
+}
+
 /// Forwards the writes of every client of this follower to the master
 /// together (group commit): at most [`MAX_IN_FLIGHT`] Forward calls at a
 /// time; the writes that queue meanwhile go in the next call. One client's
@@ -192,17 +214,9 @@ impl Router for ClusterRouter {
         // with part of the data: the master answers them meanwhile.
         if cmd.has(flags::READONLY) && c.log.diverged.load(Ordering::Acquire) && !c.is_master_now()
         {
-            let (tx, rx) = oneshot::channel();
-            let resp3 = client.resp3;
-            self.fwd[resp3 as usize].submit(vec![(args.to_vec(), tx)]);
-            return Some(Box::pin(async move {
-                rx.await
-                    .unwrap_or_else(|_| error_bytes(resp3, "ERR master link error"))
-            }));
+            return Some(self.forward_one(args, client.resp3));
         }
-        // PUBLISH goes to the master too: it comes back to every node through
-        // the replication stream, so subscribers anywhere hear it.
-        if !(cmd.has(flags::WRITE) || cmd.name == "publish") || c.is_master_now() {
+        if !self.forwards(cmd) {
             return None;
         }
         let resp3 = client.resp3;
@@ -214,12 +228,7 @@ impl Router for ClusterRouter {
                 first(forward(c, vec![args], None, resp3, None).await)
             }));
         }
-        let (tx, rx) = oneshot::channel();
-        self.fwd[resp3 as usize].submit(vec![(args.to_vec(), tx)]);
-        Some(Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| error_bytes(resp3, "ERR master link error"))
-        }))
+        Some(self.forward_one(args, resp3))
     }
 
     fn pipelines(&self) -> bool {
@@ -238,8 +247,7 @@ impl Router for ClusterRouter {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Option<DeferredReply> {
-        let c = &self.c;
-        if !(cmd.has(flags::WRITE) || cmd.name == "publish") || c.is_master_now() {
+        if !self.forwards(cmd) {
             return None;
         }
         let (tx, rx) = oneshot::channel();
@@ -256,8 +264,7 @@ impl Router for ClusterRouter {
             if let Some(batch) = batch {
                 fwd.submit(batch);
             }
-            rx.await
-                .unwrap_or_else(|_| error_bytes(resp3, "ERR master link error"))
+            reply_of(rx, resp3).await
         }))
     }
 
@@ -483,19 +490,10 @@ async fn run_one(
                 server: server.clone(),
                 waiter,
             };
-            let deadline = guard.waiter.deadline();
-            let sleep = async {
-                if deadline == 0 {
-                    std::future::pending::<()>().await
-                } else {
-                    let now = crate::engine::now_ms();
-                    tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(now))).await
-                }
-            };
             let mut stop = server.shutdown_requested();
             tokio::select! {
                 _ = guard.waiter.notify.notified() => {}
-                _ = sleep => {}
+                _ = guard.waiter.deadline_reached() => {}
                 _ = stop.changed() => {}
             }
             server.blocking.unregister(server, &guard.waiter);

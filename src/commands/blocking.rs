@@ -61,8 +61,18 @@ impl Waiter {
         (self.req.timeout_reply)(out)
     }
 
-    pub fn deadline(&self) -> u64 {
-        self.req.deadline
+    /// Completes at the request's deadline (never, for a deadline of 0).
+    pub async fn deadline_reached(&self) {
+        let deadline = self.req.deadline;
+        if deadline == 0 {
+            std::future::pending::<()>().await
+        } else {
+            let now = crate::engine::now_ms();
+            tokio::time::sleep(std::time::Duration::from_millis(
+                deadline.saturating_sub(now),
+            ))
+            .await
+        }
     }
 }
 

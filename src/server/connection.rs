@@ -305,15 +305,7 @@ async fn block(
     let waiter = shared
         .blocking
         .register(shared, client.id, client.resp3, req);
-    let deadline = waiter.deadline();
-    let sleep = async {
-        if deadline == 0 {
-            std::future::pending::<()>().await
-        } else {
-            let now = crate::engine::now_ms();
-            tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(now))).await
-        }
-    };
+    let sleep = waiter.deadline_reached();
     tokio::pin!(sleep);
     let mut stop = shared.shutdown_requested();
     let mut keep = true;
