@@ -106,6 +106,14 @@ impl Shard {
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> + '_ {
         self.map.iter().map(|(k, e)| (&k[..], e))
     }
+    /// Keeps the volatile index right when a key gains or loses its TTL.
+    fn ttl_changed(&mut self, key: &[u8], had: bool, has: bool) {
+        if has && !had {
+            self.volatile.insert(key.into());
+        } else if had && !has {
+            self.volatile.swap_remove(key);
+        }
+    }
 }
 
 /// Counters the engine keeps for INFO.
@@ -816,21 +824,11 @@ impl<'a> Keys<'a> {
         let before = match g.map.get_index_of(key) {
             Some(i) => {
                 let old = std::mem::replace(&mut g.map[i], e);
-                match (old.expire_at != 0, has_ttl) {
-                    (false, true) => {
-                        g.volatile.insert(key.into());
-                    }
-                    (true, false) => {
-                        g.volatile.swap_remove(key);
-                    }
-                    _ => {}
-                }
+                g.ttl_changed(key, old.expire_at != 0, has_ttl);
                 entry_bytes(key.len(), &old)
             }
             None => {
-                if has_ttl {
-                    g.volatile.insert(key.into());
-                }
+                g.ttl_changed(key, false, has_ttl);
                 g.map.insert(key.into(), e);
                 0
             }
@@ -861,13 +859,7 @@ impl<'a> Keys<'a> {
         let after = entry_bytes(k.len(), e);
         let has_ttl = e.expire_at != 0;
         let empty = e.value.is_empty_collection();
-        if had_ttl != has_ttl {
-            if has_ttl {
-                g.volatile.insert(key.into());
-            } else {
-                g.volatile.swap_remove(key);
-            }
-        }
+        g.ttl_changed(key, had_ttl, has_ttl);
         self.adjust(slot, before, after);
         if empty {
             self.remove_entry(key);
