@@ -25,7 +25,16 @@
 #                        If its name contains "redis-server" it is started as
 #                        `redis-server --port P --bind 127.0.0.1 --save ""
 #                        --appendonly no --dir TMP`, otherwise as
-#                        `jcache --port P --bind 127.0.0.1 --log-level warn`.
+#                        `jcache --port P --bind 127.0.0.1 --log-level warn
+#                        --threads N` (N = COMPAT_JCACHE_THREADS).
+#   COMPAT_JCACHE_THREADS  jcache's --threads for the suite (default 1). A few
+#                        tests send a command on one connection and, without
+#                        reading its reply, another on a second connection,
+#                        and assume the server runs them in arrival order.
+#                        A single-threaded server (Redis) does; with several
+#                        workers, two connections run in parallel and either
+#                        may go first. One worker serves sockets in the order
+#                        epoll reports them, as Redis does. 0 = one per core.
 #   SERVER_KIND          force "redis" or "jcache" argument style.
 #   SERVER_ARGS          extra arguments for the server (word-split).
 #   COMPAT_UNITS         replace the default unit list (space separated).
@@ -76,6 +85,7 @@ DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/hash unit/expire unit/k
 DEFAULT_TAGS="-needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:reset -needs:pfdebug"
 
 SERVER_BIN=${SERVER_BIN:-$REPO_ROOT/target/release/jcache}
+JCACHE_THREADS=${COMPAT_JCACHE_THREADS:-1}
 case "$SERVER_BIN" in /*) ;; */*) SERVER_BIN="$PWD/$SERVER_BIN" ;; esac
 SERVER_KIND=${SERVER_KIND:-}
 SERVER_ARGS=${SERVER_ARGS:-}
@@ -305,7 +315,7 @@ start_server() {
             --daemonize no --dir "$SERVER_TMP" "${extra[@]}" > "$logfile" 2>&1 &
     else
         (cd "$SERVER_TMP" && exec "$SERVER_BIN" --port "$port" --bind 127.0.0.1 \
-            --log-level warn "${extra[@]}") > "$logfile" 2>&1 &
+            --log-level warn --threads "$JCACHE_THREADS" "${extra[@]}") > "$logfile" 2>&1 &
     fi
     SERVER_PID=$!
     local i
