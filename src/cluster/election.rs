@@ -57,9 +57,14 @@ async fn session(
 ) -> Result<(), String> {
     let ttl = c.cfg.lease_ttl;
     // No request timeout: it would also abort a campaign waiting its turn.
+    // HTTP/2 pings no more often than every 10 s: etcd (grpc-go) drops a
+    // connection that pings more often than its --grpc-keepalive-min-time
+    // (5 s by default) without data in between ("too_many_pings"), which
+    // ended sessions after a pause. The lease keep-alives below already
+    // detect a dead connection within the TTL.
     let opts = ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(2))
-        .with_keep_alive(Duration::from_secs(1), ttl);
+        .with_keep_alive(Duration::from_secs(10), ttl);
     let client = tokio::time::timeout(
         Duration::from_secs(5),
         Client::connect(c.cfg.etcd.clone(), Some(opts)),
