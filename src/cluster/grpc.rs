@@ -1,6 +1,5 @@
-//! The gRPC side of replication, and the only file that sees prost types:
-//! conversions between engine `Mutation`s and the wire format, the master's
-//! `Sync` / `Forward` service, and the follower's stream loop.
+//! The gRPC side of replication: the master's `Sync` / `Forward` service and
+//! the follower's stream loop (the wire format is in [`super::wire`]).
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -23,17 +22,11 @@ use super::replication::{
     self, apply_entry, filter, flush_unlogged, Filtered, LogEntry, ReadError,
 };
 use super::{router, Cluster, FollowerState, Leader, Link};
-use crate::engine::{
-    Entry, ExpireSet, HashValue, ListValue, Mutation, SetValue, Value, ZSet, SHARDS,
-};
+use crate::engine::SHARDS;
 
-#[allow(clippy::all, clippy::pedantic)]
-pub mod pb {
-    tonic::include_proto!("jcache.repl");
-}
+use super::wire::{self, convert_all, mutation_to_pb, pb, put_pb};
 
 use pb::follower_message::Msg as FMsg;
-use pb::mutation::M;
 use pb::replication_client::ReplicationClient;
 use pb::replication_server::{Replication, ReplicationServer};
 use pb::sync_message::Msg as SMsg;
@@ -42,323 +35,6 @@ const MAX_MSG: usize = 1 << 30;
 const BATCH_ENTRIES: usize = 1024;
 const BATCH_BYTES: usize = 4 << 20;
 const CHUNK_KEYS: usize = 1000;
-
-// ---------------------------------------------------------------- conversions
-
-/// A mutation's bytes, shared with the log (no copy).
-fn b(x: &Bytes) -> Bytes {
-    x.clone()
-}
-
-/// A stored value's bytes, copied out of the keyspace (snapshots).
-fn c(x: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(x)
-}
-
-fn value_to_pb(v: &Value) -> pb::Value {
-    use pb::value::V;
-    let v = match v {
-        Value::Str(s) => V::Str(c(s)),
-        Value::List(l) => V::List(pb::Elems {
-            items: l.iter().map(c).collect(),
-        }),
-        Value::Hash(h) => V::Hash(pb::Pairs {
-            items: h
-                .iter()
-                .map(|(f, v)| pb::Pair { a: c(f), b: c(v) })
-                .collect(),
-        }),
-        Value::Set(s) => V::Set(pb::Elems {
-            items: s.iter().map(c).collect(),
-        }),
-        Value::ZSet(z) => V::Zset(pb::ScoredMembers {
-            items: z
-                .iter()
-                .map(|(m, s)| pb::ScoredMember {
-                    score: s,
-                    member: c(m),
-                })
-                .collect(),
-        }),
-    };
-    pb::Value { v: Some(v) }
-}
-
-fn value_from_pb(v: pb::Value) -> Option<Value> {
-    use pb::value::V;
-    Some(match v.v? {
-        V::Str(s) => Value::Str(Box::from(&s[..])),
-        V::List(l) => {
-            let mut x = ListValue::new();
-            for e in l.items {
-                x.push_back(Box::from(&e[..]));
-            }
-            Value::List(Box::new(x))
-        }
-        V::Hash(h) => {
-            let mut x = HashValue::new();
-            for p in h.items {
-                x.insert(&p.a, &p.b);
-            }
-            Value::Hash(Box::new(x))
-        }
-        V::Set(s) => {
-            let mut x = SetValue::new();
-            for m in s.items {
-                x.insert(&m);
-            }
-            Value::Set(Box::new(x))
-        }
-        V::Zset(z) => {
-            let mut x = ZSet::new();
-            for m in z.items {
-                x.insert(&m.member, m.score);
-            }
-            Value::ZSet(Box::new(x))
-        }
-    })
-}
-
-fn put_pb(key: &[u8], e: &Entry) -> pb::Mutation {
-    pb::Mutation {
-        m: Some(M::Put(pb::Put {
-            key: c(key),
-            value: Some(value_to_pb(&e.value)),
-            expire_at: e.expire_at,
-        })),
-    }
-}
-
-fn items(v: &[Bytes]) -> Vec<Bytes> {
-    v.to_vec()
-}
-
-pub fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
-    use Mutation as E;
-    let ki = |key: &Bytes, v: &[Bytes]| pb::KeyItems {
-        key: b(key),
-        items: items(v),
-    };
-    let m = match m {
-        E::Put {
-            key,
-            value,
-            expire_at,
-        } => M::Put(pb::Put {
-            key: b(key),
-            value: Some(value_to_pb(value)),
-            expire_at: *expire_at,
-        }),
-        E::SetStr { key, value, expire } => {
-            let (expire, at) = match expire {
-                ExpireSet::Clear => (0, 0),
-                ExpireSet::Keep => (1, 0),
-                ExpireSet::At(t) => (2, *t),
-            };
-            M::SetStr(pb::SetStr {
-                key: b(key),
-                value: b(value),
-                expire,
-                at,
-            })
-        }
-        E::Append { key, data } => M::Append(pb::KeyData {
-            key: b(key),
-            data: b(data),
-        }),
-        E::SetRange { key, offset, data } => M::SetRange(pb::SetRange {
-            key: b(key),
-            offset: *offset as u64,
-            data: b(data),
-        }),
-        E::Del { key } => M::Del(pb::Key { key: b(key) }),
-        E::Expire { key, at } => M::Expire(pb::Expire {
-            key: b(key),
-            at: *at,
-        }),
-        E::Rename { from, to } => M::Rename(pb::FromTo {
-            from: b(from),
-            to: b(to),
-        }),
-        E::Copy { from, to } => M::Copy(pb::FromTo {
-            from: b(from),
-            to: b(to),
-        }),
-        E::HSet { key, pairs } => M::Hset(pb::HSet {
-            key: b(key),
-            pairs: pairs
-                .iter()
-                .map(|(f, v)| pb::Pair { a: b(f), b: b(v) })
-                .collect(),
-        }),
-        E::HDel { key, fields } => M::Hdel(ki(key, fields)),
-        E::Push { key, left, elems } => M::Push(pb::Push {
-            key: b(key),
-            left: *left,
-            elems: items(elems),
-        }),
-        E::Pop { key, left, count } => M::Pop(pb::Pop {
-            key: b(key),
-            left: *left,
-            count: *count as u64,
-        }),
-        E::LSet { key, index, elem } => M::Lset(pb::LIndexElem {
-            key: b(key),
-            index: *index as u64,
-            elem: b(elem),
-        }),
-        E::LInsert { key, index, elem } => M::Linsert(pb::LIndexElem {
-            key: b(key),
-            index: *index as u64,
-            elem: b(elem),
-        }),
-        E::LRem { key, count, elem } => M::Lrem(pb::LRem {
-            key: b(key),
-            count: *count,
-            elem: b(elem),
-        }),
-        E::LTrim { key, start, stop } => M::Ltrim(pb::LTrim {
-            key: b(key),
-            start: *start as u64,
-            stop: *stop as u64,
-        }),
-        E::SAdd { key, members } => M::Sadd(ki(key, members)),
-        E::SRem { key, members } => M::Srem(ki(key, members)),
-        E::ZAdd { key, pairs } => M::Zadd(pb::ZAdd {
-            key: b(key),
-            pairs: pairs
-                .iter()
-                .map(|(s, m)| pb::ScoredMember {
-                    score: *s,
-                    member: b(m),
-                })
-                .collect(),
-        }),
-        E::ZRem { key, members } => M::Zrem(ki(key, members)),
-        E::FlushAll => M::Flushall(pb::FlushAll {}),
-        E::Publish { channel, payload } => M::Publish(pb::Publish {
-            channel: b(channel),
-            payload: b(payload),
-        }),
-    };
-    pb::Mutation { m: Some(m) }
-}
-
-pub fn mutation_from_pb(m: pb::Mutation) -> Option<Mutation> {
-    use Mutation as E;
-    Some(match m.m? {
-        M::Put(p) => E::Put {
-            key: p.key,
-            value: value_from_pb(p.value?)?,
-            expire_at: p.expire_at,
-        },
-        M::SetStr(s) => E::SetStr {
-            key: s.key,
-            value: s.value,
-            expire: match s.expire {
-                0 => ExpireSet::Clear,
-                1 => ExpireSet::Keep,
-                _ => ExpireSet::At(s.at),
-            },
-        },
-        M::Append(a) => E::Append {
-            key: a.key,
-            data: a.data,
-        },
-        M::SetRange(s) => E::SetRange {
-            key: s.key,
-            offset: s.offset as usize,
-            data: s.data,
-        },
-        M::Del(k) => E::Del { key: k.key },
-        M::Expire(e) => E::Expire {
-            key: e.key,
-            at: e.at,
-        },
-        M::Rename(f) => E::Rename {
-            from: f.from,
-            to: f.to,
-        },
-        M::Copy(f) => E::Copy {
-            from: f.from,
-            to: f.to,
-        },
-        M::Hset(h) => E::HSet {
-            key: h.key,
-            pairs: h.pairs.into_iter().map(|p| (p.a, p.b)).collect(),
-        },
-        M::Hdel(k) => E::HDel {
-            key: k.key,
-            fields: k.items,
-        },
-        M::Push(p) => E::Push {
-            key: p.key,
-            left: p.left,
-            elems: p.elems,
-        },
-        M::Pop(p) => E::Pop {
-            key: p.key,
-            left: p.left,
-            count: p.count as usize,
-        },
-        M::Lset(l) => E::LSet {
-            key: l.key,
-            index: l.index as usize,
-            elem: l.elem,
-        },
-        M::Linsert(l) => E::LInsert {
-            key: l.key,
-            index: l.index as usize,
-            elem: l.elem,
-        },
-        M::Lrem(l) => E::LRem {
-            key: l.key,
-            count: l.count,
-            elem: l.elem,
-        },
-        M::Ltrim(l) => E::LTrim {
-            key: l.key,
-            start: l.start as usize,
-            stop: l.stop as usize,
-        },
-        M::Sadd(k) => E::SAdd {
-            key: k.key,
-            members: k.items,
-        },
-        M::Srem(k) => E::SRem {
-            key: k.key,
-            members: k.items,
-        },
-        M::Zadd(z) => E::ZAdd {
-            key: z.key,
-            pairs: z.pairs.into_iter().map(|p| (p.score, p.member)).collect(),
-        },
-        M::Zrem(k) => E::ZRem {
-            key: k.key,
-            members: k.items,
-        },
-        M::Flushall(_) => E::FlushAll,
-        M::Publish(p) => E::Publish {
-            channel: p.channel,
-            payload: p.payload,
-        },
-    })
-}
-
-fn entry_to_pb(e: &LogEntry) -> pb::LogEntry {
-    pb::LogEntry {
-        offset: e.offset,
-        tag: e.tag,
-        ts_us: e.ts_us,
-        mutations: e.muts.iter().map(mutation_to_pb).collect(),
-    }
-}
-
-fn convert_all(v: Vec<pb::Mutation>) -> Result<Vec<Mutation>, String> {
-    v.into_iter()
-        .map(|m| mutation_from_pb(m).ok_or_else(|| "malformed mutation".to_string()))
-        .collect()
-}
 
 // ---------------------------------------------------------------- secret
 
@@ -735,14 +411,7 @@ async fn stream_to(
         }
         cursor = batch.last().unwrap().offset + 1;
         last_send = Instant::now();
-        let encoded = batch
-            .iter()
-            .map(|e| {
-                e.encoded
-                    .get_or_init(|| Bytes::from(prost::Message::encode_to_vec(&entry_to_pb(e))))
-                    .clone()
-            })
-            .collect();
+        let encoded = batch.into_iter().map(|e| e.encoded).collect();
         send(
             tx,
             epoch,
@@ -838,7 +507,7 @@ async fn send_filtered(
         let mut out = Vec::new();
         for e in &v {
             let mut muts = Vec::new();
-            for m in &e.muts {
+            for m in &e.mutations()? {
                 match filter(db, m, e.offset, cuts) {
                     Filtered::Send => muts.push(mutation_to_pb(m)),
                     Filtered::Skip => {}
@@ -1012,10 +681,16 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
                     let mut entries = Vec::with_capacity(bt.encoded.len());
                     let mut stamps = Vec::with_capacity(bt.encoded.len());
                     for raw in bt.encoded {
-                        let e: pb::LogEntry = prost::Message::decode(raw)
-                            .map_err(|e| format!("malformed log entry: {e}"))?;
-                        stamps.push(e.ts_us);
-                        entries.push((e.offset, e.tag, e.ts_us, convert_all(e.mutations)?));
+                        // The follower's log keeps the bytes as received.
+                        let d = wire::decode_entry(raw.clone())?;
+                        stamps.push(d.ts_us);
+                        let e = LogEntry {
+                            offset: d.offset,
+                            tag: d.tag,
+                            ts_us: d.ts_us,
+                            encoded: raw,
+                        };
+                        entries.push((e, d.mutations));
                     }
                     replication::apply_remote(db, &c.log, entries);
                     let now = replication::now_us();

@@ -25,6 +25,7 @@ pub mod election;
 pub mod grpc;
 pub mod replication;
 pub mod router;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -34,28 +34,50 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::wire;
 use crate::engine::{Commit, Db, Mutation, Value};
 
-/// One committed write (one command, or one transaction).
+/// One committed write (one command, or one transaction), as the encoded
+/// `LogEntry` the stream sends. The master encodes it once, at commit; a
+/// follower keeps the bytes it received. Cloning shares the bytes.
+#[derive(Clone)]
 pub struct LogEntry {
     pub offset: u64,
     pub tag: u64,
     /// Master commit time, µs since the Unix epoch.
     pub ts_us: u64,
-    pub muts: Vec<Mutation>,
-    pub bytes: usize,
-    /// The wire encoding, made once by the first stream that sends it.
-    pub encoded: std::sync::OnceLock<Bytes>,
+    pub encoded: Bytes,
 }
 
+/// Backlog bytes charged per entry on top of its encoding.
+const ENTRY_OVERHEAD: usize = 48;
+
+impl LogEntry {
+    fn cost(&self) -> usize {
+        self.encoded.len() + ENTRY_OVERHEAD
+    }
+
+    /// The entry's mutations, decoded from its bytes (the rare paths that
+    /// look inside entries: WATCH checks, full-sync filtering).
+    pub fn mutations(&self) -> Result<Vec<Mutation>, String> {
+        wire::decode_entry(self.encoded.clone()).map(|d| d.mutations)
+    }
+}
+
+/// Size of the blocks local commits are encoded into: entries are slices of
+/// a block, so the backlog allocates and frees one block per this many bytes
+/// rather than once per entry.
+const ARENA_BLOCK: usize = 64 * 1024;
+
 struct Inner {
-    entries: VecDeque<Arc<LogEntry>>,
+    entries: VecDeque<LogEntry>,
+    /// The block local commits are encoded into (see [`ARENA_BLOCK`]).
+    arena: BytesMut,
     bytes: usize,
     /// Position just before `entries[0]`.
     base: (u64, u64),
@@ -87,6 +109,8 @@ thread_local! {
     static APPLYING: Cell<Option<(u64, u64, u64)>> = const { Cell::new(None) };
     /// The offset of the last commit logged by this thread (for forwarded writes).
     static LAST_COMMIT: Cell<u64> = const { Cell::new(0) };
+    /// A commit's encoded mutations, made before the log lock is taken.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Resets and reads the calling thread's last logged commit offset.
@@ -131,42 +155,6 @@ impl Drop for Listening<'_> {
     }
 }
 
-/// Rough byte cost of a mutation in the backlog.
-fn mutation_bytes(m: &Mutation) -> usize {
-    use Mutation::*;
-    let v = |b: &Bytes| b.len() + 32;
-    64 + match m {
-        Put { key, value, .. } => v(key) + value.mem_bytes(),
-        SetStr { key, value, .. } => v(key) + v(value),
-        Append { key, data } | SetRange { key, data, .. } => v(key) + v(data),
-        Del { key } | Expire { key, .. } | Pop { key, .. } | LTrim { key, .. } => v(key),
-        Rename { from, to } | Copy { from, to } => v(from) + v(to),
-        HSet { key, pairs } => v(key) + pairs.iter().map(|(a, b)| v(a) + v(b)).sum::<usize>(),
-        HDel { key, fields: items }
-        | SAdd {
-            key,
-            members: items,
-        }
-        | SRem {
-            key,
-            members: items,
-        }
-        | ZRem {
-            key,
-            members: items,
-        }
-        | Push {
-            key, elems: items, ..
-        } => v(key) + items.iter().map(v).sum::<usize>(),
-        LSet { key, elem, .. } | LInsert { key, elem, .. } | LRem { key, elem, .. } => {
-            v(key) + v(elem)
-        }
-        ZAdd { key, pairs } => v(key) + pairs.iter().map(|(_, m)| v(m) + 8).sum::<usize>(),
-        FlushAll => 0,
-        Publish { channel, payload } => v(channel) + v(payload),
-    }
-}
-
 /// Why entries cannot be read from a cursor.
 #[derive(Debug)]
 pub enum ReadError {
@@ -181,6 +169,7 @@ impl ReplLog {
         ReplLog {
             inner: Mutex::new(Inner {
                 entries: VecDeque::new(),
+                arena: BytesMut::new(),
                 bytes: 0,
                 base: (0, 0),
                 last: (0, 0),
@@ -280,19 +269,24 @@ impl ReplLog {
                 g.base = (e.offset - 1, 0);
             }
             g.last = (e.offset, e.tag);
-            g.bytes += e.bytes;
-            g.entries.push_back(Arc::new(e));
+            g.bytes += e.cost();
+            g.entries.push_back(e);
         }
-        let max = self.max_bytes.load(Ordering::Relaxed);
-        while g.bytes > max && g.entries.len() > 1 {
-            let e = g.entries.pop_front().unwrap();
-            g.bytes -= e.bytes;
-            g.base = (e.offset, e.tag);
-            self.trimmed.fetch_add(1, Ordering::Relaxed);
-        }
+        self.trim(&mut g);
         self.last_offset.store(g.last.0, Ordering::Release);
         drop(g);
         self.wake();
+    }
+
+    /// Drops the oldest entries while the backlog is over its size.
+    fn trim(&self, g: &mut Inner) {
+        let max = self.max_bytes.load(Ordering::Relaxed);
+        while g.bytes > max && g.entries.len() > 1 {
+            let e = g.entries.pop_front().unwrap();
+            g.bytes -= e.cost();
+            g.base = (e.offset, e.tag);
+            self.trimmed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The commit observer's part: logs the commit's mutations.
@@ -318,35 +312,41 @@ impl ReplLog {
                 (0, tag, now_us())
             }
         };
-        let bytes: usize = muts.iter().map(mutation_bytes).sum();
-        let mut g = self.inner.lock();
-        let offset = if offset == 0 { g.last.0 + 1 } else { offset };
-        if offset != g.last.0 + 1 {
-            // Not contiguous (cannot happen with a well-behaved master): restart the backlog here.
-            g.entries.clear();
-            g.bytes = 0;
-            g.base = (offset - 1, 0);
-        }
-        g.entries.push_back(Arc::new(LogEntry {
-            offset,
-            tag,
-            ts_us: ts,
-            muts,
-            bytes,
-            encoded: Default::default(),
-        }));
-        g.bytes += bytes;
-        g.last = (offset, tag);
-        let max = self.max_bytes.load(Ordering::Relaxed);
-        while g.bytes > max && g.entries.len() > 1 {
-            let e = g.entries.pop_front().unwrap();
-            g.bytes -= e.bytes;
-            g.base = (e.offset, e.tag);
-            self.trimmed.fetch_add(1, Ordering::Relaxed);
-        }
-        self.last_offset.store(offset, Ordering::Release);
-        drop(g);
-        LAST_COMMIT.with(|l| l.set(offset));
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            wire::encode_mutations(&muts, &mut scratch);
+            drop(muts);
+            let mut g = self.inner.lock();
+            let offset = if offset == 0 { g.last.0 + 1 } else { offset };
+            if offset != g.last.0 + 1 {
+                // Not contiguous (cannot happen with a well-behaved master): restart the backlog here.
+                g.entries.clear();
+                g.bytes = 0;
+                g.base = (offset - 1, 0);
+            }
+            // At most 30 bytes of position fields, then the mutations.
+            let need = 30 + scratch.len();
+            if g.arena.capacity() < need {
+                g.arena = BytesMut::with_capacity(need.max(ARENA_BLOCK));
+            }
+            wire::encode_position(offset, tag, ts, &mut g.arena);
+            g.arena.put_slice(&scratch);
+            let encoded = g.arena.split().freeze();
+            let e = LogEntry {
+                offset,
+                tag,
+                ts_us: ts,
+                encoded,
+            };
+            g.bytes += e.cost();
+            g.entries.push_back(e);
+            g.last = (offset, tag);
+            self.trim(&mut g);
+            self.last_offset.store(offset, Ordering::Release);
+            drop(g);
+            LAST_COMMIT.with(|l| l.set(offset));
+        });
         self.wake();
     }
 
@@ -365,7 +365,7 @@ impl ReplLog {
         upto: u64,
         max: usize,
         max_bytes: usize,
-    ) -> Result<Vec<Arc<LogEntry>>, ReadError> {
+    ) -> Result<Vec<LogEntry>, ReadError> {
         let g = self.inner.lock();
         if from > g.last.0 + 1 {
             return Err(ReadError::Reset);
@@ -380,7 +380,7 @@ impl ReplLog {
             if e.offset > upto || out.len() >= max || (bytes >= max_bytes && !out.is_empty()) {
                 break;
             }
-            bytes += e.bytes;
+            bytes += e.cost();
             out.push(e.clone());
         }
         Ok(out)
@@ -399,13 +399,16 @@ impl ReplLog {
         }
         let start = (pos.0 - g.base.0) as usize;
         g.entries.iter().skip(start).any(|e| {
-            e.muts.iter().any(|m| match m {
-                Mutation::FlushAll => true,
-                Mutation::Publish { .. } => false,
-                _ => {
-                    let (a, b) = m.keys();
-                    keys.contains(a) || b.is_some_and(|b| keys.contains(b))
-                }
+            // An entry that cannot be decoded counts as touching everything.
+            e.mutations().map_or(true, |muts| {
+                muts.iter().any(|m| match m {
+                    Mutation::FlushAll => true,
+                    Mutation::Publish { .. } => false,
+                    _ => {
+                        let (a, b) = m.keys();
+                        keys.contains(a) || b.is_some_and(|b| keys.contains(b))
+                    }
+                })
             })
         })
     }
@@ -436,23 +439,8 @@ pub fn apply_entry(db: &Db, muts: Vec<Mutation>, pos: (u64, u64, u64)) {
     }
     APPLYING.with(|a| a.set(Some(pos)));
     {
-        let mut ks = if muts.iter().any(|m| matches!(m, Mutation::FlushAll)) {
-            db.lock_all()
-        } else {
-            let mut keys: Vec<&Bytes> = Vec::with_capacity(muts.len() + 1);
-            for m in &muts {
-                if matches!(m, Mutation::Publish { .. }) {
-                    continue;
-                }
-                let (a, b) = m.keys();
-                keys.push(a);
-                if let Some(b) = b {
-                    keys.push(b);
-                }
-            }
-            db.lock(&keys)
-        };
-        for m in muts.iter().cloned() {
+        let mut ks = lock_for(db, muts.iter());
+        for m in muts {
             ks.apply(m);
         }
         // The commit observer runs here, with APPLYING set.
@@ -460,56 +448,48 @@ pub fn apply_entry(db: &Db, muts: Vec<Mutation>, pos: (u64, u64, u64)) {
     APPLYING.with(|a| a.set(None));
 }
 
+/// Locks the shards `muts` touch (all of them for a FLUSHALL).
+fn lock_for<'d, 'm>(
+    db: &'d Db,
+    muts: impl Iterator<Item = &'m Mutation> + Clone,
+) -> crate::engine::Keys<'d> {
+    if muts.clone().any(|m| matches!(m, Mutation::FlushAll)) {
+        return db.lock_all();
+    }
+    let mut keys: Vec<&Bytes> = Vec::new();
+    for m in muts {
+        if matches!(m, Mutation::Publish { .. }) {
+            continue;
+        }
+        let (a, b) = m.keys();
+        keys.push(a);
+        if let Some(b) = b {
+            keys.push(b);
+        }
+    }
+    db.lock(&keys)
+}
+
 /// Applies stream entries on a follower, several under one lock (each entry
 /// stays atomic), and appends them to this node's log.
-pub fn apply_remote(db: &Db, log: &ReplLog, entries: Vec<(u64, u64, u64, Vec<Mutation>)>) {
+pub fn apply_remote(db: &Db, log: &ReplLog, entries: Vec<(LogEntry, Vec<Mutation>)>) {
     const PER_LOCK: usize = 128;
     let mut it = entries.into_iter().peekable();
     while it.peek().is_some() {
         let chunk: Vec<_> = it.by_ref().take(PER_LOCK).collect();
+        let mut logged = Vec::with_capacity(chunk.len());
         APPLYING.with(|a| a.set(Some((0, 0, 0))));
         {
-            let flush = chunk
-                .iter()
-                .any(|e| e.3.iter().any(|m| matches!(m, Mutation::FlushAll)));
-            let mut ks = if flush {
-                db.lock_all()
-            } else {
-                let mut keys: Vec<&Bytes> = Vec::new();
-                for e in &chunk {
-                    for m in &e.3 {
-                        if matches!(m, Mutation::Publish { .. }) {
-                            continue;
-                        }
-                        let (a, b) = m.keys();
-                        keys.push(a);
-                        if let Some(b) = b {
-                            keys.push(b);
-                        }
-                    }
-                }
-                db.lock(&keys)
-            };
-            for e in &chunk {
-                for m in e.3.iter().cloned() {
+            let mut ks = lock_for(db, chunk.iter().flat_map(|e| e.1.iter()));
+            for (e, muts) in chunk {
+                for m in muts {
                     ks.apply(m);
                 }
+                logged.push(e);
             }
         }
         APPLYING.with(|a| a.set(None));
-        log.append_remote(
-            chunk
-                .into_iter()
-                .map(|(offset, tag, ts_us, muts)| LogEntry {
-                    offset,
-                    tag,
-                    ts_us,
-                    bytes: muts.iter().map(mutation_bytes).sum(),
-                    muts,
-                    encoded: Default::default(),
-                })
-                .collect(),
-        );
+        log.append_remote(logged);
     }
 }
 
@@ -681,6 +661,7 @@ pub fn digest(db: &Db) -> String {
 mod tests {
     use super::*;
     use crate::engine::ExpireSet;
+    use std::sync::Arc;
 
     fn set(k: &str) -> Mutation {
         Mutation::SetStr {
@@ -691,13 +672,14 @@ mod tests {
     }
 
     fn entry(offset: u64, tag: u64) -> LogEntry {
+        let mut encoded = Vec::new();
+        wire::encode_position(offset, tag, 0, &mut encoded);
+        wire::encode_mutations(&[set("k")], &mut encoded);
         LogEntry {
             offset,
             tag,
             ts_us: 0,
-            muts: vec![set("k")],
-            bytes: 100,
-            encoded: Default::default(),
+            encoded: encoded.into(),
         }
     }
 
@@ -729,7 +711,7 @@ mod tests {
     #[test]
     fn backlog_is_bounded_by_bytes() {
         let log = ReplLog::new(1024 * 1024);
-        let n = 1024 * 1024 / 100 + 500;
+        let n = 1024 * 1024 / entry(1, 1).cost() + 500;
         log.append_remote((1..=n as u64).map(|o| entry(o, 1)).collect());
         let (first, len, bytes) = log.backlog_info();
         assert!(bytes <= 1024 * 1024);
@@ -779,10 +761,16 @@ mod tests {
         assert_eq!(log.position(), (1, 42));
         assert_eq!(take_last_commit(), 1);
         let e = log.read(1, 1, 1, usize::MAX).unwrap();
-        assert_eq!(e[0].muts.len(), 2, "one commit, one entry");
+        assert_eq!(e[0].mutations().unwrap().len(), 2, "one commit, one entry");
+        let d = wire::decode_entry(e[0].encoded.clone()).unwrap();
+        assert_eq!(
+            (d.offset, d.tag),
+            (1, 42),
+            "the encoding carries the position"
+        );
         // A follower's stream apply is not logged as a local commit.
         log.set_write_tag(0);
-        apply_remote(&db, &log, vec![(2, 43, 0, vec![set("c")])]);
+        apply_remote(&db, &log, vec![(entry(2, 43), vec![set("c")])]);
         assert_eq!(log.position(), (2, 43));
         assert!(!log.diverged.load(Ordering::Relaxed));
     }
