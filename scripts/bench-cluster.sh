@@ -8,6 +8,9 @@
 #     to standalone, and the server CPU time per request (from /proc, less
 #     sensitive to other load on the machine). All processes share this machine's cores: the followers'
 #     apply work competes with the master and redis-benchmark for CPU.
+#     Then the same at the master with the followers at nice 19 (their apply
+#     work barely competes for the cores, as with a host per node), against
+#     a standalone node with the cluster nodes' --threads.
 #  2. Replication lag p50/p99 (master commit -> follower apply), read from the
 #     followers' INFO replication (repl_lag_p50_us / repl_lag_p99_us: the last
 #     100,000 entries applied) right after the master -P 1 run.
@@ -167,6 +170,47 @@ for P in 1 16; do
   echo "     rounds: standalone ${SA[*]} | master ${MA[*]} | follower ${FO[*]}"
   echo "     server CPU µs/op: standalone $(median "${SCPU[@]}") | master $(median "${MCPU[@]}") | each follower applying the master's writes $(median "${FCPU[@]}")"
 done
+
+# The same SET runs at the master while its followers run at nice 19: the
+# master still logs, encodes and streams every write, but the followers'
+# apply work barely competes for this machine's cores, as when each node has
+# its own host. Compared with a standalone node with the same --threads as
+# the cluster nodes. The followers catch up after each run (time reported).
+SP1=$(free_port)
+"$BIN" --port "$SP1" --bind 127.0.0.1 --log-level warn --threads "$NODE_THREADS" \
+  >"$WORK/standalone1.log" 2>&1 &
+PIDS+=($!)
+wait_until 20 redis-cli -p "$SP1" ping
+follower_pids() { for n in a b c; do [[ $n != "$M" ]] && echo "${PID[$n]}"; done; }
+caught_up() {
+  local mo; mo=$(info_field "${PORT[$M]}" master_repl_offset)
+  for n in a b c; do
+    [[ $n == "$M" ]] && continue
+    [[ "$(info_field "${PORT[$n]}" slave_repl_offset)" == "$mo" ]] || return 1
+  done
+}
+echo
+echo "## SET at the master, followers at nice 19 (stand-in for followers on their own hosts), -c 50"
+printf "%-4s %12s %12s %10s %s\n" "-P" "standalone-t$NODE_THREADS" master m/sa "followers caught up after (ms)"
+for P in 1 16; do
+  SA=(); MA=(); CU=()
+  for r in $(seq 1 "$ROUNDS"); do
+    SA+=("$(bench "$SP1" "$P")")
+    # shellcheck disable=SC2046
+    renice -n 19 -p $(follower_pids) >/dev/null
+    MA+=("$(bench "${PORT[$M]}" "$P")")
+    # shellcheck disable=SC2046
+    renice -n 0 -p $(follower_pids) >/dev/null
+    t0=$(now_ms)
+    wait_until 60 caught_up || { echo "followers did not catch up within 60 s"; exit 1; }
+    CU+=($(( $(now_ms) - t0 )))
+  done
+  sa=$(median "${SA[@]}"); ma=$(median "${MA[@]}")
+  printf "%-4s %12s %12s %10s %s\n" "$P" "$sa" "$ma" \
+    "$(awk -v a="$ma" -v b="$sa" 'BEGIN{printf "%.2f", a/b}')" "${CU[*]}"
+  echo "     rounds: standalone ${SA[*]} | master ${MA[*]}"
+done
+
 echo
 echo "## Replication lag at the followers during the master -P 1 run (µs)"
 echo "p50: ${LAG50[*]}   p99: ${LAG99[*]}"
