@@ -1158,6 +1158,60 @@ fn cluster_with_an_upstream_tier() {
             "node {p} kept a stale copy"
         );
     }
+    // Pipelines at either node: writes (forwarded from the follower, written
+    // through at the master) and reads in between are answered in order.
+    for (p, tag) in [(fp, "f"), (mp, "m")] {
+        let mut pipe = redis::pipe();
+        for i in 0..100 {
+            pipe.cmd("SET").arg(format!("p:{tag}:{i}")).arg(i);
+        }
+        // TTL is answered by the upstream: each must run after the SET
+        // before it got there (a follower forwards SETs to the master, which
+        // writes them through; TTLs go to the upstream directly).
+        pipe.cmd("TTL").arg(format!("p:{tag}:99"));
+        pipe.cmd("SET").arg(format!("q:{tag}")).arg("1");
+        pipe.cmd("TTL").arg(format!("q:{tag}"));
+        pipe.cmd("GET").arg(format!("p:{tag}:50"));
+        pipe.cmd("INCR").arg(format!("ctr:{tag}"));
+        pipe.cmd("INCR").arg(format!("ctr:{tag}"));
+        pipe.cmd("GET").arg(format!("ctr:{tag}"));
+        pipe.cmd("SET").arg(format!("p:{tag}:50")).arg("new");
+        pipe.cmd("GET").arg(format!("p:{tag}:50"));
+        let replies: Vec<Value> = pipe.query(&mut con(p)).unwrap();
+        assert_eq!(replies.len(), 109);
+        assert!(
+            replies[..100].iter().all(|r| *r == Value::Okay),
+            "{replies:?}"
+        );
+        let s = |v: &Value| match v {
+            Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Int(i) => i.to_string(),
+            Value::Okay => "OK".into(),
+            other => format!("{other:?}"),
+        };
+        let tail: Vec<String> = replies[100..].iter().map(s).collect();
+        assert_eq!(
+            tail,
+            ["-1", "OK", "-1", "50", "1", "2", "2", "OK", "new"],
+            "node {p}"
+        );
+        let direct: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(format!("p:{tag}:0"))
+            .arg(format!("p:{tag}:99"))
+            .arg(format!("p:{tag}:50"))
+            .arg(format!("ctr:{tag}"))
+            .query(&mut redis_direct)
+            .unwrap();
+        assert_eq!(
+            direct,
+            [
+                Some("0".into()),
+                Some("99".into()),
+                Some("new".into()),
+                Some("2".into())
+            ]
+        );
+    }
     // Back-fills are not writes of the cluster: the follower never needed a
     // second full sync, and nobody wrote while not master.
     let fi = info(fp);

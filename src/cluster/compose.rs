@@ -13,10 +13,18 @@
 //!   so every node drops local copies on upstream invalidations.
 //! - PUBLISH on the master reaches the upstream (tier) and, through the
 //!   replication stream, every follower's subscribers.
+//! - Pipelines: a client's pipelined commands take one of two ordered paths,
+//!   the cluster's group commit (writes at a follower) or the tier's
+//!   per-client upstream pipeline (the master's writes, upstream reads).
+//!   Each path keeps its own order but not the other's, so a command joins
+//!   a path only while the client has nothing pending on the other one;
+//!   otherwise it waits for the replies before it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 
 use super::router::ClusterRouter;
 use crate::commands::{flags, Command, DeferredReply, Router};
@@ -27,13 +35,62 @@ use crate::tier::router::TieredRouter;
 pub struct ClusterTieredRouter {
     cluster: ClusterRouter,
     tier: Arc<TieredRouter>,
+    /// Per client: pipelined commands not yet answered, by path.
+    pending: Arc<Mutex<HashMap<u64, [usize; 2]>>>,
+}
+
+/// The two ordered paths a pipelined command can take.
+#[derive(Clone, Copy)]
+enum Path {
+    Cluster = 0,
+    Tier = 1,
+}
+
+/// Counts a pipelined command on its path until its reply is ready (or the
+/// client goes away).
+struct Pending {
+    map: Arc<Mutex<HashMap<u64, [usize; 2]>>>,
+    client: u64,
+    path: Path,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut m = self.map.lock();
+        if let Some(c) = m.get_mut(&self.client) {
+            c[self.path as usize] -= 1;
+            if c == &[0, 0] {
+                m.remove(&self.client);
+            }
+        }
+    }
 }
 
 impl ClusterTieredRouter {
     pub fn new(server: &Arc<Shared>, cluster: ClusterRouter, tier: Arc<TieredRouter>) -> Self {
         tier.set_unlogged();
         tokio::spawn(expire_cached(server.clone()));
-        ClusterTieredRouter { cluster, tier }
+        ClusterTieredRouter {
+            cluster,
+            tier,
+            pending: Default::default(),
+        }
+    }
+
+    /// Registers a pipelined command on `path`, unless the client has
+    /// commands pending on the other path.
+    fn join(&self, client: u64, path: Path) -> Option<Pending> {
+        let mut m = self.pending.lock();
+        let c = m.entry(client).or_default();
+        if c[1 - path as usize] > 0 {
+            return None;
+        }
+        c[path as usize] += 1;
+        Some(Pending {
+            map: self.pending.clone(),
+            client,
+            path,
+        })
     }
 }
 
@@ -108,6 +165,48 @@ impl Router for ClusterTieredRouter {
         self.tier.route(server, client, cmd, args)
     }
 
+    fn pipelines(&self) -> bool {
+        true
+    }
+
+    fn route_pipelined(
+        &self,
+        server: &Arc<Shared>,
+        client: &mut ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        if self.cluster.forwards(cmd) {
+            let pending = self.join(client.id, Path::Cluster)?;
+            let touched = named_keys(cmd, args);
+            let Some(forwarded) = self.cluster.route_pipelined(server, client, cmd, args) else {
+                drop(pending);
+                return None;
+            };
+            let tier = self.tier.clone();
+            return Some(Box::pin(async move {
+                let reply = forwarded.await;
+                tier.drop_local(&touched);
+                drop(pending);
+                reply
+            }));
+        }
+        if cmd.name == "publish" {
+            // The master logs it for the followers in `route`.
+            return None;
+        }
+        let pending = self.join(client.id, Path::Tier)?;
+        let Some(reply) = self.tier.route_pipelined(server, client, cmd, args) else {
+            drop(pending);
+            return None;
+        };
+        Some(Box::pin(async move {
+            let reply = reply.await;
+            drop(pending);
+            reply
+        }))
+    }
+
     fn check_locked(
         &self,
         server: &Arc<Shared>,
@@ -120,6 +219,7 @@ impl Router for ClusterTieredRouter {
     }
 
     fn disconnect(&self, client: &ClientState) {
+        self.pending.lock().remove(&client.id);
         self.cluster.disconnect(client);
         self.tier.disconnect(client);
     }

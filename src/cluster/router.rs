@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::join_all;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::{grpc, replication, Cluster, Link, Role};
-use crate::commands::{execute, flags, Command, DeferredReply, Flow, Router};
+use crate::commands::{self, execute, flags, Command, DeferredReply, Flow, Router};
 use crate::protocol::Reply;
 use crate::server::{ClientInfo, ClientMeta, ClientState, Shared};
 
@@ -53,7 +54,7 @@ impl ClusterRouter {
     /// Whether this node sends `cmd` to the master: writes, and PUBLISH
     /// (which comes back to every node through the replication stream, so
     /// subscribers anywhere hear it), while it is not master.
-    fn forwards(&self, cmd: &Command) -> bool {
+    pub(super) fn forwards(&self, cmd: &Command) -> bool {
         (cmd.has(flags::WRITE) || cmd.name == "publish") && !self.c.is_master_now()
     }
 
@@ -570,10 +571,24 @@ pub async fn run_forwarded(
         replies.push(out.buf.freeze());
     } else {
         let mut out = Reply::new(resp3);
+        // Consecutive commands the router pipelines (with an upstream tier,
+        // the master's write-through) overlap, as in a client's pipeline:
+        // the batch runs in order at the upstream in one round trip.
+        let pipelines = server.router.get().is_some_and(|r| r.pipelines());
+        let mut pending: Vec<DeferredReply> = Vec::new();
         for args in cmds {
+            if pipelines && !args.is_empty() {
+                if let Some(r) = commands::execute_deferrable(server, &mut client, &args) {
+                    pending.push(r);
+                    awaited = true;
+                    continue;
+                }
+            }
+            replies.extend(join_all(std::mem::take(&mut pending)).await);
             awaited |= run_one(server, &mut client, args, &mut out).await;
             replies.push(out.buf.split().freeze());
         }
+        replies.extend(join_all(pending).await);
     }
     // A command that awaited may have resumed on another thread, and a
     // blocking pop is committed by the write that served it: then the
