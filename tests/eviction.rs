@@ -141,3 +141,52 @@ fn used_memory_tracks_what_is_held() {
     let after = info_field(&mut c, "used_memory");
     assert_eq!(after, 0, "used_memory after FLUSHALL");
 }
+
+#[test]
+fn client_no_touch_leaves_access_data_alone_except_for_touch() {
+    let s = Server::start(&["--maxmemory-policy", "allkeys-lfu"]);
+    let mut c = s.client();
+    let freq = |c: &mut redis::Connection, k: &str| -> i64 {
+        redis::cmd("OBJECT").arg("FREQ").arg(k).query(c).unwrap()
+    };
+    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET").arg("b").arg("1").query(&mut c).unwrap();
+    let start = freq(&mut c, "a");
+    let _: () = redis::cmd("CLIENT")
+        .arg("NO-TOUCH")
+        .arg("ON")
+        .query(&mut c)
+        .unwrap();
+    for _ in 0..50 {
+        let _: Option<String> = redis::cmd("GET").arg("a").query(&mut c).unwrap();
+    }
+    // Inside a transaction too.
+    let _: Vec<Option<String>> = redis::pipe()
+        .atomic()
+        .cmd("GET")
+        .arg("a")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        freq(&mut c, "a"),
+        start,
+        "a NO-TOUCH read changed the LFU counter"
+    );
+    // TOUCH still touches: the counter's first step is certain (p = 1).
+    let n: i64 = redis::cmd("TOUCH").arg("b").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    assert!(
+        freq(&mut c, "b") > start,
+        "TOUCH under NO-TOUCH did not touch"
+    );
+    let _: () = redis::cmd("CLIENT")
+        .arg("NO-TOUCH")
+        .arg("OFF")
+        .query(&mut c)
+        .unwrap();
+    let _: Option<String> = redis::cmd("GET").arg("a").query(&mut c).unwrap();
+    assert!(
+        freq(&mut c, "a") > start,
+        "a read with NO-TOUCH OFF did not touch"
+    );
+}

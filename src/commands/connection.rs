@@ -316,6 +316,7 @@ fn reset(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
         m.no_evict = false;
         m.no_touch = false;
     }
+    ctx.client.no_touch = false;
     ctx.out.simple("RESET");
 }
 
@@ -525,6 +526,7 @@ fn client_no_evict(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 fn client_no_touch(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     if let Some(v) = on_off(ctx, &args[2]) {
         ctx.client.info.meta.lock().no_touch = v;
+        ctx.client.no_touch = v;
         ctx.out.ok();
     }
 }

@@ -94,7 +94,10 @@ fn type_cmd(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 }
 
 fn touch(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    // TOUCH updates the access data even for a CLIENT NO-TOUCH client.
+    let no_touch = ctx.ks.set_no_touch(false);
     let n = args[1..].iter().filter(|k| ctx.ks.get(k).is_some()).count();
+    ctx.ks.set_no_touch(no_touch);
     ctx.out.int(n as i64);
 }
 
@@ -260,7 +263,7 @@ fn keys(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 }
 
 /// Slot bits of the keyspace SCAN cursor (per shard).
-const KEY_SLOT_BITS: u32 = 16;
+const KEY_SLOT_BITS: u32 = crate::engine::SCAN_SLOT_BITS;
 const KEY_SLOTS: u64 = 1 << KEY_SLOT_BITS;
 /// Per-shard slot space: windows of at least 64 slots, so a full scan of the
 /// 64 shards takes at most 65536 calls.
@@ -312,7 +315,6 @@ fn scan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     }
 
     let now = ctx.ks.now();
-    let db = ctx.ks.db();
     let mut shard_idx = (cursor / KEY_SLOTS) as usize;
     let mut slot = cursor % KEY_SLOTS;
     let mut visited = 0usize;
@@ -328,7 +330,7 @@ fn scan(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         let end = scan_window(
             shard.iter(),
             shard.len(),
-            |(k, _)| db.hash(k) >> (64 - KEY_SLOT_BITS),
+            |(_, e)| e.scan_slot as u64,
             KEY_SPACE,
             slot,
             count - visited,

@@ -521,6 +521,7 @@ fn run_locked(
             server.db.lock(&keys)
         }
     };
+    ks.set_no_touch(client.no_touch);
     let mut ctx = Ctx {
         out,
         client,

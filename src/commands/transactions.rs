@@ -88,6 +88,7 @@ fn exec(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
     }
     let server = ctx.server;
     let mut all = server.db.lock_all();
+    all.set_no_touch(ctx.client.no_touch);
     // A watched key that was live at WATCH time and is gone now has expired
     // (a delete by anyone would have set the dirty flag).
     let mut aborted = ctx.client.watch_dirty.load(Ordering::Acquire);

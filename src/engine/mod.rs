@@ -35,6 +35,8 @@ use value::{Elem, Hasher, ALLOC_OVERHEAD};
 
 /// Number of keyspace shards (a power of two).
 pub const SHARDS: usize = 64;
+/// Bits of a key's hash that order SCAN within a shard (see [`Db::scan_slot`]).
+pub const SCAN_SLOT_BITS: u32 = 16;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -52,6 +54,9 @@ pub struct Entry {
     pub expire_at: u64,
     /// LRU clock (seconds) or LFU counter, depending on the eviction policy.
     pub access: u32,
+    /// The key's SCAN slot (see [`Db::scan_slot`]), set when the key is
+    /// inserted, so that SCAN reads it instead of hashing every key.
+    pub scan_slot: u16,
 }
 
 impl Entry {
@@ -246,6 +251,12 @@ impl Db {
         self.hasher.hash_one(key)
     }
 
+    /// Where SCAN finds `key` within its shard: the top [`SCAN_SLOT_BITS`]
+    /// bits of its hash (fixed for the key's life in the shard).
+    pub fn scan_slot(&self, key: &[u8]) -> u16 {
+        (self.hash(key) >> (64 - SCAN_SLOT_BITS)) as u16
+    }
+
     pub fn shard_index(&self, key: &[u8]) -> usize {
         (self.hash(key) as usize) & (SHARDS - 1)
     }
@@ -285,6 +296,7 @@ impl Db {
             published: Vec::new(),
             event_override: None,
             flushed: false,
+            no_touch: false,
             changes: 0,
         }
     }
@@ -438,6 +450,8 @@ pub struct Keys<'a> {
     published: Vec<(Bytes, Bytes)>,
     event_override: Option<(u8, &'static str)>,
     flushed: bool,
+    /// Reads do not update the keys' LRU/LFU data (CLIENT NO-TOUCH).
+    no_touch: bool,
     /// Mutations applied through this view (INFO rdb_changes_since_last_save).
     changes: u64,
 }
@@ -473,6 +487,12 @@ impl Drop for Keys<'_> {
 impl<'a> Keys<'a> {
     pub fn db(&self) -> &'a Db {
         self.db
+    }
+
+    /// CLIENT NO-TOUCH: whether reads through this view leave the keys'
+    /// access data alone. Returns the previous setting.
+    pub fn set_no_touch(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.no_touch, on)
     }
 
     /// The time this command runs at (ms); fixed for the whole command or transaction.
@@ -534,8 +554,11 @@ impl<'a> Keys<'a> {
         match self.live_index(key) {
             Some((slot, i)) => {
                 self.db.stats.keyspace_hits.add(1);
+                let no_touch = self.no_touch;
                 let e = &mut self.guards[slot].1.map[i];
-                evict::touch(e, policy);
+                if !no_touch {
+                    evict::touch(e, policy);
+                }
                 Some(e)
             }
             None => {
@@ -816,18 +839,20 @@ impl<'a> Keys<'a> {
     }
 
     /// Inserts or replaces a key (one probe of the shard's map to find it).
-    fn insert_entry(&mut self, key: &[u8], e: Entry) {
+    fn insert_entry(&mut self, key: &[u8], mut e: Entry) {
         let slot = self.slot(key);
         let after = entry_bytes(key.len(), &e);
         let has_ttl = e.expire_at != 0;
         let g = &mut self.guards[slot].1;
         let before = match g.map.get_index_of(key) {
             Some(i) => {
+                e.scan_slot = g.map[i].scan_slot;
                 let old = std::mem::replace(&mut g.map[i], e);
                 g.ttl_changed(key, old.expire_at != 0, has_ttl);
                 entry_bytes(key.len(), &old)
             }
             None => {
+                e.scan_slot = self.db.scan_slot(key);
                 g.ttl_changed(key, false, has_ttl);
                 g.map.insert(key.into(), e);
                 0
@@ -885,6 +910,7 @@ impl<'a> Keys<'a> {
                     value: make(),
                     expire_at: 0,
                     access,
+                    scan_slot: 0,
                 },
             );
         }
@@ -901,6 +927,7 @@ impl<'a> Keys<'a> {
                 value,
                 expire_at,
                 access,
+                scan_slot: 0,
             },
         );
     }
@@ -940,6 +967,7 @@ impl<'a> Keys<'a> {
                             value,
                             expire_at,
                             access: evict::initial_access(policy),
+                            scan_slot: 0,
                         },
                     );
                 }

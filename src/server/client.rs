@@ -124,6 +124,9 @@ pub struct ClientState {
     pub reply_skip_set: bool,
     /// Drop the reply of the command being run.
     pub reply_skip: bool,
+    /// CLIENT NO-TOUCH ON: reads leave the keys' LRU/LFU data as it is
+    /// (except TOUCH).
+    pub no_touch: bool,
     /// Push data a command produced while its replies are suppressed (Pub/Sub
     /// confirmations are pushes and bypass CLIENT REPLY OFF/SKIP, as in Redis).
     pub pending_push: Vec<u8>,
@@ -150,6 +153,7 @@ impl ClientState {
             reply_off: false,
             reply_skip_set: false,
             reply_skip: false,
+            no_touch: false,
             pending_push: Vec::new(),
         }
     }
