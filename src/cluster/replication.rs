@@ -54,8 +54,10 @@ pub struct LogEntry {
     pub encoded: Bytes,
 }
 
-/// Backlog bytes charged per entry on top of its encoding.
-const ENTRY_OVERHEAD: usize = 48;
+/// Backlog bytes charged per entry on top of its encoding: its slot in the
+/// backlog. (A follower's entries are slices of the messages it received,
+/// which stay allocated until their last entry is trimmed.)
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<LogEntry>();
 
 impl LogEntry {
     fn cost(&self) -> usize {
