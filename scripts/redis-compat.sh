@@ -19,7 +19,7 @@
 # Default units, in order:
 #   unit/type/string unit/type/incr unit/type/hash unit/expire unit/keyspace
 #   unit/type/zset unit/protocol unit/type/list unit/type/set unit/multi unit/pubsub
-#   unit/scan unit/bitops unit/quit
+#   unit/scan unit/bitops unit/quit unit/info-command
 #
 # Environment:
 #   SERVER_BIN           server binary (default: <repo>/target/release/jcache).
@@ -82,7 +82,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
-DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/hash unit/expire unit/keyspace unit/type/zset unit/protocol unit/type/list unit/type/set unit/multi unit/pubsub unit/scan unit/bitops unit/quit"
+DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/hash unit/expire unit/keyspace unit/type/zset unit/protocol unit/type/list unit/type/set unit/multi unit/pubsub unit/scan unit/bitops unit/quit unit/info-command"
 DEFAULT_TAGS="-needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:reset -needs:pfdebug"
 
 SERVER_BIN=${SERVER_BIN:-$REPO_ROOT/target/release/jcache}

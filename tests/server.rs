@@ -148,6 +148,83 @@ fn info_has_redis_sections() {
 }
 
 #[test]
+fn info_commandstats_counts_calls_rejections_and_failures() {
+    let s = Server::start(&["--requirepass", "pw"]);
+    let mut c = s.client();
+    let _: () = redis::cmd("AUTH").arg("pw").query(&mut c).unwrap();
+    let info = |c: &mut redis::Connection, section: &str| -> String {
+        let mut cmd = redis::cmd("INFO");
+        if !section.is_empty() {
+            cmd.arg(section);
+        }
+        cmd.query(c).unwrap()
+    };
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("s")
+        .arg("text")
+        .query(&mut c)
+        .unwrap();
+    for _ in 0..2 {
+        let _: Option<String> = redis::cmd("GET").arg("s").query(&mut c).unwrap();
+    }
+    // Ran, replied with an error: a failed call.
+    assert!(redis::cmd("INCR").arg("s").query::<i64>(&mut c).is_err());
+    // Refused before running (another client, not authenticated): a
+    // rejected call.
+    let mut other = s.client();
+    assert!(redis::cmd("GET").arg("s").query::<()>(&mut other).is_err());
+    // Commands inside EXEC count as calls.
+    let _: ((), Option<String>) = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("t")
+        .arg("1")
+        .cmd("GET")
+        .arg("t")
+        .query(&mut c)
+        .unwrap();
+    let _: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut c)
+        .unwrap();
+    let stats = info(&mut c, "commandstats");
+    let line = |name: &str| -> String {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:")))
+            .unwrap_or_else(|| panic!("no cmdstat_{name} in {stats}"))
+            .to_string()
+    };
+    let calls_of = |name: &str| -> String {
+        line(name)
+            .split(',')
+            .filter(|f| !f.starts_with("usec"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(calls_of("set"), "calls=2,rejected_calls=0,failed_calls=0");
+    assert_eq!(calls_of("get"), "calls=3,rejected_calls=1,failed_calls=0");
+    assert_eq!(calls_of("incr"), "calls=1,rejected_calls=0,failed_calls=1");
+    assert_eq!(
+        calls_of("config|get"),
+        "calls=1,rejected_calls=0,failed_calls=0"
+    );
+    assert!(line("set").contains(",usec="), "{stats}");
+    // Sections: commandstats only with "all", "everything" or by name.
+    assert!(!info(&mut c, "").contains("# Commandstats"));
+    assert!(!info(&mut c, "default").contains("# Commandstats"));
+    assert!(info(&mut c, "all").contains("cmdstat_get:"));
+    let cpu = info(&mut c, "cpu");
+    assert!(cpu.contains("used_cpu_user_children:") && !cpu.contains("used_memory"));
+    // CONFIG RESETSTAT clears them.
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let after = info(&mut c, "commandstats");
+    assert!(!after.contains("cmdstat_get:"), "{after}");
+}
+
+#[test]
 fn multi_exec_discard_and_execabort() {
     let s = Server::start(&[]);
     let mut r = s.raw();

@@ -17,6 +17,7 @@ mod replication;
 mod server_cmds;
 mod sets;
 mod sort_dump;
+pub mod stats;
 mod strings;
 mod transactions;
 pub mod util;
@@ -250,6 +251,11 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
 });
 
 /// Looks a command up by name, case-insensitively.
+/// Every top-level command (subcommands hang off them).
+pub(crate) fn all_commands() -> impl Iterator<Item = &'static Command> {
+    TABLE.values().copied()
+}
+
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     let mut buf = [0u8; 32];
     if name.len() > buf.len() {
@@ -436,6 +442,7 @@ pub fn execute_deferrable(
         return None;
     }
     let reply = router.route_pipelined(server, client, cmd, args)?;
+    stats::record(cmd, stats::Outcome::Routed);
     server.stats.commands.add(1);
     client.last_command = cmd.name;
     Some(reply)
@@ -460,27 +467,28 @@ pub fn execute(
             return Flow::Continue;
         }
     };
+    let rejected = |out: &mut Reply, e: &str| {
+        stats::record(cmd, stats::Outcome::Rejected);
+        out.error(e);
+        Flow::Continue
+    };
     if server.requirepass_set() && !client.authenticated && !cmd.has(flags::NO_AUTH) {
-        out.error("NOAUTH Authentication required.");
-        return Flow::Continue;
+        return rejected(out, "NOAUTH Authentication required.");
     }
     if client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CTX) {
-        out.error(&format!(
+        return rejected(out, &format!(
             "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
         ));
-        return Flow::Continue;
     }
     if !cmd.has(flags::MULTI_CTRL) {
         if let Some(queue) = client.multi.as_mut() {
             if cmd.has(flags::DENY_MULTI) {
                 client.multi_dirty = true;
-                out.error("ERR Command not allowed inside a transaction");
-                return Flow::Continue;
+                return rejected(out, "ERR Command not allowed inside a transaction");
             }
             if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
                 client.multi_dirty = true;
-                out.error(OOM_ERR);
-                return Flow::Continue;
+                return rejected(out, OOM_ERR);
             }
             queue.push((cmd, args));
             out.queued();
@@ -490,16 +498,25 @@ pub fn execute(
     client.last_command = cmd.name;
     if let Some(router) = server.router.get() {
         if let Some(reply) = router.route(server, client, cmd, &args) {
+            stats::record(cmd, stats::Outcome::Routed);
             return Flow::Defer(reply);
         }
     }
     if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
-        out.error(OOM_ERR);
-        return Flow::Continue;
+        return rejected(out, OOM_ERR);
     }
+    let mark = out.len();
+    let started = stats::now();
     let flow = run_locked(server, client, cmd, &args, out);
+    record_ran(cmd, started, out, mark);
     serve_ready(server);
     flow
+}
+
+/// Counts a call that ran: its time, and whether its reply is an error.
+fn record_ran(cmd: &'static Command, started: u64, out: &Reply, mark: usize) {
+    let failed = matches!(out.buf.get(mark), Some(b'-' | b'!'));
+    stats::record(cmd, stats::Outcome::Ran { started, failed });
 }
 
 pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -586,7 +603,10 @@ pub fn run_detached(
 /// Runs one queued command inside EXEC, with every shard already locked.
 pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes]) {
     ctx.client.last_command = cmd.name;
+    let mark = ctx.out.len();
+    let started = stats::now();
     (cmd.handler)(ctx, args);
+    record_ran(cmd, started, ctx.out, mark);
     ctx.block = None;
 }
 

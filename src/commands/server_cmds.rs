@@ -419,6 +419,7 @@ fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 fn config_resetstat(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
     let s = &ctx.server.stats;
     s.commands.reset();
+    super::stats::reset();
     for c in [
         &s.connections_received,
         &s.rejected_connections,
@@ -470,21 +471,24 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-fn cpu_times() -> (f64, f64) {
+fn cpu_times(who: libc::c_int) -> (f64, f64) {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage only writes into the struct we pass.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    unsafe { libc::getrusage(who, &mut ru) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     (t(ru.ru_stime), t(ru.ru_utime))
 }
 
 /// Builds the INFO text for the requested sections ("default", "all", or names).
 pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
+    // As Redis: no argument or "default" gives every section but
+    // commandstats; "all" and "everything" add it; names pick sections.
     let want = |name: &str| {
-        sections.is_empty()
-            || sections
-                .iter()
-                .any(|s| s == "all" || s == "everything" || s == "default" || s == name)
+        let default = name != "commandstats";
+        (sections.is_empty() && default)
+            || sections.iter().any(|s| {
+                s == name || s == "all" || s == "everything" || (s == "default" && default)
+            })
     };
     let srv = ctx.server;
     let mut s = String::new();
@@ -557,11 +561,15 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
         s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n\r\n");
     }
     if want("cpu") {
-        let (sys, user) = cpu_times();
+        let (sys, user) = cpu_times(libc::RUSAGE_SELF);
+        let (csys, cuser) = cpu_times(libc::RUSAGE_CHILDREN);
         let _ = write!(
             s,
-            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n\r\n"
+            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{csys:.6}\r\nused_cpu_user_children:{cuser:.6}\r\n\r\n"
         );
+    }
+    if want("commandstats") {
+        super::stats::info_section(&mut s);
     }
     if want("keyspace") {
         s.push_str("# Keyspace\r\n");
