@@ -225,6 +225,68 @@ fn info_commandstats_counts_calls_rejections_and_failures() {
 }
 
 #[test]
+fn command_list_filters_and_command_info_of_subcommands() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let list = |c: &mut redis::Connection, args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = redis::cmd("COMMAND")
+            .arg("LIST")
+            .arg(args)
+            .query(c)
+            .unwrap();
+        v.sort();
+        v
+    };
+    let all = list(&mut c, &[]);
+    assert!(all.contains(&"set".to_string()) && all.contains(&"client|list".to_string()));
+    assert_eq!(
+        list(&mut c, &["FILTERBY", "PATTERN", "zun*"]),
+        ["zunion", "zunionstore"]
+    );
+    assert_eq!(
+        list(&mut c, &["filterby", "pattern", "CONFIG|g*"]),
+        ["config|get"]
+    );
+    let hash = list(&mut c, &["FILTERBY", "ACLCAT", "hash"]);
+    assert!(hash.contains(&"hset".to_string()) && !hash.contains(&"set".to_string()));
+    assert!(list(&mut c, &["FILTERBY", "ACLCAT", "no_such_category"]).is_empty());
+    assert!(list(&mut c, &["FILTERBY", "MODULE", "no_such_module"]).is_empty());
+    let err = redis::cmd("COMMAND")
+        .arg("LIST")
+        .arg("bad_arg")
+        .query::<Vec<String>>(&mut c)
+        .unwrap_err();
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    // COMMAND INFO takes subcommands by full name; unknown ones are null.
+    let info: Vec<redis::Value> = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("config|get")
+        .arg("get|key")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(info.len(), 2);
+    match &info[0] {
+        redis::Value::Array(fields) => {
+            assert_eq!(fields[0], redis::Value::BulkString(b"config|get".to_vec()))
+        }
+        other => panic!("COMMAND INFO config|get: {other:?}"),
+    }
+    assert_eq!(info[1], redis::Value::Nil);
+    // Commands whose keys come from their arguments are marked movablekeys.
+    let flags = |c: &mut redis::Connection, name: &str| -> String {
+        let v: redis::Value = redis::cmd("COMMAND")
+            .arg("INFO")
+            .arg(name)
+            .query(c)
+            .unwrap();
+        format!("{v:?}")
+    };
+    assert!(flags(&mut c, "zunionstore").contains("movablekeys"));
+    assert!(flags(&mut c, "sort").contains("movablekeys"));
+    assert!(!flags(&mut c, "set").contains("movablekeys"));
+}
+
+#[test]
 fn multi_exec_discard_and_execabort() {
     let s = Server::start(&[]);
     let mut r = s.raw();

@@ -268,7 +268,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     TABLE.get(s).copied()
 }
 
-fn lookup_sub(cmd: &'static Command, sub: &[u8]) -> Option<&'static Command> {
+pub(crate) fn lookup_sub(cmd: &'static Command, sub: &[u8]) -> Option<&'static Command> {
     cmd.subcommands
         .iter()
         .find(|c| c.name.as_bytes().eq_ignore_ascii_case(sub))

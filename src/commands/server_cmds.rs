@@ -13,6 +13,7 @@ use super::util::{is, parse_i64, NOT_INT, SYNTAX};
 use super::KEY2;
 use super::{lookup, Command, Ctx, KeySpec, TABLE};
 use crate::engine::Mutation;
+use crate::util::glob::glob_match;
 
 pub static COMMANDS: &[Command] = &[
     Command::new(
@@ -204,11 +205,78 @@ static FUNCTION_SUBCOMMANDS: &[Command] = &[Command::new(
 // ---- COMMAND ----
 
 fn flag_names(c: &Command) -> Vec<&'static str> {
-    NAMES
+    let mut v: Vec<&'static str> = NAMES
         .iter()
         .filter(|(f, _)| c.flags & f != 0)
         .map(|(_, n)| *n)
-        .collect()
+        .collect();
+    // Keys found by reading the arguments (numkeys, STORE, ...), as Redis
+    // marks them.
+    if matches!(c.keys, KeySpec::Custom(_) | KeySpec::AllShards(_)) {
+        v.push("movablekeys");
+    }
+    v
+}
+
+/// The command's ACL categories, as Redis names them, from its flags and
+/// group (COMMAND INFO, COMMAND LIST FILTERBY ACLCAT).
+fn acl_categories(c: &Command) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    for (flag, cat) in [
+        (WRITE, "write"),
+        (READONLY, "read"),
+        (ADMIN, "admin"),
+        (ADMIN, "dangerous"),
+        (PUBSUB, "pubsub"),
+        (BLOCKING, "blocking"),
+    ] {
+        if c.flags & flag != 0 {
+            v.push(cat);
+        }
+    }
+    v.push(if c.flags & FAST != 0 { "fast" } else { "slow" });
+    let group = match c.group {
+        "string" => "string",
+        "bitmap" => "bitmap",
+        "hash" => "hash",
+        "list" => "list",
+        "set" => "set",
+        "sorted-set" => "sortedset",
+        "generic" => "keyspace",
+        "connection" => "connection",
+        "transactions" => "transaction",
+        "pubsub" => "pubsub",
+        "scripting" => "scripting",
+        _ => "",
+    };
+    if !group.is_empty() && !v.contains(&group) {
+        v.push(group);
+    }
+    v
+}
+
+/// A command by its full name: `get`, or `config|get` for a subcommand.
+fn lookup_full(name: &[u8]) -> Option<(&'static Command, String)> {
+    match name.iter().position(|&b| b == b'|') {
+        None => lookup(name).map(|c| (c, c.name.to_string())),
+        Some(i) => {
+            let parent = lookup(&name[..i])?;
+            let sub = super::lookup_sub(parent, &name[i + 1..])?;
+            Some((sub, format!("{}|{}", parent.name, sub.name)))
+        }
+    }
+}
+
+/// Every command and subcommand with its full name.
+fn all_full_names() -> Vec<(&'static Command, String)> {
+    let mut v = Vec::new();
+    for c in sorted_commands() {
+        v.push((c, c.name.to_string()));
+        for s in c.subcommands {
+            v.push((s, format!("{}|{}", c.name, s.name)));
+        }
+    }
+    v
 }
 
 fn key_range(c: &Command) -> (i64, i64, i64) {
@@ -232,8 +300,11 @@ fn write_command_info(ctx: &mut Ctx<'_, '_>, c: &Command, full_name: &str) {
     ctx.out.int(first);
     ctx.out.int(last);
     ctx.out.int(step);
-    ctx.out.set(1);
-    ctx.out.simple(&format!("@{}", c.group));
+    let cats = acl_categories(c);
+    ctx.out.set(cats.len());
+    for cat in cats {
+        ctx.out.simple(&format!("@{cat}"));
+    }
     ctx.out.array(0);
     ctx.out.array(0);
     ctx.out.array(c.subcommands.len());
@@ -281,10 +352,35 @@ fn command(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     if is(sub, "count") && args.len() == 2 {
         ctx.out.int(TABLE.len() as i64);
     } else if is(sub, "list") {
-        let all = sorted_commands();
-        ctx.out.array(all.len());
-        for c in all {
-            ctx.out.bulk(c.name.as_bytes());
+        // COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]
+        let filter = match args.len() {
+            2 => None,
+            5 if is(&args[2], "filterby") => Some((&args[3], &args[4])),
+            _ => {
+                ctx.err(SYNTAX);
+                return;
+            }
+        };
+        let mut names = all_full_names();
+        match filter {
+            None => {}
+            // No modules.
+            Some((kind, _)) if is(kind, "module") => names.clear(),
+            Some((kind, cat)) if is(kind, "aclcat") => {
+                let cat = String::from_utf8_lossy(cat).to_ascii_lowercase();
+                names.retain(|(c, _)| acl_categories(c).contains(&cat.as_str()));
+            }
+            Some((kind, pat)) if is(kind, "pattern") => {
+                names.retain(|(_, n)| glob_match(pat, n.as_bytes(), true));
+            }
+            Some(_) => {
+                ctx.err(SYNTAX);
+                return;
+            }
+        }
+        ctx.out.array(names.len());
+        for (_, n) in names {
+            ctx.out.bulk(n.as_bytes());
         }
     } else if is(sub, "info") {
         let names: Vec<Bytes> = if args.len() == 2 {
@@ -297,20 +393,23 @@ fn command(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         };
         ctx.out.array(names.len());
         for n in &names {
-            match lookup(n) {
-                Some(c) => write_command_info(ctx, c, c.name),
+            match lookup_full(n) {
+                Some((c, full)) => write_command_info(ctx, c, &full),
                 None => ctx.out.null_array(),
             }
         }
     } else if is(sub, "docs") {
-        let cmds: Vec<&'static Command> = if args.len() == 2 {
+        let cmds: Vec<(&'static Command, String)> = if args.len() == 2 {
             sorted_commands()
+                .into_iter()
+                .map(|c| (c, c.name.to_string()))
+                .collect()
         } else {
-            args[2..].iter().filter_map(|n| lookup(n)).collect()
+            args[2..].iter().filter_map(|n| lookup_full(n)).collect()
         };
         ctx.out.map(cmds.len());
-        for c in cmds {
-            write_command_docs(ctx, c, c.name);
+        for (c, full) in cmds {
+            write_command_docs(ctx, c, &full);
         }
     } else if is(sub, "getkeys") && args.len() >= 3 {
         let rest = &args[2..];
@@ -335,7 +434,7 @@ fn command(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             "COUNT",
             "INFO [<command-name> ...]",
             "DOCS [<command-name> ...]",
-            "LIST",
+            "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
             "GETKEYS <full-command>",
             "HELP",
         ];
