@@ -124,6 +124,24 @@ fn named_keys(cmd: &'static Command, args: &[Bytes]) -> Vec<Bytes> {
         .collect()
 }
 
+/// Wraps a deferred reply: once it is in, drops the keys a forwarded write
+/// named from this node's cache (the master wrote them upstream) and gives up
+/// the command's place on its pipeline path.
+fn settle(
+    reply: DeferredReply,
+    drop_local: Option<(Arc<TieredRouter>, Vec<Bytes>)>,
+    pending: Option<Pending>,
+) -> DeferredReply {
+    Box::pin(async move {
+        let reply = reply.await;
+        if let Some((tier, touched)) = drop_local {
+            tier.drop_local(&touched);
+        }
+        drop(pending);
+        reply
+    })
+}
+
 impl Router for ClusterTieredRouter {
     fn route(
         &self,
@@ -146,12 +164,7 @@ impl Router for ClusterTieredRouter {
             touched = named_keys(cmd, args);
         }
         if let Some(forwarded) = self.cluster.route(server, client, cmd, args) {
-            let tier = self.tier.clone();
-            return Some(Box::pin(async move {
-                let reply = forwarded.await;
-                tier.drop_local(&touched);
-                reply
-            }));
+            return Some(settle(forwarded, Some((self.tier.clone(), touched)), None));
         }
         if cmd.name == "publish" {
             // The master: the tier publishes here and upstream; the stream
@@ -179,32 +192,20 @@ impl Router for ClusterTieredRouter {
         if self.cluster.forwards(cmd) {
             let pending = self.join(client.id, Path::Cluster)?;
             let touched = named_keys(cmd, args);
-            let Some(forwarded) = self.cluster.route_pipelined(server, client, cmd, args) else {
-                drop(pending);
-                return None;
-            };
-            let tier = self.tier.clone();
-            return Some(Box::pin(async move {
-                let reply = forwarded.await;
-                tier.drop_local(&touched);
-                drop(pending);
-                reply
-            }));
+            let forwarded = self.cluster.route_pipelined(server, client, cmd, args)?;
+            return Some(settle(
+                forwarded,
+                Some((self.tier.clone(), touched)),
+                Some(pending),
+            ));
         }
         if cmd.name == "publish" {
             // The master logs it for the followers in `route`.
             return None;
         }
         let pending = self.join(client.id, Path::Tier)?;
-        let Some(reply) = self.tier.route_pipelined(server, client, cmd, args) else {
-            drop(pending);
-            return None;
-        };
-        Some(Box::pin(async move {
-            let reply = reply.await;
-            drop(pending);
-            reply
-        }))
+        let reply = self.tier.route_pipelined(server, client, cmd, args)?;
+        Some(settle(reply, None, Some(pending)))
     }
 
     fn check_locked(
