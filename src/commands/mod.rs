@@ -24,6 +24,7 @@ pub mod util;
 pub mod watch;
 mod zsets;
 
+use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 
@@ -301,7 +302,10 @@ pub fn unknown_command_error(args: &[Bytes]) -> String {
 }
 
 /// Resolves the command to run: the command itself or its subcommand, or an error text.
-pub fn resolve(args: &[Bytes]) -> Result<(&'static Command, String), String> {
+/// The command (or subcommand) `args` names, and its full name for error
+/// texts (`get`, `config|get`; borrowed for top-level commands, so the
+/// common path allocates nothing).
+pub fn resolve(args: &[Bytes]) -> Result<(&'static Command, Cow<'static, str>), String> {
     let Some(cmd) = lookup(&args[0]) else {
         return Err(unknown_command_error(args));
     };
@@ -312,7 +316,7 @@ pub fn resolve(args: &[Bytes]) -> Result<(&'static Command, String), String> {
                 cmd.name
             ));
         }
-        return Ok((cmd, cmd.name.to_string()));
+        return Ok((cmd, Cow::Borrowed(cmd.name)));
     }
     if args.len() < 2 {
         return Err(format!(
@@ -334,7 +338,7 @@ pub fn resolve(args: &[Bytes]) -> Result<(&'static Command, String), String> {
             "ERR wrong number of arguments for '{full}' command"
         ));
     }
-    Ok((sub, full))
+    Ok((sub, Cow::Owned(full)))
 }
 
 /// A reply produced off the command path (forwarded to another node or tier).
@@ -506,7 +510,7 @@ pub fn execute(
         return rejected(out, OOM_ERR);
     }
     let mark = out.len();
-    let started = stats::now();
+    let started = stats::start();
     let flow = run_locked(server, client, cmd, &args, out);
     record_ran(cmd, started, out, mark);
     serve_ready(server);
@@ -604,7 +608,7 @@ pub fn run_detached(
 pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes]) {
     ctx.client.last_command = cmd.name;
     let mark = ctx.out.len();
-    let started = stats::now();
+    let started = stats::start();
     (cmd.handler)(ctx, args);
     record_ran(cmd, started, ctx.out, mark);
     ctx.block = None;
