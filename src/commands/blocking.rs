@@ -61,7 +61,12 @@ impl Waiter {
         (self.req.timeout_reply)(out)
     }
 
-    /// Completes at the request's deadline (never, for a deadline of 0).
+    /// Completes after the request's deadline (never, for a deadline of 0).
+    /// The deadline and the clock are whole milliseconds, truncated, so a
+    /// wait of `deadline - now` could end up to a millisecond before the
+    /// timeout has passed since the command ran; one more millisecond makes
+    /// it never early (as Redis, which times out once the clock is past the
+    /// deadline).
     pub async fn deadline_reached(&self) {
         let deadline = self.req.deadline;
         if deadline == 0 {
@@ -69,7 +74,7 @@ impl Waiter {
         } else {
             let now = crate::engine::now_ms();
             tokio::time::sleep(std::time::Duration::from_millis(
-                deadline.saturating_sub(now),
+                deadline.saturating_sub(now) + 1,
             ))
             .await
         }
