@@ -5,31 +5,8 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 
-use common::Server;
-use redis::{cmd, Connection, RedisResult, Value};
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    command
-        .query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn err(c: &mut Connection, args: &[&str]) -> String {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    let r: RedisResult<Value> = command.query(c);
-    match r {
-        // The full error line, code included ("ERR syntax error").
-        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
-        Ok(v) => panic!("{args:?} unexpectedly succeeded: {v:?}"),
-    }
-}
+use common::{err, q, Server};
+use redis::Connection;
 
 fn assert_err(c: &mut Connection, args: &[&str], needle: &str) {
     let e = err(c, args);

@@ -9,17 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Raw, Server};
-
-fn req(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+use common::{req, wait_for, Raw, Server, NOT_INT, SYNTAX, WRONGTYPE};
 
 fn cmd(text: &str) -> Vec<u8> {
     let args: Vec<&[u8]> = text.split_whitespace().map(|s| s.as_bytes()).collect();
@@ -59,10 +49,6 @@ fn wait_blocked(r: &mut Raw, n: usize) {
 fn err(msg: &str) -> String {
     format!("-{msg}\r\n")
 }
-
-const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
-const SYNTAX: &str = "-ERR syntax error\r\n";
-const NOT_INT: &str = "-ERR value is not an integer or out of range\r\n";
 
 #[test]
 fn push_pop_and_null_shapes_resp2() {

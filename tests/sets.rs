@@ -5,18 +5,8 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::Server;
+use common::{q, Server};
 use redis::{cmd, Connection, RedisResult, Value};
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    command
-        .query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn assert_err(c: &mut Connection, args: &[&str], needle: &str) {
     let mut command = cmd(args[0]);

@@ -5,17 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Raw, Server};
-
-fn req(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+use common::{req, Raw, Server, NOT_INT, SYNTAX, WRONGTYPE};
 
 /// Sends a whitespace-separated command and expects exactly `expected`.
 fn check(r: &mut Raw, cmd: &str, expected: &str) {
@@ -31,10 +21,6 @@ fn check_bin(r: &mut Raw, args: &[&[u8]], expected: &[u8]) {
 fn err(msg: &str) -> String {
     format!("-{msg}\r\n")
 }
-
-const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
-const SYNTAX: &str = "-ERR syntax error\r\n";
-const NOT_INT: &str = "-ERR value is not an integer or out of range\r\n";
 
 #[test]
 fn get_set_and_options() {

@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, wait_for, Server};
+use common::{free_port, q, wait_for, Server};
 use redis::{cmd, Connection, RedisResult, Value};
 
 /// A real redis-server on a free port, restartable on the same port.
@@ -125,16 +125,6 @@ fn info(c: &mut Connection, field: &str) -> String {
 
 fn info_n(c: &mut Connection, field: &str) -> u64 {
     info(c, field).parse().unwrap_or(0)
-}
-
-fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    command
-        .query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
 }
 
 fn try_q(c: &mut Connection, args: &[&str]) -> RedisResult<Value> {

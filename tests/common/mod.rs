@@ -195,3 +195,46 @@ pub fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+// ---- helpers the test files share ----
+
+/// One RESP request: an array of bulk strings.
+pub fn req(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Runs a command through the `redis` crate; panics, naming it, if it fails.
+pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
+    let mut command = redis::cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    command
+        .query(c)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// The error line of a command expected to fail, code included
+/// ("ERR syntax error").
+pub fn err(c: &mut redis::Connection, args: &[&str]) -> String {
+    let mut command = redis::cmd(args[0]);
+    for a in &args[1..] {
+        command.arg(*a);
+    }
+    match command.query::<redis::Value>(c) {
+        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+        Ok(v) => panic!("{args:?} unexpectedly succeeded: {v:?}"),
+    }
+}
+
+/// Redis's error replies, as raw RESP, for byte-for-byte checks.
+pub const WRONGTYPE: &str =
+    "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+pub const SYNTAX: &str = "-ERR syntax error\r\n";
+pub const NOT_INT: &str = "-ERR value is not an integer or out of range\r\n";
