@@ -64,6 +64,8 @@ async fn run(
     // Replies forwarded elsewhere (a router that pipelines), in request order.
     let pipelines = shared.router.get().is_some_and(|r| r.pipelines());
     let mut pending: Vec<commands::DeferredReply> = Vec::new();
+    // Pub/Sub bytes in `out`, still counted against the output limit.
+    let mut unflushed_push = 0usize;
     loop {
         // Execute every complete request already buffered. The client's last
         // activity is stamped once per buffer, not per command (a clock read
@@ -158,6 +160,14 @@ async fn run(
         }
         drain(&mut pending, &mut out).await;
         flush(shared, socket, &mut out, &client.info).await?;
+        // Pub/Sub messages count against the output limit until they are
+        // written to the socket, not when they are copied into `out`.
+        if unflushed_push > 0 {
+            if let Some(sub) = &client.subscriber {
+                sub.written(unflushed_push);
+            }
+            unflushed_push = 0;
+        }
         if *stop.borrow() {
             return Ok(());
         }
@@ -172,11 +182,12 @@ async fn run(
         tokio::select! {
             msg = next_message(&mut client.pubsub_rx) => {
                 if let Some(msg) = msg {
-                    write_message(client, &mut out, msg);
-                    // Batch whatever else is already queued into the same write.
-                    for _ in 0..1024 {
+                    unflushed_push += write_message(&mut out, msg);
+                    // Batch what else is already queued into the same write,
+                    // up to the size at which replies are flushed.
+                    while out.len() < OUT_FLUSH {
                         let Some(m) = client.pubsub_rx.as_mut().and_then(|rx| rx.try_recv().ok()) else { break };
-                        write_message(client, &mut out, m);
+                        unflushed_push += write_message(&mut out, m);
                     }
                 }
                 continue;
@@ -241,10 +252,10 @@ async fn next_message(rx: &mut Option<mpsc::UnboundedReceiver<Message>>) -> Opti
 }
 
 /// Encodes a Pub/Sub message for the client (RESP3 push or RESP2 array).
-fn write_message(client: &ClientState, out: &mut Reply, msg: Message) {
-    if let Some(sub) = &client.subscriber {
-        sub.written(&msg);
-    }
+/// Encodes a Pub/Sub message into `out`; returns the bytes it counted
+/// against the subscriber's output limit.
+fn write_message(out: &mut Reply, msg: Message) -> usize {
+    let size = msg.size();
     match msg {
         Message::Message { channel, payload } => {
             out.push(3);
@@ -264,6 +275,7 @@ fn write_message(client: &ClientState, out: &mut Reply, msg: Message) {
             out.bulk(&payload);
         }
     }
+    size
 }
 
 async fn flush(

@@ -70,9 +70,9 @@ impl Subscriber {
         (s, rx)
     }
 
-    /// The connection wrote a message out.
-    pub fn written(&self, msg: &Message) {
-        self.queued.fetch_sub(msg.size(), Ordering::AcqRel);
+    /// The connection wrote `bytes` of messages to the socket.
+    pub fn written(&self, bytes: usize) {
+        self.queued.fetch_sub(bytes, Ordering::AcqRel);
     }
 
     /// Queues a message; false when the subscriber is (now) disconnected.
