@@ -251,12 +251,28 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
     t
 });
 
-/// Looks a command up by name, case-insensitively.
-/// Every top-level command (subcommands hang off them).
-pub(crate) fn all_commands() -> impl Iterator<Item = &'static Command> {
-    TABLE.values().copied()
+/// Every command, by name.
+pub(crate) fn sorted_commands() -> Vec<&'static Command> {
+    let mut v: Vec<&'static Command> = TABLE.values().copied().collect();
+    v.sort_by_key(|c| c.name);
+    v
 }
 
+/// Every command and subcommand with its full name (`get`, `config|get`):
+/// commands in name order, each followed by its subcommands (COMMAND LIST,
+/// the INFO commandstats index).
+pub(crate) fn all_full_names() -> Vec<(&'static Command, String)> {
+    let mut v = Vec::new();
+    for c in sorted_commands() {
+        v.push((c, c.name.to_string()));
+        for s in c.subcommands {
+            v.push((s, format!("{}|{}", c.name, s.name)));
+        }
+    }
+    v
+}
+
+/// Looks a command up by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     let mut buf = [0u8; 32];
     if name.len() > buf.len() {
@@ -301,10 +317,10 @@ pub fn unknown_command_error(args: &[Bytes]) -> String {
     format!("ERR unknown command '{name}', with args beginning with: {list}")
 }
 
-/// Resolves the command to run: the command itself or its subcommand, or an error text.
-/// The command (or subcommand) `args` names, and its full name for error
-/// texts (`get`, `config|get`; borrowed for top-level commands, so the
-/// common path allocates nothing).
+/// Resolves the command to run: the command itself or its subcommand, or an
+/// error text. Also returns its full name for error texts (`get`,
+/// `config|get`; borrowed for top-level commands, so the common path
+/// allocates nothing).
 pub fn resolve(args: &[Bytes]) -> Result<(&'static Command, Cow<'static, str>), String> {
     let Some(cmd) = lookup(&args[0]) else {
         return Err(unknown_command_error(args));

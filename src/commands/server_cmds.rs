@@ -11,7 +11,7 @@ use super::connection::REDIS_VERSION;
 use super::flags::*;
 use super::util::{is, parse_i64, NOT_INT, SYNTAX};
 use super::KEY2;
-use super::{lookup, Command, Ctx, KeySpec, TABLE};
+use super::{all_full_names, lookup, sorted_commands, Command, Ctx, KeySpec, TABLE};
 use crate::engine::Mutation;
 use crate::util::glob::glob_match;
 
@@ -267,18 +267,6 @@ fn lookup_full(name: &[u8]) -> Option<(&'static Command, String)> {
     }
 }
 
-/// Every command and subcommand with its full name.
-fn all_full_names() -> Vec<(&'static Command, String)> {
-    let mut v = Vec::new();
-    for c in sorted_commands() {
-        v.push((c, c.name.to_string()));
-        for s in c.subcommands {
-            v.push((s, format!("{}|{}", c.name, s.name)));
-        }
-    }
-    v
-}
-
 fn key_range(c: &Command) -> (i64, i64, i64) {
     match c.keys {
         KeySpec::Range { first, last, step } => (first as i64, last as i64, step as i64),
@@ -311,12 +299,6 @@ fn write_command_info(ctx: &mut Ctx<'_, '_>, c: &Command, full_name: &str) {
     for s in c.subcommands {
         write_command_info(ctx, s, &format!("{}|{}", full_name, s.name));
     }
-}
-
-fn sorted_commands() -> Vec<&'static Command> {
-    let mut v: Vec<&'static Command> = TABLE.values().copied().collect();
-    v.sort_by_key(|c| c.name);
-    v
 }
 
 fn write_command_docs(ctx: &mut Ctx<'_, '_>, c: &Command, full_name: &str) {

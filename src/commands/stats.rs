@@ -34,15 +34,10 @@ fn index() -> &'static Index {
             slot: HashMap::default(),
             names: Vec::new(),
         };
-        for cmd in super::all_commands() {
+        for (cmd, name) in super::all_full_names() {
             ix.slot
                 .insert(cmd as *const Command as usize, ix.names.len());
-            ix.names.push(cmd.name.to_string());
-            for sub in cmd.subcommands {
-                ix.slot
-                    .insert(sub as *const Command as usize, ix.names.len());
-                ix.names.push(format!("{}|{}", cmd.name, sub.name));
-            }
+            ix.names.push(name);
         }
         ix
     })
