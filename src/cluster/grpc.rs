@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use super::replication::{
-    self, apply_entry, filter, flush_unlogged, Filtered, LogEntry, ReadError,
+    self, apply_unlogged, filter, flush_unlogged, Filtered, LogEntry, ReadError,
 };
 use super::{router, Cluster, FollowerState, Leader, Link};
 use crate::engine::SHARDS;
@@ -670,12 +670,12 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
                 flush_unlogged(db);
             }
             SMsg::Chunk(ch) => {
-                apply_entry(db, convert_all(ch.puts)?, (0, 0, 0));
+                apply_unlogged(db, convert_all(ch.puts)?);
             }
             SMsg::Batch(bt) => {
                 if bt.filtered {
                     for e in bt.entries {
-                        apply_entry(db, convert_all(e.mutations)?, (0, 0, 0));
+                        apply_unlogged(db, convert_all(e.mutations)?);
                     }
                 } else {
                     let mut entries = Vec::with_capacity(bt.encoded.len());

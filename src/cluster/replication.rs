@@ -107,8 +107,9 @@ impl Inner {
 }
 
 thread_local! {
-    /// Set while a follower applies a stream entry: (offset, tag, ts); offset 0 = do not log.
-    static APPLYING: Cell<Option<(u64, u64, u64)>> = const { Cell::new(None) };
+    /// Set while this thread applies changes that are not local commits
+    /// (the replication stream, snapshot chunks, cache fills): not logged.
+    static APPLYING: Cell<bool> = const { Cell::new(false) };
     /// The offset of the last commit logged by this thread (for forwarded writes).
     static LAST_COMMIT: Cell<u64> = const { Cell::new(0) };
     /// A commit's encoded mutations, made before the log lock is taken.
@@ -255,7 +256,7 @@ impl ReplLog {
     /// commit does (to log it, or to notice a write while not master); a
     /// follower applying the stream logs the entries itself.
     pub fn wants_mutations(&self) -> bool {
-        APPLYING.with(|a| a.get().is_none())
+        !APPLYING.with(|a| a.get())
     }
 
     /// Appends entries received from the master (already applied here).
@@ -297,36 +298,27 @@ impl ReplLog {
         if muts.is_empty() {
             return;
         }
-        let (offset, tag, ts) = match APPLYING.with(|a| a.get()) {
-            Some((0, _, _)) => return,
-            Some(pos) => pos,
-            None => {
-                let tag = self.write_tag.load(Ordering::Acquire);
-                if tag == 0 {
-                    self.unfenced_writes.fetch_add(1, Ordering::Relaxed);
-                    if !self.diverged.swap(true, Ordering::AcqRel) {
-                        tracing::warn!(
-                            "a local write committed while not master; this node will full-sync"
-                        );
-                    }
-                    return;
-                }
-                (0, tag, now_us())
+        if APPLYING.with(|a| a.get()) {
+            return;
+        }
+        let tag = self.write_tag.load(Ordering::Acquire);
+        if tag == 0 {
+            self.unfenced_writes.fetch_add(1, Ordering::Relaxed);
+            if !self.diverged.swap(true, Ordering::AcqRel) {
+                tracing::warn!(
+                    "a local write committed while not master; this node will full-sync"
+                );
             }
-        };
+            return;
+        }
+        let ts = now_us();
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             scratch.clear();
             wire::encode_mutations(&muts, &mut scratch);
             drop(muts);
             let mut g = self.inner.lock();
-            let offset = if offset == 0 { g.last.0 + 1 } else { offset };
-            if offset != g.last.0 + 1 {
-                // Not contiguous (cannot happen with a well-behaved master): restart the backlog here.
-                g.entries.clear();
-                g.bytes = 0;
-                g.base = (offset - 1, 0);
-            }
+            let offset = g.last.0 + 1;
             // At most 30 bytes of position fields, then the mutations.
             let need = 30 + scratch.len();
             if g.arena.capacity() < need {
@@ -433,13 +425,15 @@ impl ReplLog {
     }
 }
 
-/// Applies one log entry (or snapshot chunk) on a follower. `pos` is the
-/// entry's (offset, tag, ts); offset 0 applies without logging.
-pub fn apply_entry(db: &Db, muts: Vec<Mutation>, pos: (u64, u64, u64)) {
+/// Applies mutations locally without logging them and without marking the
+/// node diverged: snapshot chunks and filtered entries of a full sync (the
+/// follower sets its log position itself), and changes every node makes on
+/// its own (the upstream tier's cache fills and invalidation drops).
+pub fn apply_unlogged(db: &Db, muts: Vec<Mutation>) {
     if muts.is_empty() {
         return;
     }
-    APPLYING.with(|a| a.set(Some(pos)));
+    APPLYING.with(|a| a.set(true));
     {
         let mut ks = lock_for(db, muts.iter());
         for m in muts {
@@ -447,7 +441,7 @@ pub fn apply_entry(db: &Db, muts: Vec<Mutation>, pos: (u64, u64, u64)) {
         }
         // The commit observer runs here, with APPLYING set.
     }
-    APPLYING.with(|a| a.set(None));
+    APPLYING.with(|a| a.set(false));
 }
 
 /// Locks the shards `muts` touch (all of them for a FLUSHALL).
@@ -480,7 +474,7 @@ pub fn apply_remote(db: &Db, log: &ReplLog, entries: Vec<(LogEntry, Vec<Mutation
     while it.peek().is_some() {
         let chunk: Vec<_> = it.by_ref().take(PER_LOCK).collect();
         let mut logged = Vec::with_capacity(chunk.len());
-        APPLYING.with(|a| a.set(Some((0, 0, 0))));
+        APPLYING.with(|a| a.set(true));
         {
             let mut ks = lock_for(db, chunk.iter().flat_map(|e| e.1.iter()));
             for (e, muts) in chunk {
@@ -490,21 +484,14 @@ pub fn apply_remote(db: &Db, log: &ReplLog, entries: Vec<(LogEntry, Vec<Mutation
                 logged.push(e);
             }
         }
-        APPLYING.with(|a| a.set(None));
+        APPLYING.with(|a| a.set(false));
         log.append_remote(logged);
     }
 }
 
-/// Applies mutations locally without logging them and without marking the
-/// node diverged: for changes every node makes on its own (the upstream
-/// tier's cache fills and invalidation drops).
-pub fn apply_unlogged(db: &Db, muts: Vec<Mutation>) {
-    apply_entry(db, muts, (0, 0, 0));
-}
-
 /// Empties the keyspace without logging (a follower starting a full sync).
 pub fn flush_unlogged(db: &Db) {
-    apply_entry(db, vec![Mutation::FlushAll], (0, 0, 0));
+    apply_unlogged(db, vec![Mutation::FlushAll]);
 }
 
 /// What to do with a live mutation during a full sync.
