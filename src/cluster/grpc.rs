@@ -18,9 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
-use super::replication::{
-    self, apply_unlogged, filter, flush_unlogged, Filtered, LogEntry, ReadError,
-};
+use super::replication::{self, apply_unlogged, filter, flush_unlogged, Filtered, ReadError};
 use super::{router, Cluster, FollowerState, Leader, Link};
 use crate::engine::SHARDS;
 
@@ -361,7 +359,7 @@ async fn stream_to(
         if !c.is_master_epoch(epoch) {
             return Err("no longer master".into());
         }
-        let batch = match c.log.read(cursor, u64::MAX, BATCH_ENTRIES, BATCH_BYTES) {
+        let batch = match c.log.read_frames(cursor, BATCH_ENTRIES, BATCH_BYTES) {
             Ok(b) => b,
             Err(ReadError::Trimmed) => {
                 return Err(format!(
@@ -376,20 +374,20 @@ async fn stream_to(
         // COALESCE_YIELDS times while the batch keeps growing. Fewer, larger
         // messages, with no timer delay added to the lag (tokio's timer
         // rounds a sleep up to a millisecond).
-        if !batch.is_empty()
-            && batch.len() < 256
+        if batch.count > 0
+            && batch.count < 256
             && coalesced < COALESCE_YIELDS
-            && batch.len() > last_len
+            && batch.count > last_len
             && last_send.elapsed() < Duration::from_millis(1)
         {
             coalesced += 1;
-            last_len = batch.len();
+            last_len = batch.count;
             tokio::task::yield_now().await;
             continue;
         }
         coalesced = 0;
         last_len = 0;
-        if batch.is_empty() {
+        if batch.count == 0 {
             let notified = c.log.listen();
             if c.log.last_offset() >= cursor || !c.is_master_epoch(epoch) {
                 continue;
@@ -409,15 +407,14 @@ async fn stream_to(
             }
             continue;
         }
-        cursor = batch.last().unwrap().offset + 1;
+        cursor = batch.last + 1;
         last_send = Instant::now();
-        let encoded = batch.into_iter().map(|e| e.encoded).collect();
         send(
             tx,
             epoch,
             SMsg::Batch(pb::Batch {
                 entries: Vec::new(),
-                encoded,
+                frames: batch.runs,
                 filtered: false,
             }),
         )
@@ -506,8 +503,9 @@ async fn send_filtered(
         }
         let mut out = Vec::new();
         for e in &v {
+            let d = wire::decode_entry(e.encoded.clone())?;
             let mut muts = Vec::new();
-            for m in &e.mutations()? {
+            for m in &d.mutations {
                 match filter(db, m, e.offset, cuts) {
                     Filtered::Send => muts.push(mutation_to_pb(m)),
                     Filtered::Skip => {}
@@ -520,7 +518,7 @@ async fn send_filtered(
                 out.push(pb::LogEntry {
                     offset: e.offset,
                     tag: e.tag,
-                    ts_us: e.ts_us,
+                    ts_us: d.ts_us,
                     mutations: muts,
                 });
             }
@@ -531,7 +529,7 @@ async fn send_filtered(
                 epoch,
                 SMsg::Batch(pb::Batch {
                     entries: out,
-                    encoded: Vec::new(),
+                    frames: Vec::new(),
                     filtered: true,
                 }),
             )
@@ -678,24 +676,15 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
                         apply_unlogged(db, convert_all(e.mutations)?);
                     }
                 } else {
-                    let mut entries = Vec::with_capacity(bt.encoded.len());
-                    let mut stamps = Vec::with_capacity(bt.encoded.len());
-                    for raw in bt.encoded {
-                        // The follower's log keeps the bytes as received.
-                        let d = wire::decode_entry(raw.clone())?;
-                        stamps.push(d.ts_us);
-                        let e = LogEntry {
-                            offset: d.offset,
-                            tag: d.tag,
-                            ts_us: d.ts_us,
-                            encoded: raw,
-                        };
-                        entries.push((e, d.mutations));
-                    }
-                    replication::apply_remote(db, &c.log, entries);
-                    let now = replication::now_us();
-                    for t in stamps {
-                        c.lag.record(now.saturating_sub(t));
+                    for run in bt.frames {
+                        // The follower's log keeps the frames as received.
+                        let entries = replication::decode_run(&run)?;
+                        let stamps: Vec<u64> = entries.iter().map(|e| e.ts_us).collect();
+                        replication::apply_remote(db, &c.log, run, entries);
+                        let now = replication::now_us();
+                        for t in stamps {
+                            c.lag.record(now.saturating_sub(t));
+                        }
                     }
                 }
             }

@@ -35,7 +35,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -43,45 +43,68 @@ use super::wire;
 use crate::engine::{Commit, Db, Mutation, Value};
 
 /// One committed write (one command, or one transaction), as the encoded
-/// `LogEntry` the stream sends. The master encodes it once, at commit; a
-/// follower keeps the bytes it received. Cloning shares the bytes.
+/// `LogEntry` the stream sends: a view the rare readers get (WATCH checks,
+/// full-sync filtering, tests). The log itself keeps entries as frames in
+/// shared segments (see [`Inner`]).
 #[derive(Clone)]
 pub struct LogEntry {
     pub offset: u64,
     pub tag: u64,
-    /// Master commit time, µs since the Unix epoch.
-    pub ts_us: u64,
     pub encoded: Bytes,
 }
 
-/// Backlog bytes charged per entry on top of its encoding: its slot in the
-/// backlog. (A follower's entries are slices of the messages it received,
-/// which stay allocated until their last entry is trimmed.)
-const ENTRY_OVERHEAD: usize = std::mem::size_of::<LogEntry>();
-
 impl LogEntry {
-    fn cost(&self) -> usize {
-        self.encoded.len() + ENTRY_OVERHEAD
-    }
-
-    /// The entry's mutations, decoded from its bytes (the rare paths that
-    /// look inside entries: WATCH checks, full-sync filtering).
+    /// The entry's mutations, decoded from its bytes.
     pub fn mutations(&self) -> Result<Vec<Mutation>, String> {
         wire::decode_entry(self.encoded.clone()).map(|d| d.mutations)
     }
 }
 
-/// Size of the blocks local commits are encoded into: entries are slices of
-/// a block, so the backlog allocates and frees one block per this many bytes
-/// rather than once per entry.
+/// Where one entry's frame is: bytes `start..end` of segment `seg`
+/// ([`OPEN`]: of the open arena, not yet sealed into a segment).
+#[derive(Clone, Copy)]
+struct Slot {
+    tag: u64,
+    seg: u64,
+    start: u32,
+    end: u32,
+}
+
+const OPEN: u64 = u64::MAX;
+
+/// Backlog bytes charged per entry on top of its frame: its slot.
+const SLOT_OVERHEAD: usize = std::mem::size_of::<Slot>();
+
+/// Size of the blocks local commits are framed into.
 const ARENA_BLOCK: usize = 64 * 1024;
 
+/// Consecutive log entries as their frames (see [`wire::put_frame`]), in as
+/// few buffers as the segments allow: what the stream sends.
+pub struct Frames {
+    pub runs: Vec<Bytes>,
+    pub count: usize,
+    pub last: u64,
+}
+
+/// The log. Entries are frames (`wire::put_frame`) laid end to end in
+/// segments: buffers shared with the stream, so that a run of consecutive
+/// entries is sent as one slice, with no per-entry reference count, and the
+/// backlog frees a segment, not each entry, when it trims.
+///
+/// On the master, commits append frames to an open arena (no atomic
+/// operation per commit); a reader that needs them seals the arena's
+/// written part into a segment first. On a follower, each run received is a
+/// segment as it arrived.
 struct Inner {
-    entries: VecDeque<LogEntry>,
-    /// The block local commits are encoded into (see [`ARENA_BLOCK`]).
+    slots: VecDeque<Slot>,
+    /// Sealed segments; `segs[i]` is segment number `seg_base + i`.
+    segs: VecDeque<Bytes>,
+    seg_base: u64,
+    /// Frames of the last `open` slots, not yet in a segment.
     arena: BytesMut,
+    open: usize,
     bytes: usize,
-    /// Position just before `entries[0]`.
+    /// Position just before `slots[0]`.
     base: (u64, u64),
     /// Position of the last entry (or `base` when empty).
     last: (u64, u64),
@@ -98,11 +121,73 @@ impl Inner {
         }
         if offset > self.base.0 && offset < self.last.0 {
             return self
-                .entries
+                .slots
                 .get((offset - self.base.0 - 1) as usize)
                 .map(|e| e.tag);
         }
         None
+    }
+
+    fn next_seg(&self) -> u64 {
+        self.seg_base + self.segs.len() as u64
+    }
+
+    /// Moves the open arena's frames into a new segment.
+    fn seal(&mut self) {
+        if self.open == 0 {
+            return;
+        }
+        let seg = self.next_seg();
+        self.segs.push_back(self.arena.split().freeze());
+        let n = self.slots.len();
+        for s in self.slots.range_mut(n - self.open..) {
+            s.seg = seg;
+        }
+        self.open = 0;
+    }
+
+    /// Forgets every entry; the position becomes `pos`.
+    fn clear(&mut self, pos: (u64, u64)) {
+        self.slots.clear();
+        self.seg_base = self.next_seg();
+        self.segs.clear();
+        self.arena.clear();
+        self.open = 0;
+        self.bytes = 0;
+        self.base = pos;
+        self.last = pos;
+    }
+
+    /// Drops the segments no slot refers to any more.
+    fn drop_unused_segs(&mut self) {
+        let keep_from = match self.slots.front() {
+            Some(s) if s.seg != OPEN => s.seg,
+            _ => self.next_seg(),
+        };
+        while self.seg_base < keep_from && !self.segs.is_empty() {
+            self.segs.pop_front();
+            self.seg_base += 1;
+        }
+    }
+
+    /// The frame of slot `i` (sealed).
+    fn frame(&self, i: usize) -> Bytes {
+        let s = self.slots[i];
+        self.segs[(s.seg - self.seg_base) as usize].slice(s.start as usize..s.end as usize)
+    }
+
+    /// The entry at slot `i` as a [`LogEntry`] (seals the arena if needed).
+    fn entry(&mut self, i: usize) -> Result<LogEntry, String> {
+        if self.slots[i].seg == OPEN {
+            self.seal();
+        }
+        let frame = self.frame(i);
+        let (_, body) = wire::frame_body(&frame)?;
+        Ok(LogEntry {
+            offset: self.base.0 + 1 + i as u64,
+            tag: self.slots[i].tag,
+            encoded: frame.slice(body),
+        })
     }
 }
 
@@ -171,8 +256,11 @@ impl ReplLog {
     pub fn new(max_bytes: u64) -> Self {
         ReplLog {
             inner: Mutex::new(Inner {
-                entries: VecDeque::new(),
+                slots: VecDeque::new(),
+                segs: VecDeque::new(),
+                seg_base: 0,
                 arena: BytesMut::new(),
+                open: 0,
                 bytes: 0,
                 base: (0, 0),
                 last: (0, 0),
@@ -225,7 +313,7 @@ impl ReplLog {
     /// (first offset held, number of entries, bytes) for INFO.
     pub fn backlog_info(&self) -> (u64, usize, usize) {
         let g = self.inner.lock();
-        (g.base.0 + 1, g.entries.len(), g.bytes)
+        (g.base.0 + 1, g.slots.len(), g.bytes)
     }
 
     pub fn max_bytes(&self) -> usize {
@@ -238,10 +326,7 @@ impl ReplLog {
         let mut g = self.inner.lock();
         if tag != 0 && self.diverged.swap(false, Ordering::AcqRel) {
             let off = g.last.0;
-            g.entries.clear();
-            g.bytes = 0;
-            g.base = (off, tag);
-            g.last = (off, tag);
+            g.clear((off, tag));
         }
         self.write_tag.store(tag, Ordering::Release);
         drop(g);
@@ -259,22 +344,33 @@ impl ReplLog {
         !APPLYING.with(|a| a.get())
     }
 
-    /// Appends entries received from the master (already applied here).
-    pub fn append_remote(&self, entries: Vec<LogEntry>) {
+    /// Appends entries received from the master (already applied here):
+    /// `run` holds their frames end to end, `entries` their positions, in
+    /// order, with their frames' lengths. The run becomes one segment.
+    pub fn append_remote(&self, run: Bytes, entries: &[(u64, u64, usize)]) {
         if entries.is_empty() {
             return;
         }
         let mut g = self.inner.lock();
-        for e in entries {
-            if e.offset != g.last.0 + 1 {
-                g.entries.clear();
-                g.bytes = 0;
-                g.base = (e.offset - 1, 0);
-            }
-            g.last = (e.offset, e.tag);
-            g.bytes += e.cost();
-            g.entries.push_back(e);
+        if entries[0].0 != g.last.0 + 1 {
+            g.clear((entries[0].0 - 1, 0));
         }
+        g.seal();
+        let seg = g.next_seg();
+        let mut pos = 0;
+        for &(offset, tag, len) in entries {
+            let end = pos + len;
+            g.slots.push_back(Slot {
+                tag,
+                seg,
+                start: pos as u32,
+                end: end as u32,
+            });
+            g.bytes += end - pos + SLOT_OVERHEAD;
+            g.last = (offset, tag);
+            pos = end;
+        }
+        g.segs.push_back(run);
         self.trim(&mut g);
         self.last_offset.store(g.last.0, Ordering::Release);
         drop(g);
@@ -284,12 +380,19 @@ impl ReplLog {
     /// Drops the oldest entries while the backlog is over its size.
     fn trim(&self, g: &mut Inner) {
         let max = self.max_bytes.load(Ordering::Relaxed);
-        while g.bytes > max && g.entries.len() > 1 {
-            let e = g.entries.pop_front().unwrap();
-            g.bytes -= e.cost();
-            g.base = (e.offset, e.tag);
+        if g.bytes <= max {
+            return;
+        }
+        while g.bytes > max && g.slots.len() > 1 {
+            let s = g.slots.pop_front().unwrap();
+            if s.seg == OPEN {
+                g.open -= 1;
+            }
+            g.bytes -= (s.end - s.start) as usize + SLOT_OVERHEAD;
+            g.base = (g.base.0 + 1, s.tag);
             self.trimmed.fetch_add(1, Ordering::Relaxed);
         }
+        g.drop_unused_segs();
     }
 
     /// The commit observer's part: logs the commit's mutations.
@@ -319,22 +422,22 @@ impl ReplLog {
             drop(muts);
             let mut g = self.inner.lock();
             let offset = g.last.0 + 1;
-            // At most 30 bytes of position fields, then the mutations.
-            let need = 30 + scratch.len();
-            if g.arena.capacity() < need {
+            let need = wire::MAX_FRAME_OVERHEAD + scratch.len();
+            if g.arena.capacity() - g.arena.len() < need {
+                g.seal();
                 g.arena = BytesMut::with_capacity(need.max(ARENA_BLOCK));
             }
-            wire::encode_position(offset, tag, ts, &mut g.arena);
-            g.arena.put_slice(&scratch);
-            let encoded = g.arena.split().freeze();
-            let e = LogEntry {
-                offset,
+            let start = g.arena.len();
+            wire::put_frame(offset, tag, ts, &scratch, &mut g.arena);
+            let end = g.arena.len();
+            g.slots.push_back(Slot {
                 tag,
-                ts_us: ts,
-                encoded,
-            };
-            g.bytes += e.cost();
-            g.entries.push_back(e);
+                seg: OPEN,
+                start: start as u32,
+                end: end as u32,
+            });
+            g.open += 1;
+            g.bytes += end - start + SLOT_OVERHEAD;
             g.last = (offset, tag);
             self.trim(&mut g);
             self.last_offset.store(offset, Ordering::Release);
@@ -352,7 +455,67 @@ impl ReplLog {
         self.inner.lock().tag_at(pos.0) == Some(pos.1)
     }
 
-    /// Up to `max` entries from offset `from` (inclusive) to `upto` (inclusive).
+    /// Index of the slot at offset `from`, or why it cannot be read.
+    fn index_of(g: &Inner, from: u64) -> Result<usize, ReadError> {
+        if from > g.last.0 + 1 {
+            return Err(ReadError::Reset);
+        }
+        if from <= g.base.0 {
+            return Err(ReadError::Trimmed);
+        }
+        Ok((from - g.base.0 - 1) as usize)
+    }
+
+    /// The frames of up to `max` entries from offset `from` (inclusive),
+    /// about `max_bytes` at most (at least one entry): what the stream sends.
+    pub fn read_frames(
+        &self,
+        from: u64,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<Frames, ReadError> {
+        let mut g = self.inner.lock();
+        let start = Self::index_of(&g, from)?;
+        let mut out = Frames {
+            runs: Vec::new(),
+            count: 0,
+            last: from.saturating_sub(1),
+        };
+        if start >= g.slots.len() {
+            return Ok(out);
+        }
+        if g.open > 0 {
+            g.seal();
+        }
+        let (mut run_seg, mut run_start, mut run_end) = (OPEN, 0, 0);
+        let mut bytes = 0;
+        for s in g.slots.range(start..) {
+            if out.count >= max || (bytes >= max_bytes && out.count > 0) {
+                break;
+            }
+            if s.seg != run_seg || s.start != run_end {
+                if run_seg != OPEN {
+                    let seg = &g.segs[(run_seg - g.seg_base) as usize];
+                    out.runs
+                        .push(seg.slice(run_start as usize..run_end as usize));
+                }
+                (run_seg, run_start) = (s.seg, s.start);
+            }
+            run_end = s.end;
+            bytes += (s.end - s.start) as usize;
+            out.count += 1;
+        }
+        if run_seg != OPEN {
+            let seg = &g.segs[(run_seg - g.seg_base) as usize];
+            out.runs
+                .push(seg.slice(run_start as usize..run_end as usize));
+        }
+        out.last = from + out.count as u64 - 1;
+        Ok(out)
+    }
+
+    /// Up to `max` entries from offset `from` (inclusive) to `upto`
+    /// (inclusive), one by one (the full-sync filter).
     pub fn read(
         &self,
         from: u64,
@@ -360,22 +523,20 @@ impl ReplLog {
         max: usize,
         max_bytes: usize,
     ) -> Result<Vec<LogEntry>, ReadError> {
-        let g = self.inner.lock();
-        if from > g.last.0 + 1 {
-            return Err(ReadError::Reset);
-        }
-        if from <= g.base.0 {
-            return Err(ReadError::Trimmed);
-        }
-        let start = (from - g.base.0 - 1) as usize;
+        let mut g = self.inner.lock();
+        let start = Self::index_of(&g, from)?;
         let mut out = Vec::new();
         let mut bytes = 0;
-        for e in g.entries.iter().skip(start) {
-            if e.offset > upto || out.len() >= max || (bytes >= max_bytes && !out.is_empty()) {
+        let mut i = start;
+        while i < g.slots.len() {
+            let offset = g.base.0 + 1 + i as u64;
+            if offset > upto || out.len() >= max || (bytes >= max_bytes && !out.is_empty()) {
                 break;
             }
-            bytes += e.cost();
-            out.push(e.clone());
+            let e = g.entry(i).map_err(|_| ReadError::Reset)?;
+            bytes += e.encoded.len() + SLOT_OVERHEAD;
+            out.push(e);
+            i += 1;
         }
         Ok(out)
     }
@@ -384,7 +545,7 @@ impl ReplLog {
     /// true if an entry after it names one of them (or flushes everything),
     /// or if `pos` is not in this log's history or no longer in the backlog.
     pub fn touched_since(&self, pos: (u64, u64), keys: &[Bytes]) -> bool {
-        let g = self.inner.lock();
+        let mut g = self.inner.lock();
         if pos == g.last {
             return false;
         }
@@ -392,9 +553,9 @@ impl ReplLog {
             return true;
         }
         let start = (pos.0 - g.base.0) as usize;
-        g.entries.iter().skip(start).any(|e| {
+        (start..g.slots.len()).any(|i| {
             // An entry that cannot be decoded counts as touching everything.
-            e.mutations().map_or(true, |muts| {
+            g.entry(i).and_then(|e| e.mutations()).map_or(true, |muts| {
                 muts.iter().any(|m| match m {
                     Mutation::FlushAll => true,
                     Mutation::Publish { .. } => false,
@@ -415,10 +576,7 @@ impl ReplLog {
     /// Forgets the backlog and sets the position (follower: start or end of a full sync).
     pub fn reset_to(&self, pos: (u64, u64)) {
         let mut g = self.inner.lock();
-        g.entries.clear();
-        g.bytes = 0;
-        g.base = pos;
-        g.last = pos;
+        g.clear(pos);
         self.last_offset.store(pos.0, Ordering::Release);
         drop(g);
         self.wake();
@@ -466,27 +624,61 @@ fn lock_for<'d, 'm>(
     db.lock(&keys)
 }
 
-/// Applies stream entries on a follower, several under one lock (each entry
-/// stays atomic), and appends them to this node's log.
-pub fn apply_remote(db: &Db, log: &ReplLog, entries: Vec<(LogEntry, Vec<Mutation>)>) {
+/// Applies a run of stream entries on a follower, several under one lock
+/// (each entry stays atomic), and appends them to this node's log. `run` is
+/// the entries' frames end to end; `entries` their positions and mutations.
+pub fn apply_remote(db: &Db, log: &ReplLog, run: Bytes, entries: Vec<RemoteEntry>) {
     const PER_LOCK: usize = 128;
     let mut it = entries.into_iter().peekable();
+    let mut pos = 0;
     while it.peek().is_some() {
         let chunk: Vec<_> = it.by_ref().take(PER_LOCK).collect();
         let mut logged = Vec::with_capacity(chunk.len());
+        let start = pos;
         APPLYING.with(|a| a.set(true));
         {
-            let mut ks = lock_for(db, chunk.iter().flat_map(|e| e.1.iter()));
-            for (e, muts) in chunk {
-                for m in muts {
+            let mut ks = lock_for(db, chunk.iter().flat_map(|e| e.mutations.iter()));
+            for e in chunk {
+                for m in e.mutations {
                     ks.apply(m);
                 }
-                logged.push(e);
+                logged.push((e.offset, e.tag, e.frame_len));
+                pos += e.frame_len;
             }
         }
         APPLYING.with(|a| a.set(false));
-        log.append_remote(logged);
+        log.append_remote(run.slice(start..pos), &logged);
     }
+}
+
+/// One entry of a received run, decoded.
+pub struct RemoteEntry {
+    pub offset: u64,
+    pub tag: u64,
+    pub ts_us: u64,
+    /// Bytes of its frame in the run.
+    pub frame_len: usize,
+    pub mutations: Vec<Mutation>,
+}
+
+/// Decodes the entries of a received run of frames.
+pub fn decode_run(run: &Bytes) -> Result<Vec<RemoteEntry>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < run.len() {
+        let frame = run.slice(pos..);
+        let (len, body) = wire::frame_body(&frame)?;
+        let d = wire::decode_entry(frame.slice(body))?;
+        out.push(RemoteEntry {
+            offset: d.offset,
+            tag: d.tag,
+            ts_us: d.ts_us,
+            frame_len: len,
+            mutations: d.mutations,
+        });
+        pos += len;
+    }
+    Ok(out)
 }
 
 /// Empties the keyspace without logging (a follower starting a full sync).
@@ -660,26 +852,30 @@ mod tests {
         }
     }
 
-    fn entry(offset: u64, tag: u64) -> LogEntry {
-        let mut encoded = Vec::new();
-        wire::encode_position(offset, tag, 0, &mut encoded);
-        wire::encode_mutations(&[set("k")], &mut encoded);
-        LogEntry {
-            offset,
-            tag,
-            ts_us: 0,
-            encoded: encoded.into(),
+    /// Frames of entries at `positions`, end to end, as a follower receives them.
+    fn run(positions: impl IntoIterator<Item = (u64, u64)>) -> (Bytes, Vec<(u64, u64, usize)>) {
+        let mut muts = Vec::new();
+        wire::encode_mutations(&[set("k")], &mut muts);
+        let mut buf = BytesMut::new();
+        let mut v = Vec::new();
+        for (o, t) in positions {
+            let before = buf.len();
+            wire::put_frame(o, t, 0, &muts, &mut buf);
+            v.push((o, t, buf.len() - before));
         }
+        (buf.freeze(), v)
+    }
+
+    fn append(log: &ReplLog, positions: impl IntoIterator<Item = (u64, u64)>) {
+        let (r, v) = run(positions);
+        log.append_remote(r, &v);
     }
 
     #[test]
     fn positions_resume_only_on_the_same_history() {
         let log = ReplLog::new(0);
-        log.append_remote(
-            (1..=10)
-                .map(|o| entry(o, if o <= 5 { 7 } else { 9 }))
-                .collect(),
-        );
+        append(&log, (1..=5).map(|o| (o, 7)));
+        append(&log, (6..=10).map(|o| (o, 9)));
         assert_eq!(log.position(), (10, 9));
         assert!(log.can_resume((10, 9)));
         assert!(log.can_resume((5, 7)));
@@ -695,16 +891,37 @@ mod tests {
         assert_eq!(v.last().unwrap().offset, 10);
         assert_eq!(log.read(6, 8, 100, usize::MAX).unwrap().len(), 3);
         assert!(log.read(12, u64::MAX, 100, usize::MAX).is_err());
+        // The frames of consecutive entries: one run per segment.
+        let f = log.read_frames(4, 100, usize::MAX).unwrap();
+        assert_eq!((f.count, f.last, f.runs.len()), (7, 10, 2));
+        let decoded: Vec<_> = f.runs.iter().flat_map(|r| decode_run(r).unwrap()).collect();
+        let got: Vec<_> = decoded.iter().map(|e| (e.offset, e.tag)).collect();
+        let want: Vec<_> = (4..=10).map(|o| (o, if o <= 5 { 7 } else { 9 })).collect();
+        assert_eq!(got, want);
+        assert_eq!(log.read_frames(6, 2, usize::MAX).unwrap().last, 7);
+        assert_eq!(log.read_frames(11, 2, usize::MAX).unwrap().count, 0);
     }
 
     #[test]
     fn backlog_is_bounded_by_bytes() {
         let log = ReplLog::new(1024 * 1024);
-        let n = 1024 * 1024 / entry(1, 1).cost() + 500;
-        log.append_remote((1..=n as u64).map(|o| entry(o, 1)).collect());
+        let one = run([(1, 1)]).1[0].2 + SLOT_OVERHEAD;
+        let n = 1024 * 1024 / one + 500;
+        // Received in runs of 100 entries, as a follower does.
+        for from in (1..=n as u64).step_by(100) {
+            append(&log, (from..=(from + 99).min(n as u64)).map(|o| (o, 1)));
+        }
         let (first, len, bytes) = log.backlog_info();
         assert!(bytes <= 1024 * 1024);
         assert_eq!(first as usize + len - 1, n);
+        {
+            let g = log.inner.lock();
+            assert_eq!(
+                g.segs.len(),
+                (n - 1) / 100 - (first as usize - 1) / 100 + 1,
+                "segments before the first entry are freed"
+            );
+        }
         assert!(matches!(
             log.read(1, u64::MAX, 10, usize::MAX),
             Err(ReadError::Trimmed)
@@ -749,18 +966,24 @@ mod tests {
         }
         assert_eq!(log.position(), (1, 42));
         assert_eq!(take_last_commit(), 1);
-        let e = log.read(1, 1, 1, usize::MAX).unwrap();
-        assert_eq!(e[0].mutations().unwrap().len(), 2, "one commit, one entry");
-        let d = wire::decode_entry(e[0].encoded.clone()).unwrap();
+        db.lock(&["c"]).apply(set("c"));
+        let f = log.read_frames(1, 10, usize::MAX).unwrap();
+        assert_eq!((f.count, f.runs.len()), (2, 1), "one run of the arena");
+        let d = decode_run(&f.runs[0]).unwrap();
+        assert_eq!(d[0].mutations.len(), 2, "one commit, one entry");
         assert_eq!(
-            (d.offset, d.tag),
-            (1, 42),
+            (d[0].offset, d[0].tag, d[1].offset),
+            (1, 42, 2),
             "the encoding carries the position"
         );
+        let e = log.read(1, 1, 1, usize::MAX).unwrap();
+        assert_eq!(e[0].mutations().unwrap().len(), 2);
         // A follower's stream apply is not logged as a local commit.
         log.set_write_tag(0);
-        apply_remote(&db, &log, vec![(entry(2, 43), vec![set("c")])]);
-        assert_eq!(log.position(), (2, 43));
+        let (r, _) = run([(3, 43)]);
+        let entries = decode_run(&r).unwrap();
+        apply_remote(&db, &log, r, entries);
+        assert_eq!(log.position(), (3, 43));
         assert!(!log.diverged.load(Ordering::Relaxed));
     }
 

@@ -333,6 +333,45 @@ pub fn encode_position(offset: u64, tag: u64, ts_us: u64, out: &mut impl bytes::
     prost::encoding::uint64::encode(3, &ts_us, out);
 }
 
+/// Most bytes a frame adds to its mutations: the length prefix and the
+/// three position fields (a key byte and a varint each).
+pub const MAX_FRAME_OVERHEAD: usize = 10 + 3 * 11;
+
+/// Appends one log entry as a frame: the length of its `LogEntry` encoding
+/// as a varint, then the encoding (position fields, then `mutations`, the
+/// output of [`encode_mutations`]). Frames laid end to end are what a
+/// `Batch`'s `frames` carry.
+pub fn put_frame(
+    offset: u64,
+    tag: u64,
+    ts_us: u64,
+    mutations: &[u8],
+    out: &mut impl bytes::BufMut,
+) {
+    use prost::encoding::{encode_varint, uint64};
+    let len = uint64::encoded_len(1, &offset)
+        + uint64::encoded_len(2, &tag)
+        + uint64::encoded_len(3, &ts_us)
+        + mutations.len();
+    encode_varint(len as u64, out);
+    encode_position(offset, tag, ts_us, out);
+    out.put_slice(mutations);
+}
+
+/// The frame at the start of `buf`: its whole length (prefix included) and
+/// the range of its `LogEntry` encoding.
+pub fn frame_body(buf: &[u8]) -> Result<(usize, std::ops::Range<usize>), String> {
+    let mut b = buf;
+    let len =
+        prost::encoding::decode_varint(&mut b).map_err(|e| format!("malformed frame: {e}"))?;
+    let start = buf.len() - b.len();
+    let end = start
+        .checked_add(usize::try_from(len).map_err(|_| "malformed frame: length".to_string())?)
+        .filter(|&e| e <= buf.len())
+        .ok_or_else(|| "malformed frame: truncated".to_string())?;
+    Ok((end, start..end))
+}
+
 /// A log entry read back from its encoding.
 pub struct Decoded {
     pub offset: u64,
