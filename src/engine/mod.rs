@@ -13,6 +13,7 @@
 //! wake-ups and the replication log in step.
 
 pub mod evict;
+pub mod key;
 pub mod mutation;
 pub mod value;
 pub mod zset;
@@ -31,7 +32,8 @@ pub use mutation::{ExpireSet, Mutation};
 pub use value::{HashValue, ListValue, SetValue, Value, ValueType};
 pub use zset::ZSet;
 
-use value::{Elem, Hasher, ALLOC_OVERHEAD};
+use key::Key;
+use value::{Elem, Hasher};
 
 /// Number of keyspace shards (a power of two).
 pub const SHARDS: usize = 64;
@@ -65,26 +67,26 @@ impl Entry {
     }
 }
 
-/// Bytes an entry costs beyond its key and value: its slot in the shard's
-/// index map (hash, key pointer, entry) plus the hash-table index.
-const ENTRY_SLOT: usize = 8 + std::mem::size_of::<Elem>() + std::mem::size_of::<Entry>() + 12;
+/// Bytes an entry costs beyond its value and a long key's allocation: its
+/// slot in the shard's index map (hash, key, entry) plus the hash-table index.
+const ENTRY_SLOT: usize = 8 + std::mem::size_of::<Key>() + std::mem::size_of::<Entry>() + 12;
 /// Extra cost of a key with a TTL (its copy in the volatile index).
-const VOLATILE_SLOT: usize = std::mem::size_of::<Elem>() + 8 + 12 + ALLOC_OVERHEAD;
+const VOLATILE_SLOT: usize = std::mem::size_of::<Key>() + 8 + 12;
 
 /// Bytes accounted for one key (MEMORY USAGE, maxmemory).
 pub fn entry_bytes(key_len: usize, e: &Entry) -> usize {
-    let mut n = ENTRY_SLOT + key_len + ALLOC_OVERHEAD + e.value.mem_bytes();
+    let mut n = ENTRY_SLOT + Key::heap_bytes(key_len) + e.value.mem_bytes();
     if e.expire_at != 0 {
-        n += VOLATILE_SLOT + key_len;
+        n += VOLATILE_SLOT + Key::heap_bytes(key_len);
     }
     n
 }
 
 #[derive(Default)]
 pub struct Shard {
-    map: IndexMap<Elem, Entry, Hasher>,
+    map: IndexMap<Key, Entry, Hasher>,
     /// Keys that have an expiry, for the active expiry sweep and volatile-* eviction.
-    volatile: IndexSet<Elem, Hasher>,
+    volatile: IndexSet<Key, Hasher>,
     /// Bytes accounted to this shard.
     used: usize,
 }
