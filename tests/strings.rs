@@ -747,3 +747,41 @@ fn wrong_type_and_ttl_interplay() {
     check(&mut r, "MSET m y", "+OK\r\n");
     check(&mut r, "TTL m", ":-1\r\n");
 }
+
+/// INCRBYFLOAT adds in long double and prints with "%.17Lf", as Redis does:
+/// the replies below are redis-server 7.0.15's (an f64 sum would print
+/// 0.30000000000000004 and 5001.1).
+#[test]
+fn incrbyfloat_matches_redis_long_double_results() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    check(&mut r, "SET f 0.1", "+OK\r\n");
+    check(&mut r, "INCRBYFLOAT f 0.2", "$3\r\n0.3\r\n");
+    check(&mut r, "GET f", "$3\r\n0.3\r\n");
+    check(&mut r, "INCRBYFLOAT g 5.0e3", "$4\r\n5000\r\n");
+    check(
+        &mut r,
+        "INCRBYFLOAT g 1.1",
+        "$22\r\n5001.10000000000000009\r\n",
+    );
+    check(&mut r, "HINCRBYFLOAT h x 0.1", "$3\r\n0.1\r\n");
+    check(&mut r, "HINCRBYFLOAT h x 0.2", "$3\r\n0.3\r\n");
+    check(&mut r, "SET huge 1e4932", "+OK\r\n");
+    check(
+        &mut r,
+        "INCRBYFLOAT huge 1e4932",
+        &err("ERR increment would produce NaN or Infinity"),
+    );
+    check(&mut r, "SET bad 1x", "+OK\r\n");
+    check(
+        &mut r,
+        "INCRBYFLOAT bad 1",
+        &err("ERR value is not a valid float"),
+    );
+    check(
+        &mut r,
+        "INCRBYFLOAT f nan",
+        &err("ERR value is not a valid float"),
+    );
+    check(&mut r, "GET f", "$3\r\n0.3\r\n");
+}

@@ -14,7 +14,7 @@ use super::{Command, Ctx};
 use crate::engine::{HashValue, Mutation};
 use crate::protocol::Reply;
 use crate::util::glob::glob_match;
-use crate::util::number;
+use crate::util::longdouble;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("hset", -4, WRITE | DENYOOM | FAST, KEY1, hset, "hash"),
@@ -181,29 +181,26 @@ fn hincrby(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    let Some(incr) = number::parse_long_double(&args[3]) else {
-        return ctx.err("ERR value is not a valid float");
-    };
-    if !incr.is_finite() {
-        return ctx.err("ERR value is NaN or Infinity");
+    // Checked and added in long double, as Redis does (util::longdouble).
+    match longdouble::valid(&args[3]) {
+        None => return ctx.err("ERR value is not a valid float"),
+        Some(false) => return ctx.err("ERR value is NaN or Infinity"),
+        Some(true) => {}
     }
     let key = &args[1];
     let old = match peek_hash(ctx.ks, key) {
         Err(_) => return ctx.wrongtype(),
-        Ok(h) => match h.and_then(|h| h.get(&args[2])) {
-            None => 0.0,
-            Some(v) => match number::parse_long_double(v) {
-                Some(n) => n,
-                None => return ctx.err("ERR hash value is not a float"),
-            },
-        },
+        Ok(h) => h.and_then(|h| h.get(&args[2])).map(|v| v.to_vec()),
     };
-    let new = old + incr;
-    if !new.is_finite() {
-        return ctx.err("ERR increment would produce NaN or Infinity");
+    if old
+        .as_deref()
+        .is_some_and(|v| longdouble::valid(v).is_none())
+    {
+        return ctx.err("ERR hash value is not a float");
     }
-    let mut text = Vec::with_capacity(24);
-    number::format_double_human(new, &mut text);
+    let Some(text) = longdouble::sum(old.as_deref(), &args[3]) else {
+        return ctx.err("ERR increment would produce NaN or Infinity");
+    };
     ctx.out.bulk(&text);
     ctx.ks.next_event(b'h', "hincrbyfloat");
     ctx.ks.apply(Mutation::HSet {

@@ -11,7 +11,7 @@ use super::util::{get_str, is, owned, parse_i64, peek_str, NOT_FLOAT, NOT_INT, O
 use super::{Command, Ctx, KeySpec};
 use super::{ALL_KEYS, KEY1, KEYS_1_2};
 use crate::engine::{ExpireSet, Mutation, Value};
-use crate::util::number;
+use crate::util::longdouble;
 
 const PAIRS: KeySpec = KeySpec::Range {
     first: 1,
@@ -507,24 +507,22 @@ fn decrby(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 
 fn incrbyfloat(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let key = &args[1];
+    // Checked and added in long double, as Redis does (util::longdouble).
     let old = match peek_str(ctx.ks, key) {
         Err(_) => return ctx.wrongtype(),
-        Ok(None) => 0.0,
-        Ok(Some(s)) => match number::parse_long_double(s) {
-            Some(v) => v,
-            None => return ctx.err(NOT_FLOAT),
-        },
+        Ok(old) => old.map(|s| s.to_vec()),
     };
-    let Some(incr) = number::parse_long_double(&args[2]) else {
+    if old
+        .as_deref()
+        .is_some_and(|s| longdouble::valid(s).is_none())
+        || longdouble::valid(&args[2]).is_none()
+    {
         return ctx.err(NOT_FLOAT);
-    };
-    let value = old + incr;
-    if !value.is_finite() {
-        return ctx.err("ERR increment would produce NaN or Infinity");
     }
-    let mut buf = Vec::with_capacity(32);
-    number::format_double_human(value, &mut buf);
-    let value = Bytes::from(buf);
+    let Some(value) = longdouble::sum(old.as_deref(), &args[2]) else {
+        return ctx.err("ERR increment would produce NaN or Infinity");
+    };
+    let value = Bytes::from(value);
     ctx.out.bulk(&value);
     ctx.ks.next_event(b'$', "incrbyfloat");
     ctx.ks.apply(Mutation::SetStr {

@@ -3,4 +3,5 @@
 
 pub mod counter;
 pub mod glob;
+pub mod longdouble;
 pub mod number;

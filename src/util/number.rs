@@ -490,58 +490,6 @@ fn trim_zeros(d: &[u8]) -> &[u8] {
     &d[..n]
 }
 
-/// What INCRBYFLOAT / HINCRBYFLOAT store and reply: Redis's
-/// `ld2string(LD_STR_HUMAN)`, i.e. `"%.17Lf"` with trailing zeros (and a
-/// trailing dot) trimmed and `"-0"` turned into `"0"`; `"inf"`, `"-inf"` and
-/// `"nan"` for non-finite values (callers reject those before storing).
-///
-/// Precision difference: Redis computes and prints in x87 80-bit long double
-/// (64-bit mantissa), so its `%.17Lf` output of a sum like 10.5+0.1 is
-/// already "10.6" and 0.1+0.2 prints as "0.3". We only have `f64`, and
-/// `%.17f` of an f64 would expose binary noise ("10.59999999999999964"), so
-/// we print the *shortest decimal that round-trips* the f64, in plain
-/// (non-exponent) notation: 10.6 -> "10.6", 3.0 -> "3",
-/// 17179869185.5 -> "17179869185.5", 1e300 -> "1" followed by 300 zeros.
-/// Like Redis, at most 17 fractional digits are printed: if the shortest
-/// form needs more, the value is rounded to 17 decimals (`%.17f`) and
-/// trimmed, so 1e-20 -> "0" and 1.5e-17 -> "0.00000000000000002", as in
-/// Redis. Remaining differences come from f64 vs long double arithmetic and
-/// rounding: e.g. 0.1+0.2 gives "0.30000000000000004" here, "0.3" in
-/// Redis; huge values print exactly-rounded shortest digits here but the
-/// long double's exact expansion in Redis (1e300 -> "1000000000000000000008997...").
-pub fn format_double_human(d: f64, buf: &mut Vec<u8>) {
-    if d.is_infinite() {
-        buf.extend_from_slice(if d > 0.0 { b"inf" } else { b"-inf" });
-        return;
-    }
-    if d.is_nan() {
-        buf.extend_from_slice(b"nan");
-        return;
-    }
-    use std::io::Write;
-    let start = buf.len();
-    // Rust's `Display` for f64 is the shortest round-trip representation in
-    // plain notation (never an exponent).
-    write!(buf, "{d}").expect("Vec write");
-    let frac_len = buf[start..]
-        .iter()
-        .position(|&c| c == b'.')
-        .map_or(0, |p| buf.len() - start - p - 1);
-    if frac_len > 17 {
-        buf.truncate(start);
-        write!(buf, "{d:.17}").expect("Vec write");
-        let n = trim_zeros(&buf[start..]).len();
-        buf.truncate(start + n);
-        if buf.last() == Some(&b'.') {
-            buf.pop();
-        }
-    }
-    if &buf[start..] == b"-0" {
-        buf.truncate(start);
-        buf.push(b'0');
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Memory sizes
 // ---------------------------------------------------------------------------
@@ -1116,71 +1064,6 @@ mod tests {
                 continue;
             }
             assert_eq!(fd(d), libc_g17(d), "bits {:#x}", d.to_bits());
-        }
-    }
-
-    // ----- format_double_human --------------------------------------------
-
-    fn fh(d: f64) -> String {
-        let mut b = Vec::new();
-        format_double_human(d, &mut b);
-        String::from_utf8(b).unwrap()
-    }
-
-    #[test]
-    fn format_double_human_table() {
-        let cases: &[(f64, &str)] = &[
-            (10.5 + 0.1, "10.6"),
-            (3.0, "3"),
-            (0.0, "0"),
-            (-0.0, "0"),
-            (-3.5, "-3.5"),
-            (17179869185.5, "17179869185.5"),
-            (1.25, "1.25"),
-            (0.1, "0.1"),
-            (-0.1, "-0.1"),
-            (5001.0, "5001"),
-            (1e15, "1000000000000000"),
-            (1e-7, "0.0000001"),
-            (1e-17, "0.00000000000000001"),
-            (1.5e-17, "0.00000000000000002"), // > 17 decimals: %.17f rounding
-            (1e-20, "0"),
-            (-1e-20, "0"),
-            (1.23456789e-10, "0.00000000012345679"), // as Redis %.17Lf
-            (0.1 + 0.2, "0.30000000000000004"),      // Redis (long double): "0.3"
-            (f64::INFINITY, "inf"),
-            (f64::NEG_INFINITY, "-inf"),
-            (f64::NAN, "nan"),
-        ];
-        for &(d, want) in cases {
-            assert_eq!(fh(d), want, "value {d:e}");
-        }
-        assert_eq!(fh(1e300), format!("1{}", "0".repeat(300)));
-        assert_eq!(fh(-1e300), format!("-1{}", "0".repeat(300)));
-        assert_eq!(fh(f64::MAX).len(), 309);
-    }
-
-    #[test]
-    fn format_double_human_roundtrips() {
-        let mut rng = XorShift(99);
-        for _ in 0..100_000 {
-            let d = f64::from_bits(rng.next());
-            if !d.is_finite() || d.abs() < 1e-6 {
-                continue;
-            }
-            let text = fh(d);
-            assert!(!text.contains('e'), "{text}");
-            assert!(!text.ends_with('.'), "{text}");
-            if text.contains('.') {
-                assert!(!text.ends_with('0'), "{text}");
-            }
-            // Never more than 17 fractional digits; exact round trip when
-            // the shortest form fits (always the case for |d| >= 1).
-            let frac = text.split_once('.').map_or(0, |(_, f)| f.len());
-            assert!(frac <= 17, "{text}");
-            if d.abs() >= 1.0 {
-                assert_eq!(parse_f64(text.as_bytes()), Some(d), "{text}");
-            }
         }
     }
 
