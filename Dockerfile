@@ -18,9 +18,10 @@ WORKDIR /src
 COPY .cargo .cargo
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto proto
+# build.rs also compiles this C file (INCRBYFLOAT's long double arithmetic).
+COPY src/util/longdouble.c src/util/longdouble.c
 # Dependencies only, against stub sources.
-RUN mkdir src \
- && echo 'fn main() {}' > src/main.rs \
+RUN echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
  && cargo build --release --locked \
  && rm -rf src
