@@ -600,12 +600,16 @@ pub fn run_detached(
 ) -> Option<Bytes> {
     let pos = cmd.key_positions(args);
     let keys: smallvec::SmallVec<[&Bytes; 4]> = pos.iter().map(|&i| &args[i]).collect();
+    // The client's CLIENT NO-TOUCH applies here too (its state is in `info`).
+    let no_touch = info.meta.lock().no_touch;
     let mut ks = server.db.lock(&keys);
     if !gate(&mut ks) {
         return None;
     }
+    ks.set_no_touch(no_touch);
     let mut client = ClientState::new(info, true);
     client.resp3 = resp3;
+    client.no_touch = no_touch;
     let mut out = Reply::new(resp3);
     let mut ctx = Ctx {
         out: &mut out,
