@@ -359,6 +359,26 @@ async fn stream_to(
         if !c.is_master_epoch(epoch) {
             return Err("no longer master".into());
         }
+        // Under load, let more commits join a small batch: when the last
+        // message went out less than a millisecond ago, first let the tasks
+        // already runnable (connections committing writes) run, up to
+        // COALESCE_YIELDS times while the batch keeps growing. Fewer, larger
+        // messages, with no timer delay added to the lag (tokio's timer
+        // rounds a sleep up to a millisecond). The log is read once, after.
+        let ready = c.log.last_offset().saturating_sub(cursor - 1);
+        if ready > 0
+            && ready < 256
+            && coalesced < COALESCE_YIELDS
+            && ready > last_len
+            && last_send.elapsed() < Duration::from_millis(1)
+        {
+            coalesced += 1;
+            last_len = ready;
+            tokio::task::yield_now().await;
+            continue;
+        }
+        coalesced = 0;
+        last_len = 0;
         let batch = match c.log.read_frames(cursor, BATCH_ENTRIES, BATCH_BYTES) {
             Ok(b) => b,
             Err(ReadError::Trimmed) => {
@@ -368,25 +388,6 @@ async fn stream_to(
             }
             Err(ReadError::Reset) => return Err("log reset".into()),
         };
-        // Under load, let more commits join a small batch: when the last
-        // message went out less than a millisecond ago, first let the tasks
-        // already runnable (connections committing writes) run, up to
-        // COALESCE_YIELDS times while the batch keeps growing. Fewer, larger
-        // messages, with no timer delay added to the lag (tokio's timer
-        // rounds a sleep up to a millisecond).
-        if batch.count > 0
-            && batch.count < 256
-            && coalesced < COALESCE_YIELDS
-            && batch.count > last_len
-            && last_send.elapsed() < Duration::from_millis(1)
-        {
-            coalesced += 1;
-            last_len = batch.count;
-            tokio::task::yield_now().await;
-            continue;
-        }
-        coalesced = 0;
-        last_len = 0;
         if batch.count == 0 {
             let notified = c.log.listen();
             if c.log.last_offset() >= cursor || !c.is_master_epoch(epoch) {
