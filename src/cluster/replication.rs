@@ -229,7 +229,6 @@ pub struct ReplLog {
     /// A local commit happened while not master, or a full sync was cut short:
     /// this node's keyspace no longer matches its log position.
     pub diverged: AtomicBool,
-    pub trimmed: AtomicU64,
     /// Local commits while not master (the fencing invariant says 0).
     pub unfenced_writes: AtomicU64,
 }
@@ -271,7 +270,6 @@ impl ReplLog {
             listeners: AtomicUsize::new(0),
             max_bytes: AtomicUsize::new(max_bytes.max(1024 * 1024) as usize),
             diverged: AtomicBool::new(false),
-            trimmed: AtomicU64::new(0),
             unfenced_writes: AtomicU64::new(0),
         }
     }
@@ -390,7 +388,6 @@ impl ReplLog {
             }
             g.bytes -= (s.end - s.start) as usize + SLOT_OVERHEAD;
             g.base = (g.base.0 + 1, s.tag);
-            self.trimmed.fetch_add(1, Ordering::Relaxed);
         }
         g.drop_unused_segs();
     }
