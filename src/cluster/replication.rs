@@ -66,8 +66,8 @@ impl LogEntry {
 struct Slot {
     tag: u64,
     seg: u64,
-    start: u32,
-    end: u32,
+    start: usize,
+    end: usize,
 }
 
 const OPEN: u64 = u64::MAX;
@@ -173,7 +173,7 @@ impl Inner {
     /// The frame of slot `i` (sealed).
     fn frame(&self, i: usize) -> Bytes {
         let s = self.slots[i];
-        self.segs[(s.seg - self.seg_base) as usize].slice(s.start as usize..s.end as usize)
+        self.segs[(s.seg - self.seg_base) as usize].slice(s.start..s.end)
     }
 
     /// The entry at slot `i` as a [`LogEntry`] (seals the arena if needed).
@@ -361,8 +361,8 @@ impl ReplLog {
             g.slots.push_back(Slot {
                 tag,
                 seg,
-                start: pos as u32,
-                end: end as u32,
+                start: pos,
+                end,
             });
             g.bytes += end - pos + SLOT_OVERHEAD;
             g.last = (offset, tag);
@@ -386,7 +386,7 @@ impl ReplLog {
             if s.seg == OPEN {
                 g.open -= 1;
             }
-            g.bytes -= (s.end - s.start) as usize + SLOT_OVERHEAD;
+            g.bytes -= s.end - s.start + SLOT_OVERHEAD;
             g.base = (g.base.0 + 1, s.tag);
         }
         g.drop_unused_segs();
@@ -430,8 +430,8 @@ impl ReplLog {
             g.slots.push_back(Slot {
                 tag,
                 seg: OPEN,
-                start: start as u32,
-                end: end as u32,
+                start,
+                end,
             });
             g.open += 1;
             g.bytes += end - start + SLOT_OVERHEAD;
@@ -493,19 +493,17 @@ impl ReplLog {
             if s.seg != run_seg || s.start != run_end {
                 if run_seg != OPEN {
                     let seg = &g.segs[(run_seg - g.seg_base) as usize];
-                    out.runs
-                        .push(seg.slice(run_start as usize..run_end as usize));
+                    out.runs.push(seg.slice(run_start..run_end));
                 }
                 (run_seg, run_start) = (s.seg, s.start);
             }
             run_end = s.end;
-            bytes += (s.end - s.start) as usize;
+            bytes += s.end - s.start;
             out.count += 1;
         }
         if run_seg != OPEN {
             let seg = &g.segs[(run_seg - g.seg_base) as usize];
-            out.runs
-                .push(seg.slice(run_start as usize..run_end as usize));
+            out.runs.push(seg.slice(run_start..run_end));
         }
         out.last = from + out.count as u64 - 1;
         Ok(out)
