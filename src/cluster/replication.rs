@@ -170,10 +170,9 @@ impl Inner {
         }
     }
 
-    /// The frame of slot `i` (sealed).
-    fn frame(&self, i: usize) -> Bytes {
-        let s = self.slots[i];
-        self.segs[(s.seg - self.seg_base) as usize].slice(s.start..s.end)
+    /// The sealed segment `seg`.
+    fn seg(&self, seg: u64) -> &Bytes {
+        &self.segs[(seg - self.seg_base) as usize]
     }
 
     /// The entry at slot `i` as a [`LogEntry`] (seals the arena if needed).
@@ -181,12 +180,13 @@ impl Inner {
         if self.slots[i].seg == OPEN {
             self.seal();
         }
-        let frame = self.frame(i);
-        let (_, body) = wire::frame_body(&frame)?;
+        let s = self.slots[i];
+        let seg = self.seg(s.seg);
+        let (_, body) = wire::frame_body(&seg[s.start..s.end])?;
         Ok(LogEntry {
             offset: self.base.0 + 1 + i as u64,
-            tag: self.slots[i].tag,
-            encoded: frame.slice(body),
+            tag: s.tag,
+            encoded: seg.slice(s.start + body.start..s.start + body.end),
         })
     }
 }
@@ -484,27 +484,24 @@ impl ReplLog {
         if g.open > 0 {
             g.seal();
         }
-        let (mut run_seg, mut run_start, mut run_end) = (OPEN, 0, 0);
+        // (segment, start, end) of each run of frames that lie end to end.
+        let mut runs: Vec<(u64, usize, usize)> = Vec::new();
         let mut bytes = 0;
         for s in g.slots.range(start..) {
             if out.count >= max || (bytes >= max_bytes && out.count > 0) {
                 break;
             }
-            if s.seg != run_seg || s.start != run_end {
-                if run_seg != OPEN {
-                    let seg = &g.segs[(run_seg - g.seg_base) as usize];
-                    out.runs.push(seg.slice(run_start..run_end));
-                }
-                (run_seg, run_start) = (s.seg, s.start);
+            match runs.last_mut() {
+                Some(r) if r.0 == s.seg && r.2 == s.start => r.2 = s.end,
+                _ => runs.push((s.seg, s.start, s.end)),
             }
-            run_end = s.end;
             bytes += s.end - s.start;
             out.count += 1;
         }
-        if run_seg != OPEN {
-            let seg = &g.segs[(run_seg - g.seg_base) as usize];
-            out.runs.push(seg.slice(run_start..run_end));
-        }
+        out.runs = runs
+            .into_iter()
+            .map(|(seg, a, b)| g.seg(seg).slice(a..b))
+            .collect();
         out.last = from + out.count as u64 - 1;
         Ok(out)
     }
@@ -661,9 +658,8 @@ pub fn decode_run(run: &Bytes) -> Result<Vec<RemoteEntry>, String> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < run.len() {
-        let frame = run.slice(pos..);
-        let (len, body) = wire::frame_body(&frame)?;
-        let d = wire::decode_entry(frame.slice(body))?;
+        let (len, body) = wire::frame_body(&run[pos..])?;
+        let d = wire::decode_entry(run.slice(pos + body.start..pos + body.end))?;
         out.push(RemoteEntry {
             offset: d.offset,
             tag: d.tag,

@@ -327,7 +327,7 @@ pub fn encode_mutations(muts: &[Mutation], out: &mut Vec<u8>) {
 
 /// Appends a log entry's position fields. Protobuf fields may come in any
 /// order, so `header + mutations` is a complete `LogEntry`.
-pub fn encode_position(offset: u64, tag: u64, ts_us: u64, out: &mut impl bytes::BufMut) {
+fn encode_position(offset: u64, tag: u64, ts_us: u64, out: &mut impl bytes::BufMut) {
     prost::encoding::uint64::encode(1, &offset, out);
     prost::encoding::uint64::encode(2, &tag, out);
     prost::encoding::uint64::encode(3, &ts_us, out);
