@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::Server;
+use common::{q, Server};
 
 fn info_field(c: &mut redis::Connection, field: &str) -> u64 {
     let info: String = redis::cmd("INFO").query(c).unwrap();
@@ -146,19 +146,13 @@ fn used_memory_tracks_what_is_held() {
 fn client_no_touch_leaves_access_data_alone_except_for_touch() {
     let s = Server::start(&["--maxmemory-policy", "allkeys-lfu"]);
     let mut c = s.client();
-    let freq = |c: &mut redis::Connection, k: &str| -> i64 {
-        redis::cmd("OBJECT").arg("FREQ").arg(k).query(c).unwrap()
-    };
-    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut c).unwrap();
-    let _: () = redis::cmd("SET").arg("b").arg("1").query(&mut c).unwrap();
+    let freq = |c: &mut redis::Connection, k: &str| -> i64 { q(c, &["OBJECT", "FREQ", k]) };
+    let _: () = q(&mut c, &["SET", "a", "1"]);
+    let _: () = q(&mut c, &["SET", "b", "1"]);
     let start = freq(&mut c, "a");
-    let _: () = redis::cmd("CLIENT")
-        .arg("NO-TOUCH")
-        .arg("ON")
-        .query(&mut c)
-        .unwrap();
+    let _: () = q(&mut c, &["CLIENT", "NO-TOUCH", "ON"]);
     for _ in 0..50 {
-        let _: Option<String> = redis::cmd("GET").arg("a").query(&mut c).unwrap();
+        let _: Option<String> = q(&mut c, &["GET", "a"]);
     }
     // Inside a transaction too.
     let _: Vec<Option<String>> = redis::pipe()
@@ -173,18 +167,14 @@ fn client_no_touch_leaves_access_data_alone_except_for_touch() {
         "a NO-TOUCH read changed the LFU counter"
     );
     // TOUCH still touches: the counter's first step is certain (p = 1).
-    let n: i64 = redis::cmd("TOUCH").arg("b").query(&mut c).unwrap();
+    let n: i64 = q(&mut c, &["TOUCH", "b"]);
     assert_eq!(n, 1);
     assert!(
         freq(&mut c, "b") > start,
         "TOUCH under NO-TOUCH did not touch"
     );
-    let _: () = redis::cmd("CLIENT")
-        .arg("NO-TOUCH")
-        .arg("OFF")
-        .query(&mut c)
-        .unwrap();
-    let _: Option<String> = redis::cmd("GET").arg("a").query(&mut c).unwrap();
+    let _: () = q(&mut c, &["CLIENT", "NO-TOUCH", "OFF"]);
+    let _: Option<String> = q(&mut c, &["GET", "a"]);
     assert!(
         freq(&mut c, "a") > start,
         "a read with NO-TOUCH OFF did not touch"

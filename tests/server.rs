@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Server;
+use common::{q, Server};
 
 #[test]
 fn requirepass_gates_every_command_but_auth() {
@@ -151,7 +151,7 @@ fn info_has_redis_sections() {
 fn info_commandstats_counts_calls_rejections_and_failures() {
     let s = Server::start(&["--requirepass", "pw"]);
     let mut c = s.client();
-    let _: () = redis::cmd("AUTH").arg("pw").query(&mut c).unwrap();
+    let _: () = q(&mut c, &["AUTH", "pw"]);
     let info = |c: &mut redis::Connection, section: &str| -> String {
         let mut cmd = redis::cmd("INFO");
         if !section.is_empty() {
@@ -159,14 +159,10 @@ fn info_commandstats_counts_calls_rejections_and_failures() {
         }
         cmd.query(c).unwrap()
     };
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
-    let _: () = redis::cmd("SET")
-        .arg("s")
-        .arg("text")
-        .query(&mut c)
-        .unwrap();
+    let _: () = q(&mut c, &["CONFIG", "RESETSTAT"]);
+    let _: () = q(&mut c, &["SET", "s", "text"]);
     for _ in 0..2 {
-        let _: Option<String> = redis::cmd("GET").arg("s").query(&mut c).unwrap();
+        let _: Option<String> = q(&mut c, &["GET", "s"]);
     }
     // Ran, replied with an error: a failed call.
     assert!(redis::cmd("INCR").arg("s").query::<i64>(&mut c).is_err());
@@ -184,11 +180,7 @@ fn info_commandstats_counts_calls_rejections_and_failures() {
         .arg("t")
         .query(&mut c)
         .unwrap();
-    let _: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxmemory")
-        .query(&mut c)
-        .unwrap();
+    let _: Vec<String> = q(&mut c, &["CONFIG", "GET", "maxmemory"]);
     let stats = info(&mut c, "commandstats");
     let line = |name: &str| -> String {
         stats
@@ -219,7 +211,7 @@ fn info_commandstats_counts_calls_rejections_and_failures() {
     let cpu = info(&mut c, "cpu");
     assert!(cpu.contains("used_cpu_user_children:") && !cpu.contains("used_memory"));
     // CONFIG RESETSTAT clears them.
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let _: () = q(&mut c, &["CONFIG", "RESETSTAT"]);
     let after = info(&mut c, "commandstats");
     assert!(!after.contains("cmdstat_get:"), "{after}");
 }
@@ -258,12 +250,7 @@ fn command_list_filters_and_command_info_of_subcommands() {
         .unwrap_err();
     assert!(err.to_string().contains("syntax error"), "{err}");
     // COMMAND INFO takes subcommands by full name; unknown ones are null.
-    let info: Vec<redis::Value> = redis::cmd("COMMAND")
-        .arg("INFO")
-        .arg("config|get")
-        .arg("get|key")
-        .query(&mut c)
-        .unwrap();
+    let info: Vec<redis::Value> = q(&mut c, &["COMMAND", "INFO", "config|get", "get|key"]);
     assert_eq!(info.len(), 2);
     match &info[0] {
         redis::Value::Array(fields) => {
@@ -274,11 +261,7 @@ fn command_list_filters_and_command_info_of_subcommands() {
     assert_eq!(info[1], redis::Value::Nil);
     // Commands whose keys come from their arguments are marked movablekeys.
     let flags = |c: &mut redis::Connection, name: &str| -> String {
-        let v: redis::Value = redis::cmd("COMMAND")
-            .arg("INFO")
-            .arg(name)
-            .query(c)
-            .unwrap();
+        let v: redis::Value = q(c, &["COMMAND", "INFO", name]);
         format!("{v:?}")
     };
     assert!(flags(&mut c, "zunionstore").contains("movablekeys"));
