@@ -510,6 +510,20 @@ fn restore_errors_and_options() {
         let e = restore(&mut c, "new", 0, &payload(body), &[]).unwrap_err();
         assert_eq!(e.detail(), Some("Bad data format"), "{body:?}");
     }
+    // A valid CRC over a string whose LZF length field says 2^62 bytes: an
+    // allocation of that size used to abort the whole process.
+    let mut body = vec![0x00, 0xc3, 0x05, 0x81];
+    body.extend_from_slice(&(1u64 << 62).to_be_bytes());
+    body.extend_from_slice(&[0x00, b'a', 0xe0, 0x00, 0x00]);
+    let e = restore(&mut c, "new", 0, &payload(&body), &[]).unwrap_err();
+    assert_eq!(e.detail(), Some("Bad data format"));
+    // Element counts far beyond the payload are refused the same way.
+    let mut body = vec![0x01, 0x81];
+    body.extend_from_slice(&u64::MAX.to_be_bytes());
+    body.extend_from_slice(b"\x01a");
+    let e = restore(&mut c, "new", 0, &payload(&body), &[]).unwrap_err();
+    assert_eq!(e.detail(), Some("Bad data format"));
+    assert_eq!(q::<String>(&mut c, &["PING"]), "PONG");
     let e = restore(&mut c, "new", 0, &good, &["bogus"]).unwrap_err();
     assert_eq!(e.detail(), Some("syntax error"));
     let e = restore(&mut c, "new", 0, &good, &["IDLETIME", "-1"]).unwrap_err();

@@ -653,9 +653,21 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The most bytes one input byte of LZF can expand to: a long back-reference
+/// is 3 bytes long and copies at most 7 + 255 + 2 = 264 bytes.
+const LZF_MAX_EXPANSION: usize = 264 / 3;
+
 /// LZF decompression (liblzf's format, as Redis uses); the output must be exactly `ulen` bytes.
+///
+/// `ulen` comes from the payload, so it is checked against what `input` can
+/// possibly expand to before anything is allocated, and the allocation is
+/// fallible: a forged length is `Bad data format`, never an abort.
 fn lzf_decompress(input: &[u8], ulen: usize) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = Vec::with_capacity(ulen);
+    if ulen == 0 || ulen > input.len().checked_mul(LZF_MAX_EXPANSION)? {
+        return None;
+    }
+    let mut out: Vec<u8> = Vec::new();
+    out.try_reserve_exact(ulen).ok()?;
     let mut ip = 0;
     while ip < input.len() {
         let ctrl = input[ip] as usize;
@@ -1141,5 +1153,22 @@ mod tests {
         // "aaaaaaaaaa": literal 'a', then a back-reference of length 9 at distance 1.
         let input = [0x00, b'a', 0xe0, 0x00, 0x00];
         assert_eq!(lzf_decompress(&input, 10).unwrap(), b"aaaaaaaaaa".to_vec());
+    }
+
+    #[test]
+    fn lzf_rejects_lengths_its_input_cannot_produce() {
+        let input = [0x00, b'a', 0xe0, 0x00, 0x00];
+        // 2^62 bytes used to be allocated up front and abort the process.
+        assert_eq!(lzf_decompress(&input, 1 << 62), None);
+        assert_eq!(lzf_decompress(&input, usize::MAX), None);
+        assert_eq!(
+            lzf_decompress(&input, input.len() * LZF_MAX_EXPANSION + 1),
+            None
+        );
+        assert_eq!(lzf_decompress(&input, 0), None);
+        // The longest possible expansion is still accepted.
+        let mut long = vec![0x00, b'a'];
+        long.extend_from_slice(&[0xe0, 0xff, 0x00]);
+        assert_eq!(lzf_decompress(&long, 1 + 264).unwrap(), vec![b'a'; 265]);
     }
 }
