@@ -39,4 +39,4 @@ USER jcache
 # 6379: clients (RESP). 7379: cluster gRPC (replication between nodes).
 EXPOSE 6379 7379
 ENTRYPOINT ["jcache"]
-CMD ["--bind", "0.0.0.0", "--port", "6379"]
+CMD ["--bind", "0.0.0.0", "--port", "6379", "--protected-mode", "no"]

@@ -96,7 +96,8 @@ start_node() { # name
   p=$(free_port); g=$(free_port)
   "$BIN" --port "$p" --bind 127.0.0.1 --log-level warn --cluster-etcd "$ETCD" \
     --cluster-name bench --node-id "$name" --cluster-port "$g" --cluster-lease-ttl "$TTL" \
-    --cluster-secret bench --threads "$NODE_THREADS" >>"$WORK/$name.log" 2>&1 &
+    --cluster-secret bench --threads "$NODE_THREADS" --enable-debug-command local \
+    >>"$WORK/$name.log" 2>&1 &
   PID[$name]=$!; PORT[$name]=$p; PIDS+=($!)
   wait_until 20 redis-cli -p "$p" ping
 }

@@ -28,7 +28,8 @@
 #                        `redis-server --port P --bind 127.0.0.1 --save ""
 #                        --appendonly no --dir TMP`, otherwise as
 #                        `jcache --port P --bind 127.0.0.1 --log-level warn
-#                        --threads N` (N = COMPAT_JCACHE_THREADS).
+#                        --threads N --enable-debug-command yes`
+#                        (N = COMPAT_JCACHE_THREADS; the suite calls DEBUG).
 #   COMPAT_JCACHE_THREADS  jcache's --threads for the suite (default 1). A few
 #                        tests send a command on one connection and, without
 #                        reading its reply, another on a second connection,
@@ -317,7 +318,8 @@ start_server() {
             --daemonize no --dir "$SERVER_TMP" "${extra[@]}" > "$logfile" 2>&1 &
     else
         (cd "$SERVER_TMP" && exec "$SERVER_BIN" --port "$port" --bind 127.0.0.1 \
-            --log-level warn --threads "$JCACHE_THREADS" "${extra[@]}") > "$logfile" 2>&1 &
+            --log-level warn --threads "$JCACHE_THREADS" --enable-debug-command yes \
+            "${extra[@]}") > "$logfile" 2>&1 &
     fi
     SERVER_PID=$!
     local i

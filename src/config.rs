@@ -35,6 +35,18 @@ pub struct Cli {
     /// Password clients must AUTH with.
     #[arg(long, env = "JCACHE_REQUIREPASS")]
     pub requirepass: Option<String>,
+    /// Protected mode (yes/no): while no password is set, only loopback
+    /// clients (127.0.0.1, ::1) are served; others get -DENIED. Default yes.
+    #[arg(long, env = "JCACHE_PROTECTED_MODE")]
+    pub protected_mode: Option<String>,
+    /// Who may run DEBUG: no, local (loopback clients only) or yes. Default no.
+    #[arg(long, env = "JCACHE_ENABLE_DEBUG_COMMAND")]
+    pub enable_debug_command: Option<String>,
+    /// Most bytes a client may have buffered as unprocessed input (requests
+    /// being read, and a MULTI's queued commands); the client is closed past
+    /// it. Default 1gb.
+    #[arg(long, env = "JCACHE_CLIENT_QUERY_BUFFER_LIMIT")]
+    pub client_query_buffer_limit: Option<String>,
     /// Memory limit for the keyspace (bytes, or 100mb, 1gb, ...); 0 = unlimited.
     #[arg(long, env = "JCACHE_MAXMEMORY")]
     pub maxmemory: Option<String>,
@@ -105,6 +117,9 @@ struct FileConfig {
     port: Option<u16>,
     bind: Option<String>,
     requirepass: Option<String>,
+    protected_mode: Option<toml::Value>,
+    enable_debug_command: Option<String>,
+    client_query_buffer_limit: Option<toml::Value>,
     maxmemory: Option<toml::Value>,
     maxmemory_policy: Option<String>,
     maxclients: Option<u64>,
@@ -157,6 +172,34 @@ impl TierSpec {
     }
 }
 
+/// Who may run a protected command (Redis's `enable-debug-command`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtectedAction {
+    No,
+    /// Only clients connected from 127.0.0.1 or ::1.
+    Local,
+    Yes,
+}
+
+impl ProtectedAction {
+    pub fn parse(s: &str) -> Option<ProtectedAction> {
+        match s.to_ascii_lowercase().as_str() {
+            "no" => Some(ProtectedAction::No),
+            "local" => Some(ProtectedAction::Local),
+            "yes" => Some(ProtectedAction::Yes),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtectedAction::No => "no",
+            ProtectedAction::Local => "local",
+            ProtectedAction::Yes => "yes",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -169,6 +212,11 @@ pub struct Config {
     pub port: u16,
     pub bind: String,
     pub requirepass: Option<String>,
+    /// While no password is set, serve only loopback clients.
+    pub protected_mode: bool,
+    pub enable_debug_command: ProtectedAction,
+    /// Most unprocessed input bytes a client may hold (closed past it).
+    pub client_query_buffer_limit: u64,
     pub maxmemory: u64,
     pub maxmemory_policy: EvictionPolicy,
     pub maxclients: u64,
@@ -306,6 +354,9 @@ impl Default for Config {
             port: 6379,
             bind: "127.0.0.1".into(),
             requirepass: None,
+            protected_mode: true,
+            enable_debug_command: ProtectedAction::No,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
             maxmemory: 0,
             maxmemory_policy: EvictionPolicy::NoEviction,
             maxclients: 10000,
@@ -404,6 +455,18 @@ impl Config {
         if let Some(v) = file.requirepass {
             c.requirepass = Some(v);
         }
+        if let Some(v) = &file.protected_mode {
+            c.protected_mode = match v {
+                toml::Value::Boolean(b) => *b,
+                other => parse_yes_no("protected-mode", &toml_text(other))?,
+            };
+        }
+        if let Some(v) = &file.enable_debug_command {
+            c.enable_debug_command = parse_protected("enable-debug-command", v)?;
+        }
+        if let Some(v) = &file.client_query_buffer_limit {
+            c.client_query_buffer_limit = memory_value("client-query-buffer-limit", v)?;
+        }
         if let Some(v) = &file.maxmemory {
             c.maxmemory = memory_value("maxmemory", v)?;
         }
@@ -483,6 +546,15 @@ impl Config {
         if let Some(v) = &cli.requirepass {
             c.requirepass = Some(v.clone());
         }
+        if let Some(v) = &cli.protected_mode {
+            c.protected_mode = parse_yes_no("protected-mode", v)?;
+        }
+        if let Some(v) = &cli.enable_debug_command {
+            c.enable_debug_command = parse_protected("enable-debug-command", v)?;
+        }
+        if let Some(v) = &cli.client_query_buffer_limit {
+            c.client_query_buffer_limit = memory_str("client-query-buffer-limit", v)?;
+        }
         if let Some(v) = &cli.maxmemory {
             c.maxmemory = memory_str("maxmemory", v)?;
         }
@@ -528,6 +600,12 @@ impl Config {
                 "must be at least 1mb".into(),
             ));
         }
+        if self.client_query_buffer_limit < 1024 * 1024 {
+            return Err(ConfigError::Invalid(
+                "client-query-buffer-limit",
+                "must be at least 1mb".into(),
+            ));
+        }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
             return Err(ConfigError::Invalid("log-level", self.log_level.clone()));
         }
@@ -563,6 +641,18 @@ impl Config {
 
 fn parse_policy(s: &str) -> Result<EvictionPolicy, ConfigError> {
     EvictionPolicy::parse(s).ok_or_else(|| ConfigError::Invalid("maxmemory-policy", s.to_string()))
+}
+
+fn parse_yes_no(name: &'static str, s: &str) -> Result<bool, ConfigError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(ConfigError::Invalid(name, s.to_string())),
+    }
+}
+
+fn parse_protected(name: &'static str, s: &str) -> Result<ProtectedAction, ConfigError> {
+    ProtectedAction::parse(s.trim()).ok_or_else(|| ConfigError::Invalid(name, s.to_string()))
 }
 
 fn parse_log_format(s: &str) -> Result<LogFormat, ConfigError> {

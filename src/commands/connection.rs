@@ -194,10 +194,7 @@ fn check_password(ctx: &Ctx<'_, '_>, user: &[u8], pass: &[u8]) -> bool {
     if user != b"default" {
         return false;
     }
-    match ctx.server.config.get("requirepass") {
-        Some(p) if !p.is_empty() => p.as_bytes() == pass,
-        _ => true,
-    }
+    ctx.server.config.password_matches(pass)
 }
 
 fn auth(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {

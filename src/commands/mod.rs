@@ -30,6 +30,7 @@ use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 
+use crate::config::ProtectedAction;
 use crate::engine::Keys;
 use crate::protocol::Reply;
 use crate::server::{ClientState, Shared};
@@ -476,7 +477,11 @@ pub fn execute(
     out: &mut Reply,
 ) -> Flow {
     server.stats.commands.add(1);
-    let (cmd, full_name) = match resolve(&args) {
+    let resolved = match protected_denied(server, client, &args) {
+        Some(e) => Err(e),
+        None => resolve(&args),
+    };
+    let (cmd, full_name) = match resolved {
         Ok(c) => c,
         Err(e) => {
             if client.multi.is_some() {
@@ -531,6 +536,27 @@ pub fn execute(
     record_ran(cmd, started, out, mark);
     serve_ready(server);
     flow
+}
+
+/// Redis's check for protected commands (DEBUG), made after arity and
+/// before authentication, as `processCommand` does: DEBUG is refused unless
+/// `enable-debug-command` is `yes`, or `local` and the client connected from
+/// 127.0.0.1 or ::1.
+fn protected_denied(server: &Shared, client: &ClientState, args: &[Bytes]) -> Option<String> {
+    if args.len() < 2 || !args[0].eq_ignore_ascii_case(b"debug") {
+        return None;
+    }
+    let allowed = match server.config.enable_debug_command {
+        ProtectedAction::Yes => true,
+        ProtectedAction::Local => crate::server::is_local_client(client.info.addr),
+        ProtectedAction::No => false,
+    };
+    (!allowed).then(|| {
+        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", \
+         you can run it from a local connection, otherwise you need to set this option in the \
+         configuration file, and then restart the server."
+            .to_string()
+    })
 }
 
 /// Counts a call that ran: its time, and whether its reply is an error.

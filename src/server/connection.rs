@@ -22,6 +22,9 @@ use super::{ClientInfo, ClientState, Shared};
 use crate::commands::{self, BlockRequest, Flow};
 use crate::protocol::{ParseLimits, Reply, RequestParser};
 
+/// Redis 7.0's reply to a non-loopback client in protected mode, word for word.
+const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 /// Flush the reply buffer early once a pipeline produced this much.
 const OUT_FLUSH: usize = 64 * 1024;
 
@@ -37,6 +40,16 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, addr: SocketAddr)
         let _ = socket
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
+        shared.connected.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    if shared.config.protected_mode.load(Ordering::Relaxed)
+        && !shared.requirepass_set()
+        && !super::is_local_client(addr)
+    {
+        // Redis 7.0's protected mode: whatever the bind address, a server
+        // without a password serves only loopback clients.
+        let _ = socket.write_all(DENIED).await;
         shared.connected.fetch_sub(1, Ordering::AcqRel);
         return;
     }

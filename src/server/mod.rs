@@ -180,6 +180,19 @@ impl Server {
     }
 }
 
+/// Whether a client counts as local for protected mode and
+/// `enable-debug-command local`: exactly 127.0.0.1 or ::1, as Redis 7.0
+/// compares the peer's address text (other 127.x addresses are not local).
+pub fn is_local_client(addr: SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(v6) => {
+            v6 == std::net::Ipv6Addr::LOCALHOST
+                || v6.to_ipv4_mapped() == Some(std::net::Ipv4Addr::LOCALHOST)
+        }
+    }
+}
+
 /// The active expiry sweep: ten times a second, sample keys with a TTL.
 async fn expire_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));

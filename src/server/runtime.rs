@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
-use crate::config::Config;
+use crate::config::{Config, ProtectedAction};
 use crate::engine::EvictionPolicy;
 use crate::util::number::{parse_i64, parse_memory};
 
@@ -21,6 +21,8 @@ enum Kind {
     Str,
     Policy,
     LogLevel,
+    /// A memory value of at least 1mb, as Redis bounds it.
+    QueryBufferLimit,
     /// Set only at startup.
     Immutable,
 }
@@ -77,7 +79,11 @@ const PARAMS: &[(&str, Kind, &str)] = &[
     ("latency-monitor-threshold", Kind::Int, "0"),
     ("latency-tracking", Kind::Bool, "yes"),
     ("latency-tracking-info-percentiles", Kind::Str, "50 99 99.9"),
-    ("client-query-buffer-limit", Kind::Memory, "1073741824"),
+    (
+        "client-query-buffer-limit",
+        Kind::QueryBufferLimit,
+        "1073741824",
+    ),
     (
         "client-output-buffer-limit",
         Kind::Str,
@@ -87,8 +93,8 @@ const PARAMS: &[(&str, Kind, &str)] = &[
     ("replica-read-only", Kind::Bool, "yes"),
     ("repl-backlog-size", Kind::Memory, "1048576"),
     ("close-on-replica-write", Kind::Bool, "yes"),
-    ("enable-debug-command", Kind::Str, "no"),
-    ("protected-mode", Kind::Bool, "no"),
+    ("enable-debug-command", Kind::Immutable, "no"),
+    ("protected-mode", Kind::Bool, "yes"),
     ("tcp-keepalive", Kind::Int, "300"),
     ("io-threads", Kind::Immutable, "1"),
     ("daemonize", Kind::Immutable, "no"),
@@ -108,10 +114,18 @@ const ALIASES: &[(&str, &str)] = &[
 
 pub struct RuntimeConfig {
     values: RwLock<BTreeMap<&'static str, String>>,
+    /// The password, changed together with `requirepass_set` under the
+    /// `values` write lock: no instant exists in which a password is set but
+    /// any password would be accepted.
+    password: RwLock<Option<Box<[u8]>>>,
     requirepass_set: AtomicBool,
     pub proto_max_bulk_len: AtomicU64,
     pub maxclients: AtomicU64,
     pub timeout: AtomicU64,
+    pub protected_mode: AtomicBool,
+    pub client_query_buffer_limit: AtomicU64,
+    /// Who may run DEBUG (immutable, as in Redis).
+    pub enable_debug_command: ProtectedAction,
 }
 
 impl RuntimeConfig {
@@ -132,17 +146,46 @@ impl RuntimeConfig {
         values.insert("maxclients", config.maxclients.to_string());
         values.insert("proto-max-bulk-len", config.proto_max_bulk_len.to_string());
         values.insert("timeout", config.timeout.to_string());
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        values.insert("protected-mode", yes_no(config.protected_mode));
+        values.insert(
+            "enable-debug-command",
+            config.enable_debug_command.name().to_string(),
+        );
+        values.insert(
+            "client-query-buffer-limit",
+            config.client_query_buffer_limit.to_string(),
+        );
         RuntimeConfig {
             values: RwLock::new(values),
+            password: RwLock::new(
+                config
+                    .requirepass
+                    .as_ref()
+                    .map(|p| p.as_bytes().to_vec().into_boxed_slice()),
+            ),
             requirepass_set: AtomicBool::new(config.requirepass.is_some()),
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
             maxclients: AtomicU64::new(config.maxclients),
             timeout: AtomicU64::new(config.timeout),
+            protected_mode: AtomicBool::new(config.protected_mode),
+            client_query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
+            enable_debug_command: config.enable_debug_command,
         }
     }
 
     pub fn requirepass_set(&self) -> bool {
-        self.requirepass_set.load(Ordering::Relaxed)
+        self.requirepass_set.load(Ordering::Acquire)
+    }
+
+    /// Whether `pass` is the password, compared in time independent of where
+    /// they differ (and of `pass`'s length beyond the password's). With no
+    /// password set, every password is accepted, as for Redis's `nopass` user.
+    pub fn password_matches(&self, pass: &[u8]) -> bool {
+        match self.password.read().as_deref() {
+            None => true,
+            Some(p) => constant_time_eq(p, pass),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
@@ -173,6 +216,15 @@ impl RuntimeConfig {
             Kind::Immutable => return Err(fail("can't set immutable config")),
             Kind::Memory => match parse_memory(value.as_bytes()) {
                 Some(v) => v.to_string(),
+                None => return Err(fail("argument must be a memory value")),
+            },
+            Kind::QueryBufferLimit => match parse_memory(value.as_bytes()) {
+                Some(v) if v >= 1024 * 1024 && v <= i64::MAX as u64 => v.to_string(),
+                Some(_) => {
+                    return Err(fail(
+                        "argument must be between 1048576 and 9223372036854775807 inclusive",
+                    ))
+                }
                 None => return Err(fail("argument must be a memory value")),
             },
             Kind::Int => match parse_i64(value.as_bytes()) {
@@ -206,10 +258,24 @@ impl RuntimeConfig {
 
     /// Stores a validated value and updates the fast-path mirrors.
     pub fn store(&self, name: &'static str, value: String) {
+        let mut values = self.values.write();
         match name {
-            "requirepass" => self
-                .requirepass_set
-                .store(!value.is_empty(), Ordering::Relaxed),
+            "requirepass" => {
+                // Password first, then the flag (and the reverse to clear):
+                // a reader never sees the flag set without the password.
+                let mut p = self.password.write();
+                if value.is_empty() {
+                    self.requirepass_set.store(false, Ordering::Release);
+                    *p = None;
+                } else {
+                    *p = Some(value.as_bytes().to_vec().into_boxed_slice());
+                    self.requirepass_set.store(true, Ordering::Release);
+                }
+            }
+            "protected-mode" => self.protected_mode.store(value == "yes", Ordering::Relaxed),
+            "client-query-buffer-limit" => self
+                .client_query_buffer_limit
+                .store(value.parse().unwrap_or(1 << 30), Ordering::Relaxed),
             "proto-max-bulk-len" => self
                 .proto_max_bulk_len
                 .store(value.parse().unwrap_or(512 << 20), Ordering::Relaxed),
@@ -221,7 +287,6 @@ impl RuntimeConfig {
                 .store(value.parse().unwrap_or(0), Ordering::Relaxed),
             _ => {}
         }
-        let mut values = self.values.write();
         for (old, new) in ALIASES {
             if name == *old {
                 values.insert(new, value.clone());
@@ -230,5 +295,49 @@ impl RuntimeConfig {
             }
         }
         values.insert(name, value);
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths,
+/// not on where they differ (Redis's `time_independent_strcmp` serves the
+/// same purpose).
+pub fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
+    let mut diff = (expected.len() != given.len()) as u8;
+    for (i, &e) in expected.iter().enumerate() {
+        // Compare against a byte of `given` whatever its length, so the loop
+        // always runs over the whole expected value.
+        let g = given.get(i).copied().unwrap_or(!e);
+        diff |= e ^ g;
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(constant_time_eq(b"", b""));
+        for other in [&b"secreT"[..], b"secre", b"secrets", b"", b"\0ecret"] {
+            assert!(!constant_time_eq(b"secret", other), "{other:?}");
+        }
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn password_and_flag_change_together() {
+        let rc = RuntimeConfig::new(&Config::default(), "127.0.0.1:0".parse().unwrap());
+        assert!(!rc.requirepass_set());
+        assert!(rc.password_matches(b"anything"));
+        rc.store("requirepass", "p1".into());
+        assert!(rc.requirepass_set());
+        assert!(rc.password_matches(b"p1"));
+        assert!(!rc.password_matches(b"anything"));
+        assert!(!rc.password_matches(b""));
+        rc.store("requirepass", String::new());
+        assert!(!rc.requirepass_set());
+        assert_eq!(rc.get("requirepass").as_deref(), Some(""));
     }
 }

@@ -34,6 +34,13 @@ impl Server {
                 "--log-level",
                 "warn",
             ])
+            // Tests call DEBUG from loopback; a test of the default passes its own.
+            .args(
+                (!extra.contains(&"--enable-debug-command"))
+                    .then_some(["--enable-debug-command", "local"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -1,0 +1,144 @@
+//! A hostile or careless client: protected mode, the DEBUG gate, passwords,
+//! CLIENT KILL's filters, per-client buffers and the query buffer limit.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{err, q, req, Raw, Server};
+
+/// A raw connection to `server` whose source address is 127.0.0.2: a
+/// loopback address that Redis (and jcache) do not count as local.
+fn raw_from_127_0_0_2(server: &Server) -> Raw {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let s: TcpStream = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let addr = format!("127.0.0.1:{}", server.port).parse().unwrap();
+        sock.connect(addr).await.unwrap().into_std().unwrap()
+    });
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    Raw { s }
+}
+
+const DENIED_START: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user.";
+
+#[test]
+fn protected_mode_serves_only_loopback_without_a_password() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["CONFIG", "GET", "protected-mode"]),
+        ["protected-mode", "yes"]
+    );
+    // 127.0.0.2 is not local for Redis 7.0: denied, then closed.
+    let mut far = raw_from_127_0_0_2(&s);
+    far.send(b"PING\r\n");
+    let got = String::from_utf8(far.read_to_close()).unwrap();
+    assert!(got.starts_with(DENIED_START), "{got}");
+    assert!(
+        got.ends_with("'--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n"),
+        "{got}"
+    );
+    // 127.0.0.1 is served.
+    s.raw().roundtrip(b"PING\r\n", b"+PONG\r\n");
+    // With a password, everyone is served (and must authenticate).
+    q::<String>(&mut c, &["CONFIG", "SET", "requirepass", "pw"]);
+    let mut far = raw_from_127_0_0_2(&s);
+    far.roundtrip(b"PING\r\n", b"-NOAUTH Authentication required.\r\n");
+    far.roundtrip(b"AUTH pw\r\nPING\r\n", b"+OK\r\n+PONG\r\n");
+    // Without a password again, and protected mode off: served.
+    q::<String>(&mut c, &["CONFIG", "SET", "requirepass", ""]);
+    q::<String>(&mut c, &["CONFIG", "SET", "protected-mode", "no"]);
+    raw_from_127_0_0_2(&s).roundtrip(b"PING\r\n", b"+PONG\r\n");
+
+    // --protected-mode no at startup.
+    let open = Server::start(&["--protected-mode", "no"]);
+    raw_from_127_0_0_2(&open).roundtrip(b"PING\r\n", b"+PONG\r\n");
+}
+
+const DEBUG_DENIED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+#[test]
+fn debug_is_refused_unless_enabled() {
+    // The default: no. A client could otherwise freeze every other client
+    // with MULTI / DEBUG SLEEP / EXEC (every shard locked while it sleeps).
+    let s = Server::start(&["--enable-debug-command", "no"]);
+    let mut c = s.client();
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["CONFIG", "GET", "enable-debug-command"]),
+        ["enable-debug-command", "no"]
+    );
+    assert_eq!(err(&mut c, &["DEBUG", "SLEEP", "5"]), DEBUG_DENIED);
+    // Refused before its subcommand is looked at, as in Redis.
+    assert_eq!(err(&mut c, &["DEBUG", "nosuch"]), DEBUG_DENIED);
+    // Arity comes first.
+    assert_eq!(
+        err(&mut c, &["DEBUG"]),
+        "ERR wrong number of arguments for 'debug' command"
+    );
+    let mut r = s.raw();
+    r.send(&req(&[b"MULTI"]));
+    r.send(&req(&[b"DEBUG", b"SLEEP", b"5"]));
+    r.send(&req(&[b"EXEC"]));
+    assert_eq!(r.read_reply(), "+OK\r\n");
+    assert_eq!(r.read_reply(), format!("-{DEBUG_DENIED}\r\n"));
+    assert_eq!(
+        r.read_reply(),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    assert_eq!(
+        err(&mut c, &["CONFIG", "SET", "enable-debug-command", "yes"]),
+        "ERR CONFIG SET failed (possibly related to argument 'enable-debug-command') - can't set immutable config"
+    );
+
+    // local: 127.0.0.1 only.
+    let s = Server::start(&["--enable-debug-command", "local", "--protected-mode", "no"]);
+    let mut c = s.client();
+    assert_eq!(q::<String>(&mut c, &["DEBUG", "SLEEP", "0"]), "OK");
+    let mut far = raw_from_127_0_0_2(&s);
+    far.send(&req(&[b"DEBUG", b"SLEEP", b"0"]));
+    assert_eq!(far.read_reply(), format!("-{DEBUG_DENIED}\r\n"));
+
+    // yes: everyone.
+    let s = Server::start(&["--enable-debug-command", "yes", "--protected-mode", "no"]);
+    let mut far = raw_from_127_0_0_2(&s);
+    far.roundtrip(&req(&[b"DEBUG", b"SLEEP", b"0"]), b"+OK\r\n");
+}
+
+#[test]
+fn changing_requirepass_never_accepts_a_wrong_password() {
+    // One client flips the password between two values while others try a
+    // wrong one: there must be no instant in which a password is set but any
+    // password is accepted (the flag used to be stored before the password).
+    let s = Server::start(&["--requirepass", "p0"]);
+    let port = s.port;
+    let flipper = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://:p0@127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        for i in 0..3000 {
+            let p = if i % 2 == 0 { "p1" } else { "p0" };
+            q::<String>(&mut c, &["CONFIG", "SET", "requirepass", p]);
+        }
+    });
+    let mut tries = 0;
+    while !flipper.is_finished() && tries < 20_000 {
+        tries += 1;
+        let mut r = s.raw();
+        r.send(b"AUTH wrong\r\n");
+        let got = r.read_reply();
+        assert_eq!(
+            got, "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+            "after {tries} tries"
+        );
+    }
+    flipper.join().unwrap();
+    assert!(tries > 0);
+}
