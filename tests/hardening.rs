@@ -6,7 +6,7 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{err, q, req, Raw, Server};
+use common::{err, q, req, wait_for, Raw, Server};
 
 /// A raw connection to `server` whose source address is 127.0.0.2: a
 /// loopback address that Redis (and jcache) do not count as local.
@@ -141,4 +141,127 @@ fn changing_requirepass_never_accepts_a_wrong_password() {
     }
     flipper.join().unwrap();
     assert!(tries > 0);
+}
+
+/// CLIENT LIST's `id=` of the connection `r`.
+fn client_id(r: &mut Raw) -> u64 {
+    r.send(&req(&[b"CLIENT", b"ID"]));
+    let line = r.read_reply();
+    line.trim_start_matches(':').trim().parse().unwrap()
+}
+
+#[test]
+fn client_kill_honours_every_filter() {
+    let s = Server::start(&[]);
+    let mut admin = s.client();
+    // A subscriber, a client blocked in BLPOP, and an idle normal client.
+    let mut sub = s.raw();
+    let sub_id = client_id(&mut sub);
+    sub.send(&req(&[b"SUBSCRIBE", b"ch"]));
+    sub.read_reply();
+    let mut blocked = s.raw();
+    let blocked_id = client_id(&mut blocked);
+    blocked.send(&req(&[b"BLPOP", b"nokey", b"0"]));
+    let mut idle = s.raw();
+    let idle_id = client_id(&mut idle);
+    assert!(wait_for(Duration::from_secs(10), || {
+        q::<String>(&mut admin, &["CLIENT", "LIST"]).contains("flags=b ")
+    }));
+
+    // Errors, as Redis 7.0 words them; nothing is killed by a bad call.
+    assert_eq!(
+        err(&mut admin, &["CLIENT", "KILL", "USER", "nosuch"]),
+        "ERR No such user 'nosuch'"
+    );
+    assert_eq!(
+        err(&mut admin, &["CLIENT", "KILL", "TYPE", "bogus"]),
+        "ERR Unknown client type 'bogus'"
+    );
+    assert_eq!(
+        err(&mut admin, &["CLIENT", "KILL", "ID", "0"]),
+        "ERR client-id should be greater than 0"
+    );
+    assert_eq!(
+        err(&mut admin, &["CLIENT", "KILL", "ID", "1", "SKIPME"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(&mut admin, &["CLIENT", "KILL", "MAXAGE", "1"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(&mut admin, &["CLIENT", "KILL", "SKIPME", "maybe"]),
+        "ERR syntax error"
+    );
+
+    // CLIENT LIST TYPE sees the same types.
+    let pubsub_list: String = q(&mut admin, &["CLIENT", "LIST", "TYPE", "pubsub"]);
+    assert_eq!(pubsub_list.lines().count(), 1, "{pubsub_list}");
+    assert!(pubsub_list.contains(&format!("id={sub_id} ")));
+    let normal_list: String = q(&mut admin, &["CLIENT", "LIST", "TYPE", "normal"]);
+    assert_eq!(normal_list.lines().count(), 3, "{normal_list}");
+    let masters: String = q(&mut admin, &["CLIENT", "LIST", "TYPE", "master"]);
+    assert_eq!(masters, "");
+
+    // TYPE pubsub kills the subscriber only (it used to kill everyone,
+    // the blocked BLPOP client too).
+    assert_eq!(
+        q::<i64>(&mut admin, &["CLIENT", "KILL", "TYPE", "pubsub"]),
+        1
+    );
+    assert!(sub.read_to_close().is_empty());
+    assert_eq!(
+        q::<i64>(&mut admin, &["CLIENT", "KILL", "TYPE", "master"]),
+        0
+    );
+    // USER default matches all, with the other filters still applied.
+    assert_eq!(
+        q::<i64>(
+            &mut admin,
+            &[
+                "CLIENT",
+                "KILL",
+                "USER",
+                "default",
+                "ID",
+                &blocked_id.to_string()
+            ]
+        ),
+        1
+    );
+    assert!(blocked.read_to_close().is_empty());
+    // The idle client survived all of it.
+    idle.roundtrip(b"PING\r\n", b"+PONG\r\n");
+    let my_addr = {
+        let info: String = q(&mut admin, &["CLIENT", "INFO"]);
+        info.split(' ')
+            .find_map(|f| f.strip_prefix("addr="))
+            .unwrap()
+            .to_string()
+    };
+    // ADDR of an unknown address kills nothing; SKIPME yes protects the caller.
+    assert_eq!(
+        q::<i64>(&mut admin, &["CLIENT", "KILL", "ADDR", "1.2.3.4:5"]),
+        0
+    );
+    assert_eq!(
+        q::<i64>(&mut admin, &["CLIENT", "KILL", "ADDR", &my_addr]),
+        0
+    );
+    assert_eq!(
+        q::<i64>(
+            &mut admin,
+            &[
+                "CLIENT",
+                "KILL",
+                "TYPE",
+                "normal",
+                "ID",
+                &idle_id.to_string()
+            ]
+        ),
+        1
+    );
+    assert!(idle.read_to_close().is_empty());
+    assert_eq!(q::<String>(&mut admin, &["PING"]), "PONG");
 }

@@ -6,6 +6,7 @@ use super::flags::*;
 use super::transactions::unwatch_all;
 use super::util::{is, parse_i64, NOT_INT, SYNTAX};
 use super::{Command, Ctx, KeySpec};
+use crate::server::ClientInfo;
 
 pub const REDIS_VERSION: &str = "7.0.15";
 
@@ -362,25 +363,19 @@ fn sync_meta(ctx: &mut Ctx<'_, '_>) {
 fn client_list(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     sync_meta(ctx);
     let mut ids: Option<Vec<u64>> = None;
+    let mut kind = None;
     let mut i = 2;
     while i < args.len() {
         if is(&args[i], "type") && i + 1 < args.len() {
             let t = &args[i + 1];
-            if !(is(t, "normal")
-                || is(t, "master")
-                || is(t, "replica")
-                || is(t, "slave")
-                || is(t, "pubsub"))
-            {
+            let Some(k) = ClientType::parse(t) else {
                 ctx.err(&format!(
                     "ERR Unknown client type '{}'",
                     String::from_utf8_lossy(t)
                 ));
                 return;
-            }
-            if !is(t, "normal") {
-                ids = Some(Vec::new());
-            }
+            };
+            kind = Some(k);
             i += 2;
         } else if is(&args[i], "id") && i + 1 < args.len() {
             let mut v = Vec::new();
@@ -402,7 +397,9 @@ fn client_list(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     }
     let mut text = String::new();
     for c in ctx.server.clients.all() {
-        if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
+        if ids.as_ref().is_some_and(|v| !v.contains(&c.id))
+            || kind.is_some_and(|k| k != ClientType::of(&c))
+        {
             continue;
         }
         text.push_str(&c.describe());
@@ -441,56 +438,16 @@ fn client_kill(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         }
         return;
     }
-    let mut id = None;
-    let mut addr = None;
-    let mut laddr = None;
-    let mut skipme = true;
-    let mut i = 2;
-    while i + 1 < args.len() {
-        let v = &args[i + 1];
-        if is(&args[i], "id") {
-            match parse_i64(v).filter(|&n| n > 0) {
-                Some(n) => id = Some(n as u64),
-                None => {
-                    ctx.err("ERR client-id should be greater than 0");
-                    return;
-                }
-            }
-        } else if is(&args[i], "addr") {
-            addr = Some(String::from_utf8_lossy(v).into_owned());
-        } else if is(&args[i], "laddr") {
-            laddr = Some(String::from_utf8_lossy(v).into_owned());
-        } else if is(&args[i], "skipme") {
-            if is(v, "yes") {
-                skipme = true;
-            } else if is(v, "no") {
-                skipme = false;
-            } else {
-                ctx.err(SYNTAX);
-                return;
-            }
-        } else if is(&args[i], "type") || is(&args[i], "user") || is(&args[i], "maxage") {
-            // Only normal clients of the default user exist here; accepted as filters.
-        } else {
-            ctx.err(SYNTAX);
-            return;
-        }
-        i += 2;
-    }
-    if i != args.len() {
-        ctx.err(SYNTAX);
+    let Some(filter) = parse_kill_filter(ctx, &args[2..]) else {
         return;
-    }
+    };
     let mut killed = 0;
     for c in ctx.server.clients.all() {
-        if id.is_some_and(|x| x != c.id)
-            || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
-            || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
-        {
+        if !filter.matches(&c) {
             continue;
         }
         if c.id == ctx.client.id {
-            if skipme {
+            if filter.skipme {
                 continue;
             }
             ctx.client.close_after_reply = true;
@@ -500,6 +457,131 @@ fn client_kill(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         killed += 1;
     }
     ctx.out.int(killed);
+}
+
+/// Client types as CLIENT KILL TYPE and CLIENT LIST TYPE name them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Replica,
+    PubSub,
+    Master,
+}
+
+impl ClientType {
+    fn parse(name: &[u8]) -> Option<ClientType> {
+        if is(name, "normal") {
+            Some(ClientType::Normal)
+        } else if is(name, "slave") || is(name, "replica") {
+            Some(ClientType::Replica)
+        } else if is(name, "pubsub") {
+            Some(ClientType::PubSub)
+        } else if is(name, "master") {
+            Some(ClientType::Master)
+        } else {
+            None
+        }
+    }
+
+    /// Redis's getClientType: a client subscribed to any channel or pattern
+    /// is `pubsub`; every other client here is `normal` (replication runs
+    /// over gRPC, not over client connections).
+    fn of(c: &ClientInfo) -> ClientType {
+        let m = c.meta.lock();
+        if m.sub + m.psub > 0 {
+            ClientType::PubSub
+        } else {
+            ClientType::Normal
+        }
+    }
+}
+
+/// CLIENT KILL's filters (Redis 7.0: ID, TYPE, USER, ADDR, LADDR, SKIPME);
+/// every given filter must match.
+struct KillFilter {
+    id: Option<u64>,
+    kind: Option<ClientType>,
+    addr: Option<String>,
+    laddr: Option<String>,
+    skipme: bool,
+}
+
+impl KillFilter {
+    fn matches(&self, c: &ClientInfo) -> bool {
+        self.id.is_none_or(|x| x == c.id)
+            && self.addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
+            && self
+                .laddr
+                .as_ref()
+                .is_none_or(|a| *a == c.laddr.to_string())
+            && self.kind.is_none_or(|t| t == ClientType::of(c))
+    }
+}
+
+/// Parses `<filter> <value> ...` pairs with Redis's errors (a reply is
+/// written and None returned on the first bad one).
+fn parse_kill_filter(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) -> Option<KillFilter> {
+    let mut f = KillFilter {
+        id: None,
+        kind: None,
+        addr: None,
+        laddr: None,
+        skipme: true,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let (name, Some(v)) = (&args[i], args.get(i + 1)) else {
+            ctx.err(SYNTAX);
+            return None;
+        };
+        if is(name, "id") {
+            match parse_i64(v).filter(|&n| n > 0) {
+                Some(n) => f.id = Some(n as u64),
+                None => {
+                    ctx.err("ERR client-id should be greater than 0");
+                    return None;
+                }
+            }
+        } else if is(name, "type") {
+            match ClientType::parse(v) {
+                Some(t) => f.kind = Some(t),
+                None => {
+                    ctx.err(&format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(v)
+                    ));
+                    return None;
+                }
+            }
+        } else if is(name, "user") {
+            // Only the default user exists, and every client is it.
+            if v.as_ref() != b"default" {
+                ctx.err(&format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(v)
+                ));
+                return None;
+            }
+        } else if is(name, "addr") {
+            f.addr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if is(name, "laddr") {
+            f.laddr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if is(name, "skipme") {
+            if is(v, "yes") {
+                f.skipme = true;
+            } else if is(v, "no") {
+                f.skipme = false;
+            } else {
+                ctx.err(SYNTAX);
+                return None;
+            }
+        } else {
+            ctx.err(SYNTAX);
+            return None;
+        }
+        i += 2;
+    }
+    Some(f)
 }
 
 fn on_off(ctx: &mut Ctx<'_, '_>, arg: &[u8]) -> Option<bool> {

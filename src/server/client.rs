@@ -67,6 +67,9 @@ impl ClientInfo {
         if m.blocked {
             flags.push('b');
         }
+        if m.sub + m.psub > 0 {
+            flags.push('P');
+        }
         if m.no_evict {
             flags.push('e');
         }
