@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -264,4 +265,164 @@ fn client_kill_honours_every_filter() {
     );
     assert!(idle.read_to_close().is_empty());
     assert_eq!(q::<String>(&mut admin, &["PING"]), "PONG");
+}
+
+/// Reads until the server closes the connection (true) or `within` passes
+/// with the connection still open (false).
+fn closed_within(r: &mut Raw, within: Duration) -> bool {
+    r.s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Sends `bytes`, ignoring a write error (the server may close first).
+fn send_all(r: &mut Raw, bytes: &[u8]) {
+    let _ = r.s.write_all(bytes);
+}
+
+#[test]
+fn query_buffer_limit_holds_in_every_state() {
+    let s = Server::start(&["--client-query-buffer-limit", "1mb"]);
+    let mut c = s.client();
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["CONFIG", "GET", "client-query-buffer-limit"]),
+        ["client-query-buffer-limit", "1048576"]
+    );
+    assert_eq!(
+        err(&mut c, &["CONFIG", "SET", "client-query-buffer-limit", "1000"]),
+        "ERR CONFIG SET failed (possibly related to argument 'client-query-buffer-limit') - argument must be between 1048576 and 9223372036854775807 inclusive"
+    );
+    let big = vec![b'x'; 1536 * 1024];
+
+    // Reading: one bulk announced as 3 MB (within proto-max-bulk-len), of
+    // which 1.5 MB arrives.
+    let mut r = s.raw();
+    let mut head = req(&[b"SET", b"k"]);
+    head[1] = b'3';
+    head.extend_from_slice(b"$3000000\r\n");
+    send_all(&mut r, &head);
+    send_all(&mut r, &big);
+    assert!(closed_within(&mut r, Duration::from_secs(30)), "reading");
+
+    // Blocked in BLPOP: pipelined input waits in the buffer, up to the limit.
+    let mut r = s.raw();
+    r.send(&req(&[b"BLPOP", b"nokey", b"0"]));
+    assert!(wait_for(Duration::from_secs(10), || {
+        q::<String>(&mut c, &["CLIENT", "LIST"]).contains("flags=b ")
+    }));
+    let pings = b"PING\r\n".repeat(big.len() / 6);
+    send_all(&mut r, &pings);
+    assert!(closed_within(&mut r, Duration::from_secs(30)), "blocked");
+
+    // Inside MULTI: the queued commands count.
+    let mut r = s.raw();
+    let value = vec![b'v'; 200 * 1024];
+    let mut pipeline = req(&[b"MULTI"]);
+    for _ in 0..8 {
+        pipeline.extend_from_slice(&req(&[b"SET", b"queued", &value]));
+    }
+    send_all(&mut r, &pipeline);
+    assert!(closed_within(&mut r, Duration::from_secs(30)), "multi");
+
+    // Nothing ran, and everyone else is served.
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "k", "queued"]), 0);
+    assert_eq!(q::<String>(&mut c, &["PING"]), "PONG");
+    // Below the limit, the same shapes work.
+    let mut r = s.raw();
+    let ok_value = vec![b'v'; 100 * 1024];
+    let mut pipeline = req(&[b"MULTI"]);
+    for _ in 0..4 {
+        pipeline.extend_from_slice(&req(&[b"SET", b"queued", &ok_value]));
+    }
+    pipeline.extend_from_slice(&req(&[b"EXEC"]));
+    r.send(&pipeline);
+    assert_eq!(r.read_reply(), "+OK\r\n");
+    for _ in 0..4 {
+        assert_eq!(r.read_reply(), "+QUEUED\r\n");
+    }
+    assert!(r.read_reply().starts_with("*4\r\n"));
+}
+
+/// The jcache process's resident memory, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+fn client_field(line: &str, name: &str) -> u64 {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(&format!("{name}=")))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn clients_give_large_buffers_back() {
+    const MB: usize = 1024 * 1024;
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let value = vec![b'v'; 64 * MB];
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg(&value[..])
+        .query(&mut c)
+        .unwrap();
+    drop(value);
+    // Eight clients read the value once each and stay connected, idle.
+    let mut readers: Vec<redis::Connection> = (0..8).map(|_| s.client()).collect();
+    for r in readers.iter_mut() {
+        let v: Vec<u8> = redis::cmd("GET").arg("big").query(r).unwrap();
+        assert_eq!(v.len(), 64 * MB);
+    }
+    let list: String = q(&mut c, &["CLIENT", "LIST"]);
+    assert_eq!(list.lines().count(), 9);
+    for line in list.lines() {
+        // Reply and query buffers are back to their initial sizes.
+        assert!(client_field(line, "tot-mem") < 64 * 1024, "{line}");
+        assert!(client_field(line, "rbs") < 256 * 1024, "{line}");
+        assert!(client_field(line, "qbuf-free") < 256 * 1024, "{line}");
+    }
+    let info: String = q(&mut c, &["INFO", "memory"]);
+    let clients_mem: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("mem_clients_normal:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(clients_mem < 9 * 64 * 1024, "{clients_mem}");
+    // And the process gives the memory back: the 64 MB value stays, the
+    // 8 x 64 MB of reply buffers go (jemalloc purges freed pages within
+    // about a second; they used to stay for the life of the connections).
+    let used: u64 = {
+        let info: String = q(&mut c, &["INFO", "memory"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let mut last = 0;
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            last = rss_bytes(s.pid());
+            last < used + 128 * MB as u64
+        }),
+        "RSS {last} with {used} bytes of data"
+    );
+    drop(readers);
 }

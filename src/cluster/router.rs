@@ -458,6 +458,7 @@ fn pooled_client() -> ClientState {
         kill: tokio::sync::Notify::new(),
         unblock: Mutex::new(None),
         unblock_notify: tokio::sync::Notify::new(),
+        mem: Default::default(),
     });
     ClientState::new(info, true)
 }

@@ -515,6 +515,7 @@ pub fn execute(
                 client.multi_dirty = true;
                 return rejected(out, OOM_ERR);
             }
+            client.multi_bytes += args.iter().map(|a| a.len()).sum::<usize>();
             queue.push((cmd, args));
             out.queued();
             return Flow::Continue;

@@ -592,9 +592,11 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
     if want("clients") {
         let _ = write!(
             s,
-            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n\r\n",
             srv.connected.load(Ordering::Relaxed),
             srv.config.maxclients.load(Ordering::Relaxed),
+            srv.clients.max_buffers().0,
+            srv.clients.max_buffers().1,
             srv.blocking.blocked_clients(),
         );
     }
@@ -604,9 +606,10 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
         let max = srv.db.maxmemory.load(Ordering::Relaxed);
         let _ = write!(
             s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmem_clients_slaves:0\r\nmem_clients_normal:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n\r\n",
             human(used),
             human(rss),
+            srv.clients.memory(),
             human(max),
             srv.db.policy().name(),
             if used > 0 { rss as f64 / used as f64 } else { 1.0 },

@@ -62,6 +62,7 @@ fn multi(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
         return;
     }
     ctx.client.multi = Some(Vec::new());
+    ctx.client.multi_bytes = 0;
     ctx.client.multi_dirty = false;
     ctx.out.ok();
 }

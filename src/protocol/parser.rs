@@ -36,7 +36,15 @@ pub struct RequestParser {
     /// Length of the bulk string being read, or -1 when its header is next.
     bulk_len: i64,
     args: Vec<Bytes>,
+    /// Bytes of `args` (the request being read), for the query buffer limit.
+    args_bytes: usize,
+    /// A bulk of at least `BIG_ARG` bytes was reserved for since the last
+    /// `take_big_arg`: the read buffer may now pin a large allocation.
+    big_arg: bool,
 }
+
+/// Redis's PROTO_MBULK_BIG_ARG: a bulk this large gets a buffer of its own size.
+pub const BIG_ARG: usize = 32 * 1024;
 
 fn find_crlf_line(buf: &[u8]) -> Option<usize> {
     memchr_r(buf)
@@ -56,7 +64,25 @@ impl RequestParser {
             remaining: 0,
             bulk_len: -1,
             args: Vec::new(),
+            args_bytes: 0,
+            big_arg: false,
         }
+    }
+
+    /// Bytes of the arguments already read of the request in progress.
+    pub fn pending_bytes(&self) -> usize {
+        self.args_bytes
+    }
+
+    /// Whether no request is in progress (the buffer holds at most part of
+    /// the next request's first line).
+    pub fn idle(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// Whether a big bulk was read since the last call (and clears it).
+    pub fn take_big_arg(&mut self) -> bool {
+        std::mem::take(&mut self.big_arg)
     }
 
     /// Parses one request from the front of `buf`.
@@ -156,6 +182,9 @@ impl RequestParser {
                 if buf.len() < need {
                     buf.reserve(need - buf.len());
                 }
+                if need >= BIG_ARG {
+                    self.big_arg = true;
+                }
             }
             let need = self.bulk_len as usize + 2;
             if buf.len() < need {
@@ -163,10 +192,12 @@ impl RequestParser {
             }
             let arg = buf.split_to(self.bulk_len as usize).freeze();
             buf.advance(2);
+            self.args_bytes += arg.len();
             self.args.push(arg);
             self.bulk_len = -1;
             self.remaining -= 1;
         }
+        self.args_bytes = 0;
         Ok(Some(std::mem::take(&mut self.args)))
     }
 

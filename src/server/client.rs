@@ -29,6 +29,43 @@ pub struct ClientInfo {
     /// Set by CLIENT UNBLOCK: (unblock requested, reply with error instead of timeout).
     pub unblock: Mutex<Option<bool>>,
     pub unblock_notify: Notify,
+    /// The connection's buffers, as its task last saw them.
+    pub mem: ClientMem,
+}
+
+/// A connection's buffer sizes for CLIENT LIST and INFO memory, stored by
+/// its task once per batch of requests (relaxed: a snapshot, not a lock).
+#[derive(Default)]
+pub struct ClientMem {
+    /// Unprocessed input bytes (`qbuf`).
+    pub qbuf: AtomicU64,
+    /// Input buffer capacity beyond them (`qbuf-free`).
+    pub qbuf_free: AtomicU64,
+    /// Arguments read so far of the request in progress (`argv-mem`).
+    pub argv: AtomicU64,
+    /// Arguments of the commands queued in MULTI (`multi-mem`).
+    pub multi: AtomicU64,
+    /// Reply buffer capacity (`rbs`).
+    pub reply_cap: AtomicU64,
+    /// Reply bytes written to the buffer and not yet to the socket (`omem`).
+    pub reply_pending: AtomicU64,
+}
+
+/// What a connection costs besides its buffers (its state and task), counted
+/// in `tot-mem` and `mem_clients_normal`.
+pub const CLIENT_OVERHEAD: u64 = 2048;
+
+impl ClientMem {
+    /// Every byte the connection holds (`tot-mem`).
+    pub fn total(&self) -> u64 {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CLIENT_OVERHEAD
+            + g(&self.qbuf)
+            + g(&self.qbuf_free)
+            + g(&self.argv)
+            + g(&self.multi)
+            + g(&self.reply_cap)
+    }
 }
 
 #[derive(Default, Clone)]
@@ -80,7 +117,7 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -91,6 +128,14 @@ impl ClientInfo {
             m.sub,
             m.psub,
             if m.multi { 0 } else { -1 },
+            self.mem.qbuf.load(Ordering::Relaxed),
+            self.mem.qbuf_free.load(Ordering::Relaxed),
+            self.mem.argv.load(Ordering::Relaxed),
+            self.mem.multi.load(Ordering::Relaxed),
+            self.mem.reply_cap.load(Ordering::Relaxed),
+            self.mem.reply_cap.load(Ordering::Relaxed),
+            self.mem.reply_pending.load(Ordering::Relaxed),
+            self.mem.total(),
             if m.last_command.is_empty() { "NULL" } else { m.last_command },
             m.resp.max(2),
             m.lib_name.as_deref().unwrap_or(""),
@@ -107,6 +152,8 @@ pub struct ClientState {
     pub authenticated: bool,
     /// Commands queued since MULTI.
     pub multi: Option<Vec<(&'static Command, Vec<Bytes>)>>,
+    /// Argument bytes of the commands queued in `multi` (valid while it is Some).
+    pub multi_bytes: usize,
     /// An error happened while queueing: EXEC must abort.
     pub multi_dirty: bool,
     /// Watched keys, each with whether it was live when watched.
@@ -143,6 +190,7 @@ impl ClientState {
             resp3: false,
             authenticated,
             multi: None,
+            multi_bytes: 0,
             multi_dirty: false,
             watched: Vec::new(),
             watch_dirty: Arc::new(AtomicBool::new(false)),
@@ -195,9 +243,27 @@ impl ClientRegistry {
             kill: Notify::new(),
             unblock: Mutex::new(None),
             unblock_notify: Notify::new(),
+            mem: ClientMem::default(),
         });
         self.clients.lock().insert(id, info.clone());
         info
+    }
+
+    /// Bytes every connected client holds (INFO's `mem_clients_normal`).
+    pub fn memory(&self) -> u64 {
+        self.clients.lock().values().map(|c| c.mem.total()).sum()
+    }
+
+    /// The largest input and reply buffers of any connected client (INFO's
+    /// `client_recent_max_input_buffer` / `client_recent_max_output_buffer`).
+    pub fn max_buffers(&self) -> (u64, u64) {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        self.clients.lock().values().fold((0, 0), |(i, o), c| {
+            (
+                i.max(g(&c.mem.qbuf) + g(&c.mem.qbuf_free)),
+                o.max(g(&c.mem.reply_cap)),
+            )
+        })
     }
 
     pub fn unregister(&self, id: u64) {

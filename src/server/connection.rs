@@ -15,7 +15,7 @@ use std::task::Poll;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::pubsub::Message;
 use super::{ClientInfo, ClientState, Shared};
@@ -27,6 +27,13 @@ const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because prote
 
 /// Flush the reply buffer early once a pipeline produced this much.
 const OUT_FLUSH: usize = 64 * 1024;
+/// A reply buffer that grew past this (a large reply) is given back once
+/// written, as Redis frees its reply list: idle clients hold no large buffers.
+const OUT_KEEP: usize = 2 * OUT_FLUSH;
+/// A fresh input buffer's size (Redis's PROTO_IOBUF_LEN).
+const IN_INITIAL: usize = 16 * 1024;
+/// An input buffer that grew past this is replaced between requests.
+const IN_KEEP: usize = 64 * 1024;
 
 pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, addr: SocketAddr) {
     let _ = socket.set_nodelay(true);
@@ -69,7 +76,7 @@ async fn run(
     socket: &mut TcpStream,
     client: &mut ClientState,
 ) -> std::io::Result<()> {
-    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut inbuf = BytesMut::with_capacity(IN_INITIAL);
     let mut parser = RequestParser::new();
     let mut out = Reply::new(false);
     let mut stop = shared.shutdown_requested();
@@ -140,6 +147,7 @@ async fn run(
                     // reply is then dropped (a blocking pop forwarded upstream
                     // closes its connection instead of popping for nobody).
                     // Pipelined commands wait in the buffer.
+                    let held = held_input(&parser, client);
                     let bytes = loop {
                         tokio::select! {
                             b = &mut reply => break Some(b),
@@ -147,6 +155,9 @@ async fn run(
                                 Ok(0) | Err(_) => break None,
                                 Ok(n) => {
                                     shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                                    if over_query_limit(shared, client, inbuf.len() + held) {
+                                        break None;
+                                    }
                                 }
                             },
                         }
@@ -162,7 +173,8 @@ async fn run(
                 }
                 Flow::Block(req) => {
                     flush(shared, socket, &mut out, &client.info).await?;
-                    if !block(shared, socket, client, req, &mut inbuf, &mut out).await? {
+                    let held = held_input(&parser, client);
+                    if !block(shared, socket, client, req, &mut inbuf, held, &mut out).await? {
                         return Ok(());
                     }
                 }
@@ -173,6 +185,12 @@ async fn run(
         }
         drain(&mut pending, &mut out).await;
         flush(shared, socket, &mut out, &client.info).await?;
+        give_back_input(&mut inbuf, &mut parser);
+        publish_memory(&info, &inbuf, &parser, client, &out);
+        // A MULTI queue grows without a read: check it before waiting.
+        if over_query_limit(shared, client, inbuf.len() + held_input(&parser, client)) {
+            return Ok(());
+        }
         // Pub/Sub messages count against the output limit until they are
         // written to the socket, not when they are copied into `out`.
         if unflushed_push > 0 {
@@ -211,6 +229,9 @@ async fn run(
                     return Ok(());
                 }
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                if over_query_limit(shared, client, inbuf.len() + held_input(&parser, client)) {
+                    return Ok(());
+                }
             }
             _ = info.kill.notified() => return Ok(()),
             _ = stop.changed() => return Ok(()),
@@ -301,10 +322,17 @@ async fn flush(
     }
     // A peer that stopped reading must not pin this task: CLIENT KILL and the
     // Pub/Sub output limit end the write.
+    info.mem
+        .reply_pending
+        .store(out.buf.len() as u64, Ordering::Relaxed);
+    info.mem
+        .reply_cap
+        .store(out.buf.capacity() as u64, Ordering::Relaxed);
     tokio::select! {
         r = socket.write_all(&out.buf) => r?,
         _ = info.kill.notified() => return Err(std::io::Error::other("client killed")),
     }
+    info.mem.reply_pending.store(0, Ordering::Relaxed);
     if info.killed.load(Ordering::Acquire) {
         return Err(std::io::Error::other("client killed"));
     }
@@ -313,7 +341,68 @@ async fn flush(
         .net_output_bytes
         .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
     out.buf.clear();
+    if out.buf.capacity() > OUT_KEEP {
+        out.buf = BytesMut::new();
+    }
     Ok(())
+}
+
+/// Input a client holds besides its read buffer: the arguments read so far
+/// of the request in progress, and the commands queued in its MULTI.
+fn held_input(parser: &RequestParser, client: &ClientState) -> usize {
+    parser.pending_bytes() + client.multi.as_ref().map_or(0, |_| client.multi_bytes)
+}
+
+/// `client-query-buffer-limit`, enforced in every state (reading, blocked,
+/// waiting for a forwarded reply, inside MULTI): past it the client is
+/// closed, as Redis does.
+fn over_query_limit(shared: &Shared, client: &ClientState, held: usize) -> bool {
+    let limit = shared
+        .config
+        .client_query_buffer_limit
+        .load(Ordering::Relaxed);
+    if held as u64 <= limit {
+        return false;
+    }
+    warn!(
+        client = client.id,
+        addr = %client.info.addr,
+        bytes = held,
+        limit,
+        "Closing client that reached max query buffer length"
+    );
+    true
+}
+
+/// Gives a large input buffer back between requests: after a big argument
+/// (its buffer may pin the argument's allocation) or once it grew past
+/// `IN_KEEP`. The bytes of a next request's first line, if any, are kept.
+fn give_back_input(inbuf: &mut BytesMut, parser: &mut RequestParser) {
+    if parser.idle() && (parser.take_big_arg() || inbuf.capacity() > IN_KEEP) {
+        let mut fresh = BytesMut::with_capacity(IN_INITIAL.max(inbuf.len()));
+        fresh.extend_from_slice(inbuf);
+        *inbuf = fresh;
+    }
+}
+
+/// Stores the connection's buffer sizes for CLIENT LIST and INFO.
+fn publish_memory(
+    info: &ClientInfo,
+    inbuf: &BytesMut,
+    parser: &RequestParser,
+    client: &ClientState,
+    out: &Reply,
+) {
+    let m = &info.mem;
+    m.qbuf.store(inbuf.len() as u64, Ordering::Relaxed);
+    m.qbuf_free
+        .store((inbuf.capacity() - inbuf.len()) as u64, Ordering::Relaxed);
+    m.argv
+        .store(parser.pending_bytes() as u64, Ordering::Relaxed);
+    let multi = client.multi.as_ref().map_or(0, |_| client.multi_bytes);
+    m.multi.store(multi as u64, Ordering::Relaxed);
+    m.reply_cap
+        .store(out.buf.capacity() as u64, Ordering::Relaxed);
 }
 
 /// Parks the client on a blocking pop. Returns false when the connection must close.
@@ -323,6 +412,7 @@ async fn block(
     client: &mut ClientState,
     req: BlockRequest,
     inbuf: &mut BytesMut,
+    held: usize,
     out: &mut Reply,
 ) -> std::io::Result<bool> {
     let info = client.info.clone();
@@ -352,11 +442,17 @@ async fn block(
             }
             _ = info.kill.notified() => { keep = false; break; }
             _ = stop.changed() => { keep = false; break; }
-            // Keep reading so a disconnect is noticed; pipelined commands wait in the buffer.
+            // Keep reading so a disconnect is noticed; pipelined commands
+            // wait in the buffer, within the query buffer limit.
             n = socket.read_buf(inbuf) => {
                 match n {
                     Ok(0) | Err(_) => { keep = false; break; }
-                    Ok(_) => {}
+                    Ok(_) => {
+                        if over_query_limit(shared, client, inbuf.len() + held) {
+                            keep = false;
+                            break;
+                        }
+                    }
                 }
             }
         }
