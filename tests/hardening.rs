@@ -426,3 +426,24 @@ fn clients_give_large_buffers_back() {
     );
     drop(readers);
 }
+
+#[test]
+fn inline_request_with_a_nul_byte_behaves_as_in_redis() {
+    // "\0\r\n" used to make the inline splitter push empty arguments
+    // until the process was OOM-killed. Redis looks for the newline with
+    // strchr, which stops at the NUL: the request never completes, and the
+    // connection ends as "too big inline request" past 64 KB (redis-server
+    // 7.0.15 does exactly this).
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    r.send(b"\0\r\nPING\r\n");
+    r.send(&[b'a'; 70_000]);
+    let got = r.read_to_close();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "-ERR Protocol error: too big inline request\r\n"
+    );
+    // C's isspace (\v included) separates inline arguments.
+    s.raw_served()
+        .roundtrip(b"\x0bECHO hi\r\n", b"$2\r\nhi\r\n");
+}

@@ -202,7 +202,14 @@ impl RequestParser {
     }
 
     fn parse_inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-        let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        // Redis finds the newline with strchr, which stops at a NUL byte: an
+        // inline request with a NUL before its newline never completes, and
+        // ends as "too big inline request" past 64 KB.
+        let nl = buf
+            .iter()
+            .position(|&b| b == b'\n' || b == 0)
+            .filter(|&i| buf[i] == b'\n');
+        let Some(nl) = nl else {
             if buf.len() > INLINE_MAX {
                 return Err(ProtocolError(
                     "Protocol error: too big inline request".into(),
@@ -237,11 +244,16 @@ fn hex_val(c: u8) -> Option<u8> {
 /// arguments, "double quotes" understand escapes, 'single quotes' do not.
 /// Returns `None` for unbalanced quotes.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    // Redis splits a C string: a NUL byte ends the line. (Before this, a NUL
+    // outside quotes ended an argument without being consumed, and the
+    // loop pushed empty arguments forever: a 3-byte inline request ate all
+    // memory. The fuzz test below found it.)
+    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
     let mut args = Vec::new();
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_c_space(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -276,7 +288,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     });
                 } else if c == b'"' {
                     // The closing quote must be followed by a space or the end.
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_c_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -293,7 +305,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if c == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_c_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -306,7 +318,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     break;
                 }
                 match line[i] {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b' ' | b'\n' | b'\r' | b'\t' => break,
                     b'"' => in_dq = true,
                     b'\'' => in_sq = true,
                     c => cur.push(c),
@@ -316,6 +328,12 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         }
         args.push(cur);
     }
+}
+
+/// C's `isspace`: space, \t, \n, \v, \f, \r (Rust's `is_ascii_whitespace`
+/// leaves out \v).
+fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 #[cfg(test)]
@@ -416,5 +434,134 @@ mod tests {
             ]
         );
         assert!(split_args(b"\"a\"b").is_none());
+    }
+
+    #[test]
+    fn inline_nul_ends_the_line_as_in_c() {
+        // Found by fuzz_requests_in_random_chunks: a NUL outside quotes made
+        // split_args push empty arguments until memory ran out.
+        assert_eq!(split_args(b"\0"), Some(vec![]));
+        assert_eq!(split_args(b"PING\0junk"), Some(vec![b"PING".to_vec()]));
+        assert_eq!(split_args(b"\"a\0b\""), None);
+        // C's isspace includes \v and \f between arguments.
+        assert_eq!(
+            split_args(b"\x0bset\x0ck\x0cv"),
+            Some(vec![b"set\x0ck\x0cv".to_vec()])
+        );
+        assert_eq!(
+            split_args(b"\x0bget k"),
+            Some(vec![b"get".to_vec(), b"k".to_vec()])
+        );
+    }
+
+    /// A random request: a multibulk of random arguments, or an inline line.
+    fn random_request(rng: &mut rand::rngs::StdRng) -> (Vec<u8>, Vec<Vec<u8>>) {
+        use rand::Rng;
+        let n = rng.gen_range(1..6);
+        let args: Vec<Vec<u8>> = (0..n)
+            .map(|_| {
+                let len = match rng.gen_range(0..10) {
+                    0 => 0,
+                    1 => rng.gen_range(100..600),
+                    _ => rng.gen_range(1..12),
+                };
+                (0..len).map(|_| rng.gen()).collect()
+            })
+            .collect();
+        if rng.gen_bool(0.2) {
+            // Inline: plain words only.
+            let words: Vec<Vec<u8>> = (0..n)
+                .map(|_| {
+                    (0..rng.gen_range(1..8))
+                        .map(|_| rng.gen_range(b'a'..=b'z'))
+                        .collect()
+                })
+                .collect();
+            let mut line = words.join(&b' ');
+            line.extend_from_slice(b"\r\n");
+            return (line, words);
+        }
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in &args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        (out, args)
+    }
+
+    /// Feeds `input` in random chunks; returns the requests parsed before
+    /// the end or the first error. Never loops: each call either consumes
+    /// input, waits for more, or fails.
+    fn feed_in_chunks(
+        rng: &mut rand::rngs::StdRng,
+        input: &[u8],
+        limits: ParseLimits,
+    ) -> (Vec<Vec<Bytes>>, Option<ProtocolError>) {
+        use rand::Rng;
+        let mut p = RequestParser::new();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        let mut at = 0;
+        while at < input.len() {
+            let end = (at + rng.gen_range(1..256)).min(input.len());
+            buf.extend_from_slice(&input[at..end]);
+            at = end;
+            loop {
+                let before = buf.len();
+                match p.parse(&mut buf, limits) {
+                    Ok(Some(args)) => {
+                        assert!(buf.len() < before, "a request consumed nothing");
+                        if !args.is_empty() {
+                            got.push(args);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return (got, Some(e)),
+                }
+            }
+            assert!(p.pending_bytes() <= input.len());
+        }
+        (got, None)
+    }
+
+    #[test]
+    fn fuzz_requests_in_random_chunks() {
+        use crate::util::fuzz;
+        for seed in fuzz::seeds("fuzz_requests_in_random_chunks") {
+            let mut rng = fuzz::rng(seed);
+            for _ in 0..300 {
+                // Valid pipelines parse to exactly their arguments, however
+                // the bytes are split across reads.
+                let mut input = Vec::new();
+                let mut want = Vec::new();
+                for _ in 0..rand::Rng::gen_range(&mut rng, 1..5) {
+                    let (bytes, args) = random_request(&mut rng);
+                    input.extend_from_slice(&bytes);
+                    want.push(args);
+                }
+                let (got, e) = feed_in_chunks(&mut rng, &input, limits());
+                assert!(e.is_none(), "seed {seed}: {e:?} for {input:?}");
+                let got: Vec<Vec<Vec<u8>>> = got
+                    .iter()
+                    .map(|r| r.iter().map(|a| a.to_vec()).collect())
+                    .collect();
+                assert_eq!(got, want, "seed {seed}");
+                // Mutated ones never panic, and errors are Redis's protocol errors.
+                for _ in 0..8 {
+                    let bad = fuzz::mutate(&mut rng, &input);
+                    for authenticated in [true, false] {
+                        let small = ParseLimits {
+                            max_bulk_len: 1024 * 1024,
+                            authenticated,
+                        };
+                        let (_, e) = feed_in_chunks(&mut rng, &bad, small);
+                        if let Some(e) = e {
+                            assert!(e.0.starts_with("Protocol error: "), "seed {seed}: {e:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! number parsing and formatting.
 
 pub mod counter;
+#[cfg(test)]
+pub mod fuzz;
 pub mod glob;
 pub mod longdouble;
 pub mod number;
