@@ -107,9 +107,10 @@ fn start_node_with(etcd: &Etcd, name: &str, id: &str, extra: &[&str]) -> Server 
         id,
         "--cluster-port",
         &gport,
-        "--cluster-secret",
-        "test-secret",
     ];
+    if !extra.contains(&"--cluster-secret") && !extra.contains(&"--cluster-insecure") {
+        args.extend_from_slice(&["--cluster-secret", "test-secret"]);
+    }
     if !extra.contains(&"--cluster-lease-ttl") {
         args.extend_from_slice(&["--cluster-lease-ttl", &ttl]);
     }
@@ -1005,6 +1006,73 @@ fn wrong_secret_is_refused() {
     });
     assert!(!linked);
     assert_eq!(get(bad.port, "x"), None);
+}
+
+/// Cluster mode refuses to start without a secret unless told it is
+/// insecure; nodes in the middle of a secret rotation (each accepting the
+/// old and the new secret, sending either) form one cluster.
+#[test]
+fn cluster_port_needs_a_secret_and_secrets_rotate() {
+    let _s = serial();
+    let etcd = Etcd::start();
+    let gport = free_port().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jcache"))
+        .args([
+            "--port",
+            &free_port().to_string(),
+            "--cluster-etcd",
+            &etcd.url,
+            "--cluster-port",
+            &gport,
+        ])
+        .env_remove("JCACHE_CLUSTER_SECRET")
+        .env_remove("JCACHE_CLUSTER_INSECURE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_for(Duration::from_secs(20), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("cluster mode started without a secret");
+    }
+    assert_eq!(status.unwrap().code(), Some(2));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("cluster-secret is required"), "{stderr}");
+
+    // Explicitly insecure: it starts (and becomes master of its own cluster).
+    let name = format!("t{}", free_port());
+    let insecure = start_node_with(&etcd, &name, "lone", &["--cluster-insecure"]);
+    assert!(wait_for(Duration::from_secs(20), || {
+        field(&info(insecure.port), "role").as_deref() == Some("master")
+    }));
+    drop(insecure);
+
+    // Mid-rotation: one node sends the old secret, the other the new one;
+    // both accept both.
+    let name = format!("t{}", free_port());
+    let nodes = [("n0", "old,new"), ("n1", "new,old")]
+        .into_iter()
+        .map(|(id, secrets)| {
+            let server = start_node_with(&etcd, &name, id, &["--cluster-secret", secrets]);
+            Node {
+                id: id.into(),
+                port: server.port,
+                server: Some(server),
+            }
+        })
+        .collect();
+    let c = Cluster { nodes, etcd, name };
+    let m = c.master();
+    let f = c.followers(m)[0];
+    run(c.nodes[f].port, &["SET", "rotated", "1"]);
+    assert_eq!(get(c.nodes[m].port, "rotated").as_deref(), Some("1"));
 }
 
 /// Reads one RESP2 Pub/Sub message frame (`*3 message channel payload`) as text.

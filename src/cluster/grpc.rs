@@ -55,16 +55,47 @@ impl Interceptor for SecretInterceptor {
     }
 }
 
+/// The secret a node sends: the first configured one ("-" when none, which
+/// only an insecure cluster accepts).
+fn sent_secret(cfg: &crate::config::ClusterConfig) -> MetadataValue<Ascii> {
+    secret_value(cfg.secrets.first().map(String::as_str).unwrap_or(""))
+}
+
+/// Accepts a call that carries any one of the configured secrets (several
+/// while a secret is rotated), or any call at all in an insecure cluster
+/// without a secret.
 #[derive(Clone)]
-struct SecretCheck(MetadataValue<Ascii>);
+struct SecretCheck(Vec<MetadataValue<Ascii>>);
+
+impl SecretCheck {
+    fn new(cfg: &crate::config::ClusterConfig) -> SecretCheck {
+        let mut accepted: Vec<_> = cfg.secrets.iter().map(|s| secret_value(s)).collect();
+        if accepted.is_empty() {
+            // --cluster-insecure without a secret: what a node without a
+            // secret sends.
+            accepted.push(secret_value(""));
+        }
+        SecretCheck(accepted)
+    }
+
+    fn accepts(&self, given: &[u8]) -> bool {
+        // Every secret is compared, each in constant time for its length
+        // (no early exit on the first differing byte, nor on a match).
+        self.0.iter().fold(false, |ok, want| {
+            let b = want.as_bytes();
+            let same = given.len() == b.len()
+                && given.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+            ok | same
+        })
+    }
+}
 
 impl Interceptor for SecretCheck {
     fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
-        let ok = req.metadata().get(SECRET_HEADER).is_some_and(|v| {
-            let (a, b) = (v.as_bytes(), self.0.as_bytes());
-            // Length-independent, constant-time comparison.
-            a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-        });
+        let ok = req
+            .metadata()
+            .get(SECRET_HEADER)
+            .is_some_and(|v| self.accepts(v.as_bytes()));
         if ok {
             Ok(req)
         } else {
@@ -91,10 +122,9 @@ fn client_for(c: &Cluster, addr: &str) -> Result<Client, String> {
         .initial_stream_window_size(Some(8 << 20))
         .initial_connection_window_size(Some(16 << 20));
     let ch = ep.connect_lazy();
-    let cl =
-        ReplicationClient::with_interceptor(ch, SecretInterceptor(secret_value(&c.cfg.secret)))
-            .max_decoding_message_size(MAX_MSG)
-            .max_encoding_message_size(MAX_MSG);
+    let cl = ReplicationClient::with_interceptor(ch, SecretInterceptor(sent_secret(&c.cfg)))
+        .max_decoding_message_size(MAX_MSG)
+        .max_encoding_message_size(MAX_MSG);
     if g.len() > 16 {
         g.remove(0);
     }
@@ -544,7 +574,7 @@ pub async fn serve(c: Arc<Cluster>, listener: tokio::net::TcpListener) {
     let svc = ReplicationServer::new(Svc { c: c.clone() })
         .max_decoding_message_size(MAX_MSG)
         .max_encoding_message_size(MAX_MSG);
-    let svc = InterceptedService::new(svc, SecretCheck(secret_value(&c.cfg.secret)));
+    let svc = InterceptedService::new(svc, SecretCheck::new(&c.cfg));
     let r = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .initial_stream_window_size(Some(8 << 20))
@@ -711,5 +741,43 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
             SMsg::Heartbeat(_) => {}
         }
         let _ = ack_tx.send(c.log.last_offset());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClusterConfig;
+
+    fn cfg(secrets: &[&str]) -> ClusterConfig {
+        ClusterConfig {
+            etcd: vec!["http://127.0.0.1:2379".into()],
+            name: "t".into(),
+            node_id: "n".into(),
+            port: 0,
+            advertise: None,
+            lease_ttl: Duration::from_secs(3),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            insecure: secrets.is_empty(),
+            backlog_size: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn any_configured_secret_is_accepted_and_the_first_is_sent() {
+        let rotating = cfg(&["new", "old"]);
+        let check = SecretCheck::new(&rotating);
+        assert_eq!(sent_secret(&rotating), secret_value("new"));
+        for (given, ok) in [("new", true), ("old", true), ("ne", false), ("", false)] {
+            assert_eq!(
+                check.accepts(secret_value(given).as_bytes()),
+                ok,
+                "{given:?}"
+            );
+        }
+        // Insecure: only what a node without a secret sends.
+        let open = SecretCheck::new(&cfg(&[]));
+        assert!(open.accepts(sent_secret(&cfg(&[])).as_bytes()));
+        assert!(!open.accepts(secret_value("x").as_bytes()));
     }
 }

@@ -538,6 +538,13 @@ pub async fn start(
         None => shared.router.set(Arc::new(cluster_router)),
     };
     info!(node_id = %cluster.node_id, grpc = %cluster.grpc_addr, "cluster mode");
+    if cluster.cfg.secrets.is_empty() {
+        warn!(
+            grpc = %cluster.grpc_addr,
+            "cluster mode without a secret (--cluster-insecure): any host that reaches the \
+             cluster port can copy the whole keyspace and run writes on the master"
+        );
+    }
     tokio::spawn(grpc::serve(cluster.clone(), listener));
     tokio::spawn(grpc::replicator(cluster.clone()));
     tokio::spawn(watchdog(cluster.clone()));
