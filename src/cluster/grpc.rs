@@ -711,7 +711,16 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
                         // The follower's log keeps the frames as received.
                         let entries = replication::decode_run(&run)?;
                         let stamps: Vec<u64> = entries.iter().map(|e| e.ts_us).collect();
-                        replication::apply_remote(db, &c.log, run, entries);
+                        if let Err(gap) = replication::apply_remote(db, &c.log, run, entries) {
+                            // The master's history minus a write must never
+                            // be served nor win an election: this node is
+                            // diverged (reads go to the master, it yields an
+                            // election) and its next Hello asks for a full sync.
+                            c.log.diverged.store(true, Ordering::Release);
+                            c.stats.stream_gaps.fetch_add(1, Ordering::Relaxed);
+                            warn!(master = %l.node_id, error = %gap, "replication stream has a gap: nothing of it applied; ending the link, the next sync is full");
+                            return Err(gap.to_string());
+                        }
                         let now = replication::now_us();
                         for t in stamps {
                             c.lag.record(now.saturating_sub(t));

@@ -142,6 +142,8 @@ pub struct ClusterStats {
     pub elections_yielded: AtomicU64,
     /// Duration of the last full sync this node received (ms).
     pub last_full_sync_ms: AtomicU64,
+    /// Stream runs refused because an offset was missing (each forced a full sync).
+    pub stream_gaps: AtomicU64,
 }
 
 impl Cluster {
@@ -402,7 +404,7 @@ impl Cluster {
         let st = &self.stats;
         let _ = write!(
             s,
-            "master_failover_state:no-failover\r\nmaster_repl_offset:{off}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\nrepl_backlog_bytes:{bytes}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nfull_syncs_received:{}\r\nlast_full_sync_ms:{}\r\nforwarded_writes:{}\r\nrejected_writes_not_master:{}\r\nelections_won:{}\r\nelections_yielded:{}\r\nwrites_while_not_master:{}\r\nkeyspace_complete:{}\r\nknown_nodes:{}\r\n\r\n",
+            "master_failover_state:no-failover\r\nmaster_repl_offset:{off}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\nrepl_backlog_bytes:{bytes}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nfull_syncs_received:{}\r\nlast_full_sync_ms:{}\r\nforwarded_writes:{}\r\nrejected_writes_not_master:{}\r\nelections_won:{}\r\nelections_yielded:{}\r\nrepl_stream_gaps:{}\r\nwrites_while_not_master:{}\r\nkeyspace_complete:{}\r\nknown_nodes:{}\r\n\r\n",
             self.log.max_bytes(),
             st.full_syncs_served.load(Ordering::Relaxed),
             st.partial_syncs_served.load(Ordering::Relaxed),
@@ -412,6 +414,7 @@ impl Cluster {
             st.rejected_not_master.load(Ordering::Relaxed),
             st.elections_won.load(Ordering::Relaxed),
             st.elections_yielded.load(Ordering::Relaxed),
+            st.stream_gaps.load(Ordering::Relaxed),
             self.log.unfenced_writes.load(Ordering::Relaxed),
             if self.log.diverged.load(Ordering::Acquire) { 0 } else { 1 },
             self.members.lock().len(),
