@@ -1075,6 +1075,159 @@ fn cluster_port_needs_a_secret_and_secrets_rotate() {
     assert_eq!(get(c.nodes[m].port, "rotated").as_deref(), Some("1"));
 }
 
+/// A peer's Forward call to the master at `grpc` (HOST:PORT), carrying
+/// `secret`: one reply per command (one for a transaction).
+fn forward_as_peer(grpc: &str, secret: &str, cmds: &[&[&str]], transaction: bool) -> Vec<String> {
+    use jcache::cluster::wire::pb;
+    let hex: String = secret.bytes().map(|x| format!("{x:02x}")).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut cl = pb::replication_client::ReplicationClient::with_interceptor(
+            ch,
+            move |mut req: tonic::Request<()>| {
+                req.metadata_mut()
+                    .insert("x-jcache-secret", hex.parse().unwrap());
+                Ok(req)
+            },
+        );
+        let req = pb::ForwardRequest {
+            commands: cmds
+                .iter()
+                .map(|c| pb::Command {
+                    args: c.iter().map(|a| a.as_bytes().to_vec().into()).collect(),
+                })
+                .collect(),
+            transaction,
+            ..Default::default()
+        };
+        let r = cl.forward(req).await.unwrap().into_inner();
+        assert!(!r.not_master);
+        r.replies
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    })
+}
+
+/// A peer holding the secret can forward only what a follower forwards
+/// (the master runs it without AUTH): no CONFIG SET, SHUTDOWN, DEBUG,
+/// CLIENT ...; a
+/// transaction holding one is refused whole. What followers forward
+/// (writes, FLUSHALL, transactions with PING or PUBLISH) still works.
+#[test]
+fn forward_admits_only_what_followers_forward() {
+    let _s = serial();
+    let c = Cluster::start(2);
+    let m = c.master();
+    let f = c.followers(m)[0];
+    let mut mc = con(c.nodes[m].port);
+    let mut fc = con(c.nodes[f].port);
+    let fi: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut fc)
+        .unwrap();
+    let grpc = field(&fi, "master_grpc").unwrap();
+
+    let replies = forward_as_peer(
+        &grpc,
+        "test-secret",
+        &[
+            &["SET", "fw", "1"],
+            &["CONFIG", "SET", "maxmemory", "1000"],
+            &["DEBUG", "SLEEP", "0"],
+            &["CLIENT", "KILL", "ID", "1"],
+            &["SHUTDOWN", "NOSAVE"],
+            &["GET", "fw"],
+        ],
+        false,
+    );
+    assert_eq!(
+        replies,
+        [
+            "+OK\r\n",
+            "-ERR command 'config|set' may not be forwarded\r\n",
+            "-ERR command 'debug|sleep' may not be forwarded\r\n",
+            "-ERR command 'client|kill' may not be forwarded\r\n",
+            "-ERR command 'shutdown' may not be forwarded\r\n",
+            "$1\r\n1\r\n",
+        ]
+    );
+    let max: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut mc)
+        .unwrap();
+    assert_eq!(max[1], "0");
+    let replies = forward_as_peer(
+        &grpc,
+        "test-secret",
+        &[&["SET", "tx", "1"], &["CONFIG", "SET", "requirepass", "x"]],
+        true,
+    );
+    assert_eq!(
+        replies,
+        ["-ERR command 'config|set' may not be forwarded\r\n"]
+    );
+    let tx: Option<String> = redis::cmd("GET").arg("tx").query(&mut mc).unwrap();
+    assert_eq!(tx, None, "part of a refused transaction ran");
+    let mi: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut mc)
+        .unwrap();
+    assert_eq!(field(&mi, "forwards_refused").as_deref(), Some("2"));
+
+    // What a follower's clients do still reaches the master.
+    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut fc).unwrap();
+    let (pong, set, n): (String, String, i64) = redis::pipe()
+        .atomic()
+        .cmd("PING")
+        .cmd("SET")
+        .arg("b")
+        .arg("2")
+        .cmd("PUBLISH")
+        .arg("ch")
+        .arg("m")
+        .query(&mut fc)
+        .unwrap();
+    assert_eq!((pong.as_str(), set.as_str(), n), ("PONG", "OK", 0));
+    let b: Option<String> = redis::cmd("GET").arg("b").query(&mut mc).unwrap();
+    assert_eq!(b.as_deref(), Some("2"));
+    // A transaction the master would refuse is refused at the follower.
+    let _: () = redis::cmd("MULTI").query(&mut fc).unwrap();
+    for q in [
+        &["SET", "c", "3"][..],
+        &["CONFIG", "SET", "maxmemory", "1000"],
+    ] {
+        let queued: String = common::q(&mut fc, q);
+        assert_eq!(queued, "QUEUED");
+    }
+    let e = redis::cmd("EXEC").query::<Value>(&mut fc).unwrap_err();
+    assert!(e.to_string().contains("may not be forwarded"), "{e}");
+    let c3: Option<String> = redis::cmd("GET").arg("c").query(&mut mc).unwrap();
+    assert_eq!(c3, None);
+    let _: () = redis::cmd("FLUSHALL").query(&mut fc).unwrap();
+    let n: i64 = redis::cmd("DBSIZE").query(&mut mc).unwrap();
+    assert_eq!(n, 0, "FLUSHALL at a follower did not reach the master");
+    let fi: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut fc)
+        .unwrap();
+    assert_eq!(
+        field(&fi, "keyspace_complete").as_deref(),
+        Some("1"),
+        "the follower ran a write itself: {fi}"
+    );
+    assert_eq!(field(&fi, "writes_while_not_master").as_deref(), Some("0"));
+}
+
 /// Reads one RESP2 Pub/Sub message frame (`*3 message channel payload`) as text.
 fn read_message(s: &mut std::net::TcpStream) -> String {
     use std::io::Read;

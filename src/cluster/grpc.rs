@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use super::replication::{self, apply_unlogged, filter, flush_unlogged, Filtered, ReadError};
-use super::{router, Cluster, FollowerState, Leader, Link};
+use super::{forwarding, router, Cluster, FollowerState, Leader, Link};
 use crate::engine::SHARDS;
 
 use super::wire::{self, convert_all, mutation_to_pb, pb, put_pb};
@@ -185,6 +185,7 @@ pub async fn forward(
         wait: wait.is_some(),
         wait_replicas: wait.map(|w| w.0).unwrap_or(0),
         wait_timeout_ms: wait.map(|w| w.1).unwrap_or(0),
+        node_id: c.node_id.clone(),
     };
     match cl.forward(req).await {
         Ok(r) => {
@@ -286,6 +287,7 @@ impl Replication for Svc {
         req: Request<pb::ForwardRequest>,
     ) -> Result<Response<pb::ForwardReply>, Status> {
         let c = &self.c;
+        let remote = req.remote_addr();
         let r = req.into_inner();
         let not_master = || {
             c.stats.rejected_not_master.fetch_add(1, Ordering::Relaxed);
@@ -321,11 +323,59 @@ impl Replication for Svc {
             .into_iter()
             .map(|cm| cm.args.into_iter().collect())
             .collect();
+        let peer = if r.node_id.is_empty() {
+            remote.map(|a| a.ip().to_string()).unwrap_or_default()
+        } else {
+            r.node_id
+        };
+        // Every command is checked before any runs.
+        let refused: Vec<Option<String>> = if r.transaction {
+            let e = forwarding::check_transaction(&cmds);
+            vec![e]
+        } else {
+            cmds.iter().map(|a| forwarding::check(a, false)).collect()
+        };
+        if let Some(e) = refused.iter().flatten().next() {
+            c.stats.forwards_refused.fetch_add(1, Ordering::Relaxed);
+            if c.warn_once(&peer, "forward-refused") {
+                warn!(peer = %peer, error = %e, "refused a forwarded command a follower never forwards (warned once per peer)");
+            }
+        }
+        if r.transaction && refused[0].is_some() {
+            let e = refused.into_iter().flatten().next().unwrap_or_default();
+            return Ok(Response::new(pb::ForwardReply {
+                replies: vec![router::error_bytes(r.resp3, &e)],
+                offset: 0,
+                epoch: c.epoch(),
+                not_master: false,
+            }));
+        }
         let txn = r.transaction.then(|| router::Watched {
             keys: r.watched.into_iter().collect(),
             pos: (r.watch_offset, r.watch_tag),
         });
-        let (replies, offset) = router::run_forwarded(c, cmds, txn, r.resp3).await;
+        let any_refused = refused.iter().any(Option::is_some);
+        let (replies, offset) = if any_refused {
+            // The others run, in their order; each refused one gets its error.
+            let ok: Vec<Vec<Bytes>> = cmds
+                .into_iter()
+                .zip(&refused)
+                .filter(|(_, e)| e.is_none())
+                .map(|(a, _)| a)
+                .collect();
+            let (ran, offset) = router::run_forwarded(c, ok, None, r.resp3).await;
+            let mut ran = ran.into_iter();
+            let replies = refused
+                .iter()
+                .map(|e| match e {
+                    Some(e) => router::error_bytes(r.resp3, e),
+                    None => ran.next().unwrap_or_default(),
+                })
+                .collect();
+            (replies, offset)
+        } else {
+            router::run_forwarded(c, cmds, txn, r.resp3).await
+        };
         Ok(Response::new(pb::ForwardReply {
             replies,
             offset,

@@ -22,6 +22,7 @@
 
 pub mod compose;
 pub mod election;
+pub mod forwarding;
 pub mod grpc;
 pub mod replication;
 pub mod router;
@@ -40,6 +41,9 @@ use tracing::{info, warn};
 use crate::config::ClusterConfig;
 use crate::server::Shared;
 use replication::{LagSamples, ReplLog};
+
+/// Most (peer, warning) pairs remembered by [`Cluster::warn_once`].
+const MAX_WARNED: usize = 1024;
 
 /// The current master as announced by the election.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +132,8 @@ pub struct Cluster {
     shutdown: AtomicBool,
     /// Shutting down as master: writes are refused while followers catch up.
     draining: AtomicBool,
+    /// (peer, what) pairs already warned about (see [`Cluster::warn_once`]).
+    warned: Mutex<std::collections::HashSet<(String, &'static str)>>,
 }
 
 #[derive(Default)]
@@ -144,6 +150,8 @@ pub struct ClusterStats {
     pub last_full_sync_ms: AtomicU64,
     /// Stream runs refused because an offset was missing (each forced a full sync).
     pub stream_gaps: AtomicU64,
+    /// Forward calls holding a command a follower never forwards.
+    pub forwards_refused: AtomicU64,
 }
 
 impl Cluster {
@@ -335,6 +343,22 @@ impl Cluster {
         self.cfg.lease_ttl + Duration::from_secs(1)
     }
 
+    /// Whether this is the first time `peer` gives cause for the warning
+    /// `what` (log it then, not on every retry). Bounded: past
+    /// [`MAX_WARNED`] pairs the set starts over, so a peer inventing names
+    /// costs a warning per name, not memory.
+    pub fn warn_once(&self, peer: &str, what: &'static str) -> bool {
+        let mut w = self.warned.lock();
+        if w.contains(&(peer.to_string(), what)) {
+            return false;
+        }
+        if w.len() >= MAX_WARNED {
+            w.clear();
+        }
+        w.insert((peer.to_string(), what));
+        true
+    }
+
     /// The `# Replication` section of INFO.
     pub fn info_replication(&self) -> String {
         use std::fmt::Write;
@@ -404,7 +428,7 @@ impl Cluster {
         let st = &self.stats;
         let _ = write!(
             s,
-            "master_failover_state:no-failover\r\nmaster_repl_offset:{off}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\nrepl_backlog_bytes:{bytes}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nfull_syncs_received:{}\r\nlast_full_sync_ms:{}\r\nforwarded_writes:{}\r\nrejected_writes_not_master:{}\r\nelections_won:{}\r\nelections_yielded:{}\r\nrepl_stream_gaps:{}\r\nwrites_while_not_master:{}\r\nkeyspace_complete:{}\r\nknown_nodes:{}\r\n\r\n",
+            "master_failover_state:no-failover\r\nmaster_repl_offset:{off}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\nrepl_backlog_bytes:{bytes}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nfull_syncs_received:{}\r\nlast_full_sync_ms:{}\r\nforwarded_writes:{}\r\nrejected_writes_not_master:{}\r\nelections_won:{}\r\nelections_yielded:{}\r\nrepl_stream_gaps:{}\r\nforwards_refused:{}\r\nwrites_while_not_master:{}\r\nkeyspace_complete:{}\r\nknown_nodes:{}\r\n\r\n",
             self.log.max_bytes(),
             st.full_syncs_served.load(Ordering::Relaxed),
             st.partial_syncs_served.load(Ordering::Relaxed),
@@ -415,6 +439,7 @@ impl Cluster {
             st.elections_won.load(Ordering::Relaxed),
             st.elections_yielded.load(Ordering::Relaxed),
             st.stream_gaps.load(Ordering::Relaxed),
+            st.forwards_refused.load(Ordering::Relaxed),
             self.log.unfenced_writes.load(Ordering::Relaxed),
             if self.log.diverged.load(Ordering::Acquire) { 0 } else { 1 },
             self.members.lock().len(),
@@ -528,6 +553,7 @@ pub async fn start(
         stats: ClusterStats::default(),
         shutdown: AtomicBool::new(false),
         draining: AtomicBool::new(false),
+        warned: Mutex::new(Default::default()),
     });
     let cluster_router = router::ClusterRouter::new(cluster.clone());
     let _ = match tier {
