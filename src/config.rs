@@ -108,6 +108,12 @@ pub struct Cli {
     /// Replication backlog size (bytes, or 64mb, ...). Default 64mb.
     #[arg(long, env = "JCACHE_CLUSTER_BACKLOG_SIZE")]
     pub cluster_backlog_size: Option<String>,
+    /// Tests only, debug builds only, not documented for users: this node
+    /// speaks only this replication protocol version (simulates an older or
+    /// newer peer in tests/cluster.rs).
+    #[cfg(debug_assertions)]
+    #[arg(long, hide = true, env = "JCACHE_CLUSTER_TEST_PROTOCOL_VERSION")]
+    pub cluster_test_protocol_version: Option<u32>,
 }
 
 /// The config file's shape (every field optional).
@@ -220,6 +226,8 @@ pub struct ClusterConfig {
     /// No secret required (`--cluster-insecure`).
     pub insecure: bool,
     pub backlog_size: u64,
+    /// Debug builds, tests only: speak only this protocol version.
+    pub test_protocol_version: Option<u32>,
 }
 
 /// Cluster options as given, before validation (file and CLI layered).
@@ -234,6 +242,7 @@ struct ClusterRaw {
     secret: Option<String>,
     insecure: Option<bool>,
     backlog_size: Option<String>,
+    test_protocol_version: Option<u32>,
 }
 
 fn toml_text(v: &toml::Value) -> String {
@@ -335,6 +344,7 @@ impl ClusterRaw {
             secrets,
             insecure,
             backlog_size,
+            test_protocol_version: self.test_protocol_version,
         }))
     }
 }
@@ -500,7 +510,12 @@ impl Config {
             secret: file.cluster_secret.as_ref().map(toml_text),
             insecure: file.cluster_insecure,
             backlog_size: file.cluster_backlog_size.as_ref().map(toml_text),
+            test_protocol_version: None,
         };
+        #[cfg(debug_assertions)]
+        {
+            cl.test_protocol_version = cli.cluster_test_protocol_version;
+        }
         macro_rules! over {
             ($f:ident, $c:ident) => {
                 if let Some(v) = &cli.$c {

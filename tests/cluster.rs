@@ -1106,6 +1106,7 @@ fn forward_as_peer(grpc: &str, secret: &str, cmds: &[&[&str]], transaction: bool
                 })
                 .collect(),
             transaction,
+            protocol_version: jcache::cluster::version::PROTOCOL_VERSION,
             ..Default::default()
         };
         let r = cl.forward(req).await.unwrap().into_inner();
@@ -1226,6 +1227,77 @@ fn forward_admits_only_what_followers_forward() {
         "the follower ran a write itself: {fi}"
     );
     assert_eq!(field(&fi, "writes_while_not_master").as_deref(), Some("0"));
+}
+
+/// Rolling upgrades: a node that speaks no protocol version the master
+/// speaks never links up nor applies anything, and both sides say so in
+/// INFO. (`--cluster-test-protocol-version` is a hidden, debug-build-only
+/// option that makes a node speak only that version.)
+#[test]
+fn peers_with_an_incompatible_protocol_version_are_refused() {
+    let _s = serial();
+    let mut c = Cluster::start(2);
+    let m = c.master();
+    let mid = c.nodes[m].id.clone();
+    let mp = c.nodes[m].port;
+    run(mp, &["SET", "before", "1"]);
+    // An old peer (no version field: 0) and a newer one that no longer
+    // speaks this master's version.
+    for (id, v) in [("old", "0"), ("new", "99")] {
+        let s = start_node_with(
+            &c.etcd,
+            &c.name,
+            id,
+            &["--cluster-test-protocol-version", v],
+        );
+        c.nodes.push(Node {
+            id: id.into(),
+            port: s.port,
+            server: Some(s),
+        });
+    }
+    let (old, new) = (c.nodes[2].port, c.nodes[3].port);
+    let refused = wait_for(Duration::from_secs(20), || {
+        let mi = info(mp);
+        let ni = info(new);
+        field(&mi, "repl_peers_incompatible").as_deref() == Some("old=0")
+            && field(&ni, "repl_peers_incompatible") == Some(format!("{mid}=1"))
+    });
+    assert!(refused, "master: {}\nnew: {}", info(mp), info(new));
+    assert_eq!(
+        field(&info(mp), "repl_protocol_version").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        field(&info(new), "repl_protocol_version").as_deref(),
+        Some("99")
+    );
+    // Neither ever linked nor received anything.
+    for port in [old, new] {
+        let i = info(port);
+        assert_eq!(
+            field(&i, "master_link_status").as_deref(),
+            Some("down"),
+            "{i}"
+        );
+        assert_eq!(get(port, "before"), None);
+    }
+    // Their writes are refused, not run at the master.
+    let mut nc = con(new);
+    let e = redis::cmd("SET")
+        .arg("w")
+        .arg("1")
+        .query::<()>(&mut nc)
+        .unwrap_err();
+    assert!(e.to_string().contains("protocol version"), "{e}");
+    let mut oc = con(old);
+    let e = redis::cmd("SET")
+        .arg("w")
+        .arg("1")
+        .query::<()>(&mut oc)
+        .unwrap_err();
+    assert!(e.to_string().contains("protocol version"), "{e}");
+    assert_eq!(get(mp, "w"), None);
 }
 
 /// Reads one RESP2 Pub/Sub message frame (`*3 message channel payload`) as text.

@@ -136,6 +136,38 @@ fn drop_client(addr: &str) {
     CLIENTS.lock().retain(|(a, _)| a != addr);
 }
 
+// ---------------------------------------------------------------- protocol version
+
+/// How a refusal for the protocol version starts (Status message, errors).
+const INCOMPATIBLE: &str = "incompatible replication protocol version";
+/// The refusing node's newest version, in the refusal's metadata.
+const VERSION_HEADER: &str = "x-jcache-protocol-version";
+
+/// The refusal of a peer that announced `peer_version`: nothing ran.
+fn incompatible(c: &Cluster, peer_version: u32) -> Status {
+    let (newest, oldest) = c.speaks();
+    let mut meta = tonic::metadata::MetadataMap::new();
+    meta.insert(VERSION_HEADER, MetadataValue::from(newest));
+    Status::with_metadata(
+        tonic::Code::FailedPrecondition,
+        format!("{INCOMPATIBLE}: the master speaks {oldest} to {newest}, this node announced {peer_version}"),
+        meta,
+    )
+}
+
+fn is_incompatible(s: &Status) -> bool {
+    s.code() == tonic::Code::FailedPrecondition && s.message().starts_with(INCOMPATIBLE)
+}
+
+/// The version a refusing master announced (0 if it did not say).
+fn status_version(s: &Status) -> u32 {
+    s.metadata()
+        .get(VERSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 // ---------------------------------------------------------------- forwarding (follower side)
 
 pub struct Forwarded {
@@ -148,6 +180,8 @@ pub struct Forwarded {
 pub enum ForwardError {
     /// Nothing was sent (connection refused / not established): safe to retry.
     Retry(String),
+    /// Nothing ran: the master and this node speak no common protocol version.
+    Incompatible(String),
     /// The outcome is unknown.
     Failed(String),
 }
@@ -170,6 +204,12 @@ pub async fn forward(
     resp3: bool,
     wait: Option<(u64, u64)>,
 ) -> Result<Forwarded, ForwardError> {
+    if let Some(v) = c.incompatible.lock().get(&leader.node_id) {
+        return Err(ForwardError::Incompatible(format!(
+            "ERR the master speaks replication protocol version {v}, which this node (version {}) cannot use",
+            c.speaks().0
+        )));
+    }
     let mut cl = client_for(c, &leader.grpc).map_err(ForwardError::Failed)?;
     let req = pb::ForwardRequest {
         commands: cmds
@@ -186,6 +226,7 @@ pub async fn forward(
         wait_replicas: wait.map(|w| w.0).unwrap_or(0),
         wait_timeout_ms: wait.map(|w| w.1).unwrap_or(0),
         node_id: c.node_id.clone(),
+        protocol_version: c.speaks().0,
     };
     match cl.forward(req).await {
         Ok(r) => {
@@ -197,6 +238,10 @@ pub async fn forward(
             })
         }
         Err(s) if never_sent(&s) => Err(ForwardError::Retry(s.message().to_string())),
+        Err(s) if is_incompatible(&s) => {
+            c.refused_by(&leader.node_id, status_version(&s));
+            Err(ForwardError::Incompatible(format!("ERR {}", s.message())))
+        }
         Err(s) => Err(ForwardError::Failed(s.message().to_string())),
     }
 }
@@ -238,6 +283,11 @@ impl Replication for Svc {
         let epoch = c.epoch();
         if !c.is_master_now() || hello.epoch > epoch {
             return Err(Status::failed_precondition("not master"));
+        }
+        if c.check_version(&hello.node_id, hello.protocol_version, "follower")
+            .is_none()
+        {
+            return Err(incompatible(&c, hello.protocol_version));
         }
         let id = hello.node_id.clone();
         let token = Instant::now();
@@ -296,8 +346,19 @@ impl Replication for Svc {
                 offset: 0,
                 epoch: c.epoch(),
                 not_master: true,
+                protocol_version: c.speaks().0,
             }))
         };
+        let peer = if r.node_id.is_empty() {
+            remote.map(|a| a.ip().to_string()).unwrap_or_default()
+        } else {
+            r.node_id.clone()
+        };
+        if c.check_version(&peer, r.protocol_version, "follower (Forward)")
+            .is_none()
+        {
+            return Err(incompatible(c, r.protocol_version));
+        }
         if !c.is_master_now() || r.epoch > c.epoch() {
             return not_master();
         }
@@ -316,6 +377,7 @@ impl Replication for Svc {
                 offset: 0,
                 epoch: c.epoch(),
                 not_master: false,
+                protocol_version: c.speaks().0,
             }));
         }
         let cmds: Vec<Vec<Bytes>> = r
@@ -323,11 +385,6 @@ impl Replication for Svc {
             .into_iter()
             .map(|cm| cm.args.into_iter().collect())
             .collect();
-        let peer = if r.node_id.is_empty() {
-            remote.map(|a| a.ip().to_string()).unwrap_or_default()
-        } else {
-            r.node_id
-        };
         // Every command is checked before any runs.
         let refused: Vec<Option<String>> = if r.transaction {
             let e = forwarding::check_transaction(&cmds);
@@ -348,6 +405,7 @@ impl Replication for Svc {
                 offset: 0,
                 epoch: c.epoch(),
                 not_master: false,
+                protocol_version: c.speaks().0,
             }));
         }
         let txn = r.transaction.then(|| router::Watched {
@@ -381,6 +439,7 @@ impl Replication for Svc {
             offset,
             epoch: c.epoch(),
             not_master: false,
+            protocol_version: c.speaks().0,
         }))
     }
 }
@@ -400,7 +459,15 @@ async fn stream_to(
     if c.log.can_resume(pos) {
         c.stats.partial_syncs_served.fetch_add(1, Ordering::Relaxed);
         info!(follower = %id, offset = pos.0, "partial sync");
-        send(tx, epoch, SMsg::Partial(pb::PartialSync { offset: pos.0 })).await?;
+        send(
+            tx,
+            epoch,
+            SMsg::Partial(pb::PartialSync {
+                offset: pos.0,
+                protocol_version: c.speaks().0,
+            }),
+        )
+        .await?;
         cursor = pos.0 + 1;
     } else {
         let (first, _, _) = c.log.backlog_info();
@@ -519,6 +586,7 @@ async fn full_sync(
         SMsg::FullStart(pb::FullSyncStart {
             offset: start,
             reason,
+            protocol_version: c.speaks().0,
         }),
     )
     .await?;
@@ -662,14 +730,21 @@ pub async fn replicator(c: Arc<Cluster>) {
                 };
                 *c.link.lock() = Link::Down;
                 if let Some(r) = res {
-                    if let Err(e) = r {
-                        warn!(master = %l.node_id, error = %e, "replication link down");
+                    let mut pause = Duration::from_millis(100);
+                    if let Err(e) = &r {
+                        if e.starts_with(INCOMPATIBLE) {
+                            // Logged once per master; retried slowly (an
+                            // upgrade of one side ends it).
+                            pause = Duration::from_secs(1);
+                        } else {
+                            warn!(master = %l.node_id, error = %e, "replication link down");
+                        }
                         if e.contains("transport") || e.contains("connect") {
                             drop_client(&l.grpc);
                         }
                     }
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        _ = tokio::time::sleep(pause) => {}
                         _ = rx.changed() => {}
                     }
                 }
@@ -702,6 +777,7 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
             tag: pos.1,
             epoch: l.epoch,
             addr: c.client_addr.clone(),
+            protocol_version: c.speaks().0,
         })),
     };
     // Acks carry the latest applied offset, at most one per millisecond.
@@ -711,11 +787,16 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
             msg: Some(FMsg::Ack(pb::Ack { offset: o })),
         });
     let outbound = tokio_stream::once(hello).chain(acks);
-    let mut inbound = cl
-        .sync(outbound)
-        .await
-        .map_err(|s| format!("sync refused: {}", s.message()))?
-        .into_inner();
+    let mut inbound = match cl.sync(outbound).await {
+        Ok(r) => r.into_inner(),
+        Err(s) if is_incompatible(&s) => {
+            c.refused_by(&l.node_id, status_version(&s));
+            return Err(format!("{INCOMPATIBLE}: {}", s.message()));
+        }
+        Err(s) => return Err(format!("sync refused: {}", s.message())),
+    };
+    // Nothing is applied before the master said which version it speaks.
+    let mut agreed = false;
     *c.link.lock() = Link::Syncing;
     let db = &c.shared.db;
     let mut full_started: Option<Instant> = None;
@@ -733,6 +814,22 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
             ));
         }
         let Some(m) = msg.msg else { continue };
+        let announced = match &m {
+            SMsg::Partial(p) => Some(p.protocol_version),
+            SMsg::FullStart(f) => Some(f.protocol_version),
+            _ => None,
+        };
+        if let Some(v) = announced {
+            if c.check_version(&l.node_id, v, "master").is_none() {
+                return Err(format!(
+                    "{INCOMPATIBLE}: the master speaks {v}, this node {:?}",
+                    c.speaks()
+                ));
+            }
+            agreed = true;
+        } else if !agreed {
+            return Err("the master's stream did not start with a sync".into());
+        }
         match m {
             SMsg::Partial(p) => {
                 info!(master = %l.node_id, offset = p.offset, "partial sync: resuming");
@@ -819,6 +916,7 @@ mod tests {
             secrets: secrets.iter().map(|s| s.to_string()).collect(),
             insecure: secrets.is_empty(),
             backlog_size: 1 << 20,
+            test_protocol_version: None,
         }
     }
 

@@ -369,6 +369,7 @@ async fn forward(
                 stale = Some((leader.node_id, leader.epoch));
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            Err(grpc::ForwardError::Incompatible(e)) => return all(error_bytes(resp3, &e)),
             Err(grpc::ForwardError::Failed(e)) => {
                 return all(error_bytes(
                     resp3,
