@@ -102,12 +102,30 @@ pub struct Cli {
     /// etcd lease time to live (3s, 1500ms, or seconds). Default 3s.
     #[arg(long, env = "JCACHE_CLUSTER_LEASE_TTL")]
     pub cluster_lease_ttl: Option<String>,
-    /// Shared secret every gRPC call carries and every node checks.
-    #[arg(long, env = "JCACHE_CLUSTER_SECRET")]
-    pub cluster_secret: Option<String>,
+    /// Shared secrets of the cluster port: the first is sent, any one is
+    /// accepted (rotation: `new,old`, then `new`). Repeatable; comma-separated.
+    /// Required in cluster mode unless --cluster-insecure.
+    #[arg(long, env = "JCACHE_CLUSTER_SECRET", value_delimiter = ',')]
+    pub cluster_secret: Option<Vec<String>>,
+    /// Run cluster mode without a secret: any host that reaches the cluster
+    /// port can read the whole keyspace and write to it.
+    #[arg(
+        long,
+        env = "JCACHE_CLUSTER_INSECURE",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub cluster_insecure: Option<bool>,
     /// Replication backlog size (bytes, or 64mb, ...). Default 64mb.
     #[arg(long, env = "JCACHE_CLUSTER_BACKLOG_SIZE")]
     pub cluster_backlog_size: Option<String>,
+    /// Tests only, debug builds only, not documented for users: this node
+    /// speaks only this replication protocol version (simulates an older or
+    /// newer peer in tests/cluster.rs).
+    #[cfg(debug_assertions)]
+    #[arg(long, hide = true, env = "JCACHE_CLUSTER_TEST_PROTOCOL_VERSION")]
+    pub cluster_test_protocol_version: Option<u32>,
 }
 
 /// The config file's shape (every field optional).
@@ -138,7 +156,8 @@ struct FileConfig {
     cluster_port: Option<u16>,
     cluster_advertise: Option<String>,
     cluster_lease_ttl: Option<toml::Value>,
-    cluster_secret: Option<String>,
+    cluster_secret: Option<toml::Value>,
+    cluster_insecure: Option<bool>,
     cluster_backlog_size: Option<toml::Value>,
 }
 
@@ -249,8 +268,14 @@ pub struct ClusterConfig {
     /// What peers dial (HOST:PORT); None = the bind address and gRPC port.
     pub advertise: Option<String>,
     pub lease_ttl: std::time::Duration,
-    pub secret: String,
+    /// Secrets of the cluster port: `secrets[0]` is sent, any one is
+    /// accepted. Empty only with `insecure`.
+    pub secrets: Vec<String>,
+    /// No secret required (`--cluster-insecure`).
+    pub insecure: bool,
     pub backlog_size: u64,
+    /// Debug builds, tests only: speak only this protocol version.
+    pub test_protocol_version: Option<u32>,
 }
 
 /// Cluster options as given, before validation (file and CLI layered).
@@ -263,7 +288,9 @@ struct ClusterRaw {
     advertise: Option<String>,
     lease_ttl: Option<String>,
     secret: Option<String>,
+    insecure: Option<bool>,
     backlog_size: Option<String>,
+    test_protocol_version: Option<u32>,
 }
 
 fn toml_text(v: &toml::Value) -> String {
@@ -335,6 +362,26 @@ impl ClusterRaw {
                 rand::random::<u64>() ^ u64::from(std::process::id())
             ),
         };
+        // Every source is comma-separated text by now (a TOML array or a
+        // repeated option was joined with commas): a secret cannot hold a comma.
+        let secrets: Vec<String> = self
+            .secret
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let insecure = self.insecure.unwrap_or(false);
+        if secrets.is_empty() && !insecure {
+            return Err(ConfigError::Required(
+                "cluster-secret",
+                "cluster mode needs a shared secret (--cluster-secret or JCACHE_CLUSTER_SECRET), \
+                 or --cluster-insecure to let any host that reaches the cluster port read \
+                 and write the keyspace"
+                    .into(),
+            ));
+        }
         Ok(Some(ClusterConfig {
             etcd,
             name: self.name.unwrap_or_else(|| "jcache".into()),
@@ -342,8 +389,10 @@ impl ClusterRaw {
             port: self.port.unwrap_or(7379),
             advertise: self.advertise,
             lease_ttl,
-            secret: self.secret.unwrap_or_default(),
+            secrets,
+            insecure,
             backlog_size,
+            test_protocol_version: self.test_protocol_version,
         }))
     }
 }
@@ -382,6 +431,8 @@ pub enum ConfigError {
     Parse(PathBuf, toml::de::Error),
     #[error("invalid value for {0}: {1}")]
     Invalid(&'static str, String),
+    #[error("{0} is required: {1}")]
+    Required(&'static str, String),
 }
 
 fn memory_value(name: &'static str, v: &toml::Value) -> Result<u64, ConfigError> {
@@ -519,9 +570,15 @@ impl Config {
             port: file.cluster_port,
             advertise: file.cluster_advertise,
             lease_ttl: file.cluster_lease_ttl.as_ref().map(toml_text),
-            secret: file.cluster_secret,
+            secret: file.cluster_secret.as_ref().map(toml_text),
+            insecure: file.cluster_insecure,
             backlog_size: file.cluster_backlog_size.as_ref().map(toml_text),
+            test_protocol_version: None,
         };
+        #[cfg(debug_assertions)]
+        {
+            cl.test_protocol_version = cli.cluster_test_protocol_version;
+        }
         macro_rules! over {
             ($f:ident, $c:ident) => {
                 if let Some(v) = &cli.$c {
@@ -535,7 +592,12 @@ impl Config {
         over!(port, cluster_port);
         over!(advertise, cluster_advertise);
         over!(lease_ttl, cluster_lease_ttl);
-        over!(secret, cluster_secret);
+        if let Some(v) = &cli.cluster_secret {
+            cl.secret = Some(v.join(","));
+        }
+        if let Some(v) = cli.cluster_insecure {
+            cl.insecure = Some(v);
+        }
         over!(backlog_size, cluster_backlog_size);
         if let Some(v) = cli.port {
             c.port = v;
@@ -746,5 +808,102 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::load(&cli).is_err());
+    }
+
+    #[test]
+    fn cluster_mode_needs_a_secret_or_insecure() {
+        let etcd = || Some("http://127.0.0.1:2379".to_string());
+        let cli = Cli {
+            cluster_etcd: etcd(),
+            ..Default::default()
+        };
+        let e = Config::load(&cli).unwrap_err().to_string();
+        assert!(e.contains("cluster-secret is required"), "{e}");
+        let cli = Cli {
+            cluster_etcd: etcd(),
+            cluster_secret: Some(vec!["".into()]),
+            ..Default::default()
+        };
+        assert!(Config::load(&cli).is_err(), "an empty secret is no secret");
+        let cli = Cli {
+            cluster_etcd: etcd(),
+            cluster_insecure: Some(true),
+            ..Default::default()
+        };
+        let c = Config::load(&cli).unwrap().cluster.unwrap();
+        assert!(c.insecure && c.secrets.is_empty());
+        // Standalone needs nothing.
+        assert!(Config::load(&Cli::default()).unwrap().cluster.is_none());
+    }
+
+    #[test]
+    fn cluster_secrets_are_a_list_from_every_source() {
+        let etcd = || Some("http://127.0.0.1:2379".to_string());
+        let cli = Cli {
+            cluster_etcd: etcd(),
+            cluster_secret: Some(vec!["new".into(), "old, older".into()]),
+            ..Default::default()
+        };
+        let c = Config::load(&cli).unwrap().cluster.unwrap();
+        assert_eq!(c.secrets, ["new", "old", "older"]);
+        assert!(!c.insecure);
+        let dir = std::env::temp_dir().join(format!("jcache-cfg-s-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.toml");
+        for (text, want) in [
+            ("cluster_secret = \"a\"\n", vec!["a"]),
+            ("cluster_secret = \"a,b\"\n", vec!["a", "b"]),
+            ("cluster_secret = [\"b\", \"a\"]\n", vec!["b", "a"]),
+        ] {
+            std::fs::write(&path, format!("cluster_etcd = \"http://e:2379\"\n{text}")).unwrap();
+            let cli = Cli {
+                config: Some(path.clone()),
+                ..Default::default()
+            };
+            let c = Config::load(&cli).unwrap().cluster.unwrap();
+            assert_eq!(c.secrets, want, "{text}");
+        }
+        std::fs::write(
+            &path,
+            "cluster_etcd = \"http://e:2379\"\ncluster_insecure = true\n",
+        )
+        .unwrap();
+        let file_only = Cli {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        assert!(Config::load(&file_only).unwrap().cluster.unwrap().insecure);
+        // The command line overrides the file.
+        let cli = Cli {
+            config: Some(path.clone()),
+            cluster_insecure: Some(false),
+            ..Default::default()
+        };
+        assert!(Config::load(&cli).is_err());
+    }
+
+    #[test]
+    fn cluster_options_parse_from_the_command_line() {
+        let cli = Cli::try_parse_from([
+            "jcache",
+            "--cluster-etcd",
+            "http://e:2379",
+            "--cluster-secret",
+            "new",
+            "--cluster-secret",
+            "old",
+        ])
+        .unwrap();
+        let c = Config::load(&cli).unwrap().cluster.unwrap();
+        assert_eq!(c.secrets, ["new", "old"]);
+        let cli = Cli::try_parse_from([
+            "jcache",
+            "--cluster-etcd",
+            "http://e:2379",
+            "--cluster-insecure",
+        ])
+        .unwrap();
+        assert_eq!(cli.cluster_insecure, Some(true));
+        assert!(Config::load(&cli).unwrap().cluster.unwrap().insecure);
     }
 }

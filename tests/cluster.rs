@@ -107,9 +107,10 @@ fn start_node_with(etcd: &Etcd, name: &str, id: &str, extra: &[&str]) -> Server 
         id,
         "--cluster-port",
         &gport,
-        "--cluster-secret",
-        "test-secret",
     ];
+    if !extra.contains(&"--cluster-secret") && !extra.contains(&"--cluster-insecure") {
+        args.extend_from_slice(&["--cluster-secret", "test-secret"]);
+    }
     if !extra.contains(&"--cluster-lease-ttl") {
         args.extend_from_slice(&["--cluster-lease-ttl", &ttl]);
     }
@@ -1005,6 +1006,298 @@ fn wrong_secret_is_refused() {
     });
     assert!(!linked);
     assert_eq!(get(bad.port, "x"), None);
+}
+
+/// Cluster mode refuses to start without a secret unless told it is
+/// insecure; nodes in the middle of a secret rotation (each accepting the
+/// old and the new secret, sending either) form one cluster.
+#[test]
+fn cluster_port_needs_a_secret_and_secrets_rotate() {
+    let _s = serial();
+    let etcd = Etcd::start();
+    let gport = free_port().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jcache"))
+        .args([
+            "--port",
+            &free_port().to_string(),
+            "--cluster-etcd",
+            &etcd.url,
+            "--cluster-port",
+            &gport,
+        ])
+        .env_remove("JCACHE_CLUSTER_SECRET")
+        .env_remove("JCACHE_CLUSTER_INSECURE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_for(Duration::from_secs(20), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("cluster mode started without a secret");
+    }
+    assert_eq!(status.unwrap().code(), Some(2));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("cluster-secret is required"), "{stderr}");
+
+    // Explicitly insecure: it starts (and becomes master of its own cluster).
+    let name = format!("t{}", free_port());
+    let insecure = start_node_with(&etcd, &name, "lone", &["--cluster-insecure"]);
+    assert!(wait_for(Duration::from_secs(20), || {
+        field(&info(insecure.port), "role").as_deref() == Some("master")
+    }));
+    drop(insecure);
+
+    // Mid-rotation: one node sends the old secret, the other the new one;
+    // both accept both.
+    let name = format!("t{}", free_port());
+    let nodes = [("n0", "old,new"), ("n1", "new,old")]
+        .into_iter()
+        .map(|(id, secrets)| {
+            let server = start_node_with(&etcd, &name, id, &["--cluster-secret", secrets]);
+            Node {
+                id: id.into(),
+                port: server.port,
+                server: Some(server),
+            }
+        })
+        .collect();
+    let c = Cluster { nodes, etcd, name };
+    let m = c.master();
+    let f = c.followers(m)[0];
+    run(c.nodes[f].port, &["SET", "rotated", "1"]);
+    assert_eq!(get(c.nodes[m].port, "rotated").as_deref(), Some("1"));
+}
+
+/// A peer's Forward call to the master at `grpc` (HOST:PORT), carrying
+/// `secret`: one reply per command (one for a transaction).
+fn forward_as_peer(grpc: &str, secret: &str, cmds: &[&[&str]], transaction: bool) -> Vec<String> {
+    use jcache::cluster::wire::pb;
+    let hex: String = secret.bytes().map(|x| format!("{x:02x}")).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut cl = pb::replication_client::ReplicationClient::with_interceptor(
+            ch,
+            move |mut req: tonic::Request<()>| {
+                req.metadata_mut()
+                    .insert("x-jcache-secret", hex.parse().unwrap());
+                Ok(req)
+            },
+        );
+        let req = pb::ForwardRequest {
+            commands: cmds
+                .iter()
+                .map(|c| pb::Command {
+                    args: c.iter().map(|a| a.as_bytes().to_vec().into()).collect(),
+                })
+                .collect(),
+            transaction,
+            protocol_version: jcache::cluster::version::PROTOCOL_VERSION,
+            ..Default::default()
+        };
+        let r = cl.forward(req).await.unwrap().into_inner();
+        assert!(!r.not_master);
+        r.replies
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    })
+}
+
+/// A peer holding the secret can forward only what a follower forwards
+/// (the master runs it without AUTH): no CONFIG SET, SHUTDOWN, DEBUG,
+/// CLIENT ...; a
+/// transaction holding one is refused whole. What followers forward
+/// (writes, FLUSHALL, transactions with PING or PUBLISH) still works.
+#[test]
+fn forward_admits_only_what_followers_forward() {
+    let _s = serial();
+    let c = Cluster::start(2);
+    let m = c.master();
+    let f = c.followers(m)[0];
+    let mut mc = con(c.nodes[m].port);
+    let mut fc = con(c.nodes[f].port);
+    let fi: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut fc)
+        .unwrap();
+    let grpc = field(&fi, "master_grpc").unwrap();
+
+    let replies = forward_as_peer(
+        &grpc,
+        "test-secret",
+        &[
+            &["SET", "fw", "1"],
+            &["CONFIG", "SET", "maxmemory", "1000"],
+            &["DEBUG", "SLEEP", "0"],
+            &["CLIENT", "KILL", "ID", "1"],
+            &["SHUTDOWN", "NOSAVE"],
+            &["GET", "fw"],
+        ],
+        false,
+    );
+    assert_eq!(
+        replies,
+        [
+            "+OK\r\n",
+            "-ERR command 'config|set' may not be forwarded\r\n",
+            "-ERR command 'debug|sleep' may not be forwarded\r\n",
+            "-ERR command 'client|kill' may not be forwarded\r\n",
+            "-ERR command 'shutdown' may not be forwarded\r\n",
+            "$1\r\n1\r\n",
+        ]
+    );
+    let max: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut mc)
+        .unwrap();
+    assert_eq!(max[1], "0");
+    let replies = forward_as_peer(
+        &grpc,
+        "test-secret",
+        &[&["SET", "tx", "1"], &["CONFIG", "SET", "requirepass", "x"]],
+        true,
+    );
+    assert_eq!(
+        replies,
+        ["-ERR command 'config|set' may not be forwarded\r\n"]
+    );
+    let tx: Option<String> = redis::cmd("GET").arg("tx").query(&mut mc).unwrap();
+    assert_eq!(tx, None, "part of a refused transaction ran");
+    let mi: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut mc)
+        .unwrap();
+    assert_eq!(field(&mi, "forwards_refused").as_deref(), Some("2"));
+
+    // What a follower's clients do still reaches the master.
+    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut fc).unwrap();
+    let (pong, set, n): (String, String, i64) = redis::pipe()
+        .atomic()
+        .cmd("PING")
+        .cmd("SET")
+        .arg("b")
+        .arg("2")
+        .cmd("PUBLISH")
+        .arg("ch")
+        .arg("m")
+        .query(&mut fc)
+        .unwrap();
+    assert_eq!((pong.as_str(), set.as_str(), n), ("PONG", "OK", 0));
+    let b: Option<String> = redis::cmd("GET").arg("b").query(&mut mc).unwrap();
+    assert_eq!(b.as_deref(), Some("2"));
+    // A transaction the master would refuse is refused at the follower.
+    let _: () = redis::cmd("MULTI").query(&mut fc).unwrap();
+    for q in [
+        &["SET", "c", "3"][..],
+        &["CONFIG", "SET", "maxmemory", "1000"],
+    ] {
+        let queued: String = common::q(&mut fc, q);
+        assert_eq!(queued, "QUEUED");
+    }
+    let e = redis::cmd("EXEC").query::<Value>(&mut fc).unwrap_err();
+    assert!(e.to_string().contains("may not be forwarded"), "{e}");
+    let c3: Option<String> = redis::cmd("GET").arg("c").query(&mut mc).unwrap();
+    assert_eq!(c3, None);
+    let _: () = redis::cmd("FLUSHALL").query(&mut fc).unwrap();
+    let n: i64 = redis::cmd("DBSIZE").query(&mut mc).unwrap();
+    assert_eq!(n, 0, "FLUSHALL at a follower did not reach the master");
+    let fi: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut fc)
+        .unwrap();
+    assert_eq!(
+        field(&fi, "keyspace_complete").as_deref(),
+        Some("1"),
+        "the follower ran a write itself: {fi}"
+    );
+    assert_eq!(field(&fi, "writes_while_not_master").as_deref(), Some("0"));
+}
+
+/// Rolling upgrades: a node that speaks no protocol version the master
+/// speaks never links up nor applies anything, and both sides say so in
+/// INFO. (`--cluster-test-protocol-version` is a hidden, debug-build-only
+/// option that makes a node speak only that version.)
+#[test]
+fn peers_with_an_incompatible_protocol_version_are_refused() {
+    let _s = serial();
+    let mut c = Cluster::start(2);
+    let m = c.master();
+    let mid = c.nodes[m].id.clone();
+    let mp = c.nodes[m].port;
+    run(mp, &["SET", "before", "1"]);
+    // An old peer (no version field: 0) and a newer one that no longer
+    // speaks this master's version.
+    for (id, v) in [("old", "0"), ("new", "99")] {
+        let s = start_node_with(
+            &c.etcd,
+            &c.name,
+            id,
+            &["--cluster-test-protocol-version", v],
+        );
+        c.nodes.push(Node {
+            id: id.into(),
+            port: s.port,
+            server: Some(s),
+        });
+    }
+    let (old, new) = (c.nodes[2].port, c.nodes[3].port);
+    let refused = wait_for(Duration::from_secs(20), || {
+        let mi = info(mp);
+        let ni = info(new);
+        field(&mi, "repl_peers_incompatible").as_deref() == Some("old=0")
+            && field(&ni, "repl_peers_incompatible") == Some(format!("{mid}=1"))
+    });
+    assert!(refused, "master: {}\nnew: {}", info(mp), info(new));
+    assert_eq!(
+        field(&info(mp), "repl_protocol_version").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        field(&info(new), "repl_protocol_version").as_deref(),
+        Some("99")
+    );
+    // Neither ever linked nor received anything.
+    for port in [old, new] {
+        let i = info(port);
+        assert_eq!(
+            field(&i, "master_link_status").as_deref(),
+            Some("down"),
+            "{i}"
+        );
+        assert_eq!(get(port, "before"), None);
+    }
+    // Their writes are refused, not run at the master.
+    let mut nc = con(new);
+    let e = redis::cmd("SET")
+        .arg("w")
+        .arg("1")
+        .query::<()>(&mut nc)
+        .unwrap_err();
+    assert!(e.to_string().contains("protocol version"), "{e}");
+    let mut oc = con(old);
+    let e = redis::cmd("SET")
+        .arg("w")
+        .arg("1")
+        .query::<()>(&mut oc)
+        .unwrap_err();
+    assert!(e.to_string().contains("protocol version"), "{e}");
+    assert_eq!(get(mp, "w"), None);
 }
 
 /// Reads one RESP2 Pub/Sub message frame (`*3 message channel payload`) as text.

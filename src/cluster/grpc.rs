@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use super::replication::{self, apply_unlogged, filter, flush_unlogged, Filtered, ReadError};
-use super::{router, Cluster, FollowerState, Leader, Link};
+use super::{forwarding, router, Cluster, FollowerState, Leader, Link};
 use crate::engine::SHARDS;
 
 use super::wire::{self, convert_all, mutation_to_pb, pb, put_pb};
@@ -55,16 +55,47 @@ impl Interceptor for SecretInterceptor {
     }
 }
 
+/// The secret a node sends: the first configured one ("-" when none, which
+/// only an insecure cluster accepts).
+fn sent_secret(cfg: &crate::config::ClusterConfig) -> MetadataValue<Ascii> {
+    secret_value(cfg.secrets.first().map(String::as_str).unwrap_or(""))
+}
+
+/// Accepts a call that carries any one of the configured secrets (several
+/// while a secret is rotated), or any call at all in an insecure cluster
+/// without a secret.
 #[derive(Clone)]
-struct SecretCheck(MetadataValue<Ascii>);
+struct SecretCheck(Vec<MetadataValue<Ascii>>);
+
+impl SecretCheck {
+    fn new(cfg: &crate::config::ClusterConfig) -> SecretCheck {
+        let mut accepted: Vec<_> = cfg.secrets.iter().map(|s| secret_value(s)).collect();
+        if accepted.is_empty() {
+            // --cluster-insecure without a secret: what a node without a
+            // secret sends.
+            accepted.push(secret_value(""));
+        }
+        SecretCheck(accepted)
+    }
+
+    fn accepts(&self, given: &[u8]) -> bool {
+        // Every secret is compared, each in constant time for its length
+        // (no early exit on the first differing byte, nor on a match).
+        self.0.iter().fold(false, |ok, want| {
+            let b = want.as_bytes();
+            let same = given.len() == b.len()
+                && given.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+            ok | same
+        })
+    }
+}
 
 impl Interceptor for SecretCheck {
     fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
-        let ok = req.metadata().get(SECRET_HEADER).is_some_and(|v| {
-            let (a, b) = (v.as_bytes(), self.0.as_bytes());
-            // Length-independent, constant-time comparison.
-            a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-        });
+        let ok = req
+            .metadata()
+            .get(SECRET_HEADER)
+            .is_some_and(|v| self.accepts(v.as_bytes()));
         if ok {
             Ok(req)
         } else {
@@ -91,10 +122,9 @@ fn client_for(c: &Cluster, addr: &str) -> Result<Client, String> {
         .initial_stream_window_size(Some(8 << 20))
         .initial_connection_window_size(Some(16 << 20));
     let ch = ep.connect_lazy();
-    let cl =
-        ReplicationClient::with_interceptor(ch, SecretInterceptor(secret_value(&c.cfg.secret)))
-            .max_decoding_message_size(MAX_MSG)
-            .max_encoding_message_size(MAX_MSG);
+    let cl = ReplicationClient::with_interceptor(ch, SecretInterceptor(sent_secret(&c.cfg)))
+        .max_decoding_message_size(MAX_MSG)
+        .max_encoding_message_size(MAX_MSG);
     if g.len() > 16 {
         g.remove(0);
     }
@@ -104,6 +134,38 @@ fn client_for(c: &Cluster, addr: &str) -> Result<Client, String> {
 
 fn drop_client(addr: &str) {
     CLIENTS.lock().retain(|(a, _)| a != addr);
+}
+
+// ---------------------------------------------------------------- protocol version
+
+/// How a refusal for the protocol version starts (Status message, errors).
+const INCOMPATIBLE: &str = "incompatible replication protocol version";
+/// The refusing node's newest version, in the refusal's metadata.
+const VERSION_HEADER: &str = "x-jcache-protocol-version";
+
+/// The refusal of a peer that announced `peer_version`: nothing ran.
+fn incompatible(c: &Cluster, peer_version: u32) -> Status {
+    let (newest, oldest) = c.speaks();
+    let mut meta = tonic::metadata::MetadataMap::new();
+    meta.insert(VERSION_HEADER, MetadataValue::from(newest));
+    Status::with_metadata(
+        tonic::Code::FailedPrecondition,
+        format!("{INCOMPATIBLE}: the master speaks {oldest} to {newest}, this node announced {peer_version}"),
+        meta,
+    )
+}
+
+fn is_incompatible(s: &Status) -> bool {
+    s.code() == tonic::Code::FailedPrecondition && s.message().starts_with(INCOMPATIBLE)
+}
+
+/// The version a refusing master announced (0 if it did not say).
+fn status_version(s: &Status) -> u32 {
+    s.metadata()
+        .get(VERSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------- forwarding (follower side)
@@ -118,6 +180,8 @@ pub struct Forwarded {
 pub enum ForwardError {
     /// Nothing was sent (connection refused / not established): safe to retry.
     Retry(String),
+    /// Nothing ran: the master and this node speak no common protocol version.
+    Incompatible(String),
     /// The outcome is unknown.
     Failed(String),
 }
@@ -140,6 +204,12 @@ pub async fn forward(
     resp3: bool,
     wait: Option<(u64, u64)>,
 ) -> Result<Forwarded, ForwardError> {
+    if let Some(v) = c.incompatible.lock().get(&leader.node_id) {
+        return Err(ForwardError::Incompatible(format!(
+            "ERR the master speaks replication protocol version {v}, which this node (version {}) cannot use",
+            c.speaks().0
+        )));
+    }
     let mut cl = client_for(c, &leader.grpc).map_err(ForwardError::Failed)?;
     let req = pb::ForwardRequest {
         commands: cmds
@@ -155,6 +225,8 @@ pub async fn forward(
         wait: wait.is_some(),
         wait_replicas: wait.map(|w| w.0).unwrap_or(0),
         wait_timeout_ms: wait.map(|w| w.1).unwrap_or(0),
+        node_id: c.node_id.clone(),
+        protocol_version: c.speaks().0,
     };
     match cl.forward(req).await {
         Ok(r) => {
@@ -166,6 +238,10 @@ pub async fn forward(
             })
         }
         Err(s) if never_sent(&s) => Err(ForwardError::Retry(s.message().to_string())),
+        Err(s) if is_incompatible(&s) => {
+            c.refused_by(&leader.node_id, status_version(&s));
+            Err(ForwardError::Incompatible(format!("ERR {}", s.message())))
+        }
         Err(s) => Err(ForwardError::Failed(s.message().to_string())),
     }
 }
@@ -207,6 +283,11 @@ impl Replication for Svc {
         let epoch = c.epoch();
         if !c.is_master_now() || hello.epoch > epoch {
             return Err(Status::failed_precondition("not master"));
+        }
+        if c.check_version(&hello.node_id, hello.protocol_version, "follower")
+            .is_none()
+        {
+            return Err(incompatible(&c, hello.protocol_version));
         }
         let id = hello.node_id.clone();
         let token = Instant::now();
@@ -256,6 +337,7 @@ impl Replication for Svc {
         req: Request<pb::ForwardRequest>,
     ) -> Result<Response<pb::ForwardReply>, Status> {
         let c = &self.c;
+        let remote = req.remote_addr();
         let r = req.into_inner();
         let not_master = || {
             c.stats.rejected_not_master.fetch_add(1, Ordering::Relaxed);
@@ -264,8 +346,19 @@ impl Replication for Svc {
                 offset: 0,
                 epoch: c.epoch(),
                 not_master: true,
+                protocol_version: c.speaks().0,
             }))
         };
+        let peer = if r.node_id.is_empty() {
+            remote.map(|a| a.ip().to_string()).unwrap_or_default()
+        } else {
+            r.node_id.clone()
+        };
+        if c.check_version(&peer, r.protocol_version, "follower (Forward)")
+            .is_none()
+        {
+            return Err(incompatible(c, r.protocol_version));
+        }
         if !c.is_master_now() || r.epoch > c.epoch() {
             return not_master();
         }
@@ -284,6 +377,7 @@ impl Replication for Svc {
                 offset: 0,
                 epoch: c.epoch(),
                 not_master: false,
+                protocol_version: c.speaks().0,
             }));
         }
         let cmds: Vec<Vec<Bytes>> = r
@@ -291,16 +385,61 @@ impl Replication for Svc {
             .into_iter()
             .map(|cm| cm.args.into_iter().collect())
             .collect();
+        // Every command is checked before any runs.
+        let refused: Vec<Option<String>> = if r.transaction {
+            let e = forwarding::check_transaction(&cmds);
+            vec![e]
+        } else {
+            cmds.iter().map(|a| forwarding::check(a, false)).collect()
+        };
+        if let Some(e) = refused.iter().flatten().next() {
+            c.stats.forwards_refused.fetch_add(1, Ordering::Relaxed);
+            if c.warn_once(&peer, "forward-refused") {
+                warn!(peer = %peer, error = %e, "refused a forwarded command a follower never forwards (warned once per peer)");
+            }
+        }
+        if r.transaction && refused[0].is_some() {
+            let e = refused.into_iter().flatten().next().unwrap_or_default();
+            return Ok(Response::new(pb::ForwardReply {
+                replies: vec![router::error_bytes(r.resp3, &e)],
+                offset: 0,
+                epoch: c.epoch(),
+                not_master: false,
+                protocol_version: c.speaks().0,
+            }));
+        }
         let txn = r.transaction.then(|| router::Watched {
             keys: r.watched.into_iter().collect(),
             pos: (r.watch_offset, r.watch_tag),
         });
-        let (replies, offset) = router::run_forwarded(c, cmds, txn, r.resp3).await;
+        let any_refused = refused.iter().any(Option::is_some);
+        let (replies, offset) = if any_refused {
+            // The others run, in their order; each refused one gets its error.
+            let ok: Vec<Vec<Bytes>> = cmds
+                .into_iter()
+                .zip(&refused)
+                .filter(|(_, e)| e.is_none())
+                .map(|(a, _)| a)
+                .collect();
+            let (ran, offset) = router::run_forwarded(c, ok, None, r.resp3).await;
+            let mut ran = ran.into_iter();
+            let replies = refused
+                .iter()
+                .map(|e| match e {
+                    Some(e) => router::error_bytes(r.resp3, e),
+                    None => ran.next().unwrap_or_default(),
+                })
+                .collect();
+            (replies, offset)
+        } else {
+            router::run_forwarded(c, cmds, txn, r.resp3).await
+        };
         Ok(Response::new(pb::ForwardReply {
             replies,
             offset,
             epoch: c.epoch(),
             not_master: false,
+            protocol_version: c.speaks().0,
         }))
     }
 }
@@ -320,7 +459,15 @@ async fn stream_to(
     if c.log.can_resume(pos) {
         c.stats.partial_syncs_served.fetch_add(1, Ordering::Relaxed);
         info!(follower = %id, offset = pos.0, "partial sync");
-        send(tx, epoch, SMsg::Partial(pb::PartialSync { offset: pos.0 })).await?;
+        send(
+            tx,
+            epoch,
+            SMsg::Partial(pb::PartialSync {
+                offset: pos.0,
+                protocol_version: c.speaks().0,
+            }),
+        )
+        .await?;
         cursor = pos.0 + 1;
     } else {
         let (first, _, _) = c.log.backlog_info();
@@ -439,6 +586,7 @@ async fn full_sync(
         SMsg::FullStart(pb::FullSyncStart {
             offset: start,
             reason,
+            protocol_version: c.speaks().0,
         }),
     )
     .await?;
@@ -544,7 +692,7 @@ pub async fn serve(c: Arc<Cluster>, listener: tokio::net::TcpListener) {
     let svc = ReplicationServer::new(Svc { c: c.clone() })
         .max_decoding_message_size(MAX_MSG)
         .max_encoding_message_size(MAX_MSG);
-    let svc = InterceptedService::new(svc, SecretCheck(secret_value(&c.cfg.secret)));
+    let svc = InterceptedService::new(svc, SecretCheck::new(&c.cfg));
     let r = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .initial_stream_window_size(Some(8 << 20))
@@ -582,14 +730,21 @@ pub async fn replicator(c: Arc<Cluster>) {
                 };
                 *c.link.lock() = Link::Down;
                 if let Some(r) = res {
-                    if let Err(e) = r {
-                        warn!(master = %l.node_id, error = %e, "replication link down");
+                    let mut pause = Duration::from_millis(100);
+                    if let Err(e) = &r {
+                        if e.starts_with(INCOMPATIBLE) {
+                            // Logged once per master; retried slowly (an
+                            // upgrade of one side ends it).
+                            pause = Duration::from_secs(1);
+                        } else {
+                            warn!(master = %l.node_id, error = %e, "replication link down");
+                        }
                         if e.contains("transport") || e.contains("connect") {
                             drop_client(&l.grpc);
                         }
                     }
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        _ = tokio::time::sleep(pause) => {}
                         _ = rx.changed() => {}
                     }
                 }
@@ -622,6 +777,7 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
             tag: pos.1,
             epoch: l.epoch,
             addr: c.client_addr.clone(),
+            protocol_version: c.speaks().0,
         })),
     };
     // Acks carry the latest applied offset, at most one per millisecond.
@@ -631,11 +787,16 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
             msg: Some(FMsg::Ack(pb::Ack { offset: o })),
         });
     let outbound = tokio_stream::once(hello).chain(acks);
-    let mut inbound = cl
-        .sync(outbound)
-        .await
-        .map_err(|s| format!("sync refused: {}", s.message()))?
-        .into_inner();
+    let mut inbound = match cl.sync(outbound).await {
+        Ok(r) => r.into_inner(),
+        Err(s) if is_incompatible(&s) => {
+            c.refused_by(&l.node_id, status_version(&s));
+            return Err(format!("{INCOMPATIBLE}: {}", s.message()));
+        }
+        Err(s) => return Err(format!("sync refused: {}", s.message())),
+    };
+    // Nothing is applied before the master said which version it speaks.
+    let mut agreed = false;
     *c.link.lock() = Link::Syncing;
     let db = &c.shared.db;
     let mut full_started: Option<Instant> = None;
@@ -653,6 +814,22 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
             ));
         }
         let Some(m) = msg.msg else { continue };
+        let announced = match &m {
+            SMsg::Partial(p) => Some(p.protocol_version),
+            SMsg::FullStart(f) => Some(f.protocol_version),
+            _ => None,
+        };
+        if let Some(v) = announced {
+            if c.check_version(&l.node_id, v, "master").is_none() {
+                return Err(format!(
+                    "{INCOMPATIBLE}: the master speaks {v}, this node {:?}",
+                    c.speaks()
+                ));
+            }
+            agreed = true;
+        } else if !agreed {
+            return Err("the master's stream did not start with a sync".into());
+        }
         match m {
             SMsg::Partial(p) => {
                 info!(master = %l.node_id, offset = p.offset, "partial sync: resuming");
@@ -681,7 +858,16 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
                         // The follower's log keeps the frames as received.
                         let entries = replication::decode_run(&run)?;
                         let stamps: Vec<u64> = entries.iter().map(|e| e.ts_us).collect();
-                        replication::apply_remote(db, &c.log, run, entries);
+                        if let Err(gap) = replication::apply_remote(db, &c.log, run, entries) {
+                            // The master's history minus a write must never
+                            // be served nor win an election: this node is
+                            // diverged (reads go to the master, it yields an
+                            // election) and its next Hello asks for a full sync.
+                            c.log.diverged.store(true, Ordering::Release);
+                            c.stats.stream_gaps.fetch_add(1, Ordering::Relaxed);
+                            warn!(master = %l.node_id, error = %gap, "replication stream has a gap: nothing of it applied; ending the link, the next sync is full");
+                            return Err(gap.to_string());
+                        }
                         let now = replication::now_us();
                         for t in stamps {
                             c.lag.record(now.saturating_sub(t));
@@ -711,5 +897,44 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
             SMsg::Heartbeat(_) => {}
         }
         let _ = ack_tx.send(c.log.last_offset());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClusterConfig;
+
+    fn cfg(secrets: &[&str]) -> ClusterConfig {
+        ClusterConfig {
+            etcd: vec!["http://127.0.0.1:2379".into()],
+            name: "t".into(),
+            node_id: "n".into(),
+            port: 0,
+            advertise: None,
+            lease_ttl: Duration::from_secs(3),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            insecure: secrets.is_empty(),
+            backlog_size: 1 << 20,
+            test_protocol_version: None,
+        }
+    }
+
+    #[test]
+    fn any_configured_secret_is_accepted_and_the_first_is_sent() {
+        let rotating = cfg(&["new", "old"]);
+        let check = SecretCheck::new(&rotating);
+        assert_eq!(sent_secret(&rotating), secret_value("new"));
+        for (given, ok) in [("new", true), ("old", true), ("ne", false), ("", false)] {
+            assert_eq!(
+                check.accepts(secret_value(given).as_bytes()),
+                ok,
+                "{given:?}"
+            );
+        }
+        // Insecure: only what a node without a secret sends.
+        let open = SecretCheck::new(&cfg(&[]));
+        assert!(open.accepts(sent_secret(&cfg(&[])).as_bytes()));
+        assert!(!open.accepts(secret_value("x").as_bytes()));
     }
 }

@@ -22,9 +22,11 @@
 
 pub mod compose;
 pub mod election;
+pub mod forwarding;
 pub mod grpc;
 pub mod replication;
 pub mod router;
+pub mod version;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -40,6 +42,11 @@ use tracing::{info, warn};
 use crate::config::ClusterConfig;
 use crate::server::Shared;
 use replication::{LagSamples, ReplLog};
+
+/// Most (peer, warning) pairs remembered by [`Cluster::warn_once`].
+const MAX_WARNED: usize = 1024;
+/// Most incompatible peers listed in INFO.
+const MAX_INCOMPATIBLE: usize = 64;
 
 /// The current master as announced by the election.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +135,11 @@ pub struct Cluster {
     shutdown: AtomicBool,
     /// Shutting down as master: writes are refused while followers catch up.
     draining: AtomicBool,
+    /// Peers this node refused (or that refused it) for their replication
+    /// protocol version: node id -> the version it announced (bounded).
+    pub incompatible: Mutex<BTreeMap<String, u32>>,
+    /// (peer, what) pairs already warned about (see [`Cluster::warn_once`]).
+    warned: Mutex<std::collections::HashSet<(String, &'static str)>>,
 }
 
 #[derive(Default)]
@@ -142,6 +154,10 @@ pub struct ClusterStats {
     pub elections_yielded: AtomicU64,
     /// Duration of the last full sync this node received (ms).
     pub last_full_sync_ms: AtomicU64,
+    /// Stream runs refused because an offset was missing (each forced a full sync).
+    pub stream_gaps: AtomicU64,
+    /// Forward calls holding a command a follower never forwards.
+    pub forwards_refused: AtomicU64,
 }
 
 impl Cluster {
@@ -333,6 +349,78 @@ impl Cluster {
         self.cfg.lease_ttl + Duration::from_secs(1)
     }
 
+    /// Whether this is the first time `peer` gives cause for the warning
+    /// `what` (log it then, not on every retry). Bounded: past
+    /// [`MAX_WARNED`] pairs the set starts over, so a peer inventing names
+    /// costs a warning per name, not memory.
+    pub fn warn_once(&self, peer: &str, what: &'static str) -> bool {
+        let mut w = self.warned.lock();
+        if w.contains(&(peer.to_string(), what)) {
+            return false;
+        }
+        if w.len() >= MAX_WARNED {
+            w.clear();
+        }
+        w.insert((peer.to_string(), what));
+        true
+    }
+
+    /// The replication protocol versions this node speaks (newest, oldest).
+    pub fn speaks(&self) -> version::Speaks {
+        match self.cfg.test_protocol_version {
+            Some(v) => (v, v),
+            None => (version::PROTOCOL_VERSION, version::MIN_PROTOCOL_VERSION),
+        }
+    }
+
+    /// Checks a peer's announced protocol version: the version to speak, or
+    /// None after recording the peer as incompatible (INFO) and logging it
+    /// once per peer and version. `role` names the peer in the log line.
+    pub fn check_version(&self, peer: &str, announced: u32, role: &'static str) -> Option<u32> {
+        let own = self.speaks();
+        match version::negotiate(own, announced) {
+            Some(v) => {
+                self.incompatible.lock().remove(peer);
+                Some(v)
+            }
+            None => {
+                let mut inc = self.incompatible.lock();
+                if inc.len() >= MAX_INCOMPATIBLE && !inc.contains_key(peer) {
+                    inc.pop_first();
+                }
+                let first = inc.insert(peer.to_string(), announced) != Some(announced);
+                drop(inc);
+                if first {
+                    warn!(
+                        peer,
+                        role,
+                        peer_version = announced,
+                        own_version = own.0,
+                        oldest_own_version = own.1,
+                        "incompatible replication protocol version: refusing the peer (0 = a build from before versioning); upgrade or downgrade one of them"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Records that `peer` refused this node for its protocol version.
+    pub fn refused_by(&self, peer: &str, peer_version: u32) {
+        let mut inc = self.incompatible.lock();
+        if inc.len() >= MAX_INCOMPATIBLE && !inc.contains_key(peer) {
+            inc.pop_first();
+        }
+        if inc.insert(peer.to_string(), peer_version) != Some(peer_version) {
+            warn!(
+                peer,
+                peer_version,
+                own_version = self.speaks().0,
+                "the master refused this node's replication protocol version; upgrade or downgrade one of them"
+            );
+        }
+    }
+
     /// The `# Replication` section of INFO.
     pub fn info_replication(&self) -> String {
         use std::fmt::Write;
@@ -402,7 +490,7 @@ impl Cluster {
         let st = &self.stats;
         let _ = write!(
             s,
-            "master_failover_state:no-failover\r\nmaster_repl_offset:{off}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\nrepl_backlog_bytes:{bytes}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nfull_syncs_received:{}\r\nlast_full_sync_ms:{}\r\nforwarded_writes:{}\r\nrejected_writes_not_master:{}\r\nelections_won:{}\r\nelections_yielded:{}\r\nwrites_while_not_master:{}\r\nkeyspace_complete:{}\r\nknown_nodes:{}\r\n\r\n",
+            "master_failover_state:no-failover\r\nmaster_repl_offset:{off}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\nrepl_backlog_bytes:{bytes}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nfull_syncs_received:{}\r\nlast_full_sync_ms:{}\r\nforwarded_writes:{}\r\nrejected_writes_not_master:{}\r\nelections_won:{}\r\nelections_yielded:{}\r\nrepl_protocol_version:{}\r\nrepl_peers_incompatible:{}\r\nrepl_stream_gaps:{}\r\nforwards_refused:{}\r\nwrites_while_not_master:{}\r\nkeyspace_complete:{}\r\nknown_nodes:{}\r\n\r\n",
             self.log.max_bytes(),
             st.full_syncs_served.load(Ordering::Relaxed),
             st.partial_syncs_served.load(Ordering::Relaxed),
@@ -412,6 +500,15 @@ impl Cluster {
             st.rejected_not_master.load(Ordering::Relaxed),
             st.elections_won.load(Ordering::Relaxed),
             st.elections_yielded.load(Ordering::Relaxed),
+            self.speaks().0,
+            self.incompatible
+                .lock()
+                .iter()
+                .map(|(id, v)| format!("{id}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            st.stream_gaps.load(Ordering::Relaxed),
+            st.forwards_refused.load(Ordering::Relaxed),
             self.log.unfenced_writes.load(Ordering::Relaxed),
             if self.log.diverged.load(Ordering::Acquire) { 0 } else { 1 },
             self.members.lock().len(),
@@ -525,6 +622,8 @@ pub async fn start(
         stats: ClusterStats::default(),
         shutdown: AtomicBool::new(false),
         draining: AtomicBool::new(false),
+        warned: Mutex::new(Default::default()),
+        incompatible: Mutex::new(BTreeMap::new()),
     });
     let cluster_router = router::ClusterRouter::new(cluster.clone());
     let _ = match tier {
@@ -538,6 +637,13 @@ pub async fn start(
         None => shared.router.set(Arc::new(cluster_router)),
     };
     info!(node_id = %cluster.node_id, grpc = %cluster.grpc_addr, "cluster mode");
+    if cluster.cfg.secrets.is_empty() {
+        warn!(
+            grpc = %cluster.grpc_addr,
+            "cluster mode without a secret (--cluster-insecure): any host that reaches the \
+             cluster port can copy the whole keyspace and run writes on the master"
+        );
+    }
     tokio::spawn(grpc::serve(cluster.clone(), listener));
     tokio::spawn(grpc::replicator(cluster.clone()));
     tokio::spawn(watchdog(cluster.clone()));

@@ -345,14 +345,14 @@ impl ReplLog {
     /// Appends entries received from the master (already applied here):
     /// `run` holds their frames end to end, `entries` their positions, in
     /// order, with their frames' lengths. The run becomes one segment.
-    pub fn append_remote(&self, run: Bytes, entries: &[(u64, u64, usize)]) {
+    /// The entries continue the log: [`apply_remote`] refuses a run that
+    /// does not, before applying it.
+    fn append_remote(&self, run: Bytes, entries: &[(u64, u64, usize)]) {
         if entries.is_empty() {
             return;
         }
         let mut g = self.inner.lock();
-        if entries[0].0 != g.last.0 + 1 {
-            g.clear((entries[0].0 - 1, 0));
-        }
+        debug_assert_eq!(entries[0].0, g.last.0 + 1, "a gap reached the log");
         g.seal();
         let seg = g.next_seg();
         let mut pos = 0;
@@ -616,10 +616,48 @@ fn lock_for<'d, 'm>(
     db.lock(&keys)
 }
 
+/// A run of stream entries that does not continue this node's log: an
+/// entry is missing, so applying the run would make this node's keyspace
+/// the master's minus that write while its position says it has it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// The offset that should have come next.
+    pub expected: u64,
+    /// The offset that came.
+    pub got: u64,
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "gap in the replication stream: expected offset {}, got {}",
+            self.expected, self.got
+        )
+    }
+}
+
 /// Applies a run of stream entries on a follower, several under one lock
 /// (each entry stays atomic), and appends them to this node's log. `run` is
 /// the entries' frames end to end; `entries` their positions and mutations.
-pub fn apply_remote(db: &Db, log: &ReplLog, run: Bytes, entries: Vec<RemoteEntry>) {
+/// A run that does not continue the log offset by offset is refused whole,
+/// before anything is applied (the caller ends the link and full-syncs).
+/// Only the follow loop appends to a follower's log, so the check holds
+/// until the append.
+pub fn apply_remote(
+    db: &Db,
+    log: &ReplLog,
+    run: Bytes,
+    entries: Vec<RemoteEntry>,
+) -> Result<(), Gap> {
+    for (expected, e) in (log.last_offset() + 1..).zip(&entries) {
+        if e.offset != expected {
+            return Err(Gap {
+                expected,
+                got: e.offset,
+            });
+        }
+    }
     const PER_LOCK: usize = 128;
     let mut it = entries.into_iter().peekable();
     let mut pos = 0;
@@ -641,6 +679,7 @@ pub fn apply_remote(db: &Db, log: &ReplLog, run: Bytes, entries: Vec<RemoteEntry
         APPLYING.with(|a| a.set(false));
         log.append_remote(run.slice(start..pos), &logged);
     }
+    Ok(())
 }
 
 /// One entry of a received run, decoded.
@@ -973,9 +1012,31 @@ mod tests {
         log.set_write_tag(0);
         let (r, _) = run([(3, 43)]);
         let entries = decode_run(&r).unwrap();
-        apply_remote(&db, &log, r, entries);
+        apply_remote(&db, &log, r, entries).unwrap();
         assert_eq!(log.position(), (3, 43));
         assert!(!log.diverged.load(Ordering::Relaxed));
+    }
+
+    /// A run whose first entry does not follow the last applied one (or
+    /// whose entries skip an offset) is refused whole: nothing applied,
+    /// nothing logged, the follower's position unchanged.
+    #[test]
+    fn a_gap_in_the_stream_is_refused_not_applied() {
+        let db = Db::new();
+        let log = ReplLog::new(0);
+        let (r, _) = run((1..=3).map(|o| (o, 7)));
+        apply_remote(&db, &log, r.clone(), decode_run(&r).unwrap()).unwrap();
+        assert_eq!(log.position(), (3, 7));
+        db.lock(&["k"]).apply(Mutation::Del {
+            key: Bytes::from_static(b"k"),
+        });
+        for (gap, expected, got) in [(vec![(5, 7), (6, 7)], 4, 5), (vec![(4, 7), (6, 7)], 5, 6)] {
+            let (r, _) = run(gap.clone());
+            let res = apply_remote(&db, &log, r.clone(), decode_run(&r).unwrap());
+            assert_eq!(res, Err(Gap { expected, got }), "{gap:?}");
+            assert_eq!(log.position(), (3, 7), "{gap:?}: the position moved");
+            assert_eq!(db.len(), 0, "{gap:?}: a mutation was applied");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use futures_util::future::join_all;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use super::forwarding::{self, forward_kind, ForwardKind};
 use super::{grpc, replication, Cluster, Link, Role};
 use crate::commands::{self, execute, flags, Command, DeferredReply, Flow, Router};
 use crate::protocol::Reply;
@@ -54,8 +55,9 @@ impl ClusterRouter {
     /// Whether this node sends `cmd` to the master: writes, and PUBLISH
     /// (which comes back to every node through the replication stream, so
     /// subscribers anywhere hear it), while it is not master.
+    /// The rule is [`forwarding::forward_kind`], which the master checks too.
     pub(super) fn forwards(&self, cmd: &Command) -> bool {
-        (cmd.has(flags::WRITE) || cmd.name == "publish") && !self.c.is_master_now()
+        forward_kind(cmd) == Some(ForwardKind::Write) && !self.c.is_master_now()
     }
 
     /// Hands one command to the group commit; resolves to its reply.
@@ -131,7 +133,7 @@ fn ready(b: Bytes) -> DeferredReply {
     Box::pin(std::future::ready(b))
 }
 
-fn error_bytes(resp3: bool, msg: &str) -> Bytes {
+pub(super) fn error_bytes(resp3: bool, msg: &str) -> Bytes {
     let mut r = Reply::new(resp3);
     r.error(msg);
     r.buf.freeze()
@@ -179,7 +181,9 @@ impl Router for ClusterRouter {
             "exec" => {
                 let queue = client.multi.as_ref()?;
                 if client.multi_dirty
-                    || !queue.iter().any(|(q, _)| q.has(flags::WRITE))
+                    || !queue
+                        .iter()
+                        .any(|(q, _)| forward_kind(q) == Some(ForwardKind::Write))
                     || c.is_master_now()
                 {
                     return None;
@@ -202,7 +206,11 @@ impl Router for ClusterRouter {
                     r.null_array();
                     return Some(ready(r.buf.freeze()));
                 }
-                let cmds = queue.into_iter().map(|(_, a)| a).collect();
+                let cmds: Vec<Vec<Bytes>> = queue.into_iter().map(|(_, a)| a).collect();
+                // The master would refuse it: say so without sending it.
+                if let Some(e) = forwarding::check_transaction(&cmds) {
+                    return Some(ready(error_bytes(resp3, &e)));
+                }
                 let c = c.clone();
                 return Some(Box::pin(async move {
                     first(forward(c, cmds, Some(Watched { keys, pos }), resp3, None).await)
@@ -213,7 +221,9 @@ impl Router for ClusterRouter {
         // A keyspace that is being rebuilt (a full sync in progress or cut
         // short, or a local write while not master) must not answer reads
         // with part of the data: the master answers them meanwhile.
-        if cmd.has(flags::READONLY) && c.log.diverged.load(Ordering::Acquire) && !c.is_master_now()
+        if forward_kind(cmd) == Some(ForwardKind::Read)
+            && c.log.diverged.load(Ordering::Acquire)
+            && !c.is_master_now()
         {
             return Some(self.forward_one(args, client.resp3));
         }
@@ -359,6 +369,7 @@ async fn forward(
                 stale = Some((leader.node_id, leader.epoch));
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            Err(grpc::ForwardError::Incompatible(e)) => return all(error_bytes(resp3, &e)),
             Err(grpc::ForwardError::Failed(e)) => {
                 return all(error_bytes(
                     resp3,

@@ -14,7 +14,7 @@ mod keys;
 mod lists;
 mod pubsub;
 mod replication;
-mod server_cmds;
+pub(crate) mod server_cmds;
 mod sets;
 mod sort_dump;
 pub mod stats;

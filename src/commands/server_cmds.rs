@@ -220,7 +220,7 @@ fn flag_names(c: &Command) -> Vec<&'static str> {
 
 /// The command's ACL categories, as Redis names them, from its flags and
 /// group (COMMAND INFO, COMMAND LIST FILTERBY ACLCAT).
-fn acl_categories(c: &Command) -> Vec<&'static str> {
+pub(crate) fn acl_categories(c: &Command) -> Vec<&'static str> {
     let mut v = Vec::new();
     for (flag, cat) in [
         (WRITE, "write"),
