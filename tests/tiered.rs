@@ -94,14 +94,18 @@ impl Drop for Upstream {
 
 /// jcache with `--tier memory --tier redis://...`, waiting until the upstream is up.
 fn tiered(up: &Upstream, extra: &[&str]) -> Server {
-    let url = up.url();
+    tiered_at(&up.url(), "500ms", extra)
+}
+
+/// jcache in front of the upstream at `url`, with this upstream timeout.
+fn tiered_at(url: &str, timeout: &str, extra: &[&str]) -> Server {
     let mut args = vec![
         "--tier",
         "memory",
         "--tier",
-        url.as_str(),
+        url,
         "--upstream-timeout",
-        "500ms",
+        timeout,
     ];
     args.extend_from_slice(extra);
     let s = Server::start(&args);
@@ -893,4 +897,178 @@ fn publish_reaches_local_and_upstream_subscribers() {
         sock.read_exact(&mut got).unwrap();
         assert_eq!(got, expected.to_vec());
     }
+}
+
+/// A TCP proxy in front of the upstream that passes the upstream's bytes on
+/// at `rate` bytes per second per connection (requests pass at full
+/// speed), so a large value takes a known minimum time to arrive. Counts
+/// the bytes it passed from the upstream. Its threads end with their
+/// connections.
+struct SlowProxy {
+    port: u16,
+    from_upstream: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SlowProxy {
+    fn start(upstream: u16, rate: u64) -> SlowProxy {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let from_upstream = Arc::new(AtomicU64::new(0));
+        let counter = from_upstream.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(down) = conn else { return };
+                let Ok(up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (mut down_r, mut up_w) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut down_r, &mut up_w);
+                    let _ = up_w.shutdown(std::net::Shutdown::Both);
+                });
+                let (mut up_r, mut down_w) = (up, down);
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    const CHUNK: usize = 16 * 1024;
+                    let per_chunk = Duration::from_secs_f64(CHUNK as f64 / rate as f64);
+                    let mut buf = vec![0u8; CHUNK];
+                    let start = Instant::now();
+                    let mut sent = 0u64;
+                    loop {
+                        let n = match up_r.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if down_w.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        counter.fetch_add(n as u64, Ordering::SeqCst);
+                        sent += n as u64;
+                        // Throttle: never ahead of `rate` since the start.
+                        let due = per_chunk.mul_f64(sent as f64 / CHUNK as f64);
+                        if let Some(wait) = due.checked_sub(start.elapsed()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    let _ = down_w.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        SlowProxy {
+            port,
+            from_upstream,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.from_upstream.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Invalidations have a connection of their own: a large value arriving on
+/// the data connection (64 MB through a proxy passing 16 MB/s, so at least
+/// 4 s) delays neither another key's invalidation nor the health check, and
+/// the upstream is never marked down meanwhile.
+#[test]
+fn invalidations_are_not_delayed_by_a_large_transfer() {
+    const BIG: u64 = 64 << 20;
+    let up = Upstream::start();
+    let mut r = up.client();
+    let proxy = SlowProxy::start(up.port, 16 << 20);
+    let s = tiered_at(&proxy.url(), "20s", &[]);
+    let mut c = s.client();
+    let _: i64 = q(&mut r, &["SETRANGE", "big", &(BIG - 1).to_string(), "x"]);
+    let _: () = q(&mut r, &["SET", "small", "old"]);
+    let v: String = q(&mut c, &["GET", "small"]);
+    assert_eq!(v, "old");
+    let invalidations = info_n(&mut c, "tier1_invalidations");
+    let before = proxy.bytes();
+    let port = s.port;
+    let big = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        q::<u64>(&mut c, &["STRLEN", "big"])
+    });
+    // The large value is on its way (the upstream ran the fetch).
+    assert!(
+        wait_for(Duration::from_secs(20), || proxy.bytes()
+            > before + (1 << 20)),
+        "the large fetch never started"
+    );
+    let _: () = q(&mut r, &["SET", "small", "new"]);
+    assert!(
+        wait_for(Duration::from_secs(20), || info_n(
+            &mut c,
+            "tier1_invalidations"
+        ) > invalidations),
+        "no invalidation"
+    );
+    let passed = proxy.bytes() - before;
+    assert!(
+        passed < BIG,
+        "the invalidation waited for the large value ({passed} bytes passed first)"
+    );
+    assert_eq!(info(&mut c, "upstream_status"), "up");
+    assert_eq!(big.join().unwrap(), BIG);
+    let v: String = q(&mut c, &["GET", "small"]);
+    assert_eq!(v, "new");
+    assert_eq!(info(&mut c, "upstream_status"), "up");
+    assert_eq!(
+        info_n(&mut c, "tier1_reconnects"),
+        0,
+        "upstream marked down"
+    );
+}
+
+/// The invalidation connection is the one the tracking connection
+/// redirects to; when it is lost, invalidations are lost: the upstream is
+/// marked down, fetches in flight are voided and the local tier is flushed
+/// before it is marked up again, so a key changed meanwhile is not served
+/// stale.
+#[test]
+fn losing_the_invalidation_connection_flushes_local_copies() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let _: () = q(&mut r, &["SET", "k", "old"]);
+    let v: String = q(&mut c, &["GET", "k"]);
+    assert_eq!(v, "old");
+    // The tracking client names its redirect target (`redir=<id>`).
+    let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+    let redir: Vec<i64> = clients
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("redir=")))
+        .filter_map(|id| id.parse().ok())
+        .filter(|&id| id >= 0)
+        .collect();
+    assert_eq!(
+        redir.len(),
+        1,
+        "one tracking connection redirecting: {clients}"
+    );
+    let _: i64 = q(&mut r, &["CLIENT", "KILL", "ID", &redir[0].to_string()]);
+    // Changed while its invalidation has nowhere to go.
+    let _: () = q(&mut r, &["SET", "k", "new"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || info_n(
+            &mut c,
+            "tier1_reconnects"
+        ) >= 1
+            && info(&mut c, "upstream_status") == "up"),
+        "the lost invalidation link was not noticed"
+    );
+    let v: String = q(&mut c, &["GET", "k"]);
+    assert_eq!(
+        v, "new",
+        "stale copy served after the invalidation link was lost"
+    );
 }

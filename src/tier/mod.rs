@@ -298,6 +298,11 @@ impl Coherence {
         outcome
     }
 
+    /// How many fetches are in flight (INFO `fetches_in_flight`).
+    pub fn in_flight(&self) -> usize {
+        self.inflight.lock().len()
+    }
+
     /// Whether `key` is remembered as absent upstream.
     pub fn negatively_cached(&self, key: &[u8]) -> bool {
         if self.negative_ttl_ms == 0 {
