@@ -899,6 +899,73 @@ fn publish_reaches_local_and_upstream_subscribers() {
     }
 }
 
+/// The error a write gets when it may have reached the upstream without an
+/// answer (the cluster's "may or may not have been applied" wording).
+const UNKNOWN_OUTCOME: &str = "upstream link error (the write may or may not have been applied)";
+
+/// A write that reached the upstream and got no reply in time may have been
+/// applied there (here it is, once the pause ends): it is answered with the
+/// unknown-outcome error, an ERR that client libraries do not retry, never
+/// TRYAGAIN (go-redis and Lettuce retry that, applying an INCR twice); its
+/// local copy is dropped. TRYAGAIN stays for what was never sent.
+#[test]
+fn writes_with_an_unknown_outcome_are_not_answered_tryagain() {
+    let mut up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    // `counter` held locally (write-through path), `other` not (plain forward).
+    let _: () = q(&mut c, &["SET", "counter", "10"]);
+    let v: String = q(&mut c, &["GET", "counter"]);
+    assert_eq!(v, "10");
+    // Writes stall upstream (reads do not) for longer than --upstream-timeout
+    // (500 ms); the pause is bounded and lifted below.
+    let _: () = q(&mut r, &["CLIENT", "PAUSE", "20000", "WRITE"]);
+    let e = try_q(&mut c, &["INCR", "counter"]).unwrap_err();
+    assert_eq!(e.code(), Some("ERR"), "{e}");
+    assert!(e.to_string().contains(UNKNOWN_OUTCOME), "{e}");
+    let e = try_q(&mut c, &["INCR", "other"]).unwrap_err();
+    assert_eq!(e.code(), Some("ERR"), "{e}");
+    assert!(e.to_string().contains(UNKNOWN_OUTCOME), "{e}");
+    // Pipelined writes (the per-client batch path) too.
+    let mut raw = s.raw();
+    raw.send(b"INCR piped\r\nINCR piped\r\n");
+    for _ in 0..2 {
+        let reply = raw.read_reply();
+        assert!(
+            reply.starts_with("-ERR ") && reply.contains(UNKNOWN_OUTCOME),
+            "{reply}"
+        );
+    }
+    let _: () = q(&mut r, &["CLIENT", "UNPAUSE"]);
+    // The writes were applied after all: TRYAGAIN would have made a client
+    // apply them twice.
+    assert!(wait_for(Duration::from_secs(10), || {
+        q::<Option<i64>>(&mut r, &["GET", "counter"]) == Some(11)
+    }));
+    assert!(wait_for(Duration::from_secs(10), || {
+        q::<Option<i64>>(&mut r, &["GET", "piped"]) == Some(2)
+    }));
+    // The local copy of `counter` was dropped: it was written on the
+    // tracking connection (NOLOOP), so no invalidation would have come.
+    assert!(wait_for(Duration::from_secs(10), || info(
+        &mut c,
+        "upstream_status"
+    ) == "up"));
+    let v: String = q(&mut c, &["GET", "counter"]);
+    assert_eq!(v, "11", "stale local copy after a write of unknown outcome");
+    // Nothing sent (upstream stopped): TRYAGAIN, safe to retry.
+    drop(r);
+    up.kill();
+    assert!(wait_for(Duration::from_secs(10), || info(
+        &mut c,
+        "upstream_status"
+    ) == "down"));
+    let e = try_q(&mut c, &["INCR", "counter"]).unwrap_err();
+    assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
+    assert!(e.to_string().contains("upstream unavailable"), "{e}");
+}
+
 /// A TCP proxy in front of the upstream that passes the upstream's bytes on
 /// at `rate` bytes per second per connection (requests pass at full
 /// speed), so a large value takes a known minimum time to arrive. Counts

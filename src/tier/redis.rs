@@ -320,12 +320,21 @@ impl RedisTier {
         }
     }
 
+    /// An error of a request that was handed to its connection: it may
+    /// have reached the upstream, so its outcome is unknown (unless the
+    /// upstream answered it with an error).
     fn classify(&self, e: redis::RedisError) -> TierError {
+        if let Some(code) = e.code() {
+            return TierError::Rejected(match e.detail() {
+                Some(d) => format!("{code} {d}"),
+                None => code.to_string(),
+            });
+        }
         self.suspect();
         if e.is_timeout() {
             TierError::Timeout
         } else {
-            TierError::Unavailable
+            TierError::Lost
         }
     }
 
@@ -455,7 +464,8 @@ impl RedisTier {
                 }
                 return;
             }
-            Ok(Ok(_)) => TierError::Unavailable,
+            // Sent, and the replies do not add up: their outcome is unknown.
+            Ok(Ok(_)) => TierError::Lost,
             Ok(Err(e)) => self.classify(e),
             Err(_) => {
                 self.suspect();
@@ -531,7 +541,11 @@ impl RedisTier {
             .await
         {
             Ok(c) => c,
-            Err(e) => return Err(self.classify(e)),
+            Err(_) => {
+                // Nothing was sent.
+                self.suspect();
+                return Err(TierError::Unavailable);
+            }
         };
         self.send(conn, build(args), None).await
     }
@@ -556,7 +570,11 @@ impl RedisTier {
                     .await
                 {
                     Ok(c) => c,
-                    Err(e) => return Err(self.classify(e)),
+                    Err(_) => {
+                        // Nothing was sent.
+                        self.suspect();
+                        return Err(TierError::Unavailable);
+                    }
                 };
                 self.watch_conns.lock().insert(client_id, c.clone());
                 c
