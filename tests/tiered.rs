@@ -966,6 +966,87 @@ fn writes_with_an_unknown_outcome_are_not_answered_tryagain() {
     assert!(e.to_string().contains("upstream unavailable"), "{e}");
 }
 
+/// Blocking commands wait upstream exactly as long as on Redis: a nil after
+/// the command's own timeout (not TRYAGAIN after the 500 ms upstream
+/// timeout), forever for 0, and run non-blocking inside MULTI.
+#[test]
+fn blocking_commands_time_out_as_on_redis_in_tiered_mode() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let start = Instant::now();
+    let v: Value = q(&mut c, &["BLPOP", "nokey", "1"]);
+    let took = start.elapsed();
+    assert_eq!(v, Value::Nil);
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let v: Value = q(&mut c, &["BZPOPMIN", "nozset", "0.6"]);
+    assert_eq!(v, Value::Nil);
+    // Inside MULTI a blocking pop does not block.
+    let v: Vec<Value> = redis::pipe()
+        .atomic()
+        .cmd("BLPOP")
+        .arg("nokey")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, vec![Value::Nil]);
+    // Timeout 0 waits for as long as it takes: served by an LPUSH made
+    // directly upstream once the BLPOP has been blocked there for 2 s (four
+    // times the upstream timeout).
+    let h = std::thread::spawn(move || {
+        let v: Vec<String> = q(&mut c, &["BLPOP", "q0", "0"]);
+        (v, c)
+    });
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+            clients.lines().any(|l| {
+                l.contains("cmd=blpop")
+                    && l.split(' ')
+                        .find_map(|f| f.strip_prefix("idle="))
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .is_some_and(|n| n >= 2)
+            })
+        }),
+        "BLPOP 0 not blocked upstream for 2 s"
+    );
+    let _: i64 = q(&mut r, &["LPUSH", "q0", "job"]);
+    let (v, mut c) = h.join().unwrap();
+    assert_eq!(v, vec!["q0".to_string(), "job".to_string()]);
+    // BLMOVE moves, and the local copy of the destination is not stale.
+    let _: i64 = q(&mut r, &["RPUSH", "dst", "a"]);
+    let v: Vec<String> = q(&mut c, &["LRANGE", "dst", "0", "-1"]);
+    assert_eq!(v, vec!["a"]);
+    let before = info_n(&mut c, "tier0_hits");
+    let v: Vec<String> = q(&mut c, &["LRANGE", "dst", "0", "-1"]);
+    assert_eq!(v, vec!["a"]);
+    assert!(
+        info_n(&mut c, "tier0_hits") > before,
+        "dst not held locally"
+    );
+    let h = std::thread::spawn(move || {
+        let v: String = q(&mut c, &["BLMOVE", "src", "dst", "RIGHT", "LEFT", "0"]);
+        (v, c)
+    });
+    assert!(wait_for(Duration::from_secs(20), || {
+        let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+        clients.contains("cmd=blmove")
+    }));
+    let _: i64 = q(&mut r, &["RPUSH", "src", "x"]);
+    let (v, mut c) = h.join().unwrap();
+    assert_eq!(v, "x");
+    let v: Vec<String> = q(&mut c, &["LRANGE", "dst", "0", "-1"]);
+    assert_eq!(
+        v,
+        vec!["x", "a"],
+        "stale local copy of BLMOVE's destination"
+    );
+    let n: i64 = q(&mut r, &["LLEN", "src"]);
+    assert_eq!(n, 0);
+}
+
 /// A TCP proxy in front of the upstream that passes the upstream's bytes on
 /// at `rate` bytes per second per connection (requests pass at full
 /// speed), so a large value takes a known minimum time to arrive. Counts

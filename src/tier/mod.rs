@@ -420,7 +420,9 @@ pub fn build(server: &Arc<Shared>, config: &Config) -> Option<Arc<router::Tiered
         config.local_ttl_max_ms,
     ));
     let timeout = std::time::Duration::from_millis(config.upstream_timeout_ms);
-    let upstream = match redis::RedisTier::start(&url, timeout, coherence.clone()) {
+    // Blocking commands hold a connection each: as many as clients may be.
+    let max_blocking = usize::try_from(config.maxclients).unwrap_or(usize::MAX);
+    let upstream = match redis::RedisTier::start(&url, timeout, max_blocking, coherence.clone()) {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "invalid upstream tier");

@@ -15,7 +15,7 @@
 //!   completes voids it (`Coherence`), so the two links need no ordering.
 //! - `fwd2` / `fwd3`: forwarded commands, on the protocol of the client that
 //!   sent them (so reply shapes are exactly Redis's).
-//! - per blocking command, and per client
+//! - per blocking command (at most `maxclients` at once), and per client
 //!   between WATCH and EXEC: a dedicated connection (blocking and WATCH
 //!   state are per connection), closed when the command ends or its client
 //!   goes away.
@@ -38,7 +38,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tracing::{info, warn};
 
 use super::{Coherence, Fetched, Tier, TierError, TierFuture, TierStats};
@@ -69,6 +69,14 @@ pub struct RedisTier {
     down_since: Mutex<Option<Instant>>,
     /// Per client: pipelined commands waiting to be sent as one batch.
     batches: Mutex<ahash::HashMap<u64, Vec<Queued>>>,
+    /// Dedicated connections of blocking commands: one permit each. Full:
+    /// the command is refused at once (`ERR max number of clients reached`,
+    /// nothing sent).
+    blocking_slots: Arc<Semaphore>,
+    blocking_max: usize,
+    /// Bumped each time the tier is marked down: blocking commands waiting
+    /// on their own connections give up then.
+    downs: tokio::sync::watch::Sender<u64>,
     me: Weak<RedisTier>,
 }
 
@@ -95,10 +103,12 @@ impl RedisTier {
     pub fn start(
         url: &str,
         timeout: Duration,
+        max_blocking: usize,
         coherence: Arc<Coherence>,
     ) -> Result<Arc<RedisTier>, String> {
         let info = url.into_connection_info().map_err(|e| e.to_string())?;
         let label = info.addr().to_string();
+        let max_blocking = max_blocking.min(Semaphore::MAX_PERMITS);
         let with = |p: ProtocolVersion| {
             let settings = info.redis_settings().clone().set_protocol(p);
             redis::Client::open(info.clone().set_redis_settings(settings))
@@ -120,6 +130,9 @@ impl RedisTier {
             watch_conns: Mutex::new(Default::default()),
             down_since: Mutex::new(Some(Instant::now())),
             batches: Mutex::new(Default::default()),
+            blocking_slots: Arc::new(Semaphore::new(max_blocking)),
+            blocking_max: max_blocking,
+            downs: tokio::sync::watch::channel(0).0,
             me: me.clone(),
         });
         tokio::spawn(supervise(tier.clone()));
@@ -252,6 +265,7 @@ impl RedisTier {
         *self.down_since.lock() = Some(Instant::now());
         self.coherence.link_down();
         self.watch_conns.lock().clear();
+        self.downs.send_modify(|n| *n += 1);
         warn!(upstream = %self.label, reason = why, "upstream tier down; serving local copies only");
         self.kick.notify_one();
     }
@@ -527,15 +541,27 @@ impl RedisTier {
         }
     }
 
-    /// Runs a blocking command on a connection of its own (it would stall a
-    /// shared one), waiting as long as the command's own timeout allows.
+    /// Runs a blocking command (BLPOP, BLMOVE, BZPOPMIN, ...) on a
+    /// connection of its own, so it blocks nobody else and times out exactly
+    /// as on Redis: the connection has no response timeout of its own (the
+    /// `redis` crate's default is 500 ms); the command's timeout plus the
+    /// upstream timeout as a margin bounds the wait (no bound for 0 =
+    /// forever). Dropping the future (the client went away) closes the
+    /// connection, which unblocks the command upstream: nothing is popped
+    /// for nobody. At most `maxclients` run at once; beyond that the command
+    /// is refused before anything is sent.
     pub async fn forward_blocking(&self, args: &[Bytes], resp3: bool) -> Result<Value, TierError> {
+        let mut downs = self.downs.subscribe();
         if !self.is_up() {
             return Err(TierError::Unavailable);
         }
-        TierStats::add(&self.stats.forwarded);
+        let Ok(_slot) = self.blocking_slots.clone().try_acquire_owned() else {
+            return Err(TierError::Saturated);
+        };
         let client = if resp3 { &self.client3 } else { &self.client2 };
-        let cfg = AsyncConnectionConfig::new().set_connection_timeout(Some(self.timeout));
+        let cfg = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(None);
         let conn = match client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await
@@ -547,7 +573,14 @@ impl RedisTier {
                 return Err(TierError::Unavailable);
             }
         };
-        self.send(conn, build(args), None).await
+        TierStats::add(&self.stats.forwarded);
+        let limit = block_timeout(args).map(|t| t.saturating_add(self.timeout));
+        tokio::select! {
+            r = self.send(conn, build(args), limit) => r,
+            // The upstream was declared down meanwhile: the command may have
+            // run; dropping the connection unblocks it if it has not.
+            _ = downs.changed() => Err(TierError::Lost),
+        }
     }
 
     /// WATCH on the client's dedicated connection (created on first use).
@@ -784,6 +817,24 @@ fn add_fetch(p: &mut redis::Pipeline, key: &Bytes, guess: ValueType) {
     };
 }
 
+/// A blocking command's own timeout in seconds (its last argument; the
+/// first for BLMPOP and BZMPOP). None for 0 (wait forever) and for what is
+/// not a positive number (the upstream rejects it at once).
+fn block_timeout(args: &[Bytes]) -> Option<Duration> {
+    let name = args.first()?.to_ascii_lowercase();
+    let at = if name == b"blmpop" || name == b"bzmpop" {
+        1
+    } else {
+        args.len().checked_sub(1)?
+    };
+    let secs: f64 = std::str::from_utf8(args.get(at)?).ok()?.parse().ok()?;
+    if secs > 0.0 {
+        Duration::try_from_secs_f64(secs).ok()
+    } else {
+        None
+    }
+}
+
 /// Builds a `redis` command from raw arguments.
 fn build(args: &[Bytes]) -> redis::Cmd {
     let mut c = redis::Cmd::new();
@@ -982,6 +1033,10 @@ impl Tier for RedisTier {
             (
                 "fetches_in_flight".into(),
                 self.coherence.in_flight().to_string(),
+            ),
+            (
+                "blocking_connections".into(),
+                (self.blocking_max - self.blocking_slots.available_permits()).to_string(),
             ),
         ]
     }
