@@ -19,13 +19,20 @@ use redis::{cmd, Connection, RedisResult, Value};
 struct Upstream {
     port: u16,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl Upstream {
     fn start() -> Upstream {
+        Upstream::start_with(&[])
+    }
+
+    /// With extra redis-server arguments (e.g. `--requirepass`).
+    fn start_with(extra: &[&str]) -> Upstream {
         let mut u = Upstream {
             port: free_port(),
             child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         u.spawn();
         u
@@ -45,6 +52,7 @@ impl Upstream {
                 "--enable-debug-command",
                 "yes",
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -59,7 +67,8 @@ impl Upstream {
                         s.write_all(b"PING\r\n")?;
                         let mut b = [0u8; 7];
                         s.read_exact(&mut b)?;
-                        Ok(&b == b"+PONG\r\n")
+                        // NOAUTH: up, with a password.
+                        Ok(&b == b"+PONG\r\n" || &b == b"-NOAUTH")
                     })
                     .unwrap_or(false)
             }),
@@ -1174,6 +1183,129 @@ fn invalidations_are_not_delayed_by_a_large_transfer() {
         0,
         "upstream marked down"
     );
+}
+
+/// jcache started with its output captured in `dir` (stdout, stderr).
+struct Logged {
+    child: Child,
+    port: u16,
+    out: std::path::PathBuf,
+    err: std::path::PathBuf,
+}
+
+impl Logged {
+    fn start(dir: &std::path::Path, args: &[&str]) -> Logged {
+        let port = free_port();
+        let out = dir.join(format!("jcache-{port}.out"));
+        let err = dir.join(format!("jcache-{port}.err"));
+        let child = Command::new(env!("CARGO_BIN_EXE_jcache"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--log-level", "debug"])
+            .args(args)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("start jcache");
+        assert!(
+            wait_for(Duration::from_secs(20), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "jcache did not start"
+        );
+        Logged {
+            child,
+            port,
+            out,
+            err,
+        }
+    }
+
+    fn client(&self) -> Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// Everything it printed so far.
+    fn output(&self) -> String {
+        let mut all = std::fs::read_to_string(&self.out).unwrap_or_default();
+        all.push_str(&std::fs::read_to_string(&self.err).unwrap_or_default());
+        all
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.out);
+        let _ = std::fs::remove_file(&self.err);
+    }
+}
+
+/// A tier URL's password is never shown: not in INFO, not in a log line
+/// (debug level), not in a configuration error, whether the password is
+/// right or wrong.
+#[test]
+fn tier_url_password_is_never_echoed() {
+    let up = Upstream::start_with(&["--requirepass", "s3cr3t-right"]);
+    let dir = std::env::temp_dir();
+    let whole_info = |c: &mut Connection| -> String { q(c, &["INFO", "everything"]) };
+    // The right password: up, and the URL is shown without it.
+    let url = format!("redis://:s3cr3t-right@127.0.0.1:{}", up.port);
+    let s = Logged::start(&dir, &["--tier", "memory", "--tier", &url]);
+    let mut c = s.client();
+    assert!(wait_for(Duration::from_secs(10), || info(
+        &mut c,
+        "upstream_status"
+    ) == "up"));
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    let text = whole_info(&mut c);
+    assert!(!text.contains("s3cr3t"), "{text}");
+    assert!(!s.output().contains("s3cr3t"), "{}", s.output());
+    drop(s);
+    // A wrong password: connection attempts fail (and are logged), the
+    // password is nowhere.
+    let url = format!("redis://user:s3cr3t-wrong@127.0.0.1:{}", up.port);
+    let s = Logged::start(&dir, &["--tier", "memory", "--tier", &url]);
+    let mut c = s.client();
+    assert!(wait_for(Duration::from_secs(10), || info_n(
+        &mut c,
+        "tier1_errors"
+    ) >= 2));
+    assert_eq!(info(&mut c, "upstream_status"), "down");
+    let e = try_q(&mut c, &["GET", "k"]).unwrap_err();
+    assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    let text = whole_info(&mut c);
+    assert!(!text.contains("s3cr3t"), "{text}");
+    let logged = s.output();
+    assert!(
+        logged.contains("cannot connect to upstream tier"),
+        "{logged}"
+    );
+    assert!(!logged.contains("s3cr3t"), "{logged}");
+    drop(s);
+    // An invalid URL with a password: the configuration error hides it.
+    for bad in [
+        "redis://:s3cr3t-bad@127.0.0.1:99999",
+        "redis://:s3cr3t-bad@127.0.0.1:1/notadb",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_jcache"))
+            .args(["--check-config", "--tier", "memory", "--tier", bad])
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(all.contains("invalid value for tier"), "{all}");
+        assert!(!all.contains("s3cr3t"), "{all}");
+    }
 }
 
 /// The invalidation connection is the one the tracking connection

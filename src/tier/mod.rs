@@ -425,7 +425,7 @@ pub fn build(server: &Arc<Shared>, config: &Config) -> Option<Arc<router::Tiered
     let upstream = match redis::RedisTier::start(&url, timeout, max_blocking, coherence.clone()) {
         Ok(u) => u,
         Err(e) => {
-            tracing::error!(error = %e, "invalid upstream tier");
+            tracing::error!(error = %crate::config::redact_url(&e), "invalid upstream tier");
             return None;
         }
     };

@@ -937,7 +937,7 @@ async fn supervise(tier: Arc<RedisTier>) {
                 Err(e) => {
                     TierStats::add(&tier.stats.errors);
                     if !logged_failure {
-                        warn!(upstream = %tier.label, error = %e, "cannot connect to upstream tier; retrying");
+                        warn!(upstream = %tier.label, error = %crate::config::redact_url(&e), "cannot connect to upstream tier; retrying");
                         logged_failure = true;
                     }
                     tokio::time::sleep(backoff).await;
