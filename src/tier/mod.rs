@@ -43,6 +43,9 @@
 //!    served (degraded mode, staleness bounded by `local-ttl-max`). When the
 //!    link is back (tracking re-enabled), the local tier is flushed before
 //!    the upstream is marked available again.
+//! 7. `TRYAGAIN` only when retrying is harmless (nothing sent, or a read); a
+//!    write of unknown outcome gets `ERR upstream link error (the write may
+//!    or may not have been applied)` and drops its keys locally.
 
 pub mod encode;
 pub mod memory;
