@@ -921,14 +921,15 @@ const UNKNOWN_OUTCOME: &str = "upstream link error (the write may or may not hav
 fn writes_with_an_unknown_outcome_are_not_answered_tryagain() {
     let mut up = Upstream::start();
     let mut r = up.client();
-    let s = tiered(&up, &[]);
+    // 2 s: a loaded machine must not make the health check fail meanwhile.
+    let s = tiered_at(&up.url(), "2s", &[]);
     let mut c = s.client();
     // `counter` held locally (write-through path), `other` not (plain forward).
     let _: () = q(&mut c, &["SET", "counter", "10"]);
     let v: String = q(&mut c, &["GET", "counter"]);
     assert_eq!(v, "10");
     // Writes stall upstream (reads do not) for longer than --upstream-timeout
-    // (500 ms); the pause is bounded and lifted below.
+    // (2 s); the pause is bounded and lifted below.
     let _: () = q(&mut r, &["CLIENT", "PAUSE", "20000", "WRITE"]);
     let e = try_q(&mut c, &["INCR", "counter"]).unwrap_err();
     assert_eq!(e.code(), Some("ERR"), "{e}");
@@ -976,13 +977,14 @@ fn writes_with_an_unknown_outcome_are_not_answered_tryagain() {
 }
 
 /// Blocking commands wait upstream exactly as long as on Redis: a nil after
-/// the command's own timeout (not TRYAGAIN after the 500 ms upstream
-/// timeout), forever for 0, and run non-blocking inside MULTI.
+/// the command's own timeout (not TRYAGAIN after the `redis` crate's 500 ms
+/// default response timeout), forever for 0, and run non-blocking inside
+/// MULTI.
 #[test]
 fn blocking_commands_time_out_as_on_redis_in_tiered_mode() {
     let up = Upstream::start();
     let mut r = up.client();
-    let s = tiered(&up, &[]);
+    let s = tiered_at(&up.url(), "1s", &[]);
     let mut c = s.client();
     let start = Instant::now();
     let v: Value = q(&mut c, &["BLPOP", "nokey", "1"]);
@@ -1002,8 +1004,9 @@ fn blocking_commands_time_out_as_on_redis_in_tiered_mode() {
         .unwrap();
     assert_eq!(v, vec![Value::Nil]);
     // Timeout 0 waits for as long as it takes: served by an LPUSH made
-    // directly upstream once the BLPOP has been blocked there for 2 s (four
-    // times the upstream timeout).
+    // directly upstream once the BLPOP has been blocked there for 2 s (twice
+    // the upstream timeout, four times the `redis` crate's default response
+    // timeout that used to end it).
     let h = std::thread::spawn(move || {
         let v: Vec<String> = q(&mut c, &["BLPOP", "q0", "0"]);
         (v, c)
