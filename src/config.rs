@@ -161,13 +161,69 @@ struct FileConfig {
     cluster_backlog_size: Option<toml::Value>,
 }
 
+/// A URL as it may be shown (errors, logs, INFO): the password of its user
+/// information (everything up to the last `@`; all of it when it has no
+/// `:`), and `password=`/`pass=` query values, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let (head, rest) = url.split_at(scheme_end + 3);
+    let mut out = head.to_string();
+    let rest = match rest.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str("***"),
+            }
+            &rest[at..]
+        }
+        None => rest,
+    };
+    match rest.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            let params: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") =>
+                    {
+                        format!("{k}=***")
+                    }
+                    _ => kv.to_string(),
+                })
+                .collect();
+            out.push_str(&params.join("&"));
+        }
+        None => out.push_str(rest),
+    }
+    out
+}
+
 /// One configured storage tier.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum TierSpec {
     /// The local in-memory engine.
     Memory,
     /// An upstream Redis server (the URL as given).
     Redis(String),
+}
+
+/// Shows the URL with its password redacted (a `Config` printed for
+/// debugging must not reveal it).
+impl std::fmt::Debug for TierSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TierSpec::Memory => f.write_str("Memory"),
+            TierSpec::Redis(url) => f.debug_tuple("Redis").field(&redact_url(url)).finish(),
+        }
+    }
 }
 
 impl TierSpec {
@@ -181,12 +237,18 @@ impl TierSpec {
                 redis::IntoConnectionInfo::into_connection_info(s);
             return match info {
                 Ok(_) => Ok(TierSpec::Redis(s.to_string())),
-                Err(e) => Err(ConfigError::Invalid("tier", format!("{s}: {e}"))),
+                Err(e) => Err(ConfigError::Invalid(
+                    "tier",
+                    format!("{}: {}", redact_url(s), redact_url(&e.to_string())),
+                )),
             };
         }
         Err(ConfigError::Invalid(
             "tier",
-            format!("{s}: expected 'memory' or 'redis://host:port[/db]'"),
+            format!(
+                "{}: expected 'memory' or 'redis://host:port[/db]'",
+                redact_url(s)
+            ),
         ))
     }
 }
@@ -751,6 +813,33 @@ mod tests {
         assert_eq!(c.bind, "127.0.0.1");
         std::fs::write(&path, "bogus = 1\n").unwrap();
         assert!(Config::load(&cli).is_err());
+    }
+
+    #[test]
+    fn tier_urls_are_shown_without_password() {
+        for (url, shown) in [
+            ("redis://:secret@h:1", "redis://:***@h:1"),
+            ("redis://user:secret@h:1/0", "redis://user:***@h:1/0"),
+            ("redis://secret@h:1", "redis://***@h:1"),
+            ("redis://:se/cr@et@h:1/0", "redis://:***@h:1/0"),
+            (
+                "redis://h:1/0?protocol=3&password=secret",
+                "redis://h:1/0?protocol=3&password=***",
+            ),
+            ("redis://h:1", "redis://h:1"),
+            ("memory", "memory"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let e = Config::load(&Cli {
+            tier: vec!["memory".into(), "redis://:secret@127.0.0.1:99999".into()],
+            ..Cli::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("secret") && e.contains(":***@"), "{e}");
+        let spec = TierSpec::Redis("redis://u:secret@h:1".into());
+        assert!(!format!("{spec:?}").contains("secret"));
     }
 
     #[test]

@@ -1505,6 +1505,47 @@ fn cluster_with_an_upstream_tier() {
             ]
         );
     }
+    // A blocking command at the follower blocks at the master, whose tier
+    // runs it upstream on a connection of its own: a nil after the
+    // command's own timeout (not an error after the upstream timeout), and
+    // timeout 0 waits until the upstream gets data.
+    let start = Instant::now();
+    let v: Option<(String, String)> = redis::cmd("BLPOP")
+        .arg("bl:none")
+        .arg(1)
+        .query(&mut con(fp))
+        .unwrap();
+    assert_eq!(v, None);
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    let h = std::thread::spawn(move || -> Option<(String, String)> {
+        redis::cmd("BLPOP")
+            .arg("bl:q")
+            .arg(0)
+            .query(&mut con(fp))
+            .unwrap()
+    });
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let clients: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query(&mut redis_direct)
+                .unwrap();
+            clients.lines().any(|l| {
+                l.contains("cmd=blpop")
+                    && l.split(' ')
+                        .find_map(|f| f.strip_prefix("idle="))
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .is_some_and(|n| n >= 2)
+            })
+        }),
+        "BLPOP 0 not blocked upstream for 2 s"
+    );
+    let _: i64 = redis::cmd("LPUSH")
+        .arg("bl:q")
+        .arg("job")
+        .query(&mut redis_direct)
+        .unwrap();
+    assert_eq!(h.join().unwrap(), Some(("bl:q".into(), "job".into())));
     // Back-fills are not writes of the cluster: the follower never needed a
     // second full sync, and nobody wrote while not master.
     let fi = info(fp);

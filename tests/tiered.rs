@@ -19,13 +19,20 @@ use redis::{cmd, Connection, RedisResult, Value};
 struct Upstream {
     port: u16,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl Upstream {
     fn start() -> Upstream {
+        Upstream::start_with(&[])
+    }
+
+    /// With extra redis-server arguments (e.g. `--requirepass`).
+    fn start_with(extra: &[&str]) -> Upstream {
         let mut u = Upstream {
             port: free_port(),
             child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         u.spawn();
         u
@@ -45,6 +52,7 @@ impl Upstream {
                 "--enable-debug-command",
                 "yes",
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -59,7 +67,8 @@ impl Upstream {
                         s.write_all(b"PING\r\n")?;
                         let mut b = [0u8; 7];
                         s.read_exact(&mut b)?;
-                        Ok(&b == b"+PONG\r\n")
+                        // NOAUTH: up, with a password.
+                        Ok(&b == b"+PONG\r\n" || &b == b"-NOAUTH")
                     })
                     .unwrap_or(false)
             }),
@@ -94,14 +103,18 @@ impl Drop for Upstream {
 
 /// jcache with `--tier memory --tier redis://...`, waiting until the upstream is up.
 fn tiered(up: &Upstream, extra: &[&str]) -> Server {
-    let url = up.url();
+    tiered_at(&up.url(), "500ms", extra)
+}
+
+/// jcache in front of the upstream at `url`, with this upstream timeout.
+fn tiered_at(url: &str, timeout: &str, extra: &[&str]) -> Server {
     let mut args = vec![
         "--tier",
         "memory",
         "--tier",
-        url.as_str(),
+        url,
         "--upstream-timeout",
-        "500ms",
+        timeout,
     ];
     args.extend_from_slice(extra);
     let s = Server::start(&args);
@@ -893,4 +906,452 @@ fn publish_reaches_local_and_upstream_subscribers() {
         sock.read_exact(&mut got).unwrap();
         assert_eq!(got, expected.to_vec());
     }
+}
+
+/// The error a write gets when it may have reached the upstream without an
+/// answer (the cluster's "may or may not have been applied" wording).
+const UNKNOWN_OUTCOME: &str = "upstream link error (the write may or may not have been applied)";
+
+/// A write that reached the upstream and got no reply in time may have been
+/// applied there (here it is, once the pause ends): it is answered with the
+/// unknown-outcome error, an ERR that client libraries do not retry, never
+/// TRYAGAIN (go-redis and Lettuce retry that, applying an INCR twice); its
+/// local copy is dropped. TRYAGAIN stays for what was never sent.
+#[test]
+fn writes_with_an_unknown_outcome_are_not_answered_tryagain() {
+    let mut up = Upstream::start();
+    let mut r = up.client();
+    // 2 s: a loaded machine must not make the health check fail meanwhile.
+    let s = tiered_at(&up.url(), "2s", &[]);
+    let mut c = s.client();
+    // `counter` held locally (write-through path), `other` not (plain forward).
+    let _: () = q(&mut c, &["SET", "counter", "10"]);
+    let v: String = q(&mut c, &["GET", "counter"]);
+    assert_eq!(v, "10");
+    // Writes stall upstream (reads do not) for longer than --upstream-timeout
+    // (2 s); the pause is bounded and lifted below.
+    let _: () = q(&mut r, &["CLIENT", "PAUSE", "20000", "WRITE"]);
+    let e = try_q(&mut c, &["INCR", "counter"]).unwrap_err();
+    assert_eq!(e.code(), Some("ERR"), "{e}");
+    assert!(e.to_string().contains(UNKNOWN_OUTCOME), "{e}");
+    let e = try_q(&mut c, &["INCR", "other"]).unwrap_err();
+    assert_eq!(e.code(), Some("ERR"), "{e}");
+    assert!(e.to_string().contains(UNKNOWN_OUTCOME), "{e}");
+    // Pipelined writes (the per-client batch path) too.
+    let mut raw = s.raw();
+    raw.send(b"INCR piped\r\nINCR piped\r\n");
+    for _ in 0..2 {
+        let reply = raw.read_reply();
+        assert!(
+            reply.starts_with("-ERR ") && reply.contains(UNKNOWN_OUTCOME),
+            "{reply}"
+        );
+    }
+    let _: () = q(&mut r, &["CLIENT", "UNPAUSE"]);
+    // The writes were applied after all: TRYAGAIN would have made a client
+    // apply them twice.
+    assert!(wait_for(Duration::from_secs(10), || {
+        q::<Option<i64>>(&mut r, &["GET", "counter"]) == Some(11)
+    }));
+    assert!(wait_for(Duration::from_secs(10), || {
+        q::<Option<i64>>(&mut r, &["GET", "piped"]) == Some(2)
+    }));
+    // The local copy of `counter` was dropped: it was written on the
+    // tracking connection (NOLOOP), so no invalidation would have come.
+    assert!(wait_for(Duration::from_secs(10), || info(
+        &mut c,
+        "upstream_status"
+    ) == "up"));
+    let v: String = q(&mut c, &["GET", "counter"]);
+    assert_eq!(v, "11", "stale local copy after a write of unknown outcome");
+    // Nothing sent (upstream stopped): TRYAGAIN, safe to retry.
+    drop(r);
+    up.kill();
+    assert!(wait_for(Duration::from_secs(10), || info(
+        &mut c,
+        "upstream_status"
+    ) == "down"));
+    let e = try_q(&mut c, &["INCR", "counter"]).unwrap_err();
+    assert_eq!(e.code(), Some("TRYAGAIN"), "{e}");
+    assert!(e.to_string().contains("upstream unavailable"), "{e}");
+}
+
+/// Blocking commands wait upstream exactly as long as on Redis: a nil after
+/// the command's own timeout (not TRYAGAIN after the `redis` crate's 500 ms
+/// default response timeout), forever for 0, and run non-blocking inside
+/// MULTI.
+#[test]
+fn blocking_commands_time_out_as_on_redis_in_tiered_mode() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered_at(&up.url(), "1s", &[]);
+    let mut c = s.client();
+    let start = Instant::now();
+    let v: Value = q(&mut c, &["BLPOP", "nokey", "1"]);
+    let took = start.elapsed();
+    assert_eq!(v, Value::Nil);
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let v: Value = q(&mut c, &["BZPOPMIN", "nozset", "0.6"]);
+    assert_eq!(v, Value::Nil);
+    // Inside MULTI a blocking pop does not block.
+    let v: Vec<Value> = redis::pipe()
+        .atomic()
+        .cmd("BLPOP")
+        .arg("nokey")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, vec![Value::Nil]);
+    // Timeout 0 waits for as long as it takes: served by an LPUSH made
+    // directly upstream once the BLPOP has been blocked there for 2 s (twice
+    // the upstream timeout, four times the `redis` crate's default response
+    // timeout that used to end it).
+    let h = std::thread::spawn(move || {
+        let v: Vec<String> = q(&mut c, &["BLPOP", "q0", "0"]);
+        (v, c)
+    });
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+            clients.lines().any(|l| {
+                l.contains("cmd=blpop")
+                    && l.split(' ')
+                        .find_map(|f| f.strip_prefix("idle="))
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .is_some_and(|n| n >= 2)
+            })
+        }),
+        "BLPOP 0 not blocked upstream for 2 s"
+    );
+    let _: i64 = q(&mut r, &["LPUSH", "q0", "job"]);
+    let (v, mut c) = h.join().unwrap();
+    assert_eq!(v, vec!["q0".to_string(), "job".to_string()]);
+    // BLMOVE moves, and the local copy of the destination is not stale.
+    let _: i64 = q(&mut r, &["RPUSH", "dst", "a"]);
+    let v: Vec<String> = q(&mut c, &["LRANGE", "dst", "0", "-1"]);
+    assert_eq!(v, vec!["a"]);
+    let before = info_n(&mut c, "tier0_hits");
+    let v: Vec<String> = q(&mut c, &["LRANGE", "dst", "0", "-1"]);
+    assert_eq!(v, vec!["a"]);
+    assert!(
+        info_n(&mut c, "tier0_hits") > before,
+        "dst not held locally"
+    );
+    let h = std::thread::spawn(move || {
+        let v: String = q(&mut c, &["BLMOVE", "src", "dst", "RIGHT", "LEFT", "0"]);
+        (v, c)
+    });
+    assert!(wait_for(Duration::from_secs(20), || {
+        let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+        clients.contains("cmd=blmove")
+    }));
+    let _: i64 = q(&mut r, &["RPUSH", "src", "x"]);
+    let (v, mut c) = h.join().unwrap();
+    assert_eq!(v, "x");
+    let v: Vec<String> = q(&mut c, &["LRANGE", "dst", "0", "-1"]);
+    assert_eq!(
+        v,
+        vec!["x", "a"],
+        "stale local copy of BLMOVE's destination"
+    );
+    let n: i64 = q(&mut r, &["LLEN", "src"]);
+    assert_eq!(n, 0);
+}
+
+/// A TCP proxy in front of the upstream that passes the upstream's bytes on
+/// at `rate` bytes per second per connection (requests pass at full
+/// speed), so a large value takes a known minimum time to arrive. Counts
+/// the bytes it passed from the upstream. Its threads end with their
+/// connections.
+struct SlowProxy {
+    port: u16,
+    from_upstream: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SlowProxy {
+    fn start(upstream: u16, rate: u64) -> SlowProxy {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let from_upstream = Arc::new(AtomicU64::new(0));
+        let counter = from_upstream.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(down) = conn else { return };
+                let Ok(up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (mut down_r, mut up_w) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut down_r, &mut up_w);
+                    let _ = up_w.shutdown(std::net::Shutdown::Both);
+                });
+                let (mut up_r, mut down_w) = (up, down);
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    const CHUNK: usize = 16 * 1024;
+                    let per_chunk = Duration::from_secs_f64(CHUNK as f64 / rate as f64);
+                    let mut buf = vec![0u8; CHUNK];
+                    let start = Instant::now();
+                    let mut sent = 0u64;
+                    loop {
+                        let n = match up_r.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if down_w.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        counter.fetch_add(n as u64, Ordering::SeqCst);
+                        sent += n as u64;
+                        // Throttle: never ahead of `rate` since the start.
+                        let due = per_chunk.mul_f64(sent as f64 / CHUNK as f64);
+                        if let Some(wait) = due.checked_sub(start.elapsed()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    let _ = down_w.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        SlowProxy {
+            port,
+            from_upstream,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.from_upstream.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Invalidations have a connection of their own: a large value arriving on
+/// the data connection (64 MB through a proxy passing 16 MB/s, so at least
+/// 4 s) delays neither another key's invalidation nor the health check, and
+/// the upstream is never marked down meanwhile.
+#[test]
+fn invalidations_are_not_delayed_by_a_large_transfer() {
+    const BIG: u64 = 64 << 20;
+    let up = Upstream::start();
+    let mut r = up.client();
+    let proxy = SlowProxy::start(up.port, 16 << 20);
+    let s = tiered_at(&proxy.url(), "20s", &[]);
+    let mut c = s.client();
+    let _: i64 = q(&mut r, &["SETRANGE", "big", &(BIG - 1).to_string(), "x"]);
+    let _: () = q(&mut r, &["SET", "small", "old"]);
+    let v: String = q(&mut c, &["GET", "small"]);
+    assert_eq!(v, "old");
+    let invalidations = info_n(&mut c, "tier1_invalidations");
+    let before = proxy.bytes();
+    let port = s.port;
+    let big = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        q::<u64>(&mut c, &["STRLEN", "big"])
+    });
+    // The large value is on its way (the upstream ran the fetch).
+    assert!(
+        wait_for(Duration::from_secs(20), || proxy.bytes()
+            > before + (1 << 20)),
+        "the large fetch never started"
+    );
+    let _: () = q(&mut r, &["SET", "small", "new"]);
+    assert!(
+        wait_for(Duration::from_secs(20), || info_n(
+            &mut c,
+            "tier1_invalidations"
+        ) > invalidations),
+        "no invalidation"
+    );
+    let passed = proxy.bytes() - before;
+    assert!(
+        passed < BIG,
+        "the invalidation waited for the large value ({passed} bytes passed first)"
+    );
+    assert_eq!(info(&mut c, "upstream_status"), "up");
+    assert_eq!(big.join().unwrap(), BIG);
+    let v: String = q(&mut c, &["GET", "small"]);
+    assert_eq!(v, "new");
+    assert_eq!(info(&mut c, "upstream_status"), "up");
+    assert_eq!(
+        info_n(&mut c, "tier1_reconnects"),
+        0,
+        "upstream marked down"
+    );
+}
+
+/// jcache started with its output captured in `dir` (stdout, stderr).
+struct Logged {
+    child: Child,
+    port: u16,
+    out: std::path::PathBuf,
+    err: std::path::PathBuf,
+}
+
+impl Logged {
+    fn start(dir: &std::path::Path, args: &[&str]) -> Logged {
+        let port = free_port();
+        let out = dir.join(format!("jcache-{port}.out"));
+        let err = dir.join(format!("jcache-{port}.err"));
+        let child = Command::new(env!("CARGO_BIN_EXE_jcache"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--log-level", "debug"])
+            .args(args)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("start jcache");
+        assert!(
+            wait_for(Duration::from_secs(20), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "jcache did not start"
+        );
+        Logged {
+            child,
+            port,
+            out,
+            err,
+        }
+    }
+
+    fn client(&self) -> Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// Everything it printed so far.
+    fn output(&self) -> String {
+        let mut all = std::fs::read_to_string(&self.out).unwrap_or_default();
+        all.push_str(&std::fs::read_to_string(&self.err).unwrap_or_default());
+        all
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.out);
+        let _ = std::fs::remove_file(&self.err);
+    }
+}
+
+/// A tier URL's password is never shown: not in INFO, not in a log line
+/// (debug level), not in a configuration error, whether the password is
+/// right or wrong.
+#[test]
+fn tier_url_password_is_never_echoed() {
+    let up = Upstream::start_with(&["--requirepass", "s3cr3t-right"]);
+    let dir = std::env::temp_dir();
+    let whole_info = |c: &mut Connection| -> String { q(c, &["INFO", "everything"]) };
+    // The right password: up, and the URL is shown without it.
+    let url = format!("redis://:s3cr3t-right@127.0.0.1:{}", up.port);
+    let s = Logged::start(&dir, &["--tier", "memory", "--tier", &url]);
+    let mut c = s.client();
+    assert!(wait_for(Duration::from_secs(10), || info(
+        &mut c,
+        "upstream_status"
+    ) == "up"));
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    let text = whole_info(&mut c);
+    assert!(!text.contains("s3cr3t"), "{text}");
+    assert!(!s.output().contains("s3cr3t"), "{}", s.output());
+    drop(s);
+    // A wrong password: connection attempts fail (and are logged), the
+    // password is nowhere.
+    let url = format!("redis://user:s3cr3t-wrong@127.0.0.1:{}", up.port);
+    let s = Logged::start(&dir, &["--tier", "memory", "--tier", &url]);
+    let mut c = s.client();
+    assert!(wait_for(Duration::from_secs(10), || info_n(
+        &mut c,
+        "tier1_errors"
+    ) >= 2));
+    assert_eq!(info(&mut c, "upstream_status"), "down");
+    let e = try_q(&mut c, &["GET", "k"]).unwrap_err();
+    assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    let text = whole_info(&mut c);
+    assert!(!text.contains("s3cr3t"), "{text}");
+    let logged = s.output();
+    assert!(
+        logged.contains("cannot connect to upstream tier"),
+        "{logged}"
+    );
+    assert!(!logged.contains("s3cr3t"), "{logged}");
+    drop(s);
+    // An invalid URL with a password: the configuration error hides it.
+    for bad in [
+        "redis://:s3cr3t-bad@127.0.0.1:99999",
+        "redis://:s3cr3t-bad@127.0.0.1:1/notadb",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_jcache"))
+            .args(["--check-config", "--tier", "memory", "--tier", bad])
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(all.contains("invalid value for tier"), "{all}");
+        assert!(!all.contains("s3cr3t"), "{all}");
+    }
+}
+
+/// The invalidation connection is the one the tracking connection
+/// redirects to; when it is lost, invalidations are lost: the upstream is
+/// marked down, fetches in flight are voided and the local tier is flushed
+/// before it is marked up again, so a key changed meanwhile is not served
+/// stale.
+#[test]
+fn losing_the_invalidation_connection_flushes_local_copies() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let _: () = q(&mut r, &["SET", "k", "old"]);
+    let v: String = q(&mut c, &["GET", "k"]);
+    assert_eq!(v, "old");
+    // The tracking client names its redirect target (`redir=<id>`).
+    let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+    let redir: Vec<i64> = clients
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("redir=")))
+        .filter_map(|id| id.parse().ok())
+        .filter(|&id| id >= 0)
+        .collect();
+    assert_eq!(
+        redir.len(),
+        1,
+        "one tracking connection redirecting: {clients}"
+    );
+    let _: i64 = q(&mut r, &["CLIENT", "KILL", "ID", &redir[0].to_string()]);
+    // Changed while its invalidation has nowhere to go.
+    let _: () = q(&mut r, &["SET", "k", "new"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || info_n(
+            &mut c,
+            "tier1_reconnects"
+        ) >= 1
+            && info(&mut c, "upstream_status") == "up"),
+        "the lost invalidation link was not noticed"
+    );
+    let v: String = q(&mut c, &["GET", "k"]);
+    assert_eq!(
+        v, "new",
+        "stale copy served after the invalidation link was lost"
+    );
 }

@@ -43,6 +43,9 @@
 //!    served (degraded mode, staleness bounded by `local-ttl-max`). When the
 //!    link is back (tracking re-enabled), the local tier is flushed before
 //!    the upstream is marked available again.
+//! 7. `TRYAGAIN` only when retrying is harmless (nothing sent, or a read); a
+//!    write of unknown outcome gets `ERR upstream link error (the write may
+//!    or may not have been applied)` and drops its keys locally.
 
 pub mod encode;
 pub mod memory;
@@ -66,26 +69,52 @@ pub type TierFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// Why a tier could not answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TierError {
-    /// Not connected (or the link just failed): the documented
-    /// `TRYAGAIN upstream unavailable`.
+    /// Nothing was sent: not connected, or the connection could not be made
+    /// (the documented `TRYAGAIN upstream unavailable`; safe to retry).
     Unavailable,
-    /// No answer within the command timeout; the outcome is unknown.
+    /// Sent, but no reply within the timeout: the outcome is unknown.
     Timeout,
+    /// Sent, but the connection was lost before the reply: the outcome is unknown.
+    Lost,
     /// The tier cannot hold this kind of value (e.g. a stream).
     Unsupported,
     /// The tier answered with an error (its text).
     Rejected(String),
+    /// Every dedicated connection for blocking commands is in use (nothing sent).
+    Saturated,
 }
 
 pub const UNAVAILABLE_ERR: &str = "TRYAGAIN upstream unavailable";
 pub const TIMEOUT_ERR: &str = "TRYAGAIN upstream timeout";
+/// A write that may have reached the upstream and got no reply. The same
+/// wording as cluster forwarding's `ERR master link error (the write may or
+/// may not have been applied): ...`; an `ERR`, which client libraries do not
+/// retry on their own (they do retry `TRYAGAIN`, which would apply an INCR
+/// or an LPUSH twice).
+pub const UNKNOWN_OUTCOME_ERR: &str =
+    "ERR upstream link error (the write may or may not have been applied)";
+/// Redis's own text when a server has no room for another connection.
+pub const SATURATED_ERR: &str = "ERR max number of clients reached";
 
 impl TierError {
-    pub fn message(&self) -> &str {
+    /// The error reply for a command of the given class. One rule: a command
+    /// with the write flag whose request may have reached the upstream
+    /// (timeout, connection lost after sending) gets the unknown-outcome
+    /// error; `TRYAGAIN` is answered only when retrying is harmless: nothing
+    /// was sent, or the command is a read.
+    pub fn reply(&self, write: bool) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
         match self {
-            TierError::Timeout => TIMEOUT_ERR,
-            TierError::Rejected(m) => m,
-            _ => UNAVAILABLE_ERR,
+            TierError::Rejected(m) => Cow::Borrowed(m),
+            TierError::Timeout if write => Cow::Owned(format!("{UNKNOWN_OUTCOME_ERR}: timeout")),
+            TierError::Lost if write => {
+                Cow::Owned(format!("{UNKNOWN_OUTCOME_ERR}: connection lost"))
+            }
+            TierError::Timeout => Cow::Borrowed(TIMEOUT_ERR),
+            TierError::Saturated => Cow::Borrowed(SATURATED_ERR),
+            TierError::Lost | TierError::Unavailable | TierError::Unsupported => {
+                Cow::Borrowed(UNAVAILABLE_ERR)
+            }
         }
     }
 }
@@ -257,7 +286,9 @@ impl Coherence {
             // either marked this fetch already or comes after the fill.
             match result {
                 Err(TierError::Timeout) => FetchOutcome::Failed(TierErrorKind::Timeout),
-                Err(TierError::Unavailable) => FetchOutcome::Failed(TierErrorKind::Unavailable),
+                Err(TierError::Unavailable) | Err(TierError::Lost) | Err(TierError::Saturated) => {
+                    FetchOutcome::Failed(TierErrorKind::Unavailable)
+                }
                 Err(TierError::Unsupported) | Err(TierError::Rejected(_)) => {
                     FetchOutcome::NotFilled
                 }
@@ -296,6 +327,11 @@ impl Coherence {
         };
         flight.done.send_replace(Some(outcome));
         outcome
+    }
+
+    /// How many fetches are in flight (INFO `fetches_in_flight`).
+    pub fn in_flight(&self) -> usize {
+        self.inflight.lock().len()
     }
 
     /// Whether `key` is remembered as absent upstream.
@@ -387,10 +423,12 @@ pub fn build(server: &Arc<Shared>, config: &Config) -> Option<Arc<router::Tiered
         config.local_ttl_max_ms,
     ));
     let timeout = std::time::Duration::from_millis(config.upstream_timeout_ms);
-    let upstream = match redis::RedisTier::start(&url, timeout, coherence.clone()) {
+    // Blocking commands hold a connection each: as many as clients may be.
+    let max_blocking = usize::try_from(config.maxclients).unwrap_or(usize::MAX);
+    let upstream = match redis::RedisTier::start(&url, timeout, max_blocking, coherence.clone()) {
         Ok(u) => u,
         Err(e) => {
-            tracing::error!(error = %e, "invalid upstream tier");
+            tracing::error!(error = %crate::config::redact_url(&e), "invalid upstream tier");
             return None;
         }
     };

@@ -2,20 +2,31 @@
 //!
 //! Connections (all from the `redis` crate, multiplexed, with connect and
 //! response timeouts):
-//! - `track`: RESP3 with `CLIENT TRACKING on`; every whole-key fetch goes on
-//!   it, so Redis remembers the keys this node copied and pushes an
-//!   `invalidate` message when one changes (null payload = flush all). The
-//!   push callback runs on the connection's reader, before the replies that
-//!   follow the push are handed out, so an invalidation is always applied
-//!   before a later fetch reply of the same key is seen.
+//! - `inval`: RESP3, carries nothing but invalidation pushes and the
+//!   supervisor's PING. Redis sends it an `invalidate` push when a key this
+//!   node copied changes (null payload = flush all). Because no value ever
+//!   travels on it, a large transfer elsewhere never delays an invalidation,
+//!   and its PING answers as fast as the upstream does.
+//! - `track`: RESP3 with `CLIENT TRACKING on REDIRECT <inval's id> NOLOOP`;
+//!   every whole-key fetch (and write-through with a re-read) goes on it, so
+//!   Redis remembers the keys this node copied and sends their
+//!   invalidations to `inval`. A fetch is registered in flight before it is
+//!   sent, and an invalidation arriving on `inval` before the fetch
+//!   completes voids it (`Coherence`), so the two links need no ordering.
 //! - `fwd2` / `fwd3`: forwarded commands, on the protocol of the client that
 //!   sent them (so reply shapes are exactly Redis's).
-//! - per blocking command, and per client between WATCH and EXEC: a
-//!   dedicated connection (blocking and WATCH state are per connection).
+//! - per blocking command (at most `maxclients` at once), and per client
+//!   between WATCH and EXEC: a dedicated connection (blocking and WATCH
+//!   state are per connection), closed when the command ends or its client
+//!   goes away.
 //!
-//! A supervisor task connects, pings every second, and on any failure marks
-//! the tier down and reconnects with backoff (50 ms doubling to 1 s). On
-//! reconnect the local tier is flushed before the tier is marked up.
+//! A supervisor task connects, pings every second, and on a failure marks
+//! the tier down and reconnects with backoff (50 ms doubling to 1 s). Only
+//! `inval`'s PING may fail by being slow; the data connections may be busy
+//! with a large value for longer than the timeout, so for them only a closed
+//! connection counts. Losing `inval` or `track` (a closed socket, Redis's
+//! `tracking-redir-broken`) loses invalidations: the tier goes down at once.
+//! On reconnect the local tier is flushed before the tier is marked up.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -27,7 +38,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tracing::{info, warn};
 
 use super::{Coherence, Fetched, Tier, TierError, TierFuture, TierStats};
@@ -35,6 +46,7 @@ use crate::engine::{now_ms, HashValue, ListValue, SetValue, Value as LocalValue,
 
 #[derive(Clone)]
 struct Conns {
+    inval: MultiplexedConnection,
     track: MultiplexedConnection,
     fwd2: MultiplexedConnection,
     fwd3: MultiplexedConnection,
@@ -57,6 +69,14 @@ pub struct RedisTier {
     down_since: Mutex<Option<Instant>>,
     /// Per client: pipelined commands waiting to be sent as one batch.
     batches: Mutex<ahash::HashMap<u64, Vec<Queued>>>,
+    /// Dedicated connections of blocking commands: one permit each. Full:
+    /// the command is refused at once (`ERR max number of clients reached`,
+    /// nothing sent).
+    blocking_slots: Arc<Semaphore>,
+    blocking_max: usize,
+    /// Bumped each time the tier is marked down: blocking commands waiting
+    /// on their own connections give up then.
+    downs: tokio::sync::watch::Sender<u64>,
     me: Weak<RedisTier>,
 }
 
@@ -83,10 +103,12 @@ impl RedisTier {
     pub fn start(
         url: &str,
         timeout: Duration,
+        max_blocking: usize,
         coherence: Arc<Coherence>,
     ) -> Result<Arc<RedisTier>, String> {
         let info = url.into_connection_info().map_err(|e| e.to_string())?;
         let label = info.addr().to_string();
+        let max_blocking = max_blocking.min(Semaphore::MAX_PERMITS);
         let with = |p: ProtocolVersion| {
             let settings = info.redis_settings().clone().set_protocol(p);
             redis::Client::open(info.clone().set_redis_settings(settings))
@@ -108,6 +130,9 @@ impl RedisTier {
             watch_conns: Mutex::new(Default::default()),
             down_since: Mutex::new(Some(Instant::now())),
             batches: Mutex::new(Default::default()),
+            blocking_slots: Arc::new(Semaphore::new(max_blocking)),
+            blocking_max: max_blocking,
+            downs: tokio::sync::watch::channel(0).0,
             me: me.clone(),
         });
         tokio::spawn(supervise(tier.clone()));
@@ -124,52 +149,80 @@ impl RedisTier {
             .set_response_timeout(Some(self.timeout))
     }
 
-    async fn connect(&self, gen: u64) -> Result<Conns, String> {
-        let me = self.me.clone();
-        let push = move |p: PushInfo| -> Result<(), ()> {
-            if let Some(t) = me.upgrade() {
-                t.on_push(gen, p);
-            }
-            Ok(())
-        };
-        let t = self.timeout;
-        let cfg = self.config();
-        let track = tokio::time::timeout(
-            t,
-            self.client3
-                .get_multiplexed_async_connection_with_config(&cfg.clone().set_push_sender(push)),
+    /// Opens one connection of the shared set within the timeout.
+    async fn open(
+        &self,
+        client: &redis::Client,
+        cfg: &AsyncConnectionConfig,
+    ) -> Result<MultiplexedConnection, String> {
+        tokio::time::timeout(
+            self.timeout,
+            client.get_multiplexed_async_connection_with_config(cfg),
         )
         .await
         .map_err(|_| "connect timeout".to_string())?
-        .map_err(|e| e.to_string())?;
-        let mut tc = track.clone();
-        let r = tokio::time::timeout(
-            t,
-            tc.send_packed_command(redis::cmd("CLIENT").arg("TRACKING").arg("on").arg("NOLOOP")),
-        )
-        .await
-        .map_err(|_| "CLIENT TRACKING timeout".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+    }
+
+    /// Sends one command within the timeout (connection set-up).
+    async fn setup(&self, conn: &MultiplexedConnection, cmd: &redis::Cmd) -> Result<Value, String> {
+        let mut conn = conn.clone();
+        tokio::time::timeout(self.timeout, conn.send_packed_command(cmd))
+            .await
+            .map_err(|_| "timeout".to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    async fn connect(&self, gen: u64) -> Result<Conns, String> {
+        // Pushes of this generation: invalidations, and losses of the link.
+        let push = || {
+            let me = self.me.clone();
+            move |p: PushInfo| -> Result<(), ()> {
+                if let Some(t) = me.upgrade() {
+                    t.on_push(gen, p);
+                }
+                Ok(())
+            }
+        };
+        let cfg = self.config();
+        let inval = self
+            .open(&self.client3, &cfg.clone().set_push_sender(push()))
+            .await?;
+        let id = match self.setup(&inval, redis::cmd("CLIENT").arg("ID")).await {
+            Ok(Value::Int(id)) => id,
+            Ok(v) => return Err(format!("CLIENT ID: {v:?}")),
+            Err(e) => return Err(format!("CLIENT ID: {e}")),
+        };
+        let track = self
+            .open(&self.client3, &cfg.clone().set_push_sender(push()))
+            .await?;
+        let r = self
+            .setup(
+                &track,
+                redis::cmd("CLIENT")
+                    .arg("TRACKING")
+                    .arg("on")
+                    .arg("REDIRECT")
+                    .arg(id)
+                    .arg("NOLOOP"),
+            )
+            .await
+            .map_err(|e| format!("CLIENT TRACKING: {e}"))?;
         if !matches!(r, Value::Okay) {
             return Err(format!("CLIENT TRACKING on: {r:?}"));
         }
-        let fwd2 = tokio::time::timeout(
-            t,
-            self.client2
-                .get_multiplexed_async_connection_with_config(&cfg),
-        )
-        .await
-        .map_err(|_| "connect timeout".to_string())?
-        .map_err(|e| e.to_string())?;
-        let fwd3 = tokio::time::timeout(
-            t,
-            self.client3
-                .get_multiplexed_async_connection_with_config(&cfg),
-        )
-        .await
-        .map_err(|_| "connect timeout".to_string())?
-        .map_err(|e| e.to_string())?;
-        Ok(Conns { track, fwd2, fwd3 })
+        // RESP2 connections cannot take a push sender: the supervisor's
+        // PING notices a closed one.
+        let fwd2 = self.open(&self.client2, &cfg).await?;
+        let fwd3 = self
+            .open(&self.client3, &cfg.clone().set_push_sender(push()))
+            .await?;
+        Ok(Conns {
+            inval,
+            track,
+            fwd2,
+            fwd3,
+        })
     }
 
     fn on_push(&self, gen: u64, p: PushInfo) {
@@ -193,6 +246,11 @@ impl RedisTier {
                 }
             }
             PushKind::Disconnection => self.mark_down(gen, "connection closed"),
+            // The invalidation connection went away under the tracking one:
+            // invalidations are lost from here on.
+            PushKind::Other(kind) if kind == "tracking-redir-broken" => {
+                self.mark_down(gen, "tracking redirect broken")
+            }
             _ => {}
         }
     }
@@ -207,6 +265,7 @@ impl RedisTier {
         *self.down_since.lock() = Some(Instant::now());
         self.coherence.link_down();
         self.watch_conns.lock().clear();
+        self.downs.send_modify(|n| *n += 1);
         warn!(upstream = %self.label, reason = why, "upstream tier down; serving local copies only");
         self.kick.notify_one();
     }
@@ -225,17 +284,27 @@ impl RedisTier {
         self.up.load(Ordering::Acquire)
     }
 
-    async fn ping_all(&self) -> bool {
-        let Ok(c) = self.conns() else { return false };
-        for mut conn in [c.track, c.fwd2, c.fwd3] {
-            let r =
-                tokio::time::timeout(self.timeout, conn.send_packed_command(&redis::cmd("PING")))
-                    .await;
-            if !matches!(r, Ok(Ok(_))) {
-                return false;
-            }
+    /// The supervisor's health check. The invalidation link carries no
+    /// values, so its PING must answer within the timeout. A data connection
+    /// may be busy with a large value for longer than that (its PING waits
+    /// behind the transfer): for those only an error (a closed connection)
+    /// counts, never slowness.
+    async fn healthy(&self) -> Result<(), &'static str> {
+        let c = self.conns().map_err(|_| "not connected")?;
+        let ping = |mut conn: MultiplexedConnection| async move {
+            tokio::time::timeout(self.timeout, conn.send_packed_command(&redis::cmd("PING"))).await
+        };
+        if !matches!(ping(c.inval).await, Ok(Ok(_))) {
+            return Err("ping failed on the invalidation link");
         }
-        true
+        let data = futures_util::future::join_all([c.track, c.fwd2, c.fwd3].map(ping)).await;
+        if data
+            .iter()
+            .any(|r| matches!(r, Ok(Err(e)) if e.code().is_none() && !e.is_timeout()))
+        {
+            return Err("data connection closed");
+        }
+        Ok(())
     }
 
     /// Sends one command on `conn` within the timeout.
@@ -265,12 +334,21 @@ impl RedisTier {
         }
     }
 
+    /// An error of a request that was handed to its connection: it may
+    /// have reached the upstream, so its outcome is unknown (unless the
+    /// upstream answered it with an error).
     fn classify(&self, e: redis::RedisError) -> TierError {
+        if let Some(code) = e.code() {
+            return TierError::Rejected(match e.detail() {
+                Some(d) => format!("{code} {d}"),
+                None => code.to_string(),
+            });
+        }
         self.suspect();
         if e.is_timeout() {
             TierError::Timeout
         } else {
-            TierError::Unavailable
+            TierError::Lost
         }
     }
 
@@ -400,7 +478,8 @@ impl RedisTier {
                 }
                 return;
             }
-            Ok(Ok(_)) => TierError::Unavailable,
+            // Sent, and the replies do not add up: their outcome is unknown.
+            Ok(Ok(_)) => TierError::Lost,
             Ok(Err(e)) => self.classify(e),
             Err(_) => {
                 self.suspect();
@@ -462,23 +541,46 @@ impl RedisTier {
         }
     }
 
-    /// Runs a blocking command on a connection of its own (it would stall a
-    /// shared one), waiting as long as the command's own timeout allows.
+    /// Runs a blocking command (BLPOP, BLMOVE, BZPOPMIN, ...) on a
+    /// connection of its own, so it blocks nobody else and times out exactly
+    /// as on Redis: the connection has no response timeout of its own (the
+    /// `redis` crate's default is 500 ms); the command's timeout plus the
+    /// upstream timeout as a margin bounds the wait (no bound for 0 =
+    /// forever). Dropping the future (the client went away) closes the
+    /// connection, which unblocks the command upstream: nothing is popped
+    /// for nobody. At most `maxclients` run at once; beyond that the command
+    /// is refused before anything is sent.
     pub async fn forward_blocking(&self, args: &[Bytes], resp3: bool) -> Result<Value, TierError> {
+        let mut downs = self.downs.subscribe();
         if !self.is_up() {
             return Err(TierError::Unavailable);
         }
-        TierStats::add(&self.stats.forwarded);
+        let Ok(_slot) = self.blocking_slots.clone().try_acquire_owned() else {
+            return Err(TierError::Saturated);
+        };
         let client = if resp3 { &self.client3 } else { &self.client2 };
-        let cfg = AsyncConnectionConfig::new().set_connection_timeout(Some(self.timeout));
+        let cfg = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(None);
         let conn = match client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await
         {
             Ok(c) => c,
-            Err(e) => return Err(self.classify(e)),
+            Err(_) => {
+                // Nothing was sent.
+                self.suspect();
+                return Err(TierError::Unavailable);
+            }
         };
-        self.send(conn, build(args), None).await
+        TierStats::add(&self.stats.forwarded);
+        let limit = block_timeout(args).map(|t| t.saturating_add(self.timeout));
+        tokio::select! {
+            r = self.send(conn, build(args), limit) => r,
+            // The upstream was declared down meanwhile: the command may have
+            // run; dropping the connection unblocks it if it has not.
+            _ = downs.changed() => Err(TierError::Lost),
+        }
     }
 
     /// WATCH on the client's dedicated connection (created on first use).
@@ -501,7 +603,11 @@ impl RedisTier {
                     .await
                 {
                     Ok(c) => c,
-                    Err(e) => return Err(self.classify(e)),
+                    Err(_) => {
+                        // Nothing was sent.
+                        self.suspect();
+                        return Err(TierError::Unavailable);
+                    }
                 };
                 self.watch_conns.lock().insert(client_id, c.clone());
                 c
@@ -711,6 +817,24 @@ fn add_fetch(p: &mut redis::Pipeline, key: &Bytes, guess: ValueType) {
     };
 }
 
+/// A blocking command's own timeout in seconds (its last argument; the
+/// first for BLMPOP and BZMPOP). None for 0 (wait forever) and for what is
+/// not a positive number (the upstream rejects it at once).
+fn block_timeout(args: &[Bytes]) -> Option<Duration> {
+    let name = args.first()?.to_ascii_lowercase();
+    let at = if name == b"blmpop" || name == b"bzmpop" {
+        1
+    } else {
+        args.len().checked_sub(1)?
+    };
+    let secs: f64 = std::str::from_utf8(args.get(at)?).ok()?.parse().ok()?;
+    if secs > 0.0 {
+        Duration::try_from_secs_f64(secs).ok()
+    } else {
+        None
+    }
+}
+
 /// Builds a `redis` command from raw arguments.
 fn build(args: &[Bytes]) -> redis::Cmd {
     let mut c = redis::Cmd::new();
@@ -813,7 +937,7 @@ async fn supervise(tier: Arc<RedisTier>) {
                 Err(e) => {
                     TierStats::add(&tier.stats.errors);
                     if !logged_failure {
-                        warn!(upstream = %tier.label, error = %e, "cannot connect to upstream tier; retrying");
+                        warn!(upstream = %tier.label, error = %crate::config::redact_url(&e), "cannot connect to upstream tier; retrying");
                         logged_failure = true;
                     }
                     tokio::time::sleep(backoff).await;
@@ -826,9 +950,11 @@ async fn supervise(tier: Arc<RedisTier>) {
             _ = tier.kick.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        if tier.is_up() && !tier.ping_all().await {
+        if tier.is_up() {
             let gen = tier.gen.load(Ordering::Acquire);
-            tier.mark_down(gen, "ping failed");
+            if let Err(why) = tier.healthy().await {
+                tier.mark_down(gen, why);
+            }
         }
     }
 }
@@ -903,6 +1029,14 @@ impl Tier for RedisTier {
             (
                 "forwarded".into(),
                 self.stats.forwarded.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "fetches_in_flight".into(),
+                self.coherence.in_flight().to_string(),
+            ),
+            (
+                "blocking_connections".into(),
+                (self.blocking_max - self.blocking_slots.available_permits()).to_string(),
             ),
         ]
     }

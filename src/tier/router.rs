@@ -171,7 +171,7 @@ impl TieredRouter {
         let args = args.to_vec();
         Some(Box::pin(async move {
             if !up.is_up() {
-                return encode_error(TierError::Unavailable.message());
+                return encode_error(&TierError::Unavailable.reply(true));
             }
             // The re-read is a fetch like any other: registered first, so an
             // invalidation arriving meanwhile voids it.
@@ -183,7 +183,7 @@ impl TieredRouter {
                 co.invalidate(std::slice::from_ref(&key));
                 return match r {
                     Ok(v) => encode(&v, resp3, null_is_array(&args)),
-                    Err(e) => encode_error(e.message()),
+                    Err(e) => encode_error(&e.reply(true)),
                 };
             }
             // Its own task: the flight is completed even if this request goes away.
@@ -203,12 +203,12 @@ impl TieredRouter {
                         if !matches!(e, TierError::Rejected(_)) {
                             co.invalidate(std::slice::from_ref(&key));
                         }
-                        encode_error(e.message())
+                        encode_error(&e.reply(true))
                     }
                 }
             });
             task.await
-                .unwrap_or_else(|_| encode_error(TierError::Unavailable.message()))
+                .unwrap_or_else(|_| encode_error(&TierError::Lost.reply(true)))
         }))
     }
 
@@ -228,7 +228,7 @@ impl TieredRouter {
         let blocking = cmd.has(flags::BLOCKING);
         Box::pin(async move {
             if !up.is_up() {
-                return encode_error(TierError::Unavailable.message());
+                return encode_error(&TierError::Unavailable.reply(true));
             }
             let r = if blocking {
                 up.forward_blocking(&args, resp3).await
@@ -253,7 +253,7 @@ impl TieredRouter {
                 Err(e) => {
                     // The outcome is unknown: the local copies may be stale.
                     drop_local(&co);
-                    encode_error(e.message())
+                    encode_error(&e.reply(true))
                 }
             }
         })
@@ -273,10 +273,10 @@ impl TieredRouter {
         let co = self.co.clone();
         let (id, resp3) = (client.id, client.resp3);
         let null_array = null_is_array(args);
-        if !up.is_up() {
-            return Box::pin(async { encode_error(TierError::Unavailable.message()) });
-        }
         let write = cmd.has(flags::WRITE);
+        if !up.is_up() {
+            return Box::pin(async move { encode_error(&TierError::Unavailable.reply(write)) });
+        }
         let whole = matches!(cmd.keys, KeySpec::All);
         let keys: Vec<Bytes> = if write {
             cmd.key_positions(args)
@@ -304,7 +304,8 @@ impl TieredRouter {
                 let up = up.clone();
                 tokio::spawn(async move { up.send_batch(batch, resp3).await });
             }
-            let r = rx.await.unwrap_or(Err(TierError::Unavailable));
+            // No answer from the batch's task: it may have been sent.
+            let r = rx.await.unwrap_or(Err(TierError::Lost));
             let drop_local = |co: &Coherence| {
                 if whole {
                     co.flush_all()
@@ -323,7 +324,7 @@ impl TieredRouter {
                     if write {
                         drop_local(&co);
                     }
-                    encode_error(e.message())
+                    encode_error(&e.reply(write))
                 }
             }
         })
@@ -336,7 +337,7 @@ impl TieredRouter {
         Box::pin(async move {
             match up.forward(&args, resp3).await {
                 Ok(v) => encode(&v, resp3, null_is_array(&args)),
-                Err(e) => encode_error(e.message()),
+                Err(e) => encode_error(&e.reply(false)),
             }
         })
     }
@@ -356,7 +357,7 @@ impl TieredRouter {
                     r.buf.freeze()
                 }
                 Ok(v) => encode(&v, resp3, false),
-                Err(e) => encode_error(e.message()),
+                Err(e) => encode_error(&e.reply(false)),
             }
         })
     }
@@ -372,7 +373,7 @@ impl TieredRouter {
                 Ok(v) => encode(&v, resp3, false),
                 Err(e) => {
                     up.release(id);
-                    encode_error(e.message())
+                    encode_error(&e.reply(false))
                 }
             }
         }))
@@ -394,6 +395,7 @@ impl TieredRouter {
         client.multi_dirty = false;
         let mut keys = Vec::new();
         let mut whole = false;
+        let writes = queue.iter().any(|(c, _)| c.has(flags::WRITE));
         for (c, a) in &queue {
             if c.has(flags::WRITE) {
                 whole |= matches!(c.keys, KeySpec::All);
@@ -414,7 +416,7 @@ impl TieredRouter {
             };
             if !up.is_up() {
                 up.release(id);
-                return encode_error(TierError::Unavailable.message());
+                return encode_error(&TierError::Unavailable.reply(writes));
             }
             match up.transaction(id, &cmds, resp3).await {
                 Ok(redis::Value::Array(items)) => {
@@ -427,10 +429,10 @@ impl TieredRouter {
                     out.buf.freeze()
                 }
                 Ok(v) => encode(&v, resp3, true),
-                Err(e @ TierError::Rejected(_)) => encode_error(e.message()),
+                Err(e @ TierError::Rejected(_)) => encode_error(&e.reply(writes)),
                 Err(e) => {
                     drop_local(&co);
-                    encode_error(e.message())
+                    encode_error(&e.reply(writes))
                 }
             }
         }))
@@ -455,7 +457,7 @@ impl TieredRouter {
         let hint = type_hint(cmd.group);
         Box::pin(async move {
             if !up.is_up() {
-                return encode_error(TierError::Unavailable.message());
+                return encode_error(&TierError::Unavailable.reply(false));
             }
             let mut filled: SmallVec<[Bytes; 2]> = SmallVec::new();
             let mut go_upstream = false;
@@ -471,10 +473,10 @@ impl TieredRouter {
                     FetchOutcome::Absent => {}
                     FetchOutcome::NotFilled => go_upstream = true,
                     FetchOutcome::Failed(TierErrorKind::Timeout) => {
-                        return encode_error(TierError::Timeout.message())
+                        return encode_error(&TierError::Timeout.reply(false))
                     }
                     FetchOutcome::Failed(TierErrorKind::Unavailable) => {
-                        return encode_error(TierError::Unavailable.message())
+                        return encode_error(&TierError::Unavailable.reply(false))
                     }
                 }
             }
@@ -490,7 +492,7 @@ impl TieredRouter {
             // the upstream answers.
             match up.forward(&args, resp3).await {
                 Ok(v) => encode(&v, resp3, null_is_array(&args)),
-                Err(e) => encode_error(e.message()),
+                Err(e) => encode_error(&e.reply(false)),
             }
         })
     }
