@@ -488,7 +488,11 @@ pub fn execute(
                 client.multi_dirty = true;
             }
             server.stats.errors.fetch_add(1, Ordering::Relaxed);
-            out.error(&e);
+            if args[0].eq_ignore_ascii_case(b"exec") {
+                out.error(&transactions::abort_exec(server, client, &e));
+            } else {
+                out.error(&e);
+            }
             return Flow::Continue;
         }
     };

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::flags::*;
 use super::util::owned;
 use super::{run_in_exec, Command, Ctx, KeySpec};
+use crate::server::{ClientState, Shared};
 
 pub static COMMANDS: &[Command] = &[
     Command::new(
@@ -149,8 +150,22 @@ fn unwatch(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
 
 /// Forgets every watched key of the client and clears its dirty flag.
 pub fn unwatch_all(ctx: &mut Ctx<'_, '_>) {
-    for (k, _) in ctx.client.watched.drain(..) {
-        ctx.server.watches.unwatch(&k, &ctx.client.watch_dirty);
+    unwatch_client(ctx.server, ctx.client);
+}
+
+pub fn unwatch_client(server: &Shared, client: &mut ClientState) {
+    for (k, _) in client.watched.drain(..) {
+        server.watches.unwatch(&k, &client.watch_dirty);
     }
-    ctx.client.watch_dirty.store(false, Ordering::Release);
+    client.watch_dirty.store(false, Ordering::Release);
+}
+
+/// Redis's execCommandAbort: an EXEC rejected before it runs (wrong arity,
+/// for one) discards the transaction, and its error says so.
+pub fn abort_exec(server: &Shared, client: &mut ClientState, error: &str) -> String {
+    client.multi = None;
+    client.multi_dirty = false;
+    unwatch_client(server, client);
+    let error = error.strip_prefix("ERR ").unwrap_or(error);
+    format!("EXECABORT Transaction discarded because of: {error}")
 }
