@@ -1567,12 +1567,16 @@ fn cluster_with_an_upstream_tier() {
 #[test]
 fn incomplete_follower_hands_the_election_to_a_complete_one() {
     let _s = serial();
-    // A longer lease: the pause below must stay shorter than it.
+    // A long lease: the pause below must stay shorter than it, or f's etcd
+    // session ends, f campaigns again behind n2 and the case is not
+    // exercised. With 10 s and 50 MB written during the pause, a debug
+    // build on a loaded 2-core machine took longer than the lease (2 failed
+    // runs of 3 while other tests ran).
     let extra = [
         "--cluster-backlog-size",
         "8mb",
         "--cluster-lease-ttl",
-        "10s",
+        "30s",
     ];
     // Of the first two nodes, the follower (f) campaigns next; n2 joins
     // later, so it is queued behind f.
@@ -1602,10 +1606,13 @@ fn incomplete_follower_hands_the_election_to_a_complete_one() {
     // buffers (16 MB flow-control window) hold.
     let p1 = c.nodes[f].server.as_ref().unwrap().pid() as i32;
     unsafe { libc::kill(p1, libc::SIGSTOP) };
-    // Chunk by chunk, each caught up by n2, so that only f falls behind.
+    // Chunk by chunk, each caught up by n2, so that only f falls behind:
+    // 30 MB, more than the 16 MB the stream's flow-control window holds
+    // plus the 8 MB backlog.
+    let paused = Instant::now();
     let big = "x".repeat(1000);
     let n2p = c.nodes[2].port;
-    for chunk in 0..10 {
+    for chunk in 0..6 {
         let mut p = redis::pipe();
         for i in 0..5_000 {
             p.cmd("SET")
@@ -1629,12 +1636,17 @@ fn incomplete_follower_hands_the_election_to_a_complete_one() {
         }
     }
     unsafe { libc::kill(p1, libc::SIGCONT) };
+    let pause = paused.elapsed();
+    assert!(
+        pause < Duration::from_secs(25),
+        "the pause ({pause:?}) came close to the 30 s lease: the case would not be exercised"
+    );
     let syncing = wait_for(Duration::from_secs(10), || {
         field(&info(c.nodes[f].port), "keyspace_complete").as_deref() == Some("0")
     });
     assert!(syncing, "the follower did not start a full sync");
     c.kill9(m);
-    let nm = c.wait_stable(Duration::from_secs(40));
+    let nm = c.wait_stable(Duration::from_secs(70));
     assert_eq!(nm, 2, "the incomplete follower became master");
     let fi = info(c.nodes[f].port);
     assert!(
