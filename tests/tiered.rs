@@ -937,6 +937,11 @@ fn writes_with_an_unknown_outcome_are_not_answered_tryagain() {
     let e = try_q(&mut c, &["INCR", "other"]).unwrap_err();
     assert_eq!(e.code(), Some("ERR"), "{e}");
     assert!(e.to_string().contains(UNKNOWN_OUTCOME), "{e}");
+    // PUBLISH has no write flag, but it was delivered to this node's
+    // subscribers already and may reach the upstream's: never TRYAGAIN.
+    let e = try_q(&mut c, &["PUBLISH", "ch", "m"]).unwrap_err();
+    assert_eq!(e.code(), Some("ERR"), "{e}");
+    assert!(e.to_string().contains(UNKNOWN_OUTCOME), "{e}");
     // Pipelined writes (the per-client batch path) too.
     let mut raw = s.raw();
     raw.send(b"INCR piped\r\nINCR piped\r\n");

@@ -98,10 +98,10 @@ pub const SATURATED_ERR: &str = "ERR max number of clients reached";
 
 impl TierError {
     /// The error reply for a command of the given class. One rule: a command
-    /// with the write flag whose request may have reached the upstream
-    /// (timeout, connection lost after sending) gets the unknown-outcome
-    /// error; `TRYAGAIN` is answered only when retrying is harmless: nothing
-    /// was sent, or the command is a read.
+    /// with effects (the write flag, or PUBLISH) whose request may have
+    /// reached the upstream (timeout, connection lost after sending) gets the
+    /// unknown-outcome error; `TRYAGAIN` is answered only when retrying is
+    /// harmless: nothing was sent, or the command is a read.
     pub fn reply(&self, write: bool) -> std::borrow::Cow<'_, str> {
         use std::borrow::Cow;
         match self {

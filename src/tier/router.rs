@@ -357,7 +357,9 @@ impl TieredRouter {
                     r.buf.freeze()
                 }
                 Ok(v) => encode(&v, resp3, false),
-                Err(e) => encode_error(&e.reply(false)),
+                // Local subscribers have the message already, and the
+                // upstream's may: a retry would deliver it twice.
+                Err(e) => encode_error(&e.reply(true)),
             }
         })
     }
