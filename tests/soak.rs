@@ -25,18 +25,22 @@
 //!   epoch E (non-zero) and the same master node id; otherwise its epoch is
 //!   unknown. Epochs only grow at a node, so equal reads mean the answering
 //!   node (or the master it forwarded to) was in term E all along.
-//! - **Kept its term**: epoch E kept its term unless it ended because of an
-//!   injected fault. E *ended* at `t_end`, the first time any observer (the
-//!   monitor polling every node's INFO, or a client) saw an epoch greater
-//!   than E; the final term never ended. E did **not** keep its term if,
-//!   within `[t_end - FAULT_WINDOW, t_end]`, its master node was killed -9
-//!   or etcd was paused (the pause interval overlaps that window).
-//!   `FAULT_WINDOW` (lease TTL + 7 s) over-approximates the time from a
-//!   fault to the next term being seen, so a term the fault ended is always
-//!   excluded; the error is in the safe direction (a term that ended for
-//!   another reason close after a fault is excluded too). A term that ended
-//!   with no fault in the window (a spontaneous step-down under load) is
-//!   *kept*: its writes must survive, and such ends are counted and printed.
+//! - **Kept its term**: epoch E kept its term unless an injected fault hit
+//!   it. E was *first seen* at `t_first` and *ended* at `t_end`, the first
+//!   time any observer (the monitor polling every node's INFO every 100 ms,
+//!   or a client) saw an epoch greater than E; the final term never ended.
+//!   E did **not** keep its term if, with `W = FAULT_WINDOW` (lease TTL +
+//!   7 s):
+//!   - its master node was killed -9 within `[t_first - W, t_end]`, or
+//!   - a long etcd pause (longer than the lease, which always ends the
+//!     term) overlapped `[t_first - W, t_end]`, or
+//!   - a short etcd pause (which should not end the term) overlapped
+//!     `[t_end - W, t_end]`, i.e. the term did end right after it.
+//!
+//!   Neither of the first two depends on how fast the next election is; the
+//!   `- W` only widens the exclusion (safe direction). A term that ended
+//!   with no such fault (a spontaneous step-down under load) is *kept*: its
+//!   writes must survive, and such ends are counted and printed.
 //! - **WAIT-confirmed**: `WAIT 1 300` answered ≥ 1 with the same epoch E
 //!   read before and after it on the same connection confirms every earlier
 //!   write of this client answered in E (the master of E waited for its own
@@ -122,8 +126,15 @@ type Live = Arc<Mutex<Vec<Option<(u32, u16)>>>>;
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {
-    Kill { node: usize, at: Instant },
-    EtcdPause { from: Instant, to: Instant },
+    Kill {
+        node: usize,
+        at: Instant,
+    },
+    EtcdPause {
+        from: Instant,
+        to: Instant,
+        long: bool,
+    },
 }
 
 /// What the monitor and the clients saw of the terms.
@@ -149,16 +160,19 @@ impl Terms {
     /// ended at all.
     fn kept(&self, epoch: u64, node_ids: &[String], faults: &[Fault]) -> bool {
         let s = self.seen.lock().unwrap();
-        let Some((master, _)) = s.get(&epoch) else {
+        let Some((master, t_first)) = s.get(&epoch) else {
             return false;
         };
         let Some(t_end) = s.range(epoch + 1..).map(|(_, (_, t))| *t).min() else {
             return true; // the final term
         };
-        let from = t_end.checked_sub(FAULT_WINDOW).unwrap_or(t_end);
+        let life_from = t_first.checked_sub(FAULT_WINDOW).unwrap_or(*t_first);
+        let end_from = t_end.checked_sub(FAULT_WINDOW).unwrap_or(t_end);
         !faults.iter().any(|f| match *f {
-            Fault::Kill { node, at } => node_ids[node] == *master && at >= from && at <= t_end,
-            Fault::EtcdPause { from: a, to: b } => a <= t_end && b >= from,
+            Fault::Kill { node, at } => node_ids[node] == *master && at >= life_from && at <= t_end,
+            Fault::EtcdPause { from, to, long } => {
+                from <= t_end && to >= if long { life_from } else { end_from }
+            }
         })
     }
 }
@@ -1239,6 +1253,7 @@ fn run_phase(c: &mut Cluster, mut upstream: Option<&mut Upstream>, secs: u64) ->
         faults.push(Fault::EtcdPause {
             from,
             to: Instant::now(),
+            long,
         });
         if long {
             counts.etcd_long += 1;
@@ -1345,7 +1360,7 @@ fn assert_clean(phase: &str, r: &PhaseRun, v: &[Verdict]) {
                 .iter()
                 .map(|f| match f {
                     Fault::Kill { node, at } => format!("kill n{node} {:?} ago", at.elapsed()),
-                    Fault::EtcdPause { from, to } =>
+                    Fault::EtcdPause { from, to, .. } =>
                         format!("etcd paused {:?}..{:?} ago", from.elapsed(), to.elapsed()),
                 })
                 .collect::<Vec<_>>()
