@@ -1506,3 +1506,76 @@ fn soak_with_faults() {
         assert_clean("phase 2", &r, &verdicts);
     }
 }
+
+/// The checker itself: a lost write, a lost pop, a lost INCR and a value
+/// nobody wrote are each reported; uncertain writes are accepted either way;
+/// only kept-term writes (or WAIT-confirmed ones) are required.
+#[test]
+fn the_checker_reports_lost_and_phantom_writes() {
+    let s = |k: &str| (k.to_string(), String::new());
+    let op = |effects: Vec<Effect>, acked: bool, epoch: Option<u64>| OpRec {
+        effects,
+        acked,
+        epoch,
+        wait_confirmed: false,
+    };
+    let w = |k: &str, seq: u64| Effect::Reg {
+        reg: s(k),
+        seq,
+        write: true,
+    };
+    let ops = vec![
+        op(vec![w("s0:0", 1)], true, Some(5)),
+        op(vec![w("s0:0", 2)], false, None), // uncertain
+        op(vec![w("s0:1", 3)], true, Some(5)),
+        op(vec![w("s0:2", 4)], true, Some(3)), // in a term that did not keep it
+        op(
+            vec![Effect::Incr {
+                key: "n0:0".into(),
+                reply: Some(1),
+            }],
+            true,
+            Some(5),
+        ),
+        op(
+            vec![Effect::Push {
+                key: "l0:0".into(),
+                elem: 6,
+            }],
+            true,
+            Some(5),
+        ),
+        op(
+            vec![Effect::Pop {
+                key: "l0:0".into(),
+                reply: Some(Some(6)),
+            }],
+            true,
+            Some(5),
+        ),
+    ];
+    let must = |o: &OpRec| o.epoch == Some(5);
+    // A state that holds everything (s0:0 by the uncertain write, s0:2 lost
+    // with its term): nothing lost.
+    let mut good = Final::default();
+    good.regs.insert(s("s0:0"), 2);
+    good.regs.insert(s("s0:1"), 3);
+    good.counters.insert("n0:0".into(), 1);
+    good.lists.insert("l0:0".into(), vec![]);
+    let v = verify(0, &ops, &good, &must);
+    assert!(v.lost.is_empty() && v.phantoms.is_empty(), "{v:?}");
+    assert_eq!(v.checked, 5);
+    // s0:1 gone, the counter back to 0, the popped element back: three losses.
+    let mut bad = Final::default();
+    bad.regs.insert(s("s0:0"), 1);
+    bad.counters.insert("n0:0".into(), 0);
+    bad.lists.insert("l0:0".into(), vec![6]);
+    let v = verify(0, &ops, &bad, &must);
+    assert_eq!(v.lost.len(), 3, "{v:?}");
+    // A value nobody wrote, a counter above the INCRs sent.
+    let mut phantom = Final::default();
+    phantom.regs.insert(s("s0:0"), 99);
+    phantom.regs.insert(s("s0:1"), 3);
+    phantom.counters.insert("n0:0".into(), 5); // one INCR was ever sent
+    assert_eq!(verify(0, &ops, &phantom, &must).phantoms.len(), 2);
+}
