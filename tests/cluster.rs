@@ -4,262 +4,21 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::cluster::{
+    con, field, info, start_node, start_node_with, Cluster, Etcd, Node, TTL_SECS,
+};
 use common::{free_port, wait_for, Server};
 use redis::Value;
-
-const TTL_SECS: u64 = 2;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct Etcd {
-    child: Child,
-    dir: std::path::PathBuf,
-    url: String,
-}
-
-impl Etcd {
-    fn start() -> Etcd {
-        let cport = free_port();
-        let pport = free_port();
-        let dir = std::env::temp_dir().join(format!("jcache-etcd-{}-{cport}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let url = format!("http://127.0.0.1:{cport}");
-        let peer = format!("http://127.0.0.1:{pport}");
-        let child = Command::new("etcd")
-            .args([
-                "--name",
-                "t",
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--listen-client-urls",
-                &url,
-                "--advertise-client-urls",
-                &url,
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-                "--initial-cluster",
-                &format!("t={peer}"),
-                "--log-level",
-                "error",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start etcd (apt-get install etcd-server)");
-        let e = Etcd { child, dir, url };
-        assert!(
-            wait_for(Duration::from_secs(20), || TcpStream::connect((
-                "127.0.0.1",
-                cport
-            ))
-            .is_ok()),
-            "etcd did not start"
-        );
-        e
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-struct Node {
-    id: String,
-    server: Option<Server>,
-    port: u16,
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-    etcd: Etcd,
-    name: String,
-}
-
-fn start_node(etcd: &Etcd, name: &str, id: &str) -> Server {
-    start_node_with(etcd, name, id, &[])
-}
-
-fn start_node_with(etcd: &Etcd, name: &str, id: &str, extra: &[&str]) -> Server {
-    let gport = free_port().to_string();
-    let ttl = format!("{TTL_SECS}s");
-    let mut args = vec![
-        "--cluster-etcd",
-        &etcd.url,
-        "--cluster-name",
-        name,
-        "--node-id",
-        id,
-        "--cluster-port",
-        &gport,
-    ];
-    if !extra.contains(&"--cluster-secret") && !extra.contains(&"--cluster-insecure") {
-        args.extend_from_slice(&["--cluster-secret", "test-secret"]);
-    }
-    if !extra.contains(&"--cluster-lease-ttl") {
-        args.extend_from_slice(&["--cluster-lease-ttl", &ttl]);
-    }
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
-
-fn con(port: u16) -> redis::Connection {
-    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let con = c
-        .get_connection_with_timeout(Duration::from_secs(5))
-        .unwrap();
-    con.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    con
-}
-
-fn info(port: u16) -> String {
-    let Ok(c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-        return String::new();
-    };
-    let Ok(mut con) = c.get_connection_with_timeout(Duration::from_secs(2)) else {
-        return String::new();
-    };
-    let _ = con.set_read_timeout(Some(Duration::from_secs(2)));
-    redis::cmd("INFO")
-        .arg("replication")
-        .query::<String>(&mut con)
-        .unwrap_or_default()
-}
-
-fn field(info: &str, name: &str) -> Option<String> {
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map(|v| v.trim().to_string())
-}
-
-fn digest(port: u16) -> String {
-    redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query::<String>(&mut con(port))
-        .unwrap_or_default()
-}
-
-impl Cluster {
-    fn start(n: usize) -> Cluster {
-        Cluster::start_with(n, &[])
-    }
-
-    fn start_with(n: usize, extra: &[&str]) -> Cluster {
-        let etcd = Etcd::start();
-        let name = format!("t{}", free_port());
-        let nodes = (0..n)
-            .map(|i| {
-                let id = format!("n{i}");
-                let server = start_node_with(&etcd, &name, &id, extra);
-                Node {
-                    id,
-                    port: server.port,
-                    server: Some(server),
-                }
-            })
-            .collect();
-        let c = Cluster { nodes, etcd, name };
-        c.wait_stable(Duration::from_secs(20));
-        c
-    }
-
-    fn live(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().filter(|n| n.server.is_some())
-    }
-
-    /// Waits for exactly one master whose followers (every other live node) are linked.
-    fn wait_stable(&self, within: Duration) -> usize {
-        let mut master = None;
-        let ok = wait_for(within, || {
-            let infos: Vec<(usize, String)> = self
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.server.is_some())
-                .map(|(i, n)| (i, info(n.port)))
-                .collect();
-            let masters: Vec<usize> = infos
-                .iter()
-                .filter(|(_, s)| field(s, "role").as_deref() == Some("master"))
-                .map(|(i, _)| *i)
-                .collect();
-            if masters.len() != 1 {
-                return false;
-            }
-            let m = masters[0];
-            let mid = &self.nodes[m].id;
-            let linked = infos.iter().all(|(i, s)| {
-                *i == m
-                    || (field(s, "master_link_status").as_deref() == Some("up")
-                        && field(s, "master_node_id").as_deref() == Some(mid.as_str()))
-            });
-            let followers = field(
-                &infos.iter().find(|(i, _)| *i == m).unwrap().1,
-                "connected_slaves",
-            )
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-            if linked && followers == infos.len() - 1 {
-                master = Some(m);
-                true
-            } else {
-                false
-            }
-        });
-        assert!(ok, "cluster did not stabilise within {within:?}");
-        master.unwrap()
-    }
-
-    fn master(&self) -> usize {
-        self.wait_stable(Duration::from_secs(20))
-    }
-
-    fn followers(&self, m: usize) -> Vec<usize> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(i, n)| *i != m && n.server.is_some())
-            .map(|(i, _)| i)
-            .collect()
-    }
-
-    /// Polls until every live node has the same keyspace digest; returns it.
-    fn wait_converged(&self, within: Duration) -> String {
-        let mut last = Vec::new();
-        let ok = wait_for(within, || {
-            last = self.live().map(|n| digest(n.port)).collect();
-            last.iter().all(|d| !d.is_empty() && *d == last[0])
-        });
-        assert!(ok, "nodes did not converge: {last:?}");
-        last[0].clone()
-    }
-
-    fn kill9(&mut self, i: usize) {
-        let s = self.nodes[i].server.take().unwrap();
-        unsafe { libc::kill(s.pid() as i32, libc::SIGKILL) };
-        drop(s);
-    }
-
-    fn restart(&mut self, i: usize) {
-        let s = start_node(&self.etcd, &self.name, &self.nodes[i].id);
-        self.nodes[i].port = s.port;
-        self.nodes[i].server = Some(s);
-    }
 }
 
 fn get(port: u16, key: &str) -> Option<String> {
@@ -1068,7 +827,12 @@ fn cluster_port_needs_a_secret_and_secrets_rotate() {
             }
         })
         .collect();
-    let c = Cluster { nodes, etcd, name };
+    let c = Cluster {
+        nodes,
+        etcd,
+        name,
+        extra: Vec::new(),
+    };
     let m = c.master();
     let f = c.followers(m)[0];
     run(c.nodes[f].port, &["SET", "rotated", "1"]);
