@@ -1424,3 +1424,55 @@ fn incomplete_follower_hands_the_election_to_a_complete_one() {
         .unwrap();
     assert_eq!(n, total, "keys lost in the failover");
 }
+
+/// A WAIT or a blocking command pipelined at a follower gets a Forward call
+/// of its own: in the shared group commit it held up every other client's
+/// forwarded writes behind it (a pipelined `WAIT 2 0` with one follower
+/// never returns, and took the writes batched with it along).
+#[test]
+fn pipelined_wait_and_blocking_commands_do_not_hold_up_other_writes() {
+    let _s = serial();
+    let c = Cluster::start(2);
+    let m = c.wait_stable(Duration::from_secs(20));
+    let fp = c.nodes[c.followers(m)[0]].port;
+    // More stuck clients than the 4 Forward calls a follower keeps in flight.
+    let wait = &b"*3\r\n$4\r\nWAIT\r\n$1\r\n2\r\n$1\r\n0\r\n"[..];
+    let blpop = &b"*3\r\n$5\r\nBLPOP\r\n$6\r\nnolist\r\n$1\r\n0\r\n"[..];
+    let mut stuck = Vec::new();
+    for tail in [wait, blpop, wait, blpop, wait, blpop] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", fp)).unwrap();
+        let mut req = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n".to_vec();
+        req.extend_from_slice(tail);
+        std::io::Write::write_all(&mut s, &req).unwrap();
+        stuck.push(s);
+    }
+    // Other clients' writes at the follower still complete, many times over
+    // (each fills a group commit of its own, behind the stuck commands'
+    // calls if they had joined one).
+    let mut other = con(fp);
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("x{i}"))
+            .arg(i)
+            .query(&mut other)
+            .unwrap();
+    }
+    assert_eq!(get(fp, "x49").as_deref(), Some("49"));
+    assert_eq!(get(fp, "k").as_deref(), Some("v"));
+    drop(stuck);
+    // A pipelined WAIT is WAIT as the cluster answers it: the follower
+    // acknowledged the write before it.
+    let mut p = redis::pipe();
+    p.cmd("SET").arg("k").arg("w").ignore();
+    p.cmd("WAIT").arg(1).arg(10_000);
+    let (n,): (i64,) = p.query(&mut other).unwrap();
+    assert_eq!(n, 1);
+    // A pipelined blocking command blocks at the master for its timeout.
+    let mut p = redis::pipe();
+    p.cmd("SET").arg("k").arg("b").ignore();
+    p.cmd("BLPOP").arg("nolist").arg(1);
+    let t0 = Instant::now();
+    let (r,): (Value,) = p.query(&mut other).unwrap();
+    assert_eq!(r, Value::Nil);
+    assert!(t0.elapsed() >= Duration::from_secs(1), "{:?}", t0.elapsed());
+}

@@ -190,6 +190,10 @@ impl Router for ClusterTieredRouter {
         args: &[Bytes],
     ) -> Option<DeferredReply> {
         if self.cluster.forwards(cmd) {
+            if !self.cluster.group_commits(cmd) {
+                // WAIT and blocking commands: a call of their own (`route`).
+                return None;
+            }
             let pending = self.join(client.id, Path::Cluster)?;
             let touched = named_keys(cmd, args);
             let forwarded = self.cluster.route_pipelined(server, client, cmd, args)?;

@@ -60,6 +60,14 @@ impl ClusterRouter {
         forward_kind(cmd) == Some(ForwardKind::Write) && !self.c.is_master_now()
     }
 
+    /// Whether a pipelined `cmd` joins the group commit: a forwarded command,
+    /// except WAIT and blocking commands, which may wait long at the master
+    /// and so get a Forward call of their own (`route`); in the shared
+    /// group they would hold up every other client's writes behind them.
+    pub(super) fn group_commits(&self, cmd: &Command) -> bool {
+        self.forwards(cmd) && cmd.name != "wait" && !cmd.has(flags::BLOCKING)
+    }
+
     /// Hands one command to the group commit; resolves to its reply.
     fn forward_one(&self, args: &[Bytes], resp3: bool) -> DeferredReply {
         let (tx, rx) = oneshot::channel();
@@ -258,7 +266,7 @@ impl Router for ClusterRouter {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Option<DeferredReply> {
-        if !self.forwards(cmd) {
+        if !self.group_commits(cmd) {
             return None;
         }
         let (tx, rx) = oneshot::channel();
