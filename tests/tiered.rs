@@ -1360,3 +1360,67 @@ fn losing_the_invalidation_connection_flushes_local_copies() {
         "stale copy served after the invalidation link was lost"
     );
 }
+
+/// A client blocked upstream (tiered BLPOP) is a blocked client like any
+/// other: CLIENT UNBLOCK wakes it with a nil or an error, CLIENT KILL
+/// closes it, and either way its upstream request is cancelled, so a later
+/// push is not popped for nobody. (The deferred wait used to ignore both.)
+#[test]
+fn clients_blocked_upstream_obey_client_unblock_and_kill() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered_at(&up.url(), "2s", &[]);
+    let mut admin = s.client();
+    let blocked_id = |admin: &mut Connection| -> Option<i64> {
+        let list: String = q(admin, &["CLIENT", "LIST"]);
+        list.lines()
+            .find(|l| l.contains(" flags=b "))
+            .and_then(|l| l.strip_prefix("id="))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|id| id.parse().ok())
+    };
+    let upstream_blocked = |r: &mut Connection| -> bool {
+        let list: String = q(r, &["CLIENT", "LIST"]);
+        list.lines().any(|l| l.contains("cmd=blpop"))
+    };
+    for how in ["TIMEOUT", "ERROR", "KILL"] {
+        let mut b = s.raw();
+        b.send(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n");
+        let mut id = None;
+        assert!(
+            wait_for(Duration::from_secs(10), || {
+                id = blocked_id(&mut admin);
+                id.is_some()
+            }),
+            "{how}: never shown blocked"
+        );
+        assert!(wait_for(Duration::from_secs(10), || upstream_blocked(
+            &mut r
+        )));
+        let id = id.unwrap().to_string();
+        match how {
+            "KILL" => {
+                assert_eq!(q::<i64>(&mut admin, &["CLIENT", "KILL", "ID", &id]), 1);
+                assert!(b.read_to_close().is_empty());
+            }
+            reason => {
+                assert_eq!(q::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id, reason]), 1);
+                let want = if reason == "ERROR" {
+                    "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+                } else {
+                    "*-1\r\n"
+                };
+                assert_eq!(b.read_reply(), want);
+                b.roundtrip(b"PING\r\n", b"+PONG\r\n");
+            }
+        }
+        // The upstream request is gone: a push stays in the list.
+        assert!(
+            wait_for(Duration::from_secs(10), || !upstream_blocked(&mut r)),
+            "{how}: still blocked upstream"
+        );
+        assert_eq!(blocked_id(&mut admin), None);
+    }
+    let _: i64 = q(&mut r, &["LPUSH", "q", "x"]);
+    assert_eq!(q::<i64>(&mut r, &["LLEN", "q"]), 1);
+}

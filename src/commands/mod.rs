@@ -529,6 +529,9 @@ pub fn execute(
     if let Some(router) = server.router.get() {
         if let Some(reply) = router.route(server, client, cmd, &args) {
             stats::record(cmd, stats::Outcome::Routed);
+            if cmd.has(flags::BLOCKING) {
+                client.deferred_block = Some(!matches!(cmd.name, "blmove" | "brpoplpush"));
+            }
             return Flow::Defer(reply);
         }
     }

@@ -152,6 +152,12 @@ pub struct ClientState {
     pub authenticated: bool,
     /// Commands queued since MULTI.
     pub multi: Option<Vec<(&'static Command, Vec<Bytes>)>>,
+    /// Set by `execute` when it hands a blocking command to a router (tier
+    /// or cluster master): the connection then shows the client as blocked
+    /// and honours CLIENT UNBLOCK while it waits. The value says whether
+    /// the command's timeout reply is a null array (BLPOP) or a null bulk
+    /// (BLMOVE, BRPOPLPUSH).
+    pub deferred_block: Option<bool>,
     /// Argument bytes of the commands queued in `multi` (valid while it is Some).
     pub multi_bytes: usize,
     /// An error happened while queueing: EXEC must abort.
@@ -190,6 +196,7 @@ impl ClientState {
             resp3: false,
             authenticated,
             multi: None,
+            deferred_block: None,
             multi_bytes: 0,
             multi_dirty: false,
             watched: Vec::new(),

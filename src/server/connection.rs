@@ -142,27 +142,14 @@ async fn run(
             client.reply_skip = std::mem::take(&mut client.reply_skip_set);
             match flow {
                 Flow::Continue => {}
-                Flow::Defer(mut reply) => {
-                    // Keep reading meanwhile so a disconnect is noticed: the
-                    // reply is then dropped (a blocking pop forwarded upstream
-                    // closes its connection instead of popping for nobody).
-                    // Pipelined commands wait in the buffer.
+                Flow::Defer(reply) => {
                     let held = held_input(&parser, client);
-                    let bytes = loop {
-                        tokio::select! {
-                            b = &mut reply => break Some(b),
-                            n = socket.read_buf(&mut inbuf) => match n {
-                                Ok(0) | Err(_) => break None,
-                                Ok(n) => {
-                                    shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                                    if over_query_limit(shared, client, inbuf.len() + held) {
-                                        break None;
-                                    }
-                                }
-                            },
-                        }
+                    let Some(bytes) =
+                        await_deferred(shared, socket, client, reply, &mut inbuf, held, &mut stop)
+                            .await
+                    else {
+                        return Ok(());
                     };
-                    let Some(bytes) = bytes else { return Ok(()) };
                     if !suppressed {
                         out.raw(&bytes);
                     }
@@ -241,6 +228,64 @@ async fn run(
             return Ok(());
         }
     }
+}
+
+/// Waits for a reply produced elsewhere (the upstream tier, the cluster
+/// master). Keeps reading meanwhile, within the query buffer limit, so a
+/// disconnect is noticed; honours CLIENT KILL and shutdown; and, for a
+/// blocking command, shows the client as blocked and honours CLIENT UNBLOCK.
+/// Giving up drops `reply`, which cancels the request (a blocking pop sent
+/// upstream closes its connection instead of popping for nobody). Returns
+/// None when the connection must close.
+async fn await_deferred(
+    shared: &Shared,
+    socket: &mut TcpStream,
+    client: &mut ClientState,
+    mut reply: commands::DeferredReply,
+    inbuf: &mut BytesMut,
+    held: usize,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<bytes::Bytes> {
+    let info = client.info.clone();
+    let block = client.deferred_block.take();
+    if block.is_some() {
+        *info.unblock.lock() = None;
+        info.meta.lock().blocked = true;
+    }
+    let result = loop {
+        tokio::select! {
+            b = &mut reply => break Some(b),
+            n = socket.read_buf(inbuf) => match n {
+                Ok(0) | Err(_) => break None,
+                Ok(n) => {
+                    shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    if over_query_limit(shared, client, inbuf.len() + held) {
+                        break None;
+                    }
+                }
+            },
+            _ = info.kill.notified() => break None,
+            _ = stop.changed() => break None,
+            _ = info.unblock_notify.notified(), if block.is_some() => {
+                // A permit left from an earlier block carries no request.
+                if let Some(error) = info.unblock.lock().take() {
+                    let mut r = Reply::new(client.resp3);
+                    if error {
+                        r.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                    } else if block == Some(true) {
+                        r.null_array();
+                    } else {
+                        r.null();
+                    }
+                    break Some(r.buf.freeze());
+                }
+            }
+        }
+    };
+    if block.is_some() {
+        info.meta.lock().blocked = false;
+    }
+    result
 }
 
 /// Most forwarded replies one connection keeps in flight.
