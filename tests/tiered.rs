@@ -1424,3 +1424,33 @@ fn clients_blocked_upstream_obey_client_unblock_and_kill() {
     let _: i64 = q(&mut r, &["LPUSH", "q", "x"]);
     assert_eq!(q::<i64>(&mut r, &["LLEN", "q"]), 1);
 }
+
+/// An EXEC rejected before it runs (`EXEC junk`) ends the transaction and
+/// its WATCHes, as Redis's execCommandAbort does, upstream too: the next
+/// transaction must not inherit the old WATCH and abort on it.
+#[test]
+fn exec_abort_releases_the_upstream_watch() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.raw();
+    c.send(b"WATCH k\r\nMULTI\r\nSET x 1\r\nEXEC junk\r\n");
+    assert_eq!(c.read_reply(), "+OK\r\n");
+    assert_eq!(c.read_reply(), "+OK\r\n");
+    assert_eq!(c.read_reply(), "+QUEUED\r\n");
+    assert_eq!(
+        c.read_reply(),
+        "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"
+    );
+    // k changes after the aborted transaction: no WATCH holds it any more.
+    let _: () = q(&mut r, &["SET", "k", "changed"]);
+    c.send(b"MULTI\r\nSET y 1\r\nEXEC\r\n");
+    assert_eq!(c.read_reply(), "+OK\r\n");
+    assert_eq!(c.read_reply(), "+QUEUED\r\n");
+    assert_eq!(c.read_reply(), "*1\r\n+OK\r\n");
+    assert_eq!(
+        q::<Option<String>>(&mut r, &["GET", "y"]).as_deref(),
+        Some("1")
+    );
+    assert_eq!(q::<Option<String>>(&mut r, &["GET", "x"]), None);
+}

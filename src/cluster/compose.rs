@@ -229,6 +229,10 @@ impl Router for ClusterTieredRouter {
         self.tier.disconnect(client);
     }
 
+    fn transaction_aborted(&self, client: &ClientState) {
+        self.tier.transaction_aborted(client);
+    }
+
     fn info(&self, want: &dyn Fn(&str) -> bool, out: &mut String) {
         self.tier.info(want, out);
     }

@@ -417,6 +417,11 @@ pub trait Router: Send + Sync {
     /// The client disconnected (release per-client upstream state).
     fn disconnect(&self, _client: &ClientState) {}
 
+    /// The client's transaction and WATCHes ended without reaching the
+    /// router (an EXEC rejected before it ran): release what the router
+    /// keeps for them (the tier's WATCH connection).
+    fn transaction_aborted(&self, _client: &ClientState) {}
+
     /// Appends the router's INFO sections; `want` says whether a section
     /// (lower-case name) was asked for.
     fn info(&self, _want: &dyn Fn(&str) -> bool, _out: &mut String) {}
@@ -490,6 +495,9 @@ pub fn execute(
             server.stats.errors.fetch_add(1, Ordering::Relaxed);
             if args[0].eq_ignore_ascii_case(b"exec") {
                 out.error(&transactions::abort_exec(server, client, &e));
+                if let Some(router) = server.router.get() {
+                    router.transaction_aborted(client);
+                }
             } else {
                 out.error(&e);
             }

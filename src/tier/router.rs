@@ -630,6 +630,11 @@ impl Router for TieredRouter {
         self.upstream.forget_client(client.id);
     }
 
+    /// The dedicated WATCH connection closes: Redis forgets its WATCHes.
+    fn transaction_aborted(&self, client: &ClientState) {
+        self.upstream.release(client.id);
+    }
+
     fn info(&self, want: &dyn Fn(&str) -> bool, out: &mut String) {
         use std::fmt::Write;
         if !want("tiers") {
