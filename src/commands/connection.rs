@@ -208,11 +208,13 @@ fn auth(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     } else {
         (&args[1], &args[2])
     };
-    if args.len() == 2 && !ctx.server.requirepass_set() {
+    // One read of the password decides: set or not, and whether it matches.
+    let verdict = ctx.server.config.check_password(pass);
+    if args.len() == 2 && verdict.is_none() {
         ctx.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         return;
     }
-    if check_password(ctx, user, pass) {
+    if user == b"default" && verdict != Some(false) {
         ctx.client.authenticated = true;
         ctx.out.ok();
     } else {

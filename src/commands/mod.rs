@@ -527,8 +527,12 @@ pub fn execute(
                 client.multi_dirty = true;
                 return rejected(out, OOM_ERR);
             }
-            client.multi_bytes += args.iter().map(|a| a.len()).sum::<usize>();
-            queue.push((cmd, args));
+            // Like Redis's queueMultiCommand, a transaction already doomed
+            // to EXECABORT queues nothing more (the reply is still QUEUED).
+            if !client.multi_dirty {
+                client.multi_bytes += queued_size(&args);
+                queue.push((cmd, args));
+            }
             out.queued();
             return Flow::Continue;
         }
@@ -552,6 +556,15 @@ pub fn execute(
     record_ran(cmd, started, out, mark);
     serve_ready(server);
     flow
+}
+
+/// What a command queued in MULTI holds, for the query buffer limit: its
+/// arguments' bytes, each argument's handle and the RESP framing its slice
+/// of the read buffer keeps alive (48 bytes), and the queue slot.
+fn queued_size(args: &[Bytes]) -> usize {
+    const PER_ARG: usize = std::mem::size_of::<Bytes>() + 16;
+    const PER_COMMAND: usize = std::mem::size_of::<(&Command, Vec<Bytes>)>();
+    PER_COMMAND + args.iter().map(|a| a.len() + PER_ARG).sum::<usize>()
 }
 
 /// Redis's check for protected commands (DEBUG), made after arity and

@@ -178,14 +178,20 @@ impl RuntimeConfig {
         self.requirepass_set.load(Ordering::Acquire)
     }
 
-    /// Whether `pass` is the password, compared in time independent of where
-    /// they differ (and of `pass`'s length beyond the password's). With no
-    /// password set, every password is accepted, as for Redis's `nopass` user.
+    /// Whether `pass` is the password (`Some(true)` / `Some(false)`),
+    /// compared in time independent of where they differ; `None` when no
+    /// password is set (every password is accepted then, as for Redis's
+    /// `nopass` user). One read: a caller deciding on both answers sees
+    /// one state, never a password set by one check and gone by the next.
+    pub fn check_password(&self, pass: &[u8]) -> Option<bool> {
+        self.password
+            .read()
+            .as_deref()
+            .map(|p| constant_time_eq(p, pass))
+    }
+
     pub fn password_matches(&self, pass: &[u8]) -> bool {
-        match self.password.read().as_deref() {
-            None => true,
-            Some(p) => constant_time_eq(p, pass),
-        }
+        self.check_password(pass).unwrap_or(true)
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
