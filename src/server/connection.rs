@@ -172,6 +172,11 @@ async fn run(
         }
         drain(&mut pending, &mut out).await;
         flush(shared, socket, &mut out, &client.info).await?;
+        // About to wait: give large buffers back (not between the flushes
+        // of one pipeline, whose later replies reuse the buffer).
+        if out.buf.capacity() > OUT_KEEP {
+            out.buf = BytesMut::new();
+        }
         give_back_input(&mut inbuf, &mut parser);
         publish_memory(&info, &inbuf, &parser, client, &out);
         // A MULTI queue grows without a read: check it before waiting.
@@ -386,9 +391,6 @@ async fn flush(
         .net_output_bytes
         .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
     out.buf.clear();
-    if out.buf.capacity() > OUT_KEEP {
-        out.buf = BytesMut::new();
-    }
     Ok(())
 }
 

@@ -397,7 +397,11 @@ impl TieredRouter {
         client.multi_dirty = false;
         let mut keys = Vec::new();
         let mut whole = false;
-        let writes = queue.iter().any(|(c, _)| c.has(flags::WRITE));
+        // A transaction with effects (a write, or a PUBLISH) whose outcome is
+        // unknown must not be answered TRYAGAIN (the outcome rule).
+        let writes = queue
+            .iter()
+            .any(|(c, _)| c.has(flags::WRITE) || c.name == "publish");
         for (c, a) in &queue {
             if c.has(flags::WRITE) {
                 whole |= matches!(c.keys, KeySpec::All);
