@@ -720,6 +720,10 @@ pub async fn serve(c: Arc<Cluster>, listener: tokio::net::TcpListener) {
 /// Follows whichever master the election announces, re-pointing on change.
 pub async fn replicator(c: Arc<Cluster>) {
     let mut rx = c.leader_tx.subscribe();
+    // Retry pause after an incompatible master: doubles up to a minute, so
+    // an old master that cannot check versions (and starts a full sync for
+    // every Hello) is not made to do so every second.
+    let mut incompatible_pause = Duration::from_secs(1);
     loop {
         let leader = rx.borrow_and_update().clone();
         match leader {
@@ -731,12 +735,18 @@ pub async fn replicator(c: Arc<Cluster>) {
                 *c.link.lock() = Link::Down;
                 if let Some(r) = res {
                     let mut pause = Duration::from_millis(100);
+                    if r.is_ok() {
+                        incompatible_pause = Duration::from_secs(1);
+                    }
                     if let Err(e) = &r {
                         if e.starts_with(INCOMPATIBLE) {
                             // Logged once per master; retried slowly (an
                             // upgrade of one side ends it).
-                            pause = Duration::from_secs(1);
+                            pause = incompatible_pause;
+                            incompatible_pause =
+                                (incompatible_pause * 2).min(Duration::from_secs(60));
                         } else {
+                            incompatible_pause = Duration::from_secs(1);
                             warn!(master = %l.node_id, error = %e, "replication link down");
                         }
                         if e.contains("transport") || e.contains("connect") {
