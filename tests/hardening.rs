@@ -42,6 +42,11 @@ fn protected_mode_serves_only_loopback_without_a_password() {
     far.send(b"PING\r\n");
     let got = String::from_utf8(far.read_to_close()).unwrap();
     assert!(got.starts_with(DENIED_START), "{got}");
+    let stats: String = q(&mut c, &["INFO", "stats"]);
+    assert!(
+        stats.lines().any(|l| l.trim() == "rejected_connections:1"),
+        "{stats}"
+    );
     assert!(
         got.ends_with("'--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n"),
         "{got}"

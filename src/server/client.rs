@@ -97,15 +97,16 @@ impl ClientInfo {
     /// One line of CLIENT LIST / CLIENT INFO, in Redis's format.
     pub fn describe(&self) -> String {
         let m = self.meta.lock().clone();
+        // Redis's order: P, x, b, ..., e, T.
         let mut flags = String::new();
+        if m.sub + m.psub > 0 {
+            flags.push('P');
+        }
         if m.multi {
             flags.push('x');
         }
         if m.blocked {
             flags.push('b');
-        }
-        if m.sub + m.psub > 0 {
-            flags.push('P');
         }
         if m.no_evict {
             flags.push('e');

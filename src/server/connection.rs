@@ -56,6 +56,10 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, addr: SocketAddr)
     {
         // Redis 7.0's protected mode: whatever the bind address, a server
         // without a password serves only loopback clients.
+        shared
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
         let _ = socket.write_all(DENIED).await;
         shared.connected.fetch_sub(1, Ordering::AcqRel);
         return;
