@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::cluster::{
     con, field, info, start_node, start_node_with, Cluster, Etcd, Node, TTL_SECS,
 };
-use common::{free_port, wait_for, Server};
+use common::{blpop_blocked_for, free_port, wait_for, Server};
 use redis::Value;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -1289,19 +1289,10 @@ fn cluster_with_an_upstream_tier() {
             .unwrap()
     });
     assert!(
-        wait_for(Duration::from_secs(20), || {
-            let clients: String = redis::cmd("CLIENT")
-                .arg("LIST")
-                .query(&mut redis_direct)
-                .unwrap();
-            clients.lines().any(|l| {
-                l.contains("cmd=blpop")
-                    && l.split(' ')
-                        .find_map(|f| f.strip_prefix("idle="))
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .is_some_and(|n| n >= 2)
-            })
-        }),
+        wait_for(Duration::from_secs(20), || blpop_blocked_for(
+            &mut redis_direct,
+            2
+        )),
         "BLPOP 0 not blocked upstream for 2 s"
     );
     let _: i64 = redis::cmd("LPUSH")

@@ -20,23 +20,12 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{free_port, Server};
+use common::{free_port, req, wait_pong, Server};
+use jcache::util::fuzz::seeds;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn seeds(name: &str) -> Vec<u64> {
-    if let Some(s) = std::env::var("JCACHE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return vec![s];
-    }
-    let random: u64 = rand::random();
-    eprintln!("{name}: random seed {random} (rerun with JCACHE_FUZZ_SEED={random})");
-    vec![1, 2, 3, random]
-}
 
 /// A RESP2 reply, as a tree.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -63,13 +52,8 @@ impl Conn {
     }
 
     fn call(&mut self, args: &[Vec<u8>]) -> Reply {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.r.get_mut().write_all(&out).unwrap();
+        let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+        self.r.get_mut().write_all(&req(&args)).unwrap();
         self.read()
     }
 
@@ -125,12 +109,9 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis { port, child }
+        let redis = Redis { port, child };
+        wait_pong(port, Duration::from_secs(20));
+        redis
     }
 }
 

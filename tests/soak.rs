@@ -86,15 +86,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cluster::{digest, field, info, Cluster};
-use common::{free_port, wait_for};
+use common::{free_port, wait_for, wait_pong};
 use redis::Value;
 
 const LEASE_TTL: Duration = Duration::from_secs(3);
@@ -1055,22 +1053,8 @@ impl Upstream {
             .spawn()
             .expect("start redis-server");
         self.child = Some(child);
-        let port = self.port;
         // Up means PONG (not -LOADING while the AOF is read back).
-        assert!(
-            wait_for(Duration::from_secs(20), || {
-                TcpStream::connect(("127.0.0.1", port))
-                    .and_then(|mut s| {
-                        s.set_read_timeout(Some(Duration::from_secs(1)))?;
-                        s.write_all(b"PING\r\n")?;
-                        let mut b = [0u8; 7];
-                        s.read_exact(&mut b)?;
-                        Ok(&b == b"+PONG\r\n")
-                    })
-                    .unwrap_or(false)
-            }),
-            "redis-server did not start on {port}"
-        );
+        wait_pong(self.port, Duration::from_secs(20));
     }
 
     /// SIGTERM (Redis flushes its AOF on shutdown) and wait for the exit.

@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, q, wait_for, Server};
+use common::{blpop_blocked_for, free_port, q, wait_for, wait_pong, Server};
 use redis::{cmd, Connection, RedisResult, Value};
 
 /// A real redis-server on a free port, restartable on the same port.
@@ -58,22 +58,7 @@ impl Upstream {
             .spawn()
             .expect("start redis-server");
         self.child = Some(child);
-        let port = self.port;
-        assert!(
-            wait_for(Duration::from_secs(10), || {
-                TcpStream::connect(("127.0.0.1", port))
-                    .and_then(|mut s| {
-                        s.set_read_timeout(Some(Duration::from_secs(1)))?;
-                        s.write_all(b"PING\r\n")?;
-                        let mut b = [0u8; 7];
-                        s.read_exact(&mut b)?;
-                        // NOAUTH: up, with a password.
-                        Ok(&b == b"+PONG\r\n" || &b == b"-NOAUTH")
-                    })
-                    .unwrap_or(false)
-            }),
-            "redis-server did not start on {port}"
-        );
+        wait_pong(self.port, Duration::from_secs(10));
     }
 
     fn kill(&mut self) {
@@ -1017,16 +1002,7 @@ fn blocking_commands_time_out_as_on_redis_in_tiered_mode() {
         (v, c)
     });
     assert!(
-        wait_for(Duration::from_secs(20), || {
-            let clients: String = q(&mut r, &["CLIENT", "LIST"]);
-            clients.lines().any(|l| {
-                l.contains("cmd=blpop")
-                    && l.split(' ')
-                        .find_map(|f| f.strip_prefix("idle="))
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .is_some_and(|n| n >= 2)
-            })
-        }),
+        wait_for(Duration::from_secs(20), || blpop_blocked_for(&mut r, 2)),
         "BLPOP 0 not blocked upstream for 2 s"
     );
     let _: i64 = q(&mut r, &["LPUSH", "q0", "job"]);

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{wait_for, Server};
+use common::{req, wait_for, Server};
 
 /// A raw connection that renders every reply as compact text:
 /// bulk `abc`, integer `:1`, double `,1.5`, null `nil`, error `-ERR ...`,
@@ -33,13 +33,7 @@ impl Conn {
     }
 
     fn send(&mut self, args: &[&[u8]]) {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.r.get_mut().write_all(&out).unwrap();
+        self.r.get_mut().write_all(&req(args)).unwrap();
     }
 
     fn line(&mut self) -> String {

@@ -2,7 +2,9 @@
 //! number parsing and formatting.
 
 pub mod counter;
-#[cfg(test)]
+/// Seeds and mutations for the fuzz tests, the unit tests' and
+/// `tests/fuzz_commands.rs`'s (so compiled outside `cfg(test)` too).
+#[doc(hidden)]
 pub mod fuzz;
 pub mod glob;
 pub mod longdouble;

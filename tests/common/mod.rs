@@ -212,6 +212,39 @@ pub fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 // ---- helpers the test files share ----
 
+/// Waits until the server on `port` answers PING with +PONG (or -NOAUTH:
+/// up, with a password; not -LOADING while an AOF is read back); panics
+/// after `within`.
+pub fn wait_pong(port: u16, within: Duration) {
+    assert!(
+        wait_for(within, || {
+            TcpStream::connect(("127.0.0.1", port))
+                .and_then(|mut s| {
+                    s.set_read_timeout(Some(Duration::from_secs(1)))?;
+                    s.write_all(b"PING\r\n")?;
+                    let mut b = [0u8; 7];
+                    s.read_exact(&mut b)?;
+                    Ok(&b == b"+PONG\r\n" || &b == b"-NOAUTH")
+                })
+                .unwrap_or(false)
+        }),
+        "server did not start on {port}"
+    );
+}
+
+/// Whether a client of the Redis behind `c` has been blocked in BLPOP for
+/// at least `secs` seconds (CLIENT LIST's `idle=`).
+pub fn blpop_blocked_for(c: &mut redis::Connection, secs: u64) -> bool {
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query(c).unwrap();
+    clients.lines().any(|l| {
+        l.contains("cmd=blpop")
+            && l.split(' ')
+                .find_map(|f| f.strip_prefix("idle="))
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= secs)
+    })
+}
+
 /// One RESP request: an array of bulk strings.
 pub fn req(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
