@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -18,7 +18,7 @@ use super::forwarding::{self, forward_kind, ForwardKind};
 use super::{grpc, replication, Cluster, Link, Role};
 use crate::commands::{self, execute, flags, Command, DeferredReply, Flow, Router};
 use crate::protocol::Reply;
-use crate::server::{ClientInfo, ClientMeta, ClientState, Shared};
+use crate::server::{ClientInfo, ClientState, Shared};
 
 pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
 
@@ -463,22 +463,11 @@ fn pooled_client() -> ClientState {
         return c;
     }
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let info = Arc::new(ClientInfo {
-        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+    let info = Arc::new(ClientInfo::new(
+        NEXT_ID.fetch_add(1, Ordering::Relaxed),
         addr,
-        laddr: addr,
-        created: Instant::now(),
-        last_active_ms: AtomicU64::new(0),
-        meta: Mutex::new(ClientMeta {
-            resp: 2,
-            ..Default::default()
-        }),
-        killed: AtomicBool::new(false),
-        kill: tokio::sync::Notify::new(),
-        unblock: Mutex::new(None),
-        unblock_notify: tokio::sync::Notify::new(),
-        mem: Default::default(),
-    });
+        addr,
+    ));
     ClientState::new(info, true)
 }
 

@@ -84,6 +84,26 @@ pub struct ClientMeta {
 }
 
 impl ClientInfo {
+    /// A fresh client's state (RESP2, not killed, idle since now).
+    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(0),
+            meta: Mutex::new(ClientMeta {
+                resp: 2,
+                ..Default::default()
+            }),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+            unblock: Mutex::new(None),
+            unblock_notify: Notify::new(),
+            mem: ClientMem::default(),
+        }
+    }
+
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.kill.notify_one();
@@ -237,22 +257,7 @@ pub struct ClientRegistry {
 impl ClientRegistry {
     pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientInfo> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let info = Arc::new(ClientInfo {
-            id,
-            addr,
-            laddr,
-            created: Instant::now(),
-            last_active_ms: AtomicU64::new(0),
-            meta: Mutex::new(ClientMeta {
-                resp: 2,
-                ..Default::default()
-            }),
-            killed: AtomicBool::new(false),
-            kill: Notify::new(),
-            unblock: Mutex::new(None),
-            unblock_notify: Notify::new(),
-            mem: ClientMem::default(),
-        });
+        let info = Arc::new(ClientInfo::new(id, addr, laddr));
         self.clients.lock().insert(id, info.clone());
         info
     }
