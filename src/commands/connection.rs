@@ -190,12 +190,11 @@ fn quit(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
-/// Checks credentials against requirepass (only the "default" user exists).
-fn check_password(ctx: &Ctx<'_, '_>, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    ctx.server.config.password_matches(pass)
+/// Whether `user` logs in, given the password check's `verdict`
+/// (`RuntimeConfig::check_password`; None = no password set, anything
+/// goes). Only the "default" user exists.
+fn credentials_ok(user: &[u8], verdict: Option<bool>) -> bool {
+    user == b"default" && verdict != Some(false)
 }
 
 fn auth(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
@@ -214,7 +213,7 @@ fn auth(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         ctx.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         return;
     }
-    if user == b"default" && verdict != Some(false) {
+    if credentials_ok(user, verdict) {
         ctx.client.authenticated = true;
         ctx.out.ok();
     } else {
@@ -243,7 +242,8 @@ fn hello(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     while i < args.len() {
         let more = args.len() - i - 1;
         if is(&args[i], "auth") && more >= 2 {
-            if !check_password(ctx, &args[i + 1], &args[i + 2]) {
+            let verdict = ctx.server.config.check_password(&args[i + 2]);
+            if !credentials_ok(&args[i + 1], verdict) {
                 ctx.err(WRONGPASS);
                 return;
             }

@@ -190,10 +190,6 @@ impl RuntimeConfig {
             .map(|p| constant_time_eq(p, pass))
     }
 
-    pub fn password_matches(&self, pass: &[u8]) -> bool {
-        self.check_password(pass).unwrap_or(true)
-    }
-
     pub fn get(&self, name: &str) -> Option<String> {
         self.values.read().get(name).cloned()
     }
@@ -336,12 +332,12 @@ mod tests {
     fn password_and_flag_change_together() {
         let rc = RuntimeConfig::new(&Config::default(), "127.0.0.1:0".parse().unwrap());
         assert!(!rc.requirepass_set());
-        assert!(rc.password_matches(b"anything"));
+        assert_eq!(rc.check_password(b"anything"), None);
         rc.store("requirepass", "p1".into());
         assert!(rc.requirepass_set());
-        assert!(rc.password_matches(b"p1"));
-        assert!(!rc.password_matches(b"anything"));
-        assert!(!rc.password_matches(b""));
+        assert_eq!(rc.check_password(b"p1"), Some(true));
+        assert_eq!(rc.check_password(b"anything"), Some(false));
+        assert_eq!(rc.check_password(b""), Some(false));
         rc.store("requirepass", String::new());
         assert!(!rc.requirepass_set());
         assert_eq!(rc.get("requirepass").as_deref(), Some(""));
