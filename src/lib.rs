@@ -16,5 +16,6 @@ pub mod config;
 pub mod engine;
 pub mod protocol;
 pub mod server;
+pub mod state;
 pub mod tier;
 pub mod util;

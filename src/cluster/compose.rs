@@ -28,8 +28,9 @@ use parking_lot::Mutex;
 
 use super::router::ClusterRouter;
 use crate::commands::{flags, Command, DeferredReply, Router};
+use crate::commands::{ClientState, Shared};
+use crate::engine::Origin;
 use crate::engine::{Keys, Mutation};
-use crate::server::{ClientState, Shared};
 use crate::tier::router::TieredRouter;
 
 pub struct ClusterTieredRouter {
@@ -111,7 +112,7 @@ async fn expire_cached(server: Arc<Shared>) {
                 .into_iter()
                 .map(|key| Mutation::Del { key })
                 .collect();
-            super::replication::apply_unlogged(&server.db, dels);
+            server.db.apply_as(Origin::Cache, dels);
         }
     }
 }

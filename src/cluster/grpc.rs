@@ -18,9 +18,10 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
-use super::replication::{self, apply_unlogged, filter, flush_unlogged, Filtered, ReadError};
+use super::replication::{self, filter, Filtered, ReadError};
 use super::{forwarding, router, Cluster, FollowerState, Leader, Link};
 use crate::engine::SHARDS;
+use crate::engine::{Mutation, Origin};
 
 use super::wire::{self, convert_all, mutation_to_pb, pb, put_pb};
 
@@ -853,15 +854,15 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
                 *c.link.lock() = Link::Syncing;
                 c.log.reset_to((0, 0));
                 c.log.diverged.store(true, Ordering::Release);
-                flush_unlogged(db);
+                db.apply_as(Origin::Stream, vec![Mutation::FlushAll]);
             }
             SMsg::Chunk(ch) => {
-                apply_unlogged(db, convert_all(ch.puts)?);
+                db.apply_as(Origin::Stream, convert_all(ch.puts)?);
             }
             SMsg::Batch(bt) => {
                 if bt.filtered {
                     for e in bt.entries {
-                        apply_unlogged(db, convert_all(e.mutations)?);
+                        db.apply_as(Origin::Stream, convert_all(e.mutations)?);
                     }
                 } else {
                     for run in bt.frames {

@@ -39,8 +39,8 @@ use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
+use crate::commands::Shared;
 use crate::config::ClusterConfig;
-use crate::server::Shared;
 use replication::{LagSamples, ReplLog};
 
 /// Most (peer, warning) pairs remembered by [`Cluster::warn_once`].
@@ -595,7 +595,7 @@ pub async fn start(
     };
     let client_addr = format!("{client_host}:{}", shared.local_addr.port());
     let log = Arc::new(ReplLog::new(cfg.backlog_size));
-    shared.hooks.set_replication(log.clone());
+    shared.hooks.set_downstream(log.clone());
     shared.db.set_replica(true);
     let (leader_tx, _) = watch::channel(None);
     let cluster = Arc::new(Cluster {

@@ -40,7 +40,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::wire;
-use crate::engine::{Commit, Db, Mutation, Value};
+use crate::engine::{Commit, CommitObserver, Db, Mutation, Origin};
 
 /// One committed write (one command, or one transaction), as the encoded
 /// `LogEntry` the stream sends: a view the rare readers get (WATCH checks,
@@ -192,9 +192,6 @@ impl Inner {
 }
 
 thread_local! {
-    /// Set while this thread applies changes that are not local commits
-    /// (the replication stream, snapshot chunks, cache fills): not logged.
-    static APPLYING: Cell<bool> = const { Cell::new(false) };
     /// The offset of the last commit logged by this thread (for forwarded writes).
     static LAST_COMMIT: Cell<u64> = const { Cell::new(0) };
     /// A commit's encoded mutations, made before the log lock is taken.
@@ -335,13 +332,6 @@ impl ReplLog {
         self.write_tag.load(Ordering::Acquire)
     }
 
-    /// Whether the commit being opened must record its mutations: every local
-    /// commit does (to log it, or to notice a write while not master); a
-    /// follower applying the stream logs the entries itself.
-    pub fn wants_mutations(&self) -> bool {
-        !APPLYING.with(|a| a.get())
-    }
-
     /// Appends entries received from the master (already applied here):
     /// `run` holds their frames end to end, `entries` their positions, in
     /// order, with their frames' lengths. The run becomes one segment.
@@ -392,13 +382,13 @@ impl ReplLog {
         g.drop_unused_segs();
     }
 
-    /// The commit observer's part: logs the commit's mutations.
-    pub fn on_commit(&self, c: &Commit<'_>) {
-        let muts = c.mutations.take();
-        if muts.is_empty() {
+    /// Logs a command's commit (see the [`CommitObserver`] impl).
+    fn log_commit(&self, c: &Commit<'_>) {
+        if c.origin != Origin::Command {
             return;
         }
-        if APPLYING.with(|a| a.get()) {
+        let muts = c.mutations.take();
+        if muts.is_empty() {
             return;
         }
         let tag = self.write_tag.load(Ordering::Acquire);
@@ -575,45 +565,26 @@ impl ReplLog {
     }
 }
 
-/// Applies mutations locally without logging them and without marking the
-/// node diverged: snapshot chunks and filtered entries of a full sync (the
-/// follower sets its log position itself), and changes every node makes on
-/// its own (the upstream tier's cache fills and invalidation drops).
-pub fn apply_unlogged(db: &Db, muts: Vec<Mutation>) {
-    if muts.is_empty() {
-        return;
+/// The replication log hears every commit; it records those of commands
+/// run here (to stream them as master, or to notice a write made while not
+/// master). A follower appends the master's entries itself
+/// ([`apply_remote`]); snapshot chunks and cache fills are never logged.
+impl CommitObserver for ReplLog {
+    fn wants_touched(&self) -> bool {
+        false
     }
-    APPLYING.with(|a| a.set(true));
-    {
-        let mut ks = lock_for(db, muts.iter());
-        for m in muts {
-            ks.apply(m);
-        }
-        // The commit observer runs here, with APPLYING set.
-    }
-    APPLYING.with(|a| a.set(false));
-}
 
-/// Locks the shards `muts` touch (all of them for a FLUSHALL).
-fn lock_for<'d, 'm>(
-    db: &'d Db,
-    muts: impl Iterator<Item = &'m Mutation> + Clone,
-) -> crate::engine::Keys<'d> {
-    if muts.clone().any(|m| matches!(m, Mutation::FlushAll)) {
-        return db.lock_all();
+    fn wants_mutations(&self, origin: Origin) -> bool {
+        origin == Origin::Command
     }
-    let mut keys: Vec<&Bytes> = Vec::new();
-    for m in muts {
-        if matches!(m, Mutation::Publish { .. }) {
-            continue;
-        }
-        let (a, b) = m.keys();
-        keys.push(a);
-        if let Some(b) = b {
-            keys.push(b);
-        }
+
+    fn wants_events(&self) -> bool {
+        false
     }
-    db.lock(&keys)
+
+    fn on_commit(&self, c: &Commit<'_>) {
+        self.log_commit(c);
+    }
 }
 
 /// A run of stream entries that does not continue this node's log: an
@@ -665,9 +636,11 @@ pub fn apply_remote(
         let chunk: Vec<_> = it.by_ref().take(PER_LOCK).collect();
         let mut logged = Vec::with_capacity(chunk.len());
         let start = pos;
-        APPLYING.with(|a| a.set(true));
         {
-            let mut ks = lock_for(db, chunk.iter().flat_map(|e| e.mutations.iter()));
+            let mut ks = db.lock_mutations(
+                Origin::Stream,
+                chunk.iter().flat_map(|e| e.mutations.iter()),
+            );
             for e in chunk {
                 for m in e.mutations {
                     ks.apply(m);
@@ -676,7 +649,6 @@ pub fn apply_remote(
                 pos += e.frame_len;
             }
         }
-        APPLYING.with(|a| a.set(false));
         log.append_remote(run.slice(start..pos), &logged);
     }
     Ok(())
@@ -709,11 +681,6 @@ pub fn decode_run(run: &Bytes) -> Result<Vec<RemoteEntry>, String> {
         pos += len;
     }
     Ok(out)
-}
-
-/// Empties the keyspace without logging (a follower starting a full sync).
-pub fn flush_unlogged(db: &Db) {
-    apply_unlogged(db, vec![Mutation::FlushAll]);
 }
 
 /// What to do with a live mutation during a full sync.
@@ -807,65 +774,6 @@ impl LagSamples {
         g.0.clear();
         g.1 = 0;
     }
-}
-
-/// A keyspace digest: order-independent over keys, order-dependent only where
-/// the type is ordered (lists, sorted sets). Equal keyspaces, equal digests.
-pub fn digest(db: &Db) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut acc: [u64; 2] = [0, 0];
-    let mut keys = 0u64;
-    for i in 0..crate::engine::SHARDS {
-        let ks = db.lock_indices(&[i]);
-        let Some(shard) = ks.shard(i) else { continue };
-        for (k, e) in shard.iter() {
-            keys += 1;
-            for (seed, slot) in acc.iter_mut().enumerate() {
-                let mut h = std::hash::DefaultHasher::new();
-                seed.hash(&mut h);
-                k.hash(&mut h);
-                e.expire_at.hash(&mut h);
-                match &e.value {
-                    Value::Str(s) => (0u8, &s[..]).hash(&mut h),
-                    Value::List(l) => {
-                        1u8.hash(&mut h);
-                        for x in l.iter() {
-                            x.hash(&mut h);
-                        }
-                    }
-                    Value::Hash(hv) => {
-                        let mut x: u64 = 0;
-                        for (f, v) in hv.iter() {
-                            let mut eh = std::hash::DefaultHasher::new();
-                            (f, v).hash(&mut eh);
-                            x = x.wrapping_add(eh.finish());
-                        }
-                        (2u8, x, hv.len()).hash(&mut h);
-                    }
-                    Value::Set(s) => {
-                        let mut x: u64 = 0;
-                        for m in s.iter() {
-                            let mut eh = std::hash::DefaultHasher::new();
-                            m.hash(&mut eh);
-                            x = x.wrapping_add(eh.finish());
-                        }
-                        (3u8, x, s.len()).hash(&mut h);
-                    }
-                    Value::ZSet(z) => {
-                        4u8.hash(&mut h);
-                        for (m, s) in z.iter() {
-                            (m, s.to_bits()).hash(&mut h);
-                        }
-                    }
-                }
-                *slot = slot.wrapping_add(h.finish());
-            }
-        }
-    }
-    if keys == 0 {
-        return "0".repeat(40);
-    }
-    format!("{:016x}{:016x}{:08x}", acc[0], acc[1], keys as u32)
 }
 
 #[cfg(test)]
@@ -964,22 +872,7 @@ mod tests {
     fn local_commits_are_logged_only_while_master() {
         let db = Db::new();
         let log = Arc::new(ReplLog::new(0));
-        struct Obs(Arc<ReplLog>);
-        impl crate::engine::CommitObserver for Obs {
-            fn wants_touched(&self) -> bool {
-                false
-            }
-            fn wants_mutations(&self) -> bool {
-                self.0.wants_mutations()
-            }
-            fn wants_events(&self) -> bool {
-                false
-            }
-            fn on_commit(&self, c: &Commit<'_>) {
-                self.0.on_commit(c)
-            }
-        }
-        db.set_observer(Arc::new(Obs(log.clone())));
+        db.set_observer(log.clone());
         db.lock(&["a"]).apply(set("a"));
         assert_eq!(log.last_offset(), 0);
         assert!(log.diverged.load(Ordering::Relaxed));
@@ -1013,6 +906,11 @@ mod tests {
         let (r, _) = run([(3, 43)]);
         let entries = decode_run(&r).unwrap();
         apply_remote(&db, &log, r, entries).unwrap();
+        assert_eq!(log.position(), (3, 43));
+        assert!(!log.diverged.load(Ordering::Relaxed));
+        // Nor are a snapshot chunk or a cache fill.
+        db.apply_as(Origin::Stream, vec![set("d")]);
+        db.apply_as(Origin::Cache, vec![set("e")]);
         assert_eq!(log.position(), (3, 43));
         assert!(!log.diverged.load(Ordering::Relaxed));
     }

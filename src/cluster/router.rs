@@ -17,8 +17,9 @@ use tokio::sync::oneshot;
 use super::forwarding::{self, forward_kind, ForwardKind};
 use super::{grpc, replication, Cluster, Link, Role};
 use crate::commands::{self, execute, flags, Command, DeferredReply, Flow, Router};
+use crate::commands::{ClientState, Shared};
 use crate::protocol::Reply;
-use crate::server::{ClientInfo, ClientState, Shared};
+use crate::state::ClientInfo;
 
 pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
 
@@ -495,7 +496,7 @@ async fn run_one(
         Flow::Block(req) => {
             let waiter = server
                 .blocking
-                .register(server, client.id, client.resp3, req);
+                .register(&server.db, client.id, client.resp3, req);
             let guard = Unblock {
                 server: server.clone(),
                 waiter,
@@ -506,7 +507,7 @@ async fn run_one(
                 _ = guard.waiter.deadline_reached() => {}
                 _ = stop.changed() => {}
             }
-            server.blocking.unregister(server, &guard.waiter);
+            server.blocking.unregister(&server.db, &guard.waiter);
             match guard.waiter.finish() {
                 Some(reply) => out.raw(&reply),
                 None => guard.waiter.timeout_reply(out),
@@ -520,12 +521,14 @@ async fn run_one(
 /// follower's client went away): no later write serves it.
 struct Unblock {
     server: Arc<Shared>,
-    waiter: Arc<crate::commands::blocking::Waiter>,
+    waiter: Arc<crate::state::blocking::Waiter>,
 }
 
 impl Drop for Unblock {
     fn drop(&mut self) {
-        self.server.blocking.unregister(&self.server, &self.waiter);
+        self.server
+            .blocking
+            .unregister(&self.server.db, &self.waiter);
         self.waiter.finish();
     }
 }

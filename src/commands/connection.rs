@@ -6,7 +6,7 @@ use super::flags::*;
 use super::transactions::unwatch_all;
 use super::util::{is, parse_i64, NOT_INT, SYNTAX};
 use super::{Command, Ctx, KeySpec};
-use crate::server::ClientInfo;
+use crate::state::ClientInfo;
 
 pub const REDIS_VERSION: &str = "7.0.15";
 

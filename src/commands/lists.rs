@@ -8,9 +8,9 @@
 
 use bytes::Bytes;
 
-use super::blocking::BlockRequest;
 use super::flags::*;
 use super::util::{get_list, is, owned, parse_i64, peek_list, WrongType, SYNTAX, WRONGTYPE};
+use super::BlockRequest;
 use super::{Command, Ctx, KeySpec};
 use super::{KEY1, KEYS_1_2, KEYS_BUT_LAST};
 use crate::engine::{Keys, Mutation};

@@ -7,7 +7,7 @@
 //! [`Command`]s. Handlers parse their arguments first (syntax errors are
 //! replies, nothing is touched), then read the keyspace and apply mutations.
 
-pub mod blocking;
+mod client;
 mod connection;
 mod hashes;
 mod keys;
@@ -21,7 +21,6 @@ pub mod stats;
 mod strings;
 mod transactions;
 pub mod util;
-pub mod watch;
 mod zsets;
 
 use std::borrow::Cow;
@@ -33,8 +32,11 @@ use bytes::Bytes;
 use crate::config::ProtectedAction;
 use crate::engine::Keys;
 use crate::protocol::Reply;
-use crate::server::{ClientState, Shared};
-pub use blocking::BlockRequest;
+pub use crate::state::blocking::BlockRequest;
+pub use client::ClientState;
+
+/// The state every connection shares, with the router this layer defines.
+pub type Shared = crate::state::Shared<dyn Router>;
 
 /// Command flags (a subset of Redis's, used for dispatch and COMMAND INFO).
 pub mod flags {
@@ -577,7 +579,7 @@ fn protected_denied(server: &Shared, client: &ClientState, args: &[Bytes]) -> Op
     }
     let allowed = match server.config.enable_debug_command {
         ProtectedAction::Yes => true,
-        ProtectedAction::Local => crate::server::is_local_client(client.info.addr),
+        ProtectedAction::Local => crate::state::is_local_client(client.info.addr),
         ProtectedAction::No => false,
     };
     (!allowed).then(|| {
@@ -647,7 +649,7 @@ fn run_locked(
 /// returned. The reply is encoded for `resp3`.
 pub fn run_detached(
     server: &Arc<Shared>,
-    info: Arc<crate::server::ClientInfo>,
+    info: Arc<crate::state::ClientInfo>,
     resp3: bool,
     cmd: &'static Command,
     args: &[Bytes],
@@ -691,15 +693,7 @@ pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes])
 
 /// Serves clients blocked on keys that received data.
 pub fn serve_ready(server: &Arc<Shared>) {
-    loop {
-        let ready = server.db.take_ready();
-        if ready.is_empty() {
-            return;
-        }
-        for key in ready {
-            server.blocking.serve_key(server, &key);
-        }
-    }
+    server.blocking.serve_ready(&server.db);
 }
 
 /// Cleans up after a client that disconnected: forget its watches.

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::flags::*;
 use super::util::owned;
 use super::{Command, Ctx, KeySpec};
-use crate::server::pubsub::Subscriber;
+use crate::state::pubsub::Subscriber;
 
 pub static COMMANDS: &[Command] = &[
     Command::new(
@@ -195,7 +195,7 @@ fn punsubscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 }
 
 /// Drops every subscription of the client (RESET, disconnect).
-pub fn drop_all(ctx_server: &crate::server::Shared, client: &mut crate::server::ClientState) {
+pub fn drop_all(ctx_server: &crate::commands::Shared, client: &mut crate::commands::ClientState) {
     for ch in client.channels.drain(..) {
         ctx_server.pubsub.unsubscribe(&ch, client.id);
     }

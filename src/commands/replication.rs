@@ -42,6 +42,6 @@ fn role(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
 
 /// DEBUG DIGEST: a digest of the whole keyspace (equal keyspaces, equal digests).
 pub fn debug_digest(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
-    let d = crate::cluster::replication::digest(&ctx.server.db);
+    let d = crate::engine::digest::digest(&ctx.server.db);
     ctx.out.bulk(d.as_bytes());
 }

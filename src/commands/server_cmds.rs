@@ -482,7 +482,7 @@ fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
                 .maxmemory
                 .store(v.parse().unwrap_or(0), Ordering::Relaxed),
             "notify-keyspace-events" => {
-                let f = crate::server::hooks::notify::parse(&v).unwrap_or(0);
+                let f = crate::state::hooks::notify::parse(&v).unwrap_or(0);
                 ctx.server.hooks.notify_flags.store(f, Ordering::Relaxed);
             }
             "maxmemory-policy" => {

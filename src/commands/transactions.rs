@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::flags::*;
 use super::util::owned;
 use super::{run_in_exec, Command, Ctx, KeySpec};
-use crate::server::{ClientState, Shared};
+use crate::commands::{ClientState, Shared};
 
 pub static COMMANDS: &[Command] = &[
     Command::new(

@@ -17,12 +17,12 @@ use indexmap::map::Entry as MapEntry;
 use indexmap::IndexMap;
 use rand::Rng;
 
-use super::blocking::BlockRequest;
 use super::flags::*;
 use super::util::{
     clamp_range, get_zset, is, owned, parse_f64, parse_i64, parse_scan_cursor, peek_zset,
     scan_collection, NOT_FLOAT, NOT_INT, SYNTAX, WRONGTYPE,
 };
+use super::BlockRequest;
 use super::{Command, Ctx, KeySpec};
 use super::{KEY1, KEYS_1_2, KEYS_BUT_LAST};
 use crate::engine::{Keys, Mutation, SetValue, Value, ZSet};

@@ -12,6 +12,7 @@
 //! place keeps memory accounting, expiry indexes, WATCH touches, blocked-key
 //! wake-ups and the replication log in step.
 
+pub mod digest;
 pub mod evict;
 pub mod key;
 pub mod mutation;
@@ -134,9 +135,25 @@ pub struct EngineStats {
     pub changes: AtomicU64,
 }
 
+/// Where a commit comes from. It travels with the commit, so an observer
+/// decides by it (the replication log records only [`Origin::Command`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A command run on this node.
+    Command,
+    /// The master's replication stream or a full sync's snapshot, applied by
+    /// a follower (which logs stream entries itself, with the master's
+    /// offsets) or by a follower that empties itself before a full sync.
+    Stream,
+    /// A change each node makes on its own: the upstream tier's cache fills
+    /// and invalidation drops.
+    Cache,
+}
+
 /// What a committed write touched, handed to the [`CommitObserver`] while the
 /// shards are still locked (so observers see commits in apply order).
 pub struct Commit<'a> {
+    pub origin: Origin,
     pub touched: &'a [Bytes],
     /// The commit's mutations, for the one observer that keeps them (the
     /// replication log takes them; no copy).
@@ -160,8 +177,9 @@ pub struct KeyEvent {
 pub trait CommitObserver: Send + Sync {
     /// Whether touched keys should be collected at all (cheap check per command).
     fn wants_touched(&self) -> bool;
-    /// Whether mutations should be recorded (replication).
-    fn wants_mutations(&self) -> bool;
+    /// Whether the mutations of a commit of this origin should be recorded
+    /// (replication).
+    fn wants_mutations(&self, origin: Origin) -> bool;
     /// Whether keyspace events should be collected (notifications).
     fn wants_events(&self) -> bool;
     fn on_commit(&self, commit: &Commit<'_>);
@@ -280,13 +298,24 @@ impl Db {
 
     /// Locks the given shard indexes, which must be sorted and unique.
     pub fn lock_indices(&self, sorted: &[usize]) -> Keys<'_> {
+        self.lock_indices_as(Origin::Command, sorted)
+    }
+
+    /// Locks the given shard indexes (sorted and unique) for changes that
+    /// come from `origin`.
+    pub fn lock_indices_as(&self, origin: Origin, sorted: &[usize]) -> Keys<'_> {
         let guards = sorted.iter().map(|&i| (i, self.shards[i].lock())).collect();
         let (touched, mutations, events) = match self.observer.get() {
-            Some(o) => (o.wants_touched(), o.wants_mutations(), o.wants_events()),
+            Some(o) => (
+                o.wants_touched(),
+                o.wants_mutations(origin),
+                o.wants_events(),
+            ),
             None => (false, false, false),
         };
         Keys {
             db: self,
+            origin,
             guards,
             now: std::cell::Cell::new(0),
             collect_touched: touched,
@@ -300,6 +329,45 @@ impl Db {
             flushed: false,
             no_touch: false,
             changes: 0,
+        }
+    }
+
+    /// Locks the shards that `muts` touch (all of them for a FLUSHALL), for
+    /// changes that come from `origin`.
+    pub fn lock_mutations<'m>(
+        &self,
+        origin: Origin,
+        muts: impl Iterator<Item = &'m Mutation> + Clone,
+    ) -> Keys<'_> {
+        if muts.clone().any(|m| matches!(m, Mutation::FlushAll)) {
+            let idx: Vec<usize> = (0..SHARDS).collect();
+            return self.lock_indices_as(origin, &idx);
+        }
+        let mut idx: SmallVec<[usize; 4]> = SmallVec::new();
+        for m in muts {
+            if matches!(m, Mutation::Publish { .. }) {
+                continue;
+            }
+            let (a, b) = m.keys();
+            idx.push(self.shard_index(a));
+            if let Some(b) = b {
+                idx.push(self.shard_index(b));
+            }
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        self.lock_indices_as(origin, &idx)
+    }
+
+    /// Applies `muts` as one commit of `origin` (not a command's: a snapshot
+    /// chunk, a cache fill or drop), under the shards they touch.
+    pub fn apply_as(&self, origin: Origin, muts: Vec<Mutation>) {
+        if muts.is_empty() {
+            return;
+        }
+        let mut ks = self.lock_mutations(origin, muts.iter());
+        for m in muts {
+            ks.apply(m);
         }
     }
 
@@ -438,6 +506,7 @@ impl Db {
 /// in one of them; touching another is a bug and panics.
 pub struct Keys<'a> {
     db: &'a Db,
+    origin: Origin,
     guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
     /// The command's time in ms, read from the clock on first use and then
     /// fixed (0 = not read yet): lookups of keys without a TTL never read it.
@@ -476,6 +545,7 @@ impl Drop for Keys<'_> {
         }
         if let Some(o) = self.db.observer.get() {
             o.on_commit(&Commit {
+                origin: self.origin,
                 touched: &self.touched,
                 mutations: std::cell::Cell::new(std::mem::take(&mut self.log)),
                 events: &self.events,

@@ -17,10 +17,11 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::pubsub::Message;
-use super::{ClientInfo, ClientState, Shared};
 use crate::commands::{self, BlockRequest, Flow};
+use crate::commands::{ClientState, Shared};
 use crate::protocol::{ParseLimits, Reply, RequestParser};
+use crate::state::pubsub::Message;
+use crate::state::ClientInfo;
 
 /// Redis 7.0's reply to a non-loopback client in protected mode, word for word.
 const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
@@ -52,7 +53,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, addr: SocketAddr)
     }
     if shared.config.protected_mode.load(Ordering::Relaxed)
         && !shared.requirepass_set()
-        && !super::is_local_client(addr)
+        && !crate::state::is_local_client(addr)
     {
         // Redis 7.0's protected mode: whatever the bind address, a server
         // without a password serves only loopback clients.
@@ -473,7 +474,7 @@ async fn block(
     info.meta.lock().blocked = true;
     let waiter = shared
         .blocking
-        .register(shared, client.id, client.resp3, req);
+        .register(&shared.db, client.id, client.resp3, req);
     let sleep = waiter.deadline_reached();
     tokio::pin!(sleep);
     let mut stop = shared.shutdown_requested();
@@ -508,7 +509,7 @@ async fn block(
             }
         }
     }
-    shared.blocking.unregister(shared, &waiter);
+    shared.blocking.unregister(&shared.db, &waiter);
     info.meta.lock().blocked = false;
     match waiter.finish() {
         Some(reply) => out.raw(&reply),

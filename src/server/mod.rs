@@ -1,86 +1,20 @@
-//! The TCP server: accept loop, connection limits, graceful shutdown, and the
-//! state every connection shares ([`Shared`]).
+//! The TCP server: accept loop, connection limits, graceful shutdown. The
+//! state connections share lives below, in [`crate::state`].
 
-mod client;
 mod connection;
-pub mod hooks;
-pub mod pubsub;
-pub mod runtime;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-pub use client::{ClientInfo, ClientMeta, ClientRegistry, ClientState};
-pub use runtime::RuntimeConfig;
-
-use crate::commands::blocking::BlockingRegistry;
-use crate::commands::watch::WatchRegistry;
-use crate::commands::Router;
+use crate::commands::Shared;
 use crate::config::Config;
-use crate::engine::Db;
-use hooks::Hooks;
-use pubsub::PubSub;
-
-/// Counters for INFO stats.
-#[derive(Default)]
-pub struct ServerStats {
-    pub commands: crate::util::counter::Counter,
-    pub connections_received: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub errors: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-    pub cmd_usec: AtomicU64,
-}
-
-impl ServerStats {
-    pub fn record_latency(&self, d: Duration) {
-        self.cmd_usec
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-    }
-}
-
-/// State shared by every connection.
-pub struct Shared {
-    pub db: Db,
-    pub config: RuntimeConfig,
-    pub clients: ClientRegistry,
-    pub blocking: BlockingRegistry,
-    pub watches: Arc<WatchRegistry>,
-    pub pubsub: Arc<PubSub>,
-    pub hooks: Arc<Hooks>,
-    pub stats: ServerStats,
-    pub started: Instant,
-    /// The address actually bound (port 0 resolves here).
-    pub local_addr: SocketAddr,
-    shutdown_tx: watch::Sender<bool>,
-    pub connected: AtomicUsize,
-    /// Where commands go when not to the local engine (tiers, cluster); set once.
-    pub router: OnceLock<Arc<dyn Router>>,
-}
-
-impl Shared {
-    pub fn requirepass_set(&self) -> bool {
-        self.config.requirepass_set()
-    }
-
-    /// Asks the server to shut down gracefully (SHUTDOWN, signals).
-    pub fn trigger_shutdown(&self) {
-        let _ = self.shutdown_tx.send(true);
-    }
-
-    pub fn shutdown_requested(&self) -> watch::Receiver<bool> {
-        self.shutdown_tx.subscribe()
-    }
-}
 
 /// A bound, not yet running server. Binding first lets tests use port 0 and
 /// learn the address before serving.
@@ -93,34 +27,7 @@ impl Server {
     pub async fn bind(config: &Config) -> std::io::Result<Server> {
         let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
         let local_addr = listener.local_addr()?;
-        let (shutdown_tx, _) = watch::channel(false);
-        let db = Db::new();
-        db.maxmemory.store(config.maxmemory, Ordering::Relaxed);
-        db.set_policy(config.maxmemory_policy);
-        let watches = Arc::new(WatchRegistry::default());
-        let pubsub = Arc::new(PubSub::default());
-        let hooks = Arc::new(Hooks {
-            watches: watches.clone(),
-            pubsub: pubsub.clone(),
-            notify_flags: AtomicU32::new(0),
-            replication: OnceLock::new(),
-        });
-        db.set_observer(hooks.clone());
-        let shared = Arc::new(Shared {
-            db,
-            config: RuntimeConfig::new(config, local_addr),
-            clients: ClientRegistry::default(),
-            blocking: BlockingRegistry::default(),
-            watches,
-            pubsub,
-            hooks,
-            stats: ServerStats::default(),
-            started: Instant::now(),
-            local_addr,
-            shutdown_tx,
-            connected: AtomicUsize::new(0),
-            router: OnceLock::new(),
-        });
+        let shared = Arc::new(Shared::new(config, local_addr));
         Ok(Server { listener, shared })
     }
 
@@ -177,19 +84,6 @@ impl Server {
             conns.abort_all();
         }
         info!("shutdown complete");
-    }
-}
-
-/// Whether a client counts as local for protected mode and
-/// `enable-debug-command local`: exactly 127.0.0.1 or ::1, as Redis 7.0
-/// compares the peer's address text (other 127.x addresses are not local).
-pub fn is_local_client(addr: SocketAddr) -> bool {
-    match addr.ip() {
-        std::net::IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
-        std::net::IpAddr::V6(v6) => {
-            v6 == std::net::Ipv6Addr::LOCALHOST
-                || v6.to_ipv4_mapped() == Some(std::net::Ipv4Addr::LOCALHOST)
-        }
     }
 }
 

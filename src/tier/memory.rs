@@ -7,8 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Fetched, Tier, TierError, TierFuture, TierStats};
+use crate::commands::Shared;
+use crate::engine::Origin;
 use crate::engine::{Mutation, ValueType};
-use crate::server::Shared;
 
 pub struct MemoryTier {
     server: Arc<Shared>,
@@ -82,7 +83,7 @@ impl Tier for MemoryTier {
             expire_at: f.expire_at,
         };
         if self.unlogged() {
-            crate::cluster::replication::apply_unlogged(db, vec![put]);
+            db.apply_as(Origin::Cache, vec![put]);
         } else {
             db.lock(&[key]).apply(put);
         }
@@ -102,7 +103,7 @@ impl Tier for MemoryTier {
             for _ in &present {
                 TierStats::add(&self.stats.invalidations);
             }
-            crate::cluster::replication::apply_unlogged(&self.server.db, present);
+            self.server.db.apply_as(Origin::Cache, present);
             return;
         }
         let mut ks = self.server.db.lock(keys);
@@ -116,7 +117,9 @@ impl Tier for MemoryTier {
 
     fn flush(&self) {
         if self.unlogged() {
-            crate::cluster::replication::flush_unlogged(&self.server.db);
+            self.server
+                .db
+                .apply_as(Origin::Cache, vec![Mutation::FlushAll]);
             TierStats::add(&self.stats.invalidations);
             return;
         }

@@ -60,9 +60,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use crate::commands::Shared;
 use crate::config::{Config, TierSpec};
 use crate::engine::{now_ms, Value, ValueType};
-use crate::server::Shared;
 
 pub type TierFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -469,8 +469,7 @@ mod tests {
             port: 0,
             ..Config::default()
         };
-        let server = crate::server::Server::bind(&config).await.unwrap();
-        let shared = server.shared();
+        let shared = Arc::new(Shared::new(&config, "127.0.0.1:0".parse().unwrap()));
         let local = Arc::new(memory::MemoryTier::new(shared.clone()));
         (shared, Coherence::new(local, 0, 60_000))
     }

@@ -26,9 +26,9 @@ use super::memory::MemoryTier;
 use super::redis::RedisTier;
 use super::{type_hint, Coherence, FetchOutcome, Tier, TierError, TierErrorKind, TierStats};
 use crate::commands::{flags, run_detached, Command, DeferredReply, KeySpec, Router};
+use crate::commands::{ClientState, Shared};
 use crate::engine::{Keys, ValueType};
 use crate::protocol::Reply;
-use crate::server::{ClientState, Shared};
 
 /// Reads whose answer the local copy cannot give (the local TTL is capped,
 /// the local keyspace is a subset, SORT_RO's BY/GET name keys it does not

@@ -11,9 +11,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::engine::Keys;
+use crate::engine::{Db, Keys};
 use crate::protocol::Reply;
-use crate::server::Shared;
 
 /// Tries to serve a waiter from `ready_key`: performs the pop and writes the
 /// reply, returning true; or returns false when there is nothing to pop.
@@ -89,13 +88,7 @@ pub struct BlockingRegistry {
 impl BlockingRegistry {
     /// Registers a waiter for every key of `req`, then serves any key that got
     /// data between the command's check and the registration.
-    pub fn register(
-        &self,
-        server: &Arc<Shared>,
-        client_id: u64,
-        resp3: bool,
-        req: BlockRequest,
-    ) -> Arc<Waiter> {
+    pub fn register(&self, db: &Db, client_id: u64, resp3: bool, req: BlockRequest) -> Arc<Waiter> {
         let waiter = Arc::new(Waiter {
             client_id,
             resp3,
@@ -112,18 +105,18 @@ impl BlockingRegistry {
                 }
                 seen.push(k);
                 q.entry(k.clone()).or_default().push_back(waiter.clone());
-                server.db.add_waited(k);
+                db.add_waited(k);
             }
         }
         for k in waiter.req.keys.clone() {
-            self.serve_key(server, &k);
+            self.serve_key(db, &k);
         }
-        super::serve_ready(server);
+        self.serve_ready(db);
         waiter
     }
 
     /// Removes a waiter from every queue.
-    pub fn unregister(&self, server: &Shared, waiter: &Arc<Waiter>) {
+    pub fn unregister(&self, db: &Db, waiter: &Arc<Waiter>) {
         let mut q = self.queues.lock();
         let mut seen: Vec<&Bytes> = Vec::new();
         for k in &waiter.req.keys {
@@ -134,11 +127,24 @@ impl BlockingRegistry {
             if let Some(dq) = q.get_mut(k) {
                 if let Some(pos) = dq.iter().position(|w| Arc::ptr_eq(w, waiter)) {
                     dq.remove(pos);
-                    server.db.remove_waited(k);
+                    db.remove_waited(k);
                 }
                 if dq.is_empty() {
                     q.remove(k);
                 }
+            }
+        }
+    }
+
+    /// Serves the waiters of every key that received data, until none is left.
+    pub fn serve_ready(&self, db: &Db) {
+        loop {
+            let ready = db.take_ready();
+            if ready.is_empty() {
+                return;
+            }
+            for key in ready {
+                self.serve_key(db, &key);
             }
         }
     }
@@ -157,7 +163,7 @@ impl BlockingRegistry {
     /// A waiter whose serve declines (the key holds a type it does not pop,
     /// e.g. a BZPOPMIN waiter on a list) is skipped, so the waiters behind it
     /// still get the data; the scan stops as soon as the key is gone.
-    pub fn serve_key(&self, server: &Arc<Shared>, key: &Bytes) {
+    pub fn serve_key(&self, db: &Db, key: &Bytes) {
         // Waiters that declined during this call, in queue order; once one
         // declined, the rest of the queue is scanned from a snapshot.
         let mut rest: Option<std::vec::IntoIter<Arc<Waiter>>> = None;
@@ -177,7 +183,7 @@ impl BlockingRegistry {
             };
             let mut lock_keys: Vec<&Bytes> = vec![key];
             lock_keys.extend(waiter.req.extra_keys.iter());
-            let mut ks = server.db.lock(&lock_keys);
+            let mut ks = db.lock(&lock_keys);
             if !ks.exists(key) {
                 return;
             }
@@ -185,7 +191,7 @@ impl BlockingRegistry {
             if !matches!(*st, State::Waiting) {
                 drop(st);
                 drop(ks);
-                self.unregister(server, &waiter);
+                self.unregister(db, &waiter);
                 continue;
             }
             let mut reply = Reply::new(waiter.resp3);
@@ -213,7 +219,7 @@ impl BlockingRegistry {
             *st = State::Served(reply.buf.freeze());
             drop(st);
             drop(ks);
-            self.unregister(server, &waiter);
+            self.unregister(db, &waiter);
             waiter.notify.notify_one();
         }
     }

@@ -1,13 +1,13 @@
 //! The engine's commit observer: fans every committed write out to WATCH
-//! bookkeeping and keyspace notifications (and, in cluster mode, replication).
+//! bookkeeping, keyspace notifications and a downstream observer (in
+//! cluster mode, the replication log).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::pubsub::PubSub;
-use crate::cluster::replication::ReplLog;
-use crate::commands::watch::WatchRegistry;
-use crate::engine::{Commit, CommitObserver};
+use super::watch::WatchRegistry;
+use crate::engine::{Commit, CommitObserver, Origin};
 
 /// notify-keyspace-events flag bits (Redis's NOTIFY_* values).
 pub mod notify {
@@ -112,14 +112,14 @@ pub struct Hooks {
     pub watches: Arc<WatchRegistry>,
     pub pubsub: Arc<PubSub>,
     pub notify_flags: AtomicU32,
-    /// Cluster mode: the replication log every commit is appended to.
-    pub replication: OnceLock<Arc<ReplLog>>,
+    /// Who else hears every commit, first (cluster mode: the replication log).
+    pub downstream: OnceLock<Arc<dyn CommitObserver>>,
 }
 
 impl Hooks {
-    /// Starts feeding commits to the replication log (cluster mode; once).
-    pub fn set_replication(&self, log: Arc<ReplLog>) {
-        let _ = self.replication.set(log);
+    /// Starts feeding commits to `observer` too (cluster mode; once).
+    pub fn set_downstream(&self, observer: Arc<dyn CommitObserver>) {
+        let _ = self.downstream.set(observer);
     }
 
     /// Publishes one keyspace event if the configured flags select it.
@@ -145,8 +145,10 @@ impl CommitObserver for Hooks {
         self.watches.wants_touched()
     }
 
-    fn wants_mutations(&self) -> bool {
-        self.replication.get().is_some_and(|l| l.wants_mutations())
+    fn wants_mutations(&self, origin: Origin) -> bool {
+        self.downstream
+            .get()
+            .is_some_and(|o| o.wants_mutations(origin))
     }
 
     fn wants_events(&self) -> bool {
@@ -158,8 +160,8 @@ impl CommitObserver for Hooks {
     }
 
     fn on_commit(&self, c: &Commit<'_>) {
-        if let Some(log) = self.replication.get() {
-            log.on_commit(c);
+        if let Some(o) = self.downstream.get() {
+            o.on_commit(c);
         }
         self.watches.on_commit(c);
         for (channel, payload) in c.published {

@@ -62,7 +62,7 @@ impl CommitObserver for WatchRegistry {
         self.watched.load(Ordering::Acquire) > 0
     }
 
-    fn wants_mutations(&self) -> bool {
+    fn wants_mutations(&self, _: crate::engine::Origin) -> bool {
         false
     }
 

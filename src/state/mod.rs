@@ -1,0 +1,131 @@
+//! The state every connection shares, below both the socket layer
+//! (`server/`) and the command layer (`commands/`): the keyspace, runtime
+//! configuration, the client registry, Pub/Sub, the WATCH and blocking-pop
+//! registries, the commit hooks, counters and the shutdown signal.
+//!
+//! Nothing here parses a command or touches a socket. The one thing of the
+//! command layer that shared state holds, the router, is a type parameter:
+//! `commands::Shared` is `Shared<dyn commands::Router>`.
+
+pub mod blocking;
+mod clients;
+pub mod hooks;
+pub mod pubsub;
+pub mod runtime;
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch as signal;
+
+pub use clients::{ClientInfo, ClientMem, ClientMeta, ClientRegistry, CLIENT_OVERHEAD};
+pub use runtime::RuntimeConfig;
+
+use crate::config::Config;
+use crate::engine::Db;
+use blocking::BlockingRegistry;
+use hooks::Hooks;
+use pubsub::PubSub;
+use watch::WatchRegistry;
+
+/// Counters for INFO stats.
+#[derive(Default)]
+pub struct ServerStats {
+    pub commands: crate::util::counter::Counter,
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub errors: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub cmd_usec: AtomicU64,
+}
+
+impl ServerStats {
+    pub fn record_latency(&self, d: Duration) {
+        self.cmd_usec
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+/// State shared by every connection. `R` is the router type (see the
+/// module comment); it is set once, after the tiers or the cluster start.
+pub struct Shared<R: ?Sized + Send + Sync + 'static> {
+    pub db: Db,
+    pub config: RuntimeConfig,
+    pub clients: ClientRegistry,
+    pub blocking: BlockingRegistry,
+    pub watches: Arc<WatchRegistry>,
+    pub pubsub: Arc<PubSub>,
+    pub hooks: Arc<Hooks>,
+    pub stats: ServerStats,
+    pub started: Instant,
+    /// The address actually bound (port 0 resolves here).
+    pub local_addr: SocketAddr,
+    shutdown_tx: signal::Sender<bool>,
+    pub connected: AtomicUsize,
+    /// Where commands go when not to the local engine (tiers, cluster); set once.
+    pub router: OnceLock<Arc<R>>,
+}
+
+impl<R: ?Sized + Send + Sync + 'static> Shared<R> {
+    /// The state of a server configured by `config` and bound to `local_addr`.
+    pub fn new(config: &Config, local_addr: SocketAddr) -> Shared<R> {
+        let (shutdown_tx, _) = signal::channel(false);
+        let db = Db::new();
+        db.maxmemory.store(config.maxmemory, Ordering::Relaxed);
+        db.set_policy(config.maxmemory_policy);
+        let watches = Arc::new(WatchRegistry::default());
+        let pubsub = Arc::new(PubSub::default());
+        let hooks = Arc::new(Hooks {
+            watches: watches.clone(),
+            pubsub: pubsub.clone(),
+            notify_flags: AtomicU32::new(0),
+            downstream: OnceLock::new(),
+        });
+        db.set_observer(hooks.clone());
+        Shared {
+            db,
+            config: RuntimeConfig::new(config, local_addr),
+            clients: ClientRegistry::default(),
+            blocking: BlockingRegistry::default(),
+            watches,
+            pubsub,
+            hooks,
+            stats: ServerStats::default(),
+            started: Instant::now(),
+            local_addr,
+            shutdown_tx,
+            connected: AtomicUsize::new(0),
+            router: OnceLock::new(),
+        }
+    }
+
+    pub fn requirepass_set(&self) -> bool {
+        self.config.requirepass_set()
+    }
+
+    /// Asks the server to shut down gracefully (SHUTDOWN, signals).
+    pub fn trigger_shutdown(&self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+
+    pub fn shutdown_requested(&self) -> signal::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+}
+
+/// Whether a client counts as local for protected mode and
+/// `enable-debug-command local`: exactly 127.0.0.1 or ::1, as Redis 7.0
+/// compares the peer's address text (other 127.x addresses are not local).
+pub fn is_local_client(addr: SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(v6) => {
+            v6 == std::net::Ipv6Addr::LOCALHOST
+                || v6.to_ipv4_mapped() == Some(std::net::Ipv4Addr::LOCALHOST)
+        }
+    }
+}
