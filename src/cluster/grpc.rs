@@ -18,7 +18,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
-use super::replication::{self, filter, Filtered, ReadError};
+use super::fullsync::{filter, Filtered};
+use super::replication::{self, ReadError};
 use super::{forwarding, router, Cluster, FollowerState, Leader, Link};
 use crate::engine::SHARDS;
 use crate::engine::{Mutation, Origin};

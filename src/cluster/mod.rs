@@ -23,7 +23,9 @@
 pub mod compose;
 pub mod election;
 pub mod forwarding;
+pub mod fullsync;
 pub mod grpc;
+pub mod lag;
 pub mod replication;
 pub mod router;
 pub mod version;
@@ -41,7 +43,8 @@ use tracing::{info, warn};
 
 use crate::commands::Shared;
 use crate::config::ClusterConfig;
-use replication::{LagSamples, ReplLog};
+use lag::LagSamples;
+use replication::ReplLog;
 
 /// Most (peer, warning) pairs remembered by [`Cluster::warn_once`].
 const MAX_WARNED: usize = 1024;

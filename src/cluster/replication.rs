@@ -18,18 +18,8 @@
 //! shard locks and is one commit, hence one entry, applied atomically by the
 //! followers too.
 //!
-//! # Full sync invariant
-//! The snapshot is taken shard by shard; while shard `i` is locked the master
-//! reads the log position `L_i`. Every logged commit that touched shard `i`
-//! holds shard `i`'s lock while it is logged, so the snapshot of shard `i`
-//! contains exactly the effects of the entries `<= L_i` on shard `i`'s keys.
-//! The live entries that flow meanwhile are sent filtered: a mutation of
-//! entry `o` on a key of shard `s` is sent iff shard `s` has been snapshotted
-//! and `o > L_s` (see [`filter`]); the snapshot of every shard is sent before
-//! any live mutation of that shard. After the last shard the follower's
-//! keyspace equals the master's at `L_63`, the position the full sync ends at;
-//! the log then streams unfiltered from `L_63 + 1`. No mutation is lost (it is
-//! either in its shard's snapshot or sent live) and none is applied twice.
+//! The full-sync filter is in [`super::fullsync`]; lag samples in
+//! [`super::lag`].
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -683,99 +673,6 @@ pub fn decode_run(run: &Bytes) -> Result<Vec<RemoteEntry>, String> {
     Ok(out)
 }
 
-/// What to do with a live mutation during a full sync.
-pub enum Filtered {
-    Send,
-    Skip,
-    /// Send this instead (the part of a cross-shard rename that the snapshot lacks).
-    Replace(Mutation),
-    /// The snapshot cannot be completed consistently: restart the full sync.
-    Abort(&'static str),
-}
-
-/// Decides whether mutation `m` of entry `offset` must be sent during a full
-/// sync, given the cut of each shard (`Some(L_i)` once snapshotted).
-pub fn filter(db: &Db, m: &Mutation, offset: u64, cuts: &[Option<u64>]) -> Filtered {
-    let live = |key: &[u8]| matches!(cuts[db.shard_index(key)], Some(l) if offset > l);
-    match m {
-        // A message is delivered whenever it arrives; it touches no key.
-        Mutation::Publish { .. } => Filtered::Send,
-        Mutation::FlushAll => {
-            if cuts.iter().all(|c| c.is_none_or(|l| offset > l)) {
-                Filtered::Send
-            } else {
-                Filtered::Abort("FLUSHALL during the snapshot")
-            }
-        }
-        Mutation::Rename { from, to } | Mutation::Copy { from, to } => {
-            match (live(from), live(to)) {
-                (true, true) => Filtered::Send,
-                (false, false) => Filtered::Skip,
-                (true, false) => match m {
-                    Mutation::Rename { from, .. } => {
-                        Filtered::Replace(Mutation::Del { key: from.clone() })
-                    }
-                    _ => Filtered::Skip,
-                },
-                (false, true) => Filtered::Abort("cross-shard RENAME/COPY during the snapshot"),
-            }
-        }
-        _ => {
-            if live(m.keys().0) {
-                Filtered::Send
-            } else {
-                Filtered::Skip
-            }
-        }
-    }
-}
-
-/// A bounded sample of replication lag (commit at master -> apply here), µs.
-pub struct LagSamples {
-    ring: Mutex<(Vec<u32>, usize)>,
-}
-
-const LAG_RING: usize = 100_000;
-
-impl Default for LagSamples {
-    fn default() -> Self {
-        LagSamples {
-            ring: Mutex::new((Vec::new(), 0)),
-        }
-    }
-}
-
-impl LagSamples {
-    pub fn record(&self, us: u64) {
-        let v = us.min(u32::MAX as u64) as u32;
-        let mut g = self.ring.lock();
-        if g.0.len() < LAG_RING {
-            g.0.push(v);
-        } else {
-            let i = g.1;
-            g.0[i] = v;
-            g.1 = (i + 1) % LAG_RING;
-        }
-    }
-
-    /// (p50, p99, count) in µs over the retained samples.
-    pub fn percentiles(&self) -> (u64, u64, usize) {
-        let mut v = self.ring.lock().0.clone();
-        if v.is_empty() {
-            return (0, 0, 0);
-        }
-        v.sort_unstable();
-        let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as u64;
-        (p(0.5), p(0.99), v.len())
-    }
-
-    pub fn clear(&self) {
-        let mut g = self.ring.lock();
-        g.0.clear();
-        g.1 = 0;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -935,48 +832,5 @@ mod tests {
             assert_eq!(log.position(), (3, 7), "{gap:?}: the position moved");
             assert_eq!(db.len(), 0, "{gap:?}: a mutation was applied");
         }
-    }
-
-    #[test]
-    fn full_sync_filter_sends_each_mutation_once() {
-        let db = Db::new();
-        let mut cuts = vec![None; crate::engine::SHARDS];
-        let k = |s: &str| Bytes::copy_from_slice(s.as_bytes());
-        // Find two keys in different shards.
-        let a = k("a");
-        let b = (0..)
-            .map(|i| k(&format!("b{i}")))
-            .find(|b| db.shard_index(b) != db.shard_index(&a))
-            .unwrap();
-        let (sa, sb) = (db.shard_index(&a), db.shard_index(&b));
-        cuts[sa] = Some(10);
-        // Key in a snapshotted shard: only after its cut.
-        assert!(matches!(filter(&db, &set("a"), 10, &cuts), Filtered::Skip));
-        assert!(matches!(filter(&db, &set("a"), 11, &cuts), Filtered::Send));
-        // Key in a shard not yet snapshotted: the snapshot will have it.
-        let mb = Mutation::Del { key: b.clone() };
-        assert!(matches!(filter(&db, &mb, 11, &cuts), Filtered::Skip));
-        // Rename from a snapshotted shard to a later one: only the delete.
-        let r = Mutation::Rename {
-            from: a.clone(),
-            to: b.clone(),
-        };
-        assert!(matches!(
-            filter(&db, &r, 11, &cuts),
-            Filtered::Replace(Mutation::Del { .. })
-        ));
-        // The other way round cannot be completed: restart.
-        let r2 = Mutation::Rename { from: b, to: a };
-        assert!(matches!(filter(&db, &r2, 11, &cuts), Filtered::Abort(_)));
-        cuts[sb] = Some(12);
-        assert!(matches!(filter(&db, &r2, 13, &cuts), Filtered::Send));
-        assert!(matches!(
-            filter(&db, &Mutation::FlushAll, 11, &cuts),
-            Filtered::Abort(_)
-        ));
-        assert!(matches!(
-            filter(&db, &Mutation::FlushAll, 13, &cuts),
-            Filtered::Send
-        ));
     }
 }

@@ -76,129 +76,194 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, addr: SocketAddr)
     shared.connected.fetch_sub(1, Ordering::AcqRel);
 }
 
+/// What a step of the connection loop says: go on, or close the connection.
+type Go = std::io::Result<bool>;
+
+/// One connection's buffers and the state its loop carries between steps.
+struct Conn<'a> {
+    shared: &'a Arc<Shared>,
+    socket: &'a mut TcpStream,
+    client: &'a mut ClientState,
+    inbuf: BytesMut,
+    parser: RequestParser,
+    out: Reply,
+    stop: tokio::sync::watch::Receiver<bool>,
+    /// Whether the router pipelines forwarded commands.
+    pipelines: bool,
+    /// Replies forwarded elsewhere (a router that pipelines), in request order.
+    pending: Vec<commands::DeferredReply>,
+    /// Pub/Sub bytes in `out`, still counted against the output limit.
+    unflushed_push: usize,
+}
+
 async fn run(
     shared: &Arc<Shared>,
     socket: &mut TcpStream,
     client: &mut ClientState,
 ) -> std::io::Result<()> {
-    let mut inbuf = BytesMut::with_capacity(IN_INITIAL);
-    let mut parser = RequestParser::new();
-    let mut out = Reply::new(false);
-    let mut stop = shared.shutdown_requested();
-    let info = client.info.clone();
-    // Replies forwarded elsewhere (a router that pipelines), in request order.
-    let pipelines = shared.router.get().is_some_and(|r| r.pipelines());
-    let mut pending: Vec<commands::DeferredReply> = Vec::new();
-    // Pub/Sub bytes in `out`, still counted against the output limit.
-    let mut unflushed_push = 0usize;
-    loop {
-        // Execute every complete request already buffered. The client's last
-        // activity is stamped here, once per buffer read, not per command (a
-        // clock read each, ~2% of a pipelined command's cost).
-        if !inbuf.is_empty() {
+    let mut c = Conn {
+        shared,
+        socket,
+        pipelines: shared.router.get().is_some_and(|r| r.pipelines()),
+        client,
+        inbuf: BytesMut::with_capacity(IN_INITIAL),
+        parser: RequestParser::new(),
+        out: Reply::new(false),
+        stop: shared.shutdown_requested(),
+        pending: Vec::new(),
+        unflushed_push: 0,
+    };
+    while c.execute_buffered().await? && c.settle().await? && c.wait().await? {}
+    Ok(())
+}
+
+impl Conn<'_> {
+    /// Executes every complete request already buffered.
+    async fn execute_buffered(&mut self) -> Go {
+        // The client's last activity is stamped here, once per buffer read,
+        // not per command (a clock read each, ~2% of a pipelined command's
+        // cost).
+        let info = &self.client.info;
+        if !self.inbuf.is_empty() {
             info.last_active_ms
                 .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         }
         loop {
             let limits = ParseLimits {
-                max_bulk_len: shared.config.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
-                authenticated: client.authenticated,
+                max_bulk_len: self
+                    .shared
+                    .config
+                    .proto_max_bulk_len
+                    .load(Ordering::Relaxed) as i64,
+                authenticated: self.client.authenticated,
             };
-            let args = match parser.parse(&mut inbuf, limits) {
+            let args = match self.parser.parse(&mut self.inbuf, limits) {
                 Ok(Some(args)) => args,
-                Ok(None) => break,
+                Ok(None) => return Ok(true),
                 Err(e) => {
-                    drain(&mut pending, &mut out).await;
-                    out.error(&format!("ERR {}", e.0));
-                    flush(shared, socket, &mut out, &client.info).await?;
-                    return Ok(());
+                    drain(&mut self.pending, &mut self.out).await;
+                    self.out.error(&format!("ERR {}", e.0));
+                    self.flush().await?;
+                    return Ok(false);
                 }
             };
-            if args.is_empty() {
-                continue;
-            }
-            if pipelines
-                && (!pending.is_empty() || !inbuf.is_empty())
-                && !client.replies_suppressed()
-                && client.pending_push.is_empty()
-            {
-                // In a pipeline, consecutive forwarded commands overlap;
-                // anything else waits until the replies before it are in.
-                if let Some(reply) = commands::execute_deferrable(shared, client, &args) {
-                    pending.push(reply);
-                    if pending.len() >= MAX_PENDING {
-                        drain(&mut pending, &mut out).await;
-                    }
-                    continue;
-                }
-            }
-            drain(&mut pending, &mut out).await;
-            let mark = out.len();
-            let flow = commands::execute(shared, client, args, &mut out);
-            out.resp3 = client.resp3;
-            let suppressed = client.replies_suppressed();
-            if suppressed {
-                out.buf.truncate(mark);
-            }
-            if !client.pending_push.is_empty() {
-                out.raw(&client.pending_push);
-                client.pending_push.clear();
-            }
-            client.reply_skip = std::mem::take(&mut client.reply_skip_set);
-            match flow {
-                Flow::Continue => {}
-                Flow::Defer(reply) => {
-                    let held = held_input(&parser, client);
-                    let Some(bytes) =
-                        await_deferred(shared, socket, client, reply, &mut inbuf, held, &mut stop)
-                            .await
-                    else {
-                        return Ok(());
-                    };
-                    if !suppressed {
-                        out.raw(&bytes);
-                    }
-                }
-                Flow::Close => {
-                    flush(shared, socket, &mut out, &client.info).await?;
-                    return Ok(());
-                }
-                Flow::Block(req) => {
-                    flush(shared, socket, &mut out, &client.info).await?;
-                    let held = held_input(&parser, client);
-                    if !block(shared, socket, client, req, &mut inbuf, held, &mut out).await? {
-                        return Ok(());
-                    }
-                }
-            }
-            if out.len() >= OUT_FLUSH {
-                flush(shared, socket, &mut out, &client.info).await?;
+            if !args.is_empty() && !self.execute(args).await? {
+                return Ok(false);
             }
         }
-        drain(&mut pending, &mut out).await;
-        flush(shared, socket, &mut out, &client.info).await?;
+    }
+
+    /// Executes one request and puts its reply in `out`, waiting first for
+    /// the replies before it (unless it overlaps with them, see below).
+    async fn execute(&mut self, args: Vec<bytes::Bytes>) -> Go {
+        let (shared, client) = (self.shared, &mut *self.client);
+        if self.pipelines
+            && (!self.pending.is_empty() || !self.inbuf.is_empty())
+            && !client.replies_suppressed()
+            && client.pending_push.is_empty()
+        {
+            // In a pipeline, consecutive forwarded commands overlap;
+            // anything else waits until the replies before it are in.
+            if let Some(reply) = commands::execute_deferrable(shared, client, &args) {
+                self.pending.push(reply);
+                if self.pending.len() >= MAX_PENDING {
+                    drain(&mut self.pending, &mut self.out).await;
+                }
+                return Ok(true);
+            }
+        }
+        drain(&mut self.pending, &mut self.out).await;
+        let out = &mut self.out;
+        let mark = out.len();
+        let flow = commands::execute(shared, client, args, out);
+        out.resp3 = client.resp3;
+        let suppressed = client.replies_suppressed();
+        if suppressed {
+            out.buf.truncate(mark);
+        }
+        if !client.pending_push.is_empty() {
+            out.raw(&client.pending_push);
+            client.pending_push.clear();
+        }
+        client.reply_skip = std::mem::take(&mut client.reply_skip_set);
+        match flow {
+            Flow::Continue => {}
+            Flow::Defer(reply) => {
+                let held = held_input(&self.parser, client);
+                let inbuf = &mut self.inbuf;
+                let waited = await_deferred(
+                    shared,
+                    self.socket,
+                    client,
+                    reply,
+                    inbuf,
+                    held,
+                    &mut self.stop,
+                );
+                let Some(bytes) = waited.await else {
+                    return Ok(false);
+                };
+                if !suppressed {
+                    self.out.raw(&bytes);
+                }
+            }
+            Flow::Close => {
+                self.flush().await?;
+                return Ok(false);
+            }
+            Flow::Block(req) => {
+                self.flush().await?;
+                let held = held_input(&self.parser, self.client);
+                let (socket, client, out) = (&mut *self.socket, &mut *self.client, &mut self.out);
+                if !block(shared, socket, client, req, &mut self.inbuf, held, out).await? {
+                    return Ok(false);
+                }
+            }
+        }
+        if self.out.len() >= OUT_FLUSH {
+            self.flush().await?;
+        }
+        Ok(true)
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        flush(self.shared, self.socket, &mut self.out, &self.client.info).await
+    }
+
+    /// After a batch: writes its replies, gives large buffers back and
+    /// checks the limits that apply before the connection waits.
+    async fn settle(&mut self) -> Go {
+        drain(&mut self.pending, &mut self.out).await;
+        self.flush().await?;
         // About to wait: give large buffers back (not between the flushes
         // of one pipeline, whose later replies reuse the buffer).
-        if out.buf.capacity() > OUT_KEEP {
-            out.buf = BytesMut::new();
+        if self.out.buf.capacity() > OUT_KEEP {
+            self.out.buf = BytesMut::new();
         }
-        give_back_input(&mut inbuf, &mut parser);
-        publish_memory(&info, &inbuf, &parser, client, &out);
+        give_back_input(&mut self.inbuf, &mut self.parser);
+        let client = &*self.client;
+        publish_memory(&client.info, &self.inbuf, &self.parser, client, &self.out);
         // A MULTI queue grows without a read: check it before waiting.
-        if over_query_limit(shared, client, inbuf.len() + held_input(&parser, client)) {
-            return Ok(());
+        let held = self.inbuf.len() + held_input(&self.parser, client);
+        if over_query_limit(self.shared, client, held) {
+            return Ok(false);
         }
         // Pub/Sub messages count against the output limit until they are
         // written to the socket, not when they are copied into `out`.
-        if unflushed_push > 0 {
+        if self.unflushed_push > 0 {
             if let Some(sub) = &client.subscriber {
-                sub.written(unflushed_push);
+                sub.written(self.unflushed_push);
             }
-            unflushed_push = 0;
+            self.unflushed_push = 0;
         }
-        if *stop.borrow() {
-            return Ok(());
-        }
+        Ok(!*self.stop.borrow())
+    }
+
+    /// Waits for input, a Pub/Sub message, CLIENT KILL, shutdown or the
+    /// idle timeout.
+    async fn wait(&mut self) -> Go {
+        let (shared, client) = (self.shared, &mut *self.client);
+        let info = client.info.clone();
         let idle = shared.config.timeout.load(Ordering::Relaxed);
         let idle_sleep = async {
             if idle == 0 || client.multi.is_some() || client.subscriptions > 0 {
@@ -210,33 +275,33 @@ async fn run(
         tokio::select! {
             msg = next_message(&mut client.pubsub_rx) => {
                 if let Some(msg) = msg {
-                    unflushed_push += write_message(&mut out, msg);
+                    let out = &mut self.out;
+                    self.unflushed_push += write_message(out, msg);
                     // Batch what else is already queued into the same write,
                     // up to the size at which replies are flushed.
                     while out.len() < OUT_FLUSH {
                         let Some(m) = client.pubsub_rx.as_mut().and_then(|rx| rx.try_recv().ok()) else { break };
-                        unflushed_push += write_message(&mut out, m);
+                        self.unflushed_push += write_message(out, m);
                     }
                 }
-                continue;
+                return Ok(true);
             }
-            n = socket.read_buf(&mut inbuf) => {
+            n = self.socket.read_buf(&mut self.inbuf) => {
                 let n = n?;
                 if n == 0 {
-                    return Ok(());
+                    return Ok(false);
                 }
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                if over_query_limit(shared, client, inbuf.len() + held_input(&parser, client)) {
-                    return Ok(());
+                let held = self.inbuf.len() + held_input(&self.parser, client);
+                if over_query_limit(shared, client, held) {
+                    return Ok(false);
                 }
             }
-            _ = info.kill.notified() => return Ok(()),
-            _ = stop.changed() => return Ok(()),
-            _ = idle_sleep => return Ok(()),
+            _ = info.kill.notified() => return Ok(false),
+            _ = self.stop.changed() => return Ok(false),
+            _ = idle_sleep => return Ok(false),
         }
-        if info.killed.load(Ordering::Acquire) {
-            return Ok(());
-        }
+        Ok(!info.killed.load(Ordering::Acquire))
     }
 }
 
