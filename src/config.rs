@@ -544,93 +544,26 @@ fn memory_str(name: &'static str, s: &str) -> Result<u64, ConfigError> {
     parse_memory(s.as_bytes()).ok_or_else(|| ConfigError::Invalid(name, s.to_string()))
 }
 
-impl Config {
-    /// Builds the configuration from the parsed command line (which already
-    /// folded in the environment) and the config file it names.
-    pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
-        let file = match &cli.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError::Read(path.clone(), e))?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| ConfigError::Parse(path.clone(), e))?
-            }
-            None => FileConfig::default(),
+impl FileConfig {
+    /// The TOML file at `path`, or every option unset when there is none.
+    fn read(path: Option<&PathBuf>) -> Result<FileConfig, ConfigError> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
         };
-        let mut c = Config::default();
-        // File first, then CLI/env (clap already put env under the CLI).
-        if let Some(v) = file.port {
-            c.port = v;
-        }
-        if let Some(v) = file.bind {
-            c.bind = v;
-        }
-        if let Some(v) = file.requirepass {
-            c.requirepass = Some(v);
-        }
-        if let Some(v) = &file.protected_mode {
-            c.protected_mode = match v {
-                toml::Value::Boolean(b) => *b,
-                other => parse_yes_no("protected-mode", &toml_text(other))?,
-            };
-        }
-        if let Some(v) = &file.enable_debug_command {
-            c.enable_debug_command = parse_protected("enable-debug-command", v)?;
-        }
-        if let Some(v) = &file.client_query_buffer_limit {
-            c.client_query_buffer_limit = memory_value("client-query-buffer-limit", v)?;
-        }
-        if let Some(v) = &file.maxmemory {
-            c.maxmemory = memory_value("maxmemory", v)?;
-        }
-        if let Some(v) = &file.maxmemory_policy {
-            c.maxmemory_policy = parse_policy(v)?;
-        }
-        if let Some(v) = file.maxclients {
-            c.maxclients = v;
-        }
-        if let Some(v) = &file.proto_max_bulk_len {
-            c.proto_max_bulk_len = memory_value("proto-max-bulk-len", v)?;
-        }
-        if let Some(v) = file.timeout {
-            c.timeout = v;
-        }
-        if let Some(v) = file.log_level {
-            c.log_level = v;
-        }
-        if let Some(v) = &file.log_format {
-            c.log_format = parse_log_format(v)?;
-        }
-        if let Some(v) = &file.tier {
-            c.tiers = parse_tiers(v)?;
-        }
-        if let Some(v) = &file.local_ttl_max {
-            c.local_ttl_max_ms = duration_value("local-ttl-max", v)?;
-        }
-        if let Some(v) = &file.negative_cache_ttl {
-            c.negative_cache_ttl_ms = duration_value("negative-cache-ttl", v)?;
-        }
-        if let Some(v) = &file.upstream_timeout {
-            c.upstream_timeout_ms = duration_value("upstream-timeout", v)?;
-        }
-        if !cli.tier.is_empty() {
-            c.tiers = parse_tiers(&cli.tier)?;
-        }
-        if let Some(v) = &cli.local_ttl_max {
-            c.local_ttl_max_ms = duration_str("local-ttl-max", v)?;
-        }
-        if let Some(v) = &cli.negative_cache_ttl {
-            c.negative_cache_ttl_ms = duration_str("negative-cache-ttl", v)?;
-        }
-        if let Some(v) = &cli.upstream_timeout {
-            c.upstream_timeout_ms = duration_str("upstream-timeout", v)?;
-        }
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.clone(), e))?;
+        toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse(path.clone(), e))
+    }
+}
+
+impl ClusterRaw {
+    /// The `cluster-*` options of the file, overridden by the CLI's.
+    fn layered(file: &FileConfig, cli: &Cli) -> ClusterRaw {
         let mut cl = ClusterRaw {
             etcd: file.cluster_etcd.as_ref().map(toml_text),
-            name: file.cluster_name,
-            node_id: file.node_id,
+            name: file.cluster_name.clone(),
+            node_id: file.node_id.clone(),
             port: file.cluster_port,
-            advertise: file.cluster_advertise,
+            advertise: file.cluster_advertise.clone(),
             lease_ttl: file.cluster_lease_ttl.as_ref().map(toml_text),
             secret: file.cluster_secret.as_ref().map(toml_text),
             insecure: file.cluster_insecure,
@@ -661,54 +594,143 @@ impl Config {
             cl.insecure = Some(v);
         }
         over!(backlog_size, cluster_backlog_size);
-        if let Some(v) = cli.port {
-            c.port = v;
-        }
-        if let Some(v) = &cli.bind {
-            c.bind = v.clone();
-        }
-        if let Some(v) = &cli.requirepass {
-            c.requirepass = Some(v.clone());
-        }
-        if let Some(v) = &cli.protected_mode {
-            c.protected_mode = parse_yes_no("protected-mode", v)?;
-        }
-        if let Some(v) = &cli.enable_debug_command {
-            c.enable_debug_command = parse_protected("enable-debug-command", v)?;
-        }
-        if let Some(v) = &cli.client_query_buffer_limit {
-            c.client_query_buffer_limit = memory_str("client-query-buffer-limit", v)?;
-        }
-        if let Some(v) = &cli.maxmemory {
-            c.maxmemory = memory_str("maxmemory", v)?;
-        }
-        if let Some(v) = &cli.maxmemory_policy {
-            c.maxmemory_policy = parse_policy(v)?;
-        }
-        if let Some(v) = cli.maxclients {
-            c.maxclients = v;
-        }
-        if let Some(v) = &cli.proto_max_bulk_len {
-            c.proto_max_bulk_len = memory_str("proto-max-bulk-len", v)?;
-        }
-        if let Some(v) = cli.timeout {
-            c.timeout = v;
-        }
-        if let Some(v) = &cli.log_level {
-            c.log_level = v.clone();
-        }
-        if let Some(v) = file.threads {
-            c.threads = v;
-        }
-        if let Some(v) = cli.threads {
-            c.threads = v;
-        }
-        if let Some(v) = &cli.log_format {
-            c.log_format = parse_log_format(v)?;
-        }
-        c.cluster = cl.build(&c.bind)?;
+        cl
+    }
+}
+
+impl Config {
+    /// Builds the configuration: defaults, then the config file the command
+    /// line names, then the command line (clap has already put the
+    /// `JCACHE_*` environment under it), then validation.
+    pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+        let file = FileConfig::read(cli.config.as_ref())?;
+        let mut c = Config::default();
+        c.apply_file(&file)?;
+        c.apply_cli(cli)?;
+        c.cluster = ClusterRaw::layered(&file, cli).build(&c.bind)?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// The file layer (cluster options aside: see [`ClusterRaw::layered`]).
+    fn apply_file(&mut self, file: &FileConfig) -> Result<(), ConfigError> {
+        if let Some(v) = file.port {
+            self.port = v;
+        }
+        if let Some(v) = &file.bind {
+            self.bind = v.clone();
+        }
+        if let Some(v) = &file.requirepass {
+            self.requirepass = Some(v.clone());
+        }
+        if let Some(v) = &file.protected_mode {
+            self.protected_mode = match v {
+                toml::Value::Boolean(b) => *b,
+                other => parse_yes_no("protected-mode", &toml_text(other))?,
+            };
+        }
+        if let Some(v) = &file.enable_debug_command {
+            self.enable_debug_command = parse_protected("enable-debug-command", v)?;
+        }
+        if let Some(v) = &file.client_query_buffer_limit {
+            self.client_query_buffer_limit = memory_value("client-query-buffer-limit", v)?;
+        }
+        if let Some(v) = &file.maxmemory {
+            self.maxmemory = memory_value("maxmemory", v)?;
+        }
+        if let Some(v) = &file.maxmemory_policy {
+            self.maxmemory_policy = parse_policy(v)?;
+        }
+        if let Some(v) = file.maxclients {
+            self.maxclients = v;
+        }
+        if let Some(v) = &file.proto_max_bulk_len {
+            self.proto_max_bulk_len = memory_value("proto-max-bulk-len", v)?;
+        }
+        if let Some(v) = file.timeout {
+            self.timeout = v;
+        }
+        if let Some(v) = &file.log_level {
+            self.log_level = v.clone();
+        }
+        if let Some(v) = &file.log_format {
+            self.log_format = parse_log_format(v)?;
+        }
+        if let Some(v) = &file.tier {
+            self.tiers = parse_tiers(v)?;
+        }
+        if let Some(v) = &file.local_ttl_max {
+            self.local_ttl_max_ms = duration_value("local-ttl-max", v)?;
+        }
+        if let Some(v) = &file.negative_cache_ttl {
+            self.negative_cache_ttl_ms = duration_value("negative-cache-ttl", v)?;
+        }
+        if let Some(v) = &file.upstream_timeout {
+            self.upstream_timeout_ms = duration_value("upstream-timeout", v)?;
+        }
+        if let Some(v) = file.threads {
+            self.threads = v;
+        }
+        Ok(())
+    }
+
+    /// The command-line layer (with the environment folded in by clap).
+    fn apply_cli(&mut self, cli: &Cli) -> Result<(), ConfigError> {
+        if !cli.tier.is_empty() {
+            self.tiers = parse_tiers(&cli.tier)?;
+        }
+        if let Some(v) = &cli.local_ttl_max {
+            self.local_ttl_max_ms = duration_str("local-ttl-max", v)?;
+        }
+        if let Some(v) = &cli.negative_cache_ttl {
+            self.negative_cache_ttl_ms = duration_str("negative-cache-ttl", v)?;
+        }
+        if let Some(v) = &cli.upstream_timeout {
+            self.upstream_timeout_ms = duration_str("upstream-timeout", v)?;
+        }
+        if let Some(v) = cli.port {
+            self.port = v;
+        }
+        if let Some(v) = &cli.bind {
+            self.bind = v.clone();
+        }
+        if let Some(v) = &cli.requirepass {
+            self.requirepass = Some(v.clone());
+        }
+        if let Some(v) = &cli.protected_mode {
+            self.protected_mode = parse_yes_no("protected-mode", v)?;
+        }
+        if let Some(v) = &cli.enable_debug_command {
+            self.enable_debug_command = parse_protected("enable-debug-command", v)?;
+        }
+        if let Some(v) = &cli.client_query_buffer_limit {
+            self.client_query_buffer_limit = memory_str("client-query-buffer-limit", v)?;
+        }
+        if let Some(v) = &cli.maxmemory {
+            self.maxmemory = memory_str("maxmemory", v)?;
+        }
+        if let Some(v) = &cli.maxmemory_policy {
+            self.maxmemory_policy = parse_policy(v)?;
+        }
+        if let Some(v) = cli.maxclients {
+            self.maxclients = v;
+        }
+        if let Some(v) = &cli.proto_max_bulk_len {
+            self.proto_max_bulk_len = memory_str("proto-max-bulk-len", v)?;
+        }
+        if let Some(v) = cli.timeout {
+            self.timeout = v;
+        }
+        if let Some(v) = &cli.log_level {
+            self.log_level = v.clone();
+        }
+        if let Some(v) = cli.threads {
+            self.threads = v;
+        }
+        if let Some(v) = &cli.log_format {
+            self.log_format = parse_log_format(v)?;
+        }
+        Ok(())
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::cluster::{
-    con, field, info, start_node, start_node_with, Cluster, Etcd, Node, TTL_SECS,
+use common::cluster::{con, info, start_node, start_node_with, Cluster, Etcd, Node, TTL_SECS};
+use common::{
+    blpop_blocked_for, command, free_port, info_field, upstream::Upstream, wait_for, Server,
 };
-use common::{blpop_blocked_for, free_port, wait_for, Server};
 use redis::Value;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -27,19 +27,12 @@ fn get(port: u16, key: &str) -> Option<String> {
 
 /// A value read with a command, compared as a redis::Value dump.
 fn read(port: u16, cmd: &[&str]) -> String {
-    let mut c = redis::cmd(cmd[0]);
-    for a in &cmd[1..] {
-        c.arg(*a);
-    }
-    format!("{:?}", c.query::<Value>(&mut con(port)).unwrap())
+    format!("{:?}", command(cmd).query::<Value>(&mut con(port)).unwrap())
 }
 
 fn run(port: u16, cmd: &[&str]) -> Value {
-    let mut c = redis::cmd(cmd[0]);
-    for a in &cmd[1..] {
-        c.arg(*a);
-    }
-    c.query::<Value>(&mut con(port))
+    command(cmd)
+        .query::<Value>(&mut con(port))
         .unwrap_or_else(|e| panic!("{cmd:?} at {port}: {e}"))
 }
 
@@ -189,11 +182,14 @@ fn writes_replicate_for_every_type_and_followers_read_their_writes() {
     };
     assert_eq!(role[0], Value::BulkString(b"slave".to_vec()));
     let mi = info(mp);
-    assert_eq!(field(&mi, "connected_slaves").as_deref(), Some("2"));
+    assert_eq!(info_field(&mi, "connected_slaves").as_deref(), Some("2"));
     assert!(mi.contains("slave0:id=n"), "{mi}");
     let fi = info(fp);
-    assert_eq!(field(&fi, "master_node_id"), Some(c.nodes[m].id.clone()));
-    assert_eq!(field(&fi, "epoch"), field(&mi, "epoch"));
+    assert_eq!(
+        info_field(&fi, "master_node_id"),
+        Some(c.nodes[m].id.clone())
+    );
+    assert_eq!(info_field(&fi, "epoch"), info_field(&mi, "epoch"));
     // A pipeline at a follower: its writes go to the master together, each
     // with its own reply, in order (an error in the middle stays that
     // command's); a read in the middle sees the writes before it.
@@ -445,8 +441,8 @@ fn late_joiner_full_syncs_and_restarted_follower_catches_up() {
             let n: i64 = redis::cmd("DBSIZE").query(&mut lc).unwrap();
             seen.insert(n);
             let i = info(c.nodes[late].port);
-            field(&i, "master_link_status").as_deref() == Some("up")
-                && field(&i, "full_syncs_received").as_deref() == Some("1")
+            info_field(&i, "master_link_status").as_deref() == Some("up")
+                && info_field(&i, "full_syncs_received").as_deref() == Some("1")
         }),
         "late joiner did not full-sync"
     );
@@ -485,7 +481,7 @@ fn kill_master_under_load_fails_over_within_bound_and_converges() {
     let _s = serial();
     let mut c = Cluster::start(3);
     let m = c.master();
-    let old_epoch: u64 = field(&info(c.nodes[m].port), "epoch")
+    let old_epoch: u64 = info_field(&info(c.nodes[m].port), "epoch")
         .unwrap()
         .parse()
         .unwrap();
@@ -549,7 +545,7 @@ fn kill_master_under_load_fails_over_within_bound_and_converges() {
             new_master = fs
                 .iter()
                 .copied()
-                .find(|&f| field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
+                .find(|&f| info_field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
             new_master.is_some()
         }),
         "no new master"
@@ -561,7 +557,7 @@ fn kill_master_under_load_fails_over_within_bound_and_converges() {
         "failover took {failover:?}"
     );
     let nm = new_master.unwrap();
-    let new_epoch: u64 = field(&info(c.nodes[nm].port), "epoch")
+    let new_epoch: u64 = info_field(&info(c.nodes[nm].port), "epoch")
         .unwrap()
         .parse()
         .unwrap();
@@ -585,7 +581,7 @@ fn kill_master_under_load_fails_over_within_bound_and_converges() {
     // No node committed a write while not master.
     for n in c.live() {
         assert_eq!(
-            field(&info(n.port), "writes_while_not_master").as_deref(),
+            info_field(&info(n.port), "writes_while_not_master").as_deref(),
             Some("0"),
             "node {}",
             n.id
@@ -604,7 +600,7 @@ fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
     let c = Cluster::start(3);
     let m = c.master();
     let mp = c.nodes[m].port;
-    let old_epoch = field(&info(mp), "epoch").unwrap();
+    let old_epoch = info_field(&info(mp), "epoch").unwrap();
     run(mp, &["SET", "before", "1"]);
     let mut held = con(mp); // a connection opened while it was master
     let pid = c.nodes[m].server.as_ref().unwrap().pid() as i32;
@@ -615,7 +611,7 @@ fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
         nm = fs
             .iter()
             .copied()
-            .find(|&f| field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
+            .find(|&f| info_field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
         nm.is_some()
     });
     if !ok {
@@ -646,20 +642,20 @@ fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
     let m2 = c.wait_stable(Duration::from_secs(15));
     assert_eq!(m2, nm, "the paused node took mastership back");
     // Followers on the same history resumed from the new master's backlog.
-    let partial: u64 = field(&info(c.nodes[nm].port), "sync_partial_ok")
+    let partial: u64 = info_field(&info(c.nodes[nm].port), "sync_partial_ok")
         .unwrap()
         .parse()
         .unwrap();
     assert!(partial >= 1, "no partial sync after failover");
     let i = info(mp);
-    assert_eq!(field(&i, "role").as_deref(), Some("slave"));
-    assert_ne!(field(&i, "epoch"), Some(old_epoch));
+    assert_eq!(info_field(&i, "role").as_deref(), Some("slave"));
+    assert_ne!(info_field(&i, "epoch"), Some(old_epoch));
     c.wait_converged(Duration::from_secs(15));
     assert_eq!(get(mp, "during").as_deref(), Some("1"));
     assert_eq!(get(mp, "before").as_deref(), Some("1"));
     for n in c.live() {
         assert_eq!(
-            field(&info(n.port), "writes_while_not_master").as_deref(),
+            info_field(&info(n.port), "writes_while_not_master").as_deref(),
             Some("0"),
             "node {}",
             n.id
@@ -692,7 +688,7 @@ fn graceful_shutdown_hands_over_without_losing_writes() {
         nm = fs
             .iter()
             .copied()
-            .find(|&f| field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
+            .find(|&f| info_field(&info(c.nodes[f].port), "role").as_deref() == Some("master"));
         nm.is_some()
     }));
     // Resigning lets the successor win without waiting for the lease to expire.
@@ -761,7 +757,7 @@ fn wrong_secret_is_refused() {
     run(c.nodes[0].port, &["SET", "x", "1"]);
     // The intruder never links up to the master (and thus has no data).
     let linked = wait_for(Duration::from_secs(3), || {
-        field(&info(bad.port), "master_link_status").as_deref() == Some("up")
+        info_field(&info(bad.port), "master_link_status").as_deref() == Some("up")
     });
     assert!(!linked);
     assert_eq!(get(bad.port, "x"), None);
@@ -809,7 +805,7 @@ fn cluster_port_needs_a_secret_and_secrets_rotate() {
     let name = format!("t{}", free_port());
     let insecure = start_node_with(&etcd, &name, "lone", &["--cluster-insecure"]);
     assert!(wait_for(Duration::from_secs(20), || {
-        field(&info(insecure.port), "role").as_deref() == Some("master")
+        info_field(&info(insecure.port), "role").as_deref() == Some("master")
     }));
     drop(insecure);
 
@@ -899,7 +895,7 @@ fn forward_admits_only_what_followers_forward() {
         .arg("replication")
         .query(&mut fc)
         .unwrap();
-    let grpc = field(&fi, "master_grpc").unwrap();
+    let grpc = info_field(&fi, "master_grpc").unwrap();
 
     let replies = forward_as_peer(
         &grpc,
@@ -947,7 +943,7 @@ fn forward_admits_only_what_followers_forward() {
         .arg("replication")
         .query(&mut mc)
         .unwrap();
-    assert_eq!(field(&mi, "forwards_refused").as_deref(), Some("2"));
+    assert_eq!(info_field(&mi, "forwards_refused").as_deref(), Some("2"));
 
     // What a follower's clients do still reaches the master.
     let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut fc).unwrap();
@@ -986,11 +982,14 @@ fn forward_admits_only_what_followers_forward() {
         .query(&mut fc)
         .unwrap();
     assert_eq!(
-        field(&fi, "keyspace_complete").as_deref(),
+        info_field(&fi, "keyspace_complete").as_deref(),
         Some("1"),
         "the follower ran a write itself: {fi}"
     );
-    assert_eq!(field(&fi, "writes_while_not_master").as_deref(), Some("0"));
+    assert_eq!(
+        info_field(&fi, "writes_while_not_master").as_deref(),
+        Some("0")
+    );
 }
 
 /// Rolling upgrades: a node that speaks no protocol version the master
@@ -1024,23 +1023,23 @@ fn peers_with_an_incompatible_protocol_version_are_refused() {
     let refused = wait_for(Duration::from_secs(20), || {
         let mi = info(mp);
         let ni = info(new);
-        field(&mi, "repl_peers_incompatible").as_deref() == Some("old=0")
-            && field(&ni, "repl_peers_incompatible") == Some(format!("{mid}=1"))
+        info_field(&mi, "repl_peers_incompatible").as_deref() == Some("old=0")
+            && info_field(&ni, "repl_peers_incompatible") == Some(format!("{mid}=1"))
     });
     assert!(refused, "master: {}\nnew: {}", info(mp), info(new));
     assert_eq!(
-        field(&info(mp), "repl_protocol_version").as_deref(),
+        info_field(&info(mp), "repl_protocol_version").as_deref(),
         Some("1")
     );
     assert_eq!(
-        field(&info(new), "repl_protocol_version").as_deref(),
+        info_field(&info(new), "repl_protocol_version").as_deref(),
         Some("99")
     );
     // Neither ever linked nor received anything.
     for port in [old, new] {
         let i = info(port);
         assert_eq!(
-            field(&i, "master_link_status").as_deref(),
+            info_field(&i, "master_link_status").as_deref(),
             Some("down"),
             "{i}"
         );
@@ -1120,49 +1119,10 @@ fn publish_at_any_node_reaches_subscribers_on_every_node() {
     }
 }
 
-/// A redis-server for the upstream tier, killed on drop.
-struct UpstreamRedis {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl UpstreamRedis {
-    fn start() -> UpstreamRedis {
-        let port = free_port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        assert!(wait_for(Duration::from_secs(10), || redis::Client::open(
-            format!("redis://127.0.0.1:{port}/")
-        )
-        .and_then(|c| c.get_connection())
-        .is_ok()));
-        UpstreamRedis { port, child }
-    }
-}
-
-impl Drop for UpstreamRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn cluster_with_an_upstream_tier() {
     let _s = serial();
-    let up = UpstreamRedis::start();
+    let up = Upstream::start();
     let url = format!("redis://127.0.0.1:{}", up.port);
     let c = Cluster::start_with(2, &["--tier", "memory", "--tier", &url]);
     let m = c.master();
@@ -1305,12 +1265,12 @@ fn cluster_with_an_upstream_tier() {
     // second full sync, and nobody wrote while not master.
     let fi = info(fp);
     assert_eq!(
-        field(&fi, "full_syncs_received").as_deref(),
+        info_field(&fi, "full_syncs_received").as_deref(),
         Some("1"),
         "{fi}"
     );
     assert_eq!(
-        field(&info(mp), "writes_while_not_master").as_deref(),
+        info_field(&info(mp), "writes_while_not_master").as_deref(),
         Some("0")
     );
 }
@@ -1376,12 +1336,12 @@ fn incomplete_follower_hands_the_election_to_a_complete_one() {
                 .ignore();
         }
         p.query::<()>(&mut mc).unwrap();
-        let target: u64 = field(&info(mp), "master_repl_offset")
+        let target: u64 = info_field(&info(mp), "master_repl_offset")
             .unwrap()
             .parse()
             .unwrap();
         let caught_up = wait_for(Duration::from_secs(10), || {
-            field(&info(n2p), "slave_repl_offset")
+            info_field(&info(n2p), "slave_repl_offset")
                 .and_then(|o| o.parse::<u64>().ok())
                 .is_some_and(|o| o >= target)
         });
@@ -1397,7 +1357,7 @@ fn incomplete_follower_hands_the_election_to_a_complete_one() {
         "the pause ({pause:?}) came close to the 30 s lease: the case would not be exercised"
     );
     let syncing = wait_for(Duration::from_secs(10), || {
-        field(&info(c.nodes[f].port), "keyspace_complete").as_deref() == Some("0")
+        info_field(&info(c.nodes[f].port), "keyspace_complete").as_deref() == Some("0")
     });
     assert!(syncing, "the follower did not start a full sync");
     c.kill9(m);
@@ -1405,7 +1365,7 @@ fn incomplete_follower_hands_the_election_to_a_complete_one() {
     assert_eq!(nm, 2, "the incomplete follower became master");
     let fi = info(c.nodes[f].port);
     assert!(
-        field(&fi, "elections_yielded").is_some_and(|v| v != "0"),
+        info_field(&fi, "elections_yielded").is_some_and(|v| v != "0"),
         "the follower never won and yielded (the test did not exercise the case): {fi}"
     );
     let d = c.wait_converged(Duration::from_secs(30));

@@ -6,10 +6,8 @@ use common::{q, Server};
 
 fn info_field(c: &mut redis::Connection, field: &str) -> u64 {
     let info: String = redis::cmd("INFO").query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+    common::info_field(&info, field)
         .unwrap_or_else(|| panic!("INFO lacks {field}"))
-        .trim()
         .parse()
         .unwrap()
 }

@@ -19,10 +19,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, req, wait_pong, Server};
+use common::upstream::Upstream;
+use common::{req, Server};
 use jcache::util::fuzz::seeds;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -91,34 +91,6 @@ impl Conn {
             }
             other => panic!("unexpected reply type {other:?} in {l:?}"),
         }
-    }
-}
-
-struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let redis = Redis { port, child };
-        wait_pong(port, Duration::from_secs(20));
-        redis
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -600,7 +572,7 @@ fn shaped_command(rng: &mut StdRng, shapes: &[Shape]) -> Vec<Vec<u8>> {
 
 #[test]
 fn replies_equal_redis_servers() {
-    let redis = Redis::start();
+    let redis = Upstream::start();
     let s = Server::start(&[]);
     let shapes = shapes(redis.port);
     for seed in seeds("replies_equal_redis_servers") {

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{err, q, req, wait_for, Raw, Server};
+use common::{err, info_field, q, req, wait_for, Raw, Server};
 
 /// A raw connection to `server` whose source address is 127.0.0.2: a
 /// loopback address that Redis (and jcache) do not count as local.
@@ -443,11 +443,8 @@ fn clients_give_large_buffers_back() {
     });
     assert!(small, "{list}");
     let info: String = q(&mut c, &["INFO", "memory"]);
-    let clients_mem: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("mem_clients_normal:"))
+    let clients_mem: u64 = info_field(&info, "mem_clients_normal")
         .unwrap()
-        .trim()
         .parse()
         .unwrap();
     assert!(clients_mem < 9 * 64 * 1024, "{clients_mem}");
@@ -456,12 +453,7 @@ fn clients_give_large_buffers_back() {
     // about a second; they used to stay for the life of the connections).
     let used: u64 = {
         let info: String = q(&mut c, &["INFO", "memory"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+        info_field(&info, "used_memory").unwrap().parse().unwrap()
     };
     let mut last = 0;
     assert!(

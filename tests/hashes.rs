@@ -5,34 +5,8 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 
-use common::{err, q, Server};
+use common::{assert_err, q, Server};
 use redis::Connection;
-
-fn assert_err(c: &mut Connection, args: &[&str], needle: &str) {
-    let e = err(c, args);
-    assert!(
-        e.contains(needle),
-        "{args:?}: {e:?} does not contain {needle:?}"
-    );
-}
-
-/// Switches a raw connection to RESP3 and consumes the HELLO reply (a map
-/// whose last entry is "modules" => empty array).
-fn hello3(r: &mut common::Raw) {
-    use std::io::Read;
-    r.send(b"HELLO 3\r\n");
-    let mut reply = Vec::new();
-    let mut b = [0u8; 1];
-    while !reply.ends_with(b"$7\r\nmodules\r\n*0\r\n") {
-        r.s.read_exact(&mut b).unwrap();
-        reply.push(b[0]);
-    }
-    assert!(
-        reply.starts_with(b"%"),
-        "{:?}",
-        String::from_utf8_lossy(&reply)
-    );
-}
 
 #[test]
 fn hset_hget_and_friends() {
@@ -272,7 +246,7 @@ fn hrandfield_counts() {
 fn resp3_shapes() {
     let s = Server::start(&[]);
     let mut r = s.raw();
-    hello3(&mut r);
+    r.hello3();
     r.roundtrip(b"HSET h a 1 b 2\r\n", b":2\r\n");
     r.roundtrip(
         b"HGETALL h\r\n",

@@ -17,10 +17,6 @@ fn cmd(r: &mut Raw, args: &[&str]) -> String {
         req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
     }
     r.send(req.as_bytes());
-    read_reply(r)
-}
-
-fn read_reply(r: &mut Raw) -> String {
     r.read_reply()
 }
 

@@ -9,33 +9,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use common::{req, wait_for, Raw, Server, NOT_INT, SYNTAX, WRONGTYPE};
-
-fn cmd(text: &str) -> Vec<u8> {
-    let args: Vec<&[u8]> = text.split_whitespace().map(|s| s.as_bytes()).collect();
-    req(&args)
-}
-
-/// Sends a whitespace-separated command and expects exactly `expected`.
-fn check(r: &mut Raw, text: &str, expected: &str) {
-    r.roundtrip(&cmd(text), expected.as_bytes());
-}
-
-fn read_reply(r: &mut Raw) -> String {
-    r.read_reply()
-}
+use common::{
+    check, err_line, info_field, wait_for, words, Raw, Server, NOT_INT, SYNTAX, WRONGTYPE,
+};
 
 /// Sends a command on `r` without waiting for its reply.
 fn send(r: &mut Raw, text: &str) {
-    r.send(&cmd(text));
+    r.send(&words(text));
 }
 
 fn blocked_clients(r: &mut Raw) -> usize {
     send(r, "INFO clients");
-    let info = read_reply(r);
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
+    let info = r.read_reply();
+    info_field(&info, "blocked_clients")
+        .and_then(|v| v.parse().ok())
         .expect("blocked_clients in INFO")
 }
 
@@ -44,10 +31,6 @@ fn wait_blocked(r: &mut Raw, n: usize) {
         wait_for(Duration::from_secs(10), || blocked_clients(r) == n),
         "expected {n} blocked clients"
     );
-}
-
-fn err(msg: &str) -> String {
-    format!("-{msg}\r\n")
 }
 
 #[test]
@@ -83,22 +66,22 @@ fn push_pop_and_null_shapes_resp2() {
     check(
         &mut r,
         "LPOP l -1",
-        &err("ERR value is out of range, must be positive"),
+        &err_line("ERR value is out of range, must be positive"),
     );
     check(
         &mut r,
         "RPOP l x",
-        &err("ERR value is out of range, must be positive"),
+        &err_line("ERR value is out of range, must be positive"),
     );
     check(
         &mut r,
         "LPOP l 1 2",
-        &err("ERR wrong number of arguments for 'lpop' command"),
+        &err_line("ERR wrong number of arguments for 'lpop' command"),
     );
     check(
         &mut r,
         "LPUSH l",
-        &err("ERR wrong number of arguments for 'lpush' command"),
+        &err_line("ERR wrong number of arguments for 'lpush' command"),
     );
 }
 
@@ -106,8 +89,7 @@ fn push_pop_and_null_shapes_resp2() {
 fn null_shapes_resp3() {
     let s = Server::start(&[]);
     let mut r = s.raw();
-    send(&mut r, "HELLO 3");
-    read_reply(&mut r);
+    r.hello3();
     check(&mut r, "LPOP nokey", "_\r\n");
     check(&mut r, "RPOP nokey 2", "_\r\n");
     check(&mut r, "LINDEX nokey 0", "_\r\n");
@@ -169,8 +151,8 @@ fn timeouts_reply_null_array_resp2() {
 fn timeout_argument_errors() {
     let s = Server::start(&[]);
     let mut r = s.raw();
-    let not_float = err("ERR timeout is not a float or out of range");
-    let negative = err("ERR timeout is negative");
+    let not_float = err_line("ERR timeout is not a float or out of range");
+    let negative = err_line("ERR timeout is negative");
     check(&mut r, "BLPOP k abc", &not_float);
     check(&mut r, "BLPOP k nan", &not_float);
     check(&mut r, "BLPOP k 1x", &not_float);
@@ -187,7 +169,7 @@ fn timeout_argument_errors() {
     check(
         &mut r,
         "BLMPOP -1 0 k LEFT",
-        &err("ERR numkeys should be greater than 0"),
+        &err_line("ERR numkeys should be greater than 0"),
     );
     // Hexadecimal floats parse like strtold.
     let t = Instant::now();
@@ -239,11 +221,11 @@ fn index_range_and_edits() {
 
     check(&mut r, "LSET l 0 first", "+OK\r\n");
     check(&mut r, "LSET l -1 last", "+OK\r\n");
-    check(&mut r, "LSET l 5 x", &err("ERR index out of range"));
-    check(&mut r, "LSET l -6 x", &err("ERR index out of range"));
+    check(&mut r, "LSET l 5 x", &err_line("ERR index out of range"));
+    check(&mut r, "LSET l -6 x", &err_line("ERR index out of range"));
     check(&mut r, "LSET l x x", NOT_INT);
-    check(&mut r, "LSET nokey 0 x", &err("ERR no such key"));
-    check(&mut r, "LSET nokey x x", &err("ERR no such key"));
+    check(&mut r, "LSET nokey 0 x", &err_line("ERR no such key"));
+    check(&mut r, "LSET nokey x x", &err_line("ERR no such key"));
     check(&mut r, "LINDEX l 0", "$5\r\nfirst\r\n");
     check(&mut r, "LINDEX l 4", "$4\r\nlast\r\n");
 
@@ -278,24 +260,24 @@ fn lpos_options() {
     check(
         &mut r,
         "LPOS l c RANK 0",
-        &err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"),
+        &err_line("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"),
     );
     check(&mut r, "LPOS l c RANK x", NOT_INT);
     check(&mut r, "LPOS l c RANK -9223372036854775808", ":7\r\n");
     check(
         &mut r,
         "LPOS l c COUNT -1",
-        &err("ERR COUNT can't be negative"),
+        &err_line("ERR COUNT can't be negative"),
     );
     check(
         &mut r,
         "LPOS l c COUNT x",
-        &err("ERR COUNT can't be negative"),
+        &err_line("ERR COUNT can't be negative"),
     );
     check(
         &mut r,
         "LPOS l c MAXLEN -1",
-        &err("ERR MAXLEN can't be negative"),
+        &err_line("ERR MAXLEN can't be negative"),
     );
     check(&mut r, "LPOS l c RANK", SYNTAX);
     check(&mut r, "LPOS l c FOO 1", SYNTAX);
@@ -341,8 +323,8 @@ fn moves_and_lmpop() {
         "LMPOP 2 src str LEFT",
         "*2\r\n$3\r\nsrc\r\n*1\r\n$1\r\n2\r\n",
     );
-    let numkeys = err("ERR numkeys should be greater than 0");
-    let count = err("ERR count should be greater than 0");
+    let numkeys = err_line("ERR numkeys should be greater than 0");
+    let count = err_line("ERR count should be greater than 0");
     check(&mut r, "LMPOP 0 a LEFT", &numkeys);
     check(&mut r, "LMPOP -1 a LEFT", &numkeys);
     check(&mut r, "LMPOP x a LEFT", &numkeys);
@@ -405,7 +387,7 @@ fn blocked_client_served_when_key_created_later() {
     send(&mut b, "BLPOP l1 l2 0");
     wait_blocked(&mut r, 1);
     check(&mut r, "RPUSH l2 x y", ":2\r\n");
-    assert_eq!(read_reply(&mut b), "*2\r\n$2\r\nl2\r\n$1\r\nx\r\n");
+    assert_eq!(b.read_reply(), "*2\r\n$2\r\nl2\r\n$1\r\nx\r\n");
     check(&mut r, "LRANGE l2 0 -1", "*1\r\n$1\r\ny\r\n");
     wait_blocked(&mut r, 0);
 
@@ -413,20 +395,19 @@ fn blocked_client_served_when_key_created_later() {
     send(&mut b, "BRPOP l3 0");
     wait_blocked(&mut r, 1);
     check(&mut r, "RPUSH l3 a b", ":2\r\n");
-    assert_eq!(read_reply(&mut b), "*2\r\n$2\r\nl3\r\n$1\r\nb\r\n");
-    send(&mut b, "HELLO 3");
-    read_reply(&mut b);
+    assert_eq!(b.read_reply(), "*2\r\n$2\r\nl3\r\n$1\r\nb\r\n");
+    b.hello3();
     send(&mut b, "BLMPOP 0 2 l4 l5 RIGHT COUNT 2");
     wait_blocked(&mut r, 1);
     check(&mut r, "LPUSH l5 a b c", ":3\r\n");
     assert_eq!(
-        read_reply(&mut b),
+        b.read_reply(),
         "*2\r\n$2\r\nl5\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n"
     );
     send(&mut b, "BRPOPLPUSH l6 d6 0");
     wait_blocked(&mut r, 1);
     check(&mut r, "RPUSH l6 v", ":1\r\n");
-    assert_eq!(read_reply(&mut b), "$1\r\nv\r\n");
+    assert_eq!(b.read_reply(), "$1\r\nv\r\n");
     check(&mut r, "LRANGE d6 0 -1", "*1\r\n$1\r\nv\r\n");
     check(&mut r, "EXISTS l6", ":0\r\n");
 }
@@ -450,7 +431,7 @@ fn blocked_clients_are_served_in_fifo_order() {
     // One push of five elements: each client gets one, first blocked first served.
     check(&mut r, "RPUSH q e0 e1 e2 e3 e4", ":5\r\n");
     for (i, b) in clients.iter_mut().enumerate() {
-        let got = read_reply(b);
+        let got = b.read_reply();
         assert!(
             got.contains(&format!("e{i}")) && !got.contains(&format!("e{}", i + 1)),
             "client {i} got {got:?}"
@@ -468,7 +449,7 @@ fn blocked_clients_are_served_in_fifo_order() {
     }
     for (i, c) in clients.iter_mut().take(3).enumerate() {
         check(&mut r, &format!("LPUSH q x{i}"), ":1\r\n");
-        let got = read_reply(c);
+        let got = c.read_reply();
         assert_eq!(got, format!("*2\r\n$1\r\nq\r\n$2\r\nx{i}\r\n"));
     }
 }
@@ -480,7 +461,7 @@ fn subsecond_timeout_and_no_busy_wait() {
     let mut b = s.raw();
     let t = Instant::now();
     send(&mut b, "BLPOP q 0.2");
-    assert_eq!(read_reply(&mut b), "*-1\r\n");
+    assert_eq!(b.read_reply(), "*-1\r\n");
     let e = t.elapsed();
     assert!(e >= Duration::from_millis(200), "{e:?}");
     assert!(e < Duration::from_secs(2), "{e:?}");
@@ -505,7 +486,7 @@ fn timed_out_clients_never_lose_elements() {
             // Tiny timeouts so that timeouts race with pushes all the time.
             while done.load(Ordering::Acquire) == 0 {
                 send(&mut b, "BLPOP q 0.001");
-                let got = read_reply(&mut b);
+                let got = b.read_reply();
                 if got != "*-1\r\n" {
                     let v = got.rsplit("\r\n").nth(1).unwrap().to_string();
                     tx.send(v).unwrap();
@@ -517,7 +498,7 @@ fn timed_out_clients_never_lose_elements() {
     let mut p = s.raw();
     for i in 0..total {
         send(&mut p, &format!("RPUSH q v{i}"));
-        assert!(read_reply(&mut p).starts_with(':'));
+        assert!(p.read_reply().starts_with(':'));
         if i % 100 == 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -526,7 +507,7 @@ fn timed_out_clients_never_lose_elements() {
     let mut r = s.raw();
     assert!(wait_for(Duration::from_secs(20), || {
         send(&mut r, "LLEN q");
-        read_reply(&mut r) == ":0\r\n"
+        r.read_reply() == ":0\r\n"
     }));
     done.store(1, Ordering::Release);
     for t in poppers {
@@ -554,9 +535,9 @@ fn blmove_chains_and_wakeups_by_moves() {
     send(&mut b3, "BLPOP c 0");
     wait_blocked(&mut r, 3);
     check(&mut r, "RPUSH a x", ":1\r\n");
-    assert_eq!(read_reply(&mut b1), "$1\r\nx\r\n");
-    assert_eq!(read_reply(&mut b2), "$1\r\nx\r\n");
-    assert_eq!(read_reply(&mut b3), "*2\r\n$1\r\nc\r\n$1\r\nx\r\n");
+    assert_eq!(b1.read_reply(), "$1\r\nx\r\n");
+    assert_eq!(b2.read_reply(), "$1\r\nx\r\n");
+    assert_eq!(b3.read_reply(), "*2\r\n$1\r\nc\r\n$1\r\nx\r\n");
     check(&mut r, "EXISTS a b c", ":0\r\n");
 
     // A circular pair of BRPOPLPUSHes ends with the element back at the start.
@@ -565,8 +546,8 @@ fn blmove_chains_and_wakeups_by_moves() {
     send(&mut b2, "BRPOPLPUSH l2 l1 0");
     wait_blocked(&mut r, 2);
     check(&mut r, "RPUSH l1 foo", ":1\r\n");
-    assert_eq!(read_reply(&mut b1), "$3\r\nfoo\r\n");
-    assert_eq!(read_reply(&mut b2), "$3\r\nfoo\r\n");
+    assert_eq!(b1.read_reply(), "$3\r\nfoo\r\n");
+    assert_eq!(b2.read_reply(), "$3\r\nfoo\r\n");
     check(&mut r, "LRANGE l1 0 -1", "*1\r\n$3\r\nfoo\r\n");
     check(&mut r, "EXISTS l2", ":0\r\n");
 
@@ -574,18 +555,18 @@ fn blmove_chains_and_wakeups_by_moves() {
     send(&mut b1, "BLPOP w 0");
     wait_blocked(&mut r, 1);
     check(&mut r, "LMOVE l1 w LEFT LEFT", "$3\r\nfoo\r\n");
-    assert_eq!(read_reply(&mut b1), "*2\r\n$1\r\nw\r\n$3\r\nfoo\r\n");
+    assert_eq!(b1.read_reply(), "*2\r\n$1\r\nw\r\n$3\r\nfoo\r\n");
     check(&mut r, "RPUSH src bar", ":1\r\n");
     send(&mut b1, "BRPOP w 0");
     wait_blocked(&mut r, 1);
     check(&mut r, "RPOPLPUSH src w", "$3\r\nbar\r\n");
-    assert_eq!(read_reply(&mut b1), "*2\r\n$1\r\nw\r\n$3\r\nbar\r\n");
+    assert_eq!(b1.read_reply(), "*2\r\n$1\r\nw\r\n$3\r\nbar\r\n");
 
     // Self-referential BLMOVE.
     send(&mut b1, "BLMOVE self self RIGHT LEFT 0");
     wait_blocked(&mut r, 1);
     check(&mut r, "RPUSH self v", ":1\r\n");
-    assert_eq!(read_reply(&mut b1), "$1\r\nv\r\n");
+    assert_eq!(b1.read_reply(), "$1\r\nv\r\n");
     check(&mut r, "LRANGE self 0 -1", "*1\r\n$1\r\nv\r\n");
 }
 
@@ -615,7 +596,7 @@ fn multi_exec_wakes_after_the_transaction() {
     check(&mut r, "LPUSH k b", "+QUEUED\r\n");
     check(&mut r, "LPUSH k c", "+QUEUED\r\n");
     check(&mut r, "EXEC", "*3\r\n:1\r\n:2\r\n:3\r\n");
-    assert_eq!(read_reply(&mut b), "*2\r\n$1\r\nk\r\n$1\r\nc\r\n");
+    assert_eq!(b.read_reply(), "*2\r\n$1\r\nk\r\n$1\r\nc\r\n");
     check(&mut r, "LRANGE k 0 -1", "*2\r\n$1\r\nb\r\n$1\r\na\r\n");
 }
 
@@ -627,7 +608,7 @@ fn same_key_several_times_and_type_changes() {
     send(&mut b, "BLPOP l1 l2 l2 l1 0");
     wait_blocked(&mut r, 1);
     check(&mut r, "LPUSH l2 b", ":1\r\n");
-    assert_eq!(read_reply(&mut b), "*2\r\n$2\r\nl2\r\n$1\r\nb\r\n");
+    assert_eq!(b.read_reply(), "*2\r\n$2\r\nl2\r\n$1\r\nb\r\n");
     wait_blocked(&mut r, 0);
     check(&mut r, "LPUSH l1 a", ":1\r\n");
     check(&mut r, "LPUSH l2 b", ":1\r\n");
@@ -644,14 +625,14 @@ fn same_key_several_times_and_type_changes() {
     check(&mut r, "DEL t", ":1\r\n");
     assert_eq!(blocked_clients(&mut r), 1);
     check(&mut r, "RPUSH t y", ":1\r\n");
-    assert_eq!(read_reply(&mut b), "*2\r\n$1\r\nt\r\n$1\r\ny\r\n");
+    assert_eq!(b.read_reply(), "*2\r\n$1\r\nt\r\n$1\r\ny\r\n");
 
     // Moved into place by RENAME.
     send(&mut b, "BLPOP foo 0");
     wait_blocked(&mut r, 1);
     check(&mut r, "RPUSH bob abc def", ":2\r\n");
     check(&mut r, "RENAME bob foo", "+OK\r\n");
-    assert_eq!(read_reply(&mut b), "*2\r\n$3\r\nfoo\r\n$3\r\nabc\r\n");
+    assert_eq!(b.read_reply(), "*2\r\n$3\r\nfoo\r\n$3\r\nabc\r\n");
 }
 
 #[test]
@@ -667,8 +648,8 @@ fn blmove_with_wrong_destination_type_when_served() {
     wait_blocked(&mut r, 2);
     check(&mut r, "RPUSH blist a b", ":2\r\n");
     // The first waiter fails with WRONGTYPE and takes nothing; the second is served.
-    assert_eq!(read_reply(&mut b1), WRONGTYPE);
-    assert_eq!(read_reply(&mut b2), "$1\r\nb\r\n");
+    assert_eq!(b1.read_reply(), WRONGTYPE);
+    assert_eq!(b2.read_reply(), "$1\r\nb\r\n");
     check(&mut r, "LRANGE blist 0 -1", "*1\r\n$1\r\na\r\n");
     check(&mut r, "LRANGE target2 0 -1", "*1\r\n$1\r\nb\r\n");
 }
@@ -688,17 +669,17 @@ fn disconnected_or_unblocked_client_takes_nothing() {
 
     let mut b = s.raw();
     send(&mut b, "CLIENT ID");
-    let id = read_reply(&mut b);
+    let id = b.read_reply();
     let id = id.trim_start_matches(':').trim();
     send(&mut b, "BLPOP k 0");
     wait_blocked(&mut r, 1);
     check(&mut r, &format!("CLIENT UNBLOCK {id}"), ":1\r\n");
-    assert_eq!(read_reply(&mut b), "*-1\r\n");
+    assert_eq!(b.read_reply(), "*-1\r\n");
     send(&mut b, "BLMOVE k d LEFT LEFT 0");
     wait_blocked(&mut r, 1);
     check(&mut r, &format!("CLIENT UNBLOCK {id} ERROR"), ":1\r\n");
     assert_eq!(
-        read_reply(&mut b),
+        b.read_reply(),
         "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
     );
     check(&mut r, "RPUSH k v", ":1\r\n");
@@ -714,14 +695,14 @@ fn pipelined_push_then_block_keeps_fairness() {
     send(&mut b1, "BLPOP mylist 0");
     wait_blocked(&mut r, 1);
     // One write carrying a push and a blocking pop: the earlier waiter wins.
-    let mut buf = cmd("LPUSH mylist 1");
-    buf.extend_from_slice(&cmd("BLPOP mylist 0"));
+    let mut buf = words("LPUSH mylist 1");
+    buf.extend_from_slice(&words("BLPOP mylist 0"));
     b2.send(&buf);
-    assert_eq!(read_reply(&mut b1), "*2\r\n$6\r\nmylist\r\n$1\r\n1\r\n");
-    assert_eq!(read_reply(&mut b2), ":1\r\n");
+    assert_eq!(b1.read_reply(), "*2\r\n$6\r\nmylist\r\n$1\r\n1\r\n");
+    assert_eq!(b2.read_reply(), ":1\r\n");
     wait_blocked(&mut r, 1);
     check(&mut r, "LPUSH mylist 2", ":1\r\n");
-    assert_eq!(read_reply(&mut b2), "*2\r\n$6\r\nmylist\r\n$1\r\n2\r\n");
+    assert_eq!(b2.read_reply(), "*2\r\n$6\r\nmylist\r\n$1\r\n2\r\n");
 }
 
 #[test]
@@ -751,7 +732,7 @@ fn concurrent_pushers_and_blocked_poppers_deliver_exactly_once() {
                 _ => "BLMOVE k2 mid RIGHT LEFT 0.05",
             };
             send(&mut b, c);
-            let got = read_reply(&mut b);
+            let got = b.read_reply();
             if got.starts_with("*-1") {
                 continue;
             }
@@ -777,7 +758,7 @@ fn concurrent_pushers_and_blocked_poppers_deliver_exactly_once() {
                 return;
             }
             send(&mut b, "BRPOP mid 0.05");
-            let got = read_reply(&mut b);
+            let got = b.read_reply();
             if got.starts_with("*-1") {
                 continue;
             }
@@ -795,7 +776,7 @@ fn concurrent_pushers_and_blocked_poppers_deliver_exactly_once() {
                 let key = if i % 2 == 0 { "k1" } else { "k2" };
                 let verb = if (i / 2) % 2 == 0 { "LPUSH" } else { "RPUSH" };
                 send(&mut c, &format!("{verb} {key} v{p}_{i}"));
-                let got = read_reply(&mut c);
+                let got = c.read_reply();
                 assert!(got.starts_with(':'), "{got:?}");
             }
         }));

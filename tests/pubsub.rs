@@ -56,14 +56,7 @@ fn resp3_push_messages_and_keyspace_events() {
         .query(&mut c)
         .unwrap();
     let mut sub = s.raw();
-    sub.send(b"HELLO 3\r\n");
-    // Skip the HELLO map: read until the subscribe confirmation we expect next.
-    let hello = sub.read_exact_len(1);
-    assert_eq!(hello, b"%");
-    let mut rest = Vec::new();
-    while !rest.ends_with(b"modules\r\n*0\r\n") {
-        rest.extend(sub.read_exact_len(1));
-    }
+    sub.hello3();
     sub.roundtrip(
         b"SUBSCRIBE __keyevent@0__:set\r\n",
         b">3\r\n$9\r\nsubscribe\r\n$18\r\n__keyevent@0__:set\r\n:1\r\n",

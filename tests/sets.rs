@@ -5,24 +5,8 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{q, Server};
-use redis::{cmd, Connection, RedisResult, Value};
-
-fn assert_err(c: &mut Connection, args: &[&str], needle: &str) {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    let r: RedisResult<Value> = command.query(c);
-    let e = match r {
-        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
-        Ok(v) => panic!("{args:?} unexpectedly succeeded: {v:?}"),
-    };
-    assert!(
-        e.contains(needle),
-        "{args:?}: {e:?} does not contain {needle:?}"
-    );
-}
+use common::{assert_err, q, Server};
+use redis::Connection;
 
 fn members(c: &mut Connection, key: &str) -> HashSet<String> {
     q(c, &["SMEMBERS", key])
@@ -30,17 +14,6 @@ fn members(c: &mut Connection, key: &str) -> HashSet<String> {
 
 fn set_of(items: &[&str]) -> HashSet<String> {
     items.iter().map(|s| s.to_string()).collect()
-}
-
-fn hello3(r: &mut common::Raw) {
-    use std::io::Read;
-    r.send(b"HELLO 3\r\n");
-    let mut reply = Vec::new();
-    let mut b = [0u8; 1];
-    while !reply.ends_with(b"$7\r\nmodules\r\n*0\r\n") {
-        r.s.read_exact(&mut b).unwrap();
-        reply.push(b[0]);
-    }
 }
 
 #[test]
@@ -270,7 +243,7 @@ fn algebra_and_store() {
 fn resp3_shapes() {
     let s = Server::start(&[]);
     let mut r = s.raw();
-    hello3(&mut r);
+    r.hello3();
     r.roundtrip(b"SADD s a\r\n", b":1\r\n");
     r.roundtrip(b"SMEMBERS s\r\n", b"~1\r\n$1\r\na\r\n");
     r.roundtrip(b"SMEMBERS nokey\r\n", b"~0\r\n");

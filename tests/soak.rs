@@ -86,13 +86,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::{digest, field, info, Cluster};
-use common::{free_port, wait_for, wait_pong};
+use common::cluster::{digest, info, Cluster};
+use common::upstream::Upstream;
+use common::{info_field, wait_for};
 use redis::Value;
 
 const LEASE_TTL: Duration = Duration::from_secs(3);
@@ -177,11 +177,11 @@ impl Terms {
 
 /// One INFO replication reading: (epoch, master node id).
 fn observation(info: &str) -> Option<(u64, String)> {
-    let epoch: u64 = field(info, "epoch")?.parse().ok()?;
-    let master = if field(info, "role").as_deref() == Some("master") {
-        field(info, "node_id")?
+    let epoch: u64 = info_field(info, "epoch")?.parse().ok()?;
+    let master = if info_field(info, "role").as_deref() == Some("master") {
+        info_field(info, "node_id")?
     } else {
-        field(info, "master_node_id")?
+        info_field(info, "master_node_id")?
     };
     Some((epoch, master))
 }
@@ -1011,85 +1011,6 @@ fn verify(t: usize, ops: &[OpRec], fin: &Final, must: &dyn Fn(&OpRec) -> bool) -
     v
 }
 
-// ---------------------------------------------------------------- the upstream
-
-/// A redis-server with an AOF, stopped (SIGTERM) and started on the same port.
-struct Upstream {
-    port: u16,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-}
-
-impl Upstream {
-    fn start() -> Upstream {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("jcache-soak-redis-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut u = Upstream {
-            port,
-            dir,
-            child: None,
-        };
-        u.spawn();
-        u
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "everysec"])
-            .args(["--dir", self.dir.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        // Up means PONG (not -LOADING while the AOF is read back).
-        wait_pong(self.port, Duration::from_secs(20));
-    }
-
-    /// SIGTERM (Redis flushes its AOF on shutdown) and wait for the exit.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn con(&self) -> redis::Connection {
-        let c = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
-        let con = c
-            .get_connection_with_timeout(Duration::from_secs(5))
-            .unwrap();
-        con.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        con
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 // ---------------------------------------------------------------- the phases
 
 /// Resumes etcd if the test panics while it is paused (Etcd's own Drop kills it).
@@ -1119,7 +1040,7 @@ fn live_of(c: &Cluster) -> Vec<Option<(u32, u16)>> {
 
 fn current_master(c: &Cluster) -> Option<usize> {
     c.nodes.iter().position(|n| {
-        n.server.is_some() && field(&info(n.port), "role").as_deref() == Some("master")
+        n.server.is_some() && info_field(&info(n.port), "role").as_deref() == Some("master")
     })
 }
 
@@ -1425,7 +1346,7 @@ fn soak_with_faults() {
         );
         let wwnm: Vec<String> = c
             .live()
-            .map(|n| field(&info(n.port), "writes_while_not_master").unwrap_or_default())
+            .map(|n| info_field(&info(n.port), "writes_while_not_master").unwrap_or_default())
             .collect();
         eprintln!("writes_while_not_master per node: {wwnm:?}");
         assert_clean("phase 1", &r, &verdicts);
@@ -1436,13 +1357,13 @@ fn soak_with_faults() {
     }
     // ---- phase 2: the same cluster in front of an upstream redis-server.
     {
-        let mut up = Upstream::start();
+        let mut up = Upstream::start_aof("jcache-soak-redis");
         let url = format!("redis://127.0.0.1:{}", up.port);
         let args = node_args(&["--tier", "memory", "--tier", &url, "--local-ttl-max", "2s"]);
         let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
         let mut c = Cluster::start_with(3, &a);
         let r = run_phase(&mut c, Some(&mut up), secs);
-        let mut uc = up.con();
+        let mut uc = up.client_with_timeouts();
         let must = |op: &OpRec| op.acked;
         let verdicts: Vec<Verdict> = (0..CLIENTS)
             .map(|t| verify(t, &r.outs[t].ops, &read_final(&mut uc, t), &must))

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::time::Duration;
 
 use common::{err, q, req, wait_for, Server};
@@ -185,13 +184,7 @@ fn sort_by_and_get_patterns() {
     assert_eq!(v, vec![Some("100".to_string())]);
     // RESP3: a missing GET value is a RESP3 null.
     let mut r = s.raw();
-    r.send(b"HELLO 3\r\n");
-    let mut reply = Vec::new();
-    let mut b = [0u8; 1];
-    while !reply.ends_with(b"$7\r\nmodules\r\n*0\r\n") {
-        r.s.read_exact(&mut b).unwrap();
-        reply.push(b[0]);
-    }
+    r.hello3();
     r.roundtrip(
         &req(&[b"SORT", b"l", b"BY", b"nosort", b"GET", b"o_*->name"]),
         b"*4\r\n$3\r\none\r\n$3\r\ntwo\r\n$5\r\nthree\r\n_\r\n",

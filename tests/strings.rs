@@ -5,21 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{req, Raw, Server, NOT_INT, SYNTAX, WRONGTYPE};
-
-/// Sends a whitespace-separated command and expects exactly `expected`.
-fn check(r: &mut Raw, cmd: &str, expected: &str) {
-    let args: Vec<&[u8]> = cmd.split_whitespace().map(|s| s.as_bytes()).collect();
-    r.roundtrip(&req(&args), expected.as_bytes());
-}
+use common::{check, err_line, req, Raw, Server, NOT_INT, SYNTAX, WRONGTYPE};
 
 /// Like `check`, with binary arguments.
 fn check_bin(r: &mut Raw, args: &[&[u8]], expected: &[u8]) {
     r.roundtrip(&req(args), expected);
-}
-
-fn err(msg: &str) -> String {
-    format!("-{msg}\r\n")
 }
 
 #[test]
@@ -45,7 +35,7 @@ fn get_set_and_options() {
     check(&mut r, "SET k v PERSIST", SYNTAX);
     check(&mut r, "SET k v FOO", SYNTAX);
     // Expire errors.
-    let inv = err("ERR invalid expire time in 'set' command");
+    let inv = err_line("ERR invalid expire time in 'set' command");
     check(&mut r, "SET k v EX 0", &inv);
     check(&mut r, "SET k v PX -5", &inv);
     check(&mut r, "SET k v EX 9223372036854775", &inv);
@@ -139,12 +129,12 @@ fn setnx_setex_getset_getdel_getex() {
     check(
         &mut r,
         "SETEX k 0 v",
-        &err("ERR invalid expire time in 'setex' command"),
+        &err_line("ERR invalid expire time in 'setex' command"),
     );
     check(
         &mut r,
         "PSETEX k -1 v",
-        &err("ERR invalid expire time in 'psetex' command"),
+        &err_line("ERR invalid expire time in 'psetex' command"),
     );
     check(&mut r, "SETEX k abc v", NOT_INT);
     check(&mut r, "SETEX k 100 v", "+OK\r\n");
@@ -165,7 +155,7 @@ fn setnx_setex_getset_getdel_getex() {
     check(
         &mut r,
         "GETEX k EX 0",
-        &err("ERR invalid expire time in 'getex' command"),
+        &err_line("ERR invalid expire time in 'getex' command"),
     );
     // A missing key answers null before the expire time is validated.
     check(&mut r, "GETEX nokey EX 0", "$-1\r\n");
@@ -187,17 +177,17 @@ fn mget_mset_msetnx_append_strlen() {
     check(
         &mut r,
         "MSET a 1 b",
-        &err("ERR wrong number of arguments for 'mset' command"),
+        &err_line("ERR wrong number of arguments for 'mset' command"),
     );
     check(
         &mut r,
         "MSETNX a 1 b",
-        &err("ERR wrong number of arguments for 'msetnx' command"),
+        &err_line("ERR wrong number of arguments for 'msetnx' command"),
     );
     check(
         &mut r,
         "MSET a",
-        &err("ERR wrong number of arguments for 'mset' command"),
+        &err_line("ERR wrong number of arguments for 'mset' command"),
     );
     check(&mut r, "MSETNX x 1 a 2", ":0\r\n");
     check(&mut r, "EXISTS x", ":0\r\n");
@@ -226,19 +216,19 @@ fn counters() {
     check(
         &mut r,
         "DECRBY n -9223372036854775808",
-        &err("ERR decrement would overflow"),
+        &err_line("ERR decrement would overflow"),
     );
     check(&mut r, "SET n 9223372036854775807", "+OK\r\n");
     check(
         &mut r,
         "INCR n",
-        &err("ERR increment or decrement would overflow"),
+        &err_line("ERR increment or decrement would overflow"),
     );
     check(&mut r, "SET n -9223372036854775808", "+OK\r\n");
     check(
         &mut r,
         "DECR n",
-        &err("ERR increment or decrement would overflow"),
+        &err_line("ERR increment or decrement would overflow"),
     );
     for bad in ["abc", "1 ", " 1", "+1", "01", "1.5", "99999999999999999999"] {
         check_bin(&mut r, &[b"SET", b"b", bad.as_bytes()], b"+OK\r\n");
@@ -250,7 +240,7 @@ fn counters() {
     check(&mut r, "INCRBYFLOAT f -10.6", "$1\r\n0\r\n");
     check(&mut r, "INCRBYFLOAT f 5.0e3", "$4\r\n5000\r\n");
     check(&mut r, "INCRBYFLOAT newf 3", "$1\r\n3\r\n");
-    let nf = err("ERR value is not a valid float");
+    let nf = err_line("ERR value is not a valid float");
     check(&mut r, "INCRBYFLOAT f abc", &nf);
     check_bin(&mut r, &[b"INCRBYFLOAT", b"f", b" 1"], nf.as_bytes());
     check(&mut r, "SET f abc", "+OK\r\n");
@@ -259,7 +249,7 @@ fn counters() {
     check(
         &mut r,
         "INCRBYFLOAT f inf",
-        &err("ERR increment would produce NaN or Infinity"),
+        &err_line("ERR increment would produce NaN or Infinity"),
     );
     check(&mut r, "INCRBYFLOAT f nan", &nf);
     check(&mut r, "GET f", "$1\r\n1\r\n");
@@ -293,9 +283,9 @@ fn ranges_and_lcs() {
     check(
         &mut r,
         "SETRANGE k -1 x",
-        &err("ERR offset is out of range"),
+        &err_line("ERR offset is out of range"),
     );
-    let too_long = err("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    let too_long = err_line("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
     check(&mut r, "SETRANGE k 536870912 x", &too_long);
     check(&mut r, "SETRANGE k 536870911 xy", &too_long);
     // LCS
@@ -316,7 +306,7 @@ fn ranges_and_lcs() {
     check(
         &mut r,
         "LCS a b LEN IDX",
-        &err("ERR If you want both the length and indexes, please just use IDX."),
+        &err_line("ERR If you want both the length and indexes, please just use IDX."),
     );
     check(&mut r, "LCS a b FOO", SYNTAX);
     check(&mut r, "LCS a b MINMATCHLEN", SYNTAX);
@@ -365,8 +355,8 @@ fn setbit_getbit_bitcount_bitpos() {
     check(&mut r, "GETBIT k 1000", ":0\r\n");
     check(&mut r, "GETBIT nokey 0", ":0\r\n");
     check(&mut r, "SETBIT k 7 0", ":1\r\n");
-    let bit = err("ERR bit is not an integer or out of range");
-    let off = err("ERR bit offset is not an integer or out of range");
+    let bit = err_line("ERR bit is not an integer or out of range");
+    let off = err_line("ERR bit offset is not an integer or out of range");
     check(&mut r, "SETBIT k 0 2", &bit);
     check(&mut r, "SETBIT k 0 -1", &bit);
     check(&mut r, "SETBIT k 0 abc", &bit);
@@ -404,12 +394,12 @@ fn setbit_getbit_bitcount_bitpos() {
     check(
         &mut r,
         "BITPOS e 2",
-        &err("ERR The bit argument must be 1 or 0."),
+        &err_line("ERR The bit argument must be 1 or 0."),
     );
     check(
         &mut r,
         "BITPOS nokey 2",
-        &err("ERR The bit argument must be 1 or 0."),
+        &err_line("ERR The bit argument must be 1 or 0."),
     );
     check(&mut r, "BITPOS nokey 1", ":-1\r\n");
     check(&mut r, "BITPOS nokey 0", ":0\r\n");
@@ -450,7 +440,7 @@ fn bitop() {
     check(
         &mut r,
         "BITOP NOT d a b",
-        &err("ERR BITOP NOT must be called with a single source key."),
+        &err_line("ERR BITOP NOT must be called with a single source key."),
     );
     // All sources empty: the destination is deleted.
     check(&mut r, "BITOP AND d nokey nokey2", ":0\r\n");
@@ -458,7 +448,7 @@ fn bitop() {
     check(
         &mut r,
         "BITOP",
-        &err("ERR wrong number of arguments for 'bitop' command"),
+        &err_line("ERR wrong number of arguments for 'bitop' command"),
     );
 }
 
@@ -466,7 +456,7 @@ fn bitop() {
 fn bitfield() {
     let s = Server::start(&[]);
     let mut r = s.raw();
-    let bad_type = err(
+    let bad_type = err_line(
         "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.",
     );
     check(&mut r, "BITFIELD k GET I8 0", &bad_type);
@@ -476,12 +466,12 @@ fn bitfield() {
     check(
         &mut r,
         "BITFIELD k GET i8 -1",
-        &err("ERR bit offset is not an integer or out of range"),
+        &err_line("ERR bit offset is not an integer or out of range"),
     );
     check(
         &mut r,
         "BITFIELD k OVERFLOW foo",
-        &err("ERR Invalid OVERFLOW type specified"),
+        &err_line("ERR Invalid OVERFLOW type specified"),
     );
     check(&mut r, "BITFIELD k FOO", SYNTAX);
     check(&mut r, "BITFIELD k GET i8", SYNTAX);
@@ -555,7 +545,7 @@ fn bitfield() {
     check(
         &mut r,
         "BITFIELD_RO h SET u8 0 1",
-        &err("ERR BITFIELD_RO only supports the GET subcommand"),
+        &err_line("ERR BITFIELD_RO only supports the GET subcommand"),
     );
 }
 
@@ -703,7 +693,7 @@ fn wrong_type_and_ttl_interplay() {
     check(
         &mut r,
         "LCS a l",
-        &err("ERR The specified keys must contain string values"),
+        &err_line("ERR The specified keys must contain string values"),
     );
     check(&mut r, "MGET l nokey", "*2\r\n$-1\r\n$-1\r\n");
     check(&mut r, "MSETNX z 1 l 2", ":0\r\n");
@@ -770,18 +760,18 @@ fn incrbyfloat_matches_redis_long_double_results() {
     check(
         &mut r,
         "INCRBYFLOAT huge 1e4932",
-        &err("ERR increment would produce NaN or Infinity"),
+        &err_line("ERR increment would produce NaN or Infinity"),
     );
     check(&mut r, "SET bad 1x", "+OK\r\n");
     check(
         &mut r,
         "INCRBYFLOAT bad 1",
-        &err("ERR value is not a valid float"),
+        &err_line("ERR value is not a valid float"),
     );
     check(
         &mut r,
         "INCRBYFLOAT f nan",
-        &err("ERR value is not a valid float"),
+        &err_line("ERR value is not a valid float"),
     );
     check(&mut r, "GET f", "$3\r\n0.3\r\n");
 }

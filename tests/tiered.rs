@@ -9,82 +9,12 @@ mod common;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{blpop_blocked_for, free_port, q, wait_for, wait_pong, Server};
+use common::upstream::Upstream;
+use common::{blpop_blocked_for, command, free_port, info_field, q, wait_for, Server};
 use redis::{cmd, Connection, RedisResult, Value};
-
-/// A real redis-server on a free port, restartable on the same port.
-struct Upstream {
-    port: u16,
-    child: Option<Child>,
-    extra: Vec<String>,
-}
-
-impl Upstream {
-    fn start() -> Upstream {
-        Upstream::start_with(&[])
-    }
-
-    /// With extra redis-server arguments (e.g. `--requirepass`).
-    fn start_with(extra: &[&str]) -> Upstream {
-        let mut u = Upstream {
-            port: free_port(),
-            child: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        u.spawn();
-        u
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("/usr/bin/redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--enable-debug-command",
-                "yes",
-            ])
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        wait_pong(self.port, Duration::from_secs(10));
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn client(&self) -> Connection {
-        redis::Client::open(self.url())
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// jcache with `--tier memory --tier redis://...`, waiting until the upstream is up.
 fn tiered(up: &Upstream, extra: &[&str]) -> Server {
@@ -114,11 +44,7 @@ fn tiered_at(url: &str, timeout: &str, extra: &[&str]) -> Server {
 
 fn info(c: &mut Connection, field: &str) -> String {
     let text: String = cmd("INFO").arg("tiers").query(c).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or("")
-        .trim()
-        .to_string()
+    info_field(&text, field).unwrap_or_default()
 }
 
 fn info_n(c: &mut Connection, field: &str) -> u64 {
@@ -126,11 +52,7 @@ fn info_n(c: &mut Connection, field: &str) -> u64 {
 }
 
 fn try_q(c: &mut Connection, args: &[&str]) -> RedisResult<Value> {
-    let mut command = cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    command.query(c)
+    command(args).query(c)
 }
 
 /// Whether jcache knows a command yet (families land on main one by one).
@@ -683,14 +605,7 @@ fn resp3_clients_get_resp3_shapes_on_miss_hit_and_forward() {
     let s = tiered(&up, &[]);
     let _: Value = q(&mut r, &["HSET", "h3", "a", "1"]);
     let mut raw = s.raw();
-    raw.send(b"HELLO 3\r\n");
-    let mut buf = vec![0u8; 4096];
-    let n = raw.s.read(&mut buf).unwrap();
-    assert!(
-        buf[..n].starts_with(b"%"),
-        "{:?}",
-        String::from_utf8_lossy(&buf[..n])
-    );
+    raw.hello3();
     // Miss (fetched, then answered locally) and hit: both a RESP3 map.
     raw.roundtrip(b"HGETALL h3\r\n", b"%1\r\n$1\r\na\r\n$1\r\n1\r\n");
     raw.roundtrip(b"HGETALL h3\r\n", b"%1\r\n$1\r\na\r\n$1\r\n1\r\n");

@@ -95,9 +95,8 @@ impl Conn {
 
 fn blocked_clients(c: &mut Conn) -> usize {
     let info = c.q("INFO clients");
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .map(|v| v.trim().parse().unwrap())
+    common::info_field(&info, "blocked_clients")
+        .map(|v| v.parse().unwrap())
         .unwrap_or(0)
 }
 

@@ -614,4 +614,345 @@ mod tests {
             }
         }
     }
+
+    fn k(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    /// Which variant `m` is; exhaustive, so a new variant must be added to
+    /// [`one_of_each`] before this compiles.
+    fn variant(m: &Mutation) -> usize {
+        use Mutation as E;
+        match m {
+            E::Put { .. } => 0,
+            E::SetStr { .. } => 1,
+            E::Append { .. } => 2,
+            E::SetRange { .. } => 3,
+            E::Del { .. } => 4,
+            E::Expire { .. } => 5,
+            E::Rename { .. } => 6,
+            E::Copy { .. } => 7,
+            E::HSet { .. } => 8,
+            E::HDel { .. } => 9,
+            E::Push { .. } => 10,
+            E::Pop { .. } => 11,
+            E::LSet { .. } => 12,
+            E::LInsert { .. } => 13,
+            E::LRem { .. } => 14,
+            E::LTrim { .. } => 15,
+            E::SAdd { .. } => 16,
+            E::SRem { .. } => 17,
+            E::ZAdd { .. } => 18,
+            E::ZRem { .. } => 19,
+            E::FlushAll => 20,
+            E::Publish { .. } => 21,
+        }
+    }
+    const VARIANTS: usize = 22;
+
+    /// Every variant at least once, every value type and expiry mode, with
+    /// edge values (empty and binary bytes, extreme numbers, infinities).
+    fn one_of_each() -> Vec<Mutation> {
+        let mut list = ListValue::new();
+        list.push_back(Box::from(&b"a"[..]));
+        list.push_back(Box::from(&b""[..]));
+        let mut hash = HashValue::new();
+        hash.insert(b"f1", b"v1");
+        hash.insert(b"f2", b"");
+        let mut set = SetValue::new();
+        set.insert(b"m1");
+        set.insert(b"\x00\xff");
+        let mut zset = ZSet::new();
+        zset.insert(b"lo", f64::NEG_INFINITY);
+        zset.insert(b"mid", -0.5);
+        zset.insert(b"hi", f64::INFINITY);
+        let put = |key: &str, value: Value, expire_at: u64| Mutation::Put {
+            key: k(key),
+            value,
+            expire_at,
+        };
+        vec![
+            put("s", Value::Str(Box::from(&b"str"[..])), 0),
+            put("l", Value::List(Box::new(list)), u64::MAX),
+            put("h", Value::Hash(Box::new(hash)), 1),
+            put("set", Value::Set(Box::new(set)), 0),
+            put("z", Value::ZSet(Box::new(zset)), 123),
+            Mutation::SetStr {
+                key: k("k"),
+                value: k(""),
+                expire: ExpireSet::Clear,
+            },
+            Mutation::SetStr {
+                key: k("k"),
+                value: k("v"),
+                expire: ExpireSet::Keep,
+            },
+            Mutation::SetStr {
+                key: k("k"),
+                value: k("v"),
+                expire: ExpireSet::At(u64::MAX),
+            },
+            Mutation::Append {
+                key: k("k"),
+                data: Bytes::from_static(b"\r\n\x00"),
+            },
+            Mutation::SetRange {
+                key: k("k"),
+                offset: (MAX_PEER_STRING - 1) as usize,
+                data: k("x"),
+            },
+            Mutation::Del { key: k("") },
+            Mutation::Expire { key: k("k"), at: 0 },
+            Mutation::Rename {
+                from: k("a"),
+                to: k("b"),
+            },
+            Mutation::Copy {
+                from: k("a"),
+                to: k("a"),
+            },
+            Mutation::HSet {
+                key: k("h"),
+                pairs: vec![(k("f"), k("v")), (k("f"), k(""))],
+            },
+            Mutation::HDel {
+                key: k("h"),
+                fields: vec![k("f"), k("g")],
+            },
+            Mutation::Push {
+                key: k("l"),
+                left: true,
+                elems: vec![k("x")],
+            },
+            Mutation::Push {
+                key: k("l"),
+                left: false,
+                elems: vec![],
+            },
+            Mutation::Pop {
+                key: k("l"),
+                left: false,
+                count: usize::MAX,
+            },
+            Mutation::LSet {
+                key: k("l"),
+                index: 3,
+                elem: k("e"),
+            },
+            Mutation::LInsert {
+                key: k("l"),
+                index: 0,
+                elem: k("e"),
+            },
+            Mutation::LRem {
+                key: k("l"),
+                count: i64::MIN,
+                elem: k("e"),
+            },
+            Mutation::LRem {
+                key: k("l"),
+                count: -2,
+                elem: k("e"),
+            },
+            Mutation::LTrim {
+                key: k("l"),
+                start: 1,
+                stop: usize::MAX,
+            },
+            Mutation::SAdd {
+                key: k("s"),
+                members: vec![k("a"), k("b")],
+            },
+            Mutation::SRem {
+                key: k("s"),
+                members: vec![k("a")],
+            },
+            // Not -0.0: proto3 leaves a 0.0 field out, so a zero's sign does
+            // not survive a frame; commands never store -0 (they add 0.0).
+            Mutation::ZAdd {
+                key: k("z"),
+                pairs: vec![
+                    (f64::MIN_POSITIVE, k("m")),
+                    (-1e-300, k("n")),
+                    (f64::MAX, k("o")),
+                ],
+            },
+            Mutation::ZRem {
+                key: k("z"),
+                members: vec![k("m"), k("zz")],
+            },
+            Mutation::FlushAll,
+            Mutation::Publish {
+                channel: k("news"),
+                payload: k(""),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_round_trip_list_covers_every_variant() {
+        let mut seen = [false; VARIANTS];
+        for m in one_of_each() {
+            seen[variant(&m)] = true;
+        }
+        let missing: Vec<usize> = (0..VARIANTS).filter(|&i| !seen[i]).collect();
+        assert!(
+            missing.is_empty(),
+            "variants without a round trip: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_mutation_survives_the_protobuf_conversion() {
+        for m in one_of_each() {
+            let back = mutation_from_pb(mutation_to_pb(&m)).unwrap_or_else(|| panic!("{m:?}"));
+            // Debug shows every field, values included (bits of -0.0 too).
+            assert_eq!(format!("{back:?}"), format!("{m:?}"));
+            assert_eq!(mutation_to_pb(&back), mutation_to_pb(&m));
+        }
+    }
+
+    #[test]
+    fn every_mutation_survives_a_log_entry_encode_frame_decode() {
+        let all = one_of_each();
+        // One entry per mutation, and one entry holding all of them.
+        let mut buf = Vec::new();
+        for (i, m) in all.iter().enumerate() {
+            buf.extend_from_slice(&frame_of(std::slice::from_ref(m), i as u64));
+        }
+        let mut body = Vec::new();
+        encode_mutations(&all, &mut body);
+        put_frame(u64::MAX, u64::MAX, u64::MAX, &body, &mut buf);
+        let d = decode_frames(&buf).unwrap();
+        assert_eq!(d.len(), all.len() + 1);
+        for (i, m) in all.iter().enumerate() {
+            assert_eq!((d[i].offset, d[i].tag, d[i].ts_us), (i as u64, 7, 42));
+            assert_eq!(d[i].mutations.len(), 1);
+            assert_eq!(format!("{:?}", d[i].mutations[0]), format!("{m:?}"));
+        }
+        let last = &d[all.len()];
+        assert_eq!(
+            (last.offset, last.tag, last.ts_us),
+            (u64::MAX, u64::MAX, u64::MAX)
+        );
+        assert_eq!(format!("{:?}", last.mutations), format!("{all:?}"));
+    }
+
+    #[test]
+    fn snapshot_puts_carry_the_entry() {
+        let mut set = SetValue::new();
+        set.insert(b"m");
+        let e = Entry {
+            value: Value::Set(Box::new(set)),
+            expire_at: 99,
+            access: 0,
+            scan_slot: 0,
+        };
+        let m = mutation_from_pb(put_pb(b"key", &e)).unwrap();
+        let Mutation::Put {
+            key,
+            value: Value::Set(s),
+            expire_at,
+        } = m
+        else {
+            panic!("{m:?}")
+        };
+        assert_eq!((&key[..], expire_at), (&b"key"[..], 99));
+        assert_eq!(s.iter().collect::<Vec<_>>(), [&b"m"[..]]);
+    }
+
+    #[test]
+    fn frame_overhead_is_bounded_and_entries_without_mutations_decode() {
+        let mut out = Vec::new();
+        put_frame(u64::MAX, u64::MAX, u64::MAX, &[], &mut out);
+        assert!(out.len() <= MAX_FRAME_OVERHEAD, "{}", out.len());
+        let mut small = Vec::new();
+        put_frame(0, 0, 0, &[], &mut small);
+        let (len, body) = frame_body(&small).unwrap();
+        assert_eq!(len, small.len());
+        let d = decode_entry(Bytes::copy_from_slice(&small[body])).unwrap();
+        assert_eq!((d.offset, d.tag, d.ts_us, d.mutations.len()), (0, 0, 0, 0));
+    }
+
+    #[test]
+    fn truncated_frames_are_errors() {
+        let frame = frame_of(&one_of_each(), 5);
+        assert!(frame_body(&[]).is_err());
+        for cut in 0..frame.len() {
+            assert!(frame_body(&frame[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(frame_body(&frame).is_ok());
+    }
+
+    #[test]
+    fn setrange_from_a_peer_is_bounded_by_max_peer_string() {
+        let at = |offset: u64, data: &str| pb::Mutation {
+            m: Some(M::SetRange(pb::SetRange {
+                key: "k".into(),
+                offset,
+                data: Bytes::copy_from_slice(data.as_bytes()),
+            })),
+        };
+        assert!(mutation_from_pb(at(MAX_PEER_STRING - 2, "xy")).is_some());
+        assert!(mutation_from_pb(at(MAX_PEER_STRING - 1, "xy")).is_none());
+        assert!(mutation_from_pb(at(MAX_PEER_STRING, "")).is_some());
+    }
+
+    #[test]
+    fn incomplete_or_invalid_values_from_a_peer_are_refused() {
+        use pb::value::V;
+        let put = |v: Option<V>| pb::Mutation {
+            m: Some(M::Put(pb::Put {
+                key: "k".into(),
+                value: Some(pb::Value { v }),
+                expire_at: 0,
+            })),
+        };
+        let pair = |a: &str, b: &str| pb::Pair {
+            a: Bytes::copy_from_slice(a.as_bytes()),
+            b: Bytes::copy_from_slice(b.as_bytes()),
+        };
+        let scored = |score: f64, m: &str| pb::ScoredMember {
+            score,
+            member: Bytes::copy_from_slice(m.as_bytes()),
+        };
+        let bad = [
+            pb::Mutation { m: None },
+            pb::Mutation {
+                m: Some(M::Put(pb::Put {
+                    key: "k".into(),
+                    value: None,
+                    expire_at: 0,
+                })),
+            },
+            put(None),
+            put(Some(V::List(pb::Elems { items: vec![] }))),
+            put(Some(V::Hash(pb::Pairs { items: vec![] }))),
+            put(Some(V::Hash(pb::Pairs {
+                items: vec![pair("f", "1"), pair("f", "2")],
+            }))),
+            put(Some(V::Zset(pb::ScoredMembers { items: vec![] }))),
+            put(Some(V::Zset(pb::ScoredMembers {
+                items: vec![scored(1.0, "m"), scored(2.0, "m")],
+            }))),
+            put(Some(V::Zset(pb::ScoredMembers {
+                items: vec![scored(f64::NAN, "m")],
+            }))),
+        ];
+        for m in bad {
+            assert!(mutation_from_pb(m.clone()).is_none(), "{m:?}");
+        }
+        // An empty string is a value; so is a list with repeated elements.
+        assert!(mutation_from_pb(put(Some(V::Str(Bytes::new())))).is_some());
+        let dup_list = V::List(pb::Elems {
+            items: vec!["a".into(), "a".into()],
+        });
+        assert!(mutation_from_pb(put(Some(dup_list))).is_some());
+        // One bad mutation fails the whole entry.
+        let err = convert_all(vec![
+            mutation_to_pb(&Mutation::FlushAll),
+            pb::Mutation { m: None },
+        ]);
+        assert_eq!(err.err().as_deref(), Some("malformed mutation"));
+    }
 }

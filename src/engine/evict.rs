@@ -244,3 +244,263 @@ impl Db {
         best.map(|(_, k)| k)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{ExpireSet, Value};
+
+    fn entry(access: u32) -> Entry {
+        Entry {
+            value: Value::Str(Box::from(&b"v"[..])),
+            expire_at: 0,
+            access,
+            scan_slot: 0,
+        }
+    }
+
+    #[test]
+    fn policy_names_parse_back_case_insensitively() {
+        let names: Vec<&str> = EvictionPolicy::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "noeviction",
+                "allkeys-lru",
+                "volatile-lru",
+                "allkeys-lfu",
+                "volatile-lfu",
+                "allkeys-random",
+                "volatile-random",
+                "volatile-ttl"
+            ]
+        );
+        for p in EvictionPolicy::ALL {
+            assert_eq!(EvictionPolicy::parse(p.name()), Some(p));
+            assert_eq!(
+                EvictionPolicy::parse(&p.name().to_ascii_uppercase()),
+                Some(p)
+            );
+        }
+        for bad in ["", "lru", "allkeys_lru", "allkeys-lru "] {
+            assert_eq!(EvictionPolicy::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn policies_survive_their_u8_form() {
+        for p in EvictionPolicy::ALL {
+            assert_eq!(EvictionPolicy::from_u8(p as u8), p);
+        }
+        // Out of range wraps instead of panicking.
+        assert_eq!(EvictionPolicy::from_u8(8), EvictionPolicy::NoEviction);
+        assert_eq!(EvictionPolicy::from_u8(255), EvictionPolicy::VolatileTtl);
+    }
+
+    #[test]
+    fn lfu_and_volatile_policies_are_the_expected_ones() {
+        let lfu: Vec<_> = EvictionPolicy::ALL
+            .into_iter()
+            .filter(|p| p.is_lfu())
+            .collect();
+        assert_eq!(
+            lfu,
+            [EvictionPolicy::AllKeysLfu, EvictionPolicy::VolatileLfu]
+        );
+        let volatile: Vec<&str> = EvictionPolicy::ALL
+            .into_iter()
+            .filter(|p| p.volatile_only())
+            .map(|p| p.name())
+            .collect();
+        assert_eq!(
+            volatile,
+            [
+                "volatile-lru",
+                "volatile-lfu",
+                "volatile-random",
+                "volatile-ttl"
+            ]
+        );
+    }
+
+    #[test]
+    fn new_entries_start_at_now_or_at_the_lfu_initial_counter() {
+        tick_clock();
+        let lfu = initial_access(EvictionPolicy::AllKeysLfu);
+        assert_eq!(lfu & 0xFF, LFU_INIT_VAL);
+        assert_eq!(lfu >> 8, clock_minutes());
+        assert_eq!(frequency(&entry(lfu)), 5);
+        let lru = initial_access(EvictionPolicy::VolatileLru);
+        assert_eq!(lru, clock_secs());
+        assert_eq!(idle_secs(&entry(lru)), 0);
+    }
+
+    #[test]
+    fn restored_idle_time_and_frequency_read_back() {
+        tick_clock();
+        assert_eq!(idle_secs(&entry(access_with_idle(90))), 90);
+        // An idle time past the clock saturates at the epoch.
+        assert_eq!(access_with_idle(u64::MAX), 0);
+        assert_eq!(idle_secs(&entry(0)), clock_secs() as u64);
+        for f in [0, 1, 5, 200, 255] {
+            assert_eq!(frequency(&entry(access_with_freq(f))), f as u32);
+        }
+    }
+
+    #[test]
+    fn the_lfu_counter_decays_one_point_per_minute() {
+        tick_clock();
+        let now = clock_minutes();
+        assert_eq!(lfu_counter((now << 8) | 10), 10);
+        if now >= 3 {
+            let three_ago = (now - 3) << 8;
+            assert_eq!(lfu_counter(three_ago | 10), 7);
+            assert_eq!(lfu_counter(three_ago | 2), 0, "saturates at zero");
+        }
+        // A field written under an LRU policy (seconds, not minutes and a
+        // counter) reads as some counter, without overflow.
+        assert!(lfu_counter(clock_secs()) <= 255);
+        assert!(lfu_counter(u32::MAX) <= 255);
+    }
+
+    #[test]
+    fn touch_under_lfu_counts_up_logarithmically_and_saturates() {
+        tick_clock();
+        let mut e = entry(access_with_freq(0));
+        // At or below the initial value the increment is certain.
+        for expect in 1..=6 {
+            touch(&mut e, EvictionPolicy::AllKeysLfu);
+            assert_eq!(frequency(&e), expect);
+        }
+        for _ in 0..1000 {
+            touch(&mut e, EvictionPolicy::VolatileLfu);
+        }
+        // Expected about 19 after 1000 hits; far from both 6 and 255.
+        let f = frequency(&e);
+        assert!((10..=40).contains(&f), "{f}");
+        let mut top = entry(access_with_freq(255));
+        touch(&mut top, EvictionPolicy::AllKeysLfu);
+        assert_eq!(frequency(&top), 255);
+        assert_eq!(top.access >> 8, clock_minutes());
+    }
+
+    #[test]
+    fn touch_under_lru_stamps_the_clock() {
+        tick_clock();
+        let mut e = entry(0);
+        touch(&mut e, EvictionPolicy::AllKeysLru);
+        assert_eq!(e.access, clock_secs());
+        assert_eq!(idle_secs(&e), 0);
+        let mut e = entry(0);
+        touch(&mut e, EvictionPolicy::NoEviction);
+        assert_eq!(e.access, clock_secs());
+    }
+
+    /// A Db holding `n` keys `k<i>`; `ttl(i)` gives key i's TTL in ms (0: none).
+    fn db_with(n: usize, ttl: impl Fn(usize) -> u64) -> Db {
+        let db = Db::new();
+        let now = crate::engine::now_ms();
+        for i in 0..n {
+            let key = Bytes::from(format!("k{i}"));
+            let expire = match ttl(i) {
+                0 => ExpireSet::Clear,
+                t => ExpireSet::At(now + t),
+            };
+            db.lock(&[&key]).apply(Mutation::SetStr {
+                key: key.clone(),
+                value: Bytes::from(vec![b'x'; 100]),
+                expire,
+            });
+        }
+        db
+    }
+
+    fn present(db: &Db, n: usize) -> Vec<usize> {
+        (0..n)
+            .filter(|i| {
+                let key = format!("k{i}");
+                db.lock(&[&key]).exists(key.as_bytes())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn under_the_limit_or_as_a_replica_nothing_is_evicted() {
+        let db = db_with(100, |_| 0);
+        db.set_policy(EvictionPolicy::AllKeysRandom);
+        assert!(db.ensure_memory(), "no limit");
+        db.maxmemory
+            .store(db.used_memory() as u64, Ordering::Relaxed);
+        assert!(db.ensure_memory(), "at the limit");
+        db.maxmemory.store(1, Ordering::Relaxed);
+        db.set_replica(true);
+        assert!(db.ensure_memory(), "a replica follows its master");
+        assert_eq!(db.len(), 100);
+        db.set_replica(false);
+        db.set_policy(EvictionPolicy::NoEviction);
+        assert!(!db.ensure_memory(), "noeviction refuses");
+        assert_eq!(db.len(), 100);
+        assert_eq!(db.stats.evicted_keys.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn allkeys_policies_evict_until_under_the_limit() {
+        for policy in [
+            EvictionPolicy::AllKeysLru,
+            EvictionPolicy::AllKeysLfu,
+            EvictionPolicy::AllKeysRandom,
+        ] {
+            let db = db_with(1000, |_| 0);
+            db.set_policy(policy);
+            let limit = db.used_memory() / 2;
+            db.maxmemory.store(limit as u64, Ordering::Relaxed);
+            assert!(db.ensure_memory(), "{policy:?}");
+            assert!(db.used_memory() <= limit, "{policy:?}");
+            let evicted = db.stats.evicted_keys.load(Ordering::Relaxed) as usize;
+            assert_eq!(db.len(), 1000 - evicted, "{policy:?}");
+            // One key at a time: it stops as soon as the limit is met.
+            assert!((490..=510).contains(&evicted), "{policy:?}: {evicted}");
+        }
+    }
+
+    #[test]
+    fn volatile_policies_never_evict_keys_without_a_ttl() {
+        for policy in [
+            EvictionPolicy::VolatileLru,
+            EvictionPolicy::VolatileLfu,
+            EvictionPolicy::VolatileRandom,
+            EvictionPolicy::VolatileTtl,
+        ] {
+            // Even keys have a TTL; odd keys have none.
+            let db = db_with(1000, |i| if i % 2 == 0 { 3_600_000 } else { 0 });
+            db.set_policy(policy);
+            db.maxmemory.store(1, Ordering::Relaxed);
+            assert!(!db.ensure_memory(), "{policy:?}: the limit cannot be met");
+            let left = present(&db, 1000);
+            let odd = left.iter().filter(|i| *i % 2 == 1).count();
+            assert_eq!(odd, 500, "{policy:?}: a key without a TTL was evicted");
+            // It gives up after 16 fruitless samplings, once few are left.
+            assert!(left.len() < 600, "{policy:?}: {} left", left.len());
+        }
+    }
+
+    #[test]
+    fn volatile_ttl_evicts_the_nearest_expiries_first() {
+        // Even keys expire in an hour, odd keys in a hundred hours.
+        let db = db_with(1000, |i| if i % 2 == 0 { 3_600_000 } else { 360_000_000 });
+        db.set_policy(EvictionPolicy::VolatileTtl);
+        db.maxmemory
+            .store(db.used_memory() as u64 * 3 / 4, Ordering::Relaxed);
+        assert!(db.ensure_memory());
+        let left = present(&db, 1000);
+        let gone: Vec<usize> = (0..1000).filter(|i| !left.contains(i)).collect();
+        assert!(gone.len() >= 240, "{}", gone.len());
+        // 20 samples a pick: a far expiry wins only when all 20 are far.
+        let far = gone.iter().filter(|i| *i % 2 == 1).count();
+        assert!(
+            far <= 2,
+            "{far} of {} evicted keys had the far expiry",
+            gone.len()
+        );
+    }
+}

@@ -343,3 +343,265 @@ impl SetValue {
         self.set.iter().map(|e| &e[..])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::fuzz;
+    use rand::rngs::StdRng;
+    use rand::Rng;
+
+    /// An element of 0 to 19 bytes from a small alphabet (repeats are likely).
+    fn elem(rng: &mut StdRng) -> Vec<u8> {
+        let n = rng.gen_range(0..20);
+        (0..n).map(|_| rng.gen_range(b'a'..=b'c')).collect()
+    }
+
+    fn list_recount(l: &ListValue) -> usize {
+        l.items.iter().map(|e| str_bytes(e.len())).sum()
+    }
+
+    fn hash_recount(h: &HashValue) -> usize {
+        h.map
+            .iter()
+            .map(|(f, v)| str_bytes(f.len()) + str_bytes(v.len()))
+            .sum()
+    }
+
+    fn set_recount(s: &SetValue) -> usize {
+        s.set.iter().map(|m| str_bytes(m.len())).sum()
+    }
+
+    #[test]
+    fn string_bytes_are_length_plus_overhead_and_nothing_when_empty() {
+        assert_eq!(str_bytes(0), 0);
+        assert_eq!(str_bytes(1), 1 + ALLOC_OVERHEAD);
+        assert_eq!(Value::Str(Box::from(&b""[..])).mem_bytes(), 0);
+        assert_eq!(Value::Str(Box::from(&b"hello"[..])).mem_bytes(), 13);
+    }
+
+    #[test]
+    fn list_byte_count_matches_a_recount_after_every_operation() {
+        let mut rng = fuzz::rng(11);
+        let mut l = ListValue::new();
+        let mut model: Vec<Vec<u8>> = Vec::new();
+        for step in 0..20_000 {
+            let n = model.len();
+            match rng.gen_range(0..100) {
+                0..=24 => {
+                    let e = elem(&mut rng);
+                    l.push_back(e.clone().into());
+                    model.push(e);
+                }
+                25..=34 => {
+                    let e = elem(&mut rng);
+                    l.push_front(e.clone().into());
+                    model.insert(0, e);
+                }
+                35..=44 => {
+                    let got = l.pop_front().map(|e| e.to_vec());
+                    assert_eq!(got, (n > 0).then(|| model.remove(0)));
+                }
+                45..=54 => {
+                    let got = l.pop_back().map(|e| e.to_vec());
+                    assert_eq!(got, model.pop());
+                }
+                55..=64 if n > 0 => {
+                    let (i, e) = (rng.gen_range(0..n), elem(&mut rng));
+                    l.set(i, e.clone().into());
+                    model[i] = e;
+                }
+                65..=74 => {
+                    let (i, e) = (rng.gen_range(0..=n), elem(&mut rng));
+                    l.insert(i, e.clone().into());
+                    model.insert(i, e);
+                }
+                75..=84 if n > 0 => {
+                    let i = rng.gen_range(0..n);
+                    assert_eq!(l.remove(i).map(|e| e.to_vec()), Some(model.remove(i)));
+                }
+                85..=98 => {
+                    let e = elem(&mut rng);
+                    let count = rng.gen_range(-2..=2i64);
+                    let removed = l.remove_matching(&e, count);
+                    let mut left = if count == 0 {
+                        usize::MAX
+                    } else {
+                        count.unsigned_abs() as usize
+                    };
+                    let mut expected = 0;
+                    let positions: Vec<usize> = if count >= 0 {
+                        (0..n).collect()
+                    } else {
+                        (0..n).rev().collect()
+                    };
+                    let mut keep = vec![true; n];
+                    for i in positions {
+                        if left > 0 && model[i] == e {
+                            keep[i] = false;
+                            left -= 1;
+                            expected += 1;
+                        }
+                    }
+                    let mut k = keep.iter();
+                    model.retain(|_| *k.next().unwrap());
+                    assert_eq!(removed, expected);
+                }
+                99 if n > 0 => {
+                    let start = rng.gen_range(0..n);
+                    let stop = rng.gen_range(start..n);
+                    l.retain_range(Some((start, stop)));
+                    model = model[start..=stop].to_vec();
+                }
+                _ => {}
+            }
+            assert_eq!(l.bytes, list_recount(&l), "step {step}");
+            let items: Vec<&[u8]> = l.iter().collect();
+            let expect: Vec<&[u8]> = model.iter().map(|e| &e[..]).collect();
+            assert_eq!(items, expect, "step {step}");
+        }
+        assert_eq!(
+            l.mem_bytes(),
+            std::mem::size_of::<ListValue>() + l.items.capacity() * LIST_ELEM + list_recount(&l)
+        );
+        let copy = l.clone();
+        let expect = copy.mem_bytes();
+        assert_eq!(Value::List(Box::new(copy)).mem_bytes(), expect);
+        l.retain_range(None);
+        assert_eq!((l.len(), l.bytes), (0, 0));
+    }
+
+    #[test]
+    fn a_list_that_grew_and_emptied_gives_its_slots_back() {
+        let mut l = ListValue::new();
+        for i in 0..10_000u32 {
+            l.push_back(i.to_be_bytes().into());
+        }
+        let full = l.mem_bytes();
+        while l.len() > 1 {
+            l.pop_front();
+        }
+        assert_eq!(l.bytes, 4 + ALLOC_OVERHEAD);
+        assert!(l.mem_bytes() * 10 < full, "{} vs {full}", l.mem_bytes());
+    }
+
+    #[test]
+    fn hash_byte_count_matches_a_recount_small_and_large() {
+        let mut rng = fuzz::rng(12);
+        let mut h = HashValue::new();
+        let mut model = std::collections::HashMap::new();
+        for step in 0..20_000 {
+            // Fields from a key space that sometimes exceeds SMALL_HASH.
+            let f = format!("f{}", rng.gen_range(0..300)).into_bytes();
+            if rng.gen_bool(0.6) {
+                let v = elem(&mut rng);
+                assert_eq!(h.insert(&f, &v), model.insert(f.clone(), v).is_none());
+            } else {
+                assert_eq!(h.remove(&f), model.remove(&f).is_some());
+            }
+            assert_eq!(h.bytes, hash_recount(&h), "step {step}");
+            assert_eq!(h.len(), model.len());
+        }
+        for (f, v) in &model {
+            assert_eq!(h.get(f), Some(&v[..]));
+        }
+        let fields: Vec<Vec<u8>> = model.keys().cloned().collect();
+        for f in fields {
+            assert!(h.remove(&f));
+        }
+        assert_eq!((h.len(), h.bytes), (0, 0));
+        assert!(!h.remove(b"f0"));
+    }
+
+    #[test]
+    fn small_hashes_keep_insertion_order_on_removal() {
+        let mut h = HashValue::new();
+        for f in ["a", "b", "c", "d"] {
+            h.insert(f.as_bytes(), b"1");
+        }
+        h.remove(b"b");
+        let fields: Vec<&[u8]> = h.iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, [&b"a"[..], b"c", b"d"]);
+    }
+
+    #[test]
+    fn overwriting_a_hash_field_counts_only_the_new_value() {
+        let mut h = HashValue::new();
+        assert!(h.insert(b"field", b"a long value"));
+        assert!(!h.insert(b"field", b""));
+        assert_eq!(h.bytes, str_bytes(5));
+        assert!(!h.insert(b"field", b"xy"));
+        assert_eq!(h.bytes, str_bytes(5) + str_bytes(2));
+    }
+
+    #[test]
+    fn set_byte_count_matches_a_recount() {
+        let mut rng = fuzz::rng(13);
+        let mut s = SetValue::new();
+        let mut model = std::collections::HashSet::new();
+        for step in 0..20_000 {
+            let m = elem(&mut rng);
+            if rng.gen_bool(0.6) {
+                assert_eq!(s.insert(&m), model.insert(m));
+            } else {
+                assert_eq!(s.remove(&m), model.remove(&m));
+            }
+            assert_eq!(s.bytes, set_recount(&s), "step {step}");
+            assert_eq!(s.len(), model.len());
+        }
+        for m in &model {
+            assert!(s.contains(m));
+        }
+        assert_eq!(
+            s.mem_bytes(),
+            std::mem::size_of::<SetValue>() + s.set.capacity() * SET_SLOT + set_recount(&s)
+        );
+    }
+
+    #[test]
+    fn a_zset_value_counts_its_header_and_the_zsets_own_estimate() {
+        let mut z = ZSet::new();
+        for i in 0..100 {
+            z.insert(format!("m{i}").as_bytes(), i as f64);
+        }
+        let expect = z.mem_bytes() + std::mem::size_of::<ZSet>();
+        assert!(expect > std::mem::size_of::<ZSet>());
+        assert_eq!(Value::ZSet(Box::new(z)).mem_bytes(), expect);
+    }
+
+    #[test]
+    fn type_names_round_trip_case_insensitively() {
+        for t in [
+            ValueType::String,
+            ValueType::List,
+            ValueType::Hash,
+            ValueType::Set,
+            ValueType::ZSet,
+        ] {
+            assert_eq!(ValueType::from_name(t.name().as_bytes()), Some(t));
+            let upper = t.name().to_ascii_uppercase();
+            assert_eq!(ValueType::from_name(upper.as_bytes()), Some(t));
+        }
+        assert_eq!(ValueType::ZSet.name(), "zset");
+        assert_eq!(ValueType::from_name(b"stream"), None);
+        assert_eq!(ValueType::from_name(b""), None);
+    }
+
+    #[test]
+    fn values_report_their_type_emptiness_and_string() {
+        let s = Value::Str(Box::from(&b""[..]));
+        assert_eq!(s.value_type(), ValueType::String);
+        assert!(!s.is_empty_collection(), "an empty string is a value");
+        assert_eq!(s.as_str(), Some(&b""[..]));
+        let mut l = ListValue::new();
+        assert!(Value::List(Box::new(l.clone())).is_empty_collection());
+        l.push_back(Box::from(&b"x"[..]));
+        let l = Value::List(Box::new(l));
+        assert!(!l.is_empty_collection());
+        assert_eq!(l.value_type(), ValueType::List);
+        assert_eq!(l.as_str(), None);
+        assert!(Value::Hash(Box::default()).is_empty_collection());
+        assert!(Value::Set(Box::default()).is_empty_collection());
+        assert!(Value::ZSet(Box::default()).is_empty_collection());
+    }
+}

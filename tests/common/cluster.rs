@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{free_port, wait_for, Server};
+use super::{free_port, info_field, wait_for, Server};
 
 /// The lease TTL nodes get unless a test passes `--cluster-lease-ttl`.
 pub const TTL_SECS: u64 = 2;
@@ -147,12 +147,6 @@ pub fn info(port: u16) -> String {
         .unwrap_or_default()
 }
 
-pub fn field(info: &str, name: &str) -> Option<String> {
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map(|v| v.trim().to_string())
-}
-
 pub fn digest(port: u16) -> String {
     redis::cmd("DEBUG")
         .arg("DIGEST")
@@ -207,7 +201,7 @@ impl Cluster {
                 .collect();
             let masters: Vec<usize> = infos
                 .iter()
-                .filter(|(_, s)| field(s, "role").as_deref() == Some("master"))
+                .filter(|(_, s)| info_field(s, "role").as_deref() == Some("master"))
                 .map(|(i, _)| *i)
                 .collect();
             if masters.len() != 1 {
@@ -217,10 +211,10 @@ impl Cluster {
             let mid = &self.nodes[m].id;
             let linked = infos.iter().all(|(i, s)| {
                 *i == m
-                    || (field(s, "master_link_status").as_deref() == Some("up")
-                        && field(s, "master_node_id").as_deref() == Some(mid.as_str()))
+                    || (info_field(s, "master_link_status").as_deref() == Some("up")
+                        && info_field(s, "master_node_id").as_deref() == Some(mid.as_str()))
             });
-            let followers = field(
+            let followers = info_field(
                 &infos.iter().find(|(i, _)| *i == m).unwrap().1,
                 "connected_slaves",
             )

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod upstream;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -190,6 +191,17 @@ impl Raw {
         }
     }
 
+    /// Switches to RESP3 and consumes the HELLO reply (a map whose last
+    /// entry is "modules" => empty array).
+    pub fn hello3(&mut self) {
+        self.send(b"HELLO 3\r\n");
+        let reply = self.read_reply();
+        assert!(
+            reply.starts_with('%') && reply.ends_with("$7\r\nmodules\r\n*0\r\n"),
+            "{reply:?}"
+        );
+    }
+
     /// Reads whatever arrives until EOF or timeout.
     pub fn read_to_close(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -256,13 +268,29 @@ pub fn req(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Runs a command through the `redis` crate; panics, naming it, if it fails.
-pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
+/// A whitespace-separated command as one RESP request.
+pub fn words(text: &str) -> Vec<u8> {
+    let args: Vec<&[u8]> = text.split_whitespace().map(|s| s.as_bytes()).collect();
+    req(&args)
+}
+
+/// Sends a whitespace-separated command on `r` and expects exactly `expected`.
+pub fn check(r: &mut Raw, text: &str, expected: &str) {
+    r.roundtrip(&words(text), expected.as_bytes());
+}
+
+/// `args` (name first) as a `redis` crate command.
+pub fn command(args: &[&str]) -> redis::Cmd {
     let mut command = redis::cmd(args[0]);
     for a in &args[1..] {
         command.arg(*a);
     }
     command
+}
+
+/// Runs a command through the `redis` crate; panics, naming it, if it fails.
+pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
+    command(args)
         .query(c)
         .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
 }
@@ -270,14 +298,31 @@ pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> 
 /// The error line of a command expected to fail, code included
 /// ("ERR syntax error").
 pub fn err(c: &mut redis::Connection, args: &[&str]) -> String {
-    let mut command = redis::cmd(args[0]);
-    for a in &args[1..] {
-        command.arg(*a);
-    }
-    match command.query::<redis::Value>(c) {
+    match command(args).query::<redis::Value>(c) {
         Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
         Ok(v) => panic!("{args:?} unexpectedly succeeded: {v:?}"),
     }
+}
+
+/// Asserts that a command fails with an error line containing `needle`.
+pub fn assert_err(c: &mut redis::Connection, args: &[&str], needle: &str) {
+    let e = err(c, args);
+    assert!(
+        e.contains(needle),
+        "{args:?}: {e:?} does not contain {needle:?}"
+    );
+}
+
+/// The value of `name` in an INFO text (its `name:value` line), trimmed.
+pub fn info_field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// An error reply as raw RESP: `-<msg>\r\n`.
+pub fn err_line(msg: &str) -> String {
+    format!("-{msg}\r\n")
 }
 
 /// Redis's error replies, as raw RESP, for byte-for-byte checks.
