@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod protocol;
+pub mod script;
 pub mod server;
 pub mod state;
 pub mod tier;

