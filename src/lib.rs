@@ -3,6 +3,7 @@
 //! Layout (see ARCHITECTURE.md for the invariants):
 //! - [`protocol`]: RESP request parsing and reply encoding; knows nothing else.
 //! - [`engine`]: the sharded in-memory keyspace, expiry, eviction, `Mutation`s; knows nothing of RESP.
+//! - [`rdb`]: Redis's DUMP payload codec (RDB object encodings, LZF, CRC-64); pure, knows only the engine's values.
 //! - [`commands`]: the command table; parses arguments, reads the engine, applies mutations, writes replies.
 //! - [`server`]: TCP accept loop, connections, shared state, graceful shutdown.
 //! - [`cluster`]: etcd election, mutation-log replication over gRPC, follower write forwarding.
@@ -15,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod protocol;
+pub mod rdb;
 pub mod server;
 pub mod tier;
 pub mod util;
