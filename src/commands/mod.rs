@@ -9,6 +9,7 @@
 
 mod client;
 mod connection;
+mod dump;
 mod hashes;
 mod keys;
 mod lists;
@@ -16,7 +17,7 @@ mod pubsub;
 mod replication;
 pub(crate) mod server_cmds;
 mod sets;
-mod sort_dump;
+mod sort;
 pub mod stats;
 mod strings;
 mod transactions;
@@ -239,7 +240,8 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         transactions::COMMANDS,
         pubsub::COMMANDS,
         replication::COMMANDS,
-        sort_dump::COMMANDS,
+        sort::COMMANDS,
+        dump::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {
