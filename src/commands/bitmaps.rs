@@ -365,6 +365,7 @@ enum BfOpcode {
     IncrBy,
 }
 
+/// One GET, SET or INCRBY, with the OVERFLOW mode in force where it appears.
 struct BfOp {
     offset: u64,
     value: i64,
@@ -493,13 +494,34 @@ fn bitfield_ro(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     bitfield_generic(ctx, args, true);
 }
 
+/// Redis's bitfieldGeneric: every subcommand is parsed (and every error
+/// replied) before the key is read; then the operations run in order.
 fn bitfield_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro_cmd: bool) {
+    let Some(parsed) = parse_bitfield(ctx, args) else {
+        return;
+    };
+    let key = &args[1];
+    match parsed.write {
+        None => bitfield_read(ctx, key, &parsed.ops),
+        Some(_) if ro_cmd => ctx.err("ERR BITFIELD_RO only supports the GET subcommand"),
+        Some(range) => bitfield_write(ctx, key, &parsed.ops, range),
+    }
+}
+
+/// BITFIELD's operations, as parsed.
+struct BfOps {
+    ops: Vec<BfOp>,
+    /// The inclusive bit range SET/INCRBY ops write; None when all are GETs.
+    write: Option<(u64, u64)>,
+}
+
+/// Parses BITFIELD's subcommands, checking each in Redis's order (the
+/// subcommand and its argument count, the OVERFLOW type, the field type, the
+/// offset, the value); None when an error was replied.
+fn parse_bitfield(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) -> Option<BfOps> {
     let mut ops: Vec<BfOp> = Vec::new();
     let mut overflow = Overflow::Wrap;
-    let mut readonly = true;
-    // Inclusive bit range written by SET/INCRBY ops.
-    let mut write_lo = u64::MAX;
-    let mut write_hi = 0u64;
+    let mut write: Option<(u64, u64)> = None;
     let mut j = 2;
     while j < args.len() {
         let remaining = args.len() - j - 1;
@@ -511,36 +533,27 @@ fn bitfield_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro_cmd: bool) {
         } else if is(sub, "incrby") && remaining >= 3 {
             BfOpcode::IncrBy
         } else if is(sub, "overflow") && remaining >= 1 {
-            let t = &args[j + 1][..];
-            overflow = if is(t, "wrap") {
-                Overflow::Wrap
-            } else if is(t, "sat") {
-                Overflow::Sat
-            } else if is(t, "fail") {
-                Overflow::Fail
-            } else {
-                return ctx.err("ERR Invalid OVERFLOW type specified");
+            let Some(o) = overflow_type(&args[j + 1]) else {
+                ctx.err("ERR Invalid OVERFLOW type specified");
+                return None;
             };
+            overflow = o;
             j += 2;
             continue;
         } else {
-            return ctx.syntax();
+            ctx.syntax();
+            return None;
         };
         let Some((signed, bits)) = bitfield_type(&args[j + 1]) else {
-            return ctx.err(BF_TYPE_ERR);
+            ctx.err(BF_TYPE_ERR);
+            return None;
         };
-        let Some(offset) = bit_offset_arg(ctx, &args[j + 2], bits) else {
-            return;
-        };
+        let offset = bit_offset_arg(ctx, &args[j + 2], bits)?;
         let mut value = 0;
         if opcode != BfOpcode::Get {
-            readonly = false;
-            write_lo = write_lo.min(offset);
-            write_hi = write_hi.max(offset + bits as u64 - 1);
-            let Some(v) = ctx.int_arg(&args[j + 3]) else {
-                return;
-            };
-            value = v;
+            let (lo, hi) = write.unwrap_or((u64::MAX, 0));
+            write = Some((lo.min(offset), hi.max(offset + bits as u64 - 1)));
+            value = ctx.int_arg(&args[j + 3])?;
         }
         ops.push(BfOp {
             offset,
@@ -552,29 +565,103 @@ fn bitfield_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro_cmd: bool) {
         });
         j += if opcode == BfOpcode::Get { 3 } else { 4 };
     }
+    Some(BfOps { ops, write })
+}
 
-    let key = &args[1];
-    if readonly {
-        let s: &[u8] = match get_str(ctx.ks, key) {
-            Err(_) => return ctx.wrongtype(),
-            Ok(None) => &[],
-            Ok(Some(s)) => s,
-        };
-        let byte_at = |i: usize| s.get(i).copied().unwrap_or(0);
-        ctx.out.array(ops.len());
-        for op in &ops {
-            if op.signed {
-                ctx.out.int(get_signed_field(&byte_at, op.offset, op.bits));
-            } else {
-                ctx.out
-                    .int(get_unsigned_field(&byte_at, op.offset, op.bits) as i64);
-            }
-        }
-        return;
+fn overflow_type(arg: &[u8]) -> Option<Overflow> {
+    if is(arg, "wrap") {
+        Some(Overflow::Wrap)
+    } else if is(arg, "sat") {
+        Some(Overflow::Sat)
+    } else if is(arg, "fail") {
+        Some(Overflow::Fail)
+    } else {
+        None
     }
-    if ro_cmd {
-        return ctx.err("ERR BITFIELD_RO only supports the GET subcommand");
+}
+
+/// The field `op` reads, as replied.
+fn read_field(byte_at: &impl Fn(usize) -> u8, op: &BfOp) -> i64 {
+    if op.signed {
+        get_signed_field(byte_at, op.offset, op.bits)
+    } else {
+        get_unsigned_field(byte_at, op.offset, op.bits) as i64
     }
+}
+
+/// Only GETs: reads the key (expiring it if due), writes nothing.
+fn bitfield_read(ctx: &mut Ctx<'_, '_>, key: &Bytes, ops: &[BfOp]) {
+    let s: &[u8] = match get_str(ctx.ks, key) {
+        Err(_) => return ctx.wrongtype(),
+        Ok(None) => &[],
+        Ok(Some(s)) => s,
+    };
+    let byte_at = |i: usize| s.get(i).copied().unwrap_or(0);
+    ctx.out.array(ops.len());
+    for op in ops {
+        ctx.out.int(read_field(&byte_at, op));
+    }
+}
+
+/// What a SET or INCRBY does to its field.
+struct FieldWrite {
+    /// The reply: the old value for SET, the new one for INCRBY.
+    reply: i64,
+    /// The new field bits.
+    new: u64,
+    changed: bool,
+}
+
+/// SET/INCRBY on a signed field; None when it overflows under OVERFLOW FAIL.
+fn signed_write(byte_at: &impl Fn(usize) -> u8, op: &BfOp) -> Option<FieldWrite> {
+    let old = get_signed_field(byte_at, op.offset, op.bits);
+    let (new, ovf, reply) = if op.opcode == BfOpcode::IncrBy {
+        let o = signed_overflow(old, op.value, op.bits, op.overflow);
+        let new = o.unwrap_or_else(|| old.wrapping_add(op.value));
+        (new, o.is_some(), new)
+    } else {
+        let o = signed_overflow(op.value, 0, op.bits, op.overflow);
+        (o.unwrap_or(op.value), o.is_some(), old)
+    };
+    if ovf && op.overflow == Overflow::Fail {
+        return None;
+    }
+    Some(FieldWrite {
+        reply,
+        new: new as u64,
+        changed: old != new,
+    })
+}
+
+/// SET/INCRBY on an unsigned field; None when it overflows under OVERFLOW FAIL.
+fn unsigned_write(byte_at: &impl Fn(usize) -> u8, op: &BfOp) -> Option<FieldWrite> {
+    let old = get_unsigned_field(byte_at, op.offset, op.bits);
+    let (new, ovf, reply) = if op.opcode == BfOpcode::IncrBy {
+        let o = unsigned_overflow(old, op.value, op.bits, op.overflow);
+        let new = o.unwrap_or_else(|| old.wrapping_add(op.value as u64));
+        (new, o.is_some(), new)
+    } else {
+        let v = op.value as u64;
+        let o = unsigned_overflow(v, 0, op.bits, op.overflow);
+        (o.unwrap_or(v), o.is_some(), old)
+    };
+    if ovf && op.overflow == Overflow::Fail {
+        return None;
+    }
+    Some(FieldWrite {
+        reply: reply as i64,
+        new,
+        changed: old != new,
+    })
+}
+
+/// Runs the operations when at least one writes: bits `write_lo..=write_hi`.
+fn bitfield_write(
+    ctx: &mut Ctx<'_, '_>,
+    key: &Bytes,
+    ops: &[BfOp],
+    (write_lo, write_hi): (u64, u64),
+) {
     let s: &[u8] = match peek_str(ctx.ks, key) {
         Err(_) => return ctx.wrongtype(),
         Ok(None) => &[],
@@ -589,7 +676,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro_cmd: bool) {
     let mut changes = 0;
     let mut buf: Vec<u8> = (lo..=hi).map(|i| s.get(i).copied().unwrap_or(0)).collect();
     ctx.out.array(ops.len());
-    for op in &ops {
+    for op in ops {
         let byte_at = |i: usize| {
             if (lo..=hi).contains(&i) {
                 buf[i - lo]
@@ -597,58 +684,22 @@ fn bitfield_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro_cmd: bool) {
                 s.get(i).copied().unwrap_or(0)
             }
         };
-        match op.opcode {
+        let written = match op.opcode {
             BfOpcode::Get => {
-                if op.signed {
-                    ctx.out.int(get_signed_field(&byte_at, op.offset, op.bits));
-                } else {
-                    ctx.out
-                        .int(get_unsigned_field(&byte_at, op.offset, op.bits) as i64);
-                }
+                ctx.out.int(read_field(&byte_at, op));
+                continue;
             }
-            BfOpcode::Set | BfOpcode::IncrBy => {
-                let rel = op.offset - (lo as u64) * 8;
-                if op.signed {
-                    let old = get_signed_field(&byte_at, op.offset, op.bits);
-                    let (new, ovf, ret) = if op.opcode == BfOpcode::IncrBy {
-                        let o = signed_overflow(old, op.value, op.bits, op.overflow);
-                        let new = o.unwrap_or_else(|| old.wrapping_add(op.value));
-                        (new, o.is_some(), new)
-                    } else {
-                        let o = signed_overflow(op.value, 0, op.bits, op.overflow);
-                        (o.unwrap_or(op.value), o.is_some(), old)
-                    };
-                    if ovf && op.overflow == Overflow::Fail {
-                        ctx.out.null();
-                    } else {
-                        ctx.out.int(ret);
-                        set_field(&mut buf, rel, op.bits, new as u64);
-                        if grows || old != new {
-                            changes += 1;
-                        }
-                    }
-                } else {
-                    let old = get_unsigned_field(&byte_at, op.offset, op.bits);
-                    let (new, ovf, ret) = if op.opcode == BfOpcode::IncrBy {
-                        let o = unsigned_overflow(old, op.value, op.bits, op.overflow);
-                        let new = o.unwrap_or_else(|| old.wrapping_add(op.value as u64));
-                        (new, o.is_some(), new)
-                    } else {
-                        let v = op.value as u64;
-                        let o = unsigned_overflow(v, 0, op.bits, op.overflow);
-                        (o.unwrap_or(v), o.is_some(), old)
-                    };
-                    if ovf && op.overflow == Overflow::Fail {
-                        ctx.out.null();
-                    } else {
-                        ctx.out.int(ret as i64);
-                        set_field(&mut buf, rel, op.bits, new);
-                        if grows || old != new {
-                            changes += 1;
-                        }
-                    }
-                }
-            }
+            BfOpcode::Set | BfOpcode::IncrBy if op.signed => signed_write(&byte_at, op),
+            BfOpcode::Set | BfOpcode::IncrBy => unsigned_write(&byte_at, op),
+        };
+        let Some(w) = written else {
+            ctx.out.null();
+            continue;
+        };
+        ctx.out.int(w.reply);
+        set_field(&mut buf, op.offset - (lo as u64) * 8, op.bits, w.new);
+        if grows || w.changed {
+            changes += 1;
         }
     }
     if changes == 0 && !grows {

@@ -584,10 +584,62 @@ fn getrange(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 
 // ---------------------------------------------------------------- LCS
 
+/// LCS's options.
+#[derive(Default)]
+struct LcsOpts {
+    /// LEN: reply only the length.
+    len: bool,
+    /// IDX: reply the matching ranges.
+    idx: bool,
+    withmatchlen: bool,
+    /// Ranges shorter than this are left out (0: none).
+    minmatchlen: i64,
+}
+
 fn lcs(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    // Redis checks the keys' types before the options.
+    let Some([a, b]) = lcs_inputs(ctx, &args[1..3]) else {
+        return;
+    };
+    let Some(o) = parse_lcs_opts(ctx, args) else {
+        return;
+    };
+    let Some(table) = lcs_table(ctx, &a, &b) else {
+        return;
+    };
+    let total = table[table.len() - 1];
+    if o.len {
+        return ctx.out.int(total as i64);
+    }
+    let (result, ranges) = lcs_walk_back(&a, &b, &table, total as usize, o.minmatchlen);
+    if !o.idx {
+        return ctx.out.bulk(&result);
+    }
+    ctx.out.map(2);
+    ctx.out.bulk(b"matches");
+    ctx.out.array(ranges.len());
+    for r in &ranges {
+        ctx.out.array(2 + o.withmatchlen as usize);
+        ctx.out.array(2);
+        ctx.out.int(r.0 as i64);
+        ctx.out.int(r.1 as i64);
+        ctx.out.array(2);
+        ctx.out.int(r.2 as i64);
+        ctx.out.int(r.3 as i64);
+        if o.withmatchlen {
+            ctx.out.int((r.1 - r.0 + 1) as i64);
+        }
+    }
+    ctx.out.bulk(b"len");
+    ctx.out.int(total as i64);
+}
+
+/// The two strings compared (a missing key is an empty string); None when
+/// an error was replied.
+fn lcs_inputs(ctx: &mut Ctx<'_, '_>, keys: &[Bytes]) -> Option<[Vec<u8>; 2]> {
     let mut strs: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut wrong = false;
-    for (i, k) in args[1..3].iter().enumerate() {
+    for (i, k) in keys.iter().enumerate() {
         match ctx.ks.get(k).map(|e| &e.value) {
             None => {}
             Some(Value::Str(s)) => strs[i] = s.to_vec(),
@@ -595,55 +647,67 @@ fn lcs(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         }
     }
     if wrong {
-        return ctx.err("ERR The specified keys must contain string values");
+        ctx.err("ERR The specified keys must contain string values");
+        return None;
     }
-    let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
-    let mut minmatchlen: i64 = 0;
+    Some(strs)
+}
+
+/// Parses the options after the two keys; None when an error was replied.
+fn parse_lcs_opts(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) -> Option<LcsOpts> {
+    let mut o = LcsOpts::default();
     let mut j = 3;
     while j < args.len() {
         let opt = &args[j][..];
         let more = j + 1 < args.len();
         if is(opt, "idx") {
-            getidx = true;
+            o.idx = true;
         } else if is(opt, "len") {
-            getlen = true;
+            o.len = true;
         } else if is(opt, "withmatchlen") {
-            withmatchlen = true;
+            o.withmatchlen = true;
         } else if is(opt, "minmatchlen") && more {
-            let Some(v) = ctx.int_arg(&args[j + 1]) else {
-                return;
-            };
-            minmatchlen = v.max(0);
+            o.minmatchlen = ctx.int_arg(&args[j + 1])?.max(0);
             j += 1;
         } else {
-            return ctx.syntax();
+            ctx.syntax();
+            return None;
         }
         j += 1;
     }
-    if getidx && getlen {
-        return ctx.err("ERR If you want both the length and indexes, please just use IDX.");
+    if o.idx && o.len {
+        ctx.err("ERR If you want both the length and indexes, please just use IDX.");
+        return None;
     }
-    let [a, b] = &strs;
+    Some(o)
+}
+
+/// The dynamic-programming table, `(a.len() + 1) x (b.len() + 1)`: cell
+/// `(i, j)` is the LCS length of `a[..i]` and `b[..j]`. None (error replied)
+/// when the strings or the table are too large.
+fn lcs_table(ctx: &mut Ctx<'_, '_>, a: &[u8], b: &[u8]) -> Option<Vec<u32>> {
+    const NO_MEMORY: &str = "ERR Insufficient memory, failed allocating transient memory for LCS";
     if a.len() as u64 >= u32::MAX as u64 - 1 || b.len() as u64 >= u32::MAX as u64 - 1 {
-        return ctx.err("ERR String too long for LCS");
+        ctx.err("ERR String too long for LCS");
+        return None;
     }
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
-    let alloc = cells.checked_mul(4);
-    match alloc {
+    match cells.checked_mul(4) {
         Some(n) if n > max_bulk_len(ctx) => {
-            return ctx.err(
-                "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-            );
+            ctx.err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+            return None;
         }
         Some(_) => {}
         None => {
-            return ctx.err("ERR Insufficient memory, failed allocating transient memory for LCS")
+            ctx.err(NO_MEMORY);
+            return None;
         }
     }
     let mut table: Vec<u32> = Vec::new();
     if table.try_reserve_exact(cells as usize).is_err() {
-        return ctx.err("ERR Insufficient memory, failed allocating transient memory for LCS");
+        ctx.err(NO_MEMORY);
+        return None;
     }
     table.resize(cells as usize, 0);
     let w = blen + 1;
@@ -656,17 +720,28 @@ fn lcs(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             };
         }
     }
-    let total = table[alen * w + blen];
-    if getlen {
-        return ctx.out.int(total as i64);
-    }
-    // Walk back from the end, building the LCS and its matching ranges.
-    let mut result = vec![0u8; total as usize];
-    let mut idx = total as usize;
-    // (a_start, a_end, b_start, b_end) for each emitted range.
-    let mut ranges: Vec<(usize, usize, usize, usize)> = Vec::new();
-    let mut cur: Option<(usize, usize, usize, usize)> = None;
-    let (mut i, mut jj) = (alen, blen);
+    Some(table)
+}
+
+/// A matching range: (a_start, a_end, b_start, b_end), inclusive.
+type LcsRange = (usize, usize, usize, usize);
+
+/// Walks the table back from the end: the LCS itself (`total` bytes) and
+/// its matching ranges (last first, as Redis replies them), leaving out
+/// those shorter than `minmatchlen`.
+fn lcs_walk_back(
+    a: &[u8],
+    b: &[u8],
+    table: &[u32],
+    total: usize,
+    minmatchlen: i64,
+) -> (Vec<u8>, Vec<LcsRange>) {
+    let w = b.len() + 1;
+    let mut result = vec![0u8; total];
+    let mut idx = total;
+    let mut ranges: Vec<LcsRange> = Vec::new();
+    let mut cur: Option<LcsRange> = None;
+    let (mut i, mut jj) = (a.len(), b.len());
     while i > 0 && jj > 0 {
         let mut emit = false;
         if a[i - 1] == b[jj - 1] {
@@ -709,24 +784,5 @@ fn lcs(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             }
         }
     }
-    if !getidx {
-        return ctx.out.bulk(&result);
-    }
-    ctx.out.map(2);
-    ctx.out.bulk(b"matches");
-    ctx.out.array(ranges.len());
-    for r in &ranges {
-        ctx.out.array(2 + withmatchlen as usize);
-        ctx.out.array(2);
-        ctx.out.int(r.0 as i64);
-        ctx.out.int(r.1 as i64);
-        ctx.out.array(2);
-        ctx.out.int(r.2 as i64);
-        ctx.out.int(r.3 as i64);
-        if withmatchlen {
-            ctx.out.int((r.1 - r.0 + 1) as i64);
-        }
-    }
-    ctx.out.bulk(b"len");
-    ctx.out.int(total as i64);
+    (result, ranges)
 }
