@@ -7,6 +7,7 @@
 //! [`Command`]s. Handlers parse their arguments first (syntax errors are
 //! replies, nothing is touched), then read the keyspace and apply mutations.
 
+mod bitmaps;
 mod client;
 mod connection;
 mod dump;
@@ -230,6 +231,7 @@ impl Ctx<'_, '_> {
 pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
     let families: &[&'static [Command]] = &[
         strings::COMMANDS,
+        bitmaps::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,

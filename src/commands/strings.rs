@@ -1,6 +1,6 @@
-//! String commands (GET/SET family, counters, ranges, LCS) and bitmap
-//! commands (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD), following
-//! Redis 7.0's t_string.c and bitops.c argument order and error texts.
+//! String commands (GET/SET family, counters, ranges, LCS), following
+//! Redis 7.0's t_string.c argument order and error texts. The bitmap
+//! commands, which also work on string values, are in `bitmaps.rs`.
 
 use std::sync::atomic::Ordering;
 
@@ -17,11 +17,6 @@ const PAIRS: KeySpec = KeySpec::Range {
     first: 1,
     last: -1,
     step: 2,
-};
-const BITOP_KEYS: KeySpec = KeySpec::Range {
-    first: 2,
-    last: -1,
-    step: 1,
 };
 
 pub static COMMANDS: &[Command] = &[
@@ -54,27 +49,11 @@ pub static COMMANDS: &[Command] = &[
     Command::new("getrange", 4, READONLY, KEY1, getrange, "string"),
     Command::new("substr", 4, READONLY, KEY1, getrange, "string"),
     Command::new("lcs", -3, READONLY, KEYS_1_2, lcs, "string"),
-    Command::new("setbit", 4, WRITE | DENYOOM, KEY1, setbit, "bitmap"),
-    Command::new("getbit", 3, READONLY | FAST, KEY1, getbit, "bitmap"),
-    Command::new("bitcount", -2, READONLY, KEY1, bitcount, "bitmap"),
-    Command::new("bitpos", -3, READONLY, KEY1, bitpos, "bitmap"),
-    Command::new("bitop", -4, WRITE | DENYOOM, BITOP_KEYS, bitop, "bitmap"),
-    Command::new("bitfield", -2, WRITE | DENYOOM, KEY1, bitfield, "bitmap"),
-    Command::new(
-        "bitfield_ro",
-        -2,
-        READONLY | FAST,
-        KEY1,
-        bitfield_ro,
-        "bitmap",
-    ),
 ];
 
 const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
-const BIT_OFFSET_ERR: &str = "ERR bit offset is not an integer or out of range";
-const BIT_VALUE_ERR: &str = "ERR bit is not an integer or out of range";
 
-fn max_bulk_len(ctx: &Ctx<'_, '_>) -> u64 {
+pub(super) fn max_bulk_len(ctx: &Ctx<'_, '_>) -> u64 {
     ctx.server.config.proto_max_bulk_len.load(Ordering::Relaxed)
 }
 
@@ -605,10 +584,62 @@ fn getrange(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 
 // ---------------------------------------------------------------- LCS
 
+/// LCS's options.
+#[derive(Default)]
+struct LcsOpts {
+    /// LEN: reply only the length.
+    len: bool,
+    /// IDX: reply the matching ranges.
+    idx: bool,
+    withmatchlen: bool,
+    /// Ranges shorter than this are left out (0: none).
+    minmatchlen: i64,
+}
+
 fn lcs(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    // Redis checks the keys' types before the options.
+    let Some([a, b]) = lcs_inputs(ctx, &args[1..3]) else {
+        return;
+    };
+    let Some(o) = parse_lcs_opts(ctx, args) else {
+        return;
+    };
+    let Some(table) = lcs_table(ctx, &a, &b) else {
+        return;
+    };
+    let total = table[table.len() - 1];
+    if o.len {
+        return ctx.out.int(total as i64);
+    }
+    let (result, ranges) = lcs_walk_back(&a, &b, &table, total as usize, o.minmatchlen);
+    if !o.idx {
+        return ctx.out.bulk(&result);
+    }
+    ctx.out.map(2);
+    ctx.out.bulk(b"matches");
+    ctx.out.array(ranges.len());
+    for r in &ranges {
+        ctx.out.array(2 + o.withmatchlen as usize);
+        ctx.out.array(2);
+        ctx.out.int(r.0 as i64);
+        ctx.out.int(r.1 as i64);
+        ctx.out.array(2);
+        ctx.out.int(r.2 as i64);
+        ctx.out.int(r.3 as i64);
+        if o.withmatchlen {
+            ctx.out.int((r.1 - r.0 + 1) as i64);
+        }
+    }
+    ctx.out.bulk(b"len");
+    ctx.out.int(total as i64);
+}
+
+/// The two strings compared (a missing key is an empty string); None when
+/// an error was replied.
+fn lcs_inputs(ctx: &mut Ctx<'_, '_>, keys: &[Bytes]) -> Option<[Vec<u8>; 2]> {
     let mut strs: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut wrong = false;
-    for (i, k) in args[1..3].iter().enumerate() {
+    for (i, k) in keys.iter().enumerate() {
         match ctx.ks.get(k).map(|e| &e.value) {
             None => {}
             Some(Value::Str(s)) => strs[i] = s.to_vec(),
@@ -616,55 +647,67 @@ fn lcs(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         }
     }
     if wrong {
-        return ctx.err("ERR The specified keys must contain string values");
+        ctx.err("ERR The specified keys must contain string values");
+        return None;
     }
-    let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
-    let mut minmatchlen: i64 = 0;
+    Some(strs)
+}
+
+/// Parses the options after the two keys; None when an error was replied.
+fn parse_lcs_opts(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) -> Option<LcsOpts> {
+    let mut o = LcsOpts::default();
     let mut j = 3;
     while j < args.len() {
         let opt = &args[j][..];
         let more = j + 1 < args.len();
         if is(opt, "idx") {
-            getidx = true;
+            o.idx = true;
         } else if is(opt, "len") {
-            getlen = true;
+            o.len = true;
         } else if is(opt, "withmatchlen") {
-            withmatchlen = true;
+            o.withmatchlen = true;
         } else if is(opt, "minmatchlen") && more {
-            let Some(v) = ctx.int_arg(&args[j + 1]) else {
-                return;
-            };
-            minmatchlen = v.max(0);
+            o.minmatchlen = ctx.int_arg(&args[j + 1])?.max(0);
             j += 1;
         } else {
-            return ctx.syntax();
+            ctx.syntax();
+            return None;
         }
         j += 1;
     }
-    if getidx && getlen {
-        return ctx.err("ERR If you want both the length and indexes, please just use IDX.");
+    if o.idx && o.len {
+        ctx.err("ERR If you want both the length and indexes, please just use IDX.");
+        return None;
     }
-    let [a, b] = &strs;
+    Some(o)
+}
+
+/// The dynamic-programming table, `(a.len() + 1) x (b.len() + 1)`: cell
+/// `(i, j)` is the LCS length of `a[..i]` and `b[..j]`. None (error replied)
+/// when the strings or the table are too large.
+fn lcs_table(ctx: &mut Ctx<'_, '_>, a: &[u8], b: &[u8]) -> Option<Vec<u32>> {
+    const NO_MEMORY: &str = "ERR Insufficient memory, failed allocating transient memory for LCS";
     if a.len() as u64 >= u32::MAX as u64 - 1 || b.len() as u64 >= u32::MAX as u64 - 1 {
-        return ctx.err("ERR String too long for LCS");
+        ctx.err("ERR String too long for LCS");
+        return None;
     }
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
-    let alloc = cells.checked_mul(4);
-    match alloc {
+    match cells.checked_mul(4) {
         Some(n) if n > max_bulk_len(ctx) => {
-            return ctx.err(
-                "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-            );
+            ctx.err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+            return None;
         }
         Some(_) => {}
         None => {
-            return ctx.err("ERR Insufficient memory, failed allocating transient memory for LCS")
+            ctx.err(NO_MEMORY);
+            return None;
         }
     }
     let mut table: Vec<u32> = Vec::new();
     if table.try_reserve_exact(cells as usize).is_err() {
-        return ctx.err("ERR Insufficient memory, failed allocating transient memory for LCS");
+        ctx.err(NO_MEMORY);
+        return None;
     }
     table.resize(cells as usize, 0);
     let w = blen + 1;
@@ -677,17 +720,28 @@ fn lcs(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             };
         }
     }
-    let total = table[alen * w + blen];
-    if getlen {
-        return ctx.out.int(total as i64);
-    }
-    // Walk back from the end, building the LCS and its matching ranges.
-    let mut result = vec![0u8; total as usize];
-    let mut idx = total as usize;
-    // (a_start, a_end, b_start, b_end) for each emitted range.
-    let mut ranges: Vec<(usize, usize, usize, usize)> = Vec::new();
-    let mut cur: Option<(usize, usize, usize, usize)> = None;
-    let (mut i, mut jj) = (alen, blen);
+    Some(table)
+}
+
+/// A matching range: (a_start, a_end, b_start, b_end), inclusive.
+type LcsRange = (usize, usize, usize, usize);
+
+/// Walks the table back from the end: the LCS itself (`total` bytes) and
+/// its matching ranges (last first, as Redis replies them), leaving out
+/// those shorter than `minmatchlen`.
+fn lcs_walk_back(
+    a: &[u8],
+    b: &[u8],
+    table: &[u32],
+    total: usize,
+    minmatchlen: i64,
+) -> (Vec<u8>, Vec<LcsRange>) {
+    let w = b.len() + 1;
+    let mut result = vec![0u8; total];
+    let mut idx = total;
+    let mut ranges: Vec<LcsRange> = Vec::new();
+    let mut cur: Option<LcsRange> = None;
+    let (mut i, mut jj) = (a.len(), b.len());
     while i > 0 && jj > 0 {
         let mut emit = false;
         if a[i - 1] == b[jj - 1] {
@@ -730,654 +784,5 @@ fn lcs(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             }
         }
     }
-    if !getidx {
-        return ctx.out.bulk(&result);
-    }
-    ctx.out.map(2);
-    ctx.out.bulk(b"matches");
-    ctx.out.array(ranges.len());
-    for r in &ranges {
-        ctx.out.array(2 + withmatchlen as usize);
-        ctx.out.array(2);
-        ctx.out.int(r.0 as i64);
-        ctx.out.int(r.1 as i64);
-        ctx.out.array(2);
-        ctx.out.int(r.2 as i64);
-        ctx.out.int(r.3 as i64);
-        if withmatchlen {
-            ctx.out.int((r.1 - r.0 + 1) as i64);
-        }
-    }
-    ctx.out.bulk(b"len");
-    ctx.out.int(total as i64);
-}
-
-// ---------------------------------------------------------------- bitmaps
-
-/// Redis's getBitOffsetFromArgument; `bits` > 0 allows the `#N` form (N * bits).
-fn bit_offset_arg(ctx: &mut Ctx<'_, '_>, arg: &[u8], bits: u32) -> Option<u64> {
-    let (digits, hash) = match arg.first() {
-        Some(b'#') if bits > 0 => (&arg[1..], true),
-        _ => (arg, false),
-    };
-    let Some(mut v) = parse_i64(digits) else {
-        ctx.err(BIT_OFFSET_ERR);
-        return None;
-    };
-    if hash {
-        v = v.wrapping_mul(bits as i64);
-    }
-    if v < 0 || (v as u64 >> 3) >= max_bulk_len(ctx) {
-        ctx.err(BIT_OFFSET_ERR);
-        return None;
-    }
-    Some(v as u64)
-}
-
-fn setbit(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    let Some(offset) = bit_offset_arg(ctx, &args[2], 0) else {
-        return;
-    };
-    let on = match parse_i64(&args[3]) {
-        Some(v @ (0 | 1)) => v as u8,
-        _ => return ctx.err(BIT_VALUE_ERR),
-    };
-    let byte = (offset >> 3) as usize;
-    let shift = 7 - (offset & 7) as u8;
-    // `grows`: the key is created or extended (Redis's "dirty").
-    let (old, grows) = match peek_str(ctx.ks, &args[1]) {
-        Err(_) => return ctx.wrongtype(),
-        Ok(None) => (0, true),
-        Ok(Some(s)) => match s.get(byte) {
-            Some(&b) => (b, false),
-            None => (0, true),
-        },
-    };
-    let old_bit = (old >> shift) & 1;
-    if !grows && old_bit == on {
-        // Nothing changes: no write, no event (as Redis 7.0.15).
-        return ctx.out.int(old_bit as i64);
-    }
-    let new = (old & !(1 << shift)) | (on << shift);
-    ctx.ks.next_event(b'$', "setbit");
-    ctx.ks.apply(Mutation::SetRange {
-        key: owned(&args[1]),
-        offset: byte,
-        data: Bytes::copy_from_slice(&[new]),
-    });
-    ctx.out.int(old_bit as i64);
-}
-
-fn getbit(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    let Some(offset) = bit_offset_arg(ctx, &args[2], 0) else {
-        return;
-    };
-    let byte = (offset >> 3) as usize;
-    let shift = 7 - (offset & 7) as u8;
-    match get_str(ctx.ks, &args[1]) {
-        Err(_) => ctx.wrongtype(),
-        Ok(None) => ctx.out.int(0),
-        Ok(Some(s)) => {
-            let b = s.get(byte).copied().unwrap_or(0);
-            ctx.out.int(((b >> shift) & 1) as i64);
-        }
-    }
-}
-
-fn popcount(s: &[u8]) -> u64 {
-    let mut chunks = s.chunks_exact(8);
-    let mut n: u64 = 0;
-    for c in &mut chunks {
-        n += u64::from_ne_bytes(c.try_into().unwrap()).count_ones() as u64;
-    }
-    n + chunks
-        .remainder()
-        .iter()
-        .map(|b| b.count_ones() as u64)
-        .sum::<u64>()
-}
-
-/// Parses the BYTE|BIT unit argument; None = syntax error.
-fn bit_unit(arg: &[u8]) -> Option<bool> {
-    if is(arg, "bit") {
-        Some(true)
-    } else if is(arg, "byte") {
-        Some(false)
-    } else {
-        None
-    }
-}
-
-/// Converts Redis-style start/end (already parsed) into an inclusive range
-/// over `total` units, clamping as Redis does (end may end up below start).
-fn clamp_bit_range(mut start: i64, mut end: i64, total: i64) -> (i64, i64) {
-    if start < 0 {
-        start += total;
-    }
-    if end < 0 {
-        end += total;
-    }
-    start = start.max(0);
-    end = end.max(0);
-    if end >= total {
-        end = total - 1;
-    }
-    (start, end)
-}
-
-fn bitcount(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    let s = match get_str(ctx.ks, &args[1]) {
-        Err(_) => return ctx.wrongtype(),
-        Ok(None) => return ctx.out.int(0),
-        Ok(Some(s)) => s,
-    };
-    let len = s.len() as i64;
-    let (start, end, isbit) = match args.len() {
-        2 => {
-            let n = popcount(s);
-            return ctx.out.int(n as i64);
-        }
-        4 | 5 => {
-            let (Some(start), Some(end)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
-                return ctx.err(NOT_INT);
-            };
-            if start < 0 && end < 0 && start > end {
-                return ctx.out.int(0);
-            }
-            let isbit = if args.len() == 5 {
-                match bit_unit(&args[4]) {
-                    Some(b) => b,
-                    None => return ctx.syntax(),
-                }
-            } else {
-                false
-            };
-            (start, end, isbit)
-        }
-        _ => return ctx.syntax(),
-    };
-    let total = if isbit { len << 3 } else { len };
-    let (start, end) = clamp_bit_range(start, end, total);
-    if start > end {
-        return ctx.out.int(0);
-    }
-    let n = if isbit {
-        let (sb, eb) = (start as usize >> 3, end as usize >> 3);
-        let mut n = popcount(&s[sb..=eb]);
-        // Remove the bits of the edge bytes that are outside the range.
-        let first_mask = !(0xffu8 >> (start & 7));
-        let last_mask = (0xffu16 >> ((end & 7) + 1)) as u8;
-        n -= (s[sb] & first_mask).count_ones() as u64;
-        n -= (s[eb] & last_mask).count_ones() as u64;
-        n
-    } else {
-        popcount(&s[start as usize..=end as usize])
-    };
-    ctx.out.int(n as i64);
-}
-
-/// First position of `bit` within bits `sb..=eb` of `s` (all inside `s`).
-fn find_bit(s: &[u8], sb: u64, eb: u64, bit: u8) -> Option<u64> {
-    let skip = if bit == 1 { 0u8 } else { 0xff };
-    let mut pos = sb;
-    while pos <= eb {
-        let byte = (pos >> 3) as usize;
-        if pos & 7 == 0 && pos + 7 <= eb {
-            let whole_end = ((eb + 1) >> 3) as usize;
-            match s[byte..whole_end].iter().position(|&b| b != skip) {
-                Some(i) => {
-                    let b = s[byte + i] ^ skip;
-                    return Some((byte + i) as u64 * 8 + b.leading_zeros() as u64);
-                }
-                None => {
-                    pos = whole_end as u64 * 8;
-                    continue;
-                }
-            }
-        }
-        if (s[byte] >> (7 - (pos & 7))) & 1 == bit {
-            return Some(pos);
-        }
-        pos += 1;
-    }
-    None
-}
-
-fn bitpos(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    let Some(bit) = ctx.int_arg(&args[2]) else {
-        return;
-    };
-    if bit != 0 && bit != 1 {
-        return ctx.err("ERR The bit argument must be 1 or 0.");
-    }
-    let s = match get_str(ctx.ks, &args[1]) {
-        Err(_) => return ctx.wrongtype(),
-        Ok(None) => return ctx.out.int(if bit == 1 { -1 } else { 0 }),
-        Ok(Some(s)) => s,
-    };
-    let len = s.len() as i64;
-    let mut end_given = false;
-    let (start, end, isbit) = match args.len() {
-        3 => (0, len - 1, false),
-        4..=6 => {
-            let Some(start) = parse_i64(&args[3]) else {
-                return ctx.err(NOT_INT);
-            };
-            let isbit = if args.len() == 6 {
-                match bit_unit(&args[5]) {
-                    Some(b) => b,
-                    None => return ctx.syntax(),
-                }
-            } else {
-                false
-            };
-            let end = if args.len() >= 5 {
-                let Some(end) = parse_i64(&args[4]) else {
-                    return ctx.err(NOT_INT);
-                };
-                end_given = true;
-                end
-            } else if isbit {
-                (len << 3) + 7
-            } else {
-                len - 1
-            };
-            let total = if isbit { len << 3 } else { len };
-            let (start, end) = clamp_bit_range(start, end, total);
-            (start, end, isbit)
-        }
-        _ => return ctx.syntax(),
-    };
-    if start > end {
-        return ctx.out.int(-1);
-    }
-    let (sb, eb) = if isbit {
-        (start as u64, end as u64)
-    } else {
-        (start as u64 * 8, end as u64 * 8 + 7)
-    };
-    let pos = match find_bit(s, sb, eb, bit as u8) {
-        Some(p) => p as i64,
-        // Looking for a clear bit with no explicit end: the string is
-        // considered zero-padded on the right.
-        None if bit == 0 && !end_given => (eb + 1) as i64,
-        None => -1,
-    };
-    ctx.out.int(pos);
-}
-
-fn bitop(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Op {
-        And,
-        Or,
-        Xor,
-        Not,
-    }
-    let op = match &args[1][..] {
-        o if is(o, "and") => Op::And,
-        o if is(o, "or") => Op::Or,
-        o if is(o, "xor") => Op::Xor,
-        o if is(o, "not") => Op::Not,
-        _ => return ctx.syntax(),
-    };
-    if op == Op::Not && args.len() != 4 {
-        return ctx.err("ERR BITOP NOT must be called with a single source key.");
-    }
-    let mut res: Vec<u8> = Vec::new();
-    for (n, k) in args[3..].iter().enumerate() {
-        let src: &[u8] = match ctx.ks.get(k).map(|e| &e.value) {
-            None => &[],
-            Some(Value::Str(s)) => s,
-            Some(_) => return ctx.wrongtype(),
-        };
-        if n == 0 {
-            res.extend_from_slice(src);
-            if op == Op::Not {
-                res.iter_mut().for_each(|b| *b = !*b);
-            }
-            continue;
-        }
-        if src.len() > res.len() {
-            res.resize(src.len(), 0);
-        }
-        let (head, tail) = res.split_at_mut(src.len());
-        match op {
-            Op::And => {
-                head.iter_mut().zip(src).for_each(|(r, s)| *r &= s);
-                tail.iter_mut().for_each(|r| *r = 0);
-            }
-            Op::Or => head.iter_mut().zip(src).for_each(|(r, s)| *r |= s),
-            Op::Xor => head.iter_mut().zip(src).for_each(|(r, s)| *r ^= s),
-            Op::Not => unreachable!(),
-        }
-    }
-    let dest = &args[2];
-    let n = res.len();
-    if n > 0 {
-        ctx.ks.apply(Mutation::SetStr {
-            key: owned(dest),
-            value: Bytes::from(res),
-            expire: ExpireSet::Clear,
-        });
-    } else if ctx.ks.exists(dest) {
-        ctx.ks.apply(Mutation::Del { key: owned(dest) });
-    }
-    ctx.out.int(n as i64);
-}
-
-// ---------------------------------------------------------------- BITFIELD
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Overflow {
-    Wrap,
-    Sat,
-    Fail,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum BfOpcode {
-    Get,
-    Set,
-    IncrBy,
-}
-
-struct BfOp {
-    offset: u64,
-    value: i64,
-    opcode: BfOpcode,
-    overflow: Overflow,
-    bits: u32,
-    signed: bool,
-}
-
-const BF_TYPE_ERR: &str = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
-
-fn bitfield_type(arg: &[u8]) -> Option<(bool, u32)> {
-    let signed = match arg.first() {
-        Some(b'i') => true,
-        Some(b'u') => false,
-        _ => return None,
-    };
-    let bits = parse_i64(&arg[1..])?;
-    if bits < 1 || (signed && bits > 64) || (!signed && bits > 63) {
-        return None;
-    }
-    Some((signed, bits as u32))
-}
-
-/// Reads `bits` bits starting at bit `offset` through `byte_at`.
-fn get_unsigned_field(byte_at: &impl Fn(usize) -> u8, offset: u64, bits: u32) -> u64 {
-    let mut v: u64 = 0;
-    for i in 0..bits as u64 {
-        let o = offset + i;
-        let b = byte_at((o >> 3) as usize);
-        v = (v << 1) | ((b >> (7 - (o & 7))) & 1) as u64;
-    }
-    v
-}
-
-fn get_signed_field(byte_at: &impl Fn(usize) -> u8, offset: u64, bits: u32) -> i64 {
-    let mut v = get_unsigned_field(byte_at, offset, bits) as i64;
-    if bits < 64 && v & (1i64 << (bits - 1)) != 0 {
-        v |= -1i64 << bits;
-    }
-    v
-}
-
-/// Writes the low `bits` bits of `value` at bit `offset` of `buf` (offset
-/// relative to the buffer start).
-fn set_field(buf: &mut [u8], offset: u64, bits: u32, value: u64) {
-    for i in 0..bits as u64 {
-        let bitval = ((value >> (bits as u64 - 1 - i)) & 1) as u8;
-        let o = offset + i;
-        let byte = (o >> 3) as usize;
-        let shift = 7 - (o & 7);
-        buf[byte] = (buf[byte] & !(1 << shift)) | (bitval << shift);
-    }
-}
-
-/// Redis's checkUnsignedBitfieldOverflow: Some(limit-or-wrapped) on overflow.
-fn unsigned_overflow(value: u64, incr: i64, bits: u32, ow: Overflow) -> Option<u64> {
-    let max: u64 = if bits == 64 {
-        u64::MAX
-    } else {
-        (1u64 << bits) - 1
-    };
-    let maxincr = max.wrapping_sub(value) as i64;
-    let minincr = (value as i64).wrapping_neg();
-    let wrap = || value.wrapping_add(incr as u64) & !(u64::MAX.checked_shl(bits).unwrap_or(0));
-    if value > max || (incr > 0 && incr > maxincr) {
-        Some(match ow {
-            Overflow::Wrap => wrap(),
-            _ => max,
-        })
-    } else if incr < 0 && incr < minincr {
-        Some(match ow {
-            Overflow::Wrap => wrap(),
-            _ => 0,
-        })
-    } else {
-        None
-    }
-}
-
-/// Redis's checkSignedBitfieldOverflow: Some(limit-or-wrapped) on overflow.
-fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option<i64> {
-    let max: i64 = if bits == 64 {
-        i64::MAX
-    } else {
-        (1i64 << (bits - 1)) - 1
-    };
-    let min = -max - 1;
-    let maxincr = (max as u64).wrapping_sub(value as u64) as i64;
-    let minincr = min.wrapping_sub(value);
-    let wrap = || {
-        let mut c = (value as u64).wrapping_add(incr as u64);
-        if bits < 64 {
-            let mask = u64::MAX << bits;
-            if c & (1u64 << (bits - 1)) != 0 {
-                c |= mask;
-            } else {
-                c &= !mask;
-            }
-        }
-        c as i64
-    };
-    if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr) {
-        Some(match ow {
-            Overflow::Wrap => wrap(),
-            _ => max,
-        })
-    } else if value < min
-        || (bits != 64 && incr < minincr)
-        || (value < 0 && incr < 0 && incr < minincr)
-    {
-        Some(match ow {
-            Overflow::Wrap => wrap(),
-            _ => min,
-        })
-    } else {
-        None
-    }
-}
-
-fn bitfield(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    bitfield_generic(ctx, args, false);
-}
-
-fn bitfield_ro(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    bitfield_generic(ctx, args, true);
-}
-
-fn bitfield_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro_cmd: bool) {
-    let mut ops: Vec<BfOp> = Vec::new();
-    let mut overflow = Overflow::Wrap;
-    let mut readonly = true;
-    // Inclusive bit range written by SET/INCRBY ops.
-    let mut write_lo = u64::MAX;
-    let mut write_hi = 0u64;
-    let mut j = 2;
-    while j < args.len() {
-        let remaining = args.len() - j - 1;
-        let sub = &args[j][..];
-        let opcode = if is(sub, "get") && remaining >= 2 {
-            BfOpcode::Get
-        } else if is(sub, "set") && remaining >= 3 {
-            BfOpcode::Set
-        } else if is(sub, "incrby") && remaining >= 3 {
-            BfOpcode::IncrBy
-        } else if is(sub, "overflow") && remaining >= 1 {
-            let t = &args[j + 1][..];
-            overflow = if is(t, "wrap") {
-                Overflow::Wrap
-            } else if is(t, "sat") {
-                Overflow::Sat
-            } else if is(t, "fail") {
-                Overflow::Fail
-            } else {
-                return ctx.err("ERR Invalid OVERFLOW type specified");
-            };
-            j += 2;
-            continue;
-        } else {
-            return ctx.syntax();
-        };
-        let Some((signed, bits)) = bitfield_type(&args[j + 1]) else {
-            return ctx.err(BF_TYPE_ERR);
-        };
-        let Some(offset) = bit_offset_arg(ctx, &args[j + 2], bits) else {
-            return;
-        };
-        let mut value = 0;
-        if opcode != BfOpcode::Get {
-            readonly = false;
-            write_lo = write_lo.min(offset);
-            write_hi = write_hi.max(offset + bits as u64 - 1);
-            let Some(v) = ctx.int_arg(&args[j + 3]) else {
-                return;
-            };
-            value = v;
-        }
-        ops.push(BfOp {
-            offset,
-            value,
-            opcode,
-            overflow,
-            bits,
-            signed,
-        });
-        j += if opcode == BfOpcode::Get { 3 } else { 4 };
-    }
-
-    let key = &args[1];
-    if readonly {
-        let s: &[u8] = match get_str(ctx.ks, key) {
-            Err(_) => return ctx.wrongtype(),
-            Ok(None) => &[],
-            Ok(Some(s)) => s,
-        };
-        let byte_at = |i: usize| s.get(i).copied().unwrap_or(0);
-        ctx.out.array(ops.len());
-        for op in &ops {
-            if op.signed {
-                ctx.out.int(get_signed_field(&byte_at, op.offset, op.bits));
-            } else {
-                ctx.out
-                    .int(get_unsigned_field(&byte_at, op.offset, op.bits) as i64);
-            }
-        }
-        return;
-    }
-    if ro_cmd {
-        return ctx.err("ERR BITFIELD_RO only supports the GET subcommand");
-    }
-    let s: &[u8] = match peek_str(ctx.ks, key) {
-        Err(_) => return ctx.wrongtype(),
-        Ok(None) => &[],
-        Ok(Some(s)) => s,
-    };
-    // Work on a copy of the bytes the writes touch; reads outside it see the
-    // original string (zero-padded).
-    let lo = (write_lo >> 3) as usize;
-    let hi = (write_hi >> 3) as usize;
-    // Whether the key is created or extended (Redis's "dirty").
-    let grows = hi >= s.len();
-    let mut changes = 0;
-    let mut buf: Vec<u8> = (lo..=hi).map(|i| s.get(i).copied().unwrap_or(0)).collect();
-    ctx.out.array(ops.len());
-    for op in &ops {
-        let byte_at = |i: usize| {
-            if (lo..=hi).contains(&i) {
-                buf[i - lo]
-            } else {
-                s.get(i).copied().unwrap_or(0)
-            }
-        };
-        match op.opcode {
-            BfOpcode::Get => {
-                if op.signed {
-                    ctx.out.int(get_signed_field(&byte_at, op.offset, op.bits));
-                } else {
-                    ctx.out
-                        .int(get_unsigned_field(&byte_at, op.offset, op.bits) as i64);
-                }
-            }
-            BfOpcode::Set | BfOpcode::IncrBy => {
-                let rel = op.offset - (lo as u64) * 8;
-                if op.signed {
-                    let old = get_signed_field(&byte_at, op.offset, op.bits);
-                    let (new, ovf, ret) = if op.opcode == BfOpcode::IncrBy {
-                        let o = signed_overflow(old, op.value, op.bits, op.overflow);
-                        let new = o.unwrap_or_else(|| old.wrapping_add(op.value));
-                        (new, o.is_some(), new)
-                    } else {
-                        let o = signed_overflow(op.value, 0, op.bits, op.overflow);
-                        (o.unwrap_or(op.value), o.is_some(), old)
-                    };
-                    if ovf && op.overflow == Overflow::Fail {
-                        ctx.out.null();
-                    } else {
-                        ctx.out.int(ret);
-                        set_field(&mut buf, rel, op.bits, new as u64);
-                        if grows || old != new {
-                            changes += 1;
-                        }
-                    }
-                } else {
-                    let old = get_unsigned_field(&byte_at, op.offset, op.bits);
-                    let (new, ovf, ret) = if op.opcode == BfOpcode::IncrBy {
-                        let o = unsigned_overflow(old, op.value, op.bits, op.overflow);
-                        let new = o.unwrap_or_else(|| old.wrapping_add(op.value as u64));
-                        (new, o.is_some(), new)
-                    } else {
-                        let v = op.value as u64;
-                        let o = unsigned_overflow(v, 0, op.bits, op.overflow);
-                        (o.unwrap_or(v), o.is_some(), old)
-                    };
-                    if ovf && op.overflow == Overflow::Fail {
-                        ctx.out.null();
-                    } else {
-                        ctx.out.int(ret as i64);
-                        set_field(&mut buf, rel, op.bits, new);
-                        if grows || old != new {
-                            changes += 1;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if changes == 0 && !grows {
-        // Nothing changed: no write, no event (as Redis 7.0.15).
-        return;
-    }
-    // (When only failed ops grew the string, Redis creates/extends it
-    // without an event; here the growth is a normal "setbit" write.)
-    ctx.ks.next_event(b'$', "setbit");
-    ctx.ks.apply(Mutation::SetRange {
-        key: owned(key),
-        offset: lo,
-        data: Bytes::from(buf),
-    });
+    (result, ranges)
 }

@@ -465,23 +465,55 @@ fn zincrby(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     zadd_generic(ctx, args, true);
 }
 
-fn zadd_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mut incr: bool) {
-    let (mut nx, mut xx, mut gt, mut lt, mut ch) = (false, false, false, false, false);
+/// ZADD's (and ZINCRBY's) arguments.
+struct ZaddOpts<'a> {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+    /// The parsed scores, one per pair.
+    scores: smallvec::SmallVec<[f64; 4]>,
+    /// The score/member pairs, as given (members at odd indexes).
+    pairs: &'a [Bytes],
+}
+
+impl ZaddOpts<'_> {
+    fn member(&self, j: usize) -> &Bytes {
+        &self.pairs[1 + j * 2]
+    }
+}
+
+/// Parses ZADD's flags and pairs with Redis's checks in Redis's order
+/// (pair count, XX+NX, GT/LT/NX, INCR with several pairs, the scores); the
+/// error is the reply.
+fn parse_zadd(args: &[Bytes], incr: bool) -> Result<ZaddOpts<'_>, &'static str> {
+    let mut o = ZaddOpts {
+        nx: false,
+        xx: false,
+        gt: false,
+        lt: false,
+        ch: false,
+        incr,
+        scores: smallvec::SmallVec::new(),
+        pairs: &[],
+    };
     let mut scoreidx = 2;
     while scoreidx < args.len() {
-        let o = &args[scoreidx];
-        if is(o, "nx") {
-            nx = true;
-        } else if is(o, "xx") {
-            xx = true;
-        } else if is(o, "ch") {
-            ch = true;
-        } else if is(o, "incr") {
-            incr = true;
-        } else if is(o, "gt") {
-            gt = true;
-        } else if is(o, "lt") {
-            lt = true;
+        let a = &args[scoreidx];
+        if is(a, "nx") {
+            o.nx = true;
+        } else if is(a, "xx") {
+            o.xx = true;
+        } else if is(a, "ch") {
+            o.ch = true;
+        } else if is(a, "incr") {
+            o.incr = true;
+        } else if is(a, "gt") {
+            o.gt = true;
+        } else if is(a, "lt") {
+            o.lt = true;
         } else {
             break;
         }
@@ -489,109 +521,139 @@ fn zadd_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mut incr: bool) {
     }
     let elements = args.len() - scoreidx;
     if elements % 2 == 1 || elements == 0 {
-        return ctx.out.error(SYNTAX);
+        return Err(SYNTAX);
     }
     let elements = elements / 2;
-    if nx && xx {
-        return ctx.out.error(ERR_XX_NX);
+    if o.nx && o.xx {
+        return Err(ERR_XX_NX);
     }
-    if (nx && (gt || lt)) || (gt && lt) {
-        return ctx.out.error(ERR_GT_LT_NX);
+    if (o.nx && (o.gt || o.lt)) || (o.gt && o.lt) {
+        return Err(ERR_GT_LT_NX);
     }
-    if incr && elements > 1 {
-        return ctx.out.error(ERR_INCR_PAIR);
+    if o.incr && elements > 1 {
+        return Err(ERR_INCR_PAIR);
     }
-    let mut scores: smallvec::SmallVec<[f64; 4]> = smallvec::SmallVec::with_capacity(elements);
+    o.pairs = &args[scoreidx..];
+    o.scores.reserve_exact(elements);
     for j in 0..elements {
-        match parse_f64(&args[scoreidx + j * 2]) {
-            Some(v) => scores.push(v),
-            None => return ctx.out.error(NOT_FLOAT),
-        }
+        o.scores.push(parse_f64(&o.pairs[j * 2]).ok_or(NOT_FLOAT)?);
     }
+    Ok(o)
+}
+
+/// What ZADD decided: the scores to store and the counts the reply uses.
+#[derive(Default)]
+struct ZaddPlan {
+    changes: Vec<(f64, Bytes)>,
+    added: i64,
+    updated: i64,
+    processed: i64,
+    /// The last score set or kept (ZADD INCR's reply).
+    last_score: f64,
+}
+
+fn zadd_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], incr: bool) {
+    let o = match parse_zadd(args, incr) {
+        Ok(o) => o,
+        Err(e) => return ctx.out.error(e),
+    };
     let key = &args[1];
     let z = match peek_zset(ctx.ks, key) {
         Ok(z) => z,
         Err(_) => return ctx.out.error(WRONGTYPE),
     };
-    let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
-    let mut last_score = 0.0;
-    let mut changes: Vec<(f64, Bytes)> = Vec::new();
-    if z.is_some() || !xx {
-        changes.reserve(elements);
-        // Scores already decided in this command, for repeated members.
-        let mut pending: Option<ahash::HashMap<&[u8], f64>> = None;
-        if elements > 1 {
-            pending = Some(ahash::HashMap::with_capacity_and_hasher(
-                elements,
-                Default::default(),
-            ));
+    let plan = if z.is_some() || !o.xx {
+        match zadd_plan(z, &o) {
+            Ok(p) => p,
+            Err(e) => return ctx.out.error(e),
         }
-        for (j, &score) in scores.iter().enumerate() {
-            let member: &[u8] = &args[scoreidx + 1 + j * 2];
-            let cur = pending
-                .as_ref()
-                .and_then(|p| p.get(member).copied())
-                .or_else(|| z.and_then(|z| z.score(member)));
-            let newscore = match cur {
-                Some(cur) => {
-                    if nx {
-                        continue;
-                    }
-                    let mut newscore = score;
-                    if incr {
-                        newscore += cur;
-                        if newscore.is_nan() {
-                            return ctx.out.error(ERR_NAN);
-                        }
-                    }
-                    if (lt && newscore >= cur) || (gt && newscore <= cur) {
-                        continue;
-                    }
-                    processed += 1;
-                    last_score = newscore;
-                    if newscore == cur {
-                        continue;
-                    }
-                    updated += 1;
-                    newscore
-                }
-                None => {
-                    if xx {
-                        continue;
-                    }
-                    added += 1;
-                    processed += 1;
-                    last_score = score;
-                    score
-                }
-            };
-            // Stored scores never keep the sign of a zero (Redis stores small
-            // sets as listpacks, where -0 becomes the integer 0).
-            let newscore = newscore + 0.0;
-            if let Some(p) = pending.as_mut() {
-                p.insert(member, newscore);
-            }
-            changes.push((newscore, owned(&args[scoreidx + 1 + j * 2])));
-        }
-    }
-    if !changes.is_empty() {
-        if incr {
+    } else {
+        ZaddPlan::default()
+    };
+    if !plan.changes.is_empty() {
+        if o.incr {
             ctx.ks.next_event(b'z', "zincr");
         }
         ctx.ks.apply(Mutation::ZAdd {
             key: owned(key),
-            pairs: changes,
+            pairs: plan.changes,
         });
     }
-    if incr {
-        if processed > 0 {
-            ctx.out.double(last_score);
+    if o.incr {
+        if plan.processed > 0 {
+            ctx.out.double(plan.last_score);
         } else {
             ctx.out.null();
         }
+    } else if o.ch {
+        ctx.out.int(plan.added + plan.updated);
     } else {
-        ctx.out.int(if ch { added + updated } else { added });
+        ctx.out.int(plan.added);
     }
+}
+
+/// Decides each pair against the current set `z` (and the pairs before it:
+/// a member may repeat); Err(ERR_NAN) when an increment gives NaN.
+fn zadd_plan(z: Option<&ZSet>, o: &ZaddOpts<'_>) -> Result<ZaddPlan, &'static str> {
+    let elements = o.scores.len();
+    let mut plan = ZaddPlan::default();
+    plan.changes.reserve(elements);
+    // Scores already decided in this command, for repeated members.
+    let mut pending: Option<ahash::HashMap<&[u8], f64>> = None;
+    if elements > 1 {
+        pending = Some(ahash::HashMap::with_capacity_and_hasher(
+            elements,
+            Default::default(),
+        ));
+    }
+    for (j, &score) in o.scores.iter().enumerate() {
+        let member: &[u8] = o.member(j);
+        let cur = pending
+            .as_ref()
+            .and_then(|p| p.get(member).copied())
+            .or_else(|| z.and_then(|z| z.score(member)));
+        let newscore = match cur {
+            Some(cur) => {
+                if o.nx {
+                    continue;
+                }
+                let mut newscore = score;
+                if o.incr {
+                    newscore += cur;
+                    if newscore.is_nan() {
+                        return Err(ERR_NAN);
+                    }
+                }
+                if (o.lt && newscore >= cur) || (o.gt && newscore <= cur) {
+                    continue;
+                }
+                plan.processed += 1;
+                plan.last_score = newscore;
+                if newscore == cur {
+                    continue;
+                }
+                plan.updated += 1;
+                newscore
+            }
+            None => {
+                if o.xx {
+                    continue;
+                }
+                plan.added += 1;
+                plan.processed += 1;
+                plan.last_score = score;
+                score
+            }
+        };
+        // Stored scores never keep the sign of a zero (Redis stores small
+        // sets as listpacks, where -0 becomes the integer 0).
+        let newscore = newscore + 0.0;
+        if let Some(p) = pending.as_mut() {
+            p.insert(member, newscore);
+        }
+        plan.changes.push((newscore, owned(o.member(j))));
+    }
+    Ok(plan)
 }
 
 // ---------------------------------------------------------------------------
@@ -1334,7 +1396,8 @@ fn zdiffstore(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     );
 }
 
-/// `zunionInterDiffGenericCommand`.
+/// `zunionInterDiffGenericCommand`: numkeys, the keys' types, the options
+/// (checked in that order), then the computation, then the store or reply.
 fn zsetop_generic(
     ctx: &mut Ctx<'_, '_>,
     args: &[Bytes],
@@ -1344,77 +1407,19 @@ fn zsetop_generic(
     cardinality_only: bool,
     name: &str,
 ) {
-    let Some(setnum) = ctx.int_arg(&args[numkeys_idx]) else {
+    let Some(keys) = zsetop_keys(ctx, args, numkeys_idx, name) else {
         return;
     };
-    if setnum < 1 {
-        return ctx.out.error(&format!(
-            "ERR at least 1 input key is needed for '{name}' command"
-        ));
-    }
-    if setnum as u64 > (args.len() - (numkeys_idx + 1)) as u64 {
-        return ctx.out.error(SYNTAX);
-    }
-    let setnum = setnum as usize;
-    let keys = &args[numkeys_idx + 1..numkeys_idx + 1 + setnum];
-    // Pass 1: expire, count hits/misses, check types (before the options, like Redis).
-    let mut present: smallvec::SmallVec<[bool; 8]> = smallvec::SmallVec::with_capacity(setnum);
-    for k in keys {
-        let e = if dst.is_some() {
-            ctx.ks.peek(k)
-        } else {
-            ctx.ks.get(k)
-        };
-        match e.map(|e| &e.value) {
-            None => present.push(false),
-            Some(Value::ZSet(_)) | Some(Value::Set(_)) => present.push(true),
-            Some(_) => return ctx.out.error(WRONGTYPE),
-        }
-    }
-    let mut weights: smallvec::SmallVec<[f64; 8]> = smallvec::smallvec![1.0; setnum];
-    let mut agg = Aggregate::Sum;
-    let mut withscores = false;
-    let mut limit: u64 = 0;
-    let mut j = numkeys_idx + 1 + setnum;
-    while j < args.len() {
-        let remaining = args.len() - j;
-        let a = &args[j];
-        if op != SetOp::Diff && !cardinality_only && remaining > setnum && is(a, "weights") {
-            j += 1;
-            for w in weights.iter_mut() {
-                match parse_f64(&args[j]) {
-                    Some(v) => *w = v,
-                    None => return ctx.out.error(ERR_WEIGHT),
-                }
-                j += 1;
-            }
-        } else if op != SetOp::Diff && !cardinality_only && remaining >= 2 && is(a, "aggregate") {
-            let v = &args[j + 1];
-            agg = if is(v, "sum") {
-                Aggregate::Sum
-            } else if is(v, "min") {
-                Aggregate::Min
-            } else if is(v, "max") {
-                Aggregate::Max
-            } else {
-                return ctx.out.error(SYNTAX);
-            };
-            j += 2;
-        } else if dst.is_none() && !cardinality_only && is(a, "withscores") {
-            withscores = true;
-            j += 1;
-        } else if cardinality_only && remaining >= 2 && is(a, "limit") {
-            match parse_i64(&args[j + 1]) {
-                Some(l) if l >= 0 => limit = l as u64,
-                _ => return ctx.out.error(ERR_LIMIT_NEGATIVE),
-            }
-            j += 2;
-        } else {
-            return ctx.out.error(SYNTAX);
-        }
-    }
+    let Some(present) = zsetop_lookup(ctx, keys, dst.is_some()) else {
+        return;
+    };
+    let opts_at = numkeys_idx + 1 + keys.len();
+    let o = match parse_zsetop_opts(args, opts_at, keys.len(), op, dst, cardinality_only) {
+        Ok(o) => o,
+        Err(e) => return ctx.out.error(e),
+    };
 
-    // Pass 2: borrow every input at once.
+    // Borrow every input at once.
     let ks: &Keys<'_> = ctx.ks;
     let mut srcs: smallvec::SmallVec<[(Src<'_>, f64); 8]> = smallvec::SmallVec::new();
     for (i, k) in keys.iter().enumerate() {
@@ -1427,82 +1432,22 @@ fn zsetop_generic(
         } else {
             Src::Missing
         };
-        srcs.push((src, weights[i]));
+        srcs.push((src, o.weights[i]));
     }
     if op != SetOp::Diff {
         // Smallest first (a stable sort, like glibc's qsort here).
         srcs.sort_by_key(|(s, _)| s.len());
     }
-
-    let mut result: Vec<(&[u8], f64)> = Vec::new();
-    let mut cardinality: u64 = 0;
-    match op {
-        SetOp::Inter => {
-            if srcs[0].0.len() > 0 {
-                let (first, w0) = srcs[0];
-                for (m, s) in first.iter() {
-                    let mut score = w0 * s;
-                    if score.is_nan() {
-                        score = 0.0;
-                    }
-                    let mut all = true;
-                    for (src, w) in &srcs[1..] {
-                        match src.find(m) {
-                            Some(v) => aggregate(&mut score, v * w, agg),
-                            None => {
-                                all = false;
-                                break;
-                            }
-                        }
-                    }
-                    if !all {
-                        continue;
-                    }
-                    if cardinality_only {
-                        cardinality += 1;
-                        if limit != 0 && cardinality >= limit {
-                            break;
-                        }
-                    } else {
-                        result.push((m, score));
-                    }
-                }
-            }
-        }
-        SetOp::Union => {
-            let largest = srcs.last().map_or(0, |(s, _)| s.len());
-            let mut acc: IndexMap<&[u8], f64, ahash::RandomState> =
-                IndexMap::with_capacity_and_hasher(largest, Default::default());
-            for (src, w) in &srcs {
-                for (m, s) in src.iter() {
-                    let mut score = w * s;
-                    if score.is_nan() {
-                        score = 0.0;
-                    }
-                    match acc.entry(m) {
-                        MapEntry::Occupied(mut e) => aggregate(e.get_mut(), score, agg),
-                        MapEntry::Vacant(e) => {
-                            e.insert(score);
-                        }
-                    }
-                }
-            }
-            result.extend(acc);
-        }
-        SetOp::Diff => {
-            let first = srcs[0].0;
-            for (m, s) in first.iter() {
-                if srcs[1..].iter().all(|(src, _)| src.find(m).is_none()) {
-                    result.push((m, s));
-                }
-            }
-        }
-    }
-
-    drop(srcs);
     if cardinality_only {
-        return ctx.out.int(cardinality as i64);
+        let n = zinter_card(&srcs, o.agg, o.limit);
+        return ctx.out.int(n as i64);
     }
+    let result = match op {
+        SetOp::Inter => zinter_members(&srcs, o.agg),
+        SetOp::Union => zunion_members(&srcs, o.agg),
+        SetOp::Diff => zdiff_members(&srcs),
+    };
+    drop(srcs);
     match dst {
         Some(dst) => {
             let z = build_zset(result);
@@ -1513,17 +1458,212 @@ fn zsetop_generic(
             };
             store_result(ctx, dst, z, event);
         }
-        None => {
-            result.sort_unstable_by(|a, b| {
-                a.1.partial_cmp(&b.1)
-                    .unwrap_or(Ordering::Equal)
-                    .then_with(|| a.0.cmp(b.0))
-            });
-            items_header(ctx.out, result.len(), withscores);
-            for (m, s) in result {
-                item(ctx.out, m, s, withscores);
+        None => reply_by_score(ctx.out, result, o.withscores),
+    }
+}
+
+/// The input keys, after numkeys's checks; None when an error was replied.
+fn zsetop_keys<'a>(
+    ctx: &mut Ctx<'_, '_>,
+    args: &'a [Bytes],
+    numkeys_idx: usize,
+    name: &str,
+) -> Option<&'a [Bytes]> {
+    let setnum = ctx.int_arg(&args[numkeys_idx])?;
+    if setnum < 1 {
+        ctx.out.error(&format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        ));
+        return None;
+    }
+    if setnum as u64 > (args.len() - (numkeys_idx + 1)) as u64 {
+        ctx.out.error(SYNTAX);
+        return None;
+    }
+    Some(&args[numkeys_idx + 1..numkeys_idx + 1 + setnum as usize])
+}
+
+/// Expires the inputs, checks their types (before the options, like Redis)
+/// and tells which exist; None when WRONGTYPE was replied. A store command
+/// looks its inputs up without counting hits and misses.
+fn zsetop_lookup(
+    ctx: &mut Ctx<'_, '_>,
+    keys: &[Bytes],
+    store: bool,
+) -> Option<smallvec::SmallVec<[bool; 8]>> {
+    let mut present: smallvec::SmallVec<[bool; 8]> = smallvec::SmallVec::with_capacity(keys.len());
+    for k in keys {
+        let e = if store { ctx.ks.peek(k) } else { ctx.ks.get(k) };
+        match e.map(|e| &e.value) {
+            None => present.push(false),
+            Some(Value::ZSet(_)) | Some(Value::Set(_)) => present.push(true),
+            Some(_) => {
+                ctx.out.error(WRONGTYPE);
+                return None;
             }
         }
+    }
+    Some(present)
+}
+
+/// The options after the keys of ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD.
+struct ZsetOpOpts {
+    /// One per input key (1 unless WEIGHTS).
+    weights: smallvec::SmallVec<[f64; 8]>,
+    agg: Aggregate,
+    withscores: bool,
+    /// ZINTERCARD's LIMIT (0: none).
+    limit: u64,
+}
+
+/// Parses the options from `args[start..]`; which ones a command accepts
+/// depends on `op`, on whether it stores (`dst`) and on ZINTERCARD. The
+/// error is the reply.
+fn parse_zsetop_opts(
+    args: &[Bytes],
+    start: usize,
+    setnum: usize,
+    op: SetOp,
+    dst: Option<&Bytes>,
+    cardinality_only: bool,
+) -> Result<ZsetOpOpts, &'static str> {
+    let mut o = ZsetOpOpts {
+        weights: smallvec::smallvec![1.0; setnum],
+        agg: Aggregate::Sum,
+        withscores: false,
+        limit: 0,
+    };
+    let mut j = start;
+    while j < args.len() {
+        let remaining = args.len() - j;
+        let a = &args[j];
+        if op != SetOp::Diff && !cardinality_only && remaining > setnum && is(a, "weights") {
+            j += 1;
+            for w in o.weights.iter_mut() {
+                *w = parse_f64(&args[j]).ok_or(ERR_WEIGHT)?;
+                j += 1;
+            }
+        } else if op != SetOp::Diff && !cardinality_only && remaining >= 2 && is(a, "aggregate") {
+            let v = &args[j + 1];
+            o.agg = if is(v, "sum") {
+                Aggregate::Sum
+            } else if is(v, "min") {
+                Aggregate::Min
+            } else if is(v, "max") {
+                Aggregate::Max
+            } else {
+                return Err(SYNTAX);
+            };
+            j += 2;
+        } else if dst.is_none() && !cardinality_only && is(a, "withscores") {
+            o.withscores = true;
+            j += 1;
+        } else if cardinality_only && remaining >= 2 && is(a, "limit") {
+            match parse_i64(&args[j + 1]) {
+                Some(l) if l >= 0 => o.limit = l as u64,
+                _ => return Err(ERR_LIMIT_NEGATIVE),
+            }
+            j += 2;
+        } else {
+            return Err(SYNTAX);
+        }
+    }
+    Ok(o)
+}
+
+/// Calls `visit` with each member of the first (smallest) input that every
+/// other input has, and its weighted, aggregated score, until `visit`
+/// returns false.
+fn for_each_inter<'a>(
+    srcs: &[(Src<'a>, f64)],
+    agg: Aggregate,
+    mut visit: impl FnMut(&'a [u8], f64) -> bool,
+) {
+    if srcs[0].0.len() == 0 {
+        return;
+    }
+    let (first, w0) = srcs[0];
+    'members: for (m, s) in first.iter() {
+        let mut score = w0 * s;
+        if score.is_nan() {
+            score = 0.0;
+        }
+        for (src, w) in &srcs[1..] {
+            match src.find(m) {
+                Some(v) => aggregate(&mut score, v * w, agg),
+                None => continue 'members,
+            }
+        }
+        if !visit(m, score) {
+            return;
+        }
+    }
+}
+
+/// ZINTERCARD: the intersection's size, counting stopped at `limit` (0: none).
+fn zinter_card(srcs: &[(Src<'_>, f64)], agg: Aggregate, limit: u64) -> u64 {
+    let mut cardinality: u64 = 0;
+    for_each_inter(srcs, agg, |_, _| {
+        cardinality += 1;
+        !(limit != 0 && cardinality >= limit)
+    });
+    cardinality
+}
+
+fn zinter_members<'a>(srcs: &[(Src<'a>, f64)], agg: Aggregate) -> Vec<(&'a [u8], f64)> {
+    let mut result = Vec::new();
+    for_each_inter(srcs, agg, |m, s| {
+        result.push((m, s));
+        true
+    });
+    result
+}
+
+fn zunion_members<'a>(srcs: &[(Src<'a>, f64)], agg: Aggregate) -> Vec<(&'a [u8], f64)> {
+    let largest = srcs.last().map_or(0, |(s, _)| s.len());
+    let mut acc: IndexMap<&[u8], f64, ahash::RandomState> =
+        IndexMap::with_capacity_and_hasher(largest, Default::default());
+    for (src, w) in srcs {
+        for (m, s) in src.iter() {
+            let mut score = w * s;
+            if score.is_nan() {
+                score = 0.0;
+            }
+            match acc.entry(m) {
+                MapEntry::Occupied(mut e) => aggregate(e.get_mut(), score, agg),
+                MapEntry::Vacant(e) => {
+                    e.insert(score);
+                }
+            }
+        }
+    }
+    let mut result = Vec::new();
+    result.extend(acc);
+    result
+}
+
+/// The members of the first input that no other input has (scores unweighted).
+fn zdiff_members<'a>(srcs: &[(Src<'a>, f64)]) -> Vec<(&'a [u8], f64)> {
+    let mut result = Vec::new();
+    let first = srcs[0].0;
+    for (m, s) in first.iter() {
+        if srcs[1..].iter().all(|(src, _)| src.find(m).is_none()) {
+            result.push((m, s));
+        }
+    }
+    result
+}
+
+/// Replies `result` sorted by score, then member.
+fn reply_by_score(out: &mut Reply, mut result: Vec<(&[u8], f64)>, withscores: bool) {
+    result.sort_unstable_by(|a, b| {
+        a.1.partial_cmp(&b.1)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| a.0.cmp(b.0))
+    });
+    items_header(out, result.len(), withscores);
+    for (m, s) in result {
+        item(out, m, s, withscores);
     }
 }
 
