@@ -18,8 +18,9 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
+use super::master_exec::{self, Watched};
 use super::replication::{self, apply_unlogged, filter, flush_unlogged, Filtered, ReadError};
-use super::{forwarding, router, Cluster, FollowerState, Leader, Link};
+use super::{forwarding, Cluster, FollowerState, Leader, Link};
 use crate::engine::SHARDS;
 
 use super::wire::{self, convert_all, mutation_to_pb, pb, put_pb};
@@ -200,7 +201,7 @@ pub async fn forward(
     c: &Cluster,
     leader: &Leader,
     cmds: &[Vec<Bytes>],
-    txn: Option<&router::Watched>,
+    txn: Option<&Watched>,
     resp3: bool,
     wait: Option<(u64, u64)>,
 ) -> Result<Forwarded, ForwardError> {
@@ -364,7 +365,7 @@ impl Replication for Svc {
         }
         if r.wait {
             let target = c.log.last_offset();
-            let reply = router::wait_acks(
+            let reply = master_exec::wait_acks(
                 c,
                 r.wait_replicas as i64,
                 r.wait_timeout_ms,
@@ -401,14 +402,14 @@ impl Replication for Svc {
         if r.transaction && refused[0].is_some() {
             let e = refused.into_iter().flatten().next().unwrap_or_default();
             return Ok(Response::new(pb::ForwardReply {
-                replies: vec![router::error_bytes(r.resp3, &e)],
+                replies: vec![master_exec::error_bytes(r.resp3, &e)],
                 offset: 0,
                 epoch: c.epoch(),
                 not_master: false,
                 protocol_version: c.speaks().0,
             }));
         }
-        let txn = r.transaction.then(|| router::Watched {
+        let txn = r.transaction.then(|| Watched {
             keys: r.watched.into_iter().collect(),
             pos: (r.watch_offset, r.watch_tag),
         });
@@ -421,18 +422,18 @@ impl Replication for Svc {
                 .filter(|(_, e)| e.is_none())
                 .map(|(a, _)| a)
                 .collect();
-            let (ran, offset) = router::run_forwarded(c, ok, None, r.resp3).await;
+            let (ran, offset) = master_exec::run_forwarded(c, ok, None, r.resp3).await;
             let mut ran = ran.into_iter();
             let replies = refused
                 .iter()
                 .map(|e| match e {
-                    Some(e) => router::error_bytes(r.resp3, e),
+                    Some(e) => master_exec::error_bytes(r.resp3, e),
                     None => ran.next().unwrap_or_default(),
                 })
                 .collect();
             (replies, offset)
         } else {
-            router::run_forwarded(c, cmds, txn, r.resp3).await
+            master_exec::run_forwarded(c, cmds, txn, r.resp3).await
         };
         Ok(Response::new(pb::ForwardReply {
             replies,

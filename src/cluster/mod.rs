@@ -24,6 +24,7 @@ pub mod compose;
 pub mod election;
 pub mod forwarding;
 pub mod grpc;
+pub mod master_exec;
 pub mod replication;
 pub mod router;
 pub mod version;
