@@ -19,8 +19,9 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use super::fullsync::{filter, Filtered};
+use super::master_exec::{self, Watched};
 use super::replication::{self, ReadError};
-use super::{forwarding, router, Cluster, FollowerState, Leader, Link};
+use super::{forwarding, Cluster, FollowerState, Leader, Link};
 use crate::engine::SHARDS;
 use crate::engine::{Mutation, Origin};
 
@@ -202,7 +203,7 @@ pub async fn forward(
     c: &Cluster,
     leader: &Leader,
     cmds: &[Vec<Bytes>],
-    txn: Option<&router::Watched>,
+    txn: Option<&Watched>,
     resp3: bool,
     wait: Option<(u64, u64)>,
 ) -> Result<Forwarded, ForwardError> {
@@ -341,16 +342,6 @@ impl Replication for Svc {
         let c = &self.c;
         let remote = req.remote_addr();
         let r = req.into_inner();
-        let not_master = || {
-            c.stats.rejected_not_master.fetch_add(1, Ordering::Relaxed);
-            Ok(Response::new(pb::ForwardReply {
-                replies: Vec::new(),
-                offset: 0,
-                epoch: c.epoch(),
-                not_master: true,
-                protocol_version: c.speaks().0,
-            }))
-        };
         let peer = if r.node_id.is_empty() {
             remote.map(|a| a.ip().to_string()).unwrap_or_default()
         } else {
@@ -362,11 +353,12 @@ impl Replication for Svc {
             return Err(incompatible(c, r.protocol_version));
         }
         if !c.is_master_now() || r.epoch > c.epoch() {
-            return not_master();
+            c.stats.rejected_not_master.fetch_add(1, Ordering::Relaxed);
+            return Ok(forward_reply(c, Vec::new(), 0, true));
         }
         if r.wait {
             let target = c.log.last_offset();
-            let reply = router::wait_acks(
+            let reply = master_exec::wait_acks(
                 c,
                 r.wait_replicas as i64,
                 r.wait_timeout_ms,
@@ -374,76 +366,77 @@ impl Replication for Svc {
                 r.resp3,
             )
             .await;
-            return Ok(Response::new(pb::ForwardReply {
-                replies: vec![reply],
-                offset: 0,
-                epoch: c.epoch(),
-                not_master: false,
-                protocol_version: c.speaks().0,
-            }));
+            return Ok(forward_reply(c, vec![reply], 0, false));
         }
-        let cmds: Vec<Vec<Bytes>> = r
-            .commands
-            .into_iter()
-            .map(|cm| cm.args.into_iter().collect())
-            .collect();
-        // Every command is checked before any runs.
-        let refused: Vec<Option<String>> = if r.transaction {
-            let e = forwarding::check_transaction(&cmds);
-            vec![e]
-        } else {
-            cmds.iter().map(|a| forwarding::check(a, false)).collect()
-        };
-        if let Some(e) = refused.iter().flatten().next() {
-            c.stats.forwards_refused.fetch_add(1, Ordering::Relaxed);
-            if c.warn_once(&peer, "forward-refused") {
-                warn!(peer = %peer, error = %e, "refused a forwarded command a follower never forwards (warned once per peer)");
-            }
-        }
-        if r.transaction && refused[0].is_some() {
-            let e = refused.into_iter().flatten().next().unwrap_or_default();
-            return Ok(Response::new(pb::ForwardReply {
-                replies: vec![router::error_bytes(r.resp3, &e)],
-                offset: 0,
-                epoch: c.epoch(),
-                not_master: false,
-                protocol_version: c.speaks().0,
-            }));
-        }
-        let txn = r.transaction.then(|| router::Watched {
-            keys: r.watched.into_iter().collect(),
-            pos: (r.watch_offset, r.watch_tag),
-        });
-        let any_refused = refused.iter().any(Option::is_some);
-        let (replies, offset) = if any_refused {
-            // The others run, in their order; each refused one gets its error.
-            let ok: Vec<Vec<Bytes>> = cmds
-                .into_iter()
-                .zip(&refused)
-                .filter(|(_, e)| e.is_none())
-                .map(|(a, _)| a)
-                .collect();
-            let (ran, offset) = router::run_forwarded(c, ok, None, r.resp3).await;
-            let mut ran = ran.into_iter();
-            let replies = refused
-                .iter()
-                .map(|e| match e {
-                    Some(e) => router::error_bytes(r.resp3, e),
-                    None => ran.next().unwrap_or_default(),
-                })
-                .collect();
-            (replies, offset)
-        } else {
-            router::run_forwarded(c, cmds, txn, r.resp3).await
-        };
-        Ok(Response::new(pb::ForwardReply {
-            replies,
-            offset,
-            epoch: c.epoch(),
-            not_master: false,
-            protocol_version: c.speaks().0,
-        }))
+        let (replies, offset) = run_checked(c, &peer, r).await;
+        Ok(forward_reply(c, replies, offset, false))
     }
+}
+
+fn forward_reply(
+    c: &Cluster,
+    replies: Vec<Bytes>,
+    offset: u64,
+    not_master: bool,
+) -> Response<pb::ForwardReply> {
+    Response::new(pb::ForwardReply {
+        replies,
+        offset,
+        epoch: c.epoch(),
+        not_master,
+        protocol_version: c.speaks().0,
+    })
+}
+
+/// Runs a Forward call's commands, every one checked against what a
+/// follower may forward before any runs: a refused command gets its error
+/// and the others run, in their order; a transaction holding one is
+/// refused whole. Returns the replies and the offset of the last write.
+async fn run_checked(c: &Cluster, peer: &str, r: pb::ForwardRequest) -> (Vec<Bytes>, u64) {
+    let cmds: Vec<Vec<Bytes>> = r
+        .commands
+        .into_iter()
+        .map(|cm| cm.args.into_iter().collect())
+        .collect();
+    let refused: Vec<Option<String>> = if r.transaction {
+        let e = forwarding::check_transaction(&cmds);
+        vec![e]
+    } else {
+        cmds.iter().map(|a| forwarding::check(a, false)).collect()
+    };
+    if let Some(e) = refused.iter().flatten().next() {
+        c.stats.forwards_refused.fetch_add(1, Ordering::Relaxed);
+        if c.warn_once(peer, "forward-refused") {
+            warn!(peer = %peer, error = %e, "refused a forwarded command a follower never forwards (warned once per peer)");
+        }
+    }
+    if r.transaction && refused[0].is_some() {
+        let e = refused.into_iter().flatten().next().unwrap_or_default();
+        return (vec![master_exec::error_bytes(r.resp3, &e)], 0);
+    }
+    let txn = r.transaction.then(|| Watched {
+        keys: r.watched.into_iter().collect(),
+        pos: (r.watch_offset, r.watch_tag),
+    });
+    if !refused.iter().any(Option::is_some) {
+        return master_exec::run_forwarded(c, cmds, txn, r.resp3).await;
+    }
+    let ok: Vec<Vec<Bytes>> = cmds
+        .into_iter()
+        .zip(&refused)
+        .filter(|(_, e)| e.is_none())
+        .map(|(a, _)| a)
+        .collect();
+    let (ran, offset) = master_exec::run_forwarded(c, ok, None, r.resp3).await;
+    let mut ran = ran.into_iter();
+    let replies = refused
+        .iter()
+        .map(|e| match e {
+            Some(e) => master_exec::error_bytes(r.resp3, e),
+            None => ran.next().unwrap_or_default(),
+        })
+        .collect();
+    (replies, offset)
 }
 
 /// Most times the stream sender yields to let a small batch grow.
@@ -457,7 +450,19 @@ async fn stream_to(
     tx: &SyncTx,
     epoch: u64,
 ) -> Result<(), String> {
-    let mut cursor;
+    let cursor = start_sync(c, id, pos, tx, epoch).await?;
+    stream_log(c, tx, epoch, cursor).await
+}
+
+/// Resumes the follower at `pos` if the backlog holds it, else sends it a
+/// full sync. Returns the next offset to stream.
+async fn start_sync(
+    c: &Arc<Cluster>,
+    id: &str,
+    pos: (u64, u64),
+    tx: &SyncTx,
+    epoch: u64,
+) -> Result<u64, String> {
     if c.log.can_resume(pos) {
         c.stats.partial_syncs_served.fetch_add(1, Ordering::Relaxed);
         info!(follower = %id, offset = pos.0, "partial sync");
@@ -470,37 +475,53 @@ async fn stream_to(
             }),
         )
         .await?;
-        cursor = pos.0 + 1;
-    } else {
-        let (first, _, _) = c.log.backlog_info();
-        let (last, last_tag) = c.log.position();
-        let reason = if pos.0 == 0 {
-            "follower has no position (new, restarted or diverged)".to_string()
-        } else if pos.0 > last {
-            format!("follower is ahead of the master ({} > {last})", pos.0)
-        } else if pos.0 < first.saturating_sub(1) {
-            format!(
-                "follower offset {} is no longer in the backlog (starts at {first})",
-                pos.0
-            )
-        } else {
-            format!(
-                "follower history differs (offset {} tag {}, master at {last} tag {last_tag})",
-                pos.0, pos.1
-            )
-        };
-        info!(follower = %id, reason = %reason, "full sync");
-        c.stats.full_syncs_served.fetch_add(1, Ordering::Relaxed);
-        if let Some(f) = c.followers.lock().get_mut(id) {
-            f.full_sync = true;
-        }
-        let started = Instant::now();
-        cursor = full_sync(c, tx, epoch, reason).await?;
-        if let Some(f) = c.followers.lock().get_mut(id) {
-            f.full_sync = false;
-        }
-        info!(follower = %id, ms = started.elapsed().as_millis() as u64, offset = cursor - 1, "full sync sent");
+        return Ok(pos.0 + 1);
     }
+    let reason = full_sync_reason(c, pos);
+    info!(follower = %id, reason = %reason, "full sync");
+    c.stats.full_syncs_served.fetch_add(1, Ordering::Relaxed);
+    if let Some(f) = c.followers.lock().get_mut(id) {
+        f.full_sync = true;
+    }
+    let started = Instant::now();
+    let cursor = full_sync(c, tx, epoch, reason).await?;
+    if let Some(f) = c.followers.lock().get_mut(id) {
+        f.full_sync = false;
+    }
+    info!(follower = %id, ms = started.elapsed().as_millis() as u64, offset = cursor - 1, "full sync sent");
+    Ok(cursor)
+}
+
+/// Why a follower at `pos` cannot resume (logged, and sent to it).
+fn full_sync_reason(c: &Cluster, pos: (u64, u64)) -> String {
+    let (first, _, _) = c.log.backlog_info();
+    let (last, last_tag) = c.log.position();
+    if pos.0 == 0 {
+        "follower has no position (new, restarted or diverged)".to_string()
+    } else if pos.0 > last {
+        format!("follower is ahead of the master ({} > {last})", pos.0)
+    } else if pos.0 < first.saturating_sub(1) {
+        format!(
+            "follower offset {} is no longer in the backlog (starts at {first})",
+            pos.0
+        )
+    } else {
+        format!(
+            "follower history differs (offset {} tag {}, master at {last} tag {last_tag})",
+            pos.0, pos.1
+        )
+    }
+}
+
+/// Streams the live log from `cursor` while this node is master of
+/// `epoch`: runs of frames as they are in the log, a heartbeat after
+/// 500 ms without writes.
+async fn stream_log(
+    c: &Arc<Cluster>,
+    tx: &SyncTx,
+    epoch: u64,
+    mut cursor: u64,
+) -> Result<(), String> {
     let mut coalesced = 0;
     let mut last_len = 0;
     let mut last_send = Instant::now();
@@ -770,11 +791,45 @@ pub async fn replicator(c: Arc<Cluster>) {
     }
 }
 
+/// Follows master `l`: opens its stream and applies what it sends until
+/// the stream ends, the master changes (the caller drops this) or the
+/// stream breaks a rule (epoch, version, gap).
 async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
     let _g = c.follow_lock.lock().await;
     if c.role() == super::Role::Master {
         return Ok(());
     }
+    let (mut inbound, ack_tx) = open_sync(c, l).await?;
+    // Nothing is applied before the master said which version it speaks.
+    let mut agreed = false;
+    *c.link.lock() = Link::Syncing;
+    let mut full_started: Option<Instant> = None;
+    loop {
+        let msg = inbound
+            .message()
+            .await
+            .map_err(|s| format!("stream error: {}", s.message()))?
+            .ok_or_else(|| "stream ended".to_string())?;
+        if msg.epoch < c.known_epoch() {
+            return Err(format!(
+                "message from epoch {} older than {}",
+                msg.epoch,
+                c.known_epoch()
+            ));
+        }
+        let Some(m) = msg.msg else { continue };
+        check_stream_version(c, l, &m, &mut agreed)?;
+        apply_message(c, l, m, &mut full_started)?;
+        let _ = ack_tx.send(c.log.last_offset());
+    }
+}
+
+/// Sends Hello (this node's position, or none while diverged) and opens
+/// the Sync stream; returns the master's messages and where acks go.
+async fn open_sync(
+    c: &Cluster,
+    l: &Leader,
+) -> Result<(Streaming<pb::SyncMessage>, watch::Sender<u64>), String> {
     let mut cl = client_for(c, &l.grpc)?;
     let pos = if c.log.diverged.load(Ordering::Acquire) {
         (0, 0)
@@ -799,117 +854,125 @@ async fn follow(c: &Arc<Cluster>, l: &Leader) -> Result<(), String> {
             msg: Some(FMsg::Ack(pb::Ack { offset: o })),
         });
     let outbound = tokio_stream::once(hello).chain(acks);
-    let mut inbound = match cl.sync(outbound).await {
-        Ok(r) => r.into_inner(),
+    match cl.sync(outbound).await {
+        Ok(r) => Ok((r.into_inner(), ack_tx)),
         Err(s) if is_incompatible(&s) => {
             c.refused_by(&l.node_id, status_version(&s));
-            return Err(format!("{INCOMPATIBLE}: {}", s.message()));
+            Err(format!("{INCOMPATIBLE}: {}", s.message()))
         }
-        Err(s) => return Err(format!("sync refused: {}", s.message())),
+        Err(s) => Err(format!("sync refused: {}", s.message())),
+    }
+}
+
+/// The stream must start with a sync (partial or full) announcing a
+/// protocol version this node speaks; `agreed` records that it did.
+fn check_stream_version(
+    c: &Cluster,
+    l: &Leader,
+    m: &SMsg,
+    agreed: &mut bool,
+) -> Result<(), String> {
+    let announced = match m {
+        SMsg::Partial(p) => Some(p.protocol_version),
+        SMsg::FullStart(f) => Some(f.protocol_version),
+        _ => None,
     };
-    // Nothing is applied before the master said which version it speaks.
-    let mut agreed = false;
-    *c.link.lock() = Link::Syncing;
-    let db = &c.shared.db;
-    let mut full_started: Option<Instant> = None;
-    loop {
-        let msg = inbound
-            .message()
-            .await
-            .map_err(|s| format!("stream error: {}", s.message()))?
-            .ok_or_else(|| "stream ended".to_string())?;
-        if msg.epoch < c.known_epoch() {
+    if let Some(v) = announced {
+        if c.check_version(&l.node_id, v, "master").is_none() {
             return Err(format!(
-                "message from epoch {} older than {}",
-                msg.epoch,
-                c.known_epoch()
+                "{INCOMPATIBLE}: the master speaks {v}, this node {:?}",
+                c.speaks()
             ));
         }
-        let Some(m) = msg.msg else { continue };
-        let announced = match &m {
-            SMsg::Partial(p) => Some(p.protocol_version),
-            SMsg::FullStart(f) => Some(f.protocol_version),
-            _ => None,
-        };
-        if let Some(v) = announced {
-            if c.check_version(&l.node_id, v, "master").is_none() {
-                return Err(format!(
-                    "{INCOMPATIBLE}: the master speaks {v}, this node {:?}",
-                    c.speaks()
-                ));
-            }
-            agreed = true;
-        } else if !agreed {
-            return Err("the master's stream did not start with a sync".into());
-        }
-        match m {
-            SMsg::Partial(p) => {
-                info!(master = %l.node_id, offset = p.offset, "partial sync: resuming");
-                *c.link.lock() = Link::Up;
-                c.synced_once.store(true, Ordering::Release);
-                c.synced_notify.notify_waiters();
-            }
-            SMsg::FullStart(f) => {
-                info!(master = %l.node_id, reason = %f.reason, "full sync: receiving snapshot");
-                full_started = Some(Instant::now());
-                *c.link.lock() = Link::Syncing;
-                c.log.reset_to((0, 0));
-                c.log.diverged.store(true, Ordering::Release);
-                db.apply_as(Origin::Stream, vec![Mutation::FlushAll]);
-            }
-            SMsg::Chunk(ch) => {
-                db.apply_as(Origin::Stream, convert_all(ch.puts)?);
-            }
-            SMsg::Batch(bt) => {
-                if bt.filtered {
-                    for e in bt.entries {
-                        db.apply_as(Origin::Stream, convert_all(e.mutations)?);
-                    }
-                } else {
-                    for run in bt.frames {
-                        // The follower's log keeps the frames as received.
-                        let entries = replication::decode_run(&run)?;
-                        let stamps: Vec<u64> = entries.iter().map(|e| e.ts_us).collect();
-                        if let Err(gap) = replication::apply_remote(db, &c.log, run, entries) {
-                            // The master's history minus a write must never
-                            // be served nor win an election: this node is
-                            // diverged (reads go to the master, it yields an
-                            // election) and its next Hello asks for a full sync.
-                            c.log.diverged.store(true, Ordering::Release);
-                            c.stats.stream_gaps.fetch_add(1, Ordering::Relaxed);
-                            warn!(master = %l.node_id, error = %gap, "replication stream has a gap: nothing of it applied; ending the link, the next sync is full");
-                            return Err(gap.to_string());
-                        }
-                        let now = replication::now_us();
-                        for t in stamps {
-                            c.lag.record(now.saturating_sub(t));
-                        }
-                    }
-                }
-            }
-            SMsg::FullEnd(f) => {
-                c.log.reset_to((f.offset, f.tag));
-                c.log.diverged.store(false, Ordering::Release);
-                c.stats.full_syncs_done.fetch_add(1, Ordering::Relaxed);
-                let ms = full_started
-                    .map(|t| t.elapsed().as_millis() as u64)
-                    .unwrap_or(0);
-                c.stats.last_full_sync_ms.store(ms, Ordering::Relaxed);
-                info!(
-                    master = %l.node_id,
-                    offset = f.offset,
-                    keys = db.len(),
-                    ms,
-                    "full sync done"
-                );
-                *c.link.lock() = Link::Up;
-                c.synced_once.store(true, Ordering::Release);
-                c.synced_notify.notify_waiters();
-            }
-            SMsg::Heartbeat(_) => {}
-        }
-        let _ = ack_tx.send(c.log.last_offset());
+        *agreed = true;
+    } else if !*agreed {
+        return Err("the master's stream did not start with a sync".into());
     }
+    Ok(())
+}
+
+/// Applies one message of master `l`'s stream.
+fn apply_message(
+    c: &Cluster,
+    l: &Leader,
+    m: SMsg,
+    full_started: &mut Option<Instant>,
+) -> Result<(), String> {
+    let db = &c.shared.db;
+    match m {
+        SMsg::Partial(p) => {
+            info!(master = %l.node_id, offset = p.offset, "partial sync: resuming");
+            synced(c);
+        }
+        SMsg::FullStart(f) => {
+            info!(master = %l.node_id, reason = %f.reason, "full sync: receiving snapshot");
+            *full_started = Some(Instant::now());
+            *c.link.lock() = Link::Syncing;
+            c.log.reset_to((0, 0));
+            c.log.diverged.store(true, Ordering::Release);
+            db.apply_as(Origin::Stream, vec![Mutation::FlushAll]);
+        }
+        SMsg::Chunk(ch) => {
+            db.apply_as(Origin::Stream, convert_all(ch.puts)?);
+        }
+        SMsg::Batch(bt) if bt.filtered => {
+            for e in bt.entries {
+                db.apply_as(Origin::Stream, convert_all(e.mutations)?);
+            }
+        }
+        SMsg::Batch(bt) => {
+            for run in bt.frames {
+                apply_run(c, l, run)?;
+            }
+        }
+        SMsg::FullEnd(f) => {
+            c.log.reset_to((f.offset, f.tag));
+            c.log.diverged.store(false, Ordering::Release);
+            c.stats.full_syncs_done.fetch_add(1, Ordering::Relaxed);
+            let ms = full_started
+                .map(|t| t.elapsed().as_millis() as u64)
+                .unwrap_or(0);
+            c.stats.last_full_sync_ms.store(ms, Ordering::Relaxed);
+            info!(
+                master = %l.node_id,
+                offset = f.offset,
+                keys = db.len(),
+                ms,
+                "full sync done"
+            );
+            synced(c);
+        }
+        SMsg::Heartbeat(_) => {}
+    }
+    Ok(())
+}
+
+/// The link is up and this node completed a sync (it may campaign now).
+fn synced(c: &Cluster) {
+    *c.link.lock() = Link::Up;
+    c.synced_once.store(true, Ordering::Release);
+    c.synced_notify.notify_waiters();
+}
+
+/// Applies a run of log frames as received (the follower's log keeps
+/// them so), all or nothing.
+fn apply_run(c: &Cluster, l: &Leader, run: Bytes) -> Result<(), String> {
+    let entries = replication::decode_run(&run)?;
+    let stamps: Vec<u64> = entries.iter().map(|e| e.ts_us).collect();
+    if let Err(gap) = replication::apply_remote(&c.shared.db, &c.log, run, entries) {
+        // The master's history minus a write must never be served nor win
+        // an election: this node is diverged (reads go to the master, it
+        // yields an election) and its next Hello asks for a full sync.
+        c.log.diverged.store(true, Ordering::Release);
+        c.stats.stream_gaps.fetch_add(1, Ordering::Relaxed);
+        warn!(master = %l.node_id, error = %gap, "replication stream has a gap: nothing of it applied; ending the link, the next sync is full");
+        return Err(gap.to_string());
+    }
+    let now = replication::now_us();
+    for t in stamps {
+        c.lag.record(now.saturating_sub(t));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

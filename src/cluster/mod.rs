@@ -26,6 +26,7 @@ pub mod forwarding;
 pub mod fullsync;
 pub mod grpc;
 pub mod lag;
+pub mod master_exec;
 pub mod replication;
 pub mod router;
 pub mod version;
@@ -207,12 +208,10 @@ impl Cluster {
             && self.epoch() == epoch
     }
 
-    /// Records a keep-alive sent at `sent` that etcd acknowledged.
-    pub fn extend_lease(&self, sent: Instant) {
-        // Fence a little before the lease can expire at etcd (clock-rate margin).
-        let ttl = self.cfg.lease_ttl;
-        let margin = (ttl / 20).max(Duration::from_millis(50));
-        let dl = sent.saturating_duration_since(self.start) + ttl - margin;
+    /// Lets this node act as master until `until` (the election's fence:
+    /// see `election::machine`); never moves the deadline back.
+    pub fn extend_lease(&self, until: Instant) {
+        let dl = until.saturating_duration_since(self.start);
         self.lease_deadline_ms
             .fetch_max(dl.as_millis() as u64, Ordering::AcqRel);
     }
@@ -229,18 +228,11 @@ impl Cluster {
         self.leader_tx.borrow().clone()
     }
 
-    /// Publishes the leader the election reported.
-    pub fn set_leader(&self, l: Option<Leader>) {
-        if let Some(l) = &l {
-            if l.epoch < self.known_epoch() {
-                return; // a stale announcement
-            }
-            self.observe_epoch(l.epoch);
-            if self.role() == Role::Master && (l.node_id != self.node_id || l.epoch > self.epoch())
-            {
-                self.step_down("another leader was elected");
-            }
-        }
+    /// Publishes the leader the election reported (it decided the
+    /// announcement is not stale, and stepped this node down if needed).
+    pub fn publish_leader(&self, l: Leader) {
+        self.observe_epoch(l.epoch);
+        let l = Some(l);
         self.leader_tx.send_if_modified(|cur| {
             if *cur != l {
                 *cur = l;
