@@ -216,10 +216,10 @@ pub fn c_f64_to_u64(d: f64) -> u64 {
 /// rather than a leading status keeps the stack use of successful calls
 /// equal to the C function's (it matters near `LUAI_MAXCSTACK`).
 const WRAPPER: &str = r#"
-local raw, error, failed = ...
-local function finish(first, ...)
-  if first == failed then error((...), 0) end
-  return first, ...
+local raw, error, select, failed = ...
+local function finish(...)
+  if (...) == failed then error((select(2, ...)), 0) end
+  return ...
 end
 return function(...) return finish(raw(...)) end
 "#;
@@ -257,10 +257,13 @@ where
         }
     })?;
     let error_fn: Function = lua.globals().raw_get("error")?;
-    let wrapper: Function =
-        lua.load(WRAPPER)
-            .set_name(format!("={name}"))
-            .call((raw, error_fn, failed_marker()))?;
+    let select_fn: Function = lua.globals().raw_get("select")?;
+    let wrapper: Function = lua.load(WRAPPER).set_name(format!("={name}")).call((
+        raw,
+        error_fn,
+        select_fn,
+        failed_marker(),
+    ))?;
     table.raw_set(name, wrapper)
 }
 
