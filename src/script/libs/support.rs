@@ -199,6 +199,15 @@ pub fn c_f64_to_i64(d: f64) -> i64 {
     }
 }
 
+/// C's `(int)d` on x86-64 (`INT_MIN` when out of range).
+pub fn c_f64_to_i32(d: f64) -> i32 {
+    if !(-2_147_483_649.0..2_147_483_648.0).contains(&d) {
+        i32::MIN
+    } else {
+        d as i32
+    }
+}
+
 /// C's `(uint64_t)d` as gcc compiles it for x86-64: values below 2^63 go
 /// through the signed conversion, the rest are offset by 2^63 first.
 pub fn c_f64_to_u64(d: f64) -> u64 {
@@ -270,4 +279,32 @@ where
 /// Builds a result list.
 pub fn results(values: impl IntoIterator<Item = Value>) -> CallResult {
     Ok(MultiValue::from_iter(values))
+}
+
+/// `lua_next` over `table` (raw, in Lua's own order) with a callback that
+/// may fail with a [`Failure`] or stop early by returning `Ok(false)`.
+pub fn for_each_pair(
+    table: &Table,
+    mut f: impl FnMut(Value, Value) -> Result<bool, Failure>,
+) -> Result<(), Failure> {
+    let mut failure = None;
+    let mut stopped = false;
+    let outcome = table.for_each(|key: Value, value: Value| match f(key, value) {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            stopped = true;
+            Err(mlua::Error::runtime("stop"))
+        }
+        Err(Failure::Lua(error)) => Err(error),
+        Err(other) => {
+            failure = Some(other);
+            Err(mlua::Error::runtime("failure"))
+        }
+    });
+    match (outcome, failure) {
+        (_, Some(failure)) => Err(failure),
+        (Err(_), None) if stopped => Ok(()),
+        (Err(error), None) => Err(Failure::Lua(error)),
+        (Ok(()), None) => Ok(()),
+    }
 }
