@@ -5,6 +5,7 @@ pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
 pub mod structlib;
+mod support;
 
 /// Registers the four libraries as globals of `lua` (as Redis does, before
 /// the sandbox makes them read-only).
