@@ -5,9 +5,10 @@ use mlua::{Lua, Table, Value};
 
 use crate::protocol::Reply;
 
-/// How deep a reply (either way) may nest before the conversion gives up
-/// with an error instead of exhausting the stack. Redis stops near Lua's C
-/// stack limit (8000 slots); a table nested this deep is a bug or an attack.
+/// How deep a script's return value may nest before the conversion writes
+/// "reached lua stack limit" in place of the deeper part. Redis stops near
+/// Lua's C stack limit (8000 slots, about 4000 levels); a table nested this
+/// deep is a bug (a table containing itself) or an attack.
 pub(crate) const MAX_DEPTH: usize = 1000;
 
 /// The `{err=...}` table of `luaPushErrorBuff`: "-CODE msg" becomes
@@ -70,9 +71,14 @@ fn bulk<'a>(buf: &'a [u8], pos: &mut usize, len: i64) -> Option<&'a [u8]> {
     Some(data)
 }
 
-/// None: malformed. Nested replies deeper than [`MAX_DEPTH`] are malformed.
+/// How deep a command's reply may nest on its way into Lua. Replies of
+/// real commands nest two or three levels; the parser recurses, so the
+/// bound keeps the thread's stack safe.
+const MAX_REPLY_DEPTH: usize = 128;
+
+/// None: malformed. Nested replies deeper than [`MAX_REPLY_DEPTH`] are malformed.
 fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Option<Value>> {
-    if depth > MAX_DEPTH {
+    if depth > MAX_REPLY_DEPTH {
         return Ok(None);
     }
     let Some(&kind) = buf.get(*pos) else {

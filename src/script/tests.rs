@@ -788,3 +788,30 @@ fn vm_is_send() {
     fn assert_send<T: Send>() {}
     assert_send::<Vm>();
 }
+
+#[test]
+fn deeply_nested_replies_become_an_error_not_a_crash() {
+    let mut deep = Vec::new();
+    for _ in 0..200 {
+        deep.extend_from_slice(b"*1\r\n");
+    }
+    deep.extend_from_slice(b":1\r\n");
+    let deep: &'static [u8] = Box::leak(deep.into_boxed_slice());
+    let mut host = host_with(vec![("deep", deep, deep)]);
+    let r = eval_with(
+        &mut Vm::new(),
+        &mut host,
+        "return redis.pcall('deep')",
+        &[],
+        &[],
+        false,
+    );
+    assert_eq!(r, "-ERR malformed reply from the server\r\n");
+}
+
+#[test]
+fn memory_is_reported() {
+    let vm = Vm::new();
+    assert!(vm.memory() > 10_000, "{}", vm.memory());
+    assert!(vm.functions_memory() > 10_000);
+}
