@@ -16,12 +16,21 @@
 //!   their functions through `redis.register_function`; FCALL calls one with
 //!   `(keys, args)` as its two arguments. Redis keeps them in a second VM.
 
+//!
+//! Entry point: [`Vm`] (both Lua states, the script cache, the function
+//! libraries). Redis's read-only tables do not exist in stock Lua 5.1; they
+//! are emulated with proxies (see `env.lua`).
+
+mod convert;
+mod env;
 pub mod libs;
+mod rand48;
+mod shebang;
+mod vm;
 
 use bytes::Bytes;
 
-#[allow(unused_imports)]
-use crate::protocol::Reply;
+pub use vm::Vm;
 
 /// What a script may ask of the server. Implemented by the command layer.
 pub trait Host {
@@ -39,7 +48,23 @@ pub trait Host {
     /// Called every so many Lua instructions (Redis: 100,000). Returns an
     /// error text to stop the script (SCRIPT KILL / FUNCTION KILL, or
     /// shutdown); None to go on.
+    /// The text is read as Redis reads `luaPushError`'s argument: "-CODE
+    /// msg" keeps its code, any other text gets "ERR " in front (so
+    /// "Script killed by user with SCRIPT KILL..." becomes "ERR Script
+    /// killed ..."). Once stopped, a script cannot catch the error: every
+    /// `pcall`/`xpcall`/`coroutine.resume` raises it again.
     fn interrupt(&mut self) -> Option<String>;
+
+    /// `redis.set_repl(flags)`: REPL_NONE 0, REPL_AOF 1, REPL_REPLICA 2,
+    /// REPL_ALL 3 (already checked). Default: ignored.
+    fn set_repl(&mut self, _flags: u8) {}
+
+    /// `redis.acl_check_cmd(...)`: may the calling user run `args`?
+    /// None when the command does not exist (the script then gets "ERR
+    /// Invalid command passed to redis.acl_check_cmd()"). Default: allowed.
+    fn acl_check(&mut self, _args: &[Bytes]) -> Option<bool> {
+        Some(true)
+    }
 }
 
 /// The shebang flags of a script or a function (`#!lua flags=...`,
@@ -74,3 +99,6 @@ pub struct LibraryInfo {
     pub functions: Vec<FunctionInfo>,
     pub code: Bytes,
 }
+
+#[cfg(test)]
+mod tests;

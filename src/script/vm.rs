@@ -1,0 +1,505 @@
+//! [`Vm`]: the EVAL Lua state with its script cache, and the FUNCTION Lua
+//! state with its libraries, as Redis 7.0 keeps them (two states; SCRIPT
+//! FLUSH recreates the first, FUNCTION FLUSH only drops the libraries).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use mlua::chunk::ChunkMode;
+use mlua::{Function, Lua, MultiValue, Table, Value};
+
+use super::convert::{error_table, lua_to_reply, reply_to_lua};
+use super::env::{sha1_hex, HookMode, LuaState, Mode};
+use super::rand48::Rand48;
+use super::shebang::{eval_flags, library_meta, set_flag, valid_name};
+use super::{FunctionInfo, Host, LibraryInfo, ScriptFlags};
+use crate::protocol::Reply;
+
+/// Both Lua states of the server. `Send`; the command layer keeps it behind
+/// a mutex and runs one script at a time, as Redis does.
+pub struct Vm {
+    eval: LuaState,
+    /// By lower-case SHA1 of the body.
+    scripts: HashMap<String, Script>,
+    funcs: LuaState,
+    /// By library name (the order of [`Vm::libraries`]).
+    libraries: BTreeMap<String, Library>,
+    /// Function name -> its library.
+    function_index: HashMap<String, String>,
+    /// Redis's process-wide `redisLrand48` state, shared by both states and
+    /// kept across SCRIPT FLUSH.
+    rand: Arc<Mutex<Rand48>>,
+}
+
+struct Script {
+    body: Bytes,
+    flags: ScriptFlags,
+    func: Function,
+}
+
+struct Library {
+    info: LibraryInfo,
+    funcs: HashMap<String, Function>,
+}
+
+impl Default for Vm {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Vm {
+    pub fn new() -> Vm {
+        let rand = Arc::new(Mutex::new(Rand48::default()));
+        Vm {
+            eval: new_state(Mode::Eval, &rand),
+            scripts: HashMap::new(),
+            funcs: new_state(Mode::Function, &rand),
+            libraries: BTreeMap::new(),
+            function_index: HashMap::new(),
+            rand,
+        }
+    }
+
+    /// SHA1 of a script body in lower-case hex, as EVAL names scripts.
+    pub fn sha1hex(body: &[u8]) -> String {
+        sha1_hex(body)
+    }
+
+    /// The flags of an EVAL body's shebang (`#!lua flags=no-writes,...`);
+    /// `shebang: false` without one. Errors are Redis's texts, with "ERR".
+    pub fn parse_flags(body: &[u8]) -> Result<ScriptFlags, String> {
+        eval_flags(body).map(|(flags, _)| flags)
+    }
+
+    /// SCRIPT LOAD / the first EVAL of a body: compiles it as `f_<sha>`
+    /// and caches it. Loading a cached body again is a no-op.
+    pub fn load_script(&mut self, body: Bytes) -> Result<String, String> {
+        let sha = sha1_hex(&body);
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (flags, shebang_len) = eval_flags(&body)?;
+        let env = self.eval.env().map_err(internal_error)?;
+        let func = self
+            .eval
+            .lua
+            .load(&body[shebang_len..])
+            .set_name("@user_script")
+            .set_environment(env)
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    lua_error_message(&e)
+                )
+            })?;
+        self.scripts
+            .insert(sha.clone(), Script { body, flags, func });
+        Ok(sha)
+    }
+
+    /// A cached script by its SHA1 (either case).
+    pub fn script(&self, sha: &str) -> Option<(Bytes, ScriptFlags)> {
+        let s = self.scripts.get(&sha.to_ascii_lowercase())?;
+        Some((s.body.clone(), s.flags))
+    }
+
+    /// Number of cached scripts (INFO's `number_of_cached_scripts`).
+    pub fn script_count(&self) -> usize {
+        self.scripts.len()
+    }
+
+    /// SCRIPT FLUSH: drops every script and, as Redis 7.0 does, the EVAL
+    /// Lua state itself (globals a script left behind go with it).
+    pub fn flush_scripts(&mut self) {
+        self.scripts.clear();
+        self.eval = new_state(Mode::Eval, &self.rand);
+    }
+
+    /// EVAL / EVALSHA of a cached script: writes exactly one reply to `out`.
+    pub fn run_script(
+        &mut self,
+        sha: &str,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        host: &mut dyn Host,
+        out: &mut Reply,
+    ) {
+        let sha = sha.to_ascii_lowercase();
+        let Some(script) = self.scripts.get(&sha) else {
+            out.error("NOSCRIPT No matching script. Please use EVAL.");
+            return;
+        };
+        let func = script.func.clone();
+        run(&self.eval, &func, keys, argv, true, &sha, host, out);
+    }
+
+    /// FUNCTION LOAD [REPLACE]: runs the library code (with the load-time
+    /// API only: `redis.register_function`, `redis.log`, the version) and
+    /// links its functions. Errors are Redis's texts, with "ERR".
+    pub fn load_library(&mut self, code: Bytes, replace: bool) -> Result<LibraryInfo, String> {
+        let meta = library_meta(&code)?;
+        if !valid_name(&meta.name) {
+            return Err(NAME_RULE.into());
+        }
+        if !meta.engine.eq_ignore_ascii_case("lua") {
+            return Err(format!("ERR Engine '{}' not found", meta.engine));
+        }
+        if self.libraries.contains_key(&meta.name) && !replace {
+            return Err(format!("ERR Library '{}' already exists", meta.name));
+        }
+        let env = self.funcs.env().map_err(internal_error)?;
+        let chunk = self
+            .funcs
+            .lua
+            .load(&code[meta.code_start..])
+            .set_name("@user_function")
+            .set_environment(env)
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .map_err(|e| format!("ERR Error compiling function: {}", lua_error_message(&e)))?;
+
+        let load_run: Function = self
+            .funcs
+            .internal
+            .raw_get("load_run")
+            .map_err(internal_error)?;
+        self.funcs.set_hook_mode(HookMode::Load(Instant::now()));
+        let result = load_run.call::<(Value, Value)>(chunk);
+        self.funcs.set_hook_mode(HookMode::Idle);
+        let (err, registered) = result.map_err(internal_error)?;
+        if let Value::String(msg) = err {
+            return Err(format!(
+                "ERR Error registering functions: {}",
+                msg.to_string_lossy()
+            ));
+        }
+        let Value::Table(registered) = registered else {
+            return Err(internal_error("no registration table"));
+        };
+
+        let mut functions = Vec::new();
+        let mut funcs = HashMap::new();
+        for entry in registered.sequence_values::<Table>() {
+            let entry = entry.map_err(internal_error)?;
+            let name: String = entry.raw_get("name").map_err(internal_error)?;
+            let description: Option<String> = entry.raw_get("desc").map_err(internal_error)?;
+            let flag_list: Table = entry.raw_get("flags").map_err(internal_error)?;
+            let mut flags = ScriptFlags::default();
+            for f in flag_list.sequence_values::<String>() {
+                set_flag(&mut flags, &f.map_err(internal_error)?);
+            }
+            let callback: Function = entry.raw_get("callback").map_err(internal_error)?;
+            funcs.insert(name.clone(), callback);
+            functions.push(FunctionInfo {
+                name,
+                description,
+                flags,
+            });
+        }
+        if functions.is_empty() {
+            return Err("ERR No functions registered".into());
+        }
+        for f in &functions {
+            if let Some(owner) = self.function_index.get(&f.name) {
+                if *owner != meta.name {
+                    return Err(format!("ERR Function {} already exists", f.name));
+                }
+            }
+        }
+        functions.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(old) = self.libraries.remove(&meta.name) {
+            for f in &old.info.functions {
+                self.function_index.remove(&f.name);
+            }
+        }
+        for f in &functions {
+            self.function_index
+                .insert(f.name.clone(), meta.name.clone());
+        }
+        let info = LibraryInfo {
+            name: meta.name.clone(),
+            engine: "LUA",
+            functions,
+            code,
+        };
+        self.libraries.insert(
+            meta.name,
+            Library {
+                info: info.clone(),
+                funcs,
+            },
+        );
+        Ok(info)
+    }
+
+    /// FUNCTION DELETE.
+    pub fn delete_library(&mut self, name: &str) -> Result<(), String> {
+        let Some(lib) = self.libraries.remove(name) else {
+            return Err("ERR Library not found".into());
+        };
+        for f in &lib.info.functions {
+            self.function_index.remove(&f.name);
+        }
+        Ok(())
+    }
+
+    /// FUNCTION FLUSH: drops every library (the Lua state stays, as in Redis).
+    pub fn flush_libraries(&mut self) {
+        self.libraries.clear();
+        self.function_index.clear();
+        self.funcs.lua.gc_collect().ok();
+    }
+
+    /// Every library, by name; functions by name within each.
+    pub fn libraries(&self) -> Vec<LibraryInfo> {
+        self.libraries.values().map(|l| l.info.clone()).collect()
+    }
+
+    /// A function by name (case-sensitive, as Redis) and its library.
+    pub fn function(&self, name: &str) -> Option<(String, FunctionInfo)> {
+        let lib = self.function_index.get(name)?;
+        let info = self
+            .libraries
+            .get(lib)?
+            .info
+            .functions
+            .iter()
+            .find(|f| f.name == name)?;
+        Some((lib.clone(), info.clone()))
+    }
+
+    /// FCALL / FCALL_RO: writes exactly one reply to `out`.
+    pub fn run_function(
+        &mut self,
+        name: &str,
+        keys: &[Bytes],
+        args: &[Bytes],
+        host: &mut dyn Host,
+        out: &mut Reply,
+    ) {
+        let func = self
+            .function_index
+            .get(name)
+            .and_then(|lib| self.libraries.get(lib))
+            .and_then(|lib| lib.funcs.get(name))
+            .cloned();
+        let Some(func) = func else {
+            out.error("ERR Function not found");
+            return;
+        };
+        run(&self.funcs, &func, keys, args, false, name, host, out);
+    }
+
+    /// Bytes used by the EVAL Lua state (INFO `used_memory_lua`).
+    pub fn memory(&self) -> usize {
+        self.eval.lua.used_memory()
+    }
+
+    /// Bytes used by the FUNCTION Lua state (INFO `used_memory_vm_functions`).
+    pub fn functions_memory(&self) -> usize {
+        self.funcs.lua.used_memory()
+    }
+}
+
+const NAME_RULE: &str = "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+
+fn new_state(mode: Mode, rand: &Arc<Mutex<Rand48>>) -> LuaState {
+    // Building the environment fails only if Lua cannot allocate at start.
+    LuaState::new(mode, rand.clone()).expect("cannot create the Lua state")
+}
+
+fn internal_error(e: impl std::fmt::Display) -> String {
+    format!("ERR internal scripting error: {e}")
+}
+
+/// The message Lua gave, without mlua's decoration.
+fn lua_error_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn lua_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
+}
+
+/// Lua arguments of redis.call/pcall/acl_check_cmd as command arguments
+/// (numbers as "%.17g"), or the error table Redis raises.
+fn command_args(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Vec<Bytes>, Table>> {
+    if args.is_empty() {
+        return Ok(Err(error_table(
+            lua,
+            b"Please specify at least one argument for this redis lib call",
+        )?));
+    }
+    let mut argv = Vec::with_capacity(args.len());
+    for v in args {
+        match v {
+            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Number(n) => {
+                let mut text = Vec::with_capacity(24);
+                crate::util::number::format_double(n, &mut text);
+                argv.push(Bytes::from(text));
+            }
+            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
+            _ => {
+                return Ok(Err(error_table(
+                    lua,
+                    b"Lua redis lib command arguments must be strings or integers",
+                )?))
+            }
+        }
+    }
+    Ok(Ok(argv))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    state: &LuaState,
+    func: &Function,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    eval: bool,
+    name: &str,
+    host: &mut dyn Host,
+    out: &mut Reply,
+) {
+    let host = RefCell::new(host);
+    let lua = &state.lua;
+    let internal = &state.internal;
+    state.set_hook_mode(HookMode::Run);
+    let result = lua.scope(|scope| {
+        internal.raw_set(
+            "host_call",
+            scope.create_function(|lua, args: MultiValue| {
+                let mut args = args.into_iter();
+                let resp3 = matches!(args.next(), Some(Value::Boolean(true)));
+                let argv = match command_args(lua, args.collect())? {
+                    Ok(argv) => argv,
+                    Err(t) => return Ok((Value::Table(t), true)),
+                };
+                let reply = host
+                    .try_borrow_mut()
+                    .map_err(mlua::Error::external)?
+                    .call(&argv, resp3);
+                reply_to_lua(lua, &reply)
+            })?,
+        )?;
+        internal.raw_set(
+            "host_acl",
+            scope.create_function(|lua, args: MultiValue| {
+                let argv = match command_args(lua, args)? {
+                    Ok(argv) => argv,
+                    Err(t) => return Ok((Value::Nil, Value::Table(t))),
+                };
+                let allowed = host
+                    .try_borrow_mut()
+                    .map_err(mlua::Error::external)?
+                    .acl_check(&argv);
+                match allowed {
+                    Some(ok) => Ok((Value::Boolean(ok), Value::Nil)),
+                    None => Ok((
+                        Value::Nil,
+                        Value::Table(error_table(
+                            lua,
+                            b"Invalid command passed to redis.acl_check_cmd()",
+                        )?),
+                    )),
+                }
+            })?,
+        )?;
+        internal.raw_set(
+            "host_set_repl",
+            scope.create_function(|_, flags: u8| {
+                host.try_borrow_mut()
+                    .map_err(mlua::Error::external)?
+                    .set_repl(flags);
+                Ok(())
+            })?,
+        )?;
+        internal.raw_set(
+            "log",
+            scope.create_function(|_, (level, msg): (i32, mlua::LuaString)| {
+                host.try_borrow_mut()
+                    .map_err(mlua::Error::external)?
+                    .log(level, &msg.to_string_lossy());
+                Ok(())
+            })?,
+        )?;
+        internal.raw_set(
+            "host_interrupt",
+            scope.create_function(|_, ()| {
+                Ok(host
+                    .try_borrow_mut()
+                    .map_err(mlua::Error::external)?
+                    .interrupt())
+            })?,
+        )?;
+        let keys = lua_array(lua, keys)?;
+        let args = lua_array(lua, argv)?;
+        let runner: Function = internal.raw_get("run")?;
+        let (ok, value, resp): (bool, Value, i64) =
+            runner.call((func.clone(), keys, args, eval))?;
+        if ok {
+            lua_to_reply(&value, out, resp == 3);
+        } else {
+            error_reply(&value, name, out);
+        }
+        Ok(())
+    });
+    state.set_hook_mode(HookMode::Idle);
+    for key in ["host_call", "host_acl", "host_set_repl", "host_interrupt"] {
+        internal.raw_set(key, Value::Nil).ok();
+    }
+    if let Ok(default_log) = internal.raw_get::<Value>("default_log") {
+        internal.raw_set("log", default_log).ok();
+    }
+    if let Err(e) = result {
+        let msg = lua_error_message(&e);
+        let msg: String = msg.chars().take(100).collect();
+        out.error(&format!("ERR Error running script {name}, {msg}"));
+    }
+}
+
+/// A Lua value as C's `lua_tostring` would give it (strings and numbers).
+fn lua_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string_lossy()),
+        Value::Integer(n) => Some(n.to_string()),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(format!("{}", *n as i64)),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The error reply of a failed run (`luaCallFunction`): the `err` text,
+/// then " script: <name>, on <source>:<line>." when both are known.
+fn error_reply(value: &Value, name: &str, out: &mut Reply) {
+    match value {
+        Value::Table(t) => {
+            let field = |k: &str| t.raw_get::<Value>(k).ok().and_then(|v| lua_text(&v));
+            let mut msg = field("err").unwrap_or_else(|| "(null)".into());
+            if let (Some(source), Some(line)) = (field("source"), field("line")) {
+                msg.push_str(&format!(" script: {name}, on {source}:{line}."));
+            }
+            out.error(&msg);
+        }
+        other => {
+            let msg = lua_text(other).unwrap_or_else(|| "execution failure".into());
+            let msg: String = msg.chars().take(100).collect();
+            out.error(&format!("ERR Error running script {name}, {msg}"));
+        }
+    }
+}
