@@ -1024,12 +1024,16 @@ fn peers_with_an_incompatible_protocol_version_are_refused() {
         let mi = info(mp);
         let ni = info(new);
         info_field(&mi, "repl_peers_incompatible").as_deref() == Some("old=0")
-            && info_field(&ni, "repl_peers_incompatible") == Some(format!("{mid}=1"))
+            && info_field(&ni, "repl_peers_incompatible")
+                == Some(format!(
+                    "{mid}={}",
+                    jcache::cluster::version::PROTOCOL_VERSION
+                ))
     });
     assert!(refused, "master: {}\nnew: {}", info(mp), info(new));
     assert_eq!(
-        info_field(&info(mp), "repl_protocol_version").as_deref(),
-        Some("1")
+        info_field(&info(mp), "repl_protocol_version"),
+        Some(jcache::cluster::version::PROTOCOL_VERSION.to_string())
     );
     assert_eq!(
         info_field(&info(new), "repl_protocol_version").as_deref(),
@@ -1426,4 +1430,100 @@ fn pipelined_wait_and_blocking_commands_do_not_hold_up_other_writes() {
     let (r,): (Value,) = p.query(&mut other).unwrap();
     assert_eq!(r, Value::Nil);
     assert!(t0.elapsed() >= Duration::from_secs(1), "{:?}", t0.elapsed());
+}
+
+/// Scripts and functions at every node: a lock taken and released through
+/// scripts at a follower is seen at the master and the other follower; a
+/// script loaded at a follower runs at every node (EVALSHA), also after the
+/// master is killed; a library loaded at a follower is called read-only at
+/// every node, locally; the scripts' writes replicate as any other write.
+#[test]
+fn scripts_and_functions_work_at_every_node_and_after_failover() {
+    let _s = serial();
+    let mut c = Cluster::start(3);
+    let m = c.master();
+    let fs = c.followers(m);
+    let fp = c.nodes[fs[0]].port;
+    let release = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+    let sha = match run(fp, &["SCRIPT", "LOAD", release]) {
+        Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        v => panic!("SCRIPT LOAD: {v:?}"),
+    };
+    let mp = c.nodes[m].port;
+    eprintln!(
+        "DEBUG master exists: {:?} follower exists: {:?}",
+        run(mp, &["SCRIPT", "EXISTS", &sha]),
+        run(fp, &["SCRIPT", "EXISTS", &sha])
+    );
+    eprintln!("DEBUG follower info: {}", info(fp));
+    assert_eq!(
+        run(fp, &["SET", "lock", "t1", "NX", "PX", "60000"]),
+        Value::Okay
+    );
+    for n in c.live() {
+        assert_eq!(get(n.port, "lock").as_deref(), Some("t1"), "node {}", n.id);
+    }
+    assert_eq!(
+        run(fp, &["EVALSHA", &sha, "1", "lock", "t2"]),
+        Value::Int(0)
+    );
+    assert_eq!(
+        run(fp, &["EVALSHA", &sha, "1", "lock", "t1"]),
+        Value::Int(1)
+    );
+    for n in c.live() {
+        assert_eq!(get(n.port, "lock"), None, "node {}", n.id);
+    }
+    // A library loaded at a follower; FCALL_RO runs at each node itself.
+    let lib = "#!lua name=l\nredis.register_function{function_name='peek', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}\nredis.register_function('put', function(keys, args) return redis.call('SET', keys[1], args[1]) end)";
+    assert_eq!(
+        run(fp, &["FUNCTION", "LOAD", lib]),
+        Value::BulkString(b"l".to_vec())
+    );
+    assert_eq!(run(fp, &["FCALL", "put", "1", "k", "v1"]), Value::Okay);
+    for n in c.live() {
+        let port = n.port;
+        let seen = wait_for(Duration::from_secs(10), || {
+            command(&["FCALL_RO", "peek", "1", "k"])
+                .query::<Value>(&mut con(port))
+                .is_ok_and(|v| v == Value::BulkString(b"v1".to_vec()))
+        });
+        assert!(seen, "FCALL_RO at node {}", n.id);
+    }
+    c.wait_converged(Duration::from_secs(20));
+    // The master dies: the script cache and the library live on.
+    c.kill9(m);
+    let m2 = c.wait_stable(Duration::from_secs(30));
+    let survivors: Vec<u16> = c.live().map(|n| n.port).collect();
+    for port in survivors {
+        let ran = wait_for(Duration::from_secs(10), || {
+            command(&["EVALSHA", &sha, "1", "nolock", "x"])
+                .query::<Value>(&mut con(port))
+                .is_ok_and(|v| v == Value::Int(0))
+        });
+        assert!(ran, "EVALSHA after failover at {port}");
+        assert_eq!(
+            run(port, &["FCALL_RO", "peek", "1", "k"]),
+            Value::BulkString(b"v1".to_vec())
+        );
+    }
+    assert_eq!(
+        run(c.nodes[m2].port, &["FCALL", "put", "1", "k", "v2"]),
+        Value::Okay
+    );
+    c.wait_converged(Duration::from_secs(20));
+    // The restarted node gets the scripting state in its full sync.
+    c.restart(m);
+    c.wait_stable(Duration::from_secs(30));
+    let back = c.nodes[m].port;
+    let synced = wait_for(Duration::from_secs(20), || {
+        command(&["FCALL_RO", "peek", "1", "k"])
+            .query::<Value>(&mut con(back))
+            .is_ok_and(|v| v == Value::BulkString(b"v2".to_vec()))
+    });
+    assert!(synced, "the restarted node lacks the library or the write");
+    assert_eq!(
+        run(back, &["SCRIPT", "EXISTS", &sha]),
+        Value::Array(vec![Value::Int(1)])
+    );
 }

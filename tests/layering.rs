@@ -289,3 +289,59 @@ fn the_check_catches_an_arrow_against_the_rules() {
     assert_eq!(cycles(&dir, &rules), vec!["cluster", "tier"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// ARCHITECTURE.md's code map names every source file: each file of a
+/// top-level folder in that folder's row, each top-level file somewhere in
+/// the map.
+#[test]
+fn the_code_map_names_every_file() {
+    let doc = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let start = doc.find("## Code map").expect("a '## Code map' section");
+    let map = &doc[start..];
+    let map = &map[..map[3..].find("\n## ").map_or(map.len(), |e| e + 3)];
+    let mut missing = Vec::new();
+    for file in walk_all(&root().join("src")) {
+        let rel = file.strip_prefix(root().join("src")).unwrap();
+        let name = rel.file_name().unwrap().to_string_lossy().to_string();
+        let mut parts = rel.components();
+        let first = parts
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .to_string();
+        let scope = if parts.next().is_some() {
+            let head = format!("| `src/{first}/` |");
+            match map.lines().find(|l| l.starts_with(&head)) {
+                Some(row) => row.to_string(),
+                None => {
+                    missing.push(format!("src/{first}/ (no row)"));
+                    continue;
+                }
+            }
+        } else {
+            map.to_string()
+        };
+        if !scope.contains(&format!("{name}`")) {
+            missing.push(rel.display().to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in ARCHITECTURE.md's code map: {missing:?}"
+    );
+}
+
+/// Every .rs and .c file under `dir`.
+fn walk_all(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_all(&p));
+        } else if p.extension().is_some_and(|x| x == "rs" || x == "c") {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -43,7 +43,8 @@ pub fn forward_kind(cmd: &Command) -> Option<ForwardKind> {
     if cmd.has(flags::ADMIN) {
         return None;
     }
-    if cmd.has(flags::WRITE) || cmd.has(flags::BLOCKING) || WRITE_LIKE.contains(&cmd.name) {
+    let write_like = flags::WRITE | flags::BLOCKING | flags::MAY_REPLICATE | flags::REPLICATED;
+    if cmd.has(write_like) || WRITE_LIKE.contains(&cmd.name) {
         Some(ForwardKind::Write)
     } else if cmd.has(flags::READONLY) || READ_SCRIPTS.contains(&cmd.name) {
         Some(ForwardKind::Read)

@@ -30,8 +30,10 @@ pub enum Filtered {
 pub fn filter(db: &Db, m: &Mutation, offset: u64, cuts: &[Option<u64>]) -> Filtered {
     let live = |key: &[u8]| matches!(cuts[db.shard_index(key)], Some(l) if offset > l);
     match m {
-        // A message is delivered whenever it arrives; it touches no key.
-        Mutation::Publish { .. } => Filtered::Send,
+        // A message is delivered whenever it arrives; a scripting change is
+        // applied idempotently, and the snapshot starts with the scripting
+        // state, so sending one twice is harmless.
+        Mutation::Publish { .. } | Mutation::Script(_) => Filtered::Send,
         Mutation::FlushAll => {
             if cuts.iter().all(|c| c.is_none_or(|l| offset > l)) {
                 Filtered::Send

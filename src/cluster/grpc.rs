@@ -613,18 +613,32 @@ async fn full_sync(
         }),
     )
     .await?;
+    // The scripting state first (script cache, function libraries): its
+    // changes are applied idempotently, so one also sent live is harmless.
+    let scripts: Vec<pb::Mutation> = c
+        .shared
+        .scripting
+        .snapshot()
+        .into_iter()
+        .map(|op| mutation_to_pb(&crate::engine::Mutation::Script(op)))
+        .collect();
+    send(tx, epoch, SMsg::Chunk(pb::SnapshotChunk { puts: scripts })).await?;
     let mut cursor = start + 1;
     let mut cuts: Vec<Option<u64>> = vec![None; SHARDS];
     let mut end = c.log.position();
     for i in 0..SHARDS {
-        let (puts, cut) = {
-            let ks = db.lock_indices(&[i]);
+        let (puts, cut) = loop {
+            // A script holds every shard: wait without holding a worker.
+            let Some(ks) = db.lock_indices_or_busy(&[i]) else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            };
             let cut = c.log.position();
             let puts: Vec<pb::Mutation> = ks
                 .shard(i)
                 .map(|s| s.iter().map(|(k, e)| put_pb(k, e)).collect())
                 .unwrap_or_default();
-            (puts, cut)
+            break (puts, cut);
         };
         cuts[i] = Some(cut.0);
         end = cut;

@@ -88,8 +88,15 @@ async fn run_one(
     if args.is_empty() {
         return false;
     }
-    match execute(server, client, args, out) {
-        Flow::Continue | Flow::Close => return false,
+    let mut flow = execute(server, client, args, out);
+    // A script runs here: run the command once it ended (or ran long
+    // enough for BUSY).
+    while let Flow::Wait(args, wait) = flow {
+        wait.await;
+        flow = execute(server, client, args, out);
+    }
+    match flow {
+        Flow::Continue | Flow::Close | Flow::Wait(..) => return false,
         // The upstream tier answers it (cluster mode with an upstream tier):
         // only the master writes through.
         Flow::Defer(reply) => {

@@ -530,7 +530,7 @@ impl ReplLog {
             g.entry(i).and_then(|e| e.mutations()).map_or(true, |muts| {
                 muts.iter().any(|m| match m {
                     Mutation::FlushAll => true,
-                    Mutation::Publish { .. } => false,
+                    Mutation::Publish { .. } | Mutation::Script(_) => false,
                     _ => {
                         let (a, b) = m.keys();
                         keys.contains(a) || b.is_some_and(|b| keys.contains(b))

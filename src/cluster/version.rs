@@ -9,9 +9,14 @@
 //! the one [`negotiate`] returns to each peer.
 
 /// The newest replication protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 2: a mutation may carry a change to the scripting state
+/// (`Mutation.script`: script cache, function libraries). A version-1 node
+/// cannot read it, so this build no longer speaks 1: a cluster of
+/// version-1 nodes is upgraded by a full restart, not a rolling one.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The oldest version this build still speaks.
-pub const MIN_PROTOCOL_VERSION: u32 = 1;
+pub const MIN_PROTOCOL_VERSION: u32 = 2;
 
 /// What this node speaks: (newest, oldest).
 pub type Speaks = (u32, u32);

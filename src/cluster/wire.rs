@@ -5,7 +5,9 @@
 
 use bytes::Bytes;
 
-use crate::engine::{Entry, ExpireSet, HashValue, ListValue, Mutation, SetValue, Value, ZSet};
+use crate::engine::{
+    Entry, ExpireSet, HashValue, ListValue, Mutation, ScriptOp, SetValue, Value, ZSet,
+};
 
 #[allow(clippy::all, clippy::pedantic)]
 pub mod pb {
@@ -236,6 +238,7 @@ pub fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
             channel: b(channel),
             payload: b(payload),
         }),
+        E::Script(op) => M::Script(script_op_to_pb(op)),
     };
     pb::Mutation { m: Some(m) }
 }
@@ -349,6 +352,33 @@ pub fn mutation_from_pb(m: pb::Mutation) -> Option<Mutation> {
             channel: p.channel,
             payload: p.payload,
         },
+        M::Script(op) => E::Script(script_op_from_pb(op)?),
+    })
+}
+
+fn script_op_to_pb(op: &ScriptOp) -> pb::ScriptOp {
+    let (kind, data) = match op {
+        ScriptOp::Load(body) => (1, body.clone()),
+        ScriptOp::Flush => (2, Bytes::new()),
+        ScriptOp::LoadLibrary(code) => (3, code.clone()),
+        ScriptOp::DeleteLibrary(name) => (4, name.clone()),
+        ScriptOp::FlushLibraries => (5, Bytes::new()),
+    };
+    pb::ScriptOp {
+        kind,
+        data,
+        replace: false,
+    }
+}
+
+fn script_op_from_pb(op: pb::ScriptOp) -> Option<ScriptOp> {
+    Some(match op.kind {
+        1 => ScriptOp::Load(op.data),
+        2 => ScriptOp::Flush,
+        3 => ScriptOp::LoadLibrary(op.data),
+        4 => ScriptOp::DeleteLibrary(op.data),
+        5 => ScriptOp::FlushLibraries,
+        _ => return None,
     })
 }
 
@@ -646,9 +676,10 @@ mod tests {
             E::ZRem { .. } => 19,
             E::FlushAll => 20,
             E::Publish { .. } => 21,
+            E::Script(_) => 22,
         }
     }
-    const VARIANTS: usize = 22;
+    const VARIANTS: usize = 23;
 
     /// Every variant at least once, every value type and expiry mode, with
     /// edge values (empty and binary bytes, extreme numbers, infinities).
@@ -786,6 +817,11 @@ mod tests {
                 channel: k("news"),
                 payload: k(""),
             },
+            Mutation::Script(ScriptOp::Load(k("return 1"))),
+            Mutation::Script(ScriptOp::Flush),
+            Mutation::Script(ScriptOp::LoadLibrary(k("#!lua name=l\n"))),
+            Mutation::Script(ScriptOp::DeleteLibrary(k("l"))),
+            Mutation::Script(ScriptOp::FlushLibraries),
         ]
     }
 

@@ -54,6 +54,9 @@ pub struct ClientState {
     /// Push data a command produced while its replies are suppressed (Pub/Sub
     /// confirmations are pushes and bypass CLIENT REPLY OFF/SKIP, as in Redis).
     pub pending_push: Vec<u8>,
+    /// The server was out of memory when the script being started was
+    /// (a script's first write then fails, as in Redis).
+    pub oom_at_start: bool,
 }
 
 impl ClientState {
@@ -81,6 +84,7 @@ impl ClientState {
             reply_skip: false,
             no_touch: false,
             pending_push: Vec::new(),
+            oom_at_start: false,
         }
     }
 

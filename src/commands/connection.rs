@@ -23,7 +23,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "quit",
         -1,
-        NO_AUTH | FAST | MULTI_CTRL | PUBSUB_CTX | LOADING | STALE,
+        NO_AUTH | FAST | MULTI_CTRL | PUBSUB_CTX | LOADING | STALE | ALLOW_BUSY,
         KeySpec::None,
         quit,
         "connection",
@@ -31,7 +31,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "hello",
         -1,
-        NO_AUTH | FAST | NOSCRIPT | LOADING | STALE,
+        NO_AUTH | FAST | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
         KeySpec::None,
         hello,
         "connection",
@@ -39,7 +39,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "auth",
         -2,
-        NO_AUTH | FAST | NOSCRIPT | LOADING | STALE,
+        NO_AUTH | FAST | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
         KeySpec::None,
         auth,
         "connection",
@@ -55,7 +55,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "reset",
         1,
-        NO_AUTH | FAST | MULTI_CTRL | PUBSUB_CTX | NOSCRIPT | LOADING | STALE,
+        NO_AUTH | FAST | MULTI_CTRL | PUBSUB_CTX | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
         KeySpec::None,
         reset,
         "connection",

@@ -11,11 +11,13 @@ mod bitmaps;
 mod client;
 mod connection;
 mod dump;
+mod functions;
 mod hashes;
 mod keys;
 mod lists;
 mod pubsub;
 mod replication;
+pub mod scripting;
 pub(crate) mod server_cmds;
 mod sets;
 mod sort;
@@ -62,6 +64,19 @@ pub mod flags {
     pub const PUBSUB_CTX: u32 = 1 << 12;
     pub const RANDOM: u32 = 1 << 13;
     pub const SORT_FOR_SCRIPT: u32 = 1 << 14;
+    /// Served while a script runs (Redis's "allow_busy"): AUTH, HELLO,
+    /// MULTI, DISCARD, WATCH, UNWATCH, QUIT, RESET, SHUTDOWN, SCRIPT KILL,
+    /// FUNCTION KILL, FUNCTION STATS.
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    /// Runs a script or a function (EVAL, FCALL and their forms): memory is
+    /// checked (and evicted) before it, as Redis does for every command.
+    pub const SCRIPT: u32 = 1 << 17;
+    /// May replicate without being a write (Redis's "may_replicate").
+    pub const MAY_REPLICATE: u32 = 1 << 18;
+    /// Not a write, but changes state every node must share (SCRIPT LOAD,
+    /// SCRIPT FLUSH): a cluster follower forwards it to the master, whose
+    /// stream brings the change back. Not shown by COMMAND INFO.
+    pub const REPLICATED: u32 = 1 << 19;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -76,6 +91,8 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (DENY_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+        (MAY_REPLICATE, "may_replicate"),
     ];
 }
 
@@ -241,6 +258,8 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         server_cmds::COMMANDS,
         transactions::COMMANDS,
         pubsub::COMMANDS,
+        scripting::COMMANDS,
+        functions::COMMANDS,
         replication::COMMANDS,
         sort::COMMANDS,
         dump::COMMANDS,
@@ -447,6 +466,25 @@ pub enum Flow {
     Block(BlockRequest),
     /// Send what is buffered, then close.
     Close,
+    /// A script holds the keyspace: run the request (given back) again once
+    /// this resolves (the script ended, or ran long enough for `-BUSY`).
+    Wait(Vec<Bytes>, WaitFuture),
+}
+
+/// What a request waits for before it is run again (see [`Flow::Wait`]).
+pub type WaitFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// How long a script runs before other clients get `-BUSY`.
+fn busy_threshold(server: &Shared) -> std::time::Duration {
+    std::time::Duration::from_millis(server.config.busy_reply_threshold.load(Ordering::Relaxed))
+}
+
+/// The request waits for the running script (see [`Flow::Wait`]).
+fn wait_for_script(server: &Shared, args: Vec<Bytes>) -> Flow {
+    Flow::Wait(
+        args,
+        Box::pin(server.scripting.wait(busy_threshold(server))),
+    )
 }
 
 /// Pipelining forwarded commands: if the router takes this request off the
@@ -523,6 +561,17 @@ pub fn execute(
             "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
         ));
     }
+    // A script runs: as in Redis, other commands are not served until it
+    // ends, or get BUSY once it ran past busy-reply-threshold.
+    if server.scripting.is_busy() && !cmd.has(flags::ALLOW_BUSY) {
+        if let Some(e) = server.scripting.busy_error(busy_threshold(server)) {
+            if client.multi.is_some() {
+                client.multi_dirty = true;
+            }
+            return rejected(out, e);
+        }
+        return wait_for_script(server, args);
+    }
     if !cmd.has(flags::MULTI_CTRL) {
         if let Some(queue) = client.multi.as_mut() {
             if cmd.has(flags::DENY_MULTI) {
@@ -556,9 +605,17 @@ pub fn execute(
     if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
         return rejected(out, OOM_ERR);
     }
+    if cmd.has(flags::SCRIPT) {
+        // Redis evicts before every command and tells a script whether it
+        // started out of memory (its first write then fails).
+        client.oom_at_start = !server.db.ensure_memory();
+    }
     let mark = out.len();
     let started = stats::start();
-    let flow = run_locked(server, client, cmd, &args, out);
+    let Some(flow) = run_locked(server, client, cmd, &args, out) else {
+        // A script took the keyspace between the check above and the lock.
+        return wait_for_script(server, args);
+    };
     record_ran(cmd, started, out, mark);
     serve_ready(server);
     flow
@@ -602,21 +659,22 @@ fn record_ran(cmd: &'static Command, started: u64, out: &Reply, mark: usize) {
 
 pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// Locks the command's shards and runs it.
+/// Locks the command's shards and runs it; None (nothing run) if a script
+/// holds them.
 fn run_locked(
     server: &Arc<Shared>,
     client: &mut ClientState,
     cmd: &'static Command,
     args: &[Bytes],
     out: &mut Reply,
-) -> Flow {
+) -> Option<Flow> {
     let mut ks = match cmd.keys {
-        KeySpec::All | KeySpec::AllShards(_) => server.db.lock_all(),
+        KeySpec::All | KeySpec::AllShards(_) => server.db.lock_all_or_busy()?,
         KeySpec::None => server.db.lock_indices(&[]),
         _ => {
             let pos = cmd.key_positions(args);
             let keys: smallvec::SmallVec<[&Bytes; 4]> = pos.iter().map(|&i| &args[i]).collect();
-            server.db.lock(&keys)
+            server.db.lock_or_busy(&keys)?
         }
     };
     ks.set_no_touch(client.no_touch);
@@ -631,7 +689,7 @@ fn run_locked(
     if let Some(router) = server.router.get() {
         if let Some(reply) = router.check_locked(server, ctx.client, ctx.ks, cmd, args) {
             drop(ks);
-            return Flow::Defer(reply);
+            return Some(Flow::Defer(reply));
         }
     }
     (cmd.handler)(&mut ctx, args);
@@ -639,12 +697,12 @@ fn run_locked(
     drop(ks);
 
     if client.close_after_reply {
-        return Flow::Close;
+        return Some(Flow::Close);
     }
-    match block {
+    Some(match block {
         Some(b) => Flow::Block(b),
         None => Flow::Continue,
-    }
+    })
 }
 
 /// Runs a command on the local engine outside a connection's dispatch (the

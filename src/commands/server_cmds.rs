@@ -48,7 +48,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "shutdown",
         -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | DENY_MULTI,
+        ADMIN | NOSCRIPT | LOADING | STALE | DENY_MULTI | ALLOW_BUSY,
         KeySpec::None,
         shutdown,
         "server",
@@ -79,7 +79,6 @@ pub static COMMANDS: &[Command] = &[
     ),
     Command::container("debug", "server", DEBUG_SUBCOMMANDS),
     Command::container("memory", "server", MEMORY_SUBCOMMANDS),
-    Command::container("function", "scripting", FUNCTION_SUBCOMMANDS),
 ];
 
 static CONFIG_SUBCOMMANDS: &[Command] = &[
@@ -191,15 +190,6 @@ static MEMORY_SUBCOMMANDS: &[Command] = &[Command::new(
     KEY2,
     memory_usage,
     "server",
-)];
-
-static FUNCTION_SUBCOMMANDS: &[Command] = &[Command::new(
-    "flush",
-    -2,
-    WRITE | NOSCRIPT,
-    KeySpec::None,
-    function_flush,
-    "scripting",
 )];
 
 // ---- COMMAND ----
@@ -657,7 +647,9 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
     }
     if want("keyspace") {
         s.push_str("# Keyspace\r\n");
-        let (keys, expires) = srv.db.key_counts();
+        // Inside a script (every shard locked by this thread), count through
+        // the locks held rather than take them again.
+        let (keys, expires) = ctx.ks.key_counts().unwrap_or_else(|| srv.db.key_counts());
         if keys > 0 {
             let _ = write!(s, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
         }
@@ -777,13 +769,4 @@ fn memory_usage(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         }
         None => ctx.out.null(),
     }
-}
-
-fn function_flush(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    if args.len() > 3 || (args.len() == 3 && !is(&args[2], "async") && !is(&args[2], "sync")) {
-        ctx.err(SYNTAX);
-        return;
-    }
-    // No functions can be loaded, so there is nothing to flush.
-    ctx.out.ok();
 }

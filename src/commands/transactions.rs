@@ -14,7 +14,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "multi",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | MULTI_CTRL,
+        NOSCRIPT | LOADING | STALE | FAST | MULTI_CTRL | ALLOW_BUSY,
         KeySpec::None,
         multi,
         "transactions",
@@ -30,7 +30,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "discard",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | MULTI_CTRL,
+        NOSCRIPT | LOADING | STALE | FAST | MULTI_CTRL | ALLOW_BUSY,
         KeySpec::None,
         discard,
         "transactions",
@@ -38,7 +38,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "watch",
         -2,
-        NOSCRIPT | LOADING | STALE | FAST | MULTI_CTRL,
+        NOSCRIPT | LOADING | STALE | FAST | MULTI_CTRL | ALLOW_BUSY,
         KeySpec::Range {
             first: 1,
             last: -1,
@@ -50,7 +50,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "unwatch",
         1,
-        NOSCRIPT | LOADING | STALE | FAST,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         KeySpec::None,
         unwatch,
         "transactions",

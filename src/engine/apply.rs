@@ -93,7 +93,7 @@ impl Keys<'_> {
                     }
                 }
             }),
-            FlushAll | Publish { .. } => unreachable!("handled in apply"),
+            FlushAll | Publish { .. } | Script(_) => unreachable!("handled in apply"),
         }
         Vec::new()
     }

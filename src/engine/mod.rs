@@ -30,7 +30,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 pub use evict::EvictionPolicy;
-pub use mutation::{ExpireSet, Mutation};
+pub use mutation::{ExpireSet, Mutation, ScriptOp};
 pub use value::{HashValue, ListValue, SetValue, Value, ValueType};
 pub use zset::ZSet;
 
@@ -162,6 +162,8 @@ pub struct Commit<'a> {
     pub events: &'a [KeyEvent],
     /// Pub/Sub messages to deliver locally (replicated PUBLISH).
     pub published: &'a [(Bytes, Bytes)],
+    /// Changes to the scripting state (replicated script and library loads).
+    pub scripts: &'a [ScriptOp],
     pub flushed: bool,
 }
 
@@ -210,6 +212,9 @@ pub struct Db {
     sweep_pos: AtomicUsize,
     /// DEBUG SET-ACTIVE-EXPIRE: whether the sweep runs.
     active_expire: AtomicBool,
+    /// Someone holds every shard for an unbounded time (a script): other
+    /// lockers that would wait ask to be told instead ([`Db::lock_or_busy`]).
+    long_held: AtomicBool,
 }
 
 impl Default for Db {
@@ -235,6 +240,7 @@ impl Db {
             ready_flag: AtomicBool::new(false),
             sweep_pos: AtomicUsize::new(0),
             active_expire: AtomicBool::new(true),
+            long_held: AtomicBool::new(false),
         }
     }
 
@@ -306,6 +312,58 @@ impl Db {
     /// come from `origin`.
     pub fn lock_indices_as(&self, origin: Origin, sorted: &[usize]) -> Keys<'_> {
         let guards = sorted.iter().map(|&i| (i, self.shards[i].lock())).collect();
+        self.keys(origin, guards)
+    }
+
+    /// Like [`Db::lock`], unless the shards are held for long (a running
+    /// script, see [`Keys::hold_long`]): then None, without waiting for
+    /// them. A locker that has to wait re-checks every millisecond, so it
+    /// never waits more than that for a long holder that came first.
+    pub fn lock_or_busy<K: AsRef<[u8]>>(&self, keys: &[K]) -> Option<Keys<'_>> {
+        let mut idx: SmallVec<[usize; 4]> =
+            keys.iter().map(|k| self.shard_index(k.as_ref())).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        self.lock_indices_or_busy(&idx)
+    }
+
+    /// [`Db::lock_all`], unless the shards are held for long.
+    pub fn lock_all_or_busy(&self) -> Option<Keys<'_>> {
+        let idx: Vec<usize> = (0..SHARDS).collect();
+        self.lock_indices_or_busy(&idx)
+    }
+
+    /// [`Db::lock_indices`], unless the shards are held for long.
+    pub fn lock_indices_or_busy(&self, sorted: &[usize]) -> Option<Keys<'_>> {
+        let mut guards = SmallVec::new();
+        for &i in sorted {
+            let g = match self.shards[i].try_lock() {
+                Some(g) => g,
+                None => loop {
+                    if self.long_held.load(Ordering::Acquire) {
+                        return None;
+                    }
+                    let wait = std::time::Duration::from_millis(1);
+                    if let Some(g) = self.shards[i].try_lock_for(wait) {
+                        break g;
+                    }
+                },
+            };
+            guards.push((i, g));
+        }
+        Some(self.keys(Origin::Command, guards))
+    }
+
+    /// Whether the shards are held for long (a script is running).
+    pub fn long_held(&self) -> bool {
+        self.long_held.load(Ordering::Acquire)
+    }
+
+    fn keys<'a>(
+        &'a self,
+        origin: Origin,
+        guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
+    ) -> Keys<'a> {
         let (touched, mutations, events) = match self.observer.get() {
             Some(o) => (
                 o.wants_touched(),
@@ -326,10 +384,12 @@ impl Db {
             log: Vec::new(),
             events: Vec::new(),
             published: Vec::new(),
+            scripts: Vec::new(),
             event_override: None,
             flushed: false,
             no_touch: false,
             changes: 0,
+            long: false,
         }
     }
 
@@ -346,7 +406,7 @@ impl Db {
         }
         let mut idx: SmallVec<[usize; 4]> = SmallVec::new();
         for m in muts {
-            if matches!(m, Mutation::Publish { .. }) {
+            if matches!(m, Mutation::Publish { .. } | Mutation::Script(_)) {
                 continue;
             }
             let (a, b) = m.keys();
@@ -470,7 +530,10 @@ impl Db {
             let i = self.sweep_pos.fetch_add(1, Ordering::Relaxed) % SHARDS;
             // Keep sampling a shard while more than a quarter of the sample was expired, like Redis.
             for _round in 0..16 {
-                let mut ks = self.lock_indices(&[i]);
+                // A script holds every shard: sweep another time.
+                let Some(mut ks) = self.lock_indices_or_busy(&[i]) else {
+                    return deleted;
+                };
                 let now = ks.now();
                 let shard = &ks.guards[0].1;
                 let n = shard.volatile.len();
@@ -520,16 +583,23 @@ pub struct Keys<'a> {
     events: Vec<KeyEvent>,
     /// Pub/Sub messages applied from the replication stream, delivered by the observer.
     published: Vec<(Bytes, Bytes)>,
+    /// Scripting changes applied through this view, handed to the observer.
+    scripts: Vec<ScriptOp>,
     event_override: Option<(u8, &'static str)>,
     flushed: bool,
     /// Reads do not update the keys' LRU/LFU data (CLIENT NO-TOUCH).
     no_touch: bool,
     /// Mutations applied through this view (INFO rdb_changes_since_last_save).
     changes: u64,
+    /// This view holds every shard for long (see [`Keys::hold_long`]).
+    long: bool,
 }
 
 impl Drop for Keys<'_> {
     fn drop(&mut self) {
+        if self.long {
+            self.db.long_held.store(false, Ordering::Release);
+        }
         if self.changes > 0 {
             self.db
                 .stats
@@ -540,6 +610,7 @@ impl Drop for Keys<'_> {
             && self.log.is_empty()
             && self.events.is_empty()
             && self.published.is_empty()
+            && self.scripts.is_empty()
             && !self.flushed
         {
             return;
@@ -551,6 +622,7 @@ impl Drop for Keys<'_> {
                 mutations: std::cell::Cell::new(std::mem::take(&mut self.log)),
                 events: &self.events,
                 published: &self.published,
+                scripts: &self.scripts,
                 flushed: self.flushed,
             });
         }
@@ -560,6 +632,32 @@ impl Drop for Keys<'_> {
 impl<'a> Keys<'a> {
     pub fn db(&self) -> &'a Db {
         self.db
+    }
+
+    /// Says that this view, which must hold every shard, will hold them for
+    /// an unbounded time (a script): until it is dropped, other lockers are
+    /// told so rather than made to wait ([`Db::lock_or_busy`]).
+    pub fn hold_long(&mut self) {
+        debug_assert_eq!(self.guards.len(), SHARDS, "a long hold holds every shard");
+        self.long = true;
+        self.db.long_held.store(true, Ordering::Release);
+    }
+
+    /// (keys, keys with expiry) when this view holds every shard.
+    pub fn key_counts(&self) -> Option<(usize, usize)> {
+        (self.guards.len() == SHARDS).then(|| {
+            self.guards
+                .iter()
+                .fold((0, 0), |(k, v), (_, s)| (k + s.len(), v + s.volatile_len()))
+        })
+    }
+
+    /// Ends a long hold before the view is dropped (the shards stay locked
+    /// until then).
+    pub fn end_long_hold(&mut self) {
+        if std::mem::take(&mut self.long) {
+            self.db.long_held.store(false, Ordering::Release);
+        }
     }
 
     /// CLIENT NO-TOUCH: whether reads through this view leave the keys'
@@ -771,7 +869,7 @@ impl<'a> Keys<'a> {
             SRem { .. } => (b's', "srem"),
             ZAdd { .. } => (b'z', "zadd"),
             ZRem { .. } => (b'z', "zrem"),
-            FlushAll | Publish { .. } => return None,
+            FlushAll | Publish { .. } | Script(_) => return None,
         })
     }
 
@@ -804,6 +902,12 @@ impl<'a> Keys<'a> {
         if let Mutation::Publish { channel, payload } = &m {
             // Delivered by the commit observer; logged for replication.
             self.published.push((channel.clone(), payload.clone()));
+            self.log_only(m);
+            return Vec::new();
+        }
+        if let Mutation::Script(op) = &m {
+            // Applied by the commit observer; logged for replication.
+            self.scripts.push(op.clone());
             self.log_only(m);
             return Vec::new();
         }

@@ -131,6 +131,27 @@ pub enum Mutation {
         channel: Bytes,
         payload: Bytes,
     },
+    /// A change to the scripting state (the script cache, the function
+    /// libraries), carried in the replication stream so that EVALSHA and
+    /// FCALL work at every node and after a failover. It changes no key;
+    /// applying it hands it to the commit observer.
+    Script(ScriptOp),
+}
+
+/// A change to the scripting state, as plain data (the engine knows no Lua).
+/// Applying one twice, or one already reflected, changes nothing more.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptOp {
+    /// Cache a script (its body).
+    Load(Bytes),
+    /// Empty the script cache.
+    Flush,
+    /// Load (or replace) a function library (its code).
+    LoadLibrary(Bytes),
+    /// Delete a library (its name).
+    DeleteLibrary(Bytes),
+    /// Delete every library.
+    FlushLibraries,
 }
 
 impl Mutation {
@@ -157,7 +178,9 @@ impl Mutation {
             | ZAdd { key, .. }
             | ZRem { key, .. } => (key, None),
             Rename { from, to } | Copy { from, to } => (from, Some(to)),
-            FlushAll | Publish { .. } => unreachable!("FlushAll and Publish have no key"),
+            FlushAll | Publish { .. } | Script(_) => {
+                unreachable!("FlushAll, Publish and Script have no key")
+            }
         }
     }
 }

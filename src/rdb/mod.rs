@@ -17,6 +17,7 @@
 //! `ziplist.rs`, `intset.rs`, `crc64.rs`.
 
 mod crc64;
+mod functions;
 mod intset;
 mod listpack;
 mod lzf;
@@ -25,6 +26,7 @@ mod primitive;
 mod ziplist;
 
 pub use crc64::crc64;
+pub use functions::{decode_functions, encode_functions};
 
 use crate::engine::Value;
 

@@ -46,6 +46,11 @@ impl<'a> Reader<'a> {
         Some(s)
     }
 
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.b.len() - self.pos
+    }
+
     pub fn byte(&mut self) -> Option<u8> {
         Some(self.take(1)?[0])
     }

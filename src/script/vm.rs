@@ -114,6 +114,11 @@ impl Vm {
         self.scripts.len()
     }
 
+    /// The bodies of the cached scripts (a replica's full sync).
+    pub fn scripts(&self) -> Vec<Bytes> {
+        self.scripts.values().map(|s| s.body.clone()).collect()
+    }
+
     /// SCRIPT FLUSH: drops every script and, as Redis 7.0 does, the EVAL
     /// Lua state itself (globals a script left behind go with it).
     pub fn flush_scripts(&mut self) {

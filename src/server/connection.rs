@@ -175,7 +175,16 @@ impl Conn<'_> {
         drain(&mut self.pending, &mut self.out).await;
         let out = &mut self.out;
         let mark = out.len();
-        let flow = commands::execute(shared, client, args, out);
+        let mut flow = commands::execute(shared, client, args, out);
+        // A script runs: the request runs once it ended (or ran long enough
+        // for BUSY). Nothing else of this client runs meanwhile.
+        while let Flow::Wait(args, wait) = flow {
+            let waited = wait_or_close(wait, &client.info, &mut self.stop).await;
+            if !waited {
+                return Ok(false);
+            }
+            flow = commands::execute(shared, client, args, out);
+        }
         out.resp3 = client.resp3;
         let suppressed = client.replies_suppressed();
         if suppressed {
@@ -187,7 +196,7 @@ impl Conn<'_> {
         }
         client.reply_skip = std::mem::take(&mut client.reply_skip_set);
         match flow {
-            Flow::Continue => {}
+            Flow::Continue | Flow::Wait(..) => {}
             Flow::Defer(reply) => {
                 let held = held_input(&self.parser, client);
                 let inbuf = &mut self.inbuf;
@@ -302,6 +311,23 @@ impl Conn<'_> {
             _ = idle_sleep => return Ok(false),
         }
         Ok(!info.killed.load(Ordering::Acquire))
+    }
+}
+
+/// Waits for `wait`, unless the client is killed or the server shuts down
+/// first (false).
+async fn wait_or_close(
+    wait: commands::WaitFuture,
+    info: &ClientInfo,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = wait => !info.killed.load(Ordering::Acquire),
+        _ = info.kill.notified() => false,
+        _ = stop.changed() => false,
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::pubsub::PubSub;
+use super::scripting::Scripting;
 use super::watch::WatchRegistry;
 use crate::engine::{Commit, CommitObserver, Origin};
 
@@ -111,6 +112,8 @@ pub mod notify {
 pub struct Hooks {
     pub watches: Arc<WatchRegistry>,
     pub pubsub: Arc<PubSub>,
+    /// Replicated scripting changes are applied here.
+    pub scripting: Arc<Scripting>,
     pub notify_flags: AtomicU32,
     /// Who else hears every commit, first (cluster mode: the replication log).
     pub downstream: OnceLock<Arc<dyn CommitObserver>>,
@@ -166,6 +169,13 @@ impl CommitObserver for Hooks {
         self.watches.on_commit(c);
         for (channel, payload) in c.published {
             self.pubsub.publish(channel, payload);
+        }
+        // A command made its own change to the scripting state; one from
+        // the stream (or a snapshot) is applied here.
+        if c.origin != Origin::Command {
+            for op in c.scripts {
+                self.scripting.apply(op);
+            }
         }
         for e in c.events {
             self.notify(e.class, e.event, &e.key);

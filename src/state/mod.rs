@@ -1,7 +1,8 @@
 //! The state every connection shares, below both the socket layer
 //! (`server/`) and the command layer (`commands/`): the keyspace, runtime
 //! configuration, the client registry, Pub/Sub, the WATCH and blocking-pop
-//! registries, the commit hooks, counters and the shutdown signal.
+//! registries, the commit hooks, the scripting state (Lua VM, running
+//! script), counters and the shutdown signal.
 //!
 //! Nothing here parses a command or touches a socket. The one thing of the
 //! command layer that shared state holds, the router, is a type parameter:
@@ -12,6 +13,7 @@ mod clients;
 pub mod hooks;
 pub mod pubsub;
 pub mod runtime;
+pub mod scripting;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -60,6 +62,7 @@ pub struct Shared<R: ?Sized + Send + Sync + 'static> {
     pub watches: Arc<WatchRegistry>,
     pub pubsub: Arc<PubSub>,
     pub hooks: Arc<Hooks>,
+    pub scripting: Arc<scripting::Scripting>,
     pub stats: ServerStats,
     pub started: Instant,
     /// The address actually bound (port 0 resolves here).
@@ -79,9 +82,11 @@ impl<R: ?Sized + Send + Sync + 'static> Shared<R> {
         db.set_policy(config.maxmemory_policy);
         let watches = Arc::new(WatchRegistry::default());
         let pubsub = Arc::new(PubSub::default());
+        let scripting = Arc::new(scripting::Scripting::default());
         let hooks = Arc::new(Hooks {
             watches: watches.clone(),
             pubsub: pubsub.clone(),
+            scripting: scripting.clone(),
             notify_flags: AtomicU32::new(0),
             downstream: OnceLock::new(),
         });
@@ -94,6 +99,7 @@ impl<R: ?Sized + Send + Sync + 'static> Shared<R> {
             watches,
             pubsub,
             hooks,
+            scripting,
             stats: ServerStats::default(),
             started: Instant::now(),
             local_addr,

@@ -110,6 +110,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 pub struct RuntimeConfig {
@@ -124,6 +125,8 @@ pub struct RuntimeConfig {
     pub timeout: AtomicU64,
     pub protected_mode: AtomicBool,
     pub client_query_buffer_limit: AtomicU64,
+    /// Milliseconds a script runs before other clients get `-BUSY`.
+    pub busy_reply_threshold: AtomicU64,
     /// Who may run DEBUG (immutable, as in Redis).
     pub enable_debug_command: ProtectedAction,
 }
@@ -170,6 +173,7 @@ impl RuntimeConfig {
             timeout: AtomicU64::new(config.timeout),
             protected_mode: AtomicBool::new(config.protected_mode),
             client_query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
+            busy_reply_threshold: AtomicU64::new(5000),
             enable_debug_command: config.enable_debug_command,
         }
     }
@@ -287,6 +291,10 @@ impl RuntimeConfig {
             "timeout" => self
                 .timeout
                 .store(value.parse().unwrap_or(0), Ordering::Relaxed),
+            "busy-reply-threshold" | "lua-time-limit" => self.busy_reply_threshold.store(
+                value.parse::<i64>().unwrap_or(5000).max(0) as u64,
+                Ordering::Relaxed,
+            ),
             _ => {}
         }
         for (old, new) in ALIASES {

@@ -330,6 +330,79 @@ impl TieredRouter {
         })
     }
 
+    /// Scripts and functions run at the upstream, which holds the truth.
+    /// EVAL bodies and SCRIPT LOAD are also kept in the local script cache,
+    /// so an EVALSHA the upstream does not know (it restarted, or the
+    /// script was loaded through another node) is loaded there and retried
+    /// without the client noticing. After a script, the local copies of
+    /// the keys it declared are dropped; keys it touched without declaring
+    /// them are dropped when the upstream's tracking invalidation arrives,
+    /// as for a write by any other client of the upstream.
+    fn scripting(
+        &self,
+        server: &Arc<Shared>,
+        client: &ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> DeferredReply {
+        let name = args[0].to_ascii_lowercase();
+        let sub = args.get(1).map(|a| a.to_ascii_lowercase());
+        let local_body = match (&name[..], sub.as_deref()) {
+            (b"eval" | b"eval_ro", _) => Some(args[1].clone()),
+            (b"script", Some(b"load")) if args.len() == 3 => Some(args[2].clone()),
+            _ => None,
+        };
+        if let Some(body) = local_body {
+            server.scripting.cache_script(body);
+        }
+        if name == b"script" && sub.as_deref() == Some(b"flush") {
+            server.scripting.flush_scripts();
+        }
+        // EVALSHA's body, for a retry after NOSCRIPT.
+        let retry_body = match &name[..] {
+            b"evalsha" | b"evalsha_ro" => server.scripting.script_body(&args[1]),
+            _ => None,
+        };
+        let keys: Vec<Bytes> = if cmd.has(flags::SCRIPT) {
+            cmd.key_positions(args)
+                .into_iter()
+                .map(|i| args[i].clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let up = self.upstream.clone();
+        let co = self.co.clone();
+        let resp3 = client.resp3;
+        let args = args.to_vec();
+        Box::pin(async move {
+            if !up.is_up() {
+                return encode_error(&TierError::Unavailable.reply(true));
+            }
+            let mut r = up.forward(&args, resp3).await;
+            let noscript = matches!(&r, Ok(redis::Value::ServerError(e)) if e.code() == "NOSCRIPT");
+            if let (true, Some(body)) = (noscript, retry_body) {
+                let load = [
+                    Bytes::from_static(b"SCRIPT"),
+                    Bytes::from_static(b"LOAD"),
+                    body,
+                ];
+                if let Ok(redis::Value::BulkString(_)) = up.forward(&load, resp3).await {
+                    r = up.forward(&args, resp3).await;
+                }
+            }
+            // Whatever the outcome (an error may come after a write), the
+            // declared keys' local copies may be stale now.
+            if !keys.is_empty() {
+                co.invalidate(&keys);
+            }
+            match r {
+                Ok(v) => encode(&v, resp3, null_is_array(&args)),
+                Err(e) => encode_error(&e.reply(true)),
+            }
+        })
+    }
+
     fn forward_read(&self, client: &ClientState, args: &[Bytes]) -> DeferredReply {
         let up = self.upstream.clone();
         let resp3 = client.resp3;
@@ -551,6 +624,9 @@ impl Router for TieredRouter {
                 }
                 _ => {}
             }
+        }
+        if cmd.group == "scripting" {
+            return Some(self.scripting(server, client, cmd, args));
         }
         if cmd.has(flags::WRITE) {
             if let Some(reply) = self.write_through(client, cmd, args) {

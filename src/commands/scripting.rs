@@ -1,0 +1,417 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT; and the one way every
+//! script or function runs ([`run`]): with every shard locked for its whole
+//! run (so no other command interleaves and its writes are one commit), on
+//! a thread the runtime gives up for it, its `redis.call`s served by
+//! [`ScriptHost`] against the locked shards.
+//!
+//! Undeclared keys: a script may touch any key (Redis allows it outside
+//! cluster mode); holding every shard makes that safe.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::flags::*;
+use super::util::parse_i64;
+use super::{lookup, lookup_sub, run_in_exec, ClientState, Command, Ctx, KeySpec, Shared};
+use crate::engine::{Keys, Mutation, ScriptOp};
+use crate::protocol::Reply;
+use crate::script::{Host, ScriptFlags, Vm};
+use crate::state::scripting::{KillError, Running};
+
+pub static COMMANDS: &[Command] = &[
+    Command::new(
+        "eval",
+        -3,
+        NOSCRIPT | SCRIPT | STALE | MAY_REPLICATE,
+        KeySpec::AllShards(numkeys_keys),
+        eval,
+        "scripting",
+    ),
+    Command::new(
+        "evalsha",
+        -3,
+        NOSCRIPT | SCRIPT | STALE | MAY_REPLICATE,
+        KeySpec::AllShards(numkeys_keys),
+        evalsha,
+        "scripting",
+    ),
+    Command::new(
+        "eval_ro",
+        -3,
+        NOSCRIPT | SCRIPT | STALE | READONLY,
+        KeySpec::AllShards(numkeys_keys),
+        eval_ro,
+        "scripting",
+    ),
+    Command::new(
+        "evalsha_ro",
+        -3,
+        NOSCRIPT | SCRIPT | STALE | READONLY,
+        KeySpec::AllShards(numkeys_keys),
+        evalsha_ro,
+        "scripting",
+    ),
+    Command::container("script", "scripting", SCRIPT_SUBCOMMANDS),
+];
+
+static SCRIPT_SUBCOMMANDS: &[Command] = &[
+    Command::new(
+        "load",
+        3,
+        NOSCRIPT | STALE | REPLICATED,
+        KeySpec::None,
+        script_load,
+        "scripting",
+    ),
+    Command::new(
+        "exists",
+        -3,
+        NOSCRIPT,
+        KeySpec::None,
+        script_exists,
+        "scripting",
+    ),
+    Command::new(
+        "flush",
+        -2,
+        NOSCRIPT | REPLICATED,
+        KeySpec::None,
+        script_flush,
+        "scripting",
+    ),
+    Command::new(
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        KeySpec::None,
+        script_kill,
+        "scripting",
+    ),
+    Command::new(
+        "help",
+        2,
+        LOADING | STALE,
+        KeySpec::None,
+        script_help,
+        "scripting",
+    ),
+];
+
+/// The keys of `EVAL script numkeys key... arg...` (and FCALL): lenient
+/// with bad input, the handler reports it.
+pub fn numkeys_keys(args: &[Bytes]) -> Vec<usize> {
+    match args.get(2).and_then(|a| parse_i64(a)) {
+        Some(n) if n > 0 && (n as usize) <= args.len().saturating_sub(3) => {
+            (3..3 + n as usize).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Checks `numkeys` (args[2]) as Redis does; returns it.
+pub fn parse_numkeys(args: &[Bytes]) -> Result<usize, &'static str> {
+    let Some(n) = parse_i64(&args[2]) else {
+        return Err("ERR value is not an integer or out of range");
+    };
+    if n > args.len() as i64 - 3 {
+        return Err("ERR Number of keys can't be greater than number of args");
+    }
+    if n < 0 {
+        return Err("ERR Number of keys can't be negative");
+    }
+    Ok(n as usize)
+}
+
+fn eval(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    eval_generic(ctx, args, false, false)
+}
+
+fn evalsha(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    eval_generic(ctx, args, true, false)
+}
+
+fn eval_ro(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    eval_generic(ctx, args, false, true)
+}
+
+fn evalsha_ro(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    eval_generic(ctx, args, true, true)
+}
+
+pub const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
+    let numkeys = match parse_numkeys(args) {
+        Ok(n) => n,
+        Err(e) => return ctx.err(e),
+    };
+    let server = ctx.server;
+    let mut vm = server.scripting.vm.lock();
+    let sha = if by_sha {
+        let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+        if sha.len() != 40 || vm.script(&sha).is_none() {
+            return ctx.err(NOSCRIPT_ERR);
+        }
+        sha
+    } else {
+        let sha = Vm::sha1hex(&args[1]);
+        if vm.script(&sha).is_none() {
+            if let Err(e) = vm.load_script(args[1].clone()) {
+                return ctx.err(&e);
+            }
+            server.scripting.recount(&vm);
+            // Replicated in the same entry as the script's effects.
+            ctx.ks
+                .log_only(Mutation::Script(ScriptOp::Load(args[1].clone())));
+        }
+        sha
+    };
+    let Some((_, flags)) = vm.script(&sha) else {
+        return ctx.err(NOSCRIPT_ERR);
+    };
+    let (keys, argv) = args[3..].split_at(numkeys);
+    let run = Running {
+        eval: true,
+        name: sha.clone(),
+        command: args.to_vec(),
+        started: Instant::now(),
+        client_id: ctx.client.id,
+    };
+    self::run(
+        ctx,
+        run,
+        flags,
+        ro,
+        |vm, host, out| vm.run_script(&sha, keys, argv, host, out),
+        &mut vm,
+    );
+}
+
+/// Runs a script or a function: checks its flags against the call (Redis's
+/// `scriptPrepareForRun`), then runs `body` with every shard held for long
+/// and the running script published, off the runtime's worker thread.
+pub fn run(
+    ctx: &mut Ctx<'_, '_>,
+    running: Running,
+    flags: ScriptFlags,
+    ro: bool,
+    body: impl FnOnce(&mut Vm, &mut dyn Host, &mut Reply),
+    vm: &mut Vm,
+) {
+    let server = ctx.server;
+    if flags.shebang {
+        if !flags.no_writes && ro {
+            return ctx.err("ERR Can not execute a script with write flag using *_ro command.");
+        }
+        if ctx.client.oom_at_start && !(flags.allow_oom || flags.no_writes) {
+            return ctx.err(
+                "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'",
+            );
+        }
+    }
+    let read_only = ro || (flags.shebang && flags.no_writes);
+    let allow_oom = flags.shebang && flags.allow_oom;
+    let Ctx {
+        out, client, ks, ..
+    } = ctx;
+    server.scripting.begin(running);
+    ks.hold_long();
+    let mut host = ScriptHost {
+        server,
+        ks,
+        client: ClientState::new(client.info.clone(), true),
+        read_only,
+        allow_oom,
+        oom_at_start: client.oom_at_start,
+        wrote: false,
+    };
+    host.client.no_touch = client.no_touch;
+    off_worker(|| body(vm, &mut host, out));
+    ks.end_long_hold();
+    server.scripting.end();
+}
+
+/// Runs `f` on this thread, handing the runtime's other tasks to another
+/// worker meanwhile (so a long script does not stop other clients, even
+/// with one worker thread).
+fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// What a running script's `redis.call` reaches: the commands, run against
+/// the shards the script holds, checked as Redis's `scriptCall` checks them.
+pub struct ScriptHost<'a, 'k> {
+    server: &'a Arc<Shared>,
+    ks: &'a mut Keys<'k>,
+    /// The script's own client (Redis's "lua client"): its RESP version,
+    /// and the caller's CLIENT NO-TOUCH.
+    client: ClientState,
+    read_only: bool,
+    allow_oom: bool,
+    oom_at_start: bool,
+    wrote: bool,
+}
+
+impl ScriptHost<'_, '_> {
+    /// The command `args` names, if a script may run it now.
+    fn check(&self, args: &[Bytes]) -> Result<&'static Command, &'static str> {
+        const UNKNOWN: &str = "ERR Unknown Redis command called from script";
+        const ARITY: &str = "ERR Wrong number of args calling Redis command from script";
+        let Some(first) = args.first() else {
+            return Err(UNKNOWN);
+        };
+        let mut cmd = lookup(first).ok_or(UNKNOWN)?;
+        if !cmd.subcommands.is_empty() {
+            let sub = args.get(1).ok_or(ARITY)?;
+            cmd = lookup_sub(cmd, sub).ok_or(UNKNOWN)?;
+        }
+        let n = args.len() as i32;
+        if (cmd.arity > 0 && cmd.arity != n) || n < -cmd.arity {
+            return Err(ARITY);
+        }
+        if cmd.has(NOSCRIPT) {
+            return Err("ERR This Redis command is not allowed from script");
+        }
+        if self.read_only && cmd.has(WRITE | MAY_REPLICATE) {
+            return Err("ERR Write commands are not allowed from read-only scripts.");
+        }
+        if !self.allow_oom && !self.wrote && self.oom_at_start && cmd.has(DENYOOM) {
+            return Err(super::OOM_ERR);
+        }
+        Ok(cmd)
+    }
+}
+
+impl Host for ScriptHost<'_, '_> {
+    fn call(&mut self, args: &[Bytes], resp3: bool) -> Bytes {
+        let mut out = Reply::new(resp3);
+        match self.check(args) {
+            Err(e) => {
+                out.error(e);
+            }
+            Ok(cmd) => {
+                if cmd.has(WRITE) {
+                    self.wrote = true;
+                    self.server.scripting.note_write();
+                }
+                self.client.resp3 = resp3;
+                let mut sub = Ctx {
+                    out: &mut out,
+                    client: &mut self.client,
+                    server: self.server,
+                    ks: self.ks,
+                    in_exec: true,
+                    block: None,
+                };
+                run_in_exec(&mut sub, cmd, args);
+            }
+        }
+        out.buf.freeze()
+    }
+
+    fn log(&mut self, level: i32, msg: &str) {
+        match level {
+            0 => tracing::debug!(target: "jcache::script", "{msg}"),
+            1 | 2 => tracing::info!(target: "jcache::script", "{msg}"),
+            _ => tracing::warn!(target: "jcache::script", "{msg}"),
+        }
+    }
+
+    fn interrupt(&mut self) -> Option<String> {
+        if self.server.scripting.killed() {
+            return Some("Script killed by user with SCRIPT KILL...".into());
+        }
+        if *self.server.shutdown_requested().borrow() {
+            return Some("Script stopped: the server is shutting down".into());
+        }
+        None
+    }
+}
+
+fn script_load(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let mut vm = ctx.server.scripting.vm.lock();
+    let sha = Vm::sha1hex(&args[2]);
+    if vm.script(&sha).is_none() {
+        if let Err(e) = vm.load_script(args[2].clone()) {
+            return ctx.err(&e);
+        }
+        ctx.server.scripting.recount(&vm);
+        ctx.ks
+            .log_only(Mutation::Script(ScriptOp::Load(args[2].clone())));
+    }
+    ctx.out.bulk(sha.as_bytes());
+}
+
+fn script_exists(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let vm = ctx.server.scripting.vm.lock();
+    ctx.out.array(args.len() - 2);
+    for a in &args[2..] {
+        let sha = String::from_utf8_lossy(a).to_ascii_lowercase();
+        ctx.out
+            .int((sha.len() == 40 && vm.script(&sha).is_some()) as i64);
+    }
+}
+
+fn script_flush(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let ok = match args.len() {
+        2 => true,
+        3 => args[2].eq_ignore_ascii_case(b"sync") || args[2].eq_ignore_ascii_case(b"async"),
+        _ => false,
+    };
+    if !ok {
+        return ctx.err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+    }
+    let mut vm = ctx.server.scripting.vm.lock();
+    vm.flush_scripts();
+    ctx.server.scripting.recount(&vm);
+    ctx.ks.log_only(Mutation::Script(ScriptOp::Flush));
+    ctx.out.ok();
+}
+
+fn script_kill(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    kill_reply(ctx, true)
+}
+
+/// SCRIPT KILL (`eval`) or FUNCTION KILL.
+pub fn kill_reply(ctx: &mut Ctx<'_, '_>, eval: bool) {
+    match ctx.server.scripting.kill(eval) {
+        Ok(()) => ctx.out.ok(),
+        Err(KillError::NotBusy) => ctx.err("NOTBUSY No scripts in execution right now."),
+        Err(KillError::Unkillable) => ctx.err(
+            "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+        ),
+        Err(KillError::WrongKind(busy)) => ctx.err(busy),
+    }
+}
+
+fn script_help(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    const HELP: &[&str] = &[
+        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DEBUG (YES|SYNC|NO)",
+        "    Set the debug mode for subsequent scripts executed.",
+        "EXISTS <sha1> [<sha1> ...]",
+        "    Return information about the existence of the scripts in the script cache.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Flush the Lua scripts cache. Very dangerous on replicas.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the scripts cache.",
+        "    * SYNC: Synchronously flush the scripts cache.",
+        "KILL",
+        "    Kill the currently executing Lua script.",
+        "LOAD <script>",
+        "    Load a script into the scripts cache without executing it.",
+        "HELP",
+        "    Prints this help.",
+    ];
+    ctx.out.array(HELP.len());
+    for l in HELP {
+        ctx.out.simple(l);
+    }
+}

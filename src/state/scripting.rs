@@ -1,0 +1,244 @@
+//! Scripting state every connection shares: the Lua VM (the EVAL script
+//! cache and the FUNCTION libraries) and the one script that may be running.
+//!
+//! A script runs with every shard locked, on a thread the runtime gave up
+//! for it (`block_in_place`), so other connections are still served: until
+//! `busy-reply-threshold` they wait for it to end ([`Scripting::wait`]),
+//! after it they get `-BUSY`, and SCRIPT KILL / FUNCTION KILL / SHUTDOWN
+//! reach the script through flags its instruction hook reads.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::engine::ScriptOp;
+use crate::script::Vm;
+
+/// The script being run.
+#[derive(Clone, Debug)]
+pub struct Running {
+    /// EVAL family (true) or FCALL (false): which KILL stops it and which
+    /// BUSY text others get.
+    pub eval: bool,
+    /// The function's name (FCALL) or the script's SHA1 (EVAL).
+    pub name: String,
+    /// The command as sent (FUNCTION STATS shows it).
+    pub command: Vec<bytes::Bytes>,
+    pub started: Instant,
+    pub client_id: u64,
+}
+
+pub struct Scripting {
+    /// The VM: locked for the whole run of a script, and by the commands
+    /// that change the cache or the libraries.
+    pub vm: Mutex<Vm>,
+    running: Mutex<Option<Running>>,
+    /// Whether a script runs (subscribers wait for `false`).
+    busy: watch::Sender<bool>,
+    /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
+    kill: AtomicBool,
+    /// The running script called a write command (it can no longer be killed).
+    wrote: AtomicBool,
+    /// Scripts cached and libraries/functions loaded, for INFO and
+    /// FUNCTION STATS without taking the VM's lock.
+    pub counts: Mutex<Counts>,
+    /// Scripts killed and scripts that hit the threshold (INFO).
+    pub timedout: AtomicU64,
+}
+
+/// Sizes of the script cache and the function libraries.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Counts {
+    pub scripts: usize,
+    pub libraries: usize,
+    pub functions: usize,
+}
+
+impl Default for Scripting {
+    fn default() -> Self {
+        Scripting {
+            vm: Mutex::new(Vm::new()),
+            running: Mutex::new(None),
+            busy: watch::channel(false).0,
+            kill: AtomicBool::new(false),
+            wrote: AtomicBool::new(false),
+            counts: Mutex::new(Counts::default()),
+            timedout: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Why KILL could not stop the running script (Redis's replies).
+#[derive(Debug, PartialEq, Eq)]
+pub enum KillError {
+    NotBusy,
+    Unkillable,
+    /// SCRIPT KILL of a function, FUNCTION KILL of an EVAL: the BUSY text
+    /// of the running kind.
+    WrongKind(&'static str),
+}
+
+pub const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+impl Scripting {
+    /// Marks `run` as the running script. The caller holds every shard and
+    /// the VM, so at most one script runs.
+    pub fn begin(&self, run: Running) {
+        self.kill.store(false, Ordering::Relaxed);
+        self.wrote.store(false, Ordering::Relaxed);
+        *self.running.lock() = Some(run);
+        self.busy.send_replace(true);
+    }
+
+    /// The running script ended.
+    pub fn end(&self) {
+        *self.running.lock() = None;
+        self.kill.store(false, Ordering::Relaxed);
+        self.busy.send_replace(false);
+    }
+
+    pub fn is_busy(&self) -> bool {
+        *self.busy.borrow()
+    }
+
+    pub fn running(&self) -> Option<Running> {
+        self.running.lock().clone()
+    }
+
+    /// The running script called a write command.
+    pub fn note_write(&self) {
+        self.wrote.store(true, Ordering::Relaxed);
+    }
+
+    pub fn killed(&self) -> bool {
+        self.kill.load(Ordering::Relaxed)
+    }
+
+    /// SCRIPT KILL (`eval`) or FUNCTION KILL.
+    pub fn kill(&self, eval: bool) -> Result<(), KillError> {
+        let running = self.running.lock();
+        let Some(run) = running.as_ref() else {
+            return Err(KillError::NotBusy);
+        };
+        if self.wrote.load(Ordering::Relaxed) {
+            return Err(KillError::Unkillable);
+        }
+        if run.eval != eval {
+            return Err(KillError::WrongKind(if run.eval {
+                BUSY_EVAL
+            } else {
+                BUSY_FUNCTION
+            }));
+        }
+        self.kill.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Applies a replicated change (from the master's stream or snapshot).
+    /// Idempotent: a script already cached, a library loaded again (it
+    /// replaces), a library already gone change nothing more.
+    pub fn apply(&self, op: &ScriptOp) {
+        let mut vm = self.vm.lock();
+        match op {
+            ScriptOp::Load(body) => {
+                if vm.script(&Vm::sha1hex(body)).is_none() {
+                    if let Err(e) = vm.load_script(body.clone()) {
+                        tracing::warn!(error = %e, "replicated script does not compile here");
+                    }
+                }
+            }
+            ScriptOp::Flush => vm.flush_scripts(),
+            ScriptOp::LoadLibrary(code) => {
+                if let Err(e) = vm.load_library(code.clone(), true) {
+                    tracing::warn!(error = %e, "replicated library does not load here");
+                }
+            }
+            ScriptOp::DeleteLibrary(name) => {
+                let _ = vm.delete_library(&String::from_utf8_lossy(name));
+            }
+            ScriptOp::FlushLibraries => vm.flush_libraries(),
+        }
+        self.recount(&vm);
+    }
+
+    /// The scripting state as changes that rebuild it (a full sync's first
+    /// chunk): flush both, then every script and library.
+    pub fn snapshot(&self) -> Vec<ScriptOp> {
+        let vm = self.vm.lock();
+        let mut ops = vec![ScriptOp::Flush, ScriptOp::FlushLibraries];
+        ops.extend(vm.scripts().into_iter().map(ScriptOp::Load));
+        ops.extend(
+            vm.libraries()
+                .into_iter()
+                .map(|l| ScriptOp::LoadLibrary(l.code)),
+        );
+        ops
+    }
+
+    /// Caches a script body if it is not (tiered mode keeps the bodies of
+    /// the scripts it forwards, to load them upstream again if needed).
+    pub fn cache_script(&self, body: bytes::Bytes) {
+        let mut vm = self.vm.lock();
+        if vm.script(&Vm::sha1hex(&body)).is_none() && vm.load_script(body).is_ok() {
+            self.recount(&vm);
+        }
+    }
+
+    /// The body of a cached script (`sha` in either case).
+    pub fn script_body(&self, sha: &[u8]) -> Option<bytes::Bytes> {
+        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        self.vm.lock().script(&sha).map(|(b, _)| b)
+    }
+
+    /// SCRIPT FLUSH of the local cache.
+    pub fn flush_scripts(&self) {
+        let mut vm = self.vm.lock();
+        vm.flush_scripts();
+        self.recount(&vm);
+    }
+
+    /// Updates the counts read without the VM's lock.
+    pub fn recount(&self, vm: &Vm) {
+        let libs = vm.libraries();
+        let mut c = self.counts.lock();
+        c.scripts = vm.script_count();
+        c.libraries = libs.len();
+        c.functions = libs.iter().map(|l| l.functions.len()).sum();
+    }
+
+    /// While a script runs: the BUSY error a command gets once the script
+    /// ran for `threshold`, or None while it is younger (the command waits).
+    pub fn busy_error(&self, threshold: Duration) -> Option<&'static str> {
+        let running = self.running.lock();
+        let run = running.as_ref()?;
+        (run.started.elapsed() >= threshold).then_some(if run.eval {
+            BUSY_EVAL
+        } else {
+            BUSY_FUNCTION
+        })
+    }
+
+    /// Resolves when no script runs any more, or when the running one has
+    /// run for `threshold` (then commands get BUSY instead of waiting).
+    pub fn wait(
+        &self,
+        threshold: Duration,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.busy.subscribe();
+        let deadline = self
+            .running
+            .lock()
+            .as_ref()
+            .map(|r| r.started + threshold)
+            .unwrap_or_else(Instant::now);
+        async move {
+            let ended = rx.wait_for(|busy| !busy);
+            let _ = tokio::time::timeout_at(deadline.into(), ended).await;
+        }
+    }
+}
