@@ -57,6 +57,8 @@ pub struct ClientState {
     /// The server was out of memory when the script being started was
     /// (a script's first write then fails, as in Redis).
     pub oom_at_start: bool,
+    /// This is a script's own client (Redis's CLIENT_SCRIPT).
+    pub in_script: bool,
 }
 
 impl ClientState {
@@ -85,6 +87,7 @@ impl ClientState {
             no_touch: false,
             pending_push: Vec::new(),
             oom_at_start: false,
+            in_script: false,
         }
     }
 

@@ -357,7 +357,14 @@ fn function_restore(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     }
     for code in codes {
         let code = Bytes::from(code);
-        if let Err(e) = vm.load_library(code.clone(), policy == Policy::Replace) {
+        if let Err(mut e) = vm.load_library(code.clone(), policy == Policy::Replace) {
+            // RESTORE words a collision without quotes (Redis's libraryJoin).
+            if let Some(name) = e
+                .strip_prefix("ERR Library '")
+                .and_then(|r| r.strip_suffix("' already exists"))
+            {
+                e = format!("ERR Library {name} already exists");
+            }
             vm.flush_libraries();
             for l in before {
                 let _ = vm.load_library(l.code, false);

@@ -567,6 +567,13 @@ pub fn execute(
         if let Some(e) = server.scripting.busy_error(busy_threshold(server)) {
             if client.multi.is_some() {
                 client.multi_dirty = true;
+                if cmd.name == "exec" {
+                    // Redis's rejectCommand: a refused EXEC discards the
+                    // transaction and says why.
+                    stats::record(cmd, stats::Outcome::Rejected);
+                    out.error(&transactions::abort_exec(server, client, e));
+                    return Flow::Continue;
+                }
             }
             return rejected(out, e);
         }

@@ -228,8 +228,10 @@ pub fn run(
         wrote: false,
     };
     host.client.no_touch = client.no_touch;
+    host.client.in_script = true;
     off_worker(|| body(vm, &mut host, out));
     ks.end_long_hold();
+    server.scripting.recount(vm);
     server.scripting.end();
 }
 

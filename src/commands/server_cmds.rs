@@ -25,6 +25,7 @@ pub static COMMANDS: &[Command] = &[
         "server",
     ),
     Command::container("config", "server", CONFIG_SUBCOMMANDS),
+    Command::container("cluster", "cluster", CLUSTER_SUBCOMMANDS),
     Command::new("info", -1, LOADING | STALE, KeySpec::None, info, "server"),
     Command::new("dbsize", 1, READONLY | FAST, KeySpec::All, dbsize, "server"),
     Command::new("flushall", -1, WRITE, KeySpec::All, flushall, "server"),
@@ -80,6 +81,218 @@ pub static COMMANDS: &[Command] = &[
     Command::container("debug", "server", DEBUG_SUBCOMMANDS),
     Command::container("memory", "server", MEMORY_SUBCOMMANDS),
 ];
+
+/// CLUSTER: jcache is not a Redis Cluster node (its cluster mode is a
+/// replicated single keyspace), so every subcommand answers as a Redis
+/// started without `cluster-enabled`.
+static CLUSTER_SUBCOMMANDS: &[Command] = &[
+    Command::new(
+        "addslots",
+        -3,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "addslotsrange",
+        -4,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "bumpepoch",
+        2,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "count-failure-reports",
+        3,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "countkeysinslot",
+        3,
+        STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "delslots",
+        -3,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "delslotsrange",
+        -4,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "failover",
+        -2,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "flushslots",
+        2,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "forget",
+        3,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "getkeysinslot",
+        4,
+        STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "help",
+        2,
+        LOADING | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new("info", 2, STALE, KeySpec::None, cluster_disabled, "cluster"),
+    Command::new(
+        "keyslot",
+        3,
+        STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "links",
+        2,
+        STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "meet",
+        -4,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new("myid", 2, STALE, KeySpec::None, cluster_disabled, "cluster"),
+    Command::new(
+        "nodes",
+        2,
+        STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "replicas",
+        3,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "replicate",
+        3,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "reset",
+        -2,
+        ADMIN | STALE | NOSCRIPT,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "saveconfig",
+        2,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "set-config-epoch",
+        3,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "setslot",
+        -4,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "shards",
+        2,
+        STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "slaves",
+        3,
+        ADMIN | STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+    Command::new(
+        "slots",
+        2,
+        STALE,
+        KeySpec::None,
+        cluster_disabled,
+        "cluster",
+    ),
+];
+
+fn cluster_disabled(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    ctx.err("ERR This instance has cluster support disabled");
+}
 
 static CONFIG_SUBCOMMANDS: &[Command] = &[
     Command::new(
@@ -596,13 +809,30 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
         let max = srv.db.maxmemory.load(Ordering::Relaxed);
         let _ = write!(
             s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmem_clients_slaves:0\r\nmem_clients_normal:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmem_clients_slaves:0\r\nmem_clients_normal:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
             human(used),
             human(rss),
             srv.clients.memory(),
             human(max),
             srv.db.policy().name(),
             if used > 0 { rss as f64 / used as f64 } else { 1.0 },
+        );
+        // Read without the VM's lock: a script calling INFO holds it.
+        let c = *srv.scripting.counts.lock();
+        let (eval, funcs) = (c.vm_eval, c.vm_functions);
+        let _ = write!(
+            s,
+            "used_memory_lua:{eval}\r\nused_memory_vm_eval:{eval}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{funcs}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\n\r\n",
+            human(eval as u64),
+            c.bodies,
+            c.scripts,
+            c.functions,
+            c.libraries,
+            eval + funcs,
+            human((eval + funcs) as u64),
+            c.codes,
+            c.bodies + c.codes,
+            human((c.bodies + c.codes) as u64),
         );
     }
     if want("persistence") {

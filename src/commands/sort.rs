@@ -308,8 +308,9 @@ fn sort_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], readonly: bool) {
         },
     };
 
-    // A set has no native order: with STORE the output must be deterministic.
-    if opts.dontsort && kind == Kind::Set && opts.store.is_some() {
+    // A set has no native order: with STORE, or from a script (whose
+    // effects must not depend on it), the output must be deterministic.
+    if opts.dontsort && kind == Kind::Set && (opts.store.is_some() || ctx.client.in_script) {
         opts.dontsort = false;
         opts.alpha = true;
         opts.sortby = None;

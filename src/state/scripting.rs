@@ -54,11 +54,18 @@ pub struct Counts {
     pub scripts: usize,
     pub libraries: usize,
     pub functions: usize,
+    /// Bytes the EVAL and the FUNCTION Lua states use (as of the last
+    /// change or run).
+    pub vm_eval: usize,
+    pub vm_functions: usize,
+    /// Bytes of the script bodies and library codes kept.
+    pub bodies: usize,
+    pub codes: usize,
 }
 
 impl Default for Scripting {
     fn default() -> Self {
-        Scripting {
+        let s = Scripting {
             vm: Mutex::new(Vm::new()),
             running: Mutex::new(None),
             busy: watch::channel(false).0,
@@ -66,7 +73,9 @@ impl Default for Scripting {
             wrote: AtomicBool::new(false),
             counts: Mutex::new(Counts::default()),
             timedout: AtomicU64::new(0),
-        }
+        };
+        s.recount(&s.vm.lock());
+        s
     }
 }
 
@@ -209,6 +218,10 @@ impl Scripting {
         c.scripts = vm.script_count();
         c.libraries = libs.len();
         c.functions = libs.iter().map(|l| l.functions.len()).sum();
+        c.vm_eval = vm.memory();
+        c.vm_functions = vm.functions_memory();
+        c.bodies = vm.scripts().iter().map(|b| b.len()).sum();
+        c.codes = libs.iter().map(|l| l.code.len()).sum();
     }
 
     /// While a script runs: the BUSY error a command gets once the script
