@@ -4,7 +4,8 @@
 # 1. Throughput: redis-benchmark -t TEST -n N -c C -P P --csv for every test
 #    and pipeline depth, interleaved (redis, then jcache, for each test;
 #    BENCH_ROUNDS times, median reported), and
-#    prints: test, pipeline, redis ops/s, jcache ops/s, ratio jcache/redis.
+#    prints: test, pipeline, redis ops/s, jcache ops/s, ratio jcache/redis,
+#    and each server's CPU time (user + system) per request in µs.
 # 2. Memory: FLUSHALL, then loads BENCH_KEYS keys (16-byte key, 64-byte value)
 #    into each server via `redis-cli --pipe` and prints VmRSS (from
 #    /proc/PID/status) and INFO memory used_memory of both, and the ratios.
@@ -23,7 +24,8 @@
 #                     as `redis-server --port P --bind 127.0.0.1 --save ""
 #                     --appendonly no`.
 #   REDIS_ARGS        extra arguments for redis-server (word-split).
-#   BENCH_TESTS       redis-benchmark tests (default set,get,incr,lpush,lpop,hset,zadd)
+#   BENCH_TESTS       redis-benchmark tests (default set,get,incr,lpush,lpop,hset,zadd,evalsha;
+#                     evalsha: EVALSHA of a rate limiter script, INCR + EXPIRE on the first hit)
 #   BENCH_N           requests per benchmark (default 200000)
 #   BENCH_CLIENTS     connections (default 50)
 #   BENCH_PIPELINES   pipeline depths (default "1 16")
@@ -50,7 +52,7 @@ JCACHE_BIN=${JCACHE_BIN:-$DEFAULT_JCACHE}
 JCACHE_ARGS=${JCACHE_ARGS:-}
 REDIS_BIN=${REDIS_BIN:-$(command -v redis-server || echo /usr/bin/redis-server)}
 REDIS_ARGS=${REDIS_ARGS:-}
-TESTS=${BENCH_TESTS:-set,get,incr,lpush,lpop,hset,zadd}
+TESTS=${BENCH_TESTS:-set,get,incr,lpush,lpop,hset,zadd,evalsha}
 N=${BENCH_N:-200000}
 CLIENTS=${BENCH_CLIENTS:-50}
 PIPELINES=${BENCH_PIPELINES:-1 16}
@@ -175,16 +177,33 @@ start_server jcache "$JCACHE_BIN" "$JCACHE_ARGS"
 
 # ------------------------------------------------------------ throughput
 # bench NAME TEST PIPELINE -> prints ops/s
+# The `evalsha` test: a rate limiter, as applications run it (INCR the
+# caller's counter, start its window on the first hit), called by EVALSHA
+# on 100,000 random keys.
+RATE_LIMIT='local c = redis.call("INCR", KEYS[1]) if c == 1 then redis.call("EXPIRE", KEYS[1], ARGV[1]) end return c'
+
+# CPU time (user + system) a process used so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# One run: prints "ops/s cpu-µs-per-request" of the server.
 bench() {
-    local name=$1 test=$2 pipe=$3 out rps
+    local name=$1 test=$2 pipe=$3 out rps sha c0 c1
+    local -a what=(-t "$test")
+    if [ "$test" = evalsha ]; then
+        sha=$(cli "$name" SCRIPT LOAD "$RATE_LIMIT" | tr -d '\r')
+        [ ${#sha} = 40 ] || die "SCRIPT LOAD on $name answered '$sha'"
+        what=(-r 100000 EVALSHA "$sha" 1 "rl:__rand_int__" 60)
+    fi
+    c0=$(cpu_ticks "${PID[$name]}")
     out=$(timeout "$BTIMEOUT" "${PIN_CLIENT[@]}" redis-benchmark -h 127.0.0.1 -p "${PORT[$name]}" \
-        -t "$test" -n "$N" -c "$CLIENTS" -P "$pipe" --csv 2>"$RESULTS_DIR/benchmark.stderr") \
+        -n "$N" -c "$CLIENTS" -P "$pipe" --csv "${what[@]}" 2>"$RESULTS_DIR/benchmark.stderr") \
         || die "redis-benchmark $test -P $pipe against $name failed or timed out (${BTIMEOUT}s)"
+    c1=$(cpu_ticks "${PID[$name]}")
     # "test","rps",...  header, then "SET","123456.79",...
     rps=$(printf '%s\n' "$out" | awk -F'"' 'NR > 1 && $2 != "" { print $4; exit }')
     [ -n "$rps" ] || die "no result parsed from redis-benchmark output: $out"
     alive "$name"
-    echo "$rps"
+    echo "$rps $(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -192,34 +211,38 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 
 IFS=, read -r -a TEST_LIST <<< "$TESTS"
 read -r -a PIPE_LIST <<< "$PIPELINES"
 CSV=$RESULTS_DIR/bench.csv
-echo "test,pipeline,redis_ops,jcache_ops,ratio" > "$CSV"
+echo "test,pipeline,redis_ops,jcache_ops,ratio,redis_cpu_us,jcache_cpu_us" > "$CSV"
 log "redis-benchmark -n $N -c $CLIENTS, tests: $TESTS, pipelines: $PIPELINES, rounds: $ROUNDS (median)"
 ROWS=()
 for pipe in "${PIPE_LIST[@]}"; do
     for test in "${TEST_LIST[@]}"; do
-        rs=() js=()
+        rs=() js=() rc=() jc=()
         for ((round = 1; round <= ROUNDS; round++)); do
             # redis first on odd rounds, jcache first on even ones
             if ((round % 2)); then
-                rs+=("$(bench redis "$test" "$pipe")"); js+=("$(bench jcache "$test" "$pipe")")
+                read -r a b <<< "$(bench redis "$test" "$pipe")"; rs+=("$a"); rc+=("$b")
+                read -r a b <<< "$(bench jcache "$test" "$pipe")"; js+=("$a"); jc+=("$b")
             else
-                js+=("$(bench jcache "$test" "$pipe")"); rs+=("$(bench redis "$test" "$pipe")")
+                read -r a b <<< "$(bench jcache "$test" "$pipe")"; js+=("$a"); jc+=("$b")
+                read -r a b <<< "$(bench redis "$test" "$pipe")"; rs+=("$a"); rc+=("$b")
             fi
         done
         r=$(median "${rs[@]}")
         j=$(median "${js[@]}")
+        rcpu=$(median "${rc[@]}")
+        jcpu=$(median "${jc[@]}")
         [ "$ROUNDS" -gt 1 ] && log "$test -P $pipe rounds: redis ${rs[*]} / jcache ${js[*]}"
         ratio=$(awk -v a="$j" -v b="$r" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-        log "$test -P $pipe: redis $r, jcache $j, ratio $ratio"
-        echo "$test,$pipe,$r,$j,$ratio" >> "$CSV"
-        ROWS+=("$(printf '%-8s %8s %14.0f %14.0f %8s' "$test" "$pipe" "$r" "$j" "$ratio")")
+        log "$test -P $pipe: redis $r, jcache $j, ratio $ratio; CPU µs/request redis $rcpu, jcache $jcpu"
+        echo "$test,$pipe,$r,$j,$ratio,$rcpu,$jcpu" >> "$CSV"
+        ROWS+=("$(printf '%-8s %8s %14.0f %14.0f %8s %10s %10s' "$test" "$pipe" "$r" "$j" "$ratio" "$rcpu" "$jcpu")")
     done
 done
 
 echo
 echo "Throughput (redis-benchmark -n $N -c $CLIENTS; ops/s, median of $ROUNDS)"
-printf '%-8s %8s %14s %14s %8s\n' test pipeline redis jcache ratio
-printf '%-8s %8s %14s %14s %8s\n' -------- -------- -------------- -------------- --------
+printf '%-8s %8s %14s %14s %8s %10s %10s\n' test pipeline redis jcache ratio "redis µs" "jcache µs"
+printf '%-8s %8s %14s %14s %8s %10s %10s\n' -------- -------- -------------- -------------- -------- ---------- ----------
 printf '%s\n' "${ROWS[@]}"
 awk -F, 'NR > 1 { n++; s += log($5) } END { if (n) printf "geometric mean ratio jcache/redis: %.2f\n", exp(s / n) }' "$CSV"
 

@@ -231,7 +231,7 @@ pub fn run(
     host.client.in_script = true;
     off_worker(|| body(vm, &mut host, out));
     ks.end_long_hold();
-    server.scripting.recount(vm);
+    server.scripting.note_memory(vm);
     server.scripting.end();
 }
 

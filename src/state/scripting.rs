@@ -211,6 +211,14 @@ impl Scripting {
         self.recount(&vm);
     }
 
+    /// After a run: the Lua states' memory (the counts did not change).
+    pub fn note_memory(&self, vm: &Vm) {
+        let (eval, funcs) = (vm.memory(), vm.functions_memory());
+        let mut c = self.counts.lock();
+        c.vm_eval = eval;
+        c.vm_functions = funcs;
+    }
+
     /// Updates the counts read without the VM's lock.
     pub fn recount(&self, vm: &Vm) {
         let libs = vm.libraries();
