@@ -290,12 +290,16 @@ local function raise(msg)
   error(err_table(msg))
 end
 
+-- The arguments reach Rust packed in a table with their count: a C function
+-- may use only LUAI_MAXCSTACK (8000) stack slots, and mlua needs spare ones
+-- above its arguments, so passing them as they come would refuse the 8000
+-- values Redis's own C function takes (`redis.call('lpush', k, unpack(a))`).
 local function call_generic(raise_error, ...)
   local host_call = I.host_call
   if host_call == nil then
     raise("redis.call/pcall can only be called inside a script invocation")
   end
-  local v, is_err = host_call(I.resp == 3, ...)
+  local v, is_err = host_call(I.resp == 3, select("#", ...), { ... })
   if is_err and raise_error then
     error(v)
   end
@@ -434,10 +438,15 @@ local function register_function(...)
   if name == "" or find(name, "[^%w_]") then
     raise("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
   end
-  if loading.names[name] then
+  -- By lower-case name: Redis 7.0 keeps a library's functions
+  -- case-sensitively but links them into its case-insensitive dict, so `f`
+  -- and `F` in one library load, FCALL F runs `f`, and FUNCTION DELETE
+  -- fails an assertion. Refusing them is the consistent reading.
+  local key = lower(name)
+  if loading.names[key] then
     raise("Function already exists in the library")
   end
-  loading.names[name] = true
+  loading.names[key] = true
   loading[#loading + 1] = { name = name, desc = desc, flags = flags or {}, callback = cb }
 end
 
@@ -513,7 +522,7 @@ redis.acl_check_cmd = function(...)
   if host_acl == nil then
     raise("redis.acl_check_cmd can only be called inside a script invocation")
   end
-  local ok, e = host_acl(...)
+  local ok, e = host_acl(select("#", ...), { ... })
   if ok == nil then
     error(e)
   end

@@ -18,6 +18,9 @@ pub(crate) const REDIS_VERSION_NUM: u32 = 0x07000f;
 /// Redis's hook period: every 100,000 VM instructions.
 const HOOK_PERIOD: u32 = 100_000;
 
+/// Kilobytes of collection per step (Redis's `LUA_GC_CYCLE_PERIOD`).
+const GC_STEP_KBYTES: std::ffi::c_int = 50;
+
 /// FUNCTION LOAD gives up after this long (Redis's `LOAD_TIMEOUT_MS`).
 pub(crate) const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -91,10 +94,15 @@ impl LuaState {
             Mode::Function => "function",
         };
         lua.load(include_str!("env.lua"))
-            .set_name("=jcache")
+            .set_name(libs::INTERNAL_CHUNK)
             .into_function()?
             .call::<()>((internal.clone(), mode_name))?;
         lua.set_named_registry_value(REGISTRY_KEY, internal.clone())?;
+        // Building the environment leaves its garbage (env.lua's main chunk,
+        // the parser's buffers, the unprotected copies of tables) behind; a
+        // full cycle now makes a fresh state report what it keeps (EVAL's
+        // 166 KB became 99 KB with this alone).
+        lua.gc_collect()?;
 
         let hook = Arc::new(Mutex::new(HookMode::Idle));
         let hook_mode = hook.clone();
@@ -114,6 +122,22 @@ impl LuaState {
         })
     }
 
+    /// Redis's `lua_gc(lua, LUA_GCSTEP, 50)` after every 50 scripts: 50 KB
+    /// of incremental collection, so garbage stays bounded without the
+    /// latency of a full cycle in the middle of a script.
+    pub fn gc_steps(&self) {
+        // SAFETY: `exec_raw` runs the closure protected (a finaliser may
+        // raise); it pushes nothing and leaves nothing.
+        let stepped = unsafe {
+            self.lua.exec_raw::<()>((), |state| {
+                ffi::lua_gc(state, ffi::LUA_GCSTEP, GC_STEP_KBYTES);
+            })
+        };
+        if let Err(e) = stepped {
+            tracing::warn!(target: "lua", "garbage collection step failed: {e}");
+        }
+    }
+
     pub fn set_hook_mode(&self, mode: HookMode) {
         *lock(&self.hook) = mode;
     }
@@ -129,7 +153,7 @@ impl LuaState {
 /// is then a tail call into C, which keeps the script's frame, so errors
 /// still name the script's line (a tail call into a Lua function would
 /// replace the frame with "(tail call)").
-fn c_trampoline(lua: &Lua, f: Function) -> mlua::Result<Function> {
+pub(crate) fn c_trampoline(lua: &Lua, f: Function) -> mlua::Result<Function> {
     /// Calls upvalue 1 with every argument, unprotected: an error raised
     /// inside propagates as is (a table stays a table). No Rust value with
     /// a destructor lives in this frame, so Lua's longjmp may cross it.

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, MultiValue, Table, Value};
+use mlua::{Function, Lua, Table, Value};
 
 use super::convert::{error_table, lua_to_reply, reply_to_lua};
 use super::env::{sha1_hex, HookMode, LuaState, Mode};
@@ -27,8 +27,13 @@ pub struct Vm {
     funcs: LuaState,
     /// By library name (the order of [`Vm::libraries`]).
     libraries: BTreeMap<String, Library>,
-    /// Function name -> its library.
+    /// Function name in lower case -> its library. Redis's functions dict
+    /// is case-insensitive (FCALL TEST finds `test`, and `f` and `F`
+    /// collide); library names are case-sensitive.
     function_index: HashMap<String, String>,
+    /// Scripts and functions run since the last GC step (Redis's
+    /// `gc_count` in `luaCallFunction`, one count for both states).
+    runs_since_gc: u32,
     /// Redis's process-wide `redisLrand48` state, shared by both states and
     /// kept across SCRIPT FLUSH.
     rand: Arc<Mutex<Rand48>>,
@@ -60,6 +65,7 @@ impl Vm {
             funcs: new_state(Mode::Function, &rand),
             libraries: BTreeMap::new(),
             function_index: HashMap::new(),
+            runs_since_gc: 0,
             rand,
         }
     }
@@ -142,6 +148,21 @@ impl Vm {
         };
         let func = script.func.clone();
         run(&self.eval, &func, keys, argv, true, &sha, host, out);
+        self.count_run(Mode::Eval);
+    }
+
+    /// Redis steps the collector of the state that ran every
+    /// [`GC_PERIOD`] runs; without it garbage grows until Lua's own pause
+    /// (twice the live memory) starts a cycle.
+    fn count_run(&mut self, mode: Mode) {
+        self.runs_since_gc += 1;
+        if self.runs_since_gc == GC_PERIOD {
+            self.runs_since_gc = 0;
+            match mode {
+                Mode::Eval => self.eval.gc_steps(),
+                Mode::Function => self.funcs.gc_steps(),
+            }
+        }
     }
 
     /// FUNCTION LOAD [REPLACE]: runs the library code (with the load-time
@@ -211,7 +232,7 @@ impl Vm {
             return Err("ERR No functions registered".into());
         }
         for f in &functions {
-            if let Some(owner) = self.function_index.get(&f.name) {
+            if let Some(owner) = self.function_index.get(&f.name.to_ascii_lowercase()) {
                 if *owner != meta.name {
                     return Err(format!("ERR Function {} already exists", f.name));
                 }
@@ -220,12 +241,12 @@ impl Vm {
         functions.sort_by(|a, b| a.name.cmp(&b.name));
         if let Some(old) = self.libraries.remove(&meta.name) {
             for f in &old.info.functions {
-                self.function_index.remove(&f.name);
+                self.function_index.remove(&f.name.to_ascii_lowercase());
             }
         }
         for f in &functions {
             self.function_index
-                .insert(f.name.clone(), meta.name.clone());
+                .insert(f.name.to_ascii_lowercase(), meta.name.clone());
         }
         let info = LibraryInfo {
             name: meta.name.clone(),
@@ -249,7 +270,7 @@ impl Vm {
             return Err("ERR Library not found".into());
         };
         for f in &lib.info.functions {
-            self.function_index.remove(&f.name);
+            self.function_index.remove(&f.name.to_ascii_lowercase());
         }
         Ok(())
     }
@@ -266,17 +287,23 @@ impl Vm {
         self.libraries.values().map(|l| l.info.clone()).collect()
     }
 
-    /// A function by name (case-sensitive, as Redis) and its library.
+    /// A function by name in any case, as Redis finds it, and its library;
+    /// the info has the name as registered.
     pub fn function(&self, name: &str) -> Option<(String, FunctionInfo)> {
-        let lib = self.function_index.get(name)?;
-        let info = self
+        let (lib, info) = self.lookup(name)?;
+        Some((lib.info.name.clone(), info.clone()))
+    }
+
+    fn lookup(&self, name: &str) -> Option<(&Library, &FunctionInfo)> {
+        let lib = self
             .libraries
-            .get(lib)?
+            .get(self.function_index.get(&name.to_ascii_lowercase())?)?;
+        let info = lib
             .info
             .functions
             .iter()
-            .find(|f| f.name == name)?;
-        Some((lib.clone(), info.clone()))
+            .find(|f| f.name.eq_ignore_ascii_case(name))?;
+        Some((lib, info))
     }
 
     /// FCALL / FCALL_RO: writes exactly one reply to `out`.
@@ -288,17 +315,17 @@ impl Vm {
         host: &mut dyn Host,
         out: &mut Reply,
     ) {
-        let func = self
-            .function_index
-            .get(name)
-            .and_then(|lib| self.libraries.get(lib))
-            .and_then(|lib| lib.funcs.get(name))
-            .cloned();
-        let Some(func) = func else {
+        // Errors name the function as registered (Redis's `fi->name`).
+        let found = self.lookup(name).and_then(|(lib, info)| {
+            let func = lib.funcs.get(&info.name)?;
+            Some((func.clone(), info.name.clone()))
+        });
+        let Some((func, name)) = found else {
             out.error("ERR Function not found");
             return;
         };
-        run(&self.funcs, &func, keys, args, false, name, host, out);
+        run(&self.funcs, &func, keys, args, false, &name, host, out);
+        self.count_run(Mode::Function);
     }
 
     /// Bytes used by the EVAL Lua state (INFO `used_memory_lua`).
@@ -311,6 +338,9 @@ impl Vm {
         self.funcs.lua.used_memory()
     }
 }
+
+/// Runs between two GC steps (Redis's `LUA_GC_CYCLE_PERIOD`).
+const GC_PERIOD: u32 = 50;
 
 const NAME_RULE: &str = "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
 
@@ -341,17 +371,18 @@ fn lua_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
 }
 
 /// Lua arguments of redis.call/pcall/acl_check_cmd as command arguments
-/// (numbers as "%.17g"), or the error table Redis raises.
-fn command_args(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Vec<Bytes>, Table>> {
-    if args.is_empty() {
+/// (numbers as "%.17g"), or the error table Redis raises. env.lua passes
+/// them as `count, {...}` (a nil inside is an argument too).
+fn command_args(lua: &Lua, count: usize, args: &Table) -> mlua::Result<Result<Vec<Bytes>, Table>> {
+    if count == 0 {
         return Ok(Err(error_table(
             lua,
             b"Please specify at least one argument for this redis lib call",
         )?));
     }
-    let mut argv = Vec::with_capacity(args.len());
-    for v in args {
-        match v {
+    let mut argv = Vec::with_capacity(count);
+    for i in 1..=count {
+        match args.raw_get::<Value>(i)? {
             Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
             Value::Number(n) => {
                 let mut text = Vec::with_capacity(24);
@@ -388,10 +419,8 @@ fn run(
     let result = lua.scope(|scope| {
         internal.raw_set(
             "host_call",
-            scope.create_function(|lua, args: MultiValue| {
-                let mut args = args.into_iter();
-                let resp3 = matches!(args.next(), Some(Value::Boolean(true)));
-                let argv = match command_args(lua, args.collect())? {
+            scope.create_function(|lua, (resp3, count, args): (bool, usize, Table)| {
+                let argv = match command_args(lua, count, &args)? {
                     Ok(argv) => argv,
                     Err(t) => return Ok((Value::Table(t), true)),
                 };
@@ -404,8 +433,8 @@ fn run(
         )?;
         internal.raw_set(
             "host_acl",
-            scope.create_function(|lua, args: MultiValue| {
-                let argv = match command_args(lua, args)? {
+            scope.create_function(|lua, (count, args): (usize, Table)| {
+                let argv = match command_args(lua, count, &args)? {
                     Ok(argv) => argv,
                     Err(t) => return Ok((Value::Nil, Value::Table(t))),
                 };

@@ -7,6 +7,8 @@ pub mod cmsgpack;
 pub mod structlib;
 mod support;
 
+pub(crate) use support::INTERNAL_CHUNK;
+
 /// Registers the four libraries as globals of `lua` (as Redis does, before
 /// the sandbox makes them read-only).
 pub fn open_all(lua: &mlua::Lua) -> mlua::Result<()> {
