@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{q, Server};
+use common::{info_field, q, Server};
 
 #[test]
 fn requirepass_gates_every_command_but_auth() {
@@ -305,4 +305,56 @@ fn sigterm_exits_zero() {
     let s = Server::start(&[]);
     unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
     assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+/// INFO errorstats counts error replies by their code, as Redis does:
+/// refused commands, errors a command replies, an error a script returns
+/// with its own code; `total_error_replies` counts them all, and CONFIG
+/// RESETSTAT clears both.
+#[test]
+fn errorstats_count_error_replies_by_code() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let stats = |c: &mut redis::Connection| -> String {
+        redis::cmd("INFO").arg("errorstats").query(c).unwrap()
+    };
+    let _: () = redis::cmd("LPUSH").arg("l").arg("x").query(&mut c).unwrap();
+    assert!(redis::cmd("GET").arg("l").query::<String>(&mut c).is_err());
+    assert!(redis::cmd("NOSUCHCOMMAND").query::<String>(&mut c).is_err());
+    assert!(redis::cmd("GET").query::<String>(&mut c).is_err());
+    let e = redis::cmd("EVAL")
+        .arg("return redis.error_reply('MY_CODE custom')")
+        .arg(0)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("MY_CODE"));
+    let text = stats(&mut c);
+    assert_eq!(
+        info_field(&text, "errorstat_WRONGTYPE").as_deref(),
+        Some("count=1"),
+        "{text}"
+    );
+    assert_eq!(
+        info_field(&text, "errorstat_ERR").as_deref(),
+        Some("count=2"),
+        "{text}"
+    );
+    assert_eq!(
+        info_field(&text, "errorstat_MY_CODE").as_deref(),
+        Some("count=1"),
+        "{text}"
+    );
+    let all: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
+    assert_eq!(
+        info_field(&all, "total_error_replies").as_deref(),
+        Some("4")
+    );
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let text = stats(&mut c);
+    assert_eq!(info_field(&text, "errorstat_ERR"), None, "{text}");
+    let all: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
+    assert_eq!(
+        info_field(&all, "total_error_replies").as_deref(),
+        Some("0")
+    );
 }

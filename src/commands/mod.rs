@@ -536,7 +536,7 @@ pub fn execute(
             if client.multi.is_some() {
                 client.multi_dirty = true;
             }
-            server.stats.errors.fetch_add(1, Ordering::Relaxed);
+            let mark = out.len();
             if args[0].eq_ignore_ascii_case(b"exec") {
                 out.error(&transactions::abort_exec(server, client, &e));
                 if let Some(router) = server.router.get() {
@@ -545,12 +545,15 @@ pub fn execute(
             } else {
                 out.error(&e);
             }
+            server.stats.count_error(&out.buf[mark..]);
             return Flow::Continue;
         }
     };
     let rejected = |out: &mut Reply, e: &str| {
         stats::record(cmd, stats::Outcome::Rejected);
+        let mark = out.len();
         out.error(e);
+        server.stats.count_error(&out.buf[mark..]);
         Flow::Continue
     };
     if server.requirepass_set() && !client.authenticated && !cmd.has(flags::NO_AUTH) {
@@ -571,7 +574,9 @@ pub fn execute(
                     // Redis's rejectCommand: a refused EXEC discards the
                     // transaction and says why.
                     stats::record(cmd, stats::Outcome::Rejected);
+                    let mark = out.len();
                     out.error(&transactions::abort_exec(server, client, e));
+                    server.stats.count_error(&out.buf[mark..]);
                     return Flow::Continue;
                 }
             }
@@ -623,7 +628,7 @@ pub fn execute(
         // A script took the keyspace between the check above and the lock.
         return wait_for_script(server, args);
     };
-    record_ran(cmd, started, out, mark);
+    record_ran(server, cmd, started, out, mark);
     serve_ready(server);
     flow
 }
@@ -659,8 +664,11 @@ fn protected_denied(server: &Shared, client: &ClientState, args: &[Bytes]) -> Op
 }
 
 /// Counts a call that ran: its time, and whether its reply is an error.
-fn record_ran(cmd: &'static Command, started: u64, out: &Reply, mark: usize) {
+fn record_ran(server: &Shared, cmd: &'static Command, started: u64, out: &Reply, mark: usize) {
     let failed = matches!(out.buf.get(mark), Some(b'-' | b'!'));
+    if failed {
+        server.stats.count_error(&out.buf[mark..]);
+    }
     stats::record(cmd, stats::Outcome::Ran { started, failed });
 }
 
@@ -756,7 +764,7 @@ pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes])
     let mark = ctx.out.len();
     let started = stats::start();
     (cmd.handler)(ctx, args);
-    record_ran(cmd, started, ctx.out, mark);
+    record_ran(ctx.server, cmd, started, ctx.out, mark);
     ctx.block = None;
 }
 

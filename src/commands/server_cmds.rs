@@ -714,6 +714,7 @@ fn config_resetstat(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
     ] {
         c.store(0, Ordering::Relaxed);
     }
+    s.errorstats.lock().clear();
     let e = &ctx.server.db.stats;
     for c in [&e.expired_keys, &e.evicted_keys] {
         c.store(0, Ordering::Relaxed);
@@ -874,6 +875,13 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
     }
     if want("commandstats") {
         super::stats::info_section(&mut s);
+    }
+    if want("errorstats") {
+        s.push_str("# Errorstats\r\n");
+        for (code, n) in srv.stats.errorstats.lock().iter() {
+            let _ = write!(s, "errorstat_{code}:count={n}\r\n");
+        }
+        s.push_str("\r\n");
     }
     if want("keyspace") {
         s.push_str("# Keyspace\r\n");

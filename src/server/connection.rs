@@ -143,6 +143,7 @@ impl Conn<'_> {
                 Err(e) => {
                     drain(&mut self.pending, &mut self.out).await;
                     self.out.error(&format!("ERR {}", e.0));
+                    self.shared.stats.count_error(b"-ERR");
                     self.flush().await?;
                     return Ok(false);
                 }

@@ -43,9 +43,37 @@ pub struct ServerStats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub cmd_usec: AtomicU64,
+    /// Error replies by error code (INFO errorstats); touched only when an
+    /// error is sent.
+    pub errorstats: parking_lot::Mutex<std::collections::BTreeMap<Box<str>, u64>>,
 }
 
+/// The most error codes INFO errorstats tracks (Redis's
+/// ERROR_STATS_NUMBER); errors with other codes still count in
+/// `total_error_replies`.
+pub const ERROR_CODES_MAX: usize = 128;
+
 impl ServerStats {
+    /// Counts one error reply, `reply` starting at its `-`: in
+    /// `total_error_replies` and under its code (the first word, as Redis's
+    /// afterErrorReply takes it; `ERR` when there is none within 32 bytes).
+    pub fn count_error(&self, reply: &[u8]) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let body = reply.strip_prefix(b"-").unwrap_or(reply);
+        let head = &body[..body.len().min(31)];
+        let code = match head.iter().position(|&b| b == b' ') {
+            Some(n) if reply.first() == Some(&b'-') => &body[..n],
+            _ => &b"ERR"[..],
+        };
+        let code = String::from_utf8_lossy(code);
+        let mut m = self.errorstats.lock();
+        if let Some(n) = m.get_mut(code.as_ref()) {
+            *n += 1;
+        } else if m.len() < ERROR_CODES_MAX {
+            m.insert(code.into(), 1);
+        }
+    }
+
     pub fn record_latency(&self, d: Duration) {
         self.cmd_usec
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
