@@ -125,6 +125,8 @@ fn fcall_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro: bool) {
     let Some((_, info)) = vm.function(&name) else {
         return ctx.err("ERR Function not found");
     };
+    // FUNCTION STATS shows the name as registered (lookups ignore case).
+    let name = info.name.clone();
     // FCALL's numkeys checks, in Redis's words (not EVAL's).
     let Some(n) = parse_i64(&args[2]) else {
         return ctx.err("ERR Bad number of keys provided");

@@ -82,8 +82,10 @@ pub fn write_value(out: &mut Reply, v: &Value, null_array: bool) {
                 out.bulk(s.as_bytes());
             }
         }
-        Value::Push { data, .. } => {
-            out.push(data.len());
+        Value::Push { kind, data } => {
+            // The parser takes the kind (the push's first element) apart.
+            out.push(data.len() + 1);
+            out.bulk(kind.to_string().as_bytes());
             for i in data {
                 write_value(out, i, false);
             }
@@ -120,6 +122,23 @@ mod tests {
 
     fn text(b: &Bytes) -> String {
         String::from_utf8_lossy(b).into_owned()
+    }
+
+    /// A push keeps its kind: the upstream's `>3 message ch msg` is
+    /// written back as three elements, not two.
+    #[test]
+    fn a_push_keeps_its_kind() {
+        let wire = b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nmsg\r\n";
+        let v = parse_redis_value(wire).unwrap();
+        let mut out = Reply::new(true);
+        write_value(&mut out, &v, false);
+        assert_eq!(&out.buf[..], &wire[..]);
+        let mut out2 = Reply::new(false);
+        write_value(&mut out2, &v, false);
+        assert_eq!(
+            &out2.buf[..],
+            &b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nmsg\r\n"[..]
+        );
     }
 
     fn bulk(s: &str) -> Value {
