@@ -97,23 +97,10 @@ fn tohex(args: &Args) -> CallResult {
 mod tests {
     use mlua::Lua;
 
+    use super::super::support::testing::{error_of, eval, lua_with};
+
     fn lua() -> Lua {
-        let lua = Lua::new();
-        super::open(&lua).unwrap();
-        lua
-    }
-
-    fn eval<T: mlua::FromLuaMulti>(lua: &Lua, code: &str) -> T {
-        lua.load(code).eval().unwrap()
-    }
-
-    fn error_of(lua: &Lua, code: &str) -> String {
-        let (ok, message): (bool, String) = lua
-            .load(format!("return pcall(function() {code} end)"))
-            .eval()
-            .unwrap();
-        assert!(!ok, "{code} did not fail");
-        message
+        lua_with(super::open)
     }
 
     #[test]

@@ -526,14 +526,10 @@ fn unpack(args: &Args, limit: i64, offset: i64) -> CallResult {
 mod tests {
     use mlua::Lua;
 
-    fn lua() -> Lua {
-        let lua = Lua::new();
-        super::open(&lua).unwrap();
-        lua
-    }
+    use super::super::support::testing::{error_of, eval, lua_with};
 
-    fn eval<T: mlua::FromLuaMulti>(lua: &Lua, code: &str) -> T {
-        lua.load(code).eval().unwrap()
+    fn lua() -> Lua {
+        lua_with(super::open)
     }
 
     const HEX: &str = "local function hex(s) local h = '' for i = 1, #s do \
@@ -541,15 +537,6 @@ mod tests {
 
     fn hex(lua: &Lua, expr: &str) -> String {
         eval(lua, &format!("{HEX} return hex({expr})"))
-    }
-
-    fn error_of(lua: &Lua, code: &str) -> String {
-        let (ok, message): (bool, String) = lua
-            .load(format!("return pcall(function() {code} end)"))
-            .eval()
-            .unwrap();
-        assert!(!ok, "{code} did not fail");
-        message
     }
 
     #[test]

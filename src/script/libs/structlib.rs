@@ -368,28 +368,15 @@ fn size(args: &Args) -> CallResult {
 mod tests {
     use mlua::Lua;
 
-    fn lua() -> Lua {
-        let lua = Lua::new();
-        super::open(&lua).unwrap();
-        lua
-    }
+    use super::super::support::testing::{error_of, eval, lua_with};
 
-    fn eval<T: mlua::FromLuaMulti>(lua: &Lua, code: &str) -> T {
-        lua.load(code).eval().unwrap()
+    fn lua() -> Lua {
+        lua_with(super::open)
     }
 
     fn bytes(lua: &Lua, code: &str) -> Vec<u8> {
         let s: mlua::LuaString = eval(lua, code);
         s.as_bytes().to_vec()
-    }
-
-    fn error_of(lua: &Lua, code: &str) -> String {
-        let (ok, message): (bool, String) = lua
-            .load(format!("return pcall(function() {code} end)"))
-            .eval()
-            .unwrap();
-        assert!(!ok, "{code} did not fail");
-        message
     }
 
     #[test]

@@ -320,3 +320,31 @@ pub fn for_each_pair(
         (Ok(()), None) => Ok(()),
     }
 }
+
+/// Helpers the libraries' unit tests share.
+#[cfg(test)]
+pub mod testing {
+    use mlua::Lua;
+
+    /// A bare Lua state with one library opened by `open`.
+    pub fn lua_with(open: fn(&Lua) -> mlua::Result<()>) -> Lua {
+        let lua = Lua::new();
+        open(&lua).unwrap();
+        lua
+    }
+
+    /// What `code` returns.
+    pub fn eval<T: mlua::FromLuaMulti>(lua: &Lua, code: &str) -> T {
+        lua.load(code).eval().unwrap()
+    }
+
+    /// The error message `code` raises (it must raise one).
+    pub fn error_of(lua: &Lua, code: &str) -> String {
+        let (ok, message): (bool, String) = lua
+            .load(format!("return pcall(function() {code} end)"))
+            .eval()
+            .unwrap();
+        assert!(!ok, "{code} did not fail");
+        message
+    }
+}

@@ -3,25 +3,12 @@
 
 use mlua::Lua;
 
+use super::super::support::testing::{error_of, eval, lua_with};
+
 use super::number::{format_g, strtod};
 
 fn lua() -> Lua {
-    let lua = Lua::new();
-    super::open(&lua).unwrap();
-    lua
-}
-
-fn eval<T: mlua::FromLuaMulti>(lua: &Lua, code: &str) -> T {
-    lua.load(code).eval().unwrap()
-}
-
-fn error_of(lua: &Lua, code: &str) -> String {
-    let (ok, message): (bool, String) = lua
-        .load(format!("return pcall(function() {code} end)"))
-        .eval()
-        .unwrap();
-    assert!(!ok, "{code} did not fail");
-    message
+    lua_with(super::open)
 }
 
 fn c_format_g(x: f64, precision: usize) -> String {
