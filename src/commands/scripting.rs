@@ -337,17 +337,16 @@ impl Host for ScriptHost<'_, '_> {
 }
 
 fn script_load(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    let mut vm = ctx.server.scripting.vm.lock();
-    let sha = Vm::sha1hex(&args[2]);
-    if vm.script(&sha).is_none() {
-        if let Err(e) = vm.load_script(args[2].clone()) {
-            return ctx.err(&e);
+    match ctx.server.scripting.load_script(args[2].clone()) {
+        Ok((sha, new)) => {
+            if new {
+                ctx.ks
+                    .log_only(Mutation::Script(ScriptOp::Load(args[2].clone())));
+            }
+            ctx.out.bulk(sha.as_bytes());
         }
-        ctx.server.scripting.recount(&vm);
-        ctx.ks
-            .log_only(Mutation::Script(ScriptOp::Load(args[2].clone())));
+        Err(e) => ctx.err(&e),
     }
-    ctx.out.bulk(sha.as_bytes());
 }
 
 fn script_exists(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
@@ -369,9 +368,7 @@ fn script_flush(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     if !ok {
         return ctx.err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
     }
-    let mut vm = ctx.server.scripting.vm.lock();
-    vm.flush_scripts();
-    ctx.server.scripting.recount(&vm);
+    ctx.server.scripting.flush_scripts();
     ctx.ks.log_only(Mutation::Script(ScriptOp::Flush));
     ctx.out.ok();
 }

@@ -290,11 +290,16 @@ impl Db {
 
     /// Locks the shards of `keys` (any order, duplicates fine).
     pub fn lock<'a, K: AsRef<[u8]>>(&'a self, keys: &[K]) -> Keys<'a> {
+        self.lock_indices(&self.shards_of(keys))
+    }
+
+    /// The shards of `keys`, sorted and unique (the order locks are taken in).
+    fn shards_of<K: AsRef<[u8]>>(&self, keys: &[K]) -> SmallVec<[usize; 4]> {
         let mut idx: SmallVec<[usize; 4]> =
             keys.iter().map(|k| self.shard_index(k.as_ref())).collect();
         idx.sort_unstable();
         idx.dedup();
-        self.lock_indices(&idx)
+        idx
     }
 
     /// Locks every shard (transactions and whole-keyspace commands).
@@ -320,11 +325,7 @@ impl Db {
     /// them. A locker that has to wait re-checks every millisecond, so it
     /// never waits more than that for a long holder that came first.
     pub fn lock_or_busy<K: AsRef<[u8]>>(&self, keys: &[K]) -> Option<Keys<'_>> {
-        let mut idx: SmallVec<[usize; 4]> =
-            keys.iter().map(|k| self.shard_index(k.as_ref())).collect();
-        idx.sort_unstable();
-        idx.dedup();
-        self.lock_indices_or_busy(&idx)
+        self.lock_indices_or_busy(&self.shards_of(keys))
     }
 
     /// [`Db::lock_all`], unless the shards are held for long.

@@ -125,6 +125,11 @@ impl Vm {
         self.scripts.values().map(|s| s.body.clone()).collect()
     }
 
+    /// Bytes of the cached scripts' bodies (INFO's `used_memory_scripts_eval`).
+    pub fn script_bytes(&self) -> usize {
+        self.scripts.values().map(|s| s.body.len()).sum()
+    }
+
     /// SCRIPT FLUSH: drops every script and, as Redis 7.0 does, the EVAL
     /// Lua state itself (globals a script left behind go with it).
     pub fn flush_scripts(&mut self) {

@@ -7,7 +7,7 @@
 //! after it they get `-BUSY`, and SCRIPT KILL / FUNCTION KILL / SHUTDOWN
 //! reach the script through flags its instruction hook reads.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -44,8 +44,6 @@ pub struct Scripting {
     /// Scripts cached and libraries/functions loaded, for INFO and
     /// FUNCTION STATS without taking the VM's lock.
     pub counts: Mutex<Counts>,
-    /// Scripts killed and scripts that hit the threshold (INFO).
-    pub timedout: AtomicU64,
 }
 
 /// Sizes of the script cache and the function libraries.
@@ -72,7 +70,6 @@ impl Default for Scripting {
             kill: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
             counts: Mutex::new(Counts::default()),
-            timedout: AtomicU64::new(0),
         };
         s.recount(&s.vm.lock());
         s
@@ -152,15 +149,15 @@ impl Scripting {
     /// Idempotent: a script already cached, a library loaded again (it
     /// replaces), a library already gone change nothing more.
     pub fn apply(&self, op: &ScriptOp) {
+        if let ScriptOp::Load(body) = op {
+            if let Err(e) = self.load_script(body.clone()) {
+                tracing::warn!(error = %e, "replicated script does not compile here");
+            }
+            return;
+        }
         let mut vm = self.vm.lock();
         match op {
-            ScriptOp::Load(body) => {
-                if vm.script(&Vm::sha1hex(body)).is_none() {
-                    if let Err(e) = vm.load_script(body.clone()) {
-                        tracing::warn!(error = %e, "replicated script does not compile here");
-                    }
-                }
-            }
+            ScriptOp::Load(_) => unreachable!("loaded above"),
             ScriptOp::Flush => vm.flush_scripts(),
             ScriptOp::LoadLibrary(code) => {
                 if let Err(e) = vm.load_library(code.clone(), true) {
@@ -192,10 +189,20 @@ impl Scripting {
     /// Caches a script body if it is not (tiered mode keeps the bodies of
     /// the scripts it forwards, to load them upstream again if needed).
     pub fn cache_script(&self, body: bytes::Bytes) {
+        let _ = self.load_script(body);
+    }
+
+    /// Caches a script unless it is: its SHA1 and whether it was new, or
+    /// the compile error (Redis's text).
+    pub fn load_script(&self, body: bytes::Bytes) -> Result<(String, bool), String> {
         let mut vm = self.vm.lock();
-        if vm.script(&Vm::sha1hex(&body)).is_none() && vm.load_script(body).is_ok() {
-            self.recount(&vm);
+        let sha = Vm::sha1hex(&body);
+        if vm.script(&sha).is_some() {
+            return Ok((sha, false));
         }
+        vm.load_script(body)?;
+        self.recount(&vm);
+        Ok((sha, true))
     }
 
     /// The body of a cached script (`sha` in either case).
@@ -228,7 +235,7 @@ impl Scripting {
         c.functions = libs.iter().map(|l| l.functions.len()).sum();
         c.vm_eval = vm.memory();
         c.vm_functions = vm.functions_memory();
-        c.bodies = vm.scripts().iter().map(|b| b.len()).sum();
+        c.bodies = vm.script_bytes();
         c.codes = libs.iter().map(|l| l.code.len()).sum();
     }
 
