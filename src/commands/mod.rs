@@ -536,24 +536,17 @@ pub fn execute(
             if client.multi.is_some() {
                 client.multi_dirty = true;
             }
-            let mark = out.len();
             if args[0].eq_ignore_ascii_case(b"exec") {
-                out.error(&transactions::abort_exec(server, client, &e));
-                if let Some(router) = server.router.get() {
-                    router.transaction_aborted(client);
-                }
+                refuse_exec(server, client, out, &e);
             } else {
-                out.error(&e);
+                reply_error(server, out, &e);
             }
-            server.stats.count_error(&out.buf[mark..]);
             return Flow::Continue;
         }
     };
     let rejected = |out: &mut Reply, e: &str| {
         stats::record(cmd, stats::Outcome::Rejected);
-        let mark = out.len();
-        out.error(e);
-        server.stats.count_error(&out.buf[mark..]);
+        reply_error(server, out, e);
         Flow::Continue
     };
     if server.requirepass_set() && !client.authenticated && !cmd.has(flags::NO_AUTH) {
@@ -571,12 +564,8 @@ pub fn execute(
             if client.multi.is_some() {
                 client.multi_dirty = true;
                 if cmd.name == "exec" {
-                    // Redis's rejectCommand: a refused EXEC discards the
-                    // transaction and says why.
                     stats::record(cmd, stats::Outcome::Rejected);
-                    let mark = out.len();
-                    out.error(&transactions::abort_exec(server, client, e));
-                    server.stats.count_error(&out.buf[mark..]);
+                    refuse_exec(server, client, out, e);
                     return Flow::Continue;
                 }
             }
@@ -661,6 +650,22 @@ fn protected_denied(server: &Shared, client: &ClientState, args: &[Bytes]) -> Op
          configuration file, and then restart the server."
             .to_string()
     })
+}
+
+/// Writes an error reply and counts it (INFO errorstats).
+fn reply_error(server: &Shared, out: &mut Reply, msg: &str) {
+    let mark = out.len();
+    out.error(msg);
+    server.stats.count_error(&out.buf[mark..]);
+}
+
+/// An EXEC refused before it ran (Redis's rejectCommand): the transaction
+/// is discarded, the reply says why, and the router releases what it kept.
+fn refuse_exec(server: &Shared, client: &mut ClientState, out: &mut Reply, e: &str) {
+    reply_error(server, out, &transactions::abort_exec(server, client, e));
+    if let Some(router) = server.router.get() {
+        router.transaction_aborted(client);
+    }
 }
 
 /// Counts a call that ran: its time, and whether its reply is an error.
