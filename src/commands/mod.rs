@@ -415,6 +415,18 @@ pub trait Router: Send + Sync {
         None
     }
 
+    /// A command jcache does not know: Some to pass it on (the tiered
+    /// router asks the upstream), None for "unknown command". Only outside
+    /// MULTI and once the client is authenticated.
+    fn route_unknown(
+        &self,
+        _server: &Arc<Shared>,
+        _client: &mut ClientState,
+        _args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        None
+    }
+
     /// Whether consecutive commands of a pipeline may be in flight together
     /// (see [`execute_deferrable`] and `route_pipelined`).
     fn pipelines(&self) -> bool {
@@ -577,6 +589,26 @@ fn queue_script(
     Some(Overlap::Batched)
 }
 
+/// A command not in the table, outside MULTI, from an authenticated client:
+/// the router may pass it on (tiered mode: to the upstream).
+fn route_unknown(
+    server: &Arc<Shared>,
+    client: &mut ClientState,
+    args: &[Bytes],
+) -> Option<DeferredReply> {
+    let router = server.router.get()?;
+    if client.multi.is_some()
+        || lookup(&args[0]).is_some()
+        || (server.requirepass_set() && !client.authenticated)
+        || client.in_pubsub_context()
+    {
+        return None;
+    }
+    let reply = router.route_unknown(server, client, args)?;
+    client.last_command = "";
+    Some(reply)
+}
+
 /// Executes one request for a client, appending its reply to `out`.
 pub fn execute(
     server: &Arc<Shared>,
@@ -592,6 +624,9 @@ pub fn execute(
     let (cmd, full_name) = match resolved {
         Ok(c) => c,
         Err(e) => {
+            if let Some(reply) = route_unknown(server, client, &args) {
+                return Flow::Defer(reply);
+            }
             if client.multi.is_some() {
                 client.multi_dirty = true;
             }
