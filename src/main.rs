@@ -47,6 +47,10 @@ fn main() -> std::process::ExitCode {
     builder.disable_lifo_slot();
     let runtime = builder.enable_all().build().expect("tokio runtime");
     let code = runtime.block_on(async {
+        // Handlers first: a SIGTERM that arrives once the port answers must
+        // be ours, not the default action (tokio registers a handler only
+        // when the signal stream is created).
+        let signals = Signals::register();
         let server = match Server::bind(&config).await {
             Ok(s) => s,
             Err(e) => {
@@ -73,7 +77,7 @@ fn main() -> std::process::ExitCode {
                 None
             }
         };
-        server.run(shutdown_signal()).await;
+        server.run(signals.received()).await;
         if let Some(h) = cluster {
             h.shutdown().await;
         }
@@ -84,12 +88,26 @@ fn main() -> std::process::ExitCode {
     code
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM, handled from the moment they are registered.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+        }
     }
-    tracing::info!("signal received");
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        tracing::info!("signal received");
+    }
 }

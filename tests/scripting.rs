@@ -175,6 +175,48 @@ fn a_busy_script_answers_busy_and_is_killed() {
     assert_eq!(none.code(), Some("NOTBUSY"));
 }
 
+/// A script sent while another runs waits in the queue, and gets BUSY
+/// (never running) once the running one passed the threshold, as any other
+/// command does in Redis; after SCRIPT KILL nothing of it happened.
+#[test]
+fn a_script_queued_behind_a_busy_one_gets_busy_and_never_runs() {
+    let s = Server::start(&["--threads", "1"]);
+    let mut admin = s.client();
+    let _: String = q(
+        &mut admin,
+        &["CONFIG", "SET", "busy-reply-threshold", "1000"],
+    );
+    let runner = {
+        let mut c = s.client();
+        thread::spawn(move || -> RedisResult<Value> {
+            cmd("EVAL").arg("while true do end").arg(0).query(&mut c)
+        })
+    };
+    // FUNCTION STATS answers BUSY at once while an EVAL runs (as in Redis).
+    let running = wait_for(Duration::from_secs(10), || {
+        matches!(cmd("FUNCTION").arg("STATS").query::<Value>(&mut admin),
+            Err(e) if e.code() == Some("BUSY"))
+    });
+    assert!(running, "the busy script never started");
+    // Sent while the runner is younger than the threshold (it queues).
+    let queued = {
+        let mut c = s.client();
+        thread::spawn(move || -> RedisResult<Value> {
+            cmd("EVAL")
+                .arg("redis.call('SET', 'queued', '1') return 1")
+                .arg(0)
+                .query(&mut c)
+        })
+    };
+    let e = queued.join().unwrap().unwrap_err();
+    assert_eq!(e.code(), Some("BUSY"), "{e}");
+    let killed: String = q(&mut admin, &["SCRIPT", "KILL"]);
+    assert_eq!(killed, "OK");
+    assert!(runner.join().unwrap().is_err());
+    let v: Option<String> = q(&mut admin, &["GET", "queued"]);
+    assert_eq!(v, None, "the queued script ran after all");
+}
+
 /// A script that wrote cannot be killed; SHUTDOWN NOSAVE still stops the
 /// server while it runs.
 #[test]

@@ -202,14 +202,19 @@ pub async fn run_forwarded(
         let mut pending: Vec<DeferredReply> = Vec::new();
         for args in cmds {
             if pipelines && !args.is_empty() {
-                // With a router, only forwarded replies overlap (never a
-                // batch of scripts).
-                if let Some(Overlap::Reply(r)) =
-                    commands::execute_deferrable(server, &mut client, &args)
-                {
-                    pending.push(r);
-                    awaited = true;
-                    continue;
+                match commands::execute_deferrable(server, &mut client, &args) {
+                    Some(Overlap::Reply(r)) => {
+                        pending.push(r);
+                        awaited = true;
+                        continue;
+                    }
+                    // Only without a router (never here): send the batch now.
+                    Some(Overlap::Batched) => {
+                        pending.extend(commands::take_script_batch(server, &mut client));
+                        awaited = true;
+                        continue;
+                    }
+                    None => {}
                 }
             }
             replies.extend(join_all(std::mem::take(&mut pending)).await);

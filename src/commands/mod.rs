@@ -487,7 +487,7 @@ pub enum Flow {
 pub type WaitFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// How long a script runs before other clients get `-BUSY`.
-fn busy_threshold(server: &Shared) -> std::time::Duration {
+pub(crate) fn busy_threshold(server: &Shared) -> std::time::Duration {
     std::time::Duration::from_millis(server.config.busy_reply_threshold.load(Ordering::Relaxed))
 }
 
@@ -713,6 +713,10 @@ pub fn execute(
             client,
             vec![(cmd, args, oom_at_start)],
         ));
+    }
+    if cmd.name == "exec" {
+        // The scripts of a transaction see the memory state EXEC started in.
+        client.oom_at_start = !server.db.ensure_memory();
     }
     let mark = out.len();
     let started = stats::start();

@@ -9,12 +9,14 @@
 //! Undeclared keys: a script may touch any key (Redis allows it outside
 //! cluster mode); holding every shard makes that safe.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::flags::*;
+use super::stats;
 use super::util::parse_i64;
 use super::{
     lookup, lookup_sub, run_in_exec, run_script_command, ClientState, Command, Ctx, DeferredReply,
@@ -200,27 +202,91 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
 /// run one after another in arrival order. Each runs as the calling client
 /// (its id, address, name, protocol, NO-TOUCH; whether the server was out
 /// of memory when it arrived); nothing it does changes the caller's session.
+///
+/// While they wait in the queue, a script running past
+/// `busy-reply-threshold` makes them `-BUSY`, as any command in Redis: the
+/// batch is withdrawn (never run) if the thread has not started it.
 pub fn submit(server: &Arc<Shared>, client: &ClientState, calls: Vec<ScriptCall>) -> DeferredReply {
-    let (tx, rx) = tokio::sync::oneshot::channel();
+    const QUEUED: u8 = 0;
+    const STARTED: u8 = 1;
+    const WITHDRAWN: u8 = 2;
+    let state = Arc::new(AtomicU8::new(QUEUED));
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
     let srv = Arc::clone(server);
     let (info, resp3, no_touch) = (client.info.clone(), client.resp3, client.no_touch);
+    let names: Vec<&'static Command> = calls.iter().map(|(cmd, _, _)| *cmd).collect();
+    let job_state = state.clone();
     server.scripting.submit(Box::new(move || {
+        if job_state
+            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
         let mut caller = ClientState::new(info, true);
         caller.resp3 = resp3;
         caller.no_touch = no_touch;
         let mut out = Reply::new(resp3);
         for (cmd, args, oom_at_start) in calls {
             caller.oom_at_start = oom_at_start;
-            run_script_command(&srv, &mut caller, cmd, &args, &mut out);
+            // One reply per script whatever happens: a panic costs this
+            // script its reply, not the pipeline its order.
+            let mark = out.len();
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_script_command(&srv, &mut caller, cmd, &args, &mut out)
+            }));
+            if ran.is_err() {
+                tracing::error!(command = cmd.name, "a script command panicked");
+                out.buf.truncate(mark);
+                out.error("ERR the script failed unexpectedly (see the server log)");
+            }
         }
         let _ = tx.send(out.buf.freeze());
     }));
+    let server = Arc::clone(server);
+    let threshold = super::busy_threshold(&server);
     Box::pin(async move {
-        rx.await.unwrap_or_else(|_| {
+        let lost = |n: usize| {
             let mut r = Reply::new(resp3);
-            r.error("ERR the script failed unexpectedly (see the server log)");
+            for _ in 0..n {
+                r.error("ERR the script failed unexpectedly (see the server log)");
+            }
             r.buf.freeze()
-        })
+        };
+        let mut check_at = tokio::time::Instant::now() + threshold;
+        loop {
+            tokio::select! {
+                r = &mut rx => return r.unwrap_or_else(|_| lost(names.len())),
+                _ = tokio::time::sleep_until(check_at) => {}
+            }
+            match server.scripting.busy_error(threshold) {
+                Some(e)
+                    if state
+                        .compare_exchange(QUEUED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok() =>
+                {
+                    let mut r = Reply::new(resp3);
+                    for cmd in &names {
+                        stats::record(cmd, stats::Outcome::Rejected);
+                        let mark = r.len();
+                        r.error(e);
+                        server.stats.count_error(&r.buf[mark..]);
+                    }
+                    return r.buf.freeze();
+                }
+                // Started: its replies come.
+                Some(_) => return (&mut rx).await.unwrap_or_else(|_| lost(names.len())),
+                // Queued behind short scripts: look again when the running
+                // one would reach the threshold.
+                None => {
+                    check_at = tokio::time::Instant::now()
+                        + server
+                            .scripting
+                            .until_busy(threshold)
+                            .max(Duration::from_millis(1));
+                }
+            }
+        }
     })
 }
 

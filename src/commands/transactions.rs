@@ -23,7 +23,9 @@ pub static COMMANDS: &[Command] = &[
         "exec",
         1,
         NOSCRIPT | LOADING | STALE | MULTI_CTRL,
-        KeySpec::None,
+        // Every shard, locked by `execute` like any command's: if a script
+        // holds them, EXEC waits without blocking its worker.
+        KeySpec::All,
         exec,
         "transactions",
     ),
@@ -89,21 +91,19 @@ fn exec(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
         return;
     }
     let server = ctx.server;
-    let mut all = server.db.lock_all();
-    all.set_no_touch(ctx.client.no_touch);
+    debug_assert!(ctx.ks.all_locked(), "EXEC runs with every shard locked");
     // A watched key that was live at WATCH time and is gone now has expired
     // (a delete by anyone would have set the dirty flag).
     let mut aborted = ctx.client.watch_dirty.load(Ordering::Acquire);
     if !aborted {
         for (key, was_live) in &ctx.client.watched {
-            if *was_live && !all.exists(key) {
+            if *was_live && !ctx.ks.exists(key) {
                 aborted = true;
                 break;
             }
         }
     }
     if aborted {
-        drop(all);
         unwatch_all(ctx);
         ctx.out.null_array();
         return;
@@ -114,7 +114,7 @@ fn exec(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
             out: &mut *ctx.out,
             client: &mut *ctx.client,
             server,
-            ks: &mut all,
+            ks: &mut *ctx.ks,
             in_exec: true,
             block: None,
         };
@@ -122,7 +122,6 @@ fn exec(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
             run_in_exec(&mut sub, cmd, args);
         }
     }
-    drop(all);
     unwatch_all(ctx);
 }
 

@@ -285,6 +285,15 @@ impl Scripting {
         })
     }
 
+    /// How long until the running script reaches `threshold` (the whole
+    /// threshold if none runs; zero if it already did).
+    pub fn until_busy(&self, threshold: Duration) -> Duration {
+        match self.running.lock().as_ref() {
+            Some(run) => threshold.saturating_sub(run.started.elapsed()),
+            None => threshold,
+        }
+    }
+
     /// Resolves when no script runs any more, or when the running one has
     /// run for `threshold` (then commands get BUSY instead of waiting).
     pub fn wait(

@@ -36,6 +36,10 @@ const REFRESH: Duration = Duration::from_secs(10);
 /// Most command names whose answers are kept.
 const MAX_NAMES: usize = 1024;
 
+/// Longer names are not asked about (no Redis command name comes close):
+/// "unknown command" at once, and the cache stays small.
+const MAX_NAME_LEN: usize = 64;
+
 /// Categories whose commands are never passed.
 const REFUSED: &[&str] = &[
     "@admin",
@@ -47,7 +51,9 @@ const REFUSED: &[&str] = &[
 ];
 
 /// Commands never passed whatever their categories say: ACL's read-only
-/// subcommands would show the upstream connection's user.
+/// subcommands would show the upstream connection's user. Checked against
+/// the name COMMAND INFO gives, which stays the original one when the
+/// command was renamed upstream.
 const NEVER: &[&str] = &["acl"];
 
 /// What the upstream says about one command (or one subcommand).
@@ -137,6 +143,7 @@ fn parse_entry(item: &Value) -> Option<(String, Entry)> {
             }
         }
     }
+    let original = name.split('|').next().unwrap_or("").to_string();
     let entry = Entry {
         write: has("write"),
         blocking: has("blocking")
@@ -147,7 +154,8 @@ fn parse_entry(item: &Value) -> Option<(String, Entry)> {
         refused: categories
             .iter()
             .any(|c| REFUSED.iter().any(|r| c.eq_ignore_ascii_case(r)))
-            || has("admin"),
+            || has("admin")
+            || NEVER.contains(&original.as_str()),
         first: f.get(3).map(int).unwrap_or(0),
         last: f.get(4).map(int).unwrap_or(0),
         step: f.get(5).map(int).unwrap_or(0),
@@ -173,6 +181,9 @@ pub enum Decision {
 impl PassThrough {
     /// Decides for `args`, asking the upstream about the name if needed.
     pub async fn decide(&self, up: &RedisTier, args: &[Bytes]) -> Decision {
+        if args[0].len() > MAX_NAME_LEN {
+            return Decision::Unknown;
+        }
         let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
         if NEVER.contains(&name.as_str()) {
             return Decision::Unknown;
@@ -208,6 +219,21 @@ impl PassThrough {
             Some(e) if !e.refused => Decision::Pass(e.clone()),
             _ => Decision::Unknown,
         }
+    }
+}
+
+impl PassThrough {
+    /// Whether the cached answer for `args` says it blocks (None if no
+    /// answer is cached yet): the connection then shows the client as
+    /// blocked and honours CLIENT UNBLOCK.
+    pub fn blocks(&self, args: &[Bytes]) -> Option<bool> {
+        if args[0].len() > MAX_NAME_LEN {
+            return None;
+        }
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+        let answers = self.answers.lock();
+        let (entry, _) = answers.get(&name)?;
+        Some(entry.as_ref()?.decide(args)?.blocking)
     }
 }
 
@@ -341,6 +367,17 @@ mod tests {
             &["@blocking"],
         ));
         assert!(b.blocking && b.movable_keys);
+        let mut acl = entry("acl", &[], (0, 0, 0), &["@slow"]);
+        if let Value::Array(f) = &mut acl {
+            f[9] = Value::Array(vec![entry(
+                "acl|whoami",
+                &["noscript"],
+                (0, 0, 0),
+                &["@slow"],
+            )]);
+        }
+        let acl = parse(acl);
+        assert!(acl.decide(&args(&["MYACL", "WHOAMI"])).unwrap().refused);
         assert!(b
             .key_positions(&args(&["bzmpop", "0", "1", "z", "min"]))
             .is_empty());

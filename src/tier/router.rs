@@ -650,6 +650,12 @@ impl Router for TieredRouter {
         client: &mut ClientState,
         args: &[Bytes],
     ) -> Option<DeferredReply> {
+        // A blocking command (as the upstream described it before) shows
+        // the client as blocked; CLIENT UNBLOCK then answers a null array,
+        // as XREAD and the other blocking reads time out.
+        if self.pass.blocks(args) == Some(true) {
+            client.deferred_block = Some(true);
+        }
         Some(self.unknown(server, client, args))
     }
 
