@@ -33,14 +33,17 @@ pub fn filter(db: &Db, m: &Mutation, offset: u64, cuts: &[Option<u64>]) -> Filte
         // A message is delivered whenever it arrives; a scripting change is
         // applied idempotently, and the snapshot starts with the scripting
         // state, so sending one twice is harmless.
-        Mutation::Publish { .. } | Mutation::Script(_) => Filtered::Send,
-        Mutation::FlushAll => {
+        // Which database the mutations after it are in: always needed.
+        Mutation::Publish { .. } | Mutation::Script(_) | Mutation::Select { .. } => Filtered::Send,
+        Mutation::FlushAll | Mutation::FlushDb | Mutation::SwapDb { .. } => {
             if cuts.iter().all(|c| c.is_none_or(|l| offset > l)) {
                 Filtered::Send
             } else {
-                Filtered::Abort("FLUSHALL during the snapshot")
+                Filtered::Abort("FLUSHALL, FLUSHDB or SWAPDB during the snapshot")
             }
         }
+        // MOVE and COPY ... DB keep the key's name, so its shard: the
+        // snapshot of that shard has both databases' sides or neither.
         Mutation::Rename { from, to } | Mutation::Copy { from, to } => {
             match (live(from), live(to)) {
                 (true, true) => Filtered::Send,

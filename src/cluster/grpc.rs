@@ -634,18 +634,28 @@ async fn full_sync(
                 continue;
             };
             let cut = c.log.position();
-            let puts: Vec<pb::Mutation> = ks
-                .shard(i)
-                .map(|s| s.iter().map(|(k, e)| put_pb(k, e)).collect())
-                .unwrap_or_default();
+            let puts: Vec<(usize, Vec<pb::Mutation>)> = ks
+                .shard_databases(i)
+                .into_iter()
+                .map(|(d, s)| (d, s.iter().map(|(k, e)| put_pb(k, e)).collect()))
+                .collect();
             break (puts, cut);
         };
         cuts[i] = Some(cut.0);
         end = cut;
-        let mut it = puts.into_iter().peekable();
-        while it.peek().is_some() {
-            let chunk: Vec<pb::Mutation> = it.by_ref().take(CHUNK_KEYS).collect();
-            send(tx, epoch, SMsg::Chunk(pb::SnapshotChunk { puts: chunk })).await?;
+        for (d, puts) in puts {
+            // Each chunk is applied on its own, starting in database 0.
+            let select =
+                (d != 0).then(|| mutation_to_pb(&crate::engine::Mutation::Select { db: d as u32 }));
+            let mut it = puts.into_iter().peekable();
+            while it.peek().is_some() {
+                let chunk: Vec<pb::Mutation> = select
+                    .clone()
+                    .into_iter()
+                    .chain(it.by_ref().take(CHUNK_KEYS))
+                    .collect();
+                send(tx, epoch, SMsg::Chunk(pb::SnapshotChunk { puts: chunk })).await?;
+            }
         }
         cursor = send_filtered(c, tx, epoch, cursor, cut.0, &cuts).await?;
         if !c.is_master_epoch(epoch) {

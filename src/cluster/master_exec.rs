@@ -106,9 +106,10 @@ async fn run_one(
         // A blocking command forwarded from a follower blocks here, on the
         // master, where the writes that serve it run.
         Flow::Block(req) => {
-            let waiter = server
-                .blocking
-                .register(&server.db, client.id, client.resp3, req);
+            let waiter =
+                server
+                    .blocking
+                    .register(&server.db, client.db, client.id, client.resp3, req);
             let guard = Unblock {
                 server: server.clone(),
                 waiter,

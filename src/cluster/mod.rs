@@ -631,6 +631,10 @@ pub async fn start(
             ))),
         None => shared.router.set(Arc::new(cluster_router)),
     };
+    // Forwarded commands do not carry the client's database yet.
+    let _ = shared
+        .databases_refused
+        .set("ERR only database 0 is served in cluster mode".to_string());
     info!(node_id = %cluster.node_id, grpc = %cluster.grpc_addr, "cluster mode");
     if cluster.cfg.secrets.is_empty() {
         warn!(

@@ -198,7 +198,7 @@ impl Router for ClusterRouter {
                 let mut keys = Vec::with_capacity(client.watched.len());
                 for (k, _) in client.watched.drain(..) {
                     server.watches.unwatch(&k, &client.watch_dirty);
-                    keys.push(k);
+                    keys.push(k.1);
                 }
                 client.watch_dirty.store(false, Ordering::Release);
                 let resp3 = client.resp3;

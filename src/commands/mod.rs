@@ -10,6 +10,7 @@
 mod bitmaps;
 mod client;
 mod connection;
+mod databases;
 mod dump;
 mod functions;
 mod hashes;
@@ -263,6 +264,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         replication::COMMANDS,
         sort::COMMANDS,
         dump::COMMANDS,
+        databases::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {
@@ -828,6 +830,7 @@ fn run_locked(
             server.db.lock_or_busy(&keys)?
         }
     };
+    ks.select(client.db);
     ks.set_no_touch(client.no_touch);
     let mut ctx = Ctx {
         out,
@@ -897,6 +900,8 @@ pub fn run_detached(
 /// Runs one queued command inside EXEC, with every shard already locked.
 pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes]) {
     ctx.client.last_command = cmd.name;
+    // The client's database: a script run before may have selected another.
+    ctx.ks.select(ctx.client.db);
     let mark = ctx.out.len();
     let started = stats::start();
     (cmd.handler)(ctx, args);

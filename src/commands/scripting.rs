@@ -272,6 +272,9 @@ pub fn run(
         wrote: false,
     };
     host.client.no_touch = client.no_touch;
+    // The script starts in its caller's database; a SELECT inside it
+    // changes only the script's (Redis 7.0).
+    host.client.db = client.db;
     host.client.in_script = true;
     off_worker(|| body(vm, &mut host, out));
     ks.end_long_hold();
