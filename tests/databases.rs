@@ -411,3 +411,62 @@ fn expiry_eviction_and_memory_cover_every_database() {
             > 0
     );
 }
+
+/// Cluster mode: writes at a follower in database 5 (forwarded with the
+/// client's database) are read in database 5 at every node; MOVE, SWAPDB,
+/// FLUSHDB and a transaction that SELECTs replicate; a restarted follower
+/// gets every database back from its sync.
+#[test]
+fn cluster_writes_at_a_follower_land_in_its_database_on_every_node() {
+    use common::cluster::{con, Cluster};
+    let mut cl = Cluster::start(3);
+    let m = cl.master();
+    let f = cl.followers(m)[0];
+    let mut c = con(cl.nodes[f].port);
+    let _: () = q(&mut c, &["SELECT", "5"]);
+    let _: () = q(&mut c, &["SET", "k", "five"]);
+    let v: String = q(&mut c, &["GET", "k"]);
+    assert_eq!(v, "five", "read your write in database 5");
+    let _: () = q(&mut c, &["SET", "gone", "x"]);
+    let _: i64 = q(&mut c, &["MOVE", "gone", "6"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: Value = q(&mut c, &["SELECT", "7"]);
+    let _: Value = q(&mut c, &["SET", "t", "seven"]);
+    let r: Value = q(&mut c, &["EXEC"]);
+    assert_ne!(r, Value::Nil);
+    // The transaction's SELECT holds for the client afterwards.
+    let v: String = q(&mut c, &["GET", "t"]);
+    assert_eq!(v, "seven");
+    let _: () = q(&mut c, &["SWAPDB", "7", "8"]);
+    let _: () = q(&mut c, &["SELECT", "9"]);
+    let _: () = q(&mut c, &["SET", "x", "1"]);
+    let _: () = q(&mut c, &["FLUSHDB"]);
+    let check = |port: u16| {
+        let mut n = con(port);
+        let at = |n: &mut Connection, db: &str, key: &str| -> Option<String> {
+            let _: () = q(n, &["SELECT", db]);
+            q(n, &["GET", key])
+        };
+        wait_for(Duration::from_secs(10), || {
+            at(&mut n, "5", "k").as_deref() == Some("five")
+                && at(&mut n, "0", "k").is_none()
+                && at(&mut n, "5", "gone").is_none()
+                && at(&mut n, "6", "gone").as_deref() == Some("x")
+                && at(&mut n, "7", "t").is_none()
+                && at(&mut n, "8", "t").as_deref() == Some("seven")
+                && q::<i64>(&mut n, &["DBSIZE"]) == 1
+        })
+    };
+    for i in 0..3 {
+        assert!(check(cl.nodes[i].port), "node {i} has every database");
+    }
+    cl.wait_converged(Duration::from_secs(10));
+    // A follower restarted from nothing full-syncs every database.
+    cl.kill9(f);
+    cl.restart(f);
+    cl.master();
+    assert!(
+        check(cl.nodes[f].port),
+        "the restarted follower's databases"
+    );
+}

@@ -621,6 +621,12 @@ pub async fn start(
         incompatible: Mutex::new(BTreeMap::new()),
     });
     let cluster_router = router::ClusterRouter::new(cluster.clone());
+    if tier.is_some() {
+        // The upstream's other databases are not reached yet.
+        let _ = shared
+            .databases_refused
+            .set("ERR only database 0 is served in tiered mode".to_string());
+    }
     let _ = match tier {
         Some(t) => shared
             .router
@@ -631,10 +637,6 @@ pub async fn start(
             ))),
         None => shared.router.set(Arc::new(cluster_router)),
     };
-    // Forwarded commands do not carry the client's database yet.
-    let _ = shared
-        .databases_refused
-        .set("ERR only database 0 is served in cluster mode".to_string());
     info!(node_id = %cluster.node_id, grpc = %cluster.grpc_addr, "cluster mode");
     if cluster.cfg.secrets.is_empty() {
         warn!(
