@@ -74,6 +74,19 @@ fn check_index(ctx: &mut Ctx<'_, '_>, v: i64) -> Option<usize> {
     Some(v as usize)
 }
 
+/// Whether a command that names a database runs here rather than through
+/// the router, on a node that serves database 0 only: MOVE, SWAPDB and
+/// COPY ... DB then only answer their errors (or do nothing), and must not
+/// reach an upstream that has databases of its own.
+pub fn runs_here(server: &super::Shared, cmd: &Command, args: &[Bytes]) -> bool {
+    server.databases_refused.get().is_some()
+        && match cmd.name {
+            "move" | "swapdb" => true,
+            "copy" => args[3..].iter().any(|a| is(a, "db")),
+            _ => false,
+        }
+}
+
 /// COPY's `DB index`.
 pub fn copy_db_arg(ctx: &mut Ctx<'_, '_>, value: &[u8]) -> Option<usize> {
     db_arg(ctx, value, NOT_INT)

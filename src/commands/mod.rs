@@ -694,7 +694,11 @@ pub fn execute(
         }
     }
     client.last_command = cmd.name;
-    if let Some(router) = server.router.get() {
+    if let Some(router) = server
+        .router
+        .get()
+        .filter(|_| !databases::runs_here(server, cmd, &args))
+    {
         if let Some(reply) = router.route(server, client, cmd, &args) {
             stats::record(cmd, stats::Outcome::Routed);
             if cmd.has(flags::BLOCKING) {
