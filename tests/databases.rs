@@ -138,6 +138,8 @@ fn whole_keyspace_commands_see_the_selected_database_only() {
         EXISTS two
         RENAME one uno
         KEYS *
+        RESET
+        EXISTS uno
         ",
     );
 }

@@ -299,8 +299,10 @@ fn reset(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
         m.resp = 2;
         m.no_evict = false;
         m.no_touch = false;
+        m.db = 0;
     }
     ctx.client.no_touch = false;
+    ctx.client.db = 0;
     ctx.out.simple("RESET");
 }
 
