@@ -494,3 +494,31 @@ fn tiered_mode_refuses_other_databases_clearly() {
     let v: String = q(&mut up.client(), &["GET", "k"]);
     assert_eq!(v, "v");
 }
+
+/// Keyspace events of commands across databases (with `n`: new keys), as
+/// redis-server sends them, byte for byte.
+#[test]
+fn keyspace_events_across_databases_match_redis() {
+    let s = Server::start(&[]);
+    let r = Upstream::start();
+    let capture = |port: u16| -> String {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let _: () = q(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "KEAn"]);
+        let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        t.write_all(&common::req(&[b"PSUBSCRIBE", b"*"])).unwrap();
+        read_until(&mut t, "psubscribe");
+        let script = "SELECT 3|SET k v|MOVE k 4|SELECT 4|COPY k k2 DB 5|COPY k k2 DB 5 REPLACE|\
+                      COPY k k4|COPY k k4 REPLACE|SET k3 v EX 100|MOVE k3 6|SELECT 6|EXPIRE k3 0|\
+                      SET k5 v|SWAPDB 6 7|SELECT 7|FLUSHDB|SET k6 v|FLUSHALL|PUBLISH done x";
+        for line in script.split('|') {
+            let args: Vec<&str> = line.split_whitespace().collect();
+            let _: Value = common::command(&args).query(&mut c).unwrap();
+        }
+        read_until(&mut t, "done")
+    };
+    assert_eq!(capture(s.port), capture(r.port));
+}

@@ -994,7 +994,9 @@ impl<'a> Keys<'a> {
         other: Option<&Bytes>,
     ) {
         let target = other.unwrap_or(key).clone();
-        if !existed && self.exists(&target) {
+        // COPY ... REPLACE deletes the old key and adds the copy: "new"
+        // either way, as Redis's dbAdd says.
+        if (!existed || ev.is_some_and(|(_, name)| name == "copy_to")) && self.exists(&target) {
             self.events.push(KeyEvent {
                 db: self.index,
                 class: b'n',
@@ -1265,13 +1267,12 @@ impl<'a> Keys<'a> {
             return;
         };
         self.index = db;
-        let existed = self.collect_events && self.exists(to);
         self.insert_entry(to, e);
         self.record_touch(to);
         if self.collect_events {
-            if !existed {
-                self.emit_event(b'n', "new", to);
-            }
+            // The old key (REPLACE) is deleted and the copy added: "new"
+            // either way, as Redis's dbAdd says.
+            self.emit_event(b'n', "new", to);
             self.emit_event(b'g', "copy_to", to);
         }
         self.db.signal_ready(db, to);
