@@ -801,6 +801,7 @@ fn run_script_command(
     let mark = out.len();
     let started = stats::start();
     let mut ks = server.db.lock_all();
+    ks.select(client.db);
     ks.set_no_touch(client.no_touch);
     let mut ctx = Ctx {
         out,

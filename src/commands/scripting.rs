@@ -198,16 +198,19 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
 /// pipeline sent them back to back) to the script thread and defers their
 /// replies: the runtime's worker goes on serving other clients, and scripts
 /// run one after another in arrival order. Each runs as the calling client
-/// (its id, address, name, protocol, NO-TOUCH; whether the server was out
-/// of memory when it arrived); nothing it does changes the caller's session.
+/// (its id, address, name, protocol, NO-TOUCH, database; whether the server
+/// was out of memory when it arrived); nothing it does changes the caller's
+/// session.
 pub fn submit(server: &Arc<Shared>, client: &ClientState, calls: Vec<ScriptCall>) -> DeferredReply {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let srv = Arc::clone(server);
     let (info, resp3, no_touch) = (client.info.clone(), client.resp3, client.no_touch);
+    let db = client.db;
     server.scripting.submit(Box::new(move || {
         let mut caller = ClientState::new(info, true);
         caller.resp3 = resp3;
         caller.no_touch = no_touch;
+        caller.db = db;
         let mut out = Reply::new(resp3);
         for (cmd, args, oom_at_start) in calls {
             caller.oom_at_start = oom_at_start;
