@@ -45,6 +45,9 @@
 #   COMPAT_EXTRA_UNITS   units appended to the list (space separated).
 #   COMPAT_UNIT_TIMEOUT  seconds per unit before runtest is killed (300).
 #   COMPAT_TAGS          --tags value (default below).
+#   COMPAT_SINGLEDB=1    run the suite with --singledb (database 0 only);
+#                        by default it selects database 9 and tests MOVE,
+#                        SWAPDB and SELECT as against any Redis.
 #   COMPAT_RUNTEST_ARGS  extra arguments for ./runtest (word-split).
 #   COMPAT_RESULTS_DIR   where logs go (default <repo>/target/redis-compat);
 #                        one <unit>.log (runtest output) and <unit>.server.log
@@ -68,7 +71,7 @@
 # (redis_X.orig.tar.gz) is extracted. Only `tcl` is needed to run the suite.
 #
 # Each unit runs against a fresh server on a free loopback port:
-#   ./runtest --host 127.0.0.1 --port PORT --singledb --ignore-encoding \
+#   ./runtest --host 127.0.0.1 --port PORT --ignore-encoding \
 #     --ignore-digest --durable --tags "<COMPAT_TAGS>" --single UNIT
 # (plus --baseport B, a random free spot, so that the suite's own listening
 # port does not collide with another runtest running on the same machine)
@@ -95,6 +98,8 @@ SERVER_KIND=${SERVER_KIND:-}
 SERVER_ARGS=${SERVER_ARGS:-}
 UNIT_TIMEOUT=${COMPAT_UNIT_TIMEOUT:-300}
 TAGS=${COMPAT_TAGS:-$DEFAULT_TAGS}
+SINGLEDB=()
+[ "${COMPAT_SINGLEDB:-0}" = 1 ] && SINGLEDB=(--singledb)
 RUNTEST_ARGS=${COMPAT_RUNTEST_ARGS:-}
 RESULTS_DIR=${COMPAT_RESULTS_DIR:-$REPO_ROOT/target/redis-compat}
 CACHE_DIR=${JCACHE_CACHE:-${HOME:-/root}/.cache/jcache}
@@ -427,7 +432,7 @@ for unit in "${UNITS[@]}"; do
             rc=0
             bp=$(pick_baseport)
             (cd "$WORK" && TERM=dumb timeout --kill-after=15 "$UNIT_TIMEOUT" \
-                ./runtest --host 127.0.0.1 --port "$port" --baseport "$bp" --singledb \
+                ./runtest --host 127.0.0.1 --port "$port" --baseport "$bp" "${SINGLEDB[@]}" \
                 --ignore-encoding --ignore-digest --durable --tags "${TAG_LIST[*]}" \
                 "${EXTRA_RT[@]}" --single "$unit" < /dev/null > "$ulog.raw" 2>&1) || rc=$?
             # the suite's own listening port can race with another runtest on

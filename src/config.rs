@@ -56,6 +56,9 @@ pub struct Cli {
     /// Maximum simultaneous clients. Default 10000.
     #[arg(long, env = "JCACHE_MAXCLIENTS")]
     pub maxclients: Option<u64>,
+    /// Number of databases (SELECT 0 to n-1). Default 16.
+    #[arg(long, env = "JCACHE_DATABASES")]
+    pub databases: Option<u64>,
     /// Largest bulk string a client may send. Default 512mb.
     #[arg(long, env = "JCACHE_PROTO_MAX_BULK_LEN")]
     pub proto_max_bulk_len: Option<String>,
@@ -141,6 +144,7 @@ struct FileConfig {
     maxmemory: Option<toml::Value>,
     maxmemory_policy: Option<String>,
     maxclients: Option<u64>,
+    databases: Option<u64>,
     proto_max_bulk_len: Option<toml::Value>,
     timeout: Option<u64>,
     log_level: Option<String>,
@@ -301,6 +305,8 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: EvictionPolicy,
     pub maxclients: u64,
+    /// Number of databases (fixed at start).
+    pub databases: u64,
     pub proto_max_bulk_len: u64,
     pub timeout: u64,
     pub log_level: String,
@@ -471,6 +477,7 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: EvictionPolicy::NoEviction,
             maxclients: 10000,
+            databases: 16,
             proto_max_bulk_len: 512 * 1024 * 1024,
             timeout: 0,
             log_level: "info".into(),
@@ -644,6 +651,9 @@ impl Config {
         if let Some(v) = file.maxclients {
             self.maxclients = v;
         }
+        if let Some(v) = file.databases {
+            self.databases = v;
+        }
         if let Some(v) = &file.proto_max_bulk_len {
             self.proto_max_bulk_len = memory_value("proto-max-bulk-len", v)?;
         }
@@ -715,6 +725,9 @@ impl Config {
         if let Some(v) = cli.maxclients {
             self.maxclients = v;
         }
+        if let Some(v) = cli.databases {
+            self.databases = v;
+        }
         if let Some(v) = &cli.proto_max_bulk_len {
             self.proto_max_bulk_len = memory_str("proto-max-bulk-len", v)?;
         }
@@ -734,6 +747,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.databases == 0 || self.databases > i32::MAX as u64 {
+            return Err(ConfigError::Invalid(
+                "databases",
+                "must be between 1 and 2147483647".into(),
+            ));
+        }
         if self.maxclients == 0 {
             return Err(ConfigError::Invalid(
                 "maxclients",

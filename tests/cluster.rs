@@ -865,6 +865,7 @@ fn forward_as_peer(grpc: &str, secret: &str, cmds: &[&[&str]], transaction: bool
                 .iter()
                 .map(|c| pb::Command {
                     args: c.iter().map(|a| a.as_bytes().to_vec().into()).collect(),
+                    db: 0,
                 })
                 .collect(),
             transaction,

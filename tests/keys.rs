@@ -503,7 +503,7 @@ fn rename_renamenx_copy_move() {
     );
     err(
         &mut r,
-        &["COPY", "c", "e", "DB", "1"],
+        &["COPY", "c", "e", "DB", "16"],
         "ERR DB index is out of range",
     );
     err(
@@ -529,13 +529,13 @@ fn rename_renamenx_copy_move() {
     assert_eq!(int(&mut r, &["COPY", "c", "e", "REPLACE"]), 1);
     assert_eq!(int(&mut r, &["TTL", "e"]), -1);
 
-    // MOVE: one database only.
+    // MOVE (more in tests/databases.rs).
     err(
         &mut r,
         &["MOVE", "c", "notanumber"],
         "ERR value is not an integer or out of range",
     );
-    err(&mut r, &["MOVE", "c", "1"], "ERR DB index is out of range");
+    err(&mut r, &["MOVE", "c", "16"], "ERR DB index is out of range");
     err(
         &mut r,
         &["MOVE", "c", "0"],

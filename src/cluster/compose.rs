@@ -108,11 +108,10 @@ async fn expire_cached(server: Arc<Shared>) {
         }
         let expired = server.db.sample_expired(crate::engine::SHARDS / 4);
         if !expired.is_empty() {
-            let dels = expired
-                .into_iter()
-                .map(|key| Mutation::Del { key })
-                .collect();
-            server.db.apply_as(Origin::Cache, dels);
+            server.db.apply_as(
+                Origin::Cache,
+                Mutation::in_databases(expired, |key| Mutation::Del { key }),
+            );
         }
     }
 }

@@ -7,7 +7,7 @@
 //! the follower and the follower hands over: keyspace writes (FLUSHALL and
 //! FLUSHDB included: a client may send them to any node), PUBLISH, WAIT,
 //! blocking commands, scripts, the reads a diverged follower hands over,
-//! and inside a transaction also PING, ECHO and TIME. Never a command with
+//! and inside a transaction also PING, ECHO, TIME and SELECT. Never a command with
 //! the `@admin` / `@dangerous` ACL category as COMMAND INFO reports it here
 //! (the `ADMIN` flag: CONFIG, DEBUG, SHUTDOWN, CLIENT KILL, SAVE, ...), nor
 //! one that changes the connection or the server (CLIENT SETNAME, SELECT,
@@ -34,8 +34,10 @@ pub enum ForwardKind {
 const WRITE_LIKE: &[&str] = &["publish", "spublish", "wait", "eval", "evalsha", "fcall"];
 /// Scripts that only read.
 const READ_SCRIPTS: &[&str] = &["eval_ro", "evalsha_ro", "fcall_ro"];
-/// Commands a transaction may hold besides reads and writes.
-const IN_TRANSACTION: &[&str] = &["ping", "echo", "time"];
+/// Commands a transaction may hold besides reads and writes (SELECT
+/// changes the database of the rest of the transaction and, after EXEC,
+/// the follower's client, which runs it there too).
+const IN_TRANSACTION: &[&str] = &["ping", "echo", "time", "select"];
 
 /// How `cmd` (a resolved command or subcommand) is forwarded, or None if it
 /// never is (it runs where the client sent it).
@@ -80,8 +82,8 @@ pub fn check(args: &[Bytes], in_transaction: bool) -> Option<String> {
 
 /// The master's check of a transaction: every queued command, before any
 /// runs; the first refusal refuses the whole transaction.
-pub fn check_transaction(cmds: &[Vec<Bytes>]) -> Option<String> {
-    cmds.iter().find_map(|a| check(a, true))
+pub fn check_transaction<'a>(mut cmds: impl Iterator<Item = &'a [Bytes]>) -> Option<String> {
+    cmds.find_map(|a| check(a, true))
 }
 
 #[cfg(test)]
@@ -155,11 +157,14 @@ mod tests {
         }
         assert_eq!(check(&args(&["PING"]), true), None);
         let txn = [args(&["SET", "a", "1"]), args(&["PING"])];
-        assert_eq!(check_transaction(&txn), None);
+        assert_eq!(check_transaction(txn.iter().map(|a| &a[..])), None);
         let txn = [
             args(&["SET", "a", "1"]),
             args(&["CONFIG", "SET", "maxmemory", "1"]),
         ];
-        assert_eq!(check_transaction(&txn), Some(refused("config|set")));
+        assert_eq!(
+            check_transaction(txn.iter().map(|a| &a[..])),
+            Some(refused("config|set"))
+        );
     }
 }

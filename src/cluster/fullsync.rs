@@ -33,27 +33,31 @@ pub fn filter(db: &Db, m: &Mutation, offset: u64, cuts: &[Option<u64>]) -> Filte
         // A message is delivered whenever it arrives; a scripting change is
         // applied idempotently, and the snapshot starts with the scripting
         // state, so sending one twice is harmless.
-        Mutation::Publish { .. } | Mutation::Script(_) => Filtered::Send,
-        Mutation::FlushAll => {
+        // Which database the mutations after it are in: always needed.
+        Mutation::Publish { .. } | Mutation::Script(_) | Mutation::Select { .. } => Filtered::Send,
+        Mutation::FlushAll | Mutation::FlushDb | Mutation::SwapDb { .. } => {
             if cuts.iter().all(|c| c.is_none_or(|l| offset > l)) {
                 Filtered::Send
             } else {
-                Filtered::Abort("FLUSHALL during the snapshot")
+                Filtered::Abort("FLUSHALL, FLUSHDB or SWAPDB during the snapshot")
             }
         }
-        Mutation::Rename { from, to } | Mutation::Copy { from, to } => {
-            match (live(from), live(to)) {
-                (true, true) => Filtered::Send,
-                (false, false) => Filtered::Skip,
-                (true, false) => match m {
-                    Mutation::Rename { from, .. } => {
-                        Filtered::Replace(Mutation::Del { key: from.clone() })
-                    }
-                    _ => Filtered::Skip,
-                },
-                (false, true) => Filtered::Abort("cross-shard RENAME/COPY during the snapshot"),
-            }
-        }
+        // MOVE keeps the key's name, so its shard: the snapshot of that
+        // shard has both databases' sides or neither (the arm below). COPY
+        // ... DB is a COPY whose destination is in another database.
+        Mutation::Rename { from, to }
+        | Mutation::Copy { from, to }
+        | Mutation::CopyDb { from, to, .. } => match (live(from), live(to)) {
+            (true, true) => Filtered::Send,
+            (false, false) => Filtered::Skip,
+            (true, false) => match m {
+                Mutation::Rename { from, .. } => {
+                    Filtered::Replace(Mutation::Del { key: from.clone() })
+                }
+                _ => Filtered::Skip,
+            },
+            (false, true) => Filtered::Abort("cross-shard RENAME/COPY during the snapshot"),
+        },
         _ => {
             if live(m.keys().0) {
                 Filtered::Send
@@ -107,10 +111,27 @@ mod tests {
             Filtered::Replace(Mutation::Del { .. })
         ));
         // The other way round cannot be completed: restart.
-        let r2 = Mutation::Rename { from: b, to: a };
+        let r2 = Mutation::Rename {
+            from: b.clone(),
+            to: a.clone(),
+        };
         assert!(matches!(filter(&db, &r2, 11, &cuts), Filtered::Abort(_)));
+        // COPY ... DB across shards, as COPY; a Select is always sent.
+        let c2 = Mutation::CopyDb {
+            from: b.clone(),
+            to: a.clone(),
+            db: 3,
+        };
+        assert!(matches!(filter(&db, &c2, 11, &cuts), Filtered::Abort(_)));
+        let select = Mutation::Select { db: 3 };
+        assert!(matches!(filter(&db, &select, 1, &cuts), Filtered::Send));
         cuts[sb] = Some(12);
+        let swap = Mutation::SwapDb { a: 0, b: 1 };
+        assert!(matches!(filter(&db, &swap, 11, &cuts), Filtered::Abort(_)));
+        assert!(matches!(filter(&db, &swap, 13, &cuts), Filtered::Send));
         assert!(matches!(filter(&db, &r2, 13, &cuts), Filtered::Send));
+        assert!(matches!(filter(&db, &c2, 13, &cuts), Filtered::Send));
+        // A whole-database change between two cuts restarts the snapshot.
         assert!(matches!(
             filter(&db, &Mutation::FlushAll, 11, &cuts),
             Filtered::Abort(_)

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use super::fullsync::{filter, Filtered};
-use super::master_exec::{self, Watched};
+use super::master_exec::{self, DbCommand, Watched};
 use super::replication::{self, ReadError};
 use super::{forwarding, Cluster, FollowerState, Leader, Link};
 use crate::engine::SHARDS;
@@ -202,7 +202,7 @@ fn never_sent(s: &Status) -> bool {
 pub async fn forward(
     c: &Cluster,
     leader: &Leader,
-    cmds: &[Vec<Bytes>],
+    cmds: &[DbCommand],
     txn: Option<&Watched>,
     resp3: bool,
     wait: Option<(u64, u64)>,
@@ -217,10 +217,18 @@ pub async fn forward(
     let req = pb::ForwardRequest {
         commands: cmds
             .iter()
-            .map(|a| pb::Command { args: a.clone() })
+            .map(|(db, a)| pb::Command {
+                args: a.clone(),
+                db: *db,
+            })
             .collect(),
         transaction: txn.is_some(),
-        watched: txn.map(|w| w.keys.clone()).unwrap_or_default(),
+        watched: txn
+            .map(|w| w.keys.iter().map(|(_, k)| k.clone()).collect())
+            .unwrap_or_default(),
+        watched_dbs: txn
+            .map(|w| w.keys.iter().map(|(d, _)| *d as u32).collect())
+            .unwrap_or_default(),
         watch_offset: txn.map(|w| w.pos.0).unwrap_or(0),
         watch_tag: txn.map(|w| w.pos.1).unwrap_or(0),
         resp3,
@@ -393,16 +401,18 @@ fn forward_reply(
 /// and the others run, in their order; a transaction holding one is
 /// refused whole. Returns the replies and the offset of the last write.
 async fn run_checked(c: &Cluster, peer: &str, r: pb::ForwardRequest) -> (Vec<Bytes>, u64) {
-    let cmds: Vec<Vec<Bytes>> = r
+    let cmds: Vec<DbCommand> = r
         .commands
         .into_iter()
-        .map(|cm| cm.args.into_iter().collect())
+        .map(|cm| (cm.db, cm.args.into_iter().collect()))
         .collect();
     let refused: Vec<Option<String>> = if r.transaction {
-        let e = forwarding::check_transaction(&cmds);
+        let e = forwarding::check_transaction(cmds.iter().map(|(_, a)| &a[..]));
         vec![e]
     } else {
-        cmds.iter().map(|a| forwarding::check(a, false)).collect()
+        cmds.iter()
+            .map(|(_, a)| forwarding::check(a, false))
+            .collect()
     };
     if let Some(e) = refused.iter().flatten().next() {
         c.stats.forwards_refused.fetch_add(1, Ordering::Relaxed);
@@ -415,13 +425,18 @@ async fn run_checked(c: &Cluster, peer: &str, r: pb::ForwardRequest) -> (Vec<Byt
         return (vec![master_exec::error_bytes(r.resp3, &e)], 0);
     }
     let txn = r.transaction.then(|| Watched {
-        keys: r.watched.into_iter().collect(),
+        keys: r
+            .watched
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (r.watched_dbs.get(i).copied().unwrap_or(0) as usize, k))
+            .collect(),
         pos: (r.watch_offset, r.watch_tag),
     });
     if !refused.iter().any(Option::is_some) {
         return master_exec::run_forwarded(c, cmds, txn, r.resp3).await;
     }
-    let ok: Vec<Vec<Bytes>> = cmds
+    let ok: Vec<DbCommand> = cmds
         .into_iter()
         .zip(&refused)
         .filter(|(_, e)| e.is_none())
@@ -634,18 +649,28 @@ async fn full_sync(
                 continue;
             };
             let cut = c.log.position();
-            let puts: Vec<pb::Mutation> = ks
-                .shard(i)
-                .map(|s| s.iter().map(|(k, e)| put_pb(k, e)).collect())
-                .unwrap_or_default();
+            let puts: Vec<(usize, Vec<pb::Mutation>)> = ks
+                .shard_databases(i)
+                .into_iter()
+                .map(|(d, s)| (d, s.iter().map(|(k, e)| put_pb(k, e)).collect()))
+                .collect();
             break (puts, cut);
         };
         cuts[i] = Some(cut.0);
         end = cut;
-        let mut it = puts.into_iter().peekable();
-        while it.peek().is_some() {
-            let chunk: Vec<pb::Mutation> = it.by_ref().take(CHUNK_KEYS).collect();
-            send(tx, epoch, SMsg::Chunk(pb::SnapshotChunk { puts: chunk })).await?;
+        for (d, puts) in puts {
+            // Each chunk is applied on its own, starting in database 0.
+            let select =
+                (d != 0).then(|| mutation_to_pb(&crate::engine::Mutation::Select { db: d as u32 }));
+            let mut it = puts.into_iter().peekable();
+            while it.peek().is_some() {
+                let chunk: Vec<pb::Mutation> = select
+                    .clone()
+                    .into_iter()
+                    .chain(it.by_ref().take(CHUNK_KEYS))
+                    .collect();
+                send(tx, epoch, SMsg::Chunk(pb::SnapshotChunk { puts: chunk })).await?;
+            }
         }
         cursor = send_filtered(c, tx, epoch, cursor, cut.0, &cuts).await?;
         if !c.is_master_epoch(epoch) {

@@ -27,12 +27,16 @@ pub fn error_bytes(resp3: bool, msg: &str) -> Bytes {
     r.buf.freeze()
 }
 
-/// The keys a client WATCHes when it sends EXEC at a follower, and the
-/// follower's log position (offset, tag) then.
+/// The keys a client WATCHes when it sends EXEC at a follower (each with
+/// its database), and the follower's log position (offset, tag) then.
 pub struct Watched {
-    pub keys: Vec<Bytes>,
+    pub keys: Vec<(usize, Bytes)>,
     pub pos: (u64, u64),
 }
+
+/// A forwarded command: the database its client had selected, and its
+/// arguments.
+pub type DbCommand = (u32, Vec<Bytes>);
 
 /// WAIT on the master: how many followers acknowledged `target` within `timeout_ms` (0 = forever).
 pub async fn wait_acks(c: &Cluster, n: i64, timeout_ms: u64, target: u64, resp3: bool) -> Bytes {
@@ -106,9 +110,10 @@ async fn run_one(
         // A blocking command forwarded from a follower blocks here, on the
         // master, where the writes that serve it run.
         Flow::Block(req) => {
-            let waiter = server
-                .blocking
-                .register(&server.db, client.id, client.resp3, req);
+            let waiter =
+                server
+                    .blocking
+                    .register(&server.db, client.db, client.id, client.resp3, req);
             let guard = Unblock {
                 server: server.clone(),
                 waiter,
@@ -150,7 +155,7 @@ impl Drop for Unblock {
 /// the log offset of the last write they committed (0: none).
 pub async fn run_forwarded(
     c: &Cluster,
-    cmds: Vec<Vec<Bytes>>,
+    cmds: Vec<DbCommand>,
     txn: Option<Watched>,
     resp3: bool,
 ) -> (Vec<Bytes>, u64) {
@@ -166,14 +171,19 @@ pub async fn run_forwarded(
             // Watch here first, then look for the writes between the
             // follower's position and now: every write after the follower's
             // position is either in the log by then or fires this watch.
-            let mut watch = Vec::with_capacity(w.keys.len() + 1);
-            watch.push(Bytes::from_static(b"WATCH"));
-            watch.extend(w.keys.iter().cloned());
-            let _ = run_one(server, &mut client, watch, &mut scratch).await;
-            if c.log.touched_since(w.pos, &w.keys) {
+            for (db, key) in &w.keys {
+                client.db = *db;
+                let watch = vec![Bytes::from_static(b"WATCH"), key.clone()];
+                let _ = run_one(server, &mut client, watch, &mut scratch).await;
+            }
+            let names: Vec<Bytes> = w.keys.iter().map(|(_, k)| k.clone()).collect();
+            if c.log.touched_since(w.pos, &names) {
                 client.watch_dirty.store(true, Ordering::Release);
             }
         }
+        // The transaction starts in the client's database; a SELECT it
+        // queued runs inside it.
+        client.db = cmds.first().map_or(0, |(db, _)| *db as usize);
         let _ = run_one(
             server,
             &mut client,
@@ -181,7 +191,7 @@ pub async fn run_forwarded(
             &mut scratch,
         )
         .await;
-        for args in cmds {
+        for (_, args) in cmds {
             awaited |= run_one(server, &mut client, args, &mut scratch).await;
         }
         let mut out = Reply::new(resp3);
@@ -200,7 +210,8 @@ pub async fn run_forwarded(
         // the batch runs in order at the upstream in one round trip.
         let pipelines = server.router.get().is_some_and(|r| r.pipelines());
         let mut pending: Vec<DeferredReply> = Vec::new();
-        for args in cmds {
+        for (db, args) in cmds {
+            client.db = db as usize;
             if pipelines && !args.is_empty() {
                 match commands::execute_deferrable(server, &mut client, &args) {
                     Some(Overlap::Reply(r)) => {
@@ -231,6 +242,7 @@ pub async fn run_forwarded(
         o => o,
     };
     client.multi = None;
+    client.db = 0;
     client.multi_dirty = false;
     client.close_after_reply = false;
     for (k, _) in client.watched.drain(..) {

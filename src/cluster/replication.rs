@@ -528,9 +528,13 @@ impl ReplLog {
         (start..g.slots.len()).any(|i| {
             // An entry that cannot be decoded counts as touching everything.
             g.entry(i).and_then(|e| e.mutations()).map_or(true, |muts| {
+                // Keys are compared by name in every database: a write of
+                // the same name in another database aborts too (conservative).
                 muts.iter().any(|m| match m {
-                    Mutation::FlushAll => true,
-                    Mutation::Publish { .. } | Mutation::Script(_) => false,
+                    Mutation::FlushAll | Mutation::FlushDb | Mutation::SwapDb { .. } => true,
+                    Mutation::Publish { .. } | Mutation::Script(_) | Mutation::Select { .. } => {
+                        false
+                    }
                     _ => {
                         let (a, b) = m.keys();
                         keys.contains(a) || b.is_some_and(|b| keys.contains(b))

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::forwarding::{self, forward_kind, ForwardKind};
-use super::master_exec::{error_bytes, run_forwarded, wait_acks, Watched};
+use super::master_exec::{error_bytes, run_forwarded, wait_acks, DbCommand, Watched};
 use super::{grpc, Cluster, Link, Role};
 use crate::commands::{flags, Command, DeferredReply, Router};
 use crate::commands::{ClientState, Shared};
@@ -31,7 +31,7 @@ pub struct ClusterRouter {
 }
 
 /// A write waiting to be forwarded: its arguments and where its reply goes.
-type Queued = (Vec<Bytes>, oneshot::Sender<Bytes>);
+type Queued = (DbCommand, oneshot::Sender<Bytes>);
 
 impl ClusterRouter {
     pub fn new(c: Arc<Cluster>) -> Self {
@@ -67,10 +67,11 @@ impl ClusterRouter {
         self.forwards(cmd) && cmd.name != "wait" && !cmd.has(flags::BLOCKING)
     }
 
-    /// Hands one command to the group commit; resolves to its reply.
-    fn forward_one(&self, args: &[Bytes], resp3: bool) -> DeferredReply {
+    /// Hands one command (run in database `db`) to the group commit;
+    /// resolves to its reply.
+    fn forward_one(&self, db: usize, args: &[Bytes], resp3: bool) -> DeferredReply {
         let (tx, rx) = oneshot::channel();
-        self.fwd[resp3 as usize].submit(vec![(args.to_vec(), tx)]);
+        self.fwd[resp3 as usize].submit(vec![((db as u32, args.to_vec()), tx)]);
         Box::pin(reply_of(rx, resp3))
     }
 }
@@ -207,11 +208,24 @@ impl Router for ClusterRouter {
                     r.null_array();
                     return Some(ready(r.buf.freeze()));
                 }
-                let cmds: Vec<Vec<Bytes>> = queue.into_iter().map(|(_, a)| a).collect();
                 // The master would refuse it: say so without sending it.
-                if let Some(e) = forwarding::check_transaction(&cmds) {
+                if let Some(e) = forwarding::check_transaction(queue.iter().map(|(_, a)| &a[..])) {
                     return Some(ready(error_bytes(resp3, &e)));
                 }
+                // The master runs the transaction in this client's database;
+                // a SELECT it holds selects here too, as EXEC would.
+                let db = client.db as u32;
+                for (q, a) in &queue {
+                    if q.name == "select" {
+                        if let Some(n) = a.get(1).and_then(|n| parse_i64(n)) {
+                            if n >= 0 && (n as usize) < server.db.databases() {
+                                client.db = n as usize;
+                                client.info.meta.lock().db = client.db;
+                            }
+                        }
+                    }
+                }
+                let cmds: Vec<DbCommand> = queue.into_iter().map(|(_, a)| (db, a)).collect();
                 let c = c.clone();
                 return Some(Box::pin(async move {
                     first(forward(c, cmds, Some(Watched { keys, pos }), resp3, None).await)
@@ -226,7 +240,7 @@ impl Router for ClusterRouter {
             && c.log.diverged.load(Ordering::Acquire)
             && !c.is_master_now()
         {
-            return Some(self.forward_one(args, client.resp3));
+            return Some(self.forward_one(client.db, args, client.resp3));
         }
         if !self.forwards(cmd) {
             return None;
@@ -236,11 +250,12 @@ impl Router for ClusterRouter {
             // A call of its own: it may wait long at the master, and is
             // dropped there (unblocked) if this client goes away.
             let (c, args) = (c.clone(), args.to_vec());
+            let db = client.db as u32;
             return Some(Box::pin(async move {
-                first(forward(c, vec![args], None, resp3, None).await)
+                first(forward(c, vec![(db, args)], None, resp3, None).await)
             }));
         }
-        Some(self.forward_one(args, resp3))
+        Some(self.forward_one(client.db, args, resp3))
     }
 
     fn pipelines(&self) -> bool {
@@ -268,7 +283,7 @@ impl Router for ClusterRouter {
             .lock()
             .entry(id)
             .or_default()
-            .push((args.to_vec(), tx));
+            .push(((client.db as u32, args.to_vec()), tx));
         let (queued, resp3) = (self.queued.clone(), client.resp3);
         let fwd = self.fwd[resp3 as usize].clone();
         Some(Box::pin(async move {
@@ -300,7 +315,7 @@ fn first(mut replies: Vec<Bytes>) -> Bytes {
 /// it is not master.
 async fn forward(
     c: Arc<Cluster>,
-    cmds: Vec<Vec<Bytes>>,
+    cmds: Vec<DbCommand>,
     txn: Option<Watched>,
     resp3: bool,
     wait: Option<(u64, u64)>,

@@ -14,9 +14,14 @@
 /// (`Mutation.script`: script cache, function libraries). A version-1 node
 /// cannot read it, so this build no longer speaks 1: a cluster of
 /// version-1 nodes is upgraded by a full restart, not a rolling one.
-pub const PROTOCOL_VERSION: u32 = 2;
+///
+/// 3: databases. A mutation may be `Select` (the database of the mutations
+/// after it), `MoveKey`, `CopyDb`, `SwapDb` or `FlushDb` (FLUSHDB no longer
+/// travels as FLUSHALL). A version-2 node would misapply them, so this
+/// build no longer speaks 2 (a full restart upgrades a version-2 cluster).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The oldest version this build still speaks.
-pub const MIN_PROTOCOL_VERSION: u32 = 2;
+pub const MIN_PROTOCOL_VERSION: u32 = 3;
 
 /// What this node speaks: (newest, oldest).
 pub type Speaks = (u32, u32);

@@ -234,6 +234,18 @@ pub fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
         }),
         E::ZRem { key, members } => M::Zrem(ki(key, members)),
         E::FlushAll => M::Flushall(pb::FlushAll {}),
+        E::Select { db } => M::Select(pb::Select { db: *db }),
+        E::Move { key, db } => M::MoveKey(pb::MoveKey {
+            key: b(key),
+            db: *db,
+        }),
+        E::CopyDb { from, to, db } => M::CopyDb(pb::CopyDb {
+            from: b(from),
+            to: b(to),
+            db: *db,
+        }),
+        E::SwapDb { a, b } => M::SwapDb(pb::SwapDb { a: *a, b: *b }),
+        E::FlushDb => M::Flushdb(pb::FlushDb {}),
         E::Publish { channel, payload } => M::Publish(pb::Publish {
             channel: b(channel),
             payload: b(payload),
@@ -348,6 +360,18 @@ pub fn mutation_from_pb(m: pb::Mutation) -> Option<Mutation> {
             members: k.items,
         },
         M::Flushall(_) => E::FlushAll,
+        M::Select(s) => E::Select { db: s.db },
+        M::MoveKey(m) => E::Move {
+            key: m.key,
+            db: m.db,
+        },
+        M::CopyDb(c) => E::CopyDb {
+            from: c.from,
+            to: c.to,
+            db: c.db,
+        },
+        M::SwapDb(s) => E::SwapDb { a: s.a, b: s.b },
+        M::Flushdb(_) => E::FlushDb,
         M::Publish(p) => E::Publish {
             channel: p.channel,
             payload: p.payload,
@@ -677,9 +701,14 @@ mod tests {
             E::FlushAll => 20,
             E::Publish { .. } => 21,
             E::Script(_) => 22,
+            E::Select { .. } => 23,
+            E::Move { .. } => 24,
+            E::CopyDb { .. } => 25,
+            E::SwapDb { .. } => 26,
+            E::FlushDb => 27,
         }
     }
-    const VARIANTS: usize = 23;
+    const VARIANTS: usize = 28;
 
     /// Every variant at least once, every value type and expiry mode, with
     /// edge values (empty and binary bytes, extreme numbers, infinities).
@@ -813,6 +842,16 @@ mod tests {
                 members: vec![k("m"), k("zz")],
             },
             Mutation::FlushAll,
+            Mutation::Select { db: u32::MAX },
+            Mutation::Move { key: k("m"), db: 3 },
+            Mutation::CopyDb {
+                from: k("a"),
+                to: k("b"),
+                db: 15,
+            },
+            Mutation::SwapDb { a: 0, b: 9 },
+            Mutation::FlushDb,
+            Mutation::Select { db: 0 },
             Mutation::Publish {
                 channel: k("news"),
                 payload: k(""),

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::Command;
 use crate::state::pubsub::{Message, Subscriber};
+use crate::state::watch::WatchKey;
 use crate::state::ClientInfo;
 
 /// A connection's own state; only its task touches it.
@@ -30,8 +31,10 @@ pub struct ClientState {
     pub multi_bytes: usize,
     /// An error happened while queueing: EXEC must abort.
     pub multi_dirty: bool,
-    /// Watched keys, each with whether it was live when watched.
-    pub watched: Vec<(Bytes, bool)>,
+    /// The selected database (SELECT).
+    pub db: usize,
+    /// Watched keys (database, name), each with whether it was live when watched.
+    pub watched: Vec<(WatchKey, bool)>,
     pub watch_dirty: Arc<AtomicBool>,
     pub close_after_reply: bool,
     pub last_command: &'static str,
@@ -79,6 +82,7 @@ impl ClientState {
             deferred_block: None,
             multi_bytes: 0,
             multi_dirty: false,
+            db: 0,
             watched: Vec::new(),
             watch_dirty: Arc::new(AtomicBool::new(false)),
             close_after_reply: false,

@@ -45,14 +45,6 @@ pub static COMMANDS: &[Command] = &[
         "connection",
     ),
     Command::new(
-        "select",
-        2,
-        FAST | LOADING | STALE,
-        KeySpec::None,
-        select,
-        "connection",
-    ),
-    Command::new(
         "reset",
         1,
         NO_AUTH | FAST | MULTI_CTRL | PUBSUB_CTX | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
@@ -293,14 +285,6 @@ fn hello(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     ctx.out.array(0);
 }
 
-fn select(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    match parse_i64(&args[1]) {
-        None => ctx.err(NOT_INT),
-        Some(0) => ctx.out.ok(),
-        Some(_) => ctx.err("ERR DB index is out of range"),
-    }
-}
-
 fn reset(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
     ctx.client.multi = None;
     ctx.client.multi_dirty = false;
@@ -315,8 +299,10 @@ fn reset(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
         m.resp = 2;
         m.no_evict = false;
         m.no_touch = false;
+        m.db = 0;
     }
     ctx.client.no_touch = false;
+    ctx.client.db = 0;
     ctx.out.simple("RESET");
 }
 

@@ -1,6 +1,6 @@
 //! Generic key commands: DEL, UNLINK, EXISTS, TYPE, expiry (EXPIRE family,
 //! TTL family, PERSIST), KEYS, SCAN, RANDOMKEY, RENAME(NX), COPY, TOUCH,
-//! OBJECT, MOVE, and clear errors for the commands jcache leaves out
+//! OBJECT (MOVE is in `databases.rs`), and clear errors for the commands jcache leaves out
 //! (MIGRATE, WAIT). SORT and DUMP/RESTORE live in `sort_dump.rs`.
 //!
 //! Expiry times are absolute milliseconds; an expiry already in the past
@@ -10,9 +10,7 @@
 use bytes::Bytes;
 
 use super::flags::*;
-use super::util::{
-    is, owned, parse_i64, parse_scan_cursor, scan_window, ScanSpace, NOT_INT, NO_SUCH_KEY,
-};
+use super::util::{is, owned, parse_i64, parse_scan_cursor, scan_window, ScanSpace, NO_SUCH_KEY};
 use super::{Command, Ctx, KeySpec};
 use super::{ALL_KEYS, KEY1, KEY2, KEYS_1_2};
 use crate::engine::evict;
@@ -50,7 +48,6 @@ pub static COMMANDS: &[Command] = &[
     Command::new("copy", -3, WRITE | DENYOOM, KEYS_1_2, copy, G),
     Command::new("touch", -2, READONLY | FAST, ALL_KEYS, touch, G),
     Command::container("object", G, OBJECT_SUBCOMMANDS),
-    Command::new("move", 3, WRITE | FAST, KEY1, move_cmd, G),
     Command::new("migrate", -6, WRITE, KeySpec::None, unsupported, G),
 ];
 
@@ -466,36 +463,21 @@ fn rename_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], nx: bool) {
     }
 }
 
-const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
-const SAME_OBJECT: &str = "ERR source and destination objects are the same";
-
-/// Parses a database index like Redis's getIntFromObjectOrReply.
-fn db_index(ctx: &mut Ctx<'_, '_>, arg: &[u8]) -> Option<i64> {
-    match parse_i64(arg) {
-        Some(v) if v >= i32::MIN as i64 && v <= i32::MAX as i64 => Some(v),
-        _ => {
-            ctx.err(NOT_INT);
-            None
-        }
-    }
-}
-
-/// COPY source destination [DB 0] [REPLACE]. jcache has a single database.
+/// COPY source destination [DB index] [REPLACE].
 fn copy(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let mut replace = false;
+    let src = ctx.ks.selected();
+    let mut dst = src;
     let mut j = 3;
     while j < args.len() {
         let more = args.len() - j - 1;
         if is(&args[j], "replace") {
             replace = true;
         } else if is(&args[j], "db") && more >= 1 {
-            let Some(db) = db_index(ctx, &args[j + 1]) else {
+            let Some(db) = super::databases::copy_db_arg(ctx, &args[j + 1]) else {
                 return;
             };
-            if db != 0 {
-                ctx.err(DB_OUT_OF_RANGE);
-                return;
-            }
+            dst = db;
             j += 1;
         } else {
             ctx.syntax();
@@ -504,12 +486,28 @@ fn copy(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         j += 1;
     }
     let (from, to) = (&args[1], &args[2]);
-    if from == to {
-        ctx.err(SAME_OBJECT);
+    if src == dst && from == to {
+        ctx.err(super::databases::SAME_OBJECT);
         return;
     }
     if ctx.ks.get(from).is_none() {
         ctx.out.int(0);
+        return;
+    }
+    if dst != src {
+        ctx.ks.select(dst);
+        let taken = ctx.ks.exists(to);
+        ctx.ks.select(src);
+        if taken && !replace {
+            ctx.out.int(0);
+            return;
+        }
+        ctx.ks.apply(Mutation::CopyDb {
+            from: owned(from),
+            to: owned(to),
+            db: dst as u32,
+        });
+        ctx.out.int(1);
         return;
     }
     if ctx.ks.exists(to) && !replace {
@@ -521,19 +519,6 @@ fn copy(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         to: owned(to),
     });
     ctx.out.int(1);
-}
-
-/// MOVE key db: with a single database every target is either out of range
-/// or the source itself, so MOVE always answers with Redis's error for that.
-fn move_cmd(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
-    let Some(db) = db_index(ctx, &args[2]) else {
-        return;
-    };
-    if db != 0 {
-        ctx.err(DB_OUT_OF_RANGE);
-    } else {
-        ctx.err(SAME_OBJECT);
-    }
 }
 
 /// Commands jcache leaves out on purpose.

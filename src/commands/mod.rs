@@ -10,6 +10,7 @@
 mod bitmaps;
 mod client;
 mod connection;
+mod databases;
 mod dump;
 mod functions;
 mod hashes;
@@ -263,6 +264,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         replication::COMMANDS,
         sort::COMMANDS,
         dump::COMMANDS,
+        databases::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {
@@ -692,7 +694,11 @@ pub fn execute(
         }
     }
     client.last_command = cmd.name;
-    if let Some(router) = server.router.get() {
+    if let Some(router) = server
+        .router
+        .get()
+        .filter(|_| !databases::runs_here(server, cmd, &args))
+    {
         if let Some(reply) = router.route(server, client, cmd, &args) {
             stats::record(cmd, stats::Outcome::Routed);
             if cmd.has(flags::BLOCKING) {
@@ -799,6 +805,7 @@ fn run_script_command(
     let mark = out.len();
     let started = stats::start();
     let mut ks = server.db.lock_all();
+    ks.select(client.db);
     ks.set_no_touch(client.no_touch);
     let mut ctx = Ctx {
         out,
@@ -832,6 +839,7 @@ fn run_locked(
             server.db.lock_or_busy(&keys)?
         }
     };
+    ks.select(client.db);
     ks.set_no_touch(client.no_touch);
     let mut ctx = Ctx {
         out,
@@ -901,6 +909,8 @@ pub fn run_detached(
 /// Runs one queued command inside EXEC, with every shard already locked.
 pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes]) {
     ctx.client.last_command = cmd.name;
+    // The client's database: a script run before may have selected another.
+    ctx.ks.select(ctx.client.db);
     let mark = ctx.out.len();
     let started = stats::start();
     (cmd.handler)(ctx, args);

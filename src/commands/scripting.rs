@@ -200,8 +200,9 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
 /// pipeline sent them back to back) to the script thread and defers their
 /// replies: the runtime's worker goes on serving other clients, and scripts
 /// run one after another in arrival order. Each runs as the calling client
-/// (its id, address, name, protocol, NO-TOUCH; whether the server was out
-/// of memory when it arrived); nothing it does changes the caller's session.
+/// (its id, address, name, protocol, NO-TOUCH, database; whether the server
+/// was out of memory when it arrived); nothing it does changes the caller's
+/// session.
 ///
 /// While they wait in the queue, a script running past
 /// `busy-reply-threshold` makes them `-BUSY`, as any command in Redis: the
@@ -216,6 +217,7 @@ pub fn submit(server: &Arc<Shared>, client: &ClientState, calls: Vec<ScriptCall>
     let (info, resp3, no_touch) = (client.info.clone(), client.resp3, client.no_touch);
     let names: Vec<&'static Command> = calls.iter().map(|(cmd, _, _)| *cmd).collect();
     let job_state = state.clone();
+    let db = client.db;
     server.scripting.submit(Box::new(move || {
         if job_state
             .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
@@ -226,6 +228,7 @@ pub fn submit(server: &Arc<Shared>, client: &ClientState, calls: Vec<ScriptCall>
         let mut caller = ClientState::new(info, true);
         caller.resp3 = resp3;
         caller.no_touch = no_touch;
+        caller.db = db;
         let mut out = Reply::new(resp3);
         for (cmd, args, oom_at_start) in calls {
             caller.oom_at_start = oom_at_start;
@@ -338,6 +341,9 @@ pub fn run(
         wrote: false,
     };
     host.client.no_touch = client.no_touch;
+    // The script starts in its caller's database; a SELECT inside it
+    // changes only the script's (Redis 7.0).
+    host.client.db = client.db;
     host.client.in_script = true;
     off_worker(|| body(vm, &mut host, out));
     ks.end_long_hold();

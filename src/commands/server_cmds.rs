@@ -29,7 +29,6 @@ pub static COMMANDS: &[Command] = &[
     Command::new("info", -1, LOADING | STALE, KeySpec::None, info, "server"),
     Command::new("dbsize", 1, READONLY | FAST, KeySpec::All, dbsize, "server"),
     Command::new("flushall", -1, WRITE, KeySpec::All, flushall, "server"),
-    Command::new("flushdb", -1, WRITE, KeySpec::All, flushall, "server"),
     Command::new(
         "time",
         1,
@@ -887,9 +886,9 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
         s.push_str("# Keyspace\r\n");
         // Inside a script (every shard locked by this thread), count through
         // the locks held rather than take them again.
-        let (keys, expires) = ctx.ks.key_counts().unwrap_or_else(|| srv.db.key_counts());
-        if keys > 0 {
-            let _ = write!(s, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+        let counts = ctx.ks.key_counts().unwrap_or_else(|| srv.db.key_counts());
+        for (db, keys, expires) in counts {
+            let _ = write!(s, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
         }
         s.push_str("\r\n");
     }

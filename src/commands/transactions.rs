@@ -96,13 +96,15 @@ fn exec(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
     // (a delete by anyone would have set the dirty flag).
     let mut aborted = ctx.client.watch_dirty.load(Ordering::Acquire);
     if !aborted {
-        for (key, was_live) in &ctx.client.watched {
+        for ((db, key), was_live) in &ctx.client.watched {
+            ctx.ks.select(*db);
             if *was_live && !ctx.ks.exists(key) {
                 aborted = true;
                 break;
             }
         }
     }
+    ctx.ks.select(ctx.client.db);
     if aborted {
         unwatch_all(ctx);
         ctx.out.null_array();
@@ -131,11 +133,17 @@ fn watch(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         return;
     }
     for k in &args[1..] {
-        if ctx.client.watched.iter().any(|(w, _)| w == k) {
+        let db = ctx.client.db;
+        if ctx
+            .client
+            .watched
+            .iter()
+            .any(|((d, w), _)| *d == db && w == k)
+        {
             continue;
         }
-        let key = owned(k);
-        let live = ctx.ks.exists(&key);
+        let key = (db, owned(k));
+        let live = ctx.ks.exists(&key.1);
         ctx.server.watches.watch(&key, &ctx.client.watch_dirty);
         ctx.client.watched.push((key, live));
     }

@@ -93,7 +93,14 @@ impl Keys<'_> {
                     }
                 }
             }),
-            FlushAll | Publish { .. } | Script(_) => unreachable!("handled in apply"),
+            FlushAll
+            | Publish { .. }
+            | Script(_)
+            | Select { .. }
+            | Move { .. }
+            | CopyDb { .. }
+            | SwapDb { .. }
+            | FlushDb => unreachable!("handled in apply"),
         }
         Vec::new()
     }

@@ -1,4 +1,4 @@
-//! DEBUG DIGEST: a fingerprint of the whole keyspace, to compare two nodes
+//! DEBUG DIGEST: a fingerprint of the whole keyspace (every database), to compare two nodes
 //! (or a node before and after a restart) without reading every key.
 
 use super::{Db, Value};
@@ -11,48 +11,53 @@ pub fn digest(db: &Db) -> String {
     let mut keys = 0u64;
     for i in 0..super::SHARDS {
         let ks = db.lock_indices(&[i]);
-        let Some(shard) = ks.shard(i) else { continue };
-        for (k, e) in shard.iter() {
-            keys += 1;
-            for (seed, slot) in acc.iter_mut().enumerate() {
-                let mut h = std::hash::DefaultHasher::new();
-                seed.hash(&mut h);
-                k.hash(&mut h);
-                e.expire_at.hash(&mut h);
-                match &e.value {
-                    Value::Str(s) => (0u8, &s[..]).hash(&mut h),
-                    Value::List(l) => {
-                        1u8.hash(&mut h);
-                        for x in l.iter() {
-                            x.hash(&mut h);
+        for (d, shard) in ks.shard_databases(i) {
+            for (k, e) in shard.iter() {
+                keys += 1;
+                for (seed, slot) in acc.iter_mut().enumerate() {
+                    let mut h = std::hash::DefaultHasher::new();
+                    seed.hash(&mut h);
+                    // Database 0's keys hash as before databases existed.
+                    if d != 0 {
+                        d.hash(&mut h);
+                    }
+                    k.hash(&mut h);
+                    e.expire_at.hash(&mut h);
+                    match &e.value {
+                        Value::Str(s) => (0u8, &s[..]).hash(&mut h),
+                        Value::List(l) => {
+                            1u8.hash(&mut h);
+                            for x in l.iter() {
+                                x.hash(&mut h);
+                            }
+                        }
+                        Value::Hash(hv) => {
+                            let mut x: u64 = 0;
+                            for (f, v) in hv.iter() {
+                                let mut eh = std::hash::DefaultHasher::new();
+                                (f, v).hash(&mut eh);
+                                x = x.wrapping_add(eh.finish());
+                            }
+                            (2u8, x, hv.len()).hash(&mut h);
+                        }
+                        Value::Set(s) => {
+                            let mut x: u64 = 0;
+                            for m in s.iter() {
+                                let mut eh = std::hash::DefaultHasher::new();
+                                m.hash(&mut eh);
+                                x = x.wrapping_add(eh.finish());
+                            }
+                            (3u8, x, s.len()).hash(&mut h);
+                        }
+                        Value::ZSet(z) => {
+                            4u8.hash(&mut h);
+                            for (m, s) in z.iter() {
+                                (m, s.to_bits()).hash(&mut h);
+                            }
                         }
                     }
-                    Value::Hash(hv) => {
-                        let mut x: u64 = 0;
-                        for (f, v) in hv.iter() {
-                            let mut eh = std::hash::DefaultHasher::new();
-                            (f, v).hash(&mut eh);
-                            x = x.wrapping_add(eh.finish());
-                        }
-                        (2u8, x, hv.len()).hash(&mut h);
-                    }
-                    Value::Set(s) => {
-                        let mut x: u64 = 0;
-                        for m in s.iter() {
-                            let mut eh = std::hash::DefaultHasher::new();
-                            m.hash(&mut eh);
-                            x = x.wrapping_add(eh.finish());
-                        }
-                        (3u8, x, s.len()).hash(&mut h);
-                    }
-                    Value::ZSet(z) => {
-                        4u8.hash(&mut h);
-                        for (m, s) in z.iter() {
-                            (m, s.to_bits()).hash(&mut h);
-                        }
-                    }
+                    *slot = slot.wrapping_add(h.finish());
                 }
-                *slot = slot.wrapping_add(h.finish());
             }
         }
     }

@@ -184,8 +184,9 @@ impl Db {
         let mut misses = 0;
         while self.used_memory() > max {
             match self.pick_victim(policy) {
-                Some(key) => {
+                Some((db, key)) => {
                     let mut ks = self.lock(&[&key]);
+                    ks.select(db);
                     if ks.peek(&key).is_some() {
                         ks.next_event(b'e', "evicted");
                         ks.apply(Mutation::Del { key });
@@ -203,24 +204,35 @@ impl Db {
         true
     }
 
-    /// Samples a few keys from a few shards and returns the best candidate.
-    fn pick_victim(&self, policy: EvictionPolicy) -> Option<Bytes> {
-        let mut best: Option<(u64, Bytes)> = None;
+    /// Samples a few keys from a few shards (of every database) and
+    /// returns the best candidate with its database.
+    fn pick_victim(&self, policy: EvictionPolicy) -> Option<(usize, Bytes)> {
+        let mut best: Option<(u64, (usize, Bytes))> = None;
         let now = super::now_ms();
+        let size = |s: &super::Space| {
+            if policy.volatile_only() {
+                s.volatile_len()
+            } else {
+                s.len()
+            }
+        };
         for _ in 0..4 {
             let si = rand::random::<usize>() % SHARDS;
             let ks = self.lock_indices(&[si]);
-            let shard = ks.shard(si).expect("locked");
-            let n = if policy.volatile_only() {
-                shard.volatile_len()
-            } else {
-                shard.len()
-            };
-            if n == 0 {
+            let spaces = ks.shard_databases(si);
+            let total: usize = spaces.iter().map(|(_, s)| size(s)).sum();
+            if total == 0 {
                 continue;
             }
             for _ in 0..5 {
-                let j = rand::random::<usize>() % n;
+                // A key of any database, each equally likely.
+                let mut j = rand::random::<usize>() % total;
+                let mut at = 0;
+                while j >= size(spaces[at].1) {
+                    j -= size(spaces[at].1);
+                    at += 1;
+                }
+                let (db, shard) = spaces[at];
                 let (key, e) = if policy.volatile_only() {
                     let k = shard.volatile_key(j).expect("in range");
                     (k, shard.get(k).expect("volatile key exists"))
@@ -237,7 +249,7 @@ impl Db {
                     _ => rand::random::<u32>() as u64,
                 };
                 if best.as_ref().is_none_or(|(s, _)| score > *s) {
-                    best = Some((score, Bytes::copy_from_slice(key)));
+                    best = Some((score, (db, Bytes::copy_from_slice(key))));
                 }
             }
         }

@@ -21,7 +21,7 @@ pub mod value;
 pub mod zset;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -84,16 +84,18 @@ pub fn entry_bytes(key_len: usize, e: &Entry) -> usize {
     n
 }
 
+/// One database's part of a shard: its keys, its TTL index and the bytes
+/// accounted to them.
 #[derive(Default)]
-pub struct Shard {
+pub struct Space {
     map: IndexMap<Key, Entry, Hasher>,
     /// Keys that have an expiry, for the active expiry sweep and volatile-* eviction.
     volatile: IndexSet<Key, Hasher>,
-    /// Bytes accounted to this shard.
+    /// Bytes accounted to this part.
     used: usize,
 }
 
-impl Shard {
+impl Space {
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -122,6 +124,105 @@ impl Shard {
         } else if had && !has {
             self.volatile.swap_remove(key);
         }
+    }
+
+    /// Samples up to 20 keys with a TTL; returns the expired ones (unique).
+    fn sample_expired(&self, now: u64) -> Vec<Bytes> {
+        let n = self.volatile.len();
+        let mut out: Vec<Bytes> = Vec::new();
+        for _ in 0..n.min(20) {
+            let k = &self.volatile[rand::random::<usize>() % n];
+            if self.map.get(k).is_some_and(|e| e.is_expired(now)) {
+                let k = Bytes::copy_from_slice(k);
+                if !out.contains(&k) {
+                    out.push(k);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What a database that was never written to reads as.
+static EMPTY_SPACE: LazyLock<Space> = LazyLock::new(Space::default);
+
+/// The unit of locking: one shard of every database. A key hashes to the
+/// same shard in every database, so one lock covers a key in all of them
+/// (MOVE, COPY ... DB) and the lock order stays the shards' order.
+/// Database 0 is kept inline; the others are created on their first write
+/// (an unused database costs nothing but this empty vector).
+#[derive(Default)]
+pub struct Shard {
+    main: Space,
+    /// Databases other than 0 that were written to, sorted by index.
+    others: Vec<(u32, Box<Space>)>,
+}
+
+impl Shard {
+    /// Database `db`'s part, if it was ever written to.
+    fn space(&self, db: usize) -> Option<&Space> {
+        if db == 0 {
+            return Some(&self.main);
+        }
+        let i = self
+            .others
+            .binary_search_by_key(&(db as u32), |(d, _)| *d)
+            .ok()?;
+        Some(&self.others[i].1)
+    }
+
+    /// Database `db`'s part, created if needed.
+    fn space_mut(&mut self, db: usize) -> &mut Space {
+        if db == 0 {
+            return &mut self.main;
+        }
+        let i = match self.others.binary_search_by_key(&(db as u32), |(d, _)| *d) {
+            Ok(i) => i,
+            Err(i) => {
+                self.others.insert(i, (db as u32, Box::default()));
+                i
+            }
+        };
+        &mut self.others[i].1
+    }
+
+    /// Database `db`'s part if it exists (no creation).
+    fn space_mut_opt(&mut self, db: usize) -> Option<&mut Space> {
+        if db == 0 {
+            return Some(&mut self.main);
+        }
+        let i = self
+            .others
+            .binary_search_by_key(&(db as u32), |(d, _)| *d)
+            .ok()?;
+        Some(&mut self.others[i].1)
+    }
+
+    /// Databases `a` and `b` trade their parts.
+    fn swap(&mut self, a: usize, b: usize) {
+        let (lo, hi) = (a.min(b), a.max(b));
+        if lo == hi {
+            return;
+        }
+        self.space_mut(lo);
+        self.space_mut(hi);
+        let pos = |o: &Vec<(u32, Box<Space>)>, d: usize| {
+            o.binary_search_by_key(&(d as u32), |(x, _)| *x)
+                .expect("just created")
+        };
+        let h = pos(&self.others, hi);
+        if lo == 0 {
+            std::mem::swap(&mut self.main, &mut self.others[h].1);
+        } else {
+            let l = pos(&self.others, lo);
+            let (x, y) = self.others.split_at_mut(h);
+            std::mem::swap(&mut x[l].1, &mut y[0].1);
+        }
+    }
+
+    /// Every database part this shard has, with its index.
+    fn spaces(&self) -> impl Iterator<Item = (usize, &Space)> + '_ {
+        std::iter::once((0, &self.main)).chain(self.others.iter().map(|(d, s)| (*d as usize, &**s)))
     }
 }
 
@@ -155,7 +256,8 @@ pub enum Origin {
 /// shards are still locked (so observers see commits in apply order).
 pub struct Commit<'a> {
     pub origin: Origin,
-    pub touched: &'a [Bytes],
+    /// Keys written, each with its database.
+    pub touched: &'a [(usize, Bytes)],
     /// The commit's mutations, for the one observer that keeps them (the
     /// replication log takes them; no copy).
     pub mutations: std::cell::Cell<Vec<Mutation>>,
@@ -171,6 +273,8 @@ pub struct Commit<'a> {
 /// notify-keyspace-events character (`g`, `$`, `l`, `s`, `h`, `z`, `x`, `e`, `n`).
 #[derive(Clone, Debug)]
 pub struct KeyEvent {
+    /// The database the key is in.
+    pub db: usize,
     pub class: u8,
     pub event: &'static str,
     pub key: Bytes,
@@ -186,14 +290,19 @@ pub trait CommitObserver: Send + Sync {
     /// Whether keyspace events should be collected (notifications).
     fn wants_events(&self) -> bool;
     fn on_commit(&self, commit: &Commit<'_>);
-    /// Keys somebody watches (FLUSHALL touches those that exist).
-    fn watched_keys(&self) -> Vec<Bytes> {
+    /// Keys somebody watches, each with its database (FLUSHALL, FLUSHDB
+    /// and SWAPDB touch those that exist).
+    fn watched_keys(&self) -> Vec<(usize, Bytes)> {
         Vec::new()
     }
 }
 
+/// The keyspace: every database, sharded. Memory accounting, eviction,
+/// statistics and expiry are over all databases together.
 pub struct Db {
     shards: Box<[Mutex<Shard>]>,
+    /// How many databases there are (`databases`; fixed at start).
+    databases: usize,
     hasher: ahash::RandomState,
     used: AtomicUsize,
     pub stats: EngineStats,
@@ -202,11 +311,12 @@ pub struct Db {
     /// On a replica, expired keys are hidden but only deleted by the master's DEL.
     replica: AtomicBool,
     observer: OnceLock<Arc<dyn CommitObserver>>,
-    /// Keys that blocked clients wait on, with how many waiters each.
-    waited: Mutex<ahash::HashMap<Bytes, usize>>,
+    /// Keys (with their database) that blocked clients wait on, with how
+    /// many waiters each.
+    waited: Mutex<ahash::HashMap<(usize, Bytes), usize>>,
     waited_count: AtomicUsize,
     /// Waited-on keys that received data and must be served.
-    ready: Mutex<Vec<Bytes>>,
+    ready: Mutex<Vec<(usize, Bytes)>>,
     ready_flag: AtomicBool,
     /// Round-robin position of the active expiry sweep.
     sweep_pos: AtomicUsize,
@@ -224,9 +334,16 @@ impl Default for Db {
 }
 
 impl Db {
+    /// A keyspace of 16 databases (Redis's default).
     pub fn new() -> Self {
+        Self::with_databases(16)
+    }
+
+    /// A keyspace of `databases` databases (at least 1).
+    pub fn with_databases(databases: usize) -> Self {
         Db {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            databases: databases.max(1),
             hasher: ahash::RandomState::new(),
             used: AtomicUsize::new(0),
             stats: EngineStats::default(),
@@ -242,6 +359,11 @@ impl Db {
             active_expire: AtomicBool::new(true),
             long_held: AtomicBool::new(false),
         }
+    }
+
+    /// How many databases there are.
+    pub fn databases(&self) -> usize {
+        self.databases
     }
 
     /// Installs the commit observer; only the first call takes effect.
@@ -377,6 +499,8 @@ impl Db {
             db: self,
             origin,
             guards,
+            index: 0,
+            log_index: 0,
             now: std::cell::Cell::new(0),
             collect_touched: touched,
             collect_mutations: mutations,
@@ -401,13 +525,13 @@ impl Db {
         origin: Origin,
         muts: impl Iterator<Item = &'m Mutation> + Clone,
     ) -> Keys<'_> {
-        if muts.clone().any(|m| matches!(m, Mutation::FlushAll)) {
+        if muts.clone().any(|m| m.whole_keyspace()) {
             let idx: Vec<usize> = (0..SHARDS).collect();
             return self.lock_indices_as(origin, &idx);
         }
         let mut idx: SmallVec<[usize; 4]> = SmallVec::new();
         for m in muts {
-            if matches!(m, Mutation::Publish { .. } | Mutation::Script(_)) {
+            if !m.has_keys() {
                 continue;
             }
             let (a, b) = m.keys();
@@ -433,59 +557,91 @@ impl Db {
         }
     }
 
-    /// Total number of keys (including expired keys not yet deleted, like Redis's DBSIZE).
+    /// Total number of keys in every database (including expired keys not
+    /// yet deleted, like Redis's DBSIZE).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().spaces().map(|(_, s)| s.len()).sum::<usize>())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// (keys, keys with expiry) for INFO keyspace.
-    pub fn key_counts(&self) -> (usize, usize) {
-        self.shards.iter().fold((0, 0), |(k, v), s| {
+    /// (database, keys, keys with expiry) of every database holding keys,
+    /// in index order (INFO keyspace). One shard locked at a time.
+    pub fn key_counts(&self) -> Vec<(usize, usize, usize)> {
+        let mut by_db: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+        for s in self.shards.iter() {
             let s = s.lock();
-            (k + s.len(), v + s.volatile_len())
-        })
+            for (d, sp) in s.spaces() {
+                if !sp.is_empty() {
+                    let c = by_db.entry(d).or_default();
+                    c.0 += sp.len();
+                    c.1 += sp.volatile_len();
+                }
+            }
+        }
+        by_db.into_iter().map(|(d, (k, v))| (d, k, v)).collect()
     }
 
     // ---- blocked keys ----
 
-    /// Registers interest of one waiter in `key`.
-    pub fn add_waited(&self, key: &Bytes) {
+    /// Registers interest of one waiter in `key` of database `db`.
+    pub fn add_waited(&self, db: usize, key: &Bytes) {
         let mut w = self.waited.lock();
-        *w.entry(key.clone()).or_insert(0) += 1;
+        *w.entry((db, key.clone())).or_insert(0) += 1;
         self.waited_count.store(w.len(), Ordering::Release);
     }
 
-    pub fn remove_waited(&self, key: &Bytes) {
+    pub fn remove_waited(&self, db: usize, key: &Bytes) {
         let mut w = self.waited.lock();
-        if let Some(n) = w.get_mut(key) {
+        let k = (db, key.clone());
+        if let Some(n) = w.get_mut(&k) {
             *n -= 1;
             if *n == 0 {
-                w.remove(key);
+                w.remove(&k);
             }
         }
         self.waited_count.store(w.len(), Ordering::Release);
     }
 
-    fn signal_ready(&self, key: &Bytes) {
+    fn signal_ready(&self, db: usize, key: &Bytes) {
         if self.waited_count.load(Ordering::Acquire) == 0 {
             return;
         }
-        if !self.waited.lock().contains_key(key) {
+        let k = (db, key.clone());
+        if !self.waited.lock().contains_key(&k) {
             return;
         }
+        self.push_ready(k);
+    }
+
+    fn push_ready(&self, k: (usize, Bytes)) {
         let mut r = self.ready.lock();
-        if !r.contains(key) {
-            r.push(key.clone());
+        if !r.contains(&k) {
+            r.push(k);
         }
         self.ready_flag.store(true, Ordering::Release);
     }
 
-    /// Keys that received data while clients wait on them.
-    pub fn take_ready(&self) -> Vec<Bytes> {
+    /// The keys waited on in database `db` (SWAPDB: Redis's
+    /// scanDatabaseForReadyKeys).
+    fn waited_in(&self, db: usize) -> Vec<Bytes> {
+        if self.waited_count.load(Ordering::Acquire) == 0 {
+            return Vec::new();
+        }
+        let w = self.waited.lock();
+        w.keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
+    /// Keys (with their database) that received data while clients wait on them.
+    pub fn take_ready(&self) -> Vec<(usize, Bytes)> {
         if !self.ready_flag.load(Ordering::Acquire) {
             return Vec::new();
         }
@@ -499,17 +655,15 @@ impl Db {
     /// Samples keys with a TTL in a few shards and returns those that have
     /// expired, without deleting them (for a caller that deletes them its own
     /// way, e.g. a replica's near cache outside the replication log).
-    pub fn sample_expired(&self, shards: usize) -> Vec<Bytes> {
+    pub fn sample_expired(&self, shards: usize) -> Vec<(usize, Bytes)> {
         let mut out = Vec::new();
         let now = now_ms();
         for _ in 0..shards {
             let i = self.sweep_pos.fetch_add(1, Ordering::Relaxed) % SHARDS;
             let shard = self.shards[i].lock();
-            let n = shard.volatile.len();
-            for _ in 0..n.min(20) {
-                let k = &shard.volatile[rand::random::<usize>() % n];
-                if shard.map.get(k).is_some_and(|e| e.is_expired(now)) {
-                    let k = Bytes::copy_from_slice(k);
+            for (d, space) in shard.spaces() {
+                for k in space.sample_expired(now) {
+                    let k = (d, k);
                     if !out.contains(&k) {
                         out.push(k);
                     }
@@ -537,24 +691,17 @@ impl Db {
                 };
                 let now = ks.now();
                 let shard = &ks.guards[0].1;
-                let n = shard.volatile.len();
-                if n == 0 {
+                let sample: usize = shard.spaces().map(|(_, s)| s.volatile.len().min(20)).sum();
+                if sample == 0 {
                     break;
                 }
-                let sample = n.min(20);
-                let mut expired: Vec<Bytes> = Vec::new();
-                for _ in 0..sample {
-                    let j = rand::random::<usize>() % n;
-                    let k = &shard.volatile[j];
-                    if shard.map.get(k).is_some_and(|e| e.is_expired(now)) {
-                        let k = Bytes::copy_from_slice(k);
-                        if !expired.contains(&k) {
-                            expired.push(k);
-                        }
-                    }
-                }
+                let expired: Vec<(usize, Bytes)> = shard
+                    .spaces()
+                    .flat_map(|(d, s)| s.sample_expired(now).into_iter().map(move |k| (d, k)))
+                    .collect();
                 let count = expired.len();
-                for k in expired {
+                for (d, k) in expired {
+                    ks.select(d);
                     ks.expire_now(k);
                 }
                 deleted += count;
@@ -573,13 +720,19 @@ pub struct Keys<'a> {
     db: &'a Db,
     origin: Origin,
     guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
+    /// The database keys are read and written in (the client's SELECT).
+    index: usize,
+    /// The database of the last mutation logged: a mutation logged in
+    /// another one is preceded by a `Mutation::Select` (a log entry starts
+    /// in database 0).
+    log_index: usize,
     /// The command's time in ms, read from the clock on first use and then
     /// fixed (0 = not read yet): lookups of keys without a TTL never read it.
     now: std::cell::Cell<u64>,
     collect_touched: bool,
     collect_mutations: bool,
     collect_events: bool,
-    touched: Vec<Bytes>,
+    touched: Vec<(usize, Bytes)>,
     log: Vec<Mutation>,
     events: Vec<KeyEvent>,
     /// Pub/Sub messages applied from the replication stream, delivered by the observer.
@@ -644,13 +797,40 @@ impl<'a> Keys<'a> {
         self.db.long_held.store(true, Ordering::Release);
     }
 
-    /// (keys, keys with expiry) when this view holds every shard.
-    pub fn key_counts(&self) -> Option<(usize, usize)> {
-        (self.guards.len() == SHARDS).then(|| {
-            self.guards
-                .iter()
-                .fold((0, 0), |(k, v), (_, s)| (k + s.len(), v + s.volatile_len()))
-        })
+    /// The database this view reads and writes.
+    pub fn selected(&self) -> usize {
+        self.index
+    }
+
+    /// Makes this view read and write database `db` (SELECT; a transaction
+    /// or a script holding every shard may change it between commands).
+    pub fn select(&mut self, db: usize) {
+        self.index = db;
+    }
+
+    /// Number of keys in the selected database, when this view holds every
+    /// shard (DBSIZE).
+    pub fn db_len(&self) -> usize {
+        self.shards().map(|(_, s)| s.len()).sum()
+    }
+
+    /// (database, keys, keys with expiry) of every database holding keys,
+    /// when this view holds every shard (INFO keyspace inside a script).
+    pub fn key_counts(&self) -> Option<Vec<(usize, usize, usize)>> {
+        if self.guards.len() != SHARDS {
+            return None;
+        }
+        let mut by_db: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+        for (_, g) in &self.guards {
+            for (d, sp) in g.spaces() {
+                if !sp.is_empty() {
+                    let c = by_db.entry(d).or_default();
+                    c.0 += sp.len();
+                    c.1 += sp.volatile_len();
+                }
+            }
+        }
+        Some(by_db.into_iter().map(|(d, (k, v))| (d, k, v)).collect())
     }
 
     /// Ends a long hold before the view is dropped (the shards stay locked
@@ -705,11 +885,22 @@ impl<'a> Keys<'a> {
         }
     }
 
+    /// The selected database's part of the locked shard at `slot`.
+    fn space(&self, slot: usize) -> Option<&Space> {
+        self.guards[slot].1.space(self.index)
+    }
+
+    /// The selected database's part of the locked shard at `slot`, created
+    /// if needed (a write).
+    fn space_mut(&mut self, slot: usize) -> &mut Space {
+        self.guards[slot].1.space_mut(self.index)
+    }
+
     fn live_index(&mut self, key: &[u8]) -> Option<(usize, usize)> {
         let slot = self.slot(key);
-        let shard = &self.guards[slot].1;
-        let i = shard.map.get_index_of(key)?;
-        let expire_at = shard.map[i].expire_at;
+        let space = self.space(slot)?;
+        let i = space.map.get_index_of(key)?;
+        let expire_at = space.map[i].expire_at;
         if expire_at != 0 && expire_at <= self.now() {
             if !self.db.is_replica() {
                 self.expire_now(Bytes::copy_from_slice(key));
@@ -727,7 +918,7 @@ impl<'a> Keys<'a> {
             Some((slot, i)) => {
                 self.db.stats.keyspace_hits.add(1);
                 let no_touch = self.no_touch;
-                let e = &mut self.guards[slot].1.map[i];
+                let e = &mut self.space_mut(slot).map[i];
                 if !no_touch {
                     evict::touch(e, policy);
                 }
@@ -744,7 +935,7 @@ impl<'a> Keys<'a> {
     /// (TYPE, OBJECT, EXISTS-like checks inside writes).
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
         let (slot, i) = self.live_index(key)?;
-        Some(&self.guards[slot].1.map[i])
+        Some(&self.space(slot)?.map[i])
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
@@ -756,7 +947,7 @@ impl<'a> Keys<'a> {
     /// keyspace change (no mutation, not replicated).
     pub fn set_access(&mut self, key: &[u8], access: u32) {
         if let Some((slot, i)) = self.live_index(key) {
-            self.guards[slot].1.map[i].access = access;
+            self.space_mut(slot).map[i].access = access;
         }
     }
 
@@ -771,7 +962,7 @@ impl<'a> Keys<'a> {
     /// the node that runs the command delivers the message itself).
     pub fn log_only(&mut self, m: Mutation) {
         if self.collect_mutations {
-            self.log.push(m);
+            self.log_push(m);
         }
     }
 
@@ -787,6 +978,7 @@ impl<'a> Keys<'a> {
     pub fn emit_event(&mut self, class: u8, event: &'static str, key: &Bytes) {
         if self.collect_events {
             self.events.push(KeyEvent {
+                db: self.index,
                 class,
                 event,
                 key: key.clone(),
@@ -802,8 +994,11 @@ impl<'a> Keys<'a> {
         other: Option<&Bytes>,
     ) {
         let target = other.unwrap_or(key).clone();
-        if !existed && self.exists(&target) {
+        // COPY ... REPLACE deletes the old key and adds the copy: "new"
+        // either way, as Redis's dbAdd says.
+        if (!existed || ev.is_some_and(|(_, name)| name == "copy_to")) && self.exists(&target) {
             self.events.push(KeyEvent {
+                db: self.index,
                 class: b'n',
                 event: "new",
                 key: target.clone(),
@@ -812,12 +1007,14 @@ impl<'a> Keys<'a> {
         let Some((class, name)) = ev else { return };
         let subject = if name == "copy_to" { &target } else { key };
         self.events.push(KeyEvent {
+            db: self.index,
             class,
             event: name,
             key: subject.clone(),
         });
         if name == "rename_from" {
             self.events.push(KeyEvent {
+                db: self.index,
                 class,
                 event: "rename_to",
                 key: target,
@@ -831,6 +1028,7 @@ impl<'a> Keys<'a> {
         {
             // A collection emptied by the mutation was deleted by it.
             self.events.push(KeyEvent {
+                db: self.index,
                 class: b'g',
                 event: "del",
                 key: key.clone(),
@@ -870,28 +1068,63 @@ impl<'a> Keys<'a> {
             SRem { .. } => (b's', "srem"),
             ZAdd { .. } => (b'z', "zadd"),
             ZRem { .. } => (b'z', "zrem"),
-            FlushAll | Publish { .. } | Script(_) => return None,
+            FlushAll
+            | Publish { .. }
+            | Script(_)
+            | Select { .. }
+            | Move { .. }
+            | CopyDb { .. }
+            | SwapDb { .. }
+            | FlushDb => return None,
         })
     }
 
-    /// The locked shards, for whole-keyspace commands.
-    pub fn shards(&self) -> impl Iterator<Item = (usize, &Shard)> + '_ {
-        self.guards.iter().map(|(i, g)| (*i, &**g))
+    /// The selected database's part of each locked shard, for
+    /// whole-keyspace commands.
+    pub fn shards(&self) -> impl Iterator<Item = (usize, &Space)> + '_ {
+        let db = self.index;
+        self.guards
+            .iter()
+            .map(move |(i, g)| (*i, g.space(db).unwrap_or(&EMPTY_SPACE)))
     }
 
-    pub fn shard(&self, index: usize) -> Option<&Shard> {
+    /// Every database's part of locked shard `index` that holds keys, with
+    /// the database (a full sync's snapshot).
+    pub fn shard_databases(&self, index: usize) -> Vec<(usize, &Space)> {
         self.guards
             .iter()
             .find(|(i, _)| *i == index)
-            .map(|(_, g)| &**g)
+            .map(|(_, g)| g.spaces().filter(|(_, s)| !s.is_empty()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The selected database's part of shard `index`, if it is locked.
+    pub fn shard(&self, index: usize) -> Option<&Space> {
+        let db = self.index;
+        self.guards
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, g)| g.space(db).unwrap_or(&EMPTY_SPACE))
     }
 
     // ---- applying mutations ----
 
     fn record_touch(&mut self, key: &Bytes) {
         if self.collect_touched {
-            self.touched.push(key.clone());
+            self.touched.push((self.index, key.clone()));
         }
+    }
+
+    /// Records `m` for replication, after a `Select` if the selected
+    /// database is not the one the log is in.
+    fn log_push(&mut self, m: Mutation) {
+        if self.index != self.log_index {
+            self.log_index = self.index;
+            self.log.push(Mutation::Select {
+                db: self.index as u32,
+            });
+        }
+        self.log.push(m);
     }
 
     /// Applies one mutation. Returns the popped elements for `Pop`, else empty.
@@ -912,11 +1145,23 @@ impl<'a> Keys<'a> {
             self.log_only(m);
             return Vec::new();
         }
+        if let Mutation::Select { db } = m {
+            // From the stream: what follows is in database `db`.
+            self.index = db as usize;
+            return Vec::new();
+        }
         self.changes += 1;
-        if let Mutation::FlushAll = m {
-            self.flush_all();
+        if m.whole_keyspace() || matches!(m, Mutation::Move { .. } | Mutation::CopyDb { .. }) {
+            match &m {
+                Mutation::FlushAll => self.flush_all(),
+                Mutation::FlushDb => self.flush_db(),
+                Mutation::SwapDb { a, b } => self.swap_db(*a as usize, *b as usize),
+                Mutation::Move { key, db } => self.move_key(key, *db as usize),
+                Mutation::CopyDb { from, to, db } => self.copy_to_db(from, to, *db as usize),
+                _ => unreachable!(),
+            }
             if self.collect_mutations {
-                self.log.push(m);
+                self.log_push(m);
             }
             return Vec::new();
         }
@@ -940,7 +1185,7 @@ impl<'a> Keys<'a> {
         };
         let out = if self.collect_mutations {
             let out = self.apply_inner(&m);
-            self.log.push(m);
+            self.log_push(m);
             out
         } else if let Mutation::Put {
             key,
@@ -957,10 +1202,128 @@ impl<'a> Keys<'a> {
             self.push_events(ev, existed, &key, other.as_ref());
         }
         match other {
-            Some(to) => self.db.signal_ready(&to),
-            None => self.db.signal_ready(&key),
+            Some(to) => self.db.signal_ready(self.index, &to),
+            None => self.db.signal_ready(self.index, &key),
         }
         out
+    }
+
+    /// Whether `key` exists in database `db` (the selected one is kept).
+    fn exists_in(&mut self, db: usize, key: &[u8]) -> bool {
+        let keep = std::mem::replace(&mut self.index, db);
+        let r = self.exists(key);
+        self.index = keep;
+        r
+    }
+
+    /// Watched keys of the databases `dbs` that exist in one of them
+    /// (Redis's touchAllWatchedKeysInDb) are recorded as touched.
+    fn touch_watched_in(&mut self, dbs: &[usize]) {
+        if !self.collect_touched {
+            return;
+        }
+        let watched = self
+            .db
+            .observer
+            .get()
+            .map(|o| o.watched_keys())
+            .unwrap_or_default();
+        for (d, k) in watched {
+            if dbs.contains(&d) && dbs.iter().any(|&x| self.exists_in(x, &k)) {
+                self.touched.push((d, k));
+            }
+        }
+    }
+
+    /// MOVE: the key leaves the selected database for database `to`.
+    fn move_key(&mut self, key: &Bytes, to: usize) {
+        let from = self.index;
+        let Some(e) = self.remove_entry(key) else {
+            return;
+        };
+        self.record_touch(key);
+        self.index = to;
+        let existed = self.collect_events && self.exists(key);
+        self.insert_entry(key, e);
+        self.record_touch(key);
+        if self.collect_events {
+            if !existed {
+                self.emit_event(b'n', "new", key);
+            }
+            self.index = from;
+            self.emit_event(b'g', "move_from", key);
+            self.index = to;
+            self.emit_event(b'g', "move_to", key);
+        }
+        self.db.signal_ready(to, key);
+        self.index = from;
+    }
+
+    /// COPY ... DB: `from` of the selected database copied to `to` of
+    /// database `db`.
+    fn copy_to_db(&mut self, from: &Bytes, to: &Bytes, db: usize) {
+        let src = self.index;
+        let Some(e) = self.peek(from).cloned() else {
+            return;
+        };
+        self.index = db;
+        self.insert_entry(to, e);
+        self.record_touch(to);
+        if self.collect_events {
+            // The old key (REPLACE) is deleted and the copy added: "new"
+            // either way, as Redis's dbAdd says.
+            self.emit_event(b'n', "new", to);
+            self.emit_event(b'g', "copy_to", to);
+        }
+        self.db.signal_ready(db, to);
+        self.index = src;
+    }
+
+    /// FLUSHDB: empties the selected database.
+    fn flush_db(&mut self) {
+        assert!(self.all_locked(), "FLUSHDB needs every shard locked");
+        let db = self.index;
+        self.touch_watched_in(&[db]);
+        let mut freed = 0;
+        let mut old = Vec::new();
+        for (_, g) in self.guards.iter_mut() {
+            if let Some(sp) = g.space_mut_opt(db) {
+                freed += std::mem::take(&mut sp.used);
+                old.push(std::mem::take(sp));
+            }
+        }
+        self.free(freed, old);
+    }
+
+    /// SWAPDB: databases `a` and `b` trade their keys. Watchers of keys in
+    /// either that exist in either are touched, and clients blocked in
+    /// either on a key that now has data are served, as Redis 7.0 does.
+    fn swap_db(&mut self, a: usize, b: usize) {
+        assert!(self.all_locked(), "SWAPDB needs every shard locked");
+        if a == b {
+            return;
+        }
+        self.touch_watched_in(&[a, b]);
+        for (_, g) in self.guards.iter_mut() {
+            g.swap(a, b);
+        }
+        for d in [a, b] {
+            for k in self.db.waited_in(d) {
+                if self.exists_in(d, &k) {
+                    self.db.push_ready((d, k));
+                }
+            }
+        }
+    }
+
+    /// Gives back `freed` bytes of flushed databases; large ones are freed
+    /// off the command path.
+    fn free(&mut self, freed: usize, old: Vec<Space>) {
+        self.db.used.fetch_sub(freed, Ordering::Relaxed);
+        self.flushed = true;
+        if freed > 64 * 1024 * 1024 {
+            std::thread::spawn(move || drop(old));
+        }
     }
 
     fn flush_all(&mut self) {
@@ -972,29 +1335,27 @@ impl<'a> Keys<'a> {
                 .get()
                 .map(|o| o.watched_keys())
                 .unwrap_or_default();
-            for k in watched {
-                if self.exists(&k) {
-                    self.touched.push(k);
+            for (d, k) in watched {
+                if self.exists_in(d, &k) {
+                    self.touched.push((d, k));
                 }
             }
         }
         let mut freed = 0;
         let mut old = Vec::new();
         for (_, g) in self.guards.iter_mut() {
-            freed += g.used;
-            g.used = 0;
-            old.push((std::mem::take(&mut g.map), std::mem::take(&mut g.volatile)));
+            freed += std::mem::take(&mut g.main.used);
+            old.push(std::mem::take(&mut g.main));
+            for (_, sp) in std::mem::take(&mut g.others) {
+                freed += sp.used;
+                old.push(*sp);
+            }
         }
-        self.db.used.fetch_sub(freed, Ordering::Relaxed);
-        self.flushed = true;
-        // Large keyspaces are freed off the command path.
-        if freed > 64 * 1024 * 1024 {
-            std::thread::spawn(move || drop(old));
-        }
+        self.free(freed, old);
     }
 
     fn adjust(&mut self, slot: usize, before: usize, after: usize) {
-        let g = &mut self.guards[slot].1;
+        let g = self.space_mut(slot);
         g.used = g.used + after - before;
         if after >= before {
             self.db.used.fetch_add(after - before, Ordering::Relaxed);
@@ -1006,7 +1367,8 @@ impl<'a> Keys<'a> {
     /// Removes a key; returns its entry.
     fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
         let slot = self.slot(key);
-        let g = &mut self.guards[slot].1;
+        let db = self.index;
+        let g = self.guards[slot].1.space_mut_opt(db)?;
         let (k, e) = g.map.swap_remove_entry(key)?;
         if e.expire_at != 0 {
             g.volatile.swap_remove(key);
@@ -1021,7 +1383,8 @@ impl<'a> Keys<'a> {
         let slot = self.slot(key);
         let after = entry_bytes(key.len(), &e);
         let has_ttl = e.expire_at != 0;
-        let g = &mut self.guards[slot].1;
+        let db = self.db;
+        let g = self.guards[slot].1.space_mut(self.index);
         let before = match g.map.get_index_of(key) {
             Some(i) => {
                 e.scan_slot = g.map[i].scan_slot;
@@ -1030,7 +1393,7 @@ impl<'a> Keys<'a> {
                 entry_bytes(key.len(), &old)
             }
             None => {
-                e.scan_slot = self.db.scan_slot(key);
+                e.scan_slot = db.scan_slot(key);
                 g.ttl_changed(key, false, has_ttl);
                 g.map.insert(key.into(), e);
                 0
@@ -1054,7 +1417,7 @@ impl<'a> Keys<'a> {
         key: &[u8],
         f: impl FnOnce(&mut Entry) -> R,
     ) -> R {
-        let g = &mut self.guards[slot].1;
+        let g = self.space_mut(slot);
         let (k, e) = g.map.get_index_mut(i).unwrap();
         let before = entry_bytes(k.len(), e);
         let had_ttl = e.expire_at != 0;

@@ -123,7 +123,33 @@ pub enum Mutation {
         key: Bytes,
         members: Vec<Bytes>,
     },
+    /// Empty every database.
     FlushAll,
+    /// The mutations after this one (in the same commit) are in database
+    /// `db`; a commit starts in database 0. Changes nothing by itself.
+    Select {
+        db: u32,
+    },
+    /// Move a key (and its expiry) from the current database to database
+    /// `db`, replacing any key of that name there.
+    Move {
+        key: Bytes,
+        db: u32,
+    },
+    /// Copy `from` of the current database (with its expiry) to `to` of
+    /// database `db`, replacing any key of that name there.
+    CopyDb {
+        from: Bytes,
+        to: Bytes,
+        db: u32,
+    },
+    /// Databases `a` and `b` trade their keys.
+    SwapDb {
+        a: u32,
+        b: u32,
+    },
+    /// Empty the current database.
+    FlushDb,
     /// A Pub/Sub message, carried in the replication stream so that a PUBLISH
     /// at any node of a cluster reaches subscribers on every node. It changes
     /// no key; applying it delivers the message locally.
@@ -176,11 +202,50 @@ impl Mutation {
             | SAdd { key, .. }
             | SRem { key, .. }
             | ZAdd { key, .. }
-            | ZRem { key, .. } => (key, None),
-            Rename { from, to } | Copy { from, to } => (from, Some(to)),
-            FlushAll | Publish { .. } | Script(_) => {
-                unreachable!("FlushAll, Publish and Script have no key")
+            | ZRem { key, .. }
+            | Move { key, .. } => (key, None),
+            Rename { from, to } | Copy { from, to } | CopyDb { from, to, .. } => (from, Some(to)),
+            FlushAll | Publish { .. } | Script(_) | Select { .. } | SwapDb { .. } | FlushDb => {
+                unreachable!("{self:?} has no key")
             }
         }
+    }
+
+    /// One mutation per key of `keys` (each with its database), made by
+    /// `make`, in one commit: keys sorted by database, with a `Select`
+    /// before each database's run (a commit starts in database 0).
+    pub fn in_databases(
+        mut keys: Vec<(usize, Bytes)>,
+        make: impl Fn(Bytes) -> Mutation,
+    ) -> Vec<Mutation> {
+        keys.sort_by_key(|(d, _)| *d);
+        let mut out = Vec::with_capacity(keys.len());
+        let mut current = 0;
+        for (d, k) in keys {
+            if d != current {
+                current = d;
+                out.push(Mutation::Select { db: d as u32 });
+            }
+            out.push(make(k));
+        }
+        out
+    }
+
+    /// Whether [`Mutation::keys`] may be called (the mutation names keys).
+    pub fn has_keys(&self) -> bool {
+        use Mutation::*;
+        !matches!(
+            self,
+            FlushAll | Publish { .. } | Script(_) | Select { .. } | SwapDb { .. } | FlushDb
+        )
+    }
+
+    /// Whether the mutation changes whole databases (every shard must be
+    /// locked to apply it).
+    pub fn whole_keyspace(&self) -> bool {
+        matches!(
+            self,
+            Mutation::FlushAll | Mutation::FlushDb | Mutation::SwapDb { .. }
+        )
     }
 }

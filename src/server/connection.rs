@@ -594,7 +594,7 @@ async fn block(
     info.meta.lock().blocked = true;
     let waiter = shared
         .blocking
-        .register(&shared.db, client.id, client.resp3, req);
+        .register(&shared.db, client.db, client.id, client.resp3, req);
     let sleep = waiter.deadline_reached();
     tokio::pin!(sleep);
     let mut stop = shared.shutdown_requested();

@@ -39,6 +39,8 @@ enum State {
 
 pub struct Waiter {
     pub client_id: u64,
+    /// The database the waiter's keys are in (its client's SELECT).
+    db_index: usize,
     resp3: bool,
     req: BlockRequest,
     state: Mutex<State>,
@@ -80,17 +82,30 @@ impl Waiter {
     }
 }
 
+/// The waiters of one key, first come first.
+type Queue = VecDeque<Arc<Waiter>>;
+
 #[derive(Default)]
 pub struct BlockingRegistry {
-    queues: Mutex<ahash::HashMap<Bytes, VecDeque<Arc<Waiter>>>>,
+    /// Waiters by (database, key).
+    queues: Mutex<ahash::HashMap<(usize, Bytes), Queue>>,
 }
 
 impl BlockingRegistry {
     /// Registers a waiter for every key of `req`, then serves any key that got
     /// data between the command's check and the registration.
-    pub fn register(&self, db: &Db, client_id: u64, resp3: bool, req: BlockRequest) -> Arc<Waiter> {
+    /// `db_index` is the database the keys are in.
+    pub fn register(
+        &self,
+        db: &Db,
+        db_index: usize,
+        client_id: u64,
+        resp3: bool,
+        req: BlockRequest,
+    ) -> Arc<Waiter> {
         let waiter = Arc::new(Waiter {
             client_id,
+            db_index,
             resp3,
             req,
             state: Mutex::new(State::Waiting),
@@ -104,12 +119,14 @@ impl BlockingRegistry {
                     continue;
                 }
                 seen.push(k);
-                q.entry(k.clone()).or_default().push_back(waiter.clone());
-                db.add_waited(k);
+                q.entry((db_index, k.clone()))
+                    .or_default()
+                    .push_back(waiter.clone());
+                db.add_waited(db_index, k);
             }
         }
         for k in waiter.req.keys.clone() {
-            self.serve_key(db, &k);
+            self.serve_key(db, &(db_index, k));
         }
         self.serve_ready(db);
         waiter
@@ -124,13 +141,14 @@ impl BlockingRegistry {
                 continue;
             }
             seen.push(k);
-            if let Some(dq) = q.get_mut(k) {
+            let qk = (waiter.db_index, k.clone());
+            if let Some(dq) = q.get_mut(&qk) {
                 if let Some(pos) = dq.iter().position(|w| Arc::ptr_eq(w, waiter)) {
                     dq.remove(pos);
-                    db.remove_waited(k);
+                    db.remove_waited(waiter.db_index, k);
                 }
                 if dq.is_empty() {
-                    q.remove(k);
+                    q.remove(&qk);
                 }
             }
         }
@@ -163,7 +181,8 @@ impl BlockingRegistry {
     /// A waiter whose serve declines (the key holds a type it does not pop,
     /// e.g. a BZPOPMIN waiter on a list) is skipped, so the waiters behind it
     /// still get the data; the scan stops as soon as the key is gone.
-    pub fn serve_key(&self, db: &Db, key: &Bytes) {
+    pub fn serve_key(&self, db: &Db, qkey: &(usize, Bytes)) {
+        let key = &qkey.1;
         // Waiters that declined during this call, in queue order; once one
         // declined, the rest of the queue is scanned from a snapshot.
         let mut rest: Option<std::vec::IntoIter<Arc<Waiter>>> = None;
@@ -175,7 +194,7 @@ impl BlockingRegistry {
                 },
                 None => {
                     let q = self.queues.lock();
-                    match q.get(key).and_then(|dq| dq.front()) {
+                    match q.get(qkey).and_then(|dq| dq.front()) {
                         Some(w) => w.clone(),
                         None => return,
                     }
@@ -184,6 +203,7 @@ impl BlockingRegistry {
             let mut lock_keys: Vec<&Bytes> = vec![key];
             lock_keys.extend(waiter.req.extra_keys.iter());
             let mut ks = db.lock(&lock_keys);
+            ks.select(qkey.0);
             if !ks.exists(key) {
                 return;
             }
@@ -202,7 +222,7 @@ impl BlockingRegistry {
                     let q = self.queues.lock();
                     // Everything behind the declined waiter (everything, if
                     // it left the queue meanwhile).
-                    let snapshot: Vec<Arc<Waiter>> = match q.get(key) {
+                    let snapshot: Vec<Arc<Waiter>> = match q.get(qkey) {
                         Some(dq) => {
                             let start = dq
                                 .iter()

@@ -76,6 +76,8 @@ pub struct ClientMeta {
     pub lib_ver: Option<String>,
     pub sub: usize,
     pub psub: usize,
+    /// The selected database (SELECT).
+    pub db: usize,
 }
 
 impl ClientInfo {
@@ -133,7 +135,7 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -141,6 +143,7 @@ impl ClientInfo {
             self.created.elapsed().as_secs(),
             self.idle_secs(),
             flags,
+            m.db,
             m.sub,
             m.psub,
             if m.multi { 0 } else { -1 },

@@ -125,19 +125,20 @@ impl Hooks {
         let _ = self.downstream.set(observer);
     }
 
-    /// Publishes one keyspace event if the configured flags select it.
-    pub fn notify(&self, class: u8, event: &str, key: &[u8]) {
+    /// Publishes one keyspace event of database `db` if the configured
+    /// flags select it.
+    pub fn notify(&self, db: usize, class: u8, event: &str, key: &[u8]) {
         let flags = self.notify_flags.load(Ordering::Relaxed);
         if flags & notify::class_bit(class) == 0 {
             return;
         }
         if flags & notify::KEYSPACE != 0 {
-            let mut ch = b"__keyspace@0__:".to_vec();
+            let mut ch = format!("__keyspace@{db}__:").into_bytes();
             ch.extend_from_slice(key);
             self.pubsub.publish(&ch, event.as_bytes());
         }
         if flags & notify::KEYEVENT != 0 {
-            let ch = format!("__keyevent@0__:{event}");
+            let ch = format!("__keyevent@{db}__:{event}");
             self.pubsub.publish(ch.as_bytes(), key);
         }
     }
@@ -158,7 +159,7 @@ impl CommitObserver for Hooks {
         self.notify_flags.load(Ordering::Relaxed) & (notify::KEYSPACE | notify::KEYEVENT) != 0
     }
 
-    fn watched_keys(&self) -> Vec<bytes::Bytes> {
+    fn watched_keys(&self) -> Vec<(usize, bytes::Bytes)> {
         self.watches.watched_keys()
     }
 
@@ -178,7 +179,7 @@ impl CommitObserver for Hooks {
             }
         }
         for e in c.events {
-            self.notify(e.class, e.event, &e.key);
+            self.notify(e.db, e.class, e.event, &e.key);
         }
     }
 }

@@ -99,13 +99,16 @@ pub struct Shared<R: ?Sized + Send + Sync + 'static> {
     pub connected: AtomicUsize,
     /// Where commands go when not to the local engine (tiers, cluster); set once.
     pub router: OnceLock<Arc<R>>,
+    /// Set when this node serves database 0 only: the error SELECT, MOVE,
+    /// SWAPDB and COPY ... DB answer for any other database.
+    pub databases_refused: OnceLock<String>,
 }
 
 impl<R: ?Sized + Send + Sync + 'static> Shared<R> {
     /// The state of a server configured by `config` and bound to `local_addr`.
     pub fn new(config: &Config, local_addr: SocketAddr) -> Shared<R> {
         let (shutdown_tx, _) = signal::channel(false);
-        let db = Db::new();
+        let db = Db::with_databases(config.databases as usize);
         db.maxmemory.store(config.maxmemory, Ordering::Relaxed);
         db.set_policy(config.maxmemory_policy);
         let watches = Arc::new(WatchRegistry::default());
@@ -134,6 +137,7 @@ impl<R: ?Sized + Send + Sync + 'static> Shared<R> {
             shutdown_tx,
             connected: AtomicUsize::new(0),
             router: OnceLock::new(),
+            databases_refused: OnceLock::new(),
         }
     }
 

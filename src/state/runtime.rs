@@ -39,7 +39,7 @@ const PARAMS: &[(&str, Kind, &str)] = &[
     ("proto-max-bulk-len", Kind::Memory, "536870912"),
     ("timeout", Kind::Int, "0"),
     ("loglevel", Kind::LogLevel, "notice"),
-    ("databases", Kind::Immutable, "1"),
+    ("databases", Kind::Immutable, "16"),
     ("notify-keyspace-events", Kind::Str, ""),
     ("hz", Kind::Int, "10"),
     ("lfu-log-factor", Kind::Int, "10"),
@@ -147,6 +147,7 @@ impl RuntimeConfig {
             config.maxmemory_policy.name().to_string(),
         );
         values.insert("maxclients", config.maxclients.to_string());
+        values.insert("databases", config.databases.to_string());
         values.insert("proto-max-bulk-len", config.proto_max_bulk_len.to_string());
         values.insert("timeout", config.timeout.to_string());
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();

@@ -10,14 +10,17 @@ use parking_lot::Mutex;
 
 use crate::engine::{Commit, CommitObserver};
 
+/// A watched key: its database and its name.
+pub type WatchKey = (usize, Bytes);
+
 #[derive(Default)]
 pub struct WatchRegistry {
     watched: AtomicUsize,
-    map: Mutex<ahash::HashMap<Bytes, Vec<Arc<AtomicBool>>>>,
+    map: Mutex<ahash::HashMap<WatchKey, Vec<Arc<AtomicBool>>>>,
 }
 
 impl WatchRegistry {
-    pub fn watch(&self, key: &Bytes, flag: &Arc<AtomicBool>) {
+    pub fn watch(&self, key: &WatchKey, flag: &Arc<AtomicBool>) {
         let mut m = self.map.lock();
         let v = m.entry(key.clone()).or_default();
         if !v.iter().any(|f| Arc::ptr_eq(f, flag)) {
@@ -26,7 +29,7 @@ impl WatchRegistry {
         self.watched.store(m.len(), Ordering::Release);
     }
 
-    pub fn unwatch(&self, key: &Bytes, flag: &Arc<AtomicBool>) {
+    pub fn unwatch(&self, key: &WatchKey, flag: &Arc<AtomicBool>) {
         let mut m = self.map.lock();
         if let Some(v) = m.get_mut(key) {
             v.retain(|f| !Arc::ptr_eq(f, flag));
@@ -38,7 +41,7 @@ impl WatchRegistry {
     }
 
     /// Marks every client watching one of `keys` dirty.
-    pub fn touch(&self, keys: &[Bytes]) {
+    pub fn touch(&self, keys: &[WatchKey]) {
         let m = self.map.lock();
         for k in keys {
             if let Some(v) = m.get(k) {
@@ -70,7 +73,7 @@ impl CommitObserver for WatchRegistry {
         false
     }
 
-    fn watched_keys(&self) -> Vec<Bytes> {
+    fn watched_keys(&self) -> Vec<WatchKey> {
         self.map.lock().keys().cloned().collect()
     }
 

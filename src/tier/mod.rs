@@ -404,6 +404,10 @@ impl Coherence {
 /// with memory alone nothing is installed (zero overhead).
 pub fn install(server: &Arc<Shared>, config: &Config) {
     if let Some(router) = build(server, config) {
+        // The upstream's other databases are not reached yet.
+        let _ = server
+            .databases_refused
+            .set("ERR only database 0 is served in tiered mode".to_string());
         if server.router.set(router).is_err() {
             tracing::error!("another router is already installed; tiers disabled");
         }
