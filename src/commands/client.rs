@@ -39,6 +39,10 @@ pub struct ClientState {
     pub subscriptions: usize,
     pub channels: Vec<Bytes>,
     pub patterns: Vec<Bytes>,
+    /// Shard channels (SSUBSCRIBE).
+    pub shard_channels: Vec<Bytes>,
+    /// MONITOR was run: every command's line is sent here.
+    pub monitor: bool,
     /// This client's Pub/Sub queue, created on its first subscription.
     pub subscriber: Option<Arc<Subscriber>>,
     pub pubsub_rx: Option<mpsc::UnboundedReceiver<Message>>,
@@ -79,6 +83,8 @@ impl ClientState {
             subscriptions: 0,
             channels: Vec::new(),
             patterns: Vec::new(),
+            shard_channels: Vec::new(),
+            monitor: false,
             subscriber: None,
             pubsub_rx: None,
             reply_off: false,

@@ -152,6 +152,8 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         client_reply,
         "connection",
     ),
+    super::introspection::CLIENT_PAUSE,
+    super::introspection::CLIENT_UNPAUSE,
     Command::new(
         "help",
         2,

@@ -13,6 +13,8 @@ mod connection;
 mod dump;
 mod functions;
 mod hashes;
+mod info;
+pub(crate) mod introspection;
 mod keys;
 mod lists;
 mod pubsub;
@@ -263,6 +265,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         replication::COMMANDS,
         sort::COMMANDS,
         dump::COMMANDS,
+        introspection::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {
@@ -537,7 +540,7 @@ pub fn execute(
                 client.multi_dirty = true;
             }
             if args[0].eq_ignore_ascii_case(b"exec") {
-                refuse_exec(server, client, out, &e);
+                refuse_exec(server, client, out, &e, &args);
             } else {
                 reply_error(server, out, &e);
             }
@@ -565,13 +568,18 @@ pub fn execute(
                 client.multi_dirty = true;
                 if cmd.name == "exec" {
                     stats::record(cmd, stats::Outcome::Rejected);
-                    refuse_exec(server, client, out, e);
+                    refuse_exec(server, client, out, e, &args);
                     return Flow::Continue;
                 }
             }
             return rejected(out, e);
         }
         return wait_for_script(server, args);
+    }
+    // CLIENT PAUSE: as Redis, checked before MULTI queueing; the client
+    // waits off the runtime's workers and its command is checked again.
+    if introspection::must_wait(server, client, cmd, &args) {
+        return Flow::Wait(args, Box::pin(server.pause.wait()));
     }
     if !cmd.has(flags::MULTI_CTRL) {
         if let Some(queue) = client.multi.as_mut() {
@@ -597,6 +605,9 @@ pub fn execute(
     if let Some(router) = server.router.get() {
         if let Some(reply) = router.route(server, client, cmd, &args) {
             stats::record(cmd, stats::Outcome::Routed);
+            if server.monitors.active() && !cmd.has(flags::ADMIN) {
+                introspection::feed_monitors(server, client, &args);
+            }
             if cmd.has(flags::BLOCKING) {
                 client.deferred_block = Some(!matches!(cmd.name, "blmove" | "brpoplpush"));
             }
@@ -612,12 +623,14 @@ pub fn execute(
         client.oom_at_start = !server.db.ensure_memory();
     }
     let mark = out.len();
+    introspection::before_call(server, client, cmd, &args);
     let started = stats::start();
     let Some(flow) = run_locked(server, client, cmd, &args, out) else {
         // A script took the keyspace between the check above and the lock.
         return wait_for_script(server, args);
     };
-    record_ran(server, cmd, started, out, mark);
+    let us = record_ran(server, cmd, started, out, mark);
+    introspection::after_call(server, client, cmd, &args, us);
     serve_ready(server);
     flow
 }
@@ -660,21 +673,38 @@ fn reply_error(server: &Shared, out: &mut Reply, msg: &str) {
 }
 
 /// An EXEC refused before it ran (Redis's rejectCommand): the transaction
-/// is discarded, the reply says why, and the router releases what it kept.
-fn refuse_exec(server: &Shared, client: &mut ClientState, out: &mut Reply, e: &str) {
+/// is discarded, the reply says why, the monitors see the EXEC (closing
+/// the MULTI they saw), and the router releases what it kept.
+fn refuse_exec(
+    server: &Shared,
+    client: &mut ClientState,
+    out: &mut Reply,
+    e: &str,
+    args: &[Bytes],
+) {
     reply_error(server, out, &transactions::abort_exec(server, client, e));
+    if server.monitors.active() {
+        introspection::feed_monitors(server, client, args);
+    }
     if let Some(router) = server.router.get() {
         router.transaction_aborted(client);
     }
 }
 
 /// Counts a call that ran: its time, and whether its reply is an error.
-fn record_ran(server: &Shared, cmd: &'static Command, started: u64, out: &Reply, mark: usize) {
+/// Returns its duration in µs.
+fn record_ran(
+    server: &Shared,
+    cmd: &'static Command,
+    started: u64,
+    out: &Reply,
+    mark: usize,
+) -> u64 {
     let failed = matches!(out.buf.get(mark), Some(b'-' | b'!'));
     if failed {
         server.stats.count_error(&out.buf[mark..]);
     }
-    stats::record(cmd, stats::Outcome::Ran { started, failed });
+    stats::record(cmd, stats::Outcome::Ran { started, failed })
 }
 
 pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -767,9 +797,11 @@ pub fn run_detached(
 pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes]) {
     ctx.client.last_command = cmd.name;
     let mark = ctx.out.len();
+    introspection::before_call(ctx.server, ctx.client, cmd, args);
     let started = stats::start();
     (cmd.handler)(ctx, args);
-    record_ran(ctx.server, cmd, started, ctx.out, mark);
+    let us = record_ran(ctx.server, cmd, started, ctx.out, mark);
+    introspection::after_call(ctx.server, ctx.client, cmd, args, us);
     ctx.block = None;
 }
 

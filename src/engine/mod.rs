@@ -201,6 +201,9 @@ pub struct Db {
     policy: AtomicU8,
     /// On a replica, expired keys are hidden but only deleted by the master's DEL.
     replica: AtomicBool,
+    /// Clients are paused (CLIENT PAUSE): the keyspace is kept as it is, as
+    /// on a replica (expired keys hidden, no sweep, no eviction).
+    frozen: AtomicBool,
     observer: OnceLock<Arc<dyn CommitObserver>>,
     /// Keys that blocked clients wait on, with how many waiters each.
     waited: Mutex<ahash::HashMap<Bytes, usize>>,
@@ -233,6 +236,7 @@ impl Db {
             maxmemory: AtomicU64::new(0),
             policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
             replica: AtomicBool::new(false),
+            frozen: AtomicBool::new(false),
             observer: OnceLock::new(),
             waited: Mutex::new(Default::default()),
             waited_count: AtomicUsize::new(0),
@@ -259,6 +263,17 @@ impl Db {
 
     pub fn is_replica(&self) -> bool {
         self.replica.load(Ordering::Relaxed)
+    }
+
+    /// CLIENT PAUSE in force or lifted (see `frozen`).
+    pub fn set_frozen(&self, on: bool) {
+        self.frozen.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether expired keys stay (hidden) and nothing is evicted: on a
+    /// replica, and while clients are paused.
+    pub fn keeps_keys(&self) -> bool {
+        self.replica.load(Ordering::Relaxed) || self.frozen.load(Ordering::Relaxed)
     }
 
     pub fn policy(&self) -> EvictionPolicy {
@@ -523,7 +538,7 @@ impl Db {
     /// a few shards (one shard locked at a time) and deletes the expired ones.
     /// Returns the number of keys deleted.
     pub fn active_expire_cycle(&self, shards_per_cycle: usize) -> usize {
-        if self.is_replica() || !self.active_expire.load(Ordering::Relaxed) {
+        if self.keeps_keys() || !self.active_expire.load(Ordering::Relaxed) {
             return 0;
         }
         let mut deleted = 0;
@@ -711,7 +726,7 @@ impl<'a> Keys<'a> {
         let i = shard.map.get_index_of(key)?;
         let expire_at = shard.map[i].expire_at;
         if expire_at != 0 && expire_at <= self.now() {
-            if !self.db.is_replica() {
+            if !self.db.keeps_keys() {
                 self.expire_now(Bytes::copy_from_slice(key));
             }
             return None;

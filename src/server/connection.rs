@@ -302,6 +302,7 @@ impl Conn<'_> {
                     return Ok(false);
                 }
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                shared.stats.reads.add(1);
                 let held = self.inbuf.len() + held_input(&self.parser, client);
                 if over_query_limit(shared, client, held) {
                     return Ok(false);
@@ -454,6 +455,13 @@ fn write_message(out: &mut Reply, msg: Message) -> usize {
             out.bulk(&channel);
             out.bulk(&payload);
         }
+        Message::SMessage { channel, payload } => {
+            out.push(3);
+            out.bulk(b"smessage");
+            out.bulk(&channel);
+            out.bulk(&payload);
+        }
+        Message::Monitor(line) => out.raw(&line),
     }
     size
 }
@@ -487,6 +495,7 @@ async fn flush(
         .stats
         .net_output_bytes
         .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    shared.stats.writes.add(1);
     out.buf.clear();
     Ok(())
 }
