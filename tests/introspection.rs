@@ -392,3 +392,46 @@ fn memory_stats_and_doctor_answer() {
     assert!(malloc.contains("jemalloc"), "{malloc}");
     let _: () = q(&mut c, &["MEMORY", "PURGE"]);
 }
+
+#[test]
+fn cluster_master_monitors_see_forwarded_writes_and_spublish_crosses_nodes() {
+    use common::cluster::Cluster;
+    let c = Cluster::start(2);
+    let m = c.master();
+    let f = c.followers(m)[0];
+    let (mp, fp) = (c.nodes[m].port, c.nodes[f].port);
+    let raw = |port: u16| {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { s }
+    };
+    let mut mon = raw(mp);
+    mon.send(&words("MONITOR"));
+    assert_eq!(mon.read_reply(), "+OK\r\n");
+    let mut sub = raw(mp);
+    sub.send(&words("SSUBSCRIBE shard"));
+    assert_eq!(
+        sub.read_reply(),
+        "*3\r\n$10\r\nssubscribe\r\n$5\r\nshard\r\n:1\r\n"
+    );
+    // A write at the follower runs at the master, whose monitors see it.
+    let mut w = raw(fp);
+    w.send(&words("SET forwarded v"));
+    assert_eq!(w.read_reply(), "+OK\r\n");
+    let mut seen = Vec::new();
+    while !seen.iter().any(|a| a == r#""SET" "forwarded" "v""#) {
+        assert!(
+            seen.len() < 100,
+            "the master's monitor never saw the SET: {seen:?}"
+        );
+        seen.push(parse_monitor(&mon.read_reply()).1);
+    }
+    // SPUBLISH at the follower reaches the master's shard subscriber.
+    w.send(&words("SPUBLISH shard hi"));
+    let n = w.read_reply();
+    assert!(n.starts_with(':'), "{n}");
+    assert_eq!(
+        sub.read_reply(),
+        "*3\r\n$8\r\nsmessage\r\n$5\r\nshard\r\n$2\r\nhi\r\n"
+    );
+}

@@ -14,9 +14,13 @@
 /// (`Mutation.script`: script cache, function libraries). A version-1 node
 /// cannot read it, so this build no longer speaks 1: a cluster of
 /// version-1 nodes is upgraded by a full restart, not a rolling one.
-pub const PROTOCOL_VERSION: u32 = 2;
+///
+/// 3: a Pub/Sub message may be a shard channel's (`Publish.shard`,
+/// SPUBLISH). A version-2 node would deliver it to the plain channel of
+/// the same name, so this build no longer speaks 2.
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The oldest version this build still speaks.
-pub const MIN_PROTOCOL_VERSION: u32 = 2;
+pub const MIN_PROTOCOL_VERSION: u32 = 3;
 
 /// What this node speaks: (newest, oldest).
 pub type Speaks = (u32, u32);

@@ -516,6 +516,9 @@ pub fn execute_deferrable(
     }
     let reply = router.route_pipelined(server, client, cmd, args)?;
     stats::record(cmd, stats::Outcome::Routed);
+    if server.monitors.active() && !cmd.has(flags::ADMIN) {
+        introspection::feed_monitors(server, client, args);
+    }
     server.stats.commands.add(1);
     client.last_command = cmd.name;
     Some(reply)

@@ -284,6 +284,13 @@ fn sunsubscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 
 fn spublish(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     let n = ctx.server.pubsub.spublish(&args[1], &args[2]);
+    // In cluster mode the message travels the replication stream to the
+    // other nodes, as PUBLISH's does.
+    ctx.ks.log_only(crate::engine::Mutation::Publish {
+        channel: super::util::owned(&args[1]),
+        payload: super::util::owned(&args[2]),
+        shard: true,
+    });
     ctx.out.int(n as i64);
 }
 
@@ -342,6 +349,7 @@ fn publish(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     ctx.ks.log_only(crate::engine::Mutation::Publish {
         channel: super::util::owned(&args[1]),
         payload: super::util::owned(&args[2]),
+        shard: false,
     });
     ctx.out.int(n as i64);
 }

@@ -161,7 +161,7 @@ pub struct Commit<'a> {
     pub mutations: std::cell::Cell<Vec<Mutation>>,
     pub events: &'a [KeyEvent],
     /// Pub/Sub messages to deliver locally (replicated PUBLISH).
-    pub published: &'a [(Bytes, Bytes)],
+    pub published: &'a [(Bytes, Bytes, bool)],
     /// Changes to the scripting state (replicated script and library loads).
     pub scripts: &'a [ScriptOp],
     pub flushed: bool,
@@ -598,7 +598,7 @@ pub struct Keys<'a> {
     log: Vec<Mutation>,
     events: Vec<KeyEvent>,
     /// Pub/Sub messages applied from the replication stream, delivered by the observer.
-    published: Vec<(Bytes, Bytes)>,
+    published: Vec<(Bytes, Bytes, bool)>,
     /// Scripting changes applied through this view, handed to the observer.
     scripts: Vec<ScriptOp>,
     event_override: Option<(u8, &'static str)>,
@@ -915,9 +915,15 @@ impl<'a> Keys<'a> {
     /// conditions; on a type mismatch (possible only on a diverged replica) a
     /// collection mutation replaces the value with a fresh collection.
     pub fn apply(&mut self, m: Mutation) -> Vec<Elem> {
-        if let Mutation::Publish { channel, payload } = &m {
+        if let Mutation::Publish {
+            channel,
+            payload,
+            shard,
+        } = &m
+        {
             // Delivered by the commit observer; logged for replication.
-            self.published.push((channel.clone(), payload.clone()));
+            self.published
+                .push((channel.clone(), payload.clone(), *shard));
             self.log_only(m);
             return Vec::new();
         }
