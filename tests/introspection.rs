@@ -78,6 +78,25 @@ fn slowlog_keeps_entries_as_redis_formats_them() {
         .collect();
     assert_eq!(args, ["CONFIG", "SET", "requirepass", "(redacted)"]);
 
+    // A blocked command enters the log once served, after the write that
+    // served it.
+    let mut b = s.raw_served();
+    b.send(&words("BLPOP list 0"));
+    assert!(wait_for(Duration::from_secs(10), || {
+        let info: String = q(&mut c, &["INFO", "clients"]);
+        info_field(&info, "blocked_clients").as_deref() == Some("1")
+    }));
+    let _: i64 = q(&mut c, &["LPUSH", "list", "x"]);
+    assert!(b.read_reply().starts_with("*2\r\n"));
+    assert!(wait_for(Duration::from_secs(10), || {
+        let log: Value = q(&mut c, &["SLOWLOG", "GET", "1"]);
+        let first: Vec<String> = items(&items(&log)[0])[3..4]
+            .iter()
+            .flat_map(|a| items(a).iter().map(bulk).collect::<Vec<_>>())
+            .collect();
+        first == ["BLPOP", "list", "0"]
+    }));
+
     let len: i64 = q(&mut c, &["SLOWLOG", "LEN"]);
     assert!(len >= 4, "{len}");
     let _: () = q(&mut c, &["CONFIG", "SET", "slowlog-max-len", "2"]);

@@ -228,10 +228,10 @@ pub fn feed_monitors(server: &Shared, client: &ClientState, args: &[Bytes]) {
     server.monitors.feed(0, &origin(client), &redacted(args));
 }
 
-/// After a call ran for `us` µs: the slow log, the latency monitor,
-/// MONITOR. Three relaxed loads when none of them wants it.
+/// The slow log's part of [`after_call`] (EXEC itself is not logged, its
+/// commands are).
 #[inline]
-pub fn after_call(
+pub fn log_slow(
     server: &Shared,
     client: &ClientState,
     cmd: &'static Command,
@@ -242,6 +242,21 @@ pub fn after_call(
         let name = client.info.meta.lock().name.clone().unwrap_or_default();
         let peer = client.info.addr.to_string();
         server.slowlog.push(&redacted(args), us, peer, name);
+    }
+}
+
+/// After a call ran for `us` µs: the slow log, the latency monitor,
+/// MONITOR. Three relaxed loads when none of them wants it.
+#[inline]
+pub fn after_call(
+    server: &Shared,
+    client: &ClientState,
+    cmd: &'static Command,
+    args: &[Bytes],
+    us: u64,
+) {
+    if client.blocked_call.is_none() {
+        log_slow(server, client, cmd, args, us);
     }
     let event = if cmd.has(FAST) {
         "fast-command"

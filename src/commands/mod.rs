@@ -633,6 +633,10 @@ pub fn execute(
         return wait_for_script(server, args);
     };
     let us = record_ran(server, cmd, started, out, mark);
+    if matches!(flow, Flow::Block(_)) {
+        // Monitors see it now; the slow log once it is served.
+        client.blocked_call = Some((cmd, args.clone(), us));
+    }
     introspection::after_call(server, client, cmd, &args, us);
     serve_ready(server);
     flow
@@ -806,6 +810,13 @@ pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes])
     let us = record_ran(ctx.server, cmd, started, ctx.out, mark);
     introspection::after_call(ctx.server, ctx.client, cmd, args, us);
     ctx.block = None;
+}
+
+/// A blocked command was served or timed out: it enters the slow log now.
+pub fn unblocked(server: &Arc<Shared>, client: &mut ClientState) {
+    if let Some((cmd, args, us)) = client.blocked_call.take() {
+        introspection::log_slow(server, client, cmd, &args, us);
+    }
 }
 
 /// Serves clients blocked on keys that received data.

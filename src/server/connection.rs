@@ -35,6 +35,9 @@ const OUT_KEEP: usize = 2 * OUT_FLUSH;
 const IN_INITIAL: usize = 16 * 1024;
 /// An input buffer that grew past this is replaced between requests.
 const IN_KEEP: usize = 64 * 1024;
+/// An idle client's empty input buffer is released after this long
+/// (Redis's clientsCronResizeQueryBuffer: idle more than 2 s).
+const IN_IDLE_RELEASE: Duration = Duration::from_secs(3);
 
 pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, addr: SocketAddr) {
     let _ = socket.set_nodelay(true);
@@ -225,7 +228,9 @@ impl Conn<'_> {
                 self.flush().await?;
                 let held = held_input(&self.parser, self.client);
                 let (socket, client, out) = (&mut *self.socket, &mut *self.client, &mut self.out);
-                if !block(shared, socket, client, req, &mut self.inbuf, held, out).await? {
+                let kept = block(shared, socket, client, req, &mut self.inbuf, held, out).await?;
+                commands::unblocked(shared, client);
+                if !kept {
                     return Ok(false);
                 }
             }
@@ -311,6 +316,12 @@ impl Conn<'_> {
             _ = info.kill.notified() => return Ok(false),
             _ = self.stop.changed() => return Ok(false),
             _ = idle_sleep => return Ok(false),
+            _ = tokio::time::sleep(IN_IDLE_RELEASE), if self.inbuf.capacity() > 0 && self.inbuf.is_empty() => {
+                // Idle: give the read buffer back (the next read allocates).
+                self.inbuf = BytesMut::new();
+                info.mem.qbuf_free.store(0, Ordering::Relaxed);
+                return Ok(true);
+            }
         }
         Ok(!info.killed.load(Ordering::Acquire))
     }
