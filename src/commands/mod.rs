@@ -604,7 +604,11 @@ pub fn execute(
             return Flow::Continue;
         }
     }
-    client.last_command = cmd.name;
+    client.last_command = match full_name {
+        Cow::Borrowed(name) => name,
+        // A subcommand: CLIENT LIST shows `client|list`.
+        Cow::Owned(_) => stats::full_name(cmd),
+    };
     if let Some(router) = server.router.get() {
         if let Some(reply) = router.route(server, client, cmd, &args) {
             stats::record(cmd, stats::Outcome::Routed);
@@ -802,7 +806,7 @@ pub fn run_detached(
 
 /// Runs one queued command inside EXEC, with every shard already locked.
 pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes]) {
-    ctx.client.last_command = cmd.name;
+    ctx.client.last_command = stats::full_name(cmd);
     let mark = ctx.out.len();
     introspection::before_call(ctx.server, ctx.client, cmd, args);
     let started = stats::start();

@@ -115,6 +115,14 @@ thread_local! {
     };
 }
 
+/// A command's full name (`get`, `client|list`), for CLIENT LIST's `cmd=`.
+pub fn full_name(cmd: &'static Command) -> &'static str {
+    let ix = index();
+    ix.slot
+        .get(&(cmd as *const Command as usize))
+        .map_or(cmd.name, |&slot| ix.names[slot].as_str())
+}
+
 /// What happened to one call.
 pub enum Outcome {
     /// Ran since `started` (see [`start`]); `failed` if it replied with an error.

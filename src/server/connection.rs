@@ -130,6 +130,11 @@ impl Conn<'_> {
         if !self.inbuf.is_empty() {
             info.last_active_ms
                 .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+            // As Redis's querybuf while the batch runs: everything read
+            // (CLIENT LIST shows `qbuf=26` for its own request).
+            info.mem
+                .qbuf
+                .store(self.inbuf.len() as u64, Ordering::Relaxed);
         }
         loop {
             let limits = ParseLimits {
