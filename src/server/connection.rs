@@ -261,6 +261,12 @@ impl Conn<'_> {
             self.out.buf = BytesMut::new();
         }
         give_back_input(&mut self.inbuf, &mut self.parser);
+        // An emptied buffer takes back the room its parsed requests held
+        // (no allocation: their bytes are released by now), so CLIENT
+        // LIST's qbuf + qbuf-free stays at 16 KB as Redis's does.
+        if self.inbuf.is_empty() && (1..IN_INITIAL).contains(&self.inbuf.capacity()) {
+            self.inbuf.reserve(IN_INITIAL);
+        }
         let client = &*self.client;
         publish_memory(&client.info, &self.inbuf, &self.parser, client, &self.out);
         // A MULTI queue grows without a read: check it before waiting.
