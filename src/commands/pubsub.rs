@@ -150,7 +150,7 @@ fn sync_counts(ctx: &mut Ctx<'_, '_>) {
 fn confirm(ctx: &mut Ctx<'_, '_>, kind: &[u8], name: Option<&[u8]>) {
     // As Redis: a shard confirmation counts shard channels, the others
     // channels and patterns.
-    let count = if kind.starts_with(b"s") {
+    let count = if kind == b"ssubscribe" || kind == b"sunsubscribe" {
         ctx.client.shard_channels.len()
     } else {
         ctx.client.channels.len() + ctx.client.patterns.len()
