@@ -173,6 +173,7 @@ impl Router for ClusterTieredRouter {
             ks.log_only(Mutation::Publish {
                 channel: Bytes::copy_from_slice(&args[1]),
                 payload: Bytes::copy_from_slice(&args[2]),
+                shard: false,
             });
         }
         self.tier.route(server, client, cmd, args)

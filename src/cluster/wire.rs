@@ -246,9 +246,14 @@ pub fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
         }),
         E::SwapDb { a, b } => M::SwapDb(pb::SwapDb { a: *a, b: *b }),
         E::FlushDb => M::Flushdb(pb::FlushDb {}),
-        E::Publish { channel, payload } => M::Publish(pb::Publish {
+        E::Publish {
+            channel,
+            payload,
+            shard,
+        } => M::Publish(pb::Publish {
             channel: b(channel),
             payload: b(payload),
+            shard: *shard,
         }),
         E::Script(op) => M::Script(script_op_to_pb(op)),
     };
@@ -375,6 +380,7 @@ pub fn mutation_from_pb(m: pb::Mutation) -> Option<Mutation> {
         M::Publish(p) => E::Publish {
             channel: p.channel,
             payload: p.payload,
+            shard: p.shard,
         },
         M::Script(op) => E::Script(script_op_from_pb(op)?),
     })
@@ -557,6 +563,7 @@ mod tests {
             _ => Mutation::Publish {
                 channel: key,
                 payload: bytes(rng),
+                shard: rng.gen(),
             },
         }
     }
@@ -855,6 +862,12 @@ mod tests {
             Mutation::Publish {
                 channel: k("news"),
                 payload: k(""),
+                shard: false,
+            },
+            Mutation::Publish {
+                channel: k("news"),
+                payload: k("x"),
+                shard: true,
             },
             Mutation::Script(ScriptOp::Load(k("return 1"))),
             Mutation::Script(ScriptOp::Flush),

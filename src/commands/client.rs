@@ -42,6 +42,13 @@ pub struct ClientState {
     pub subscriptions: usize,
     pub channels: Vec<Bytes>,
     pub patterns: Vec<Bytes>,
+    /// Shard channels (SSUBSCRIBE).
+    pub shard_channels: Vec<Bytes>,
+    /// MONITOR was run: every command's line is sent here.
+    pub monitor: bool,
+    /// A blocking command that blocked, with its run's duration (µs): as
+    /// Redis, it enters the slow log once it is served or times out.
+    pub blocked_call: Option<(&'static Command, Vec<Bytes>, u64)>,
     /// This client's Pub/Sub queue, created on its first subscription.
     pub subscriber: Option<Arc<Subscriber>>,
     pub pubsub_rx: Option<mpsc::UnboundedReceiver<Message>>,
@@ -90,6 +97,9 @@ impl ClientState {
             subscriptions: 0,
             channels: Vec::new(),
             patterns: Vec::new(),
+            shard_channels: Vec::new(),
+            monitor: false,
+            blocked_call: None,
             subscriber: None,
             pubsub_rx: None,
             reply_off: false,

@@ -144,6 +144,8 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         client_reply,
         "connection",
     ),
+    super::introspection::CLIENT_PAUSE,
+    super::introspection::CLIENT_UNPAUSE,
     Command::new(
         "help",
         2,
@@ -640,7 +642,10 @@ fn client_unblock(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 
 fn client_reply(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     if is(&args[2], "on") {
+        // As Redis: ON also ends a SKIP, and its own OK is sent.
         ctx.client.reply_off = false;
+        ctx.client.reply_skip = false;
+        ctx.client.reply_skip_set = false;
         ctx.out.ok();
     } else if is(&args[2], "off") {
         ctx.client.reply_off = true;

@@ -14,6 +14,8 @@ mod databases;
 mod dump;
 mod functions;
 mod hashes;
+mod info;
+pub(crate) mod introspection;
 mod keys;
 mod lists;
 mod pubsub;
@@ -265,6 +267,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         sort::COMMANDS,
         dump::COMMANDS,
         databases::COMMANDS,
+        introspection::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {
@@ -535,6 +538,9 @@ pub fn execute_deferrable(
     };
     let reply = router.route_pipelined(server, client, cmd, args)?;
     stats::record(cmd, stats::Outcome::Routed);
+    if server.monitors.active() && !cmd.has(flags::ADMIN) {
+        introspection::feed_monitors(server, client, args);
+    }
     server.stats.commands.add(1);
     client.last_command = cmd.name;
     Some(Overlap::Reply(reply))
@@ -573,6 +579,7 @@ fn queue_script(
     args: &[Bytes],
 ) -> Option<Overlap> {
     if !cmd.has(flags::SCRIPT)
+        || introspection::must_wait(server, client, cmd, args)
         || (server.scripting.is_busy()
             && server
                 .scripting
@@ -633,7 +640,7 @@ pub fn execute(
                 client.multi_dirty = true;
             }
             if args[0].eq_ignore_ascii_case(b"exec") {
-                refuse_exec(server, client, out, &e);
+                refuse_exec(server, client, out, &e, &args);
             } else {
                 reply_error(server, out, &e);
             }
@@ -663,7 +670,7 @@ pub fn execute(
                 client.multi_dirty = true;
                 if cmd.name == "exec" {
                     stats::record(cmd, stats::Outcome::Rejected);
-                    refuse_exec(server, client, out, e);
+                    refuse_exec(server, client, out, e, &args);
                     return Flow::Continue;
                 }
             }
@@ -672,6 +679,11 @@ pub fn execute(
         if !queues {
             return wait_for_script(server, args);
         }
+    }
+    // CLIENT PAUSE: as Redis, checked before MULTI queueing; the client
+    // waits off the runtime's workers and its command is checked again.
+    if introspection::must_wait(server, client, cmd, &args) {
+        return Flow::Wait(args, Box::pin(server.pause.wait()));
     }
     if !cmd.has(flags::MULTI_CTRL) {
         if let Some(queue) = client.multi.as_mut() {
@@ -693,7 +705,11 @@ pub fn execute(
             return Flow::Continue;
         }
     }
-    client.last_command = cmd.name;
+    client.last_command = match full_name {
+        Cow::Borrowed(name) => name,
+        // A subcommand: CLIENT LIST shows `client|list`.
+        Cow::Owned(_) => stats::full_name(cmd),
+    };
     if let Some(router) = server
         .router
         .get()
@@ -701,6 +717,9 @@ pub fn execute(
     {
         if let Some(reply) = router.route(server, client, cmd, &args) {
             stats::record(cmd, stats::Outcome::Routed);
+            if server.monitors.active() && !cmd.has(flags::ADMIN) {
+                introspection::feed_monitors(server, client, &args);
+            }
             if cmd.has(flags::BLOCKING) {
                 client.deferred_block = Some(!matches!(cmd.name, "blmove" | "brpoplpush"));
             }
@@ -725,12 +744,18 @@ pub fn execute(
         client.oom_at_start = !server.db.ensure_memory();
     }
     let mark = out.len();
+    introspection::before_call(server, client, cmd, &args);
     let started = stats::start();
     let Some(flow) = run_locked(server, client, cmd, &args, out) else {
         // A script took the keyspace between the check above and the lock.
         return wait_for_script(server, args);
     };
-    record_ran(server, cmd, started, out, mark);
+    let us = record_ran(server, cmd, started, out, mark);
+    if matches!(flow, Flow::Block(_)) {
+        // Monitors see it now; the slow log once it is served.
+        client.blocked_call = Some((cmd, args.clone(), us));
+    }
+    introspection::after_call(server, client, cmd, &args, us);
     serve_ready(server);
     flow
 }
@@ -773,21 +798,38 @@ fn reply_error(server: &Shared, out: &mut Reply, msg: &str) {
 }
 
 /// An EXEC refused before it ran (Redis's rejectCommand): the transaction
-/// is discarded, the reply says why, and the router releases what it kept.
-fn refuse_exec(server: &Shared, client: &mut ClientState, out: &mut Reply, e: &str) {
+/// is discarded, the reply says why, the monitors see the EXEC (closing
+/// the MULTI they saw), and the router releases what it kept.
+fn refuse_exec(
+    server: &Shared,
+    client: &mut ClientState,
+    out: &mut Reply,
+    e: &str,
+    args: &[Bytes],
+) {
     reply_error(server, out, &transactions::abort_exec(server, client, e));
+    if server.monitors.active() {
+        introspection::feed_monitors(server, client, args);
+    }
     if let Some(router) = server.router.get() {
         router.transaction_aborted(client);
     }
 }
 
 /// Counts a call that ran: its time, and whether its reply is an error.
-fn record_ran(server: &Shared, cmd: &'static Command, started: u64, out: &Reply, mark: usize) {
+/// Returns its duration in µs.
+fn record_ran(
+    server: &Shared,
+    cmd: &'static Command,
+    started: u64,
+    out: &Reply,
+    mark: usize,
+) -> u64 {
     let failed = matches!(out.buf.get(mark), Some(b'-' | b'!'));
     if failed {
         server.stats.count_error(&out.buf[mark..]);
     }
-    stats::record(cmd, stats::Outcome::Ran { started, failed });
+    stats::record(cmd, stats::Outcome::Ran { started, failed })
 }
 
 pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -803,6 +845,7 @@ fn run_script_command(
     out: &mut Reply,
 ) {
     let mark = out.len();
+    introspection::before_call(server, client, cmd, args);
     let started = stats::start();
     let mut ks = server.db.lock_all();
     ks.select(client.db);
@@ -817,7 +860,8 @@ fn run_script_command(
     };
     (cmd.handler)(&mut ctx, args);
     drop(ks);
-    record_ran(server, cmd, started, out, mark);
+    let us = record_ran(server, cmd, started, out, mark);
+    introspection::after_call(server, client, cmd, args, us);
     serve_ready(server);
 }
 
@@ -908,14 +952,23 @@ pub fn run_detached(
 
 /// Runs one queued command inside EXEC, with every shard already locked.
 pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes]) {
-    ctx.client.last_command = cmd.name;
+    ctx.client.last_command = stats::full_name(cmd);
     // The client's database: a script run before may have selected another.
     ctx.ks.select(ctx.client.db);
     let mark = ctx.out.len();
+    introspection::before_call(ctx.server, ctx.client, cmd, args);
     let started = stats::start();
     (cmd.handler)(ctx, args);
-    record_ran(ctx.server, cmd, started, ctx.out, mark);
+    let us = record_ran(ctx.server, cmd, started, ctx.out, mark);
+    introspection::after_call(ctx.server, ctx.client, cmd, args, us);
     ctx.block = None;
+}
+
+/// A blocked command was served or timed out: it enters the slow log now.
+pub fn unblocked(server: &Arc<Shared>, client: &mut ClientState) {
+    if let Some((cmd, args, us)) = client.blocked_call.take() {
+        introspection::log_slow(server, client, cmd, &args, us);
+    }
 }
 
 /// Serves clients blocked on keys that received data.

@@ -1,5 +1,7 @@
 //! Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE,
-//! PUBLISH, PUBSUB CHANNELS/NUMSUB/NUMPAT.
+//! PUBLISH, PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB, and
+//! sharded Pub/Sub (SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH) as Redis runs it
+//! outside cluster mode: shard channels are a namespace of their own.
 
 use bytes::Bytes;
 
@@ -44,9 +46,33 @@ pub static COMMANDS: &[Command] = &[
     Command::new(
         "publish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         KeySpec::None,
         publish,
+        "pubsub",
+    ),
+    Command::new(
+        "ssubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CTX,
+        KeySpec::None,
+        ssubscribe,
+        "pubsub",
+    ),
+    Command::new(
+        "sunsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CTX,
+        KeySpec::None,
+        sunsubscribe,
+        "pubsub",
+    ),
+    Command::new(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        KeySpec::None,
+        spublish,
         "pubsub",
     ),
     Command::container("pubsub", "pubsub", PUBSUB_SUBCOMMANDS),
@@ -78,6 +104,22 @@ static PUBSUB_SUBCOMMANDS: &[Command] = &[
         "pubsub",
     ),
     Command::new(
+        "shardchannels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        KeySpec::None,
+        pubsub_shardchannels,
+        "pubsub",
+    ),
+    Command::new(
+        "shardnumsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        KeySpec::None,
+        pubsub_shardnumsub,
+        "pubsub",
+    ),
+    Command::new(
         "help",
         2,
         LOADING | STALE,
@@ -97,13 +139,22 @@ fn subscriber(ctx: &mut Ctx<'_, '_>) -> std::sync::Arc<Subscriber> {
 }
 
 fn sync_counts(ctx: &mut Ctx<'_, '_>) {
-    ctx.client.subscriptions = ctx.client.channels.len() + ctx.client.patterns.len();
-    let mut m = ctx.client.info.meta.lock();
-    m.sub = ctx.client.channels.len();
-    m.psub = ctx.client.patterns.len();
+    let c = &mut *ctx.client;
+    c.subscriptions = c.channels.len() + c.patterns.len() + c.shard_channels.len();
+    let mut m = c.info.meta.lock();
+    m.sub = c.channels.len();
+    m.psub = c.patterns.len();
+    m.ssub = c.shard_channels.len();
 }
 
 fn confirm(ctx: &mut Ctx<'_, '_>, kind: &[u8], name: Option<&[u8]>) {
+    // As Redis: a shard confirmation counts shard channels, the others
+    // channels and patterns.
+    let count = if kind == b"ssubscribe" || kind == b"sunsubscribe" {
+        ctx.client.shard_channels.len()
+    } else {
+        ctx.client.channels.len() + ctx.client.patterns.len()
+    };
     // Confirmations are pushes: they reach the client even under CLIENT REPLY OFF/SKIP.
     let mut push = crate::protocol::Reply::new(ctx.client.resp3);
     push.push(3);
@@ -112,7 +163,7 @@ fn confirm(ctx: &mut Ctx<'_, '_>, kind: &[u8], name: Option<&[u8]>) {
         Some(n) => push.bulk(n),
         None => push.null(),
     }
-    push.int(ctx.client.subscriptions as i64);
+    push.int(count as i64);
     if ctx.client.replies_suppressed() {
         ctx.client.pending_push.extend_from_slice(&push.buf);
     } else {
@@ -194,8 +245,91 @@ fn punsubscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     }
 }
 
-/// Drops every subscription of the client (RESET, disconnect).
+fn ssubscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if ctx.in_exec {
+        ctx.err("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return;
+    }
+    let sub = subscriber(ctx);
+    for ch in &args[1..] {
+        if !ctx.client.shard_channels.contains(ch) {
+            let ch = owned(ch);
+            ctx.server.pubsub.ssubscribe(&ch, &sub);
+            ctx.client.shard_channels.push(ch);
+        }
+        sync_counts(ctx);
+        confirm(ctx, b"ssubscribe", Some(ch));
+    }
+}
+
+fn sunsubscribe(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let targets: Vec<Bytes> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        ctx.client.shard_channels.clone()
+    };
+    if targets.is_empty() {
+        confirm(ctx, b"sunsubscribe", None);
+        return;
+    }
+    for ch in targets {
+        if let Some(pos) = ctx.client.shard_channels.iter().position(|c| *c == ch) {
+            ctx.client.shard_channels.remove(pos);
+            ctx.server.pubsub.sunsubscribe(&ch, ctx.client.id);
+        }
+        sync_counts(ctx);
+        confirm(ctx, b"sunsubscribe", Some(&ch));
+    }
+}
+
+fn spublish(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let n = ctx.server.pubsub.spublish(&args[1], &args[2]);
+    // In cluster mode the message travels the replication stream to the
+    // other nodes, as PUBLISH's does.
+    ctx.ks.log_only(crate::engine::Mutation::Publish {
+        channel: super::util::owned(&args[1]),
+        payload: super::util::owned(&args[2]),
+        shard: true,
+    });
+    ctx.out.int(n as i64);
+}
+
+fn pubsub_shardchannels(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    if args.len() > 3 {
+        ctx.err(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(&args[1])
+        ));
+        return;
+    }
+    let list = ctx
+        .server
+        .pubsub
+        .shard_channels(args.get(2).map(|a| &a[..]));
+    ctx.out.array(list.len());
+    for c in list {
+        ctx.out.bulk(&c);
+    }
+}
+
+fn pubsub_shardnumsub(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    ctx.out.array((args.len() - 2) * 2);
+    for ch in &args[2..] {
+        ctx.out.bulk(ch);
+        ctx.out.int(ctx.server.pubsub.shard_numsub(ch) as i64);
+    }
+}
+
+/// Drops every subscription of the client (RESET, disconnect), and its MONITOR.
 pub fn drop_all(ctx_server: &crate::commands::Shared, client: &mut crate::commands::ClientState) {
+    for ch in client.shard_channels.drain(..) {
+        ctx_server.pubsub.sunsubscribe(&ch, client.id);
+    }
+    if client.monitor {
+        client.monitor = false;
+        ctx_server.monitors.remove(client.id);
+        client.info.meta.lock().monitor = false;
+    }
     for ch in client.channels.drain(..) {
         ctx_server.pubsub.unsubscribe(&ch, client.id);
     }
@@ -206,6 +340,7 @@ pub fn drop_all(ctx_server: &crate::commands::Shared, client: &mut crate::comman
     let mut m = client.info.meta.lock();
     m.sub = 0;
     m.psub = 0;
+    m.ssub = 0;
 }
 
 fn publish(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
@@ -214,6 +349,7 @@ fn publish(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     ctx.ks.log_only(crate::engine::Mutation::Publish {
         channel: super::util::owned(&args[1]),
         payload: super::util::owned(&args[2]),
+        shard: false,
     });
     ctx.out.int(n as i64);
 }
@@ -246,9 +382,18 @@ fn pubsub_help(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
     let lines = [
         "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
         "NUMPAT",
+        "    Return number of subscriptions to patterns.",
         "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "SHARDCHANNELS [<pattern>]",
+        "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+        "SHARDNUMSUB [<shardchannel> ...]",
+        "    Return the number of subscribers for the specified shard level channel(s)",
         "HELP",
+        "    Prints this help.",
     ];
     ctx.out.array(lines.len());
     for l in lines {

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::connection::REDIS_VERSION;
 use super::flags::*;
+use super::info;
 use super::util::{is, parse_i64, NOT_INT, SYNTAX};
 use super::KEY2;
 use super::{all_full_names, lookup, sorted_commands, Command, Ctx, KeySpec, TABLE};
@@ -395,14 +395,14 @@ static DEBUG_SUBCOMMANDS: &[Command] = &[
     ),
 ];
 
-static MEMORY_SUBCOMMANDS: &[Command] = &[Command::new(
-    "usage",
-    -3,
-    READONLY,
-    KEY2,
-    memory_usage,
-    "server",
-)];
+static MEMORY_SUBCOMMANDS: &[Command] = &[
+    super::introspection::MEMORY_DOCTOR,
+    super::introspection::MEMORY_HELP,
+    super::introspection::MEMORY_MALLOC_STATS,
+    super::introspection::MEMORY_PURGE,
+    super::introspection::MEMORY_STATS,
+    Command::new("usage", -3, READONLY, KEY2, memory_usage, "server"),
+];
 
 // ---- COMMAND ----
 
@@ -692,6 +692,18 @@ fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
                     ctx.server.db.set_policy(p);
                 }
             }
+            "slowlog-log-slower-than" => ctx.server.slowlog.set_threshold(v.parse().unwrap_or(0)),
+            "slowlog-max-len" => ctx
+                .server
+                .slowlog
+                .set_max_len(v.parse::<i64>().unwrap_or(0).max(0) as usize),
+            "latency-monitor-threshold" => ctx.server.latency.threshold_ms.store(
+                v.parse::<i64>().unwrap_or(0).max(0) as u64,
+                Ordering::Relaxed,
+            ),
+            "latency-tracking" => {
+                super::stats::LATENCY_TRACKING.store(v == "yes", Ordering::Relaxed)
+            }
             _ => {}
         }
         ctx.server.config.store(n, v);
@@ -729,19 +741,6 @@ fn config_rewrite(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
 
 // ---- INFO ----
 
-fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b < 1024.0 {
-        format!("{bytes}B")
-    } else if b < 1024.0 * 1024.0 {
-        format!("{:.2}K", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2}M", b / 1024.0 / 1024.0)
-    } else {
-        format!("{:.2}G", b / 1024.0 / 1024.0 / 1024.0)
-    }
-}
-
 /// Resident set size of this process, from /proc.
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -755,20 +754,13 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-fn cpu_times(who: libc::c_int) -> (f64, f64) {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage only writes into the struct we pass.
-    unsafe { libc::getrusage(who, &mut ru) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    (t(ru.ru_stime), t(ru.ru_utime))
-}
-
 /// Builds the INFO text for the requested sections ("default", "all", or names).
 pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
     // As Redis: no argument or "default" gives every section but
-    // commandstats; "all" and "everything" add it; names pick sections.
+    // commandstats and latencystats; "all" and "everything" add them;
+    // names pick sections.
     let want = |name: &str| {
-        let default = name != "commandstats";
+        let default = name != "commandstats" && name != "latencystats";
         (sections.is_empty() && default)
             || sections.iter().any(|s| {
                 s == name || s == "all" || s == "everything" || (s == "default" && default)
@@ -776,85 +768,24 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
     };
     let srv = ctx.server;
     let mut s = String::new();
-    let uptime = srv.started.elapsed().as_secs();
+    // Inside a script (every shard locked by this thread), count through
+    // the locks held rather than take them again.
+    let key_counts = || ctx.ks.key_counts().unwrap_or_else(|| srv.db.key_counts());
     if want("server") {
-        let _ = write!(
-            s,
-            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_mode:standalone\r\njcache_version:{}\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{:040x}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:10\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\n\r\n",
-            env!("CARGO_PKG_VERSION"),
-            std::env::consts::OS,
-            std::env::consts::ARCH,
-            std::process::id(),
-            srv.started.elapsed().as_nanos() ^ (std::process::id() as u128) << 64,
-            srv.local_addr.port(),
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0),
-            uptime / 86400,
-            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
-        );
+        info::server(srv, &mut s);
     }
     if want("clients") {
-        let _ = write!(
-            s,
-            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n\r\n",
-            srv.connected.load(Ordering::Relaxed),
-            srv.config.maxclients.load(Ordering::Relaxed),
-            srv.clients.max_buffers().0,
-            srv.clients.max_buffers().1,
-            srv.blocking.blocked_clients(),
-        );
+        info::clients(srv, &mut s);
     }
     if want("memory") {
-        let used = srv.db.used_memory() as u64;
-        let rss = rss_bytes();
-        let max = srv.db.maxmemory.load(Ordering::Relaxed);
-        let _ = write!(
-            s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_dataset:{used}\r\nmem_clients_slaves:0\r\nmem_clients_normal:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:jemalloc\r\nlazyfree_pending_objects:0\r\n",
-            human(used),
-            human(rss),
-            srv.clients.memory(),
-            human(max),
-            srv.db.policy().name(),
-            if used > 0 { rss as f64 / used as f64 } else { 1.0 },
-        );
-        // Read without the VM's lock: a script calling INFO holds it.
-        let c = *srv.scripting.counts.lock();
-        let (eval, funcs) = (c.vm_eval, c.vm_functions);
-        let _ = write!(
-            s,
-            "used_memory_lua:{eval}\r\nused_memory_vm_eval:{eval}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{funcs}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\n\r\n",
-            human(eval as u64),
-            c.bodies,
-            c.scripts,
-            c.functions,
-            c.libraries,
-            eval + funcs,
-            human((eval + funcs) as u64),
-            c.codes,
-            c.bodies + c.codes,
-            human((c.bodies + c.codes) as u64),
-        );
+        let keys: usize = key_counts().iter().map(|(_, k, _)| k).sum();
+        info::memory(srv, keys as u64, &mut s);
     }
     if want("persistence") {
-        let _ = write!(s, "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_bgrewrite_status:ok\r\n\r\n", srv.db.stats.changes.load(Ordering::Relaxed));
+        info::persistence(srv, &mut s);
     }
     if want("stats") {
-        let st = &srv.stats;
-        let es = &srv.db.stats;
-        let _ = write!(
-            s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\n\r\n",
-            st.connections_received.load(Ordering::Relaxed),
-            st.commands.get(),
-            st.net_input_bytes.load(Ordering::Relaxed),
-            st.net_output_bytes.load(Ordering::Relaxed),
-            st.rejected_connections.load(Ordering::Relaxed),
-            es.expired_keys.load(Ordering::Relaxed),
-            es.evicted_keys.load(Ordering::Relaxed),
-            es.keyspace_hits.get(),
-            es.keyspace_misses.get(),
-            st.errors.load(Ordering::Relaxed),
-        );
+        info::stats(srv, &mut s);
     }
     if let Some(r) = want("replication")
         .then(|| srv.router.get().and_then(|r| r.info_replication()))
@@ -862,15 +793,13 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
     {
         s.push_str(&r);
     } else if want("replication") {
-        s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n\r\n");
+        info::replication(srv, &mut s);
     }
     if want("cpu") {
-        let (sys, user) = cpu_times(libc::RUSAGE_SELF);
-        let (csys, cuser) = cpu_times(libc::RUSAGE_CHILDREN);
-        let _ = write!(
-            s,
-            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{csys:.6}\r\nused_cpu_user_children:{cuser:.6}\r\n\r\n"
-        );
+        info::cpu(&mut s);
+    }
+    if want("modules") {
+        info::modules(&mut s);
     }
     if want("commandstats") {
         super::stats::info_section(&mut s);
@@ -881,6 +810,12 @@ pub fn info_text(ctx: &Ctx<'_, '_>, sections: &[String]) -> String {
             let _ = write!(s, "errorstat_{code}:count={n}\r\n");
         }
         s.push_str("\r\n");
+    }
+    if want("latencystats") {
+        super::introspection::info_latencystats(srv, &mut s);
+    }
+    if want("cluster") {
+        info::cluster(&mut s);
     }
     if want("keyspace") {
         s.push_str("# Keyspace\r\n");

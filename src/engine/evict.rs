@@ -173,7 +173,7 @@ impl Db {
         let max = self.maxmemory.load(Ordering::Relaxed) as usize;
         // A replica never evicts on its own (like Redis's replica-ignore-maxmemory):
         // its keyspace follows the master's, evictions included.
-        if max == 0 || self.used_memory() <= max || self.is_replica() {
+        if max == 0 || self.used_memory() <= max || self.keeps_keys() {
             return true;
         }
         let policy = self.policy();

@@ -263,7 +263,7 @@ pub struct Commit<'a> {
     pub mutations: std::cell::Cell<Vec<Mutation>>,
     pub events: &'a [KeyEvent],
     /// Pub/Sub messages to deliver locally (replicated PUBLISH).
-    pub published: &'a [(Bytes, Bytes)],
+    pub published: &'a [(Bytes, Bytes, bool)],
     /// Changes to the scripting state (replicated script and library loads).
     pub scripts: &'a [ScriptOp],
     pub flushed: bool,
@@ -310,6 +310,9 @@ pub struct Db {
     policy: AtomicU8,
     /// On a replica, expired keys are hidden but only deleted by the master's DEL.
     replica: AtomicBool,
+    /// Clients are paused (CLIENT PAUSE): the keyspace is kept as it is, as
+    /// on a replica (expired keys hidden, no sweep, no eviction).
+    frozen: AtomicBool,
     observer: OnceLock<Arc<dyn CommitObserver>>,
     /// Keys (with their database) that blocked clients wait on, with how
     /// many waiters each.
@@ -350,6 +353,7 @@ impl Db {
             maxmemory: AtomicU64::new(0),
             policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
             replica: AtomicBool::new(false),
+            frozen: AtomicBool::new(false),
             observer: OnceLock::new(),
             waited: Mutex::new(Default::default()),
             waited_count: AtomicUsize::new(0),
@@ -381,6 +385,17 @@ impl Db {
 
     pub fn is_replica(&self) -> bool {
         self.replica.load(Ordering::Relaxed)
+    }
+
+    /// CLIENT PAUSE in force or lifted (see `frozen`).
+    pub fn set_frozen(&self, on: bool) {
+        self.frozen.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether expired keys stay (hidden) and nothing is evicted: on a
+    /// replica, and while clients are paused.
+    pub fn keeps_keys(&self) -> bool {
+        self.replica.load(Ordering::Relaxed) || self.frozen.load(Ordering::Relaxed)
     }
 
     pub fn policy(&self) -> EvictionPolicy {
@@ -677,7 +692,7 @@ impl Db {
     /// a few shards (one shard locked at a time) and deletes the expired ones.
     /// Returns the number of keys deleted.
     pub fn active_expire_cycle(&self, shards_per_cycle: usize) -> usize {
-        if self.is_replica() || !self.active_expire.load(Ordering::Relaxed) {
+        if self.keeps_keys() || !self.active_expire.load(Ordering::Relaxed) {
             return 0;
         }
         let mut deleted = 0;
@@ -736,7 +751,7 @@ pub struct Keys<'a> {
     log: Vec<Mutation>,
     events: Vec<KeyEvent>,
     /// Pub/Sub messages applied from the replication stream, delivered by the observer.
-    published: Vec<(Bytes, Bytes)>,
+    published: Vec<(Bytes, Bytes, bool)>,
     /// Scripting changes applied through this view, handed to the observer.
     scripts: Vec<ScriptOp>,
     event_override: Option<(u8, &'static str)>,
@@ -902,7 +917,7 @@ impl<'a> Keys<'a> {
         let i = space.map.get_index_of(key)?;
         let expire_at = space.map[i].expire_at;
         if expire_at != 0 && expire_at <= self.now() {
-            if !self.db.is_replica() {
+            if !self.db.keeps_keys() {
                 self.expire_now(Bytes::copy_from_slice(key));
             }
             return None;
@@ -1133,9 +1148,15 @@ impl<'a> Keys<'a> {
     /// conditions; on a type mismatch (possible only on a diverged replica) a
     /// collection mutation replaces the value with a fresh collection.
     pub fn apply(&mut self, m: Mutation) -> Vec<Elem> {
-        if let Mutation::Publish { channel, payload } = &m {
+        if let Mutation::Publish {
+            channel,
+            payload,
+            shard,
+        } = &m
+        {
             // Delivered by the commit observer; logged for replication.
-            self.published.push((channel.clone(), payload.clone()));
+            self.published
+                .push((channel.clone(), payload.clone(), *shard));
             self.log_only(m);
             return Vec::new();
         }

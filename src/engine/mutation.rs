@@ -156,6 +156,8 @@ pub enum Mutation {
     Publish {
         channel: Bytes,
         payload: Bytes,
+        /// A shard channel's message (SPUBLISH).
+        shard: bool,
     },
     /// A change to the scripting state (the script cache, the function
     /// libraries), carried in the replication stream so that EVALSHA and

@@ -35,6 +35,9 @@ const OUT_KEEP: usize = 2 * OUT_FLUSH;
 const IN_INITIAL: usize = 16 * 1024;
 /// An input buffer that grew past this is replaced between requests.
 const IN_KEEP: usize = 64 * 1024;
+/// An idle client's empty input buffer is released after this long
+/// (Redis's clientsCronResizeQueryBuffer: idle more than 2 s).
+const IN_IDLE_RELEASE: Duration = Duration::from_secs(3);
 
 pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, addr: SocketAddr) {
     let _ = socket.set_nodelay(true);
@@ -130,6 +133,11 @@ impl Conn<'_> {
         if !self.inbuf.is_empty() {
             info.last_active_ms
                 .store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+            // As Redis's querybuf while the batch runs: everything read
+            // (CLIENT LIST shows `qbuf=26` for its own request).
+            info.mem
+                .qbuf
+                .store(self.inbuf.len() as u64, Ordering::Relaxed);
         }
         loop {
             let limits = ParseLimits {
@@ -234,7 +242,9 @@ impl Conn<'_> {
                 self.flush().await?;
                 let held = held_input(&self.parser, self.client);
                 let (socket, client, out) = (&mut *self.socket, &mut *self.client, &mut self.out);
-                if !block(shared, socket, client, req, &mut self.inbuf, held, out).await? {
+                let kept = block(shared, socket, client, req, &mut self.inbuf, held, out).await?;
+                commands::unblocked(shared, client);
+                if !kept {
                     return Ok(false);
                 }
             }
@@ -267,6 +277,12 @@ impl Conn<'_> {
             self.out.buf = BytesMut::new();
         }
         give_back_input(&mut self.inbuf, &mut self.parser);
+        // An emptied buffer takes back the room its parsed requests held
+        // (no allocation: their bytes are released by now), so CLIENT
+        // LIST's qbuf + qbuf-free stays at 16 KB as Redis's does.
+        if self.inbuf.is_empty() && (1..IN_INITIAL).contains(&self.inbuf.capacity()) {
+            self.inbuf.reserve(IN_INITIAL);
+        }
         let client = &*self.client;
         publish_memory(&client.info, &self.inbuf, &self.parser, client, &self.out);
         // A MULTI queue grows without a read: check it before waiting.
@@ -318,6 +334,7 @@ impl Conn<'_> {
                     return Ok(false);
                 }
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                shared.stats.reads.add(1);
                 let held = self.inbuf.len() + held_input(&self.parser, client);
                 if over_query_limit(shared, client, held) {
                     return Ok(false);
@@ -326,6 +343,12 @@ impl Conn<'_> {
             _ = info.kill.notified() => return Ok(false),
             _ = self.stop.changed() => return Ok(false),
             _ = idle_sleep => return Ok(false),
+            _ = tokio::time::sleep(IN_IDLE_RELEASE), if self.inbuf.capacity() > 0 && self.inbuf.is_empty() => {
+                // Idle: give the read buffer back (the next read allocates).
+                self.inbuf = BytesMut::new();
+                info.mem.qbuf_free.store(0, Ordering::Relaxed);
+                return Ok(true);
+            }
         }
         Ok(!info.killed.load(Ordering::Acquire))
     }
@@ -482,6 +505,13 @@ fn write_message(out: &mut Reply, msg: Message) -> usize {
             out.bulk(&channel);
             out.bulk(&payload);
         }
+        Message::SMessage { channel, payload } => {
+            out.push(3);
+            out.bulk(b"smessage");
+            out.bulk(&channel);
+            out.bulk(&payload);
+        }
+        Message::Monitor(line) => out.raw(&line),
     }
     size
 }
@@ -515,6 +545,7 @@ async fn flush(
         .stats
         .net_output_bytes
         .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    shared.stats.writes.add(1);
     out.buf.clear();
     Ok(())
 }

@@ -28,6 +28,7 @@ impl Server {
         let listener = TcpListener::bind((config.bind.as_str(), config.port)).await?;
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config, local_addr));
+        crate::commands::stats::calibrate();
         Ok(Server { listener, shared })
     }
 
@@ -87,12 +88,22 @@ impl Server {
     }
 }
 
-/// The active expiry sweep: ten times a second, sample keys with a TTL.
+/// The active expiry sweep: ten times a second, sample keys with a TTL;
+/// its time feeds the latency monitor (`expire-cycle`). The instantaneous
+/// metrics are sampled on the same tick.
 async fn expire_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;
         crate::engine::evict::tick_clock();
+        let t = std::time::Instant::now();
         shared.db.active_expire_cycle(crate::engine::SHARDS / 4);
+        let ms = t.elapsed().as_millis() as u64;
+        shared
+            .stats
+            .expire_cycle_ms
+            .fetch_add(ms, Ordering::Relaxed);
+        shared.latency.add_if_needed("expire-cycle", ms);
+        shared.stats.track_instantaneous();
     }
 }

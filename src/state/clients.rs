@@ -78,6 +78,9 @@ pub struct ClientMeta {
     pub psub: usize,
     /// The selected database (SELECT).
     pub db: usize,
+    pub ssub: usize,
+    /// MONITOR was run (flag `O`).
+    pub monitor: bool,
 }
 
 impl ClientInfo {
@@ -116,7 +119,10 @@ impl ClientInfo {
         let m = self.meta.lock().clone();
         // Redis's order: P, x, b, ..., e, T.
         let mut flags = String::new();
-        if m.sub + m.psub > 0 {
+        if m.monitor {
+            flags.push('O');
+        }
+        if m.sub + m.psub + m.ssub > 0 {
             flags.push('P');
         }
         if m.multi {
@@ -135,7 +141,7 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -146,6 +152,7 @@ impl ClientInfo {
             m.db,
             m.sub,
             m.psub,
+            m.ssub,
             if m.multi { 0 } else { -1 },
             self.mem.qbuf.load(Ordering::Relaxed),
             self.mem.qbuf_free.load(Ordering::Relaxed),

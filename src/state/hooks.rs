@@ -168,8 +168,12 @@ impl CommitObserver for Hooks {
             o.on_commit(c);
         }
         self.watches.on_commit(c);
-        for (channel, payload) in c.published {
-            self.pubsub.publish(channel, payload);
+        for (channel, payload, shard) in c.published {
+            if *shard {
+                self.pubsub.spublish(channel, payload);
+            } else {
+                self.pubsub.publish(channel, payload);
+            }
         }
         // A command made its own change to the scripting state; one from
         // the stream (or a snapshot) is applied here.

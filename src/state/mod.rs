@@ -11,9 +11,12 @@
 pub mod blocking;
 mod clients;
 pub mod hooks;
+pub mod monitor;
+pub mod pause;
 pub mod pubsub;
 pub mod runtime;
 pub mod scripting;
+pub mod slowlog;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -43,9 +46,44 @@ pub struct ServerStats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub cmd_usec: AtomicU64,
+    /// Socket reads and writes (`total_reads_processed`, `total_writes_processed`).
+    pub reads: crate::util::counter::Counter,
+    pub writes: crate::util::counter::Counter,
+    /// Milliseconds spent in the active expiry sweep.
+    pub expire_cycle_ms: AtomicU64,
+    /// Samples of ops, input and output bytes (`instantaneous_*`).
+    pub instantaneous: parking_lot::Mutex<Instantaneous>,
     /// Error replies by error code (INFO errorstats); touched only when an
     /// error is sent.
     pub errorstats: parking_lot::Mutex<std::collections::BTreeMap<Box<str>, u64>>,
+}
+
+/// Redis's instantaneous metrics: the counters sampled every 100 ms, the
+/// rate averaged over the last 16 samples.
+#[derive(Default)]
+pub struct Instantaneous {
+    last: Option<(Instant, [u64; 3])>,
+    samples: [[f64; 16]; 3],
+    idx: usize,
+}
+
+impl Instantaneous {
+    /// Records the counters (ops, input bytes, output bytes) now.
+    pub fn track(&mut self, now: Instant, values: [u64; 3]) {
+        if let Some((t, prev)) = self.last {
+            let ms = now.duration_since(t).as_millis().max(1) as f64;
+            for k in 0..3 {
+                self.samples[k][self.idx] = values[k].saturating_sub(prev[k]) as f64 * 1000.0 / ms;
+            }
+            self.idx = (self.idx + 1) % 16;
+        }
+        self.last = Some((now, values));
+    }
+
+    /// The average rate per second of counter `k`.
+    pub fn rate(&self, k: usize) -> f64 {
+        self.samples[k].iter().sum::<f64>() / 16.0
+    }
 }
 
 /// The most error codes INFO errorstats tracks (Redis's
@@ -74,6 +112,16 @@ impl ServerStats {
         }
     }
 
+    /// Samples the instantaneous metrics (every 100 ms).
+    pub fn track_instantaneous(&self) {
+        let v = [
+            self.commands.get(),
+            self.net_input_bytes.load(Ordering::Relaxed),
+            self.net_output_bytes.load(Ordering::Relaxed),
+        ];
+        self.instantaneous.lock().track(Instant::now(), v);
+    }
+
     pub fn record_latency(&self, d: Duration) {
         self.cmd_usec
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
@@ -92,6 +140,16 @@ pub struct Shared<R: ?Sized + Send + Sync + 'static> {
     pub hooks: Arc<Hooks>,
     pub scripting: Arc<scripting::Scripting>,
     pub stats: ServerStats,
+    /// SLOWLOG.
+    pub slowlog: slowlog::SlowLog,
+    /// LATENCY (the latency monitor's events).
+    pub latency: slowlog::LatencyMonitor,
+    /// MONITOR clients.
+    pub monitors: monitor::Monitors,
+    /// CLIENT PAUSE.
+    pub pause: pause::Pause,
+    /// The most memory used so far (INFO `used_memory_peak`).
+    pub memory_peak: AtomicU64,
     pub started: Instant,
     /// The address actually bound (port 0 resolves here).
     pub local_addr: SocketAddr,
@@ -132,6 +190,11 @@ impl<R: ?Sized + Send + Sync + 'static> Shared<R> {
             hooks,
             scripting,
             stats: ServerStats::default(),
+            slowlog: slowlog::SlowLog::default(),
+            latency: slowlog::LatencyMonitor::default(),
+            monitors: monitor::Monitors::default(),
+            pause: pause::Pause::default(),
+            memory_peak: AtomicU64::new(0),
             started: Instant::now(),
             local_addr,
             shutdown_tx,

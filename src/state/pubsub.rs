@@ -32,12 +32,22 @@ pub enum Message {
         channel: Bytes,
         payload: Bytes,
     },
+    /// A shard channel's message (SPUBLISH).
+    SMessage {
+        channel: Bytes,
+        payload: Bytes,
+    },
+    /// A MONITOR line, `+` to `\r\n`.
+    Monitor(Bytes),
 }
 
 impl Message {
     pub fn size(&self) -> usize {
         match self {
-            Message::Message { channel, payload } => channel.len() + payload.len() + 48,
+            Message::Message { channel, payload } | Message::SMessage { channel, payload } => {
+                channel.len() + payload.len() + 48
+            }
+            Message::Monitor(line) => line.len(),
             Message::PMessage {
                 pattern,
                 channel,
@@ -76,7 +86,12 @@ impl Subscriber {
     }
 
     /// Queues a message; false when the subscriber is (now) disconnected.
-    fn deliver(&self, msg: Message, epoch: &Instant) -> bool {
+    pub fn deliver(&self, msg: Message) -> bool {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        self.deliver_at(msg, EPOCH.get_or_init(Instant::now))
+    }
+
+    fn deliver_at(&self, msg: Message, epoch: &Instant) -> bool {
         if self.info.killed.load(Ordering::Acquire) {
             return false;
         }
@@ -117,6 +132,8 @@ impl Subscriber {
 struct Inner {
     channels: ahash::HashMap<Bytes, Vec<Arc<Subscriber>>>,
     patterns: ahash::HashMap<Bytes, Vec<Arc<Subscriber>>>,
+    /// Shard channels (SSUBSCRIBE).
+    shard: ahash::HashMap<Bytes, Vec<Arc<Subscriber>>>,
 }
 
 pub struct PubSub {
@@ -166,6 +183,50 @@ impl PubSub {
         remove(&mut self.inner.write().patterns, pattern, id);
     }
 
+    pub fn ssubscribe(&self, channel: &Bytes, sub: &Arc<Subscriber>) {
+        add(&mut self.inner.write().shard, channel, sub);
+    }
+
+    pub fn sunsubscribe(&self, channel: &Bytes, id: u64) {
+        remove(&mut self.inner.write().shard, channel, id);
+    }
+
+    /// Delivers a shard channel's message; returns how many subscribers received it.
+    pub fn spublish(&self, channel: &[u8], payload: &[u8]) -> usize {
+        let inner = self.inner.read();
+        let Some(subs) = inner.shard.get(channel) else {
+            return 0;
+        };
+        let channel = Bytes::copy_from_slice(channel);
+        let payload = Bytes::copy_from_slice(payload);
+        subs.iter()
+            .filter(|s| {
+                s.deliver_at(
+                    Message::SMessage {
+                        channel: channel.clone(),
+                        payload: payload.clone(),
+                    },
+                    &self.epoch,
+                )
+            })
+            .count()
+    }
+
+    /// Active shard channels, optionally filtered by a glob pattern.
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        let inner = self.inner.read();
+        inner
+            .shard
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
+            .cloned()
+            .collect()
+    }
+
+    pub fn shard_numsub(&self, channel: &[u8]) -> usize {
+        self.inner.read().shard.get(channel).map_or(0, |v| v.len())
+    }
+
     /// Delivers a message; returns how many subscriptions received it.
     pub fn publish(&self, channel: &[u8], payload: &[u8]) -> usize {
         let inner = self.inner.read();
@@ -178,7 +239,7 @@ impl PubSub {
                     channel: channel_b.clone(),
                     payload: payload_b.clone(),
                 };
-                n += s.deliver(msg, &self.epoch) as usize;
+                n += s.deliver_at(msg, &self.epoch) as usize;
             }
         }
         for (pat, subs) in inner.patterns.iter() {
@@ -189,7 +250,7 @@ impl PubSub {
                         channel: channel_b.clone(),
                         payload: payload_b.clone(),
                     };
-                    n += s.deliver(msg, &self.epoch) as usize;
+                    n += s.deliver_at(msg, &self.epoch) as usize;
                 }
             }
         }
@@ -222,6 +283,12 @@ impl PubSub {
 
     pub fn has_subscribers(&self) -> bool {
         let i = self.inner.read();
-        !i.channels.is_empty() || !i.patterns.is_empty()
+        !i.channels.is_empty() || !i.patterns.is_empty() || !i.shard.is_empty()
+    }
+
+    /// (channels, patterns, shard channels) with subscribers, for INFO.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let i = self.inner.read();
+        (i.channels.len(), i.patterns.len(), i.shard.len())
     }
 }

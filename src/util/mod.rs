@@ -1,6 +1,7 @@
 //! Pure helpers that reproduce Redis's exact text rules: glob matching,
 //! number parsing and formatting.
 
+pub mod alloc;
 pub mod counter;
 /// Seeds and mutations for the fuzz tests, the unit tests' and
 /// `tests/fuzz_commands.rs`'s (so compiled outside `cfg(test)` too).
