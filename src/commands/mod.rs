@@ -12,7 +12,9 @@ mod client;
 mod connection;
 mod dump;
 mod functions;
+mod geo;
 mod hashes;
+mod hyperloglog;
 mod keys;
 mod lists;
 mod pubsub;
@@ -92,7 +94,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (DENY_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
-        (MAY_REPLICATE, "may_replicate"),
+        // MAY_REPLICATE is not listed: Redis hides it on purpose.
     ];
 }
 
@@ -263,6 +265,8 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         replication::COMMANDS,
         sort::COMMANDS,
         dump::COMMANDS,
+        hyperloglog::COMMANDS,
+        geo::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {

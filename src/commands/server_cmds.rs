@@ -450,6 +450,8 @@ pub(crate) fn acl_categories(c: &Command) -> Vec<&'static str> {
         "transactions" => "transaction",
         "pubsub" => "pubsub",
         "scripting" => "scripting",
+        "hyperloglog" => "hyperloglog",
+        "geo" => "geo",
         _ => "",
     };
     if !group.is_empty() && !v.contains(&group) {

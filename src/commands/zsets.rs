@@ -457,7 +457,7 @@ fn store_result(ctx: &mut Ctx<'_, '_>, dst: &Bytes, z: ZSet, event: &'static str
 // ZADD / ZINCRBY
 // ---------------------------------------------------------------------------
 
-fn zadd(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+pub(super) fn zadd(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     zadd_generic(ctx, args, false);
 }
 
