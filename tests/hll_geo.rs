@@ -173,6 +173,12 @@ fn hll_bytes_and_estimates_match_redis() {
     p.same(&[b"RESTORE", b"restored", b"0", &payload]);
     p.same_words("GET restored");
     p.same_words("PFCOUNT restored h");
+    // And ours restores at Redis.
+    let mut ours = s.client();
+    let payload: Vec<u8> = redis::cmd("DUMP").arg("small").query(&mut ours).unwrap();
+    p.same(&[b"RESTORE", b"back", b"0", &payload]);
+    p.same_words("GET back");
+    p.same_words("PFCOUNT back");
 }
 
 #[test]
@@ -340,4 +346,41 @@ fn geo_errors_match_redis() {
     p.same_words("ZADD weird -1 a 1e300 b 4503599627370496 d");
     p.same_words("GEOPOS weird a b d");
     p.same_words("GEOHASH weird a b d");
+}
+
+/// In front of a Redis, PFCOUNT is the upstream's (it stores its estimate
+/// in the value there, as Redis does), and the local copy follows.
+#[test]
+fn tiered_pfcount_caches_at_the_upstream() {
+    let up = Upstream::start();
+    let s = Server::start(&[
+        "--tier",
+        "memory",
+        "--tier",
+        &up.url(),
+        "--upstream-timeout",
+        "500ms",
+    ]);
+    let mut c = s.client();
+    let mut r = up.client();
+    assert!(
+        common::wait_for(Duration::from_secs(10), || {
+            let text: String = redis::cmd("INFO").arg("tiers").query(&mut c).unwrap();
+            common::info_field(&text, "upstream_status").as_deref() == Some("up")
+        }),
+        "upstream never came up"
+    );
+    let _: i64 = common::q(&mut c, &["PFADD", "h", "a", "b", "c"]);
+    // A read fills the local copy (cache invalid).
+    let before: Vec<u8> = common::q(&mut c, &["GET", "h"]);
+    assert_eq!(before[15] & 0x80, 0x80);
+    assert_eq!(common::q::<i64>(&mut c, &["PFCOUNT", "h"]), 3);
+    let upstream: Vec<u8> = common::q(&mut r, &["GET", "h"]);
+    assert_eq!(upstream[15] & 0x80, 0, "the upstream holds the estimate");
+    assert!(
+        common::wait_for(Duration::from_secs(5), || {
+            common::q::<Vec<u8>>(&mut c, &["GET", "h"]) == upstream
+        }),
+        "the local copy never followed the upstream"
+    );
 }

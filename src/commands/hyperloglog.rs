@@ -215,6 +215,11 @@ fn pfselftest(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
 }
 
 fn pfdebug(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    // A write command: a cluster follower refuses it as a read-only
+    // replica does (it is an admin command, so it is never forwarded).
+    if ctx.server.db.is_replica() {
+        return ctx.err("READONLY You can't write against a read only replica.");
+    }
     let key = &args[2];
     let old = match load(ctx.ks, key, false) {
         Ok(Some(v)) => v,
