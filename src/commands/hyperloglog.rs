@@ -151,24 +151,27 @@ fn pfcount(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         return ctx.out.int(hll::count_raw(&max) as i64);
     }
     let key = &args[1];
-    let mut v = match load(ctx.ks, key, true) {
-        Ok(None) => return ctx.out.int(0),
-        Ok(Some(v)) => v,
-        Err(e) => return ctx.err(e),
+    // Read in place: a valid cache answers without copying the value.
+    let found = match ctx.ks.get(key).map(|e| &e.value) {
+        None => None,
+        Some(Value::Str(s)) if hll::is_valid(s) => {
+            Some(hll::cached(s).ok_or_else(|| hll::count(s)))
+        }
+        Some(Value::Str(_)) => return ctx.err(NOT_HLL),
+        Some(_) => return ctx.err(WRONGTYPE),
     };
-    if let Some(card) = hll::cached(&v) {
-        return ctx.out.int(card as i64);
-    }
-    let Ok(card) = hll::count(&v) else {
-        return ctx.err(INVALID_HLL);
+    let card = match found {
+        None => return ctx.out.int(0),
+        Some(Ok(cached)) => return ctx.out.int(cached as i64),
+        Some(Err(Ok(card))) => card,
+        Some(Err(Err(_))) => return ctx.err(INVALID_HLL),
     };
-    v[8..16].copy_from_slice(&card.to_le_bytes());
     // The cache is part of the value: a write Redis propagates, without an event.
     ctx.ks.quiet_next();
     ctx.ks.apply(Mutation::SetRange {
         key: owned(key),
         offset: 8,
-        data: Bytes::copy_from_slice(&v[8..16]),
+        data: Bytes::copy_from_slice(&card.to_le_bytes()),
     });
     ctx.out.int(card as i64);
 }
