@@ -98,6 +98,12 @@ fn hll_bytes_and_estimates_match_redis() {
         p.same_words("PFDEBUG ENCODING h");
     }
     assert_eq!(p.same_words("PFDEBUG ENCODING h"), "+dense\r\n");
+    // Every tail length of MurmurHash64A, with bytes of every value.
+    for len in 0..40usize {
+        let ele: Vec<u8> = (0..len).map(|i| (i * 37 + len * 11) as u8 ^ 0xa5).collect();
+        p.same(&[b"PFADD", b"lens", &ele]);
+        p.same_words("GET lens");
+    }
     // A second, sparse HLL; unions and merges.
     p.same_words("PFADD small a b c d e f g");
     p.same_words("PFDEBUG DECODE small");
@@ -383,4 +389,61 @@ fn tiered_pfcount_caches_at_the_upstream() {
         }),
         "the local copy never followed the upstream"
     );
+}
+
+/// COMMAND INFO's arity, flags, key range and ACL categories (as sets) agree
+/// with Redis's for every HLL and GEO command.
+#[test]
+fn command_info_matches_redis() {
+    let redis = Upstream::start();
+    let s = Server::start(&[]);
+    let mut ours = s.client();
+    let mut theirs = redis.client();
+    let names = [
+        "pfadd",
+        "pfcount",
+        "pfmerge",
+        "pfdebug",
+        "pfselftest",
+        "geoadd",
+        "geodist",
+        "geohash",
+        "geopos",
+        "georadius",
+        "georadius_ro",
+        "georadiusbymember",
+        "georadiusbymember_ro",
+        "geosearch",
+        "geosearchstore",
+    ];
+    let shape = |c: &mut redis::Connection, name: &str| -> Vec<String> {
+        let v: redis::Value = redis::cmd("COMMAND")
+            .arg("INFO")
+            .arg(name)
+            .query(c)
+            .unwrap();
+        let redis::Value::Array(outer) = v else {
+            panic!("{v:?}")
+        };
+        let redis::Value::Array(info) = &outer[0] else {
+            panic!("{outer:?}")
+        };
+        let text = |v: &redis::Value| -> String {
+            match v {
+                redis::Value::Array(items) | redis::Value::Set(items) => {
+                    let mut words: Vec<String> = items
+                        .iter()
+                        .map(|i| redis::from_redis_value::<String>(i.clone()).unwrap())
+                        .collect();
+                    words.sort();
+                    words.join(" ")
+                }
+                other => format!("{other:?}"),
+            }
+        };
+        (1..7).map(|i| text(&info[i])).collect()
+    };
+    for name in names {
+        assert_eq!(shape(&mut ours, name), shape(&mut theirs, name), "{name}");
+    }
 }

@@ -29,7 +29,8 @@ pub static COMMANDS: &[Command] = &[
         KeySpec::Custom(georadius_keys),
         georadius,
         GROUP,
-    ),
+    )
+    .first_key_fixed(),
     Command::new("georadius_ro", -6, READONLY, KEY1, georadius_ro, GROUP),
     Command::new(
         "georadiusbymember",
@@ -38,7 +39,8 @@ pub static COMMANDS: &[Command] = &[
         KeySpec::Custom(georadiusbymember_keys),
         georadiusbymember,
         GROUP,
-    ),
+    )
+    .first_key_fixed(),
     Command::new(
         "georadiusbymember_ro",
         -5,

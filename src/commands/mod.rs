@@ -164,6 +164,9 @@ pub struct Command {
     pub group: &'static str,
     /// Subcommands (CONFIG GET, ...): dispatch goes to them.
     pub subcommands: &'static [Command],
+    /// COMMAND INFO's first/last/step for keys computed from the arguments
+    /// (Redis derives them from its leading key specs); (0, 0, 0) unless set.
+    pub legacy_keys: (i32, i32, i32),
 }
 
 impl Command {
@@ -183,7 +186,15 @@ impl Command {
             handler,
             group,
             subcommands: &[],
+            legacy_keys: (0, 0, 0),
         }
+    }
+
+    /// For computed keys whose first is always argument 1 (STORE forms,
+    /// SORT): COMMAND INFO reports 1 1 1 with `movablekeys`, as Redis does.
+    pub const fn first_key_fixed(mut self) -> Command {
+        self.legacy_keys = (1, 1, 1);
+        self
     }
 
     pub const fn container(
@@ -199,6 +210,7 @@ impl Command {
             handler: no_handler,
             group,
             subcommands,
+            legacy_keys: (0, 0, 0),
         }
     }
 
