@@ -447,3 +447,55 @@ fn command_info_matches_redis() {
         assert_eq!(shape(&mut ours, name), shape(&mut theirs, name), "{name}");
     }
 }
+
+/// The keyspace events of the PF and GEO commands are Redis's: one `pfadd`
+/// per changing PFADD or PFMERGE (however many bytes changed), none for
+/// PFCOUNT's cached estimate or PFDEBUG's conversion, `zadd` for GEOADD,
+/// `georadiusstore` / `geosearchstore` for the stores.
+#[test]
+fn keyspace_events_match_redis() {
+    let redis = Upstream::start();
+    let s = Server::start(&[]);
+    let mut p = Pair::open(&s, &redis);
+    p.same_words("CONFIG SET notify-keyspace-events KEA");
+    let mut subs = Pair::open(&s, &redis);
+    for c in [&mut subs.ours, &mut subs.theirs] {
+        c.send(&req(&[b"PSUBSCRIBE", b"*"]));
+        c.read_reply();
+    }
+    for cmd in [
+        "PFADD h a b c",
+        "PFADD h a b c",
+        "PFCOUNT h",
+        "PFDEBUG TODENSE h",
+        "PFADD h 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20",
+        "PFCOUNT h",
+        "PFMERGE h2 h",
+        "PFADD fresh",
+        "GEOADD g 1 1 a 2 2 b",
+        "GEORADIUS g 1 1 500 km STORE g2",
+        "GEOSEARCHSTORE g3 g FROMLONLAT 1 1 BYRADIUS 500 km",
+        "GEOSEARCHSTORE g3 g FROMLONLAT 50 50 BYRADIUS 1 km",
+        "PUBLISH end x",
+    ] {
+        p.same_words(cmd);
+    }
+    let collect = |c: &mut Raw| {
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            let m = c.read_reply();
+            if m.contains("\r\nend\r\n") {
+                return seen;
+            }
+            seen.push(m);
+        }
+        panic!("no end marker: {seen:?}");
+    };
+    let ours = collect(&mut subs.ours);
+    let theirs = collect(&mut subs.theirs);
+    assert_eq!(ours, theirs);
+    assert!(
+        ours.iter().any(|m| m.contains("georadiusstore")),
+        "{ours:?}"
+    );
+}
