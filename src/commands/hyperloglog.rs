@@ -96,6 +96,10 @@ fn store(
             _ => runs.push((i, i + 1)),
         }
     }
+    // Many scattered runs: one SETRANGE over their span instead.
+    if runs.len() > 32 {
+        runs = vec![(runs[0].0, runs[runs.len() - 1].1)];
+    }
     for (n, (start, end)) in runs.into_iter().enumerate() {
         quiet_or(ctx.ks, n == 0);
         ctx.ks.apply(Mutation::SetRange {
