@@ -43,8 +43,35 @@ fn writes_replicate_for_every_type_and_followers_read_their_writes() {
     let m = c.master();
     let fs = c.followers(m);
     let mp = c.nodes[m].port;
+    // Enough elements to turn an HLL dense (its later writes are SETRANGEs).
+    let many: Vec<String> = (0..3000).map(|i| format!("e{i}")).collect();
+    let mut pfadd_many = vec!["PFADD", "P"];
+    pfadd_many.extend(many.iter().map(String::as_str));
     // (write commands, read command) per type.
     let cases: Vec<(Vec<Vec<&str>>, Vec<&str>)> = vec![
+        (
+            vec![
+                vec!["PFADD", "P", "a", "b", "c"],
+                vec!["PFCOUNT", "P"],
+                pfadd_many,
+                vec!["PFADD", "P", "x", "y", "z"],
+                vec!["PFCOUNT", "P"],
+            ],
+            vec!["GET", "P"],
+        ),
+        (
+            vec![vec![
+                "GEOADD",
+                "G",
+                "13.361389",
+                "38.115556",
+                "Palermo",
+                "15.087269",
+                "37.502669",
+                "Catania",
+            ]],
+            vec!["GEOPOS", "G", "Palermo", "Catania"],
+        ),
         (
             vec![
                 vec!["SET", "K", "hello"],
@@ -145,6 +172,20 @@ fn writes_replicate_for_every_type_and_followers_read_their_writes() {
             }
         }
     }
+    // PFDEBUG is a write that is never forwarded (admin): a follower
+    // refuses it as a read-only replica does; the master runs it.
+    let e = redis::cmd("PFDEBUG")
+        .arg("ENCODING")
+        .arg("P0")
+        .query::<String>(&mut con(c.nodes[fs[0]].port))
+        .unwrap_err();
+    assert_eq!(e.code(), Some("READONLY"), "{e}");
+    let enc: String = redis::cmd("PFDEBUG")
+        .arg("ENCODING")
+        .arg("P0")
+        .query(&mut con(mp))
+        .unwrap();
+    assert_eq!(enc, "dense");
     // A transaction at a follower runs at the master as one unit.
     let fp = c.nodes[fs[1]].port;
     let mut fc = con(fp);

@@ -140,6 +140,12 @@ const OPTIONS: &[&str] = &[
     "CH",
     "INCR",
     "WITHSCORES",
+    "WITHDIST",
+    "WITHCOORD",
+    "STORE",
+    "FROMLONLAT",
+    "BYRADIUS",
+    "KM",
     "LIMIT",
     "BYSCORE",
     "BYLEX",
@@ -247,6 +253,8 @@ const NOT_IN_SURVIVAL: &[&str] = &[
     "sync",
     "psync",
     "failover",
+    // Ten million additions: about 20 s in a debug build.
+    "pfselftest",
     "multi",
     "watch",
     // One reply per argument: the harness reads one reply per command.
@@ -412,6 +420,19 @@ const DETERMINISTIC: &[&str] = &[
     "zinter",
     "zdiff",
     "zintercard",
+    // HyperLogLog and GEO
+    "pfadd",
+    "pfcount",
+    "pfmerge",
+    "geoadd",
+    "geodist",
+    "geohash",
+    "geopos",
+    "georadius",
+    "georadius_ro",
+    "georadiusbymember",
+    "geosearch",
+    "geosearchstore",
     // transactions
     "multi",
     "exec",
@@ -476,7 +497,7 @@ fn family_keys(categories: &[String]) -> &'static [&'static str] {
         &["h1", "h2"]
     } else if has("@set") {
         &["s1", "s2"]
-    } else if has("@sortedset") {
+    } else if has("@sortedset") || has("@geo") {
         &["z1", "z2"]
     } else {
         &["k1", "k2"]

@@ -13,7 +13,9 @@ mod connection;
 mod databases;
 mod dump;
 mod functions;
+mod geo;
 mod hashes;
+mod hyperloglog;
 mod info;
 pub(crate) mod introspection;
 mod keys;
@@ -95,7 +97,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (DENY_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
-        (MAY_REPLICATE, "may_replicate"),
+        // MAY_REPLICATE is not listed: Redis hides it on purpose.
     ];
 }
 
@@ -165,6 +167,9 @@ pub struct Command {
     pub group: &'static str,
     /// Subcommands (CONFIG GET, ...): dispatch goes to them.
     pub subcommands: &'static [Command],
+    /// COMMAND INFO's first/last/step for keys computed from the arguments
+    /// (Redis derives them from its leading key specs); (0, 0, 0) unless set.
+    pub legacy_keys: (i32, i32, i32),
 }
 
 impl Command {
@@ -184,7 +189,15 @@ impl Command {
             handler,
             group,
             subcommands: &[],
+            legacy_keys: (0, 0, 0),
         }
+    }
+
+    /// For computed keys whose first is always argument 1 (STORE forms,
+    /// SORT): COMMAND INFO reports 1 1 1 with `movablekeys`, as Redis does.
+    pub const fn first_key_fixed(mut self) -> Command {
+        self.legacy_keys = (1, 1, 1);
+        self
     }
 
     pub const fn container(
@@ -200,6 +213,7 @@ impl Command {
             handler: no_handler,
             group,
             subcommands,
+            legacy_keys: (0, 0, 0),
         }
     }
 
@@ -268,6 +282,8 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         dump::COMMANDS,
         databases::COMMANDS,
         introspection::COMMANDS,
+        hyperloglog::COMMANDS,
+        geo::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {

@@ -449,6 +449,8 @@ pub(crate) fn acl_categories(c: &Command) -> Vec<&'static str> {
         "transactions" => "transaction",
         "pubsub" => "pubsub",
         "scripting" => "scripting",
+        "hyperloglog" => "hyperloglog",
+        "geo" => "geo",
         _ => "",
     };
     if !group.is_empty() && !v.contains(&group) {
@@ -472,7 +474,10 @@ fn lookup_full(name: &[u8]) -> Option<(&'static Command, String)> {
 fn key_range(c: &Command) -> (i64, i64, i64) {
     match c.keys {
         KeySpec::Range { first, last, step } => (first as i64, last as i64, step as i64),
-        KeySpec::Custom(_) => (0, 0, 0),
+        KeySpec::Custom(_) | KeySpec::AllShards(_) => {
+            let (f, l, s) = c.legacy_keys;
+            (f as i64, l as i64, s as i64)
+        }
         _ => (0, 0, 0),
     }
 }

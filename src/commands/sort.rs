@@ -26,7 +26,8 @@ pub static COMMANDS: &[Command] = &[
         KeySpec::AllShards(sort_keys),
         sort,
         G,
-    ),
+    )
+    .first_key_fixed(),
     Command::new(
         "sort_ro",
         -2,
@@ -34,7 +35,8 @@ pub static COMMANDS: &[Command] = &[
         KeySpec::AllShards(sort_ro_keys),
         sort_ro,
         G,
-    ),
+    )
+    .first_key_fixed(),
 ];
 
 // ---- key positions (COMMAND GETKEYS) ----

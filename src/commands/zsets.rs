@@ -140,7 +140,8 @@ pub static COMMANDS: &[Command] = &[
         KeySpec::Custom(store_keys),
         zunionstore,
         GROUP,
-    ),
+    )
+    .first_key_fixed(),
     Command::new(
         "zinterstore",
         -4,
@@ -148,7 +149,8 @@ pub static COMMANDS: &[Command] = &[
         KeySpec::Custom(store_keys),
         zinterstore,
         GROUP,
-    ),
+    )
+    .first_key_fixed(),
     Command::new(
         "zdiffstore",
         -4,
@@ -156,7 +158,8 @@ pub static COMMANDS: &[Command] = &[
         KeySpec::Custom(store_keys),
         zdiffstore,
         GROUP,
-    ),
+    )
+    .first_key_fixed(),
     Command::new("zrandmember", -2, READONLY, KEY1, zrandmember, GROUP),
     Command::new("zscan", -3, READONLY, KEY1, zscan, GROUP),
 ];
@@ -457,7 +460,7 @@ fn store_result(ctx: &mut Ctx<'_, '_>, dst: &Bytes, z: ZSet, event: &'static str
 // ZADD / ZINCRBY
 // ---------------------------------------------------------------------------
 
-fn zadd(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+pub(super) fn zadd(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     zadd_generic(ctx, args, false);
 }
 

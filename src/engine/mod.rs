@@ -989,6 +989,12 @@ impl<'a> Keys<'a> {
         }
     }
 
+    /// The next `apply` emits no keyspace event of its own (PFCOUNT caching
+    /// its estimate, PFDEBUG converting an HLL: Redis notifies nothing).
+    pub fn quiet_next(&mut self) {
+        self.next_event(0, "");
+    }
+
     /// Emits an extra keyspace event (for example "rename_to").
     pub fn emit_event(&mut self, class: u8, event: &'static str, key: &Bytes) {
         if self.collect_events {
@@ -1194,10 +1200,11 @@ impl<'a> Keys<'a> {
             self.record_touch(o);
         }
         let event = if self.collect_events {
-            let ev = self
-                .event_override
-                .take()
-                .or_else(|| Self::default_event(&m));
+            let ev = match self.event_override.take() {
+                Some((0, _)) => None,
+                Some(ev) => Some(ev),
+                None => Self::default_event(&m),
+            };
             let existed =
                 !matches!(m, Mutation::Del { .. }) && self.exists(other.as_ref().unwrap_or(&key));
             Some((ev, existed))

@@ -59,6 +59,7 @@ const PARAMS: &[(&str, Kind, &str)] = &[
     ("zset-max-ziplist-entries", Kind::Int, "128"),
     ("zset-max-ziplist-value", Kind::Int, "64"),
     ("stream-node-max-bytes", Kind::Memory, "4096"),
+    ("hll-sparse-max-bytes", Kind::Memory, "3000"),
     ("stream-node-max-entries", Kind::Int, "100"),
     ("activerehashing", Kind::Bool, "yes"),
     ("active-expire-effort", Kind::Int, "1"),

@@ -36,7 +36,9 @@ use crate::protocol::Reply;
 
 /// Reads whose answer the local copy cannot give (the local TTL is capped,
 /// the local keyspace is a subset, SORT_RO's BY/GET name keys it does not
-/// declare): always asked upstream. `top`: `cmd` is the top-level command.
+/// declare; PFCOUNT, which stores its estimate in the value, at the
+/// upstream as in Redis): always asked upstream. `top`: `cmd` is the
+/// top-level command.
 fn upstream_read(cmd: &'static Command, args: &[Bytes], top: bool) -> bool {
     if top {
         matches!(
@@ -52,6 +54,7 @@ fn upstream_read(cmd: &'static Command, args: &[Bytes], top: bool) -> bool {
                 | "dbsize"
                 | "randomkey"
                 | "sort_ro"
+                | "pfcount"
         )
     } else {
         args[0].eq_ignore_ascii_case(b"object")

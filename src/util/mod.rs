@@ -7,6 +7,8 @@ pub mod counter;
 /// `tests/fuzz_commands.rs`'s (so compiled outside `cfg(test)` too).
 #[doc(hidden)]
 pub mod fuzz;
+pub mod geohash;
 pub mod glob;
+pub mod hll;
 pub mod longdouble;
 pub mod number;
