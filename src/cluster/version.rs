@@ -14,9 +14,13 @@
 /// (`Mutation.script`: script cache, function libraries). A version-1 node
 /// cannot read it, so this build no longer speaks 1: a cluster of
 /// version-1 nodes is upgraded by a full restart, not a rolling one.
-pub const PROTOCOL_VERSION: u32 = 2;
+///
+/// 3: streams (`Value.stream`, `Mutation.stream`). A version-2 follower
+/// would drop a stream mutation it cannot decode and diverge, so this
+/// build no longer speaks 2.
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The oldest version this build still speaks.
-pub const MIN_PROTOCOL_VERSION: u32 = 2;
+pub const MIN_PROTOCOL_VERSION: u32 = 3;
 
 /// What this node speaks: (newest, oldest).
 pub type Speaks = (u32, u32);

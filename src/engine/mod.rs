@@ -17,6 +17,7 @@ pub mod digest;
 pub mod evict;
 pub mod key;
 pub mod mutation;
+pub mod stream;
 pub mod value;
 pub mod zset;
 
@@ -31,6 +32,7 @@ use smallvec::SmallVec;
 
 pub use evict::EvictionPolicy;
 pub use mutation::{ExpireSet, Mutation, ScriptOp};
+pub use stream::{Stream, StreamId, StreamOp};
 pub use value::{HashValue, ListValue, SetValue, Value, ValueType};
 pub use zset::ZSet;
 
@@ -847,6 +849,7 @@ impl<'a> Keys<'a> {
                 Value::Hash(_) => (b'h', "hset"),
                 Value::Set(_) => (b's', "sadd"),
                 Value::ZSet(_) => (b'z', "zadd"),
+                Value::Stream(_) => (b't', "xadd"),
             },
             SetStr { .. } => (b'$', "set"),
             Append { .. } => (b'$', "append"),
@@ -870,6 +873,7 @@ impl<'a> Keys<'a> {
             SRem { .. } => (b's', "srem"),
             ZAdd { .. } => (b'z', "zadd"),
             ZRem { .. } => (b'z', "zrem"),
+            Stream { op, .. } => return op.event(),
             FlushAll | Publish { .. } | Script(_) => return None,
         })
     }

@@ -8,6 +8,7 @@
 
 use bytes::Bytes;
 
+use super::stream::StreamOp;
 use super::value::Value;
 
 /// How a string write treats the key's existing time to live.
@@ -123,6 +124,11 @@ pub enum Mutation {
         key: Bytes,
         members: Vec<Bytes>,
     },
+    /// A change to a stream (see [`StreamOp`]).
+    Stream {
+        key: Bytes,
+        op: StreamOp,
+    },
     FlushAll,
     /// A Pub/Sub message, carried in the replication stream so that a PUBLISH
     /// at any node of a cluster reaches subscribers on every node. It changes
@@ -176,7 +182,8 @@ impl Mutation {
             | SAdd { key, .. }
             | SRem { key, .. }
             | ZAdd { key, .. }
-            | ZRem { key, .. } => (key, None),
+            | ZRem { key, .. }
+            | Stream { key, .. } => (key, None),
             Rename { from, to } | Copy { from, to } => (from, Some(to)),
             FlushAll | Publish { .. } | Script(_) => {
                 unreachable!("FlushAll, Publish and Script have no key")

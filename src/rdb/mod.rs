@@ -23,6 +23,7 @@ mod listpack;
 mod lzf;
 mod object;
 mod primitive;
+mod stream;
 mod ziplist;
 
 pub use crc64::crc64;
@@ -121,6 +122,14 @@ mod tests {
                 .iter()
                 .map(|(m, sc)| [m, b"=", &sc.to_bits().to_le_bytes()].concat())
                 .collect(),
+            Value::Stream(s) => s
+                .range(
+                    crate::engine::StreamId::MIN,
+                    crate::engine::StreamId::MAX,
+                    false,
+                )
+                .map(|(id, f)| [id.text().as_bytes(), b"=", &f.concat()].concat())
+                .collect(),
         };
         let t = match v {
             Value::Str(_) => 0,
@@ -130,6 +139,7 @@ mod tests {
             Value::Set(_) => 2,
             Value::ZSet(_) => 3,
             Value::Hash(_) => 4,
+            Value::Stream(_) => return (5, parts),
         };
         parts.sort();
         (t, parts)

@@ -814,6 +814,8 @@ fn add_fetch(p: &mut redis::Pipeline, key: &Bytes, guess: ValueType) {
             .arg(0)
             .arg(-1)
             .arg("WITHSCORES"),
+        // Streams are never cached: the read answers, the fill is refused.
+        ValueType::Stream => p.cmd("XRANGE").arg(&key[..]).arg("-").arg("+"),
     };
 }
 
