@@ -90,7 +90,7 @@ pub fn value_from_pb(v: pb::StreamValue) -> Option<Stream> {
         if prev.is_some_and(|p| p >= id) || id > last_id || e.fields.is_empty() {
             return None;
         }
-        if e.fields.len() % 2 != 0 {
+        if !e.fields.len().is_multiple_of(2) {
             return None;
         }
         prev = Some(id);
@@ -262,7 +262,7 @@ pub fn op_from_pb(m: pb::StreamMutation) -> Option<(Bytes, StreamOp)> {
     use pb::stream_mutation::Op;
     let op = match m.op? {
         Op::Add(a) => {
-            if a.fields.is_empty() || a.fields.len() % 2 != 0 {
+            if a.fields.is_empty() || !a.fields.len().is_multiple_of(2) {
                 return None;
             }
             StreamOp::Add {

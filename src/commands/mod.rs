@@ -22,6 +22,7 @@ pub(crate) mod server_cmds;
 mod sets;
 mod sort;
 pub mod stats;
+mod streams;
 mod strings;
 mod transactions;
 pub mod util;
@@ -263,6 +264,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         replication::COMMANDS,
         sort::COMMANDS,
         dump::COMMANDS,
+        streams::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {

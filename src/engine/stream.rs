@@ -383,6 +383,86 @@ impl Stream {
         self.groups.len()
     }
 
+    /// Whether a trim with these arguments removes anything (the first
+    /// step of [`Stream::trim`], without changing the stream).
+    pub fn would_trim(&self, by: TrimBy, approx: bool, limit: u64) -> bool {
+        let Some((_, node)) = self.nodes.iter().next() else {
+            return false;
+        };
+        if let TrimBy::MaxLen(max) = by {
+            if self.len() as u64 <= max {
+                return false;
+            }
+        }
+        if limit != 0 && node.valid > limit {
+            return false;
+        }
+        let remove_node = match by {
+            TrimBy::MaxLen(max) => self.len() as u64 - node.valid >= max,
+            TrimBy::MinId(min) => node.last < min,
+        };
+        if remove_node {
+            return true;
+        }
+        if approx {
+            return false;
+        }
+        match by {
+            TrimBy::MaxLen(_) => true,
+            TrimBy::MinId(min) => self.first_id() < min,
+        }
+    }
+
+    /// `streamRangeHasTombstones` from `start` to the end.
+    pub fn has_tombstones_from(&self, start: StreamId) -> bool {
+        if self.is_empty() || self.max_deleted == StreamId::MIN {
+            return false;
+        }
+        if self.first_id() > self.max_deleted {
+            return false;
+        }
+        start <= self.max_deleted
+    }
+
+    /// `streamEstimateDistanceFromFirstEverEntry`: the entries-read counter
+    /// of `id`, or [`ENTRIES_READ_UNKNOWN`].
+    pub fn estimate_distance(&self, id: StreamId) -> i64 {
+        if self.entries_added == 0 {
+            return 0;
+        }
+        let added = self.entries_added as i64;
+        if self.is_empty() && id <= self.last_id {
+            return added;
+        }
+        if id == self.last_id {
+            return added;
+        } else if id > self.last_id {
+            return ENTRIES_READ_UNKNOWN;
+        }
+        let first = self.first_id();
+        if self.max_deleted == StreamId::MIN || self.max_deleted < first {
+            if id < first {
+                return added - self.len() as i64;
+            } else if id == first {
+                return added - self.len() as i64 + 1;
+            }
+        }
+        ENTRIES_READ_UNKNOWN
+    }
+
+    /// `streamReplyWithCGLag`: the group's lag, None when unknown.
+    pub fn lag(&self, g: &Group) -> Option<i64> {
+        let added = self.entries_added as i64;
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        if g.entries_read != ENTRIES_READ_UNKNOWN && !self.has_tombstones_from(g.last_id) {
+            return Some(added - g.entries_read);
+        }
+        let read = self.estimate_distance(g.last_id);
+        (read != ENTRIES_READ_UNKNOWN).then_some(added - read)
+    }
+
     /// Applies a change (see [`StreamOp`]).
     pub fn apply(&mut self, op: &StreamOp) {
         match op {
