@@ -405,3 +405,60 @@ fn streams_dump_and_restore_both_ways_with_their_groups() {
         ],
     );
 }
+
+/// jcache in front of a real redis-server: streams live upstream only.
+fn tiered(up: &Upstream) -> Server {
+    let url = up.url();
+    Server::start(&[
+        "--tier",
+        "memory",
+        "--tier",
+        &url,
+        "--upstream-timeout",
+        "500ms",
+    ])
+}
+
+#[test]
+fn tiered_mode_runs_streams_upstream_blocking_reads_on_their_own_connection() {
+    let up = Upstream::start();
+    let s = tiered(&up);
+    let mut c = s.client();
+    let mut u = up.client();
+    // rq's pipeline shape through the tier.
+    let (id,): (String,) = redis::pipe()
+        .atomic()
+        .cmd("XADD")
+        .arg(&["rq:results:7", "MAXLEN", "~", "10", "1-0", "result", "ok"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(id, "1-0");
+    let n: i64 = q(&mut u, &["XLEN", "rq:results:7"]);
+    assert_eq!(n, 1, "the entry is upstream");
+    let _: String = q(&mut c, &["XADD", "s", "1-0", "f", "v"]);
+    let t: String = q(&mut c, &["TYPE", "s"]);
+    assert_eq!(t, "stream");
+    let len: i64 = q(&mut c, &["XLEN", "s"]);
+    assert_eq!(len, 1);
+    let _: String = q(&mut c, &["XGROUP", "CREATE", "s", "g", "0"]);
+    let got: Value = q(
+        &mut c,
+        &["XREADGROUP", "GROUP", "g", "a", "STREAMS", "s", ">"],
+    );
+    assert!(format!("{got:?}").contains("1-0"));
+    let pending: Vec<Value> = q(&mut u, &["XPENDING", "s", "g"]);
+    assert_eq!(pending[0], Value::Int(1), "the group state is upstream's");
+    // A blocking read longer than the upstream timeout waits upstream and
+    // is served by a write made directly at the upstream.
+    let h = blocked(&s, &["XREAD", "BLOCK", "5000", "STREAMS", "s", "$"]);
+    assert!(common::wait_for(Duration::from_secs(10), || {
+        let info: String = q(&mut u, &["INFO", "clients"]);
+        common::info_field(&info, "blocked_clients").as_deref() == Some("1")
+    }));
+    thread::sleep(Duration::from_millis(700));
+    let _: String = q(&mut u, &["XADD", "s", "2-0", "f", "w"]);
+    assert!(format!("{:?}", h.join().unwrap().unwrap()).contains("2-0"));
+    // Timing out upstream is a nil, as on Redis.
+    let t: Value = q(&mut c, &["XREAD", "BLOCK", "100", "STREAMS", "s", "$"]);
+    assert_eq!(t, Value::Nil);
+}
