@@ -608,7 +608,8 @@ fn serve_stream(
         let pel: Vec<StreamId> = g
             .consumers
             .get(&cname[..])
-            .map(|c| c.pel.range(gt..).take(limit).copied().collect())
+            // History is what follows the ID given (Redis increments it).
+            .and_then(|c| Some(c.pel.range(gt.next()?..).take(limit).copied().collect()))
             .unwrap_or_default();
         out.array(pel.len());
         for id in pel {
@@ -861,16 +862,14 @@ fn serve_blocked(
     group: Option<&(Bytes, Bytes)>,
     noack: bool,
 ) -> bool {
-    let s = match peek_stream(ks, key) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            if group.is_some() {
-                out.error("UNBLOCKED the stream key no longer exists");
-                return true;
-            }
-            return false;
+    // A group reader whose stream is gone (deleted, replaced by another
+    // type, flushed) fails; a plain reader waits for a new stream.
+    let Ok(Some(s)) = peek_stream(ks, key) else {
+        if group.is_some() {
+            out.error("UNBLOCKED the stream key no longer exists");
+            return true;
         }
-        Err(()) => return false,
+        return false;
     };
     let mut gt = waits.get(key).copied().unwrap_or(StreamId::MAX);
     if let Some((gname, _)) = group {
@@ -882,7 +881,10 @@ fn serve_blocked(
             Some(g) => gt = g.last_id,
         }
     }
-    if s.last_id <= gt {
+    // Served once an entry past the ID exists (Redis compares the stream's
+    // last ID, but only when a write signals the key; this check also runs
+    // when the waiter registers, where a deleted last entry must not count).
+    if s.last().is_none_or(|(id, _)| id <= gt) {
         return false;
     }
     if out.resp3 {

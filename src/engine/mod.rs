@@ -486,6 +486,17 @@ impl Db {
         self.ready_flag.store(true, Ordering::Release);
     }
 
+    /// Marks every waited-on key ready (FLUSHALL emptied them all).
+    fn signal_all_waited(&self) {
+        if self.waited_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let keys: Vec<Bytes> = self.waited.lock().keys().cloned().collect();
+        for k in &keys {
+            self.signal_ready(k);
+        }
+    }
+
     /// Keys that received data while clients wait on them.
     pub fn take_ready(&self) -> Vec<Bytes> {
         if !self.ready_flag.load(Ordering::Acquire) {
@@ -919,6 +930,8 @@ impl<'a> Keys<'a> {
         self.changes += 1;
         if let Mutation::FlushAll = m {
             self.flush_all();
+            // Waiters learn their keys are gone (a blocked XREADGROUP fails).
+            self.db.signal_all_waited();
             if self.collect_mutations {
                 self.log.push(m);
             }

@@ -264,6 +264,20 @@ pub fn read(r: &mut Reader<'_>, t: u8) -> Option<Value> {
         }
         groups.push((name, g));
     }
+    if t == TYPE_STREAM_LISTPACKS {
+        // Before 7.0 groups had no counter: Redis estimates it on load.
+        let plain = Stream::from_parts(
+            entries.clone(),
+            Vec::new(),
+            last_id,
+            max_deleted,
+            entries_added,
+            Vec::new(),
+        );
+        for (_, g) in groups.iter_mut() {
+            g.entries_read = plain.estimate_distance(g.last_id);
+        }
+    }
     let mut s = Stream::from_parts(
         entries,
         node_list,
