@@ -114,6 +114,23 @@ pub fn value_from_pb(v: pb::StreamValue) -> Option<Stream> {
     if valid != entries.len() as u64 || nodes.windows(2).any(|w| w[0].0 >= w[1].0) {
         return None;
     }
+    // Each node holds exactly the live entries between its master ID and
+    // the next node's (trimming relies on it).
+    let mut at = 0;
+    for (i, (master, node)) in nodes.iter().enumerate() {
+        let end = nodes.get(i + 1).map(|(m, _)| *m);
+        if at < entries.len() && entries[at].0 < *master {
+            return None;
+        }
+        let mut n = 0;
+        while at < entries.len() && end.is_none_or(|e| entries[at].0 < e) {
+            at += 1;
+            n += 1;
+        }
+        if n != node.valid || node.valid == 0 || node.last < *master {
+            return None;
+        }
+    }
     let mut groups = Vec::new();
     for g in v.groups {
         let mut grp = Group::new(id_of(g.last_id), g.entries_read);

@@ -733,7 +733,7 @@ impl Stream {
                 TrimBy::MinId(min) => node.last < min,
             };
             if remove_node {
-                let n = self.drop_node(master).expect("node");
+                self.drop_node(master);
                 let end = self
                     .nodes
                     .keys()
@@ -743,7 +743,6 @@ impl Stream {
                     .unwrap_or(StreamId::MAX);
                 let ids: Vec<StreamId> =
                     self.entries.range(master..=end).map(|(i, _)| *i).collect();
-                debug_assert_eq!(ids.len() as u64, n.valid);
                 for i in ids {
                     self.remove_entry(i);
                 }
@@ -779,7 +778,7 @@ impl Stream {
                 from_node += 1;
             }
             let n = self.nodes.get_mut(&master).expect("node");
-            n.valid -= from_node;
+            n.valid = n.valid.saturating_sub(from_node);
             n.deleted += from_node;
             deleted += from_node;
             break;
