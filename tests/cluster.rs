@@ -286,7 +286,9 @@ fn writes_replicate_for_every_type_and_followers_read_their_writes() {
         &["INFO", "clients"]
     )
     .contains("blocked_clients:0")));
-    run(mp, &["RPUSH", "bl:gone", "kept"]);
+    // Pushed through the follower: its reply comes once the follower
+    // applied the write, so the read below cannot race the stream.
+    run(fp, &["RPUSH", "bl:gone", "kept"]);
     assert_eq!(
         read(fp, &["LRANGE", "bl:gone", "0", "-1"]),
         read(mp, &["LRANGE", "bl:gone", "0", "-1"])

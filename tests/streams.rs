@@ -409,14 +409,23 @@ fn streams_dump_and_restore_both_ways_with_their_groups() {
 /// jcache in front of a real redis-server: streams live upstream only.
 fn tiered(up: &Upstream) -> Server {
     let url = up.url();
-    Server::start(&[
+    let s = Server::start(&[
         "--tier",
         "memory",
         "--tier",
         &url,
         "--upstream-timeout",
         "500ms",
-    ])
+    ]);
+    let mut c = s.client();
+    assert!(
+        common::wait_for(Duration::from_secs(10), || {
+            let text: String = q(&mut c, &["INFO", "tiers"]);
+            common::info_field(&text, "upstream_status").as_deref() == Some("up")
+        }),
+        "upstream never came up"
+    );
+    s
 }
 
 #[test]

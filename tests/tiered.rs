@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::upstream::Upstream;
-use common::{blpop_blocked_for, command, free_port, info_field, q, wait_for, Server};
+use common::{blpop_blocked_for, command, err, free_port, info_field, q, wait_for, Server};
 use redis::{cmd, Connection, RedisResult, Value};
 
 /// jcache with `--tier memory --tier redis://...`, waiting until the upstream is up.
@@ -1344,4 +1344,64 @@ fn exec_abort_releases_the_upstream_watch() {
         Some("1")
     );
     assert_eq!(q::<Option<String>>(&mut r, &["GET", "x"]), None);
+}
+
+/// Commands jcache lacks go to the upstream as they are. APPEND renamed
+/// upstream to MYAPPEND stands for a module's write (a name jcache does not
+/// know, found through the upstream's COMMAND INFO): it reaches the
+/// upstream and drops the local copy of its key, so the next command of
+/// the same pipeline reads the new value, before any tracking invalidation
+/// could arrive. A read (LOLWUT) is the upstream's answer. A name the
+/// upstream does not know, an @admin command (REPLICAOF renamed) and ACL
+/// (never passed) get Redis's "unknown command"; inside MULTI an unknown
+/// command still aborts the transaction.
+#[test]
+fn commands_jcache_lacks_pass_to_the_upstream() {
+    let up = Upstream::start_with(&[
+        "--rename-command",
+        "APPEND",
+        "MYAPPEND",
+        "--rename-command",
+        "REPLICAOF",
+        "MYREPLICAOF",
+    ]);
+    let mut r = up.client();
+    let s = tiered(&up, &[]);
+    let mut c = s.client();
+    let _: () = q(&mut r, &["SET", "pt:k", "v"]);
+    assert_eq!(q::<String>(&mut c, &["GET", "pt:k"]), "v");
+    let (len, after): (i64, String) = redis::pipe()
+        .cmd("MYAPPEND")
+        .arg("pt:k")
+        .arg("x")
+        .cmd("GET")
+        .arg("pt:k")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!((len, after.as_str()), (2, "vx"));
+    assert_eq!(q::<String>(&mut r, &["GET", "pt:k"]), "vx");
+    // A wrong call is the upstream's own error.
+    assert_eq!(
+        err(&mut c, &["MYAPPEND", "pt:k"]),
+        err(&mut r, &["MYAPPEND", "pt:k"])
+    );
+    let lolwut: String = q(&mut c, &["LOLWUT", "VERSION", "5", "1", "1", "1"]);
+    assert!(lolwut.contains("Redis ver. 7.0"), "{lolwut}");
+    // Unknown upstream too: Redis's text, as redis-server itself says it.
+    assert_eq!(
+        err(&mut c, &["NOSUCHCMD", "a", "b"]),
+        err(&mut r, &["NOSUCHCMD", "a", "b"])
+    );
+    assert_eq!(
+        err(&mut c, &["MYREPLICAOF", "no", "one"]),
+        "ERR unknown command 'MYREPLICAOF', with args beginning with: 'no' 'one' "
+    );
+    assert_eq!(
+        err(&mut c, &["ACL", "WHOAMI"]),
+        "ERR unknown command 'ACL', with args beginning with: 'WHOAMI' "
+    );
+    let _: () = q(&mut c, &["MULTI"]);
+    assert!(err(&mut c, &["MYAPPEND", "pt:k", "y"]).starts_with("ERR unknown command"));
+    assert!(err(&mut c, &["EXEC"]).starts_with("EXECABORT"));
+    assert_eq!(q::<String>(&mut r, &["GET", "pt:k"]), "vx");
 }

@@ -213,6 +213,15 @@ impl Router for ClusterTieredRouter {
         Some(settle(reply, None, Some(pending)))
     }
 
+    fn route_unknown(
+        &self,
+        server: &Arc<Shared>,
+        client: &mut ClientState,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        self.tier.route_unknown(server, client, args)
+    }
+
     fn check_locked(
         &self,
         server: &Arc<Shared>,

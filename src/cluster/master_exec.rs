@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 use parking_lot::Mutex;
 
 use super::{replication, Cluster};
-use crate::commands::{self, execute, DeferredReply, Flow};
+use crate::commands::{self, execute, DeferredReply, Flow, Overlap};
 use crate::commands::{ClientState, Shared};
 use crate::protocol::Reply;
 use crate::state::ClientInfo;
@@ -202,7 +202,11 @@ pub async fn run_forwarded(
         let mut pending: Vec<DeferredReply> = Vec::new();
         for args in cmds {
             if pipelines && !args.is_empty() {
-                if let Some(r) = commands::execute_deferrable(server, &mut client, &args) {
+                // With a router, only forwarded replies overlap (never a
+                // batch of scripts).
+                if let Some(Overlap::Reply(r)) =
+                    commands::execute_deferrable(server, &mut client, &args)
+                {
                     pending.push(r);
                     awaited = true;
                     continue;

@@ -59,7 +59,14 @@ pub struct ClientState {
     pub oom_at_start: bool,
     /// This is a script's own client (Redis's CLIENT_SCRIPT).
     pub in_script: bool,
+    /// Scripts of the pipeline being read, not yet sent to the script
+    /// thread (see `commands::take_script_batch`).
+    pub script_batch: Vec<ScriptCall>,
 }
+
+/// A script command waiting for the script thread: the command, its
+/// arguments, and whether the server was out of memory when it arrived.
+pub type ScriptCall = (&'static Command, Vec<Bytes>, bool);
 
 impl ClientState {
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
@@ -88,6 +95,7 @@ impl ClientState {
             pending_push: Vec::new(),
             oom_at_start: false,
             in_script: false,
+            script_batch: Vec::new(),
         }
     }
 

@@ -38,7 +38,7 @@ use crate::config::ProtectedAction;
 use crate::engine::Keys;
 use crate::protocol::Reply;
 pub use crate::state::blocking::BlockRequest;
-pub use client::ClientState;
+pub use client::{ClientState, ScriptCall};
 
 /// The state every connection shares, with the router this layer defines.
 pub type Shared = crate::state::Shared<dyn Router>;
@@ -417,6 +417,18 @@ pub trait Router: Send + Sync {
         None
     }
 
+    /// A command jcache does not know: Some to pass it on (the tiered
+    /// router asks the upstream), None for "unknown command". Only outside
+    /// MULTI and once the client is authenticated.
+    fn route_unknown(
+        &self,
+        _server: &Arc<Shared>,
+        _client: &mut ClientState,
+        _args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        None
+    }
+
     /// Whether consecutive commands of a pipeline may be in flight together
     /// (see [`execute_deferrable`] and `route_pipelined`).
     fn pipelines(&self) -> bool {
@@ -498,8 +510,13 @@ pub fn execute_deferrable(
     server: &Arc<Shared>,
     client: &mut ClientState,
     args: &[Bytes],
-) -> Option<DeferredReply> {
-    let router = server.router.get()?;
+) -> Option<Overlap> {
+    let router = server.router.get();
+    // Without a router only scripts (EVAL*, FCALL*) overlap: a first letter
+    // rules out the rest before the table lookup.
+    if router.is_none() && !matches!(args[0].first(), Some(b'e' | b'E' | b'f' | b'F')) {
+        return None;
+    }
     // Top-level commands only (no allocation on this per-command path).
     let cmd = lookup(&args[0])?;
     if !cmd.subcommands.is_empty() || !arity_ok(cmd.arity, args.len()) {
@@ -513,10 +530,84 @@ pub fn execute_deferrable(
     {
         return None;
     }
+    let Some(router) = router else {
+        return queue_script(server, client, cmd, args);
+    };
     let reply = router.route_pipelined(server, client, cmd, args)?;
     stats::record(cmd, stats::Outcome::Routed);
     server.stats.commands.add(1);
     client.last_command = cmd.name;
+    Some(Overlap::Reply(reply))
+}
+
+/// What [`execute_deferrable`] did with a request it took.
+pub enum Overlap {
+    /// Its reply, to be awaited in request order.
+    Reply(DeferredReply),
+    /// Added to the client's batch of scripts ([`take_script_batch`] sends
+    /// the batch and gives its replies).
+    Batched,
+}
+
+/// Scripts of one pipeline are sent to the script thread together, up to
+/// this many: one hand-off each way per batch instead of per script.
+const SCRIPT_BATCH: usize = 32;
+
+/// Sends the client's batch of pipelined scripts to the script thread; its
+/// replies, in order, as one deferred reply. None if the batch is empty.
+pub fn take_script_batch(server: &Arc<Shared>, client: &mut ClientState) -> Option<DeferredReply> {
+    if client.script_batch.is_empty() {
+        return None;
+    }
+    let batch = std::mem::take(&mut client.script_batch);
+    Some(scripting::submit(server, client, batch))
+}
+
+/// A script command in a pipeline (no router): added to the client's batch
+/// for the script thread, whose queue keeps the order; None if it must go
+/// through [`execute`] (BUSY reply, or not a script).
+fn queue_script(
+    server: &Arc<Shared>,
+    client: &mut ClientState,
+    cmd: &'static Command,
+    args: &[Bytes],
+) -> Option<Overlap> {
+    if !cmd.has(flags::SCRIPT)
+        || (server.scripting.is_busy()
+            && server
+                .scripting
+                .busy_error(busy_threshold(server))
+                .is_some())
+    {
+        return None;
+    }
+    server.stats.commands.add(1);
+    client.last_command = cmd.name;
+    let oom_at_start = !server.db.ensure_memory();
+    client.script_batch.push((cmd, args.to_vec(), oom_at_start));
+    if client.script_batch.len() >= SCRIPT_BATCH {
+        return take_script_batch(server, client).map(Overlap::Reply);
+    }
+    Some(Overlap::Batched)
+}
+
+/// A command not in the table, outside MULTI, from an authenticated client:
+/// the router may pass it on (tiered mode: to the upstream).
+fn route_unknown(
+    server: &Arc<Shared>,
+    client: &mut ClientState,
+    args: &[Bytes],
+) -> Option<DeferredReply> {
+    let router = server.router.get()?;
+    if client.multi.is_some()
+        || lookup(&args[0]).is_some()
+        || (server.requirepass_set() && !client.authenticated)
+        || client.in_pubsub_context()
+    {
+        return None;
+    }
+    let reply = router.route_unknown(server, client, args)?;
+    client.last_command = "";
     Some(reply)
 }
 
@@ -535,6 +626,9 @@ pub fn execute(
     let (cmd, full_name) = match resolved {
         Ok(c) => c,
         Err(e) => {
+            if let Some(reply) = route_unknown(server, client, &args) {
+                return Flow::Defer(reply);
+            }
             if client.multi.is_some() {
                 client.multi_dirty = true;
             }
@@ -560,8 +654,10 @@ pub fn execute(
         ));
     }
     // A script runs: as in Redis, other commands are not served until it
-    // ends, or get BUSY once it ran past busy-reply-threshold.
+    // ends, or get BUSY once it ran past busy-reply-threshold. Another
+    // script queues for the script thread instead of waiting here.
     if server.scripting.is_busy() && !cmd.has(flags::ALLOW_BUSY) {
+        let queues = cmd.has(flags::SCRIPT) && client.multi.is_none();
         if let Some(e) = server.scripting.busy_error(busy_threshold(server)) {
             if client.multi.is_some() {
                 client.multi_dirty = true;
@@ -573,7 +669,9 @@ pub fn execute(
             }
             return rejected(out, e);
         }
-        return wait_for_script(server, args);
+        if !queues {
+            return wait_for_script(server, args);
+        }
     }
     if !cmd.has(flags::MULTI_CTRL) {
         if let Some(queue) = client.multi.as_mut() {
@@ -611,7 +709,12 @@ pub fn execute(
     if cmd.has(flags::SCRIPT) {
         // Redis evicts before every command and tells a script whether it
         // started out of memory (its first write then fails).
-        client.oom_at_start = !server.db.ensure_memory();
+        let oom_at_start = !server.db.ensure_memory();
+        return Flow::Defer(scripting::submit(
+            server,
+            client,
+            vec![(cmd, args, oom_at_start)],
+        ));
     }
     let mark = out.len();
     let started = stats::start();
@@ -680,6 +783,34 @@ fn record_ran(server: &Shared, cmd: &'static Command, started: u64, out: &Reply,
 }
 
 pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Runs a script command on the script thread (see
+/// [`scripting::submit`]): every shard locked, waiting if a transaction's
+/// script holds them, then counted as any command that ran.
+fn run_script_command(
+    server: &Arc<Shared>,
+    client: &mut ClientState,
+    cmd: &'static Command,
+    args: &[Bytes],
+    out: &mut Reply,
+) {
+    let mark = out.len();
+    let started = stats::start();
+    let mut ks = server.db.lock_all();
+    ks.set_no_touch(client.no_touch);
+    let mut ctx = Ctx {
+        out,
+        client,
+        server,
+        ks: &mut ks,
+        in_exec: false,
+        block: None,
+    };
+    (cmd.handler)(&mut ctx, args);
+    drop(ks);
+    record_ran(server, cmd, started, out, mark);
+    serve_ready(server);
+}
 
 /// Locks the command's shards and runs it; None (nothing run) if a script
 /// holds them.

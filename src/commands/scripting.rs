@@ -1,8 +1,10 @@
 //! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT; and the one way every
 //! script or function runs ([`run`]): with every shard locked for its whole
-//! run (so no other command interleaves and its writes are one commit), on
-//! a thread the runtime gives up for it, its `redis.call`s served by
-//! [`ScriptHost`] against the locked shards.
+//! run (so no other command interleaves and its writes are one commit), its
+//! `redis.call`s served by [`ScriptHost`] against the locked shards. A
+//! script command a client sends runs on the script thread ([`submit`]);
+//! one inside a transaction runs where EXEC runs, on a thread the runtime
+//! gives up for it.
 //!
 //! Undeclared keys: a script may touch any key (Redis allows it outside
 //! cluster mode); holding every shard makes that safe.
@@ -14,7 +16,10 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::util::parse_i64;
-use super::{lookup, lookup_sub, run_in_exec, ClientState, Command, Ctx, KeySpec, Shared};
+use super::{
+    lookup, lookup_sub, run_in_exec, run_script_command, ClientState, Command, Ctx, DeferredReply,
+    KeySpec, ScriptCall, Shared,
+};
 use crate::engine::{Keys, Mutation, ScriptOp};
 use crate::protocol::Reply;
 use crate::script::{Host, ScriptFlags, Vm};
@@ -189,6 +194,36 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
     );
 }
 
+/// Hands script commands (EVAL, FCALL and their forms; several when a
+/// pipeline sent them back to back) to the script thread and defers their
+/// replies: the runtime's worker goes on serving other clients, and scripts
+/// run one after another in arrival order. Each runs as the calling client
+/// (its id, address, name, protocol, NO-TOUCH; whether the server was out
+/// of memory when it arrived); nothing it does changes the caller's session.
+pub fn submit(server: &Arc<Shared>, client: &ClientState, calls: Vec<ScriptCall>) -> DeferredReply {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let srv = Arc::clone(server);
+    let (info, resp3, no_touch) = (client.info.clone(), client.resp3, client.no_touch);
+    server.scripting.submit(Box::new(move || {
+        let mut caller = ClientState::new(info, true);
+        caller.resp3 = resp3;
+        caller.no_touch = no_touch;
+        let mut out = Reply::new(resp3);
+        for (cmd, args, oom_at_start) in calls {
+            caller.oom_at_start = oom_at_start;
+            run_script_command(&srv, &mut caller, cmd, &args, &mut out);
+        }
+        let _ = tx.send(out.buf.freeze());
+    }));
+    Box::pin(async move {
+        rx.await.unwrap_or_else(|_| {
+            let mut r = Reply::new(resp3);
+            r.error("ERR the script failed unexpectedly (see the server log)");
+            r.buf.freeze()
+        })
+    })
+}
+
 /// Runs a script or a function: checks its flags against the call (Redis's
 /// `scriptPrepareForRun`), then runs `body` with every shard held for long
 /// and the running script published, off the runtime's worker thread.
@@ -217,6 +252,15 @@ pub fn run(
         out, client, ks, ..
     } = ctx;
     server.scripting.begin(running);
+    // Ends the run even if the script's command panics (the shards' long
+    // hold ends with the view).
+    struct EndRun<'a>(&'a Shared);
+    impl Drop for EndRun<'_> {
+        fn drop(&mut self) {
+            self.0.scripting.end();
+        }
+    }
+    let ended = EndRun(server);
     ks.hold_long();
     let mut host = ScriptHost {
         server,
@@ -232,7 +276,7 @@ pub fn run(
     off_worker(|| body(vm, &mut host, out));
     ks.end_long_hold();
     server.scripting.note_memory(vm);
-    server.scripting.end();
+    drop(ended);
 }
 
 /// Runs `f` on this thread, handing the runtime's other tasks to another

@@ -47,6 +47,13 @@ pub(crate) struct LuaState {
     /// The internal table shared with `env.lua` (never reachable by scripts).
     pub internal: Table,
     pub hook: Arc<Mutex<HookMode>>,
+    /// The functions a run installs in `internal` (see
+    /// `vm::host_functions`), made once.
+    pub host_fns: Vec<(&'static str, Function)>,
+    /// `internal.run`, the function every script or function runs through.
+    pub runner: Function,
+    /// `redis.log` outside a run.
+    pub default_log: Function,
 }
 
 impl LuaState {
@@ -88,7 +95,6 @@ impl LuaState {
             Ok(())
         })?;
         internal.raw_set("log", default_log.clone())?;
-        internal.raw_set("default_log", default_log)?;
         let mode_name = match mode {
             Mode::Eval => "eval",
             Mode::Function => "function",
@@ -115,10 +121,15 @@ impl LuaState {
                 count_hook(lua, mode)
             },
         )?;
+        let host_fns = super::vm::host_functions(&lua)?;
+        let runner = internal.raw_get("run")?;
         Ok(LuaState {
             lua,
             internal,
             hook,
+            host_fns,
+            runner,
+            default_log,
         })
     }
 

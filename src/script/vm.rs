@@ -2,7 +2,7 @@
 //! state with its libraries, as Redis 7.0 keeps them (two states; SCRIPT
 //! FLUSH recreates the first, FUNCTION FLUSH only drops the libraries).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -406,6 +406,108 @@ fn command_args(lua: &Lua, count: usize, args: &Table) -> mlua::Result<Result<Ve
     Ok(Ok(argv))
 }
 
+thread_local! {
+    /// The host of the script this thread is running (set by [`run`] for
+    /// the length of the run, read by the functions [`host_functions`]
+    /// made). A raw pointer because the host borrows the caller's state for
+    /// less than `'static`; [`HostSlot`] clears it before the borrow ends.
+    static HOST: Cell<Option<*mut (dyn Host + 'static)>> = const { Cell::new(None) };
+}
+
+/// Publishes a host in [`HOST`] and clears it when dropped (also when the
+/// run unwinds).
+struct HostSlot;
+
+impl HostSlot {
+    fn set(host: &mut dyn Host) -> HostSlot {
+        let ptr: *mut (dyn Host + '_) = host;
+        // SAFETY: only the lifetime bound changes; the pointer is cleared
+        // by `HostSlot::drop` before `host`'s borrow ends, and only read on
+        // this thread meanwhile (`with_host`).
+        let ptr: *mut (dyn Host + 'static) = unsafe { std::mem::transmute(ptr) };
+        HOST.with(|h| h.set(Some(ptr)));
+        HostSlot
+    }
+}
+
+impl Drop for HostSlot {
+    fn drop(&mut self) {
+        HOST.with(|h| h.set(None));
+    }
+}
+
+/// Calls `f` with the running script's host. The slot is emptied during
+/// the call, so a nested use finds no host instead of aliasing it.
+fn with_host<R>(f: impl FnOnce(&mut dyn Host) -> R) -> mlua::Result<R> {
+    let ptr = HOST
+        .with(|h| h.take())
+        .ok_or_else(|| mlua::Error::runtime("no script is running"))?;
+    struct Restore(*mut (dyn Host + 'static));
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            HOST.with(|h| h.set(Some(self.0)));
+        }
+    }
+    let restore = Restore(ptr);
+    // SAFETY: the pointer was set by `HostSlot::set` from a live `&mut`
+    // that outlives the run, and it is out of the slot while in use here.
+    let r = f(unsafe { &mut *restore.0 });
+    drop(restore);
+    Ok(r)
+}
+
+/// The functions a run gives `env.lua` (`host_call`, `host_acl`,
+/// `host_set_repl`, `log`, `host_interrupt`), made once per Lua state: they
+/// reach the running script's host through [`HOST`].
+pub(crate) fn host_functions(lua: &Lua) -> mlua::Result<Vec<(&'static str, Function)>> {
+    Ok(vec![
+        (
+            "host_call",
+            lua.create_function(|lua, (resp3, count, args): (bool, usize, Table)| {
+                let argv = match command_args(lua, count, &args)? {
+                    Ok(argv) => argv,
+                    Err(t) => return Ok((Value::Table(t), true)),
+                };
+                let reply = with_host(|h| h.call(&argv, resp3))?;
+                reply_to_lua(lua, &reply)
+            })?,
+        ),
+        (
+            "host_acl",
+            lua.create_function(|lua, (count, args): (usize, Table)| {
+                let argv = match command_args(lua, count, &args)? {
+                    Ok(argv) => argv,
+                    Err(t) => return Ok((Value::Nil, Value::Table(t))),
+                };
+                match with_host(|h| h.acl_check(&argv))? {
+                    Some(ok) => Ok((Value::Boolean(ok), Value::Nil)),
+                    None => Ok((
+                        Value::Nil,
+                        Value::Table(error_table(
+                            lua,
+                            b"Invalid command passed to redis.acl_check_cmd()",
+                        )?),
+                    )),
+                }
+            })?,
+        ),
+        (
+            "host_set_repl",
+            lua.create_function(|_, flags: u8| with_host(|h| h.set_repl(flags)))?,
+        ),
+        (
+            "log",
+            lua.create_function(|_, (level, msg): (i32, mlua::LuaString)| {
+                with_host(|h| h.log(level, &msg.to_string_lossy()))
+            })?,
+        ),
+        (
+            "host_interrupt",
+            lua.create_function(|_, ()| with_host(|h| h.interrupt()))?,
+        ),
+    ])
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run(
     state: &LuaState,
@@ -417,94 +519,32 @@ fn run(
     host: &mut dyn Host,
     out: &mut Reply,
 ) {
-    let host = RefCell::new(host);
     let lua = &state.lua;
     let internal = &state.internal;
+    let slot = HostSlot::set(host);
     state.set_hook_mode(HookMode::Run);
-    let result = lua.scope(|scope| {
-        internal.raw_set(
-            "host_call",
-            scope.create_function(|lua, (resp3, count, args): (bool, usize, Table)| {
-                let argv = match command_args(lua, count, &args)? {
-                    Ok(argv) => argv,
-                    Err(t) => return Ok((Value::Table(t), true)),
-                };
-                let reply = host
-                    .try_borrow_mut()
-                    .map_err(mlua::Error::external)?
-                    .call(&argv, resp3);
-                reply_to_lua(lua, &reply)
-            })?,
-        )?;
-        internal.raw_set(
-            "host_acl",
-            scope.create_function(|lua, (count, args): (usize, Table)| {
-                let argv = match command_args(lua, count, &args)? {
-                    Ok(argv) => argv,
-                    Err(t) => return Ok((Value::Nil, Value::Table(t))),
-                };
-                let allowed = host
-                    .try_borrow_mut()
-                    .map_err(mlua::Error::external)?
-                    .acl_check(&argv);
-                match allowed {
-                    Some(ok) => Ok((Value::Boolean(ok), Value::Nil)),
-                    None => Ok((
-                        Value::Nil,
-                        Value::Table(error_table(
-                            lua,
-                            b"Invalid command passed to redis.acl_check_cmd()",
-                        )?),
-                    )),
-                }
-            })?,
-        )?;
-        internal.raw_set(
-            "host_set_repl",
-            scope.create_function(|_, flags: u8| {
-                host.try_borrow_mut()
-                    .map_err(mlua::Error::external)?
-                    .set_repl(flags);
-                Ok(())
-            })?,
-        )?;
-        internal.raw_set(
-            "log",
-            scope.create_function(|_, (level, msg): (i32, mlua::LuaString)| {
-                host.try_borrow_mut()
-                    .map_err(mlua::Error::external)?
-                    .log(level, &msg.to_string_lossy());
-                Ok(())
-            })?,
-        )?;
-        internal.raw_set(
-            "host_interrupt",
-            scope.create_function(|_, ()| {
-                Ok(host
-                    .try_borrow_mut()
-                    .map_err(mlua::Error::external)?
-                    .interrupt())
-            })?,
-        )?;
+    let result = (|| -> mlua::Result<()> {
+        for (key, f) in &state.host_fns {
+            internal.raw_set(*key, f)?;
+        }
         let keys = lua_array(lua, keys)?;
         let args = lua_array(lua, argv)?;
-        let runner: Function = internal.raw_get("run")?;
-        let (ok, value, resp): (bool, Value, i64) =
-            runner.call((func.clone(), keys, args, eval))?;
+        let (ok, value, resp): (bool, Value, i64) = state.runner.call((func, keys, args, eval))?;
         if ok {
             lua_to_reply(&value, out, resp == 3);
         } else {
             error_reply(&value, name, out);
         }
         Ok(())
-    });
+    })();
     state.set_hook_mode(HookMode::Idle);
-    for key in ["host_call", "host_acl", "host_set_repl", "host_interrupt"] {
-        internal.raw_set(key, Value::Nil).ok();
+    for (key, _) in &state.host_fns {
+        if *key != "log" {
+            internal.raw_set(*key, Value::Nil).ok();
+        }
     }
-    if let Ok(default_log) = internal.raw_get::<Value>("default_log") {
-        internal.raw_set("log", default_log).ok();
-    }
+    internal.raw_set("log", &state.default_log).ok();
+    drop(slot);
     if let Err(e) = result {
         let msg = lua_error_message(&e);
         let msg: String = msg.chars().take(100).collect();

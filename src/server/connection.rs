@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::commands::{self, BlockRequest, Flow};
+use crate::commands::{self, BlockRequest, Flow, Overlap};
 use crate::commands::{ClientState, Shared};
 use crate::protocol::{ParseLimits, Reply, RequestParser};
 use crate::state::pubsub::Message;
@@ -88,9 +88,10 @@ struct Conn<'a> {
     parser: RequestParser,
     out: Reply,
     stop: tokio::sync::watch::Receiver<bool>,
-    /// Whether the router pipelines forwarded commands.
+    /// Whether commands of a pipeline may overlap: forwarded ones (a router
+    /// that pipelines), or scripts queued for the script thread (no router).
     pipelines: bool,
-    /// Replies forwarded elsewhere (a router that pipelines), in request order.
+    /// Replies produced elsewhere (a router, the script thread), in request order.
     pending: Vec<commands::DeferredReply>,
     /// Pub/Sub bytes in `out`, still counted against the output limit.
     unflushed_push: usize,
@@ -104,7 +105,9 @@ async fn run(
     let mut c = Conn {
         shared,
         socket,
-        pipelines: shared.router.get().is_some_and(|r| r.pipelines()),
+        // Scripts overlap in a pipeline without a router (see
+        // `commands::execute_deferrable`).
+        pipelines: shared.router.get().is_none_or(|r| r.pipelines()),
         client,
         inbuf: BytesMut::with_capacity(IN_INITIAL),
         parser: RequestParser::new(),
@@ -141,7 +144,7 @@ impl Conn<'_> {
                 Ok(Some(args)) => args,
                 Ok(None) => return Ok(true),
                 Err(e) => {
-                    drain(&mut self.pending, &mut self.out).await;
+                    self.drain().await;
                     self.out.error(&format!("ERR {}", e.0));
                     self.shared.stats.count_error(b"-ERR");
                     self.flush().await?;
@@ -159,20 +162,26 @@ impl Conn<'_> {
     async fn execute(&mut self, args: Vec<bytes::Bytes>) -> Go {
         let (shared, client) = (self.shared, &mut *self.client);
         if self.pipelines
-            && (!self.pending.is_empty() || !self.inbuf.is_empty())
+            && (!self.pending.is_empty()
+                || !self.inbuf.is_empty()
+                || !client.script_batch.is_empty())
             && !client.replies_suppressed()
             && client.pending_push.is_empty()
         {
             // In a pipeline, consecutive forwarded commands overlap;
             // anything else waits until the replies before it are in.
-            if let Some(reply) = commands::execute_deferrable(shared, client, &args) {
-                self.pending.push(reply);
+            if let Some(overlap) = commands::execute_deferrable(shared, client, &args) {
+                if let Overlap::Reply(reply) = overlap {
+                    self.pending.push(reply);
+                }
                 if self.pending.len() >= MAX_PENDING {
+                    send_scripts(shared, client, &mut self.pending);
                     drain(&mut self.pending, &mut self.out).await;
                 }
                 return Ok(true);
             }
         }
+        send_scripts(shared, client, &mut self.pending);
         drain(&mut self.pending, &mut self.out).await;
         let out = &mut self.out;
         let mark = out.len();
@@ -242,8 +251,15 @@ impl Conn<'_> {
 
     /// After a batch: writes its replies, gives large buffers back and
     /// checks the limits that apply before the connection waits.
-    async fn settle(&mut self) -> Go {
+    /// Sends the pipeline's batch of scripts, then waits for every reply
+    /// in flight and appends them in request order.
+    async fn drain(&mut self) {
+        send_scripts(self.shared, self.client, &mut self.pending);
         drain(&mut self.pending, &mut self.out).await;
+    }
+
+    async fn settle(&mut self) -> Go {
+        self.drain().await;
         self.flush().await?;
         // About to wait: give large buffers back (not between the flushes
         // of one pipeline, whose later replies reuse the buffer).
@@ -388,6 +404,18 @@ async fn await_deferred(
         info.meta.lock().blocked = false;
     }
     result
+}
+
+/// Sends the client's batch of pipelined scripts to the script thread; its
+/// replies join those in flight.
+fn send_scripts(
+    shared: &Arc<Shared>,
+    client: &mut ClientState,
+    pending: &mut Vec<commands::DeferredReply>,
+) {
+    if let Some(r) = commands::take_script_batch(shared, client) {
+        pending.push(r);
+    }
 }
 
 /// Most forwarded replies one connection keeps in flight.

@@ -1,11 +1,13 @@
 //! Scripting state every connection shares: the Lua VM (the EVAL script
 //! cache and the FUNCTION libraries) and the one script that may be running.
 //!
-//! A script runs with every shard locked, on a thread the runtime gave up
-//! for it (`block_in_place`), so other connections are still served: until
-//! `busy-reply-threshold` they wait for it to end ([`Scripting::wait`]),
-//! after it they get `-BUSY`, and SCRIPT KILL / FUNCTION KILL / SHUTDOWN
-//! reach the script through flags its instruction hook reads.
+//! A script runs with every shard locked, on the script thread (one OS
+//! thread outside the runtime, [`Scripting::submit`]), so the runtime's
+//! workers go on serving other connections: until `busy-reply-threshold`
+//! their commands wait for it to end ([`Scripting::wait`]), after it they
+//! get `-BUSY`, and SCRIPT KILL / FUNCTION KILL / SHUTDOWN reach the script
+//! through flags its instruction hook reads. Scripts queue for the thread in
+//! arrival order, as Redis runs them one after another.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -44,7 +46,12 @@ pub struct Scripting {
     /// Scripts cached and libraries/functions loaded, for INFO and
     /// FUNCTION STATS without taking the VM's lock.
     pub counts: Mutex<Counts>,
+    /// The script thread's queue, started with the first script.
+    thread: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
 }
+
+/// Work for the script thread: run one script command and send its reply.
+pub type Job = Box<dyn FnOnce() + Send>;
 
 /// Sizes of the script cache and the function libraries.
 #[derive(Clone, Copy, Default, Debug)]
@@ -70,6 +77,7 @@ impl Default for Scripting {
             kill: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
             counts: Mutex::new(Counts::default()),
+            thread: Mutex::new(None),
         };
         s.recount(&s.vm.lock());
         s
@@ -92,6 +100,32 @@ pub const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
 impl Scripting {
+    /// Runs `job` on the script thread, after the jobs queued before it.
+    /// The thread is started on first use and ends when `Scripting` is
+    /// dropped (its queue closes). A job that panics is dropped (its reply
+    /// channel with it); the thread goes on with the next.
+    pub fn submit(&self, job: Job) {
+        let mut thread = self.thread.lock();
+        let tx = thread.get_or_insert_with(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("jcache-script".into())
+                .spawn(move || {
+                    for job in rx {
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        if ran.is_err() {
+                            tracing::error!("a script command panicked; its client gets an error");
+                        }
+                    }
+                })
+                .expect("start the script thread");
+            tx
+        });
+        // The receiver lives as long as the thread, which never returns
+        // while a sender exists.
+        let _ = tx.send(job);
+    }
+
     /// Marks `run` as the running script. The caller holds every shard and
     /// the VM, so at most one script runs.
     pub fn begin(&self, run: Running) {

@@ -49,6 +49,7 @@
 
 pub mod encode;
 pub mod memory;
+pub mod passthrough;
 pub mod redis;
 pub mod router;
 

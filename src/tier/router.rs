@@ -15,6 +15,7 @@
 //! | MULTI ... EXEC with keys or writes                    | upstream as one MULTI/EXEC    |
 //! | WATCH                                               | upstream, on a connection reserved for the client until EXEC/DISCARD/UNWATCH |
 //! | everything else (PING, CLIENT, CONFIG, INFO, Pub/Sub) | local                         |
+//! | a command jcache lacks (a module's, ...)             | upstream as it is, if the upstream's `COMMAND` lists it and it is not admin/dangerous/connection state (`passthrough.rs`); a write drops its keys locally |
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,9 +25,12 @@ use smallvec::SmallVec;
 
 use super::encode::{encode, encode_error, null_is_array, write_value};
 use super::memory::MemoryTier;
+use super::passthrough::{self, Decision, PassThrough};
 use super::redis::RedisTier;
 use super::{type_hint, Coherence, FetchOutcome, Tier, TierError, TierErrorKind, TierStats};
-use crate::commands::{flags, run_detached, Command, DeferredReply, KeySpec, Router};
+use crate::commands::{
+    flags, run_detached, unknown_command_error, Command, DeferredReply, KeySpec, Router,
+};
 use crate::commands::{ClientState, Shared};
 use crate::engine::{Keys, ValueType};
 use crate::protocol::Reply;
@@ -127,6 +131,8 @@ pub struct TieredRouter {
     local: Arc<MemoryTier>,
     upstream: Arc<RedisTier>,
     co: Arc<Coherence>,
+    /// The upstream's command table, for commands jcache lacks.
+    pass: Arc<PassThrough>,
 }
 
 impl TieredRouter {
@@ -153,6 +159,7 @@ impl TieredRouter {
             local,
             upstream,
             co,
+            pass: Arc::new(PassThrough::default()),
         }
     }
 
@@ -617,7 +624,49 @@ async fn fetch_key(
     outcome
 }
 
+impl TieredRouter {
+    /// A command jcache lacks, passed to the upstream as it is (see
+    /// `passthrough`); the upstream's table decides, and a command it does
+    /// not list or that is refused gets jcache's "unknown command".
+    fn unknown(&self, server: &Arc<Shared>, client: &ClientState, args: &[Bytes]) -> DeferredReply {
+        let up = self.upstream.clone();
+        let co = self.co.clone();
+        let pass = self.pass.clone();
+        let server = server.clone();
+        let resp3 = client.resp3;
+        let args = args.to_vec();
+        Box::pin(async move {
+            if !up.is_up() {
+                return encode_error(&TierError::Unavailable.reply(true));
+            }
+            match pass.decide(&up, &args).await {
+                Decision::Unknown => {
+                    let mut r = Reply::new(resp3);
+                    r.error(&unknown_command_error(&args));
+                    server.stats.count_error(&r.buf);
+                    r.buf.freeze()
+                }
+                Decision::Pass(entry) => {
+                    match passthrough::forward(&up, &co, &entry, &args, resp3).await {
+                        Ok(v) => encode(&v, resp3, null_is_array(&args)),
+                        Err(e) => encode_error(&e.reply(entry.write)),
+                    }
+                }
+            }
+        })
+    }
+}
+
 impl Router for TieredRouter {
+    fn route_unknown(
+        &self,
+        server: &Arc<Shared>,
+        client: &mut ClientState,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
+        Some(self.unknown(server, client, args))
+    }
+
     fn route(
         &self,
         server: &Arc<Shared>,

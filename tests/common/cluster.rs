@@ -17,11 +17,30 @@ pub struct Etcd {
 }
 
 impl Etcd {
+    /// Starts etcd on two fresh ports; if it exits before it listens (a port
+    /// taken between our pick and its bind), it is started again on others.
     pub fn start() -> Etcd {
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match Etcd::try_start() {
+                Ok(e) => return e,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("etcd did not start; its log:\n{last_log}");
+    }
+
+    fn try_start() -> Result<Etcd, String> {
         let cport = free_port();
-        let pport = free_port();
+        let mut pport = free_port();
+        while pport == cport {
+            pport = free_port();
+        }
         let dir = std::env::temp_dir().join(format!("jcache-etcd-{}-{cport}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("etcd dir");
+        let log_path = dir.with_extension("log");
+        let log = std::fs::File::create(&log_path).expect("etcd log");
         let url = format!("http://127.0.0.1:{cport}");
         let peer = format!("http://127.0.0.1:{pport}");
         let child = Command::new("etcd")
@@ -44,19 +63,26 @@ impl Etcd {
                 "error",
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start etcd (apt-get install etcd-server)");
-        let e = Etcd { child, dir, url };
-        assert!(
-            wait_for(Duration::from_secs(20), || TcpStream::connect((
-                "127.0.0.1",
-                cport
-            ))
-            .is_ok()),
-            "etcd did not start"
-        );
-        e
+        let mut e = Etcd { child, dir, url };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", cport)).is_ok() {
+                let _ = std::fs::remove_file(&log_path);
+                return Ok(e);
+            }
+            if let Ok(Some(status)) = e.child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let _ = std::fs::remove_file(&log_path);
+                return Err(format!("exited with {status}:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let _ = std::fs::remove_file(&log_path);
+        Err(format!("not listening on {cport} after 30 s:\n{log}"))
     }
 }
 

@@ -15,13 +15,37 @@ pub struct Server {
     child: Child,
 }
 
-/// A free loopback port (bound then released; the race is acceptable in tests).
+/// A free loopback port for a server a test is about to start.
+///
+/// It is taken below the kernel's ephemeral range (`ip_local_port_range`),
+/// never from port 0: a port the kernel hands out as ephemeral can be taken,
+/// between our check and the server's bind, by any outgoing connection on the
+/// machine (the tests make thousands), and the server then fails to start.
+/// Below the range only another test's explicit pick can collide; picks start
+/// at a point drawn from the pid and the clock, and each is checked by a bind.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (base, span) = (10_000u32, low.saturating_sub(10_000).max(1000));
+    let seed = {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        (std::process::id().wrapping_mul(2_654_435_761)) ^ nanos
+    };
+    for _ in 0..span {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = base + seed.wrapping_add(step.wrapping_mul(7919)) % span;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 impl Server {
