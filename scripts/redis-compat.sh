@@ -88,7 +88,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
-DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/hash unit/expire unit/keyspace unit/type/zset unit/protocol unit/type/list unit/type/set unit/multi unit/pubsub unit/scan unit/bitops unit/quit unit/info-command unit/bitfield unit/type/list-2 unit/type/list-3 unit/dump unit/sort unit/scripting unit/functions unit/introspection unit/introspection-2 unit/latency-monitor unit/slowlog unit/pause unit/other unit/querybuf unit/hyperloglog unit/geo"
+DEFAULT_UNITS="unit/type/string unit/type/incr unit/type/hash unit/expire unit/keyspace unit/type/zset unit/protocol unit/type/list unit/type/set unit/multi unit/pubsub unit/scan unit/bitops unit/quit unit/info-command unit/bitfield unit/type/list-2 unit/type/list-3 unit/dump unit/sort unit/scripting unit/functions unit/introspection unit/introspection-2 unit/latency-monitor unit/slowlog unit/pause unit/other unit/querybuf unit/hyperloglog unit/geo unit/type/stream unit/type/stream-cgroups"
 DEFAULT_TAGS="-needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:reset"
 
 SERVER_BIN=${SERVER_BIN:-$REPO_ROOT/target/release/jcache}

@@ -29,6 +29,7 @@ pub mod lag;
 pub mod master_exec;
 pub mod replication;
 pub mod router;
+mod stream_wire;
 pub mod version;
 pub mod wire;
 

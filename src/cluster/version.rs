@@ -15,13 +15,14 @@
 /// cannot read it, so this build no longer speaks 1: a cluster of
 /// version-1 nodes is upgraded by a full restart, not a rolling one.
 ///
-/// 3: databases, and shard channels. A mutation may be `Select` (the
-/// database of the mutations after it), `MoveKey`, `CopyDb`, `SwapDb` or
-/// `FlushDb` (FLUSHDB no longer travels as FLUSHALL); a Pub/Sub message may
-/// be a shard channel's (`Publish.shard`, SPUBLISH). A version-2 node would
-/// misapply the first and deliver the second to the plain channel of the
-/// same name, so this build no longer speaks 2 (a full restart upgrades a
-/// version-2 cluster).
+/// 3: databases, shard channels and streams. A mutation may be `Select`
+/// (the database of the mutations after it), `MoveKey`, `CopyDb`, `SwapDb`
+/// or `FlushDb` (FLUSHDB no longer travels as FLUSHALL), or a stream's
+/// (`Value.stream`, `Mutation.stream`); a Pub/Sub message may be a shard
+/// channel's (`Publish.shard`, SPUBLISH). A version-2 node would misapply
+/// or drop them (and diverge), or deliver a shard message to the plain
+/// channel of the same name, so this build no longer speaks 2 (a full
+/// restart upgrades a version-2 cluster).
 pub const PROTOCOL_VERSION: u32 = 3;
 /// The oldest version this build still speaks.
 pub const MIN_PROTOCOL_VERSION: u32 = 3;

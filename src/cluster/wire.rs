@@ -53,6 +53,7 @@ fn value_to_pb(v: &Value) -> pb::Value {
                 })
                 .collect(),
         }),
+        Value::Stream(s) => V::Stream(super::stream_wire::value_to_pb(s)),
     };
     pb::Value { v: Some(v) }
 }
@@ -74,6 +75,8 @@ fn value_from_pb(v: pb::Value) -> Option<Value> {
         V::Hash(h) => h.items.is_empty(),
         V::Set(s) => s.items.is_empty(),
         V::Zset(z) => z.items.is_empty(),
+        // An empty stream is a value (XGROUP CREATE MKSTREAM, XDEL).
+        V::Stream(_) => false,
     };
     if empty {
         return None;
@@ -114,6 +117,7 @@ fn value_from_pb(v: pb::Value) -> Option<Value> {
             }
             Value::ZSet(Box::new(x))
         }
+        V::Stream(st) => Value::Stream(Box::new(super::stream_wire::value_from_pb(st)?)),
     })
 }
 
@@ -256,6 +260,7 @@ pub fn mutation_to_pb(m: &Mutation) -> pb::Mutation {
             shard: *shard,
         }),
         E::Script(op) => M::Script(script_op_to_pb(op)),
+        E::Stream { key, op } => M::Stream(super::stream_wire::op_to_pb(key, op)),
     };
     pb::Mutation { m: Some(m) }
 }
@@ -383,6 +388,10 @@ pub fn mutation_from_pb(m: pb::Mutation) -> Option<Mutation> {
             shard: p.shard,
         },
         M::Script(op) => E::Script(script_op_from_pb(op)?),
+        M::Stream(sm) => {
+            let (key, op) = super::stream_wire::op_from_pb(sm)?;
+            E::Stream { key, op }
+        }
     })
 }
 
@@ -713,9 +722,10 @@ mod tests {
             E::CopyDb { .. } => 25,
             E::SwapDb { .. } => 26,
             E::FlushDb => 27,
+            E::Stream { .. } => 28,
         }
     }
-    const VARIANTS: usize = 28;
+    const VARIANTS: usize = 29;
 
     /// Every variant at least once, every value type and expiry mode, with
     /// edge values (empty and binary bytes, extreme numbers, infinities).
@@ -874,7 +884,110 @@ mod tests {
             Mutation::Script(ScriptOp::LoadLibrary(k("#!lua name=l\n"))),
             Mutation::Script(ScriptOp::DeleteLibrary(k("l"))),
             Mutation::Script(ScriptOp::FlushLibraries),
+            put("x", Value::Stream(Box::new(stream_with_group())), 0),
         ]
+        .into_iter()
+        .chain(
+            stream_ops()
+                .into_iter()
+                .map(|op| Mutation::Stream { key: k("x"), op }),
+        )
+        .collect()
+    }
+
+    fn stream_ops() -> Vec<crate::engine::StreamOp> {
+        use crate::engine::stream::TrimBy;
+        use crate::engine::{StreamId, StreamOp};
+        let id = StreamId::new(u64::MAX, 7);
+        vec![
+            StreamOp::Add {
+                id,
+                fields: vec![k("f"), k("")],
+                node_max_entries: 100,
+                node_max_bytes: 4096,
+            },
+            StreamOp::Trim {
+                by: TrimBy::MaxLen(3),
+                approx: true,
+                limit: 100,
+            },
+            StreamOp::Trim {
+                by: TrimBy::MinId(id),
+                approx: false,
+                limit: 0,
+            },
+            StreamOp::Delete {
+                ids: vec![id, StreamId::MIN],
+            },
+            StreamOp::SetId {
+                last_id: id,
+                entries_added: Some(0),
+                max_deleted: None,
+            },
+            StreamOp::SetId {
+                last_id: id,
+                entries_added: None,
+                max_deleted: Some(StreamId::MIN),
+            },
+            StreamOp::GroupCreate {
+                group: k("g"),
+                id,
+                entries_read: -1,
+                mkstream: true,
+            },
+            StreamOp::GroupSetId {
+                group: k("g"),
+                id,
+                entries_read: 5,
+            },
+            StreamOp::GroupDestroy { group: k("g") },
+            StreamOp::ConsumerCreate {
+                group: k("g"),
+                consumer: k("c"),
+                seen_time: 9,
+            },
+            StreamOp::ConsumerDelete {
+                group: k("g"),
+                consumer: k(""),
+            },
+            StreamOp::GroupUpdate {
+                group: k("g"),
+                consumer: Some((k("c"), 10)),
+                last: Some((id, 3)),
+                claim: vec![(id, 11, 2)],
+                ack: vec![StreamId::MIN],
+            },
+            StreamOp::GroupUpdate {
+                group: k("g"),
+                consumer: None,
+                last: None,
+                claim: vec![],
+                ack: vec![id],
+            },
+        ]
+    }
+
+    fn stream_with_group() -> crate::engine::Stream {
+        let mut s = crate::engine::Stream::new();
+        for i in 0..300u64 {
+            s.apply(&crate::engine::StreamOp::Add {
+                id: crate::engine::StreamId::new(i + 1, 0),
+                fields: vec![k("a"), k(&i.to_string())],
+                node_max_entries: 100,
+                node_max_bytes: 4096,
+            });
+        }
+        let ops = stream_ops();
+        for op in &ops[6..] {
+            s.apply(op);
+        }
+        s.apply(&ops[6]);
+        s.apply(&ops[9]);
+        s.apply(&ops[11]);
+        s.apply(&crate::engine::StreamOp::Delete {
+            ids: vec![crate::engine::StreamId::new(5, 0)],
+        });
+        s
     }
 
     #[test]

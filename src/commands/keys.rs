@@ -690,5 +690,6 @@ fn encoding_of(v: &Value, lim: &EncodingLimits) -> &'static str {
                 "skiplist"
             }
         }
+        Value::Stream(_) => "stream",
     }
 }

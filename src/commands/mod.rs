@@ -27,6 +27,7 @@ pub(crate) mod server_cmds;
 mod sets;
 mod sort;
 pub mod stats;
+mod streams;
 mod strings;
 mod transactions;
 pub mod util;
@@ -284,6 +285,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         introspection::COMMANDS,
         hyperloglog::COMMANDS,
         geo::COMMANDS,
+        streams::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {

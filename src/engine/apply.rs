@@ -93,6 +93,7 @@ impl Keys<'_> {
                     }
                 }
             }),
+            Stream { ref key, ref op } => self.stream_op(key, op),
             FlushAll
             | Publish { .. }
             | Script(_)

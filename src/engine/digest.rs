@@ -1,7 +1,7 @@
 //! DEBUG DIGEST: a fingerprint of the whole keyspace (every database), to compare two nodes
 //! (or a node before and after a restart) without reading every key.
 
-use super::{Db, Value};
+use super::{Db, StreamId, Value};
 
 /// A keyspace digest: order-independent over keys, order-dependent only where
 /// the type is ordered (lists, sorted sets). Equal keyspaces, equal digests.
@@ -53,6 +53,23 @@ pub fn digest(db: &Db) -> String {
                             4u8.hash(&mut h);
                             for (m, s) in z.iter() {
                                 (m, s.to_bits()).hash(&mut h);
+                            }
+                        }
+                        Value::Stream(s) => {
+                            5u8.hash(&mut h);
+                            for (id, fields) in s.range(StreamId::MIN, StreamId::MAX, false) {
+                                (id, fields).hash(&mut h);
+                            }
+                            (s.last_id, s.max_deleted, s.entries_added).hash(&mut h);
+                            for (name, g) in s.groups() {
+                                (name, g.last_id, g.entries_read).hash(&mut h);
+                                for (id, n) in &g.pel {
+                                    (id, &n.consumer, n.delivery_time, n.delivery_count)
+                                        .hash(&mut h);
+                                }
+                                for (c, cv) in &g.consumers {
+                                    (c, cv.seen_time).hash(&mut h);
+                                }
                             }
                         }
                     }

@@ -17,6 +17,7 @@ pub mod digest;
 pub mod evict;
 pub mod key;
 pub mod mutation;
+pub mod stream;
 pub mod value;
 pub mod zset;
 
@@ -31,6 +32,7 @@ use smallvec::SmallVec;
 
 pub use evict::EvictionPolicy;
 pub use mutation::{ExpireSet, Mutation, ScriptOp};
+pub use stream::{Stream, StreamId, StreamOp};
 pub use value::{HashValue, ListValue, SetValue, Value, ValueType};
 pub use zset::ZSet;
 
@@ -655,6 +657,24 @@ impl Db {
             .collect()
     }
 
+    /// Marks every waited-on key ready, in database `db` or in all of them
+    /// (FLUSHDB, FLUSHALL emptied them: a blocked XREADGROUP fails).
+    fn signal_all_waited(&self, db: Option<usize>) {
+        if self.waited_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let keys: Vec<(usize, Bytes)> = self
+            .waited
+            .lock()
+            .keys()
+            .filter(|(d, _)| db.is_none_or(|db| *d == db))
+            .cloned()
+            .collect();
+        for (d, k) in &keys {
+            self.signal_ready(*d, k);
+        }
+    }
+
     /// Keys (with their database) that received data while clients wait on them.
     pub fn take_ready(&self) -> Vec<(usize, Bytes)> {
         if !self.ready_flag.load(Ordering::Acquire) {
@@ -1066,6 +1086,7 @@ impl<'a> Keys<'a> {
                 Value::Hash(_) => (b'h', "hset"),
                 Value::Set(_) => (b's', "sadd"),
                 Value::ZSet(_) => (b'z', "zadd"),
+                Value::Stream(_) => (b't', "xadd"),
             },
             SetStr { .. } => (b'$', "set"),
             Append { .. } => (b'$', "append"),
@@ -1089,6 +1110,7 @@ impl<'a> Keys<'a> {
             SRem { .. } => (b's', "srem"),
             ZAdd { .. } => (b'z', "zadd"),
             ZRem { .. } => (b'z', "zrem"),
+            Stream { op, .. } => return op.event(),
             FlushAll
             | Publish { .. }
             | Script(_)
@@ -1180,8 +1202,14 @@ impl<'a> Keys<'a> {
         self.changes += 1;
         if m.whole_keyspace() || matches!(m, Mutation::Move { .. } | Mutation::CopyDb { .. }) {
             match &m {
-                Mutation::FlushAll => self.flush_all(),
-                Mutation::FlushDb => self.flush_db(),
+                Mutation::FlushAll => {
+                    self.flush_all();
+                    self.db.signal_all_waited(None);
+                }
+                Mutation::FlushDb => {
+                    self.flush_db();
+                    self.db.signal_all_waited(Some(self.index));
+                }
                 Mutation::SwapDb { a, b } => self.swap_db(*a as usize, *b as usize),
                 Mutation::Move { key, db } => self.move_key(key, *db as usize),
                 Mutation::CopyDb { from, to, db } => self.copy_to_db(from, to, *db as usize),

@@ -8,6 +8,7 @@
 
 use bytes::Bytes;
 
+use super::stream::StreamOp;
 use super::value::Value;
 
 /// How a string write treats the key's existing time to live.
@@ -123,6 +124,11 @@ pub enum Mutation {
         key: Bytes,
         members: Vec<Bytes>,
     },
+    /// A change to a stream (see [`StreamOp`]).
+    Stream {
+        key: Bytes,
+        op: StreamOp,
+    },
     /// Empty every database.
     FlushAll,
     /// The mutations after this one (in the same commit) are in database
@@ -205,6 +211,7 @@ impl Mutation {
             | SRem { key, .. }
             | ZAdd { key, .. }
             | ZRem { key, .. }
+            | Stream { key, .. }
             | Move { key, .. } => (key, None),
             Rename { from, to } | Copy { from, to } | CopyDb { from, to, .. } => (from, Some(to)),
             FlushAll | Publish { .. } | Script(_) | Select { .. } | SwapDb { .. } | FlushDb => {

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use indexmap::{IndexMap, IndexSet};
 
+use super::stream::Stream;
 use super::zset::ZSet;
 
 /// Estimated allocator overhead per heap allocation (jemalloc rounds up to a
@@ -21,6 +22,7 @@ pub enum Value {
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 /// The type names TYPE and SCAN TYPE use.
@@ -31,6 +33,7 @@ pub enum ValueType {
     Hash,
     Set,
     ZSet,
+    Stream,
 }
 
 impl ValueType {
@@ -41,6 +44,7 @@ impl ValueType {
             ValueType::Hash => "hash",
             ValueType::Set => "set",
             ValueType::ZSet => "zset",
+            ValueType::Stream => "stream",
         }
     }
 
@@ -51,6 +55,7 @@ impl ValueType {
             b"hash" => ValueType::Hash,
             b"set" => ValueType::Set,
             b"zset" => ValueType::ZSet,
+            b"stream" => ValueType::Stream,
             _ => return None,
         })
     }
@@ -64,6 +69,7 @@ impl Value {
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
             Value::ZSet(_) => ValueType::ZSet,
+            Value::Stream(_) => ValueType::Stream,
         }
     }
 
@@ -75,6 +81,7 @@ impl Value {
             Value::Hash(h) => h.mem_bytes(),
             Value::Set(s) => s.mem_bytes(),
             Value::ZSet(z) => z.mem_bytes() + std::mem::size_of::<ZSet>(),
+            Value::Stream(s) => s.mem_bytes(),
         }
     }
 
@@ -86,6 +93,8 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            // An empty stream stays (XDEL, XTRIM, XGROUP CREATE MKSTREAM).
+            Value::Stream(_) => false,
         }
     }
 
@@ -577,13 +586,14 @@ mod tests {
             ValueType::Hash,
             ValueType::Set,
             ValueType::ZSet,
+            ValueType::Stream,
         ] {
             assert_eq!(ValueType::from_name(t.name().as_bytes()), Some(t));
             let upper = t.name().to_ascii_uppercase();
             assert_eq!(ValueType::from_name(upper.as_bytes()), Some(t));
         }
         assert_eq!(ValueType::ZSet.name(), "zset");
-        assert_eq!(ValueType::from_name(b"stream"), None);
+        assert_eq!(ValueType::from_name(b"stream"), Some(ValueType::Stream));
         assert_eq!(ValueType::from_name(b""), None);
     }
 

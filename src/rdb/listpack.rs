@@ -87,7 +87,6 @@ fn backlen_size(len: usize) -> usize {
 
 /// A listpack of `elems` with Redis's choice of encodings (integers in the
 /// smallest integer form, strings in the smallest string form).
-#[cfg(test)]
 pub fn encode(elems: &[&[u8]]) -> Vec<u8> {
     let mut body = Vec::new();
     for e in elems {
@@ -116,7 +115,6 @@ pub fn encode(elems: &[&[u8]]) -> Vec<u8> {
     lp
 }
 
-#[cfg(test)]
 fn encode_entry(out: &mut Vec<u8>, e: &[u8]) {
     if let Some(v) = crate::util::number::parse_i64(e) {
         let le = v.to_le_bytes();

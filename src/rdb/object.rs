@@ -26,6 +26,7 @@ pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
 /// Appends `v` in the plain encoding of its type.
 pub fn write(out: &mut Vec<u8>, v: &Value) {
     match v {
+        Value::Stream(s) => super::stream::write(out, s),
         Value::Str(s) => {
             out.push(TYPE_STRING);
             write_str(out, s);
@@ -114,6 +115,9 @@ pub fn read(body: &[u8]) -> Option<Value> {
         TYPE_HASH_LISTPACK => build_hash(pairs_of(listpack::entries(&r.string()?)?)?),
         TYPE_ZSET_LISTPACK => build_zset(scored(listpack::entries(&r.string()?)?)?),
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => read_quicklist(&mut r, t),
+        super::stream::TYPE_STREAM_LISTPACKS | super::stream::TYPE_STREAM_LISTPACKS_2 => {
+            super::stream::read(&mut r, t)
+        }
         _ => None,
     }
 }

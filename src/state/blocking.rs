@@ -179,8 +179,8 @@ impl BlockingRegistry {
     /// Serves waiters of `key`, first come first served, while it has data.
     ///
     /// A waiter whose serve declines (the key holds a type it does not pop,
-    /// e.g. a BZPOPMIN waiter on a list) is skipped, so the waiters behind it
-    /// still get the data; the scan stops as soon as the key is gone.
+    /// e.g. a BZPOPMIN waiter on a list, or the key is gone) is skipped, so
+    /// the waiters behind it still get the data.
     pub fn serve_key(&self, db: &Db, qkey: &(usize, Bytes)) {
         let key = &qkey.1;
         // Waiters that declined during this call, in queue order; once one
@@ -204,9 +204,8 @@ impl BlockingRegistry {
             lock_keys.extend(waiter.req.extra_keys.iter());
             let mut ks = db.lock(&lock_keys);
             ks.select(qkey.0);
-            if !ks.exists(key) {
-                return;
-            }
+            // A key that is gone is still offered: a blocked XREADGROUP
+            // fails when its stream is deleted; other waiters decline.
             let mut st = waiter.state.lock();
             if !matches!(*st, State::Waiting) {
                 drop(st);

@@ -814,6 +814,8 @@ fn add_fetch(p: &mut redis::Pipeline, key: &Bytes, guess: ValueType) {
             .arg(0)
             .arg(-1)
             .arg("WITHSCORES"),
+        // Streams are never cached: the read answers, the fill is refused.
+        ValueType::Stream => p.cmd("XRANGE").arg(&key[..]).arg("-").arg("+"),
     };
 }
 
@@ -822,6 +824,12 @@ fn add_fetch(p: &mut redis::Pipeline, key: &Bytes, guess: ValueType) {
 /// not a positive number (the upstream rejects it at once).
 fn block_timeout(args: &[Bytes]) -> Option<Duration> {
     let name = args.first()?.to_ascii_lowercase();
+    if name == b"xread" || name == b"xreadgroup" {
+        // BLOCK <milliseconds>, before STREAMS.
+        let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"block"))?;
+        let ms: u64 = std::str::from_utf8(args.get(at + 1)?).ok()?.parse().ok()?;
+        return (ms > 0).then(|| Duration::from_millis(ms));
+    }
     let at = if name == b"blmpop" || name == b"bzmpop" {
         1
     } else {

@@ -11,6 +11,7 @@
 //! | any other write (conditional, pops, RENAME, multi-key, FLUSHALL, ...) | upstream; after success drop the named keys locally (FLUSHALL: flush) |
 //! | writes and upstream reads in the middle of a pipeline | queued per client, sent as one batch (one pipeline, so in order), same rules as above |
 //! | blocking pop                                         | upstream, on its own connection |
+//! | stream commands (never cached locally)                | upstream; XREAD/XREADGROUP with BLOCK on their own connection |
 //! | MULTI ... EXEC with keys or writes                    | upstream as one MULTI/EXEC    |
 //! | WATCH                                               | upstream, on a connection reserved for the client until EXEC/DISCARD/UNWATCH |
 //! | everything else (PING, CLIENT, CONFIG, INFO, Pub/Sub) | local                         |
@@ -114,6 +115,19 @@ fn refetchable(cmd: &'static Command, args: &[Bytes]) -> bool {
         )
         && args[0].eq_ignore_ascii_case(cmd.name.as_bytes())
         && NAMES.contains(&cmd.name)
+}
+
+/// Whether the command waits upstream (and so needs a connection of its
+/// own): the blocking pops always, XREAD/XREADGROUP only with BLOCK.
+fn blocks(cmd: &'static Command, args: &[Bytes]) -> bool {
+    if cmd.group == "stream" {
+        return args
+            .iter()
+            .skip(1)
+            .take_while(|a| !a.eq_ignore_ascii_case(b"streams"))
+            .any(|a| a.eq_ignore_ascii_case(b"block"));
+    }
+    cmd.has(flags::BLOCKING)
 }
 
 pub struct TieredRouter {
@@ -235,7 +249,7 @@ impl TieredRouter {
             .map(|i| args[i].clone())
             .collect();
         let whole = matches!(cmd.keys, KeySpec::All);
-        let blocking = cmd.has(flags::BLOCKING);
+        let blocking = blocks(cmd, &args);
         Box::pin(async move {
             if !up.is_up() {
                 return encode_error(&TierError::Unavailable.reply(true));
@@ -685,6 +699,13 @@ impl Router for TieredRouter {
         }
         if cmd.group == "scripting" {
             return Some(self.scripting(server, client, cmd, args));
+        }
+        if cmd.group == "stream" && !cmd.has(flags::WRITE) {
+            return Some(if blocks(cmd, args) {
+                self.write(client, cmd, args)
+            } else {
+                self.forward_read(client, args)
+            });
         }
         if cmd.has(flags::WRITE) {
             if let Some(reply) = self.write_through(client, cmd, args) {
