@@ -454,3 +454,30 @@ fn cluster_master_monitors_see_forwarded_writes_and_spublish_crosses_nodes() {
         "*3\r\n$8\r\nsmessage\r\n$5\r\nshard\r\n$2\r\nhi\r\n"
     );
 }
+
+/// MODULE as redis-server 7.0.15 answers it with its defaults: no module
+/// loaded, LOAD/LOADEX/UNLOAD refused by `enable-module-command no`, the
+/// same HELP and argument errors.
+#[test]
+fn module_answers_as_redis_without_modules() {
+    let s = Server::start(&[]);
+    let reference = common::upstream::Upstream::start();
+    let mut c = s.raw();
+    let mut r = Raw {
+        s: std::net::TcpStream::connect(("127.0.0.1", reference.port)).unwrap(),
+    };
+    r.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for cmd in [
+        "MODULE LIST",
+        "MODULE HELP",
+        "MODULE LOAD /nonexistent.so",
+        "MODULE LOADEX /nonexistent.so",
+        "MODULE UNLOAD nosuch",
+        "MODULE LOADEX",
+        "MODULE NOSUCH",
+    ] {
+        c.send(&common::words(cmd));
+        r.send(&common::words(cmd));
+        assert_eq!(c.read_reply(), r.read_reply(), "{cmd}");
+    }
+}

@@ -20,6 +20,7 @@ use crate::state::slowlog::{unix_secs, LatencySeries};
 pub static COMMANDS: &[Command] = &[
     Command::container("slowlog", "server", SLOWLOG_SUBCOMMANDS),
     Command::container("latency", "server", LATENCY_SUBCOMMANDS),
+    Command::container("module", "server", MODULE_SUBCOMMANDS),
     Command::new(
         "monitor",
         1,
@@ -46,6 +47,81 @@ static SLOWLOG_SUBCOMMANDS: &[Command] = &[
     Command::new("len", 2, ADMIN_LS, KeySpec::None, slowlog_len, "server"),
     Command::new("reset", 2, ADMIN_LS, KeySpec::None, slowlog_reset, "server"),
 ];
+
+/// MODULE: jcache loads no modules. LIST is empty; LOAD, LOADEX and
+/// UNLOAD answer as Redis 7.0 does with its default
+/// `enable-module-command no`.
+static MODULE_SUBCOMMANDS: &[Command] = &[
+    Command::new(
+        "help",
+        2,
+        LOADING | STALE,
+        KeySpec::None,
+        module_help,
+        "server",
+    ),
+    Command::new(
+        "list",
+        2,
+        ADMIN | NOSCRIPT,
+        KeySpec::None,
+        module_list,
+        "server",
+    ),
+    Command::new(
+        "load",
+        -3,
+        ADMIN | NOSCRIPT,
+        KeySpec::None,
+        module_refused,
+        "server",
+    ),
+    Command::new(
+        "loadex",
+        -3,
+        ADMIN | NOSCRIPT,
+        KeySpec::None,
+        module_refused,
+        "server",
+    ),
+    Command::new(
+        "unload",
+        3,
+        ADMIN | NOSCRIPT,
+        KeySpec::None,
+        module_refused,
+        "server",
+    ),
+];
+
+fn module_help(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    help(
+        ctx,
+        "MODULE",
+        &[
+            "LIST",
+            "    Return a list of loaded modules.",
+            "LOAD <path> [<arg> ...]",
+            "    Load a module library from <path>, passing to it any optional arguments.",
+            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+            "UNLOAD <name>",
+            "    Unload a module.",
+        ],
+    );
+}
+
+fn module_list(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    ctx.out.array(0);
+}
+
+fn module_refused(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
+    ctx.err(
+        "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", \
+         you can run it from a local connection, otherwise you need to set this option in the \
+         configuration file, and then restart the server.",
+    );
+}
 
 static LATENCY_SUBCOMMANDS: &[Command] = &[
     Command::new(
