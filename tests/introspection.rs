@@ -481,3 +481,29 @@ fn module_answers_as_redis_without_modules() {
         assert_eq!(c.read_reply(), r.read_reply(), "{cmd}");
     }
 }
+
+/// COMMAND GETKEYS's answers for calls without keys, as redis-server's
+/// getKeysSubcommandImpl gives them.
+#[test]
+fn command_getkeys_errors_are_redis_s() {
+    let s = Server::start(&[]);
+    let reference = common::upstream::Upstream::start();
+    let mut c = s.raw();
+    let mut r = Raw {
+        s: std::net::TcpStream::connect(("127.0.0.1", reference.port)).unwrap(),
+    };
+    r.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for cmd in [
+        "COMMAND GETKEYS EVAL x 0",
+        "COMMAND GETKEYS FCALL f 0",
+        "COMMAND GETKEYS PING",
+        "COMMAND GETKEYS PING x",
+        "COMMAND GETKEYS NOSUCH x",
+        "COMMAND GETKEYS ZUNIONSTORE d 0",
+        "COMMAND GETKEYS SET a b",
+    ] {
+        c.send(&common::words(cmd));
+        r.send(&common::words(cmd));
+        assert_eq!(c.read_reply(), r.read_reply(), "{cmd}");
+    }
+}

@@ -600,14 +600,27 @@ fn command(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         for (c, full) in cmds {
             write_command_docs(ctx, c, &full);
         }
-    } else if is(sub, "getkeys") && args.len() >= 3 {
+    } else if is(sub, "getkeys") && args.len() == 3 {
+        ctx.err("ERR wrong number of arguments for 'command|getkeys' command");
+    } else if is(sub, "getkeys") && args.len() >= 4 {
         let rest = &args[2..];
         match super::resolve(rest) {
-            Err(_) => ctx.err("ERR Invalid command specified"),
+            Err(_) if super::lookup(&rest[0]).is_none() => ctx.err("ERR Invalid command specified"),
+            Err(_) => ctx.err("ERR Invalid number of arguments specified for command"),
             Ok((c, _)) => {
                 let pos = c.key_positions(rest);
                 if pos.is_empty() {
-                    ctx.err("ERR The command has no key arguments");
+                    // Redis's getKeysSubcommandImpl: a command that never
+                    // takes keys, one whose keys are optional (scripts:
+                    // CMD_NO_MANDATORY_KEYS) called without any, or a call
+                    // whose arguments name no key.
+                    if matches!(c.keys, KeySpec::None) {
+                        ctx.err("ERR The command has no key arguments");
+                    } else if c.has(SCRIPT) {
+                        ctx.out.array(0);
+                    } else {
+                        ctx.err("ERR Invalid arguments specified for command");
+                    }
                     return;
                 }
                 ctx.out.array(pos.len());
