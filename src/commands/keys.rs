@@ -48,7 +48,15 @@ pub static COMMANDS: &[Command] = &[
     Command::new("copy", -3, WRITE | DENYOOM, KEYS_1_2, copy, G),
     Command::new("touch", -2, READONLY | FAST, ALL_KEYS, touch, G),
     Command::container("object", G, OBJECT_SUBCOMMANDS),
-    Command::new("migrate", -6, WRITE, KeySpec::None, unsupported, G),
+    Command::new(
+        "migrate",
+        -6,
+        WRITE,
+        KeySpec::Custom(migrate_keys),
+        unsupported,
+        G,
+    )
+    .legacy_range(3, 3, 1),
 ];
 
 static OBJECT_SUBCOMMANDS: &[Command] = &[
@@ -692,4 +700,34 @@ fn encoding_of(v: &Value, lim: &EncodingLimits) -> &'static str {
         }
         Value::Stream(_) => "stream",
     }
+}
+
+/// MIGRATE's keys, as Redis's migrateGetKeys finds them: argument 3, or
+/// with an empty key there the arguments after KEYS (AUTH takes one
+/// argument, AUTH2 two). MIGRATE itself is not implemented; COMMAND INFO
+/// and GETKEYS answer for it as Redis does.
+fn migrate_keys(args: &[Bytes]) -> Vec<usize> {
+    if args.len() < 6 {
+        return Vec::new();
+    }
+    let mut i = 6;
+    while i < args.len() {
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"auth") {
+            i += 2;
+            continue;
+        }
+        if a.eq_ignore_ascii_case(b"auth2") {
+            i += 3;
+            continue;
+        }
+        if a.eq_ignore_ascii_case(b"keys") {
+            if !args[3].is_empty() {
+                return Vec::new();
+            }
+            return (i + 1..args.len()).collect();
+        }
+        i += 1;
+    }
+    vec![3]
 }

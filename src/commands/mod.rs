@@ -201,6 +201,13 @@ impl Command {
         self
     }
 
+    /// The first/last/step COMMAND INFO reports for computed keys whose
+    /// legacy range Redis gives as these (MIGRATE: 3 3 1).
+    pub const fn legacy_range(mut self, first: i32, last: i32, step: i32) -> Command {
+        self.legacy_keys = (first, last, step);
+        self
+    }
+
     pub const fn container(
         name: &'static str,
         group: &'static str,
