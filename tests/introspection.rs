@@ -455,11 +455,9 @@ fn cluster_master_monitors_see_forwarded_writes_and_spublish_crosses_nodes() {
     );
 }
 
-/// MODULE as redis-server 7.0.15 answers it with its defaults: no module
-/// loaded, LOAD/LOADEX/UNLOAD refused by `enable-module-command no`, the
-/// same HELP and argument errors.
-#[test]
-fn module_answers_as_redis_without_modules() {
+/// Sends each command to jcache and to a real redis-server 7.0.15 and
+/// expects the same reply bytes.
+fn replies_equal_redis(cmds: &[&str]) {
     let s = Server::start(&[]);
     let reference = common::upstream::Upstream::start();
     let mut c = s.raw();
@@ -467,7 +465,19 @@ fn module_answers_as_redis_without_modules() {
         s: std::net::TcpStream::connect(("127.0.0.1", reference.port)).unwrap(),
     };
     r.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    for cmd in [
+    for cmd in cmds {
+        c.send(&common::words(cmd));
+        r.send(&common::words(cmd));
+        assert_eq!(c.read_reply(), r.read_reply(), "{cmd}");
+    }
+}
+
+/// MODULE as redis-server 7.0.15 answers it with its defaults: no module
+/// loaded, LOAD/LOADEX/UNLOAD refused by `enable-module-command no`, the
+/// same HELP and argument errors.
+#[test]
+fn module_answers_as_redis_without_modules() {
+    replies_equal_redis(&[
         "MODULE LIST",
         "MODULE HELP",
         "MODULE LOAD /nonexistent.so",
@@ -475,25 +485,14 @@ fn module_answers_as_redis_without_modules() {
         "MODULE UNLOAD nosuch",
         "MODULE LOADEX",
         "MODULE NOSUCH",
-    ] {
-        c.send(&common::words(cmd));
-        r.send(&common::words(cmd));
-        assert_eq!(c.read_reply(), r.read_reply(), "{cmd}");
-    }
+    ]);
 }
 
 /// COMMAND GETKEYS's answers for calls without keys, as redis-server's
 /// getKeysSubcommandImpl gives them.
 #[test]
 fn command_getkeys_errors_are_redis_s() {
-    let s = Server::start(&[]);
-    let reference = common::upstream::Upstream::start();
-    let mut c = s.raw();
-    let mut r = Raw {
-        s: std::net::TcpStream::connect(("127.0.0.1", reference.port)).unwrap(),
-    };
-    r.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    for cmd in [
+    replies_equal_redis(&[
         "COMMAND GETKEYS EVAL x 0",
         "COMMAND GETKEYS FCALL f 0",
         "COMMAND GETKEYS PING",
@@ -501,9 +500,5 @@ fn command_getkeys_errors_are_redis_s() {
         "COMMAND GETKEYS NOSUCH x",
         "COMMAND GETKEYS ZUNIONSTORE d 0",
         "COMMAND GETKEYS SET a b",
-    ] {
-        c.send(&common::words(cmd));
-        r.send(&common::words(cmd));
-        assert_eq!(c.read_reply(), r.read_reply(), "{cmd}");
-    }
+    ]);
 }

@@ -67,22 +67,27 @@ impl Etcd {
             .spawn()
             .expect("start etcd (apt-get install etcd-server)");
         let mut e = Etcd { child, dir, url };
+        // The log is only read when etcd failed; it goes away either way.
+        let take_log = || {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let _ = std::fs::remove_file(&log_path);
+            log
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
             if TcpStream::connect(("127.0.0.1", cport)).is_ok() {
-                let _ = std::fs::remove_file(&log_path);
+                take_log();
                 return Ok(e);
             }
             if let Ok(Some(status)) = e.child.try_wait() {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                let _ = std::fs::remove_file(&log_path);
-                return Err(format!("exited with {status}:\n{log}"));
+                return Err(format!("exited with {status}:\n{}", take_log()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let _ = std::fs::remove_file(&log_path);
-        Err(format!("not listening on {cport} after 30 s:\n{log}"))
+        Err(format!(
+            "not listening on {cport} after 30 s:\n{}",
+            take_log()
+        ))
     }
 }
 
