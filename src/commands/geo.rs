@@ -290,13 +290,29 @@ fn search(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mode: Mode) {
     }
 }
 
-/// Redis's `georadiusGeneric`; an Err is the error reply (empty: written).
-fn search_inner(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mode: Mode) -> Result<(), String> {
+/// The options of a GEORADIUS or GEOSEARCH call, parsed before anything runs.
+struct SearchOpts<'a> {
+    shape: Shape,
+    storekey: Option<&'a Bytes>,
+    storedist: bool,
+    withdist: bool,
+    withhash: bool,
+    withcoords: bool,
+    sort: Sort,
+    any: bool,
+    count: i64,
+}
+
+/// Parses the arguments after the command name in Redis's order, so the
+/// first error is Redis's first error. `exists`: the source key is a zset
+/// (a FROMMEMBER of a missing key is not looked up).
+fn parse_search<'a>(
+    ctx: &mut Ctx<'_, '_>,
+    args: &'a [Bytes],
+    mode: Mode,
+    exists: bool,
+) -> Result<SearchOpts<'a>, String> {
     let src = &args[if mode == Mode::SearchStore { 2 } else { 1 }];
-    let exists = match super::util::get_zset(ctx.ks, src) {
-        Ok(z) => z.is_some(),
-        Err(_) => return Err(WRONGTYPE.into()),
-    };
     let member_xy = |ctx: &mut Ctx<'_, '_>, m: &[u8]| -> Result<(f64, f64), String> {
         let score = super::util::peek_zset(ctx.ks, src)
             .ok()
@@ -416,30 +432,68 @@ fn search_inner(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mode: Mode) -> Result<(),
         }
         i += 1;
     }
-    if storekey.is_some() && (withdist || withhash || withcoords) {
-        let what = if mode == Mode::SearchStore {
-            "GEOSEARCHSTORE"
-        } else {
-            "STORE option in GEORADIUS"
-        };
-        return Err(format!(
-            "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
-        ));
-    }
+    let opts = SearchOpts {
+        shape: Shape {
+            xy,
+            conversion,
+            kind,
+        },
+        storekey,
+        storedist,
+        withdist,
+        withhash,
+        withcoords,
+        sort,
+        any,
+        count,
+    };
     let name = String::from_utf8_lossy(&args[0]);
-    if geosearch && !(frommember || fromloc) {
-        return Err(format!(
-            "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
-        ));
+    opts.check(mode, &name, frommember || fromloc, byradius || bybox)?;
+    Ok(opts)
+}
+
+impl SearchOpts<'_> {
+    /// The combinations Redis refuses once every option is read, in its
+    /// order (`from` / `by`: GEOSEARCH's centre and shape were given).
+    fn check(&self, mode: Mode, name: &str, from: bool, by: bool) -> Result<(), String> {
+        let geosearch = matches!(mode, Mode::Search | Mode::SearchStore);
+        if self.storekey.is_some() && (self.withdist || self.withhash || self.withcoords) {
+            let what = if mode == Mode::SearchStore {
+                "GEOSEARCHSTORE"
+            } else {
+                "STORE option in GEORADIUS"
+            };
+            return Err(format!(
+                "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
+            ));
+        }
+        if geosearch && !from {
+            return Err(format!(
+                "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
+            ));
+        }
+        if geosearch && !by {
+            return Err(format!(
+                "ERR exactly one of BYRADIUS and BYBOX can be specified for {name}"
+            ));
+        }
+        if self.any && self.count == 0 {
+            return Err("ERR the ANY argument requires COUNT argument".into());
+        }
+        Ok(())
     }
-    if geosearch && !(byradius || bybox) {
-        return Err(format!(
-            "ERR exactly one of BYRADIUS and BYBOX can be specified for {name}"
-        ));
-    }
-    if any && count == 0 {
-        return Err("ERR the ANY argument requires COUNT argument".into());
-    }
+}
+
+/// Redis's `georadiusGeneric`; an Err is the error reply (empty: written).
+fn search_inner(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mode: Mode) -> Result<(), String> {
+    let src = &args[if mode == Mode::SearchStore { 2 } else { 1 }];
+    let exists = match super::util::get_zset(ctx.ks, src) {
+        Ok(z) => z.is_some(),
+        Err(_) => return Err(WRONGTYPE.into()),
+    };
+    let opts = parse_search(ctx, args, mode, exists)?;
+    let (storekey, count, any) = (opts.storekey, opts.count, opts.any);
+    let shape = &opts.shape;
     if !exists {
         match storekey {
             Some(dst) => {
@@ -452,21 +506,17 @@ fn search_inner(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mode: Mode) -> Result<(),
         }
         return Ok(());
     }
+    let mut sort = opts.sort;
     if count != 0 && sort == Sort::None && !any {
         sort = Sort::Asc;
     }
-    let shape = Shape {
-        xy,
-        conversion,
-        kind,
-    };
     let limit = if any { count as usize } else { 0 };
     let mut points = {
         let z = super::util::peek_zset(ctx.ks, src)
             .ok()
             .flatten()
             .expect("checked above");
-        members_of_boxes(z, &shape, limit)
+        members_of_boxes(z, shape, limit)
     };
     if points.is_empty() && storekey.is_none() {
         ctx.out.array(0);
@@ -486,35 +536,56 @@ fn search_inner(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mode: Mode) -> Result<(),
     for p in &mut points {
         p.dist /= shape.conversion;
     }
-    let Some(dst) = storekey else {
-        let options = withdist as usize + withcoords as usize + withhash as usize;
-        ctx.out.array(returned);
-        for p in &points {
-            if options > 0 {
-                ctx.out.array(options + 1);
-            }
-            ctx.out.bulk(&p.member);
-            if withdist {
-                ctx.out.bulk(geohash::distance_text(p.dist).as_bytes());
-            }
-            if withhash {
-                ctx.out.int(p.score as i64);
-            }
-            if withcoords {
-                ctx.out.array(2);
-                reply_coord(ctx, p.xy.0);
-                reply_coord(ctx, p.xy.1);
-            }
+    match storekey {
+        None => reply_points(ctx, &points, &opts),
+        Some(dst) => {
+            let geosearch = matches!(mode, Mode::Search | Mode::SearchStore);
+            store_points(ctx, dst, &points, opts.storedist, geosearch);
         }
-        return Ok(());
-    };
+    }
+    Ok(())
+}
+
+/// The reply of a search without STORE.
+fn reply_points(ctx: &mut Ctx<'_, '_>, points: &[Point], opts: &SearchOpts<'_>) {
+    let options = opts.withdist as usize + opts.withcoords as usize + opts.withhash as usize;
+    ctx.out.array(points.len());
+    for p in points {
+        if options > 0 {
+            ctx.out.array(options + 1);
+        }
+        ctx.out.bulk(&p.member);
+        if opts.withdist {
+            ctx.out.bulk(geohash::distance_text(p.dist).as_bytes());
+        }
+        if opts.withhash {
+            ctx.out.int(p.score as i64);
+        }
+        if opts.withcoords {
+            ctx.out.array(2);
+            reply_coord(ctx, p.xy.0);
+            reply_coord(ctx, p.xy.1);
+        }
+    }
+}
+
+/// STORE / STOREDIST / GEOSEARCHSTORE: the points become the destination
+/// zset (none: the destination is deleted); the reply is their count.
+fn store_points(
+    ctx: &mut Ctx<'_, '_>,
+    dst: &Bytes,
+    points: &[Point],
+    storedist: bool,
+    geosearch: bool,
+) {
+    let returned = points.len();
     if returned == 0 {
         if ctx.ks.exists(dst) {
             ctx.ks.apply(Mutation::Del { key: owned(dst) });
         }
     } else {
         let mut z = ZSet::new();
-        for p in &points {
+        for p in points {
             z.insert(&p.member, if storedist { p.dist } else { p.score });
         }
         let event = if geosearch {
@@ -530,7 +601,6 @@ fn search_inner(ctx: &mut Ctx<'_, '_>, args: &[Bytes], mode: Mode) -> Result<(),
         });
     }
     ctx.out.int(returned as i64);
-    Ok(())
 }
 
 /// The members inside `shape`, box by box in Redis's order (stopping at
