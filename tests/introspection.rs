@@ -502,3 +502,87 @@ fn command_getkeys_errors_are_redis_s() {
         "COMMAND GETKEYS SET a b",
     ]);
 }
+
+/// COMMAND GETKEYSANDFLAGS finds keys by the key specifications where
+/// their flags are fixed, and by the command's own key function otherwise
+/// (SET's flags depend on GET, SORT's STORE, BITFIELD's writes).
+#[test]
+fn command_getkeysandflags_is_redis_s() {
+    replies_equal_redis(&[
+        "COMMAND GETKEYSANDFLAGS SET k1 v1",
+        "COMMAND GETKEYSANDFLAGS SET k1 v1 GET",
+        "COMMAND GETKEYSANDFLAGS MSET k1 v1 k2 v2",
+        "COMMAND GETKEYSANDFLAGS LMOVE k1 k2 left right",
+        "COMMAND GETKEYSANDFLAGS SORT k1 STORE k2",
+        "COMMAND GETKEYSANDFLAGS SORT_RO k1",
+        "COMMAND GETKEYSANDFLAGS BITFIELD k GET u8 0",
+        "COMMAND GETKEYSANDFLAGS BITFIELD k SET u8 0 1",
+        "COMMAND GETKEYSANDFLAGS EVAL s 2 a b c",
+        "COMMAND GETKEYSANDFLAGS XREAD COUNT 2 STREAMS a b 0 0",
+        "COMMAND GETKEYSANDFLAGS ZUNIONSTORE d 2 a b",
+        "COMMAND GETKEYSANDFLAGS LMPOP 2 a b LEFT",
+        "COMMAND GETKEYSANDFLAGS MIGRATE h 1 k 0 5",
+        "COMMAND GETKEYSANDFLAGS XGROUP CREATE k g $",
+        "COMMAND GETKEYSANDFLAGS MEMORY USAGE k",
+        "COMMAND GETKEYSANDFLAGS GET",
+        "COMMAND GETKEYSANDFLAGS PING",
+        "COMMAND GETKEYSANDFLAGS NOSUCH x",
+        "COMMAND GETKEYSANDFLAGS",
+        "COMMAND HELP",
+    ]);
+}
+
+/// LOLWUT: the version line, and the art's argument errors (the art
+/// itself is random in both servers).
+#[test]
+fn lolwut_answers_as_redis() {
+    replies_equal_redis(&[
+        "LOLWUT",
+        "LOLWUT VERSION 7",
+        "LOLWUT VERSION x",
+        "LOLWUT VERSION 5 x",
+        "LOLWUT VERSION 6 10 x",
+        "LOLWUT VERSION 5 1 1 1",
+    ]);
+}
+
+/// COMMAND INFO and COMMAND DOCS of every command and subcommand both
+/// servers have (containers apart: their subcommands come in hash order)
+/// are redis-server 7.0.15's: flags, ACL categories in Redis's order, the
+/// legacy key range, tips, key specifications, summaries, arguments.
+#[test]
+fn command_info_and_docs_are_redis_s_for_every_command() {
+    let s = Server::start(&[]);
+    let reference = common::upstream::Upstream::start();
+    let mut ours = s.client();
+    let mut theirs = reference.client();
+    let names: Vec<String> = q(&mut ours, &["COMMAND", "LIST"]);
+    let known: std::collections::HashSet<String> =
+        q::<Vec<String>>(&mut theirs, &["COMMAND", "LIST"])
+            .into_iter()
+            .collect();
+    let mut c = s.raw();
+    let mut r = Raw {
+        s: std::net::TcpStream::connect(("127.0.0.1", reference.port)).unwrap(),
+    };
+    r.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut compared = 0;
+    for name in names.iter().filter(|n| known.contains(*n)) {
+        let subs: Vec<Value> = q(&mut theirs, &["COMMAND", "INFO", name]);
+        let container = match &subs[0] {
+            Value::Array(info) => !items(&info[9]).is_empty(),
+            _ => false,
+        };
+        if container {
+            continue;
+        }
+        for sub in ["INFO", "DOCS"] {
+            let req = common::req(&[b"COMMAND", sub.as_bytes(), name.as_bytes()]);
+            c.send(&req);
+            r.send(&req);
+            assert_eq!(c.read_reply(), r.read_reply(), "COMMAND {sub} {name}");
+        }
+        compared += 1;
+    }
+    assert!(compared > 250, "only {compared} commands compared");
+}

@@ -11,6 +11,7 @@ mod bitmaps;
 mod client;
 mod connection;
 mod databases;
+mod docs;
 mod dump;
 mod functions;
 mod geo;
@@ -20,6 +21,7 @@ mod info;
 pub(crate) mod introspection;
 mod keys;
 mod lists;
+mod lolwut;
 mod pubsub;
 mod replication;
 pub mod scripting;
@@ -293,6 +295,7 @@ pub static TABLE: LazyLock<ahash::HashMap<&'static str, &'static Command>> = Laz
         hyperloglog::COMMANDS,
         geo::COMMANDS,
         streams::COMMANDS,
+        lolwut::COMMANDS,
     ];
     let mut t = ahash::HashMap::default();
     for fam in families {

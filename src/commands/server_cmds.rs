@@ -406,57 +406,109 @@ static MEMORY_SUBCOMMANDS: &[Command] = &[
 
 // ---- COMMAND ----
 
-fn flag_names(c: &Command) -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = NAMES
-        .iter()
-        .filter(|(f, _)| c.flags & f != 0)
-        .map(|(_, n)| *n)
-        .collect();
+fn flag_names(c: &'static Command) -> Vec<&'static str> {
+    // addReplyFlagsForCommand: the flags Redis shows, in its order (it
+    // hides may_replicate, sentinel, only_sentinel, protected and
+    // touches_arbitrary_keys on purpose).
+    const SHOWN: [&str; 20] = [
+        "write",
+        "readonly",
+        "denyoom",
+        "module",
+        "admin",
+        "pubsub",
+        "noscript",
+        "blocking",
+        "loading",
+        "stale",
+        "skip_monitor",
+        "skip_slowlog",
+        "asking",
+        "fast",
+        "no_auth",
+        "no_mandatory_keys",
+        "no_async_loading",
+        "no_multi",
+        "movablekeys",
+        "allow_busy",
+    ];
+    let mut v: Vec<&str> = match super::docs::doc(super::stats::full_name(c)) {
+        Some(d) => d.command_flags.iter().map(String::as_str).collect(),
+        None => NAMES
+            .iter()
+            .filter(|(f, _)| c.flags & f != 0)
+            .map(|(_, n)| *n)
+            .collect(),
+    };
     // Keys found by reading the arguments (numkeys, STORE, ...), as Redis
     // marks them.
-    if matches!(c.keys, KeySpec::Custom(_) | KeySpec::AllShards(_)) {
+    let movable = match super::docs::doc(super::stats::full_name(c)) {
+        Some(d) => d.legacy_range().1,
+        None => matches!(c.keys, KeySpec::Custom(_) | KeySpec::AllShards(_)),
+    };
+    if movable {
         v.push("movablekeys");
     }
-    v
+    SHOWN.into_iter().filter(|f| v.contains(f)).collect()
 }
 
 /// The command's ACL categories, as Redis names them, from its flags and
 /// group (COMMAND INFO, COMMAND LIST FILTERBY ACLCAT).
-pub(crate) fn acl_categories(c: &Command) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    for (flag, cat) in [
-        (WRITE, "write"),
-        (READONLY, "read"),
-        (ADMIN, "admin"),
-        (ADMIN, "dangerous"),
-        (PUBSUB, "pubsub"),
-        (BLOCKING, "blocking"),
+pub(crate) fn acl_categories(c: &'static Command) -> Vec<&'static str> {
+    // ACLCommandCategories: the order Redis replies them in.
+    const ORDER: [&str; 21] = [
+        "keyspace",
+        "read",
+        "write",
+        "set",
+        "sortedset",
+        "list",
+        "hash",
+        "string",
+        "bitmap",
+        "hyperloglog",
+        "geo",
+        "stream",
+        "pubsub",
+        "admin",
+        "fast",
+        "slow",
+        "blocking",
+        "dangerous",
+        "connection",
+        "transaction",
+        "scripting",
+    ];
+    let mut v: Vec<&str> = match super::docs::doc(super::stats::full_name(c)) {
+        Some(d) => d.acl_categories.iter().map(String::as_str).collect(),
+        // A command of jcache's own: its group's category.
+        None => match c.group {
+            "generic" => vec!["keyspace"],
+            "server" => vec![],
+            g => vec![g],
+        },
+    };
+    // setImplicitACLCategories, from the flags COMMAND INFO shows.
+    let scripting = v.contains(&"scripting");
+    let flags = flag_names(c);
+    let has = |f: &str| flags.contains(&f);
+    for (on, cat) in [
+        (has("write"), "write"),
+        (has("readonly") && !scripting, "read"),
+        (has("admin"), "admin"),
+        (has("admin"), "dangerous"),
+        (has("pubsub"), "pubsub"),
+        (has("fast"), "fast"),
+        (has("blocking"), "blocking"),
     ] {
-        if c.flags & flag != 0 {
+        if on {
             v.push(cat);
         }
     }
-    v.push(if c.flags & FAST != 0 { "fast" } else { "slow" });
-    let group = match c.group {
-        "string" => "string",
-        "bitmap" => "bitmap",
-        "hash" => "hash",
-        "list" => "list",
-        "set" => "set",
-        "sorted-set" => "sortedset",
-        "generic" => "keyspace",
-        "connection" => "connection",
-        "transactions" => "transaction",
-        "pubsub" => "pubsub",
-        "scripting" => "scripting",
-        "hyperloglog" => "hyperloglog",
-        "geo" => "geo",
-        _ => "",
-    };
-    if !group.is_empty() && !v.contains(&group) {
-        v.push(group);
+    if !v.contains(&"fast") {
+        v.push("slow");
     }
-    v
+    ORDER.into_iter().filter(|cat| v.contains(cat)).collect()
 }
 
 /// A command by its full name: `get`, or `config|get` for a subcommand.
@@ -471,7 +523,10 @@ fn lookup_full(name: &[u8]) -> Option<(&'static Command, String)> {
     }
 }
 
-fn key_range(c: &Command) -> (i64, i64, i64) {
+fn key_range(c: &'static Command) -> (i64, i64, i64) {
+    if let Some(d) = super::docs::doc(super::stats::full_name(c)) {
+        return d.legacy_range().0;
+    }
     match c.keys {
         KeySpec::Range { first, last, step } => (first as i64, last as i64, step as i64),
         KeySpec::Custom(_) | KeySpec::AllShards(_) => {
@@ -482,7 +537,7 @@ fn key_range(c: &Command) -> (i64, i64, i64) {
     }
 }
 
-fn write_command_info(ctx: &mut Ctx<'_, '_>, c: &Command, full_name: &str) {
+fn write_command_info(ctx: &mut Ctx<'_, '_>, c: &'static Command, full_name: &str) {
     ctx.out.array(10);
     ctx.out.bulk(full_name.as_bytes());
     ctx.out.int(c.arity as i64);
@@ -500,29 +555,50 @@ fn write_command_info(ctx: &mut Ctx<'_, '_>, c: &Command, full_name: &str) {
     for cat in cats {
         ctx.out.simple(&format!("@{cat}"));
     }
-    ctx.out.array(0);
-    ctx.out.array(0);
-    ctx.out.array(c.subcommands.len());
-    for s in c.subcommands {
+    match super::docs::doc(full_name) {
+        Some(d) => {
+            d.reply_tips(ctx.out);
+            d.reply_key_specs(ctx.out);
+        }
+        None => {
+            ctx.out.set(0);
+            ctx.out.set(0);
+        }
+    }
+    let subs = shown_subcommands(c, full_name);
+    ctx.out.array(subs.len());
+    for s in subs {
         write_command_info(ctx, s, &format!("{}|{}", full_name, s.name));
     }
 }
 
-fn write_command_docs(ctx: &mut Ctx<'_, '_>, c: &Command, full_name: &str) {
+/// The subcommands COMMAND INFO and DOCS show: none for a command Redis
+/// documents as a plain command (jcache's DEBUG dispatches its
+/// subcommands through the table, Redis's DEBUG has none).
+fn shown_subcommands(c: &'static Command, full_name: &str) -> &'static [Command] {
+    if super::docs::doc(full_name).is_some() && !super::docs::is_container(full_name) {
+        return &[];
+    }
+    c.subcommands
+}
+
+fn write_command_docs(ctx: &mut Ctx<'_, '_>, c: &'static Command, full_name: &str) {
     ctx.out.bulk(full_name.as_bytes());
-    let n = if c.subcommands.is_empty() { 3 } else { 4 };
-    ctx.out.map(n);
-    ctx.out.bulk(b"summary");
-    ctx.out
-        .bulk(format!("The {} command", full_name.to_ascii_uppercase()).as_bytes());
-    ctx.out.bulk(b"since");
-    ctx.out.bulk(b"1.0.0");
-    ctx.out.bulk(b"group");
-    ctx.out.bulk(c.group.as_bytes());
-    if !c.subcommands.is_empty() {
+    let shown = shown_subcommands(c, full_name);
+    let subs = !shown.is_empty() as usize;
+    match super::docs::doc(full_name) {
+        Some(d) => d.reply_docs(ctx.out, subs),
+        None => {
+            // A command of jcache's own: its group only.
+            ctx.out.map(1 + subs);
+            ctx.out.bulk(b"group");
+            ctx.out.bulk(c.group.as_bytes());
+        }
+    }
+    if !shown.is_empty() {
         ctx.out.bulk(b"subcommands");
-        ctx.out.map(c.subcommands.len());
-        for s in c.subcommands {
+        ctx.out.map(shown.len());
+        for s in shown {
             write_command_docs(ctx, s, &format!("{}|{}", full_name, s.name));
         }
     }
@@ -600,45 +676,36 @@ fn command(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         for (c, full) in cmds {
             write_command_docs(ctx, c, &full);
         }
-    } else if is(sub, "getkeys") && args.len() == 3 {
-        ctx.err("ERR wrong number of arguments for 'command|getkeys' command");
-    } else if is(sub, "getkeys") && args.len() >= 4 {
-        let rest = &args[2..];
-        match super::resolve(rest) {
-            Err(_) if super::lookup(&rest[0]).is_none() => ctx.err("ERR Invalid command specified"),
-            Err(_) => ctx.err("ERR Invalid number of arguments specified for command"),
-            Ok((c, _)) => {
-                let pos = c.key_positions(rest);
-                if pos.is_empty() {
-                    // Redis's getKeysSubcommandImpl: a command that never
-                    // takes keys, one whose keys are optional (scripts:
-                    // CMD_NO_MANDATORY_KEYS) called without any, or a call
-                    // whose arguments name no key.
-                    if matches!(c.keys, KeySpec::None) {
-                        ctx.err("ERR The command has no key arguments");
-                    } else if c.has(SCRIPT) {
-                        ctx.out.array(0);
-                    } else {
-                        ctx.err("ERR Invalid arguments specified for command");
-                    }
-                    return;
-                }
-                ctx.out.array(pos.len());
-                for p in pos {
-                    ctx.out.bulk(&rest[p]);
-                }
-            }
-        }
+    } else if (is(sub, "getkeys") || is(sub, "getkeysandflags")) && args.len() < 4 {
+        ctx.err(&format!(
+            "ERR wrong number of arguments for 'command|{}' command",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        ));
+    } else if (is(sub, "getkeys") || is(sub, "getkeysandflags")) && args.len() >= 4 {
+        command_getkeys(ctx, &args[2..], is(sub, "getkeysandflags"));
     } else if is(sub, "help") {
         let lines = [
             "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "(no subcommand)",
+            "    Return details about all Redis commands.",
             "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
             "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "DOCS [<command-name> ...]",
-            "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
             "HELP",
+            "    Prints this help.",
         ];
         ctx.out.array(lines.len());
         for l in lines {
@@ -650,6 +717,84 @@ fn command(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             String::from_utf8_lossy(sub)
         ));
     }
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS for the call `rest`, as Redis's
+/// getKeysSubcommandImpl.
+fn command_getkeys(ctx: &mut Ctx<'_, '_>, rest: &[Bytes], with_flags: bool) {
+    match super::resolve(rest) {
+        Err(_) if super::lookup(&rest[0]).is_none() => ctx.err("ERR Invalid command specified"),
+        Err(_) => ctx.err("ERR Invalid number of arguments specified for command"),
+        Ok((c, full)) => {
+            let pos = c.key_positions(rest);
+            if pos.is_empty() {
+                // Redis's getKeysSubcommandImpl: a command that never
+                // takes keys, one whose keys are optional (scripts:
+                // CMD_NO_MANDATORY_KEYS) called without any, or a call
+                // whose arguments name no key.
+                if matches!(c.keys, KeySpec::None) {
+                    ctx.err("ERR The command has no key arguments");
+                } else if c.has(SCRIPT) {
+                    ctx.out.array(0);
+                } else {
+                    ctx.err("ERR Invalid arguments specified for command");
+                }
+                return;
+            }
+            let keys = match with_flags {
+                true => keys_and_flags(&full, rest, pos),
+                false => pos.into_iter().map(|p| (p, None)).collect(),
+            };
+            ctx.out.array(keys.len());
+            for (p, flags) in keys {
+                if let Some(flags) = flags {
+                    ctx.out.array(2);
+                    ctx.out.bulk(&rest[p]);
+                    ctx.out.set(flags.len());
+                    for f in flags {
+                        ctx.out.simple(f);
+                    }
+                } else {
+                    ctx.out.bulk(&rest[p]);
+                }
+            }
+        }
+    }
+}
+
+/// COMMAND GETKEYSANDFLAGS: the keys with their flags, as Redis's
+/// `getKeysFromCommandWithSpecs` finds them: by the key specifications where
+/// their flags are fixed, else by the command's key function (`pos`, the
+/// keys GETKEYS reports) with the flags that function gives (none for most).
+fn keys_and_flags(
+    full: &str,
+    args: &[Bytes],
+    pos: Vec<usize>,
+) -> Vec<(usize, Option<Vec<&'static str>>)> {
+    if let Some(keys) = super::docs::doc(full).and_then(|d| d.keys_by_specs(args)) {
+        return keys.into_iter().map(|(p, f)| (p, Some(f))).collect();
+    }
+    let fixed = |names: &[&str]| Some(super::docs::key_flag_names(names));
+    let has = |word: &str| args[1..].iter().any(|a| is(a, word));
+    pos.iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            let flags = match full {
+                // setGetKeys
+                "set" if has("get") => fixed(&["RW", "ACCESS", "UPDATE"]),
+                "set" => fixed(&["OW", "UPDATE"]),
+                // bitfieldGetKeys: read-only without SET and INCRBY.
+                "bitfield" if has("set") || has("incrby") => fixed(&["RW", "ACCESS", "UPDATE"]),
+                "bitfield" => fixed(&["RO", "ACCESS"]),
+                // sortGetKeys: the sorted key, then the STORE destination.
+                "sort" if i > 0 => fixed(&["OW", "UPDATE"]),
+                "sort" | "sort_ro" => fixed(&["RO", "ACCESS"]),
+                "migrate" => fixed(&["RW", "ACCESS", "DELETE"]),
+                _ => Some(Vec::new()),
+            };
+            (p, flags)
+        })
+        .collect()
 }
 
 // ---- CONFIG ----
