@@ -4,7 +4,7 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use jcache::config::{Cli, Config, LogFormat};
+use jcache::config::{Cli, Config, LogFormat, SettingSource};
 use jcache::server::Server;
 
 #[global_allocator]
@@ -38,6 +38,14 @@ fn main() -> std::process::ExitCode {
             .with_env_filter(filter)
             .init(),
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
+    if config.maxmemory_source == SettingSource::Cgroup {
+        tracing::info!(
+            maxmemory = config.maxmemory,
+            policy = config.maxmemory_policy.name(),
+            "maxmemory set to {}% of the cgroup memory limit",
+            jcache::config::CGROUP_MEMORY_PERCENT
+        );
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
