@@ -123,6 +123,13 @@ pub struct Cli {
     /// Replication backlog size (bytes, or 64mb, ...). Default 64mb.
     #[arg(long, env = "JCACHE_CLUSTER_BACKLOG_SIZE")]
     pub cluster_backlog_size: Option<String>,
+    /// Port of the HTTP endpoint serving `/metrics` (Prometheus text),
+    /// `/healthz` and `/readyz` (0 = pick a free port). Default: off.
+    #[arg(long, env = "JCACHE_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+    /// Address the metrics port binds. Default: the client bind address.
+    #[arg(long, env = "JCACHE_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     /// Tests only, debug builds only, not documented for users: this node
     /// speaks only this replication protocol version (simulates an older or
     /// newer peer in tests/cluster.rs).
@@ -168,6 +175,8 @@ struct FileConfig {
     cluster_secret: Option<toml::Value>,
     cluster_insecure: Option<bool>,
     cluster_backlog_size: Option<toml::Value>,
+    metrics_port: Option<u16>,
+    metrics_bind: Option<String>,
 }
 
 /// A URL as it may be shown (errors, logs, INFO): the password of its user
@@ -360,6 +369,10 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     /// Cluster mode (None = standalone).
     pub cluster: Option<ClusterConfig>,
+    /// The metrics and probes HTTP port (None = off).
+    pub metrics_port: Option<u16>,
+    /// Where the metrics port binds (None = `bind`).
+    pub metrics_bind: Option<String>,
 }
 
 /// Cluster options (`--cluster-*`); present only with `--cluster-etcd`.
@@ -527,6 +540,8 @@ impl Default for Config {
             negative_cache_ttl_ms: 0,
             upstream_timeout_ms: 1_000,
             cluster: None,
+            metrics_port: None,
+            metrics_bind: None,
         }
     }
 }
@@ -753,6 +768,12 @@ impl Config {
         if let Some(v) = file.threads {
             self.threads = v;
         }
+        if let Some(v) = file.metrics_port {
+            self.metrics_port = Some(v);
+        }
+        if let Some(v) = &file.metrics_bind {
+            self.metrics_bind = Some(v.clone());
+        }
         Ok(())
     }
 
@@ -817,7 +838,22 @@ impl Config {
         if let Some(v) = &cli.log_format {
             self.log_format = parse_log_format(v)?;
         }
+        if let Some(v) = cli.metrics_port {
+            self.metrics_port = Some(v);
+        }
+        if let Some(v) = &cli.metrics_bind {
+            self.metrics_bind = Some(v.clone());
+        }
         Ok(())
+    }
+
+    /// Where the metrics port listens, when it is on.
+    pub fn metrics_addr(&self) -> Option<(String, u16)> {
+        let host = self
+            .metrics_bind
+            .clone()
+            .unwrap_or_else(|| self.bind.clone());
+        self.metrics_port.map(|p| (host, p))
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -866,6 +902,18 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "upstream-timeout",
                 "must be at least 1ms".into(),
+            ));
+        }
+        if self.metrics_port.is_some_and(|p| p != 0 && p == self.port) {
+            return Err(ConfigError::Invalid(
+                "metrics-port",
+                "must differ from port".into(),
+            ));
+        }
+        if self.metrics_bind.is_some() && self.metrics_port.is_none() {
+            return Err(ConfigError::Invalid(
+                "metrics-bind",
+                "needs metrics-port".into(),
             ));
         }
         if self.requirepass.as_deref() == Some("") {

@@ -1,10 +1,13 @@
 //! The `jcache` binary: parse the command line, load and validate the
 //! configuration, set up logging, serve until SIGINT/SIGTERM or SHUTDOWN.
 
+use std::sync::Arc;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use jcache::config::{Cli, Config, LogFormat, SettingSource};
+use jcache::metrics::Probes;
 use jcache::server::Server;
 
 #[global_allocator]
@@ -66,6 +69,14 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
+        let probes = Arc::new(Probes::default());
+        if let Some((host, port)) = config.metrics_addr() {
+            let shared = server.shared();
+            if let Err(e) = jcache::metrics::serve(shared, probes.clone(), (&host, port)).await {
+                tracing::error!(error = %e, bind = %host, port, "cannot listen on the metrics port");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
         let cluster = match &config.cluster {
             Some(cc) => match jcache::cluster::start(
                 server.shared(),
@@ -85,7 +96,19 @@ fn main() -> std::process::ExitCode {
                 None
             }
         };
-        server.run(signals.received()).await;
+        if let Some(h) = &cluster {
+            let c = h.cluster.clone();
+            probes.set_check(Box::new(move || c.readiness().map_err(str::to_string)));
+        }
+        probes.set_serving(true);
+        server
+            .run(async {
+                signals.received().await;
+                // Out of the Service before the port closes.
+                probes.set_serving(false);
+            })
+            .await;
+        probes.set_serving(false);
         if let Some(h) = cluster {
             h.shutdown().await;
         }
