@@ -37,6 +37,7 @@ RUN useradd --system --user-group --no-create-home --home-dir /nonexistent \
 COPY --from=build /jcache /usr/local/bin/jcache
 USER jcache
 # 6379: clients (RESP). 7379: cluster gRPC (replication between nodes).
-EXPOSE 6379 7379
+# 9121: metrics and probes (HTTP), when run with --metrics-port 9121.
+EXPOSE 6379 7379 9121
 ENTRYPOINT ["jcache"]
 CMD ["--bind", "0.0.0.0", "--port", "6379", "--protected-mode", "no"]

@@ -3,7 +3,7 @@
 //! Only `main.rs` calls [`Config::load`]; the rest of the code receives a
 //! validated `Config`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use serde::Deserialize;
@@ -123,12 +123,24 @@ pub struct Cli {
     /// Replication backlog size (bytes, or 64mb, ...). Default 64mb.
     #[arg(long, env = "JCACHE_CLUSTER_BACKLOG_SIZE")]
     pub cluster_backlog_size: Option<String>,
+    /// Port of the HTTP endpoint serving `/metrics` (Prometheus text),
+    /// `/healthz` and `/readyz` (0 = pick a free port). Default: off.
+    #[arg(long, env = "JCACHE_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+    /// Address the metrics port binds. Default: the client bind address.
+    #[arg(long, env = "JCACHE_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     /// Tests only, debug builds only, not documented for users: this node
     /// speaks only this replication protocol version (simulates an older or
     /// newer peer in tests/cluster.rs).
     #[cfg(debug_assertions)]
     #[arg(long, hide = true, env = "JCACHE_CLUSTER_TEST_PROTOCOL_VERSION")]
     pub cluster_test_protocol_version: Option<u32>,
+    /// Tests only, debug builds only, not documented for users: the root
+    /// below which the cgroup memory limit is read (fixture files).
+    #[cfg(debug_assertions)]
+    #[arg(long, hide = true, env = "JCACHE_TEST_CGROUP_ROOT")]
+    pub test_cgroup_root: Option<PathBuf>,
 }
 
 /// The config file's shape (every field optional).
@@ -163,6 +175,8 @@ struct FileConfig {
     cluster_secret: Option<toml::Value>,
     cluster_insecure: Option<bool>,
     cluster_backlog_size: Option<toml::Value>,
+    metrics_port: Option<u16>,
+    metrics_bind: Option<String>,
 }
 
 /// A URL as it may be shown (errors, logs, INFO): the password of its user
@@ -285,6 +299,34 @@ impl ProtectedAction {
     }
 }
 
+/// The share of a cgroup memory limit that an unset `maxmemory` becomes.
+pub const CGROUP_MEMORY_PERCENT: u64 = 75;
+
+/// Where a setting's value came from (INFO shows it for `maxmemory` and
+/// `maxmemory-policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingSource {
+    /// jcache's default (Redis's).
+    Default,
+    /// The config file, the environment or the command line.
+    Config,
+    /// Derived from the cgroup memory limit.
+    Cgroup,
+    /// Changed by CONFIG SET.
+    Runtime,
+}
+
+impl SettingSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingSource::Default => "default",
+            SettingSource::Config => "config",
+            SettingSource::Cgroup => "cgroup",
+            SettingSource::Runtime => "runtime",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -304,6 +346,10 @@ pub struct Config {
     pub client_query_buffer_limit: u64,
     pub maxmemory: u64,
     pub maxmemory_policy: EvictionPolicy,
+    /// Where `maxmemory` came from (INFO `maxmemory_source`).
+    pub maxmemory_source: SettingSource,
+    /// Where `maxmemory-policy` came from (INFO `maxmemory_policy_source`).
+    pub maxmemory_policy_source: SettingSource,
     pub maxclients: u64,
     /// Number of databases (fixed at start).
     pub databases: u64,
@@ -323,6 +369,10 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     /// Cluster mode (None = standalone).
     pub cluster: Option<ClusterConfig>,
+    /// The metrics and probes HTTP port (None = off).
+    pub metrics_port: Option<u16>,
+    /// Where the metrics port binds (None = `bind`).
+    pub metrics_bind: Option<String>,
 }
 
 /// Cluster options (`--cluster-*`); present only with `--cluster-etcd`.
@@ -476,6 +526,8 @@ impl Default for Config {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             maxmemory: 0,
             maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_source: SettingSource::Default,
+            maxmemory_policy_source: SettingSource::Default,
             maxclients: 10000,
             databases: 16,
             proto_max_bulk_len: 512 * 1024 * 1024,
@@ -488,6 +540,8 @@ impl Default for Config {
             negative_cache_ttl_ms: 0,
             upstream_timeout_ms: 1_000,
             cluster: None,
+            metrics_port: None,
+            metrics_bind: None,
         }
     }
 }
@@ -610,13 +664,44 @@ impl Config {
     /// line names, then the command line (clap has already put the
     /// `JCACHE_*` environment under it), then validation.
     pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+        let root = Path::new("/");
+        #[cfg(debug_assertions)]
+        let root = cli.test_cgroup_root.as_deref().unwrap_or(root);
+        Config::load_with(cli, crate::util::cgroup::memory_limit(root))
+    }
+
+    /// [`Config::load`] with the cgroup memory limit given (None: no limit).
+    pub fn load_with(cli: &Cli, cgroup_limit: Option<u64>) -> Result<Config, ConfigError> {
         let file = FileConfig::read(cli.config.as_ref())?;
         let mut c = Config::default();
         c.apply_file(&file)?;
         c.apply_cli(cli)?;
+        c.apply_cgroup(cgroup_limit);
         c.cluster = ClusterRaw::layered(&file, cli).build(&c.bind)?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// Under a cgroup memory limit, an unset `maxmemory` becomes
+    /// [`CGROUP_MEMORY_PERCENT`] of it (the rest is for what `used_memory`
+    /// does not count: allocator slack, clients, the replication backlog),
+    /// so that the process stays under the limit instead of being
+    /// OOM-killed; with no policy set either, `allkeys-lru`, so that a
+    /// full cache evicts instead of answering `-OOM`. An explicit setting
+    /// (`maxmemory 0` included) is kept.
+    fn apply_cgroup(&mut self, cgroup_limit: Option<u64>) {
+        let Some(limit) = cgroup_limit else {
+            return;
+        };
+        if self.maxmemory_source != SettingSource::Default {
+            return;
+        }
+        self.maxmemory = limit / 100 * CGROUP_MEMORY_PERCENT;
+        self.maxmemory_source = SettingSource::Cgroup;
+        if self.maxmemory_policy_source == SettingSource::Default {
+            self.maxmemory_policy = EvictionPolicy::AllKeysLru;
+            self.maxmemory_policy_source = SettingSource::Cgroup;
+        }
     }
 
     /// The file layer (cluster options aside: see [`ClusterRaw::layered`]).
@@ -644,9 +729,11 @@ impl Config {
         }
         if let Some(v) = &file.maxmemory {
             self.maxmemory = memory_value("maxmemory", v)?;
+            self.maxmemory_source = SettingSource::Config;
         }
         if let Some(v) = &file.maxmemory_policy {
             self.maxmemory_policy = parse_policy(v)?;
+            self.maxmemory_policy_source = SettingSource::Config;
         }
         if let Some(v) = file.maxclients {
             self.maxclients = v;
@@ -680,6 +767,12 @@ impl Config {
         }
         if let Some(v) = file.threads {
             self.threads = v;
+        }
+        if let Some(v) = file.metrics_port {
+            self.metrics_port = Some(v);
+        }
+        if let Some(v) = &file.metrics_bind {
+            self.metrics_bind = Some(v.clone());
         }
         Ok(())
     }
@@ -718,9 +811,11 @@ impl Config {
         }
         if let Some(v) = &cli.maxmemory {
             self.maxmemory = memory_str("maxmemory", v)?;
+            self.maxmemory_source = SettingSource::Config;
         }
         if let Some(v) = &cli.maxmemory_policy {
             self.maxmemory_policy = parse_policy(v)?;
+            self.maxmemory_policy_source = SettingSource::Config;
         }
         if let Some(v) = cli.maxclients {
             self.maxclients = v;
@@ -743,7 +838,22 @@ impl Config {
         if let Some(v) = &cli.log_format {
             self.log_format = parse_log_format(v)?;
         }
+        if let Some(v) = cli.metrics_port {
+            self.metrics_port = Some(v);
+        }
+        if let Some(v) = &cli.metrics_bind {
+            self.metrics_bind = Some(v.clone());
+        }
         Ok(())
+    }
+
+    /// Where the metrics port listens, when it is on.
+    pub fn metrics_addr(&self) -> Option<(String, u16)> {
+        let host = self
+            .metrics_bind
+            .clone()
+            .unwrap_or_else(|| self.bind.clone());
+        self.metrics_port.map(|p| (host, p))
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -792,6 +902,18 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "upstream-timeout",
                 "must be at least 1ms".into(),
+            ));
+        }
+        if self.metrics_port.is_some_and(|p| p != 0 && p == self.port) {
+            return Err(ConfigError::Invalid(
+                "metrics-port",
+                "must differ from port".into(),
+            ));
+        }
+        if self.metrics_bind.is_some() && self.metrics_port.is_none() {
+            return Err(ConfigError::Invalid(
+                "metrics-bind",
+                "needs metrics-port".into(),
             ));
         }
         if self.requirepass.as_deref() == Some("") {
@@ -924,6 +1046,42 @@ mod tests {
             };
             assert!(Config::load(&cli).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_cgroup_limit_sets_only_what_was_not_set() {
+        let gib = 1u64 << 30;
+        let c = Config::load_with(&Cli::default(), Some(4 * gib)).unwrap();
+        assert_eq!(c.maxmemory, 4 * gib / 100 * 75);
+        assert_eq!(c.maxmemory_policy, EvictionPolicy::AllKeysLru);
+        assert_eq!(c.maxmemory_source, SettingSource::Cgroup);
+        assert_eq!(c.maxmemory_policy_source, SettingSource::Cgroup);
+        // A policy given is kept.
+        let cli = Cli {
+            maxmemory_policy: Some("volatile-lru".into()),
+            ..Default::default()
+        };
+        let c = Config::load_with(&cli, Some(4 * gib)).unwrap();
+        assert_eq!(c.maxmemory, 4 * gib / 100 * 75);
+        assert_eq!(c.maxmemory_policy, EvictionPolicy::VolatileLru);
+        assert_eq!(c.maxmemory_policy_source, SettingSource::Config);
+        // maxmemory given (0 included) leaves both alone.
+        let cli = Cli {
+            maxmemory: Some("0".into()),
+            ..Default::default()
+        };
+        let c = Config::load_with(&cli, Some(4 * gib)).unwrap();
+        assert_eq!(c.maxmemory, 0);
+        assert_eq!(c.maxmemory_policy, EvictionPolicy::NoEviction);
+        assert_eq!(c.maxmemory_source, SettingSource::Config);
+        assert_eq!(c.maxmemory_policy_source, SettingSource::Default);
+        // No limit: Redis's defaults.
+        let c = Config::load_with(&Cli::default(), None).unwrap();
+        assert_eq!(
+            (c.maxmemory, c.maxmemory_policy),
+            (0, EvictionPolicy::NoEviction)
+        );
+        assert_eq!(c.maxmemory_source, SettingSource::Default);
     }
 
     #[test]

@@ -11,12 +11,14 @@
 //! - [`cluster`]: etcd election, mutation-log replication over gRPC, follower write forwarding.
 //! - [`config`]: the one `Config` (file, env, CLI).
 //! - [`tier`]: the tiered engine (local memory in front of an upstream Redis), installed as the dispatcher's `Router`.
+//! - [`metrics`]: the operations port: `/metrics` (Prometheus text), `/healthz`, `/readyz`.
 //! - [`util`]: Redis-exact glob matching and number text rules.
 
 pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod protocol;
 pub mod rdb;
 pub mod script;

@@ -1,10 +1,13 @@
 //! The `jcache` binary: parse the command line, load and validate the
 //! configuration, set up logging, serve until SIGINT/SIGTERM or SHUTDOWN.
 
+use std::sync::Arc;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use jcache::config::{Cli, Config, LogFormat};
+use jcache::config::{Cli, Config, LogFormat, SettingSource};
+use jcache::metrics::Probes;
 use jcache::server::Server;
 
 #[global_allocator]
@@ -39,6 +42,14 @@ fn main() -> std::process::ExitCode {
             .init(),
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
     }
+    if config.maxmemory_source == SettingSource::Cgroup {
+        tracing::info!(
+            maxmemory = config.maxmemory,
+            policy = config.maxmemory_policy.name(),
+            "maxmemory set to {}% of the cgroup memory limit",
+            jcache::config::CGROUP_MEMORY_PERCENT
+        );
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
         builder.worker_threads(config.threads);
@@ -58,6 +69,14 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
+        let probes = Arc::new(Probes::default());
+        if let Some((host, port)) = config.metrics_addr() {
+            let shared = server.shared();
+            if let Err(e) = jcache::metrics::serve(shared, probes.clone(), (&host, port)).await {
+                tracing::error!(error = %e, bind = %host, port, "cannot listen on the metrics port");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
         let cluster = match &config.cluster {
             Some(cc) => match jcache::cluster::start(
                 server.shared(),
@@ -77,7 +96,19 @@ fn main() -> std::process::ExitCode {
                 None
             }
         };
-        server.run(signals.received()).await;
+        if let Some(h) = &cluster {
+            let c = h.cluster.clone();
+            probes.set_check(Box::new(move || c.readiness().map_err(str::to_string)));
+        }
+        probes.set_serving(true);
+        server
+            .run(async {
+                signals.received().await;
+                // Out of the Service before the port closes.
+                probes.set_serving(false);
+            })
+            .await;
+        probes.set_serving(false);
         if let Some(h) = cluster {
             h.shutdown().await;
         }

@@ -417,6 +417,22 @@ impl Cluster {
         }
     }
 
+    /// Whether this node is ready for clients (`/readyz`): it knows its
+    /// master (itself included) and holds a complete keyspace (a sync
+    /// completed and no full sync or gap since). Err says what is missing.
+    pub fn readiness(&self) -> Result<(), &'static str> {
+        if self.leader().is_none() {
+            return Err("no master known");
+        }
+        if !self.synced_once.load(Ordering::Acquire) {
+            return Err("first sync with the master not completed");
+        }
+        if self.log.diverged.load(Ordering::Acquire) {
+            return Err("keyspace incomplete (full sync in progress)");
+        }
+        Ok(())
+    }
+
     /// The `# Replication` section of INFO.
     pub fn info_replication(&self) -> String {
         use std::fmt::Write;

@@ -841,11 +841,13 @@ fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     }
     for (n, v) in staged {
         match n {
-            "maxmemory" => ctx
-                .server
-                .db
-                .maxmemory
-                .store(v.parse().unwrap_or(0), Ordering::Relaxed),
+            "maxmemory" => {
+                ctx.server
+                    .db
+                    .maxmemory
+                    .store(v.parse().unwrap_or(0), Ordering::Relaxed);
+                ctx.server.memory_sources.lock()[0] = crate::config::SettingSource::Runtime;
+            }
             "notify-keyspace-events" => {
                 let f = crate::state::hooks::notify::parse(&v).unwrap_or(0);
                 ctx.server.hooks.notify_flags.store(f, Ordering::Relaxed);
@@ -854,6 +856,7 @@ fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
                 if let Some(p) = crate::engine::EvictionPolicy::parse(&v) {
                     ctx.server.db.set_policy(p);
                 }
+                ctx.server.memory_sources.lock()[1] = crate::config::SettingSource::Runtime;
             }
             "slowlog-log-slower-than" => ctx.server.slowlog.set_threshold(v.parse().unwrap_or(0)),
             "slowlog-max-len" => ctx

@@ -330,10 +330,20 @@ pub fn reset() {
     }
 }
 
-/// The `# Commandstats` section of INFO: every command called or rejected
-/// since start (or the last CONFIG RESETSTAT), by name.
-pub fn info_section(out: &mut String) {
-    use std::fmt::Write;
+/// One command's counters, summed over threads.
+pub struct CommandCounts {
+    /// Full name (`get`, `config|get`).
+    pub name: &'static str,
+    pub calls: u64,
+    /// Time spent in calls that ran, in µs.
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+}
+
+/// Every command called or rejected since start (or the last CONFIG
+/// RESETSTAT), by name: what INFO commandstats and `/metrics` show.
+pub fn command_counts() -> Vec<CommandCounts> {
     let ix = index();
     let mut sum = vec![0u64; ix.names.len() * FIELDS];
     for (s, r) in sum.iter_mut().zip(RETIRED.lock().iter()) {
@@ -345,26 +355,37 @@ pub fn info_section(out: &mut String) {
         }
     }
     let per_us = ticks_per_us();
-    let mut rows: Vec<(&str, &[u64])> = ix
+    let mut rows: Vec<CommandCounts> = ix
         .names
         .iter()
         .zip(sum.chunks(FIELDS))
         .filter(|(_, f)| f[0] > 0 || f[2] > 0)
-        .map(|(n, f)| (n.as_str(), f))
+        .map(|(n, f)| CommandCounts {
+            name: n.as_str(),
+            calls: f[0],
+            usec: (f[1] as f64 / per_us) as u64,
+            rejected: f[2],
+            failed: f[3],
+        })
         .collect();
-    rows.sort_unstable_by_key(|(n, _)| *n);
+    rows.sort_unstable_by_key(|r| r.name);
+    rows
+}
+
+/// The `# Commandstats` section of INFO.
+pub fn info_section(out: &mut String) {
+    use std::fmt::Write;
     out.push_str("# Commandstats\r\n");
-    for (name, f) in rows {
-        let usec = (f[1] as f64 / per_us) as u64;
-        let per_call = if f[0] > 0 {
-            usec as f64 / f[0] as f64
+    for r in command_counts() {
+        let per_call = if r.calls > 0 {
+            r.usec as f64 / r.calls as f64
         } else {
             0.0
         };
         let _ = write!(
             out,
-            "cmdstat_{name}:calls={},usec={usec},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
-            f[0], f[2], f[3]
+            "cmdstat_{}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+            r.name, r.calls, r.usec, r.rejected, r.failed
         );
     }
     out.push_str("\r\n");

@@ -29,7 +29,7 @@ use tokio::sync::watch as signal;
 pub use clients::{ClientInfo, ClientMem, ClientMeta, ClientRegistry, CLIENT_OVERHEAD};
 pub use runtime::RuntimeConfig;
 
-use crate::config::Config;
+use crate::config::{Config, SettingSource};
 use crate::engine::Db;
 use blocking::BlockingRegistry;
 use hooks::Hooks;
@@ -157,6 +157,10 @@ pub struct Shared<R: ?Sized + Send + Sync + 'static> {
     pub connected: AtomicUsize,
     /// Where commands go when not to the local engine (tiers, cluster); set once.
     pub router: OnceLock<Arc<R>>,
+    /// Where `maxmemory` and `maxmemory-policy` came from (INFO memory's
+    /// `maxmemory_source`, `maxmemory_policy_source`); CONFIG SET makes
+    /// them `runtime`.
+    pub memory_sources: parking_lot::Mutex<[SettingSource; 2]>,
     /// Set when this node serves database 0 only: the error SELECT, MOVE,
     /// SWAPDB and COPY ... DB answer for any other database.
     pub databases_refused: OnceLock<String>,
@@ -200,6 +204,10 @@ impl<R: ?Sized + Send + Sync + 'static> Shared<R> {
             shutdown_tx,
             connected: AtomicUsize::new(0),
             router: OnceLock::new(),
+            memory_sources: parking_lot::Mutex::new([
+                config.maxmemory_source,
+                config.maxmemory_policy_source,
+            ]),
             databases_refused: OnceLock::new(),
         }
     }

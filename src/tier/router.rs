@@ -817,7 +817,7 @@ impl Router for TieredRouter {
                 .unwrap_or(0);
             let _ = write!(
                 out,
-                "tier{i}_kind:{}\r\ntier{i}_hits:{}\r\ntier{i}_misses:{}\r\ntier{i}_backfills:{}\r\ntier{i}_invalidations:{}\r\ntier{i}_errors:{}\r\ntier{i}_latency_avg_us:{avg}\r\ntier{i}_latency_max_us:{}\r\n",
+                "tier{i}_kind:{}\r\ntier{i}_hits:{}\r\ntier{i}_misses:{}\r\ntier{i}_backfills:{}\r\ntier{i}_invalidations:{}\r\ntier{i}_errors:{}\r\ntier{i}_latency_avg_us:{avg}\r\ntier{i}_latency_max_us:{}\r\ntier{i}_latency_us_total:{}\r\ntier{i}_latency_count:{n}\r\n",
                 t.kind(),
                 s.hits.load(Ordering::Relaxed),
                 s.misses.load(Ordering::Relaxed),
@@ -825,6 +825,7 @@ impl Router for TieredRouter {
                 s.invalidations.load(Ordering::Relaxed),
                 s.errors.load(Ordering::Relaxed),
                 s.latency_us_max.load(Ordering::Relaxed),
+                s.latency_us_total.load(Ordering::Relaxed),
             );
             for (k, v) in t.info_fields() {
                 let _ = write!(out, "tier{i}_{k}:{v}\r\n");

@@ -2,6 +2,7 @@
 //! number parsing and formatting.
 
 pub mod alloc;
+pub mod cgroup;
 pub mod counter;
 /// Seeds and mutations for the fuzz tests, the unit tests' and
 /// `tests/fuzz_commands.rs`'s (so compiled outside `cfg(test)` too).
