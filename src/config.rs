@@ -237,6 +237,7 @@ impl TierSpec {
             return Ok(TierSpec::Memory);
         }
         if s.starts_with("redis://") {
+            refuse_db_path(s)?;
             let info: Result<redis::ConnectionInfo, _> =
                 redis::IntoConnectionInfo::into_connection_info(s);
             return match info {
@@ -250,11 +251,37 @@ impl TierSpec {
         Err(ConfigError::Invalid(
             "tier",
             format!(
-                "{}: expected 'memory' or 'redis://host:port[/db]'",
+                "{}: expected 'memory' or 'redis://host:port'",
                 redact_url(s)
             ),
         ))
     }
+}
+
+/// Refuses a database in an upstream URL (`redis://host:port/3`): a
+/// client's database n is the upstream's database n, so a fixed one has no
+/// meaning.
+fn refuse_db_path(url: &str) -> Result<(), ConfigError> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    // After the user info, whose password may hold a '/'.
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let path = rest
+        .split_once('/')
+        .map_or("", |(_, p)| p)
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    if path.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(
+        "tier",
+        format!(
+            "{}: a database in the URL ('/{path}') is not allowed: each client's \
+             database n is the upstream's database n (SELECT)",
+            redact_url(url)
+        ),
+    ))
 }
 
 /// Who may run a protected command (Redis's `enable-debug-command`).
@@ -890,7 +917,7 @@ mod tests {
         let path = dir.join("t.toml");
         std::fs::write(
             &path,
-            "tier = [\"memory\", \"redis://127.0.0.1:6390/0\"]\nlocal_ttl_max = \"5s\"\nnegative_cache_ttl = 2\n",
+            "tier = [\"memory\", \"redis://127.0.0.1:6390/\"]\nlocal_ttl_max = \"5s\"\nnegative_cache_ttl = 2\n",
         )
         .unwrap();
         let cli = Cli {
@@ -903,7 +930,7 @@ mod tests {
             c.tiers,
             vec![
                 TierSpec::Memory,
-                TierSpec::Redis("redis://127.0.0.1:6390/0".into())
+                TierSpec::Redis("redis://127.0.0.1:6390/".into())
             ]
         );
         assert_eq!(c.local_ttl_max_ms, 250);
@@ -917,6 +944,8 @@ mod tests {
             vec!["redis://127.0.0.1:1"],
             vec!["memory", "memory"],
             vec!["memory", "http://x"],
+            vec!["memory", "redis://127.0.0.1:6390/0"],
+            vec!["memory", "redis://:p%2Fw@127.0.0.1:6390/3?protocol=3"],
         ] {
             let cli = Cli {
                 tier: bad.iter().map(|s| s.to_string()).collect(),
@@ -924,6 +953,14 @@ mod tests {
             };
             assert!(Config::load(&cli).is_err(), "{bad:?}");
         }
+        let e = TierSpec::parse("redis://:p%2Fw@h:1/3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a database in the URL ('/3') is not allowed"),
+            "{e}"
+        );
+        assert!(TierSpec::parse("redis://:p%2Fw@h:1").is_ok());
     }
 
     #[test]
