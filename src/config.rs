@@ -236,6 +236,10 @@ impl TierSpec {
         if s.eq_ignore_ascii_case("memory") {
             return Ok(TierSpec::Memory);
         }
+        if s.starts_with(SENTINEL_SCHEME) {
+            SentinelUrl::parse(s)?;
+            return Ok(TierSpec::Redis(s.to_string()));
+        }
         if s.starts_with("redis://") {
             refuse_db_path(s)?;
             let info: Result<redis::ConnectionInfo, _> =
@@ -251,10 +255,81 @@ impl TierSpec {
         Err(ConfigError::Invalid(
             "tier",
             format!(
-                "{}: expected 'memory' or 'redis://host:port'",
+                "{}: expected 'memory', 'redis://host:port' or \
+                 'redis+sentinel://host:port[,host:port...]/master-name'",
                 redact_url(s)
             ),
         ))
+    }
+}
+
+/// The scheme of an upstream found through Redis Sentinel.
+pub const SENTINEL_SCHEME: &str = "redis+sentinel://";
+
+/// `redis+sentinel://[user:pass@]host:port[,host:port...]/<master-name>`:
+/// the sentinels to ask for the primary of `master`, and the credentials
+/// (the URL's user info) for the primary itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelUrl {
+    /// `host:port` of each sentinel (port 26379 if none is given).
+    pub sentinels: Vec<String>,
+    pub master: String,
+    /// `user:pass@` or empty, for the primary's URL.
+    pub userinfo: String,
+}
+
+impl SentinelUrl {
+    pub fn parse(url: &str) -> Result<SentinelUrl, ConfigError> {
+        let bad = |why: &str| ConfigError::Invalid("tier", format!("{}: {why}", redact_url(url)));
+        let rest = url
+            .strip_prefix(SENTINEL_SCHEME)
+            .ok_or_else(|| bad("not a sentinel URL"))?;
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((u, r)) => (format!("{u}@"), r),
+            None => (String::new(), rest),
+        };
+        let (hosts, path) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("expected /<master-name> after the sentinels"))?;
+        let mut sentinels = Vec::new();
+        for h in hosts.split(',') {
+            let h = h.trim();
+            if h.is_empty() {
+                return Err(bad("an empty sentinel address"));
+            }
+            let has_port = match h.rsplit_once(':') {
+                // [v6]:port or host:port; a bare [v6] has no port.
+                Some((host, port)) if !host.is_empty() && !port.contains(']') => {
+                    port.parse::<u16>()
+                        .map_err(|_| bad(&format!("bad sentinel port in '{h}'")))?;
+                    true
+                }
+                _ => false,
+            };
+            sentinels.push(if has_port {
+                h.to_string()
+            } else {
+                format!("{h}:26379")
+            });
+        }
+        let (master, db) = match path.split_once('/') {
+            Some((m, db)) => (m, Some(db)),
+            None => (path, None),
+        };
+        if master.is_empty() || master.contains(['?', '#']) {
+            return Err(bad("expected /<master-name> after the sentinels"));
+        }
+        if let Some(db) = db.filter(|d| !d.is_empty()) {
+            return Err(bad(&format!(
+                "a database in the URL ('/{db}') is not allowed: each client's database n \
+                 is the upstream's database n (SELECT)"
+            )));
+        }
+        Ok(SentinelUrl {
+            sentinels,
+            master: master.to_string(),
+            userinfo,
+        })
     }
 }
 
@@ -571,7 +646,29 @@ fn duration_value(name: &'static str, v: &toml::Value) -> Result<u64, ConfigErro
 }
 
 fn parse_tiers(list: &[String]) -> Result<Vec<TierSpec>, ConfigError> {
-    list.iter().map(|s| TierSpec::parse(s)).collect()
+    rejoin_sentinels(list)
+        .iter()
+        .map(|s| TierSpec::parse(s))
+        .collect()
+}
+
+/// `--tier` and `JCACHE_TIER` are split on commas, which also separate a
+/// sentinel URL's hosts: a piece that is neither `memory` nor a URL
+/// continues the sentinel URL before it.
+fn rejoin_sentinels(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for piece in list {
+        let t = piece.trim();
+        let continues = !t.eq_ignore_ascii_case("memory") && !t.contains("://");
+        match out.last_mut() {
+            Some(last) if continues && last.starts_with(SENTINEL_SCHEME) => {
+                last.push(',');
+                last.push_str(t);
+            }
+            _ => out.push(piece.clone()),
+        }
+    }
+    out
 }
 
 fn memory_str(name: &'static str, s: &str) -> Result<u64, ConfigError> {
@@ -961,6 +1058,52 @@ mod tests {
             "{e}"
         );
         assert!(TierSpec::parse("redis://:p%2Fw@h:1").is_ok());
+    }
+
+    #[test]
+    fn sentinel_urls() {
+        let u =
+            SentinelUrl::parse("redis+sentinel://:pw@10.0.0.1:5000,h2,[::1]:7/mymaster").unwrap();
+        assert_eq!(u.sentinels, ["10.0.0.1:5000", "h2:26379", "[::1]:7"]);
+        assert_eq!(
+            (u.master.as_str(), u.userinfo.as_str()),
+            ("mymaster", ":pw@")
+        );
+        let u = SentinelUrl::parse("redis+sentinel://h/m/").unwrap();
+        assert_eq!((u.sentinels.len(), u.master.as_str()), (1, "m"));
+        for bad in [
+            "redis+sentinel://h:1",
+            "redis+sentinel://h:1/",
+            "redis+sentinel://h:x/m",
+            "redis+sentinel://h:1,,h:2/m",
+            "redis+sentinel://:pw@h:1/m/3",
+        ] {
+            let e = TierSpec::parse(bad).unwrap_err().to_string();
+            assert!(!e.contains("pw@"), "{e}");
+        }
+        let e = TierSpec::parse("redis+sentinel://h:1/m/3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a database in the URL ('/3') is not allowed"),
+            "{e}"
+        );
+        assert!(TierSpec::parse("redis+sentinel://h:1/m").is_ok());
+        // The CLI and env split on commas: the hosts are joined again.
+        let c = Config::load(&Cli {
+            tier: ["memory", "redis+sentinel://h:1", "h:2/m"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.tiers,
+            [
+                TierSpec::Memory,
+                TierSpec::Redis("redis+sentinel://h:1,h:2/m".into())
+            ]
+        );
     }
 
     #[test]

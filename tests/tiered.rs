@@ -1655,3 +1655,54 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// `redis+sentinel://`: the tier finds the primary through a real Sentinel
+/// and, after `SENTINEL FAILOVER`, follows it to the new primary, dropping
+/// its local copies (the new primary may lack writes); writes land there.
+#[test]
+fn the_tier_follows_a_sentinel_failover() {
+    let primary = Upstream::start();
+    let replica = Upstream::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut r = replica.client();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let text: String = cmd("INFO").arg("replication").query(&mut r).unwrap();
+            info_field(&text, "master_link_status").as_deref() == Some("up")
+        }),
+        "the replica never synced"
+    );
+    let sentinel = common::sentinel::Sentinel::start("jc", primary.port);
+    assert!(sentinel.wait_replicas("jc", 1, Duration::from_secs(30)));
+    // The first sentinel is not there: the next one is asked.
+    let url = format!(
+        "redis+sentinel://127.0.0.1:{},127.0.0.1:{}/jc",
+        free_port(),
+        sentinel.port
+    );
+    let s = tiered_at(&url, "500ms", &[]);
+    let mut c = s.client();
+    let old = format!("127.0.0.1:{}", primary.port);
+    let new = format!("127.0.0.1:{}", replica.port);
+    assert_eq!(info(&mut c, "tier1_addr"), old);
+    let _: () = q(&mut c, &["SET", "sw:k", "v1"]);
+    assert_eq!(q::<String>(&mut c, &["GET", "sw:k"]), "v1");
+    assert_eq!(local_keys(&mut c, 0), 1, "a local copy before the switch");
+    assert_eq!(q::<i64>(&mut primary.client(), &["WAIT", "1", "5000"]), 1);
+    let _: () = q(&mut sentinel.client(), &["SENTINEL", "FAILOVER", "jc"]);
+    assert!(
+        wait_for(Duration::from_secs(60), || info(&mut c, "tier1_addr")
+            == new
+            && info(&mut c, "upstream_status") == "up"),
+        "jcache did not follow the failover: {} (sentinel says {:?})",
+        info(&mut c, "tier1_addr"),
+        sentinel.primary("jc")
+    );
+    assert_eq!(local_keys(&mut c, 0), 0, "local copies survived the switch");
+    assert_eq!(info_n(&mut c, "tier1_reconnects"), 1);
+    let _: () = q(&mut c, &["SET", "sw:k", "v2"]);
+    assert_eq!(
+        q::<Option<String>>(&mut replica.client(), &["GET", "sw:k"]).as_deref(),
+        Some("v2")
+    );
+    assert_eq!(q::<String>(&mut c, &["GET", "sw:k"]), "v2");
+}

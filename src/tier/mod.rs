@@ -55,6 +55,7 @@ pub mod memory;
 pub mod passthrough;
 pub mod redis;
 pub mod router;
+pub mod sentinel;
 
 use std::future::Future;
 use std::pin::Pin;

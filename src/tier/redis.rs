@@ -26,6 +26,11 @@
 //! name only in Redis, so an invalidation drops the name in every local
 //! database. On connect the upstream must have jcache's `databases`.
 //!
+//! With `redis+sentinel://` the address is the primary the sentinels name,
+//! asked on every connect (`sentinel.rs`); the server reached must say
+//! ROLE master, checked again with every health check, and a
+//! `+switch-master` from any sentinel drops local copies and reconnects.
+//!
 //! A supervisor task connects, pings every second, and on a failure marks
 //! the tier down and reconnects with backoff (50 ms doubling to 1 s). Only
 //! `inval`'s PING may fail by being slow; the data connections may be busy
@@ -47,8 +52,42 @@ use redis::{
 use tokio::sync::{Notify, Semaphore};
 use tracing::{info, warn};
 
-use super::{Coherence, Fetched, Tier, TierError, TierFuture, TierStats};
+use super::{sentinel, Coherence, Fetched, Tier, TierError, TierFuture, TierStats};
+use crate::config::{SentinelUrl, SENTINEL_SCHEME};
 use crate::engine::{now_ms, HashValue, ListValue, SetValue, Value as LocalValue, ValueType, ZSet};
+
+/// The `redis` crate's clients (RESP2, RESP3) for one address.
+#[derive(Clone)]
+struct Clients {
+    c2: redis::Client,
+    c3: redis::Client,
+}
+
+impl Clients {
+    /// The clients for `url`, and its `host:port`.
+    fn of(url: &str) -> Result<(Clients, String), String> {
+        let info = url.into_connection_info().map_err(|e| e.to_string())?;
+        let label = info.addr().to_string();
+        let with = |p: ProtocolVersion| {
+            let settings = info.redis_settings().clone().set_protocol(p);
+            redis::Client::open(info.clone().set_redis_settings(settings))
+                .map_err(|e| e.to_string())
+        };
+        let clients = Clients {
+            c2: with(ProtocolVersion::RESP2)?,
+            c3: with(ProtocolVersion::RESP3)?,
+        };
+        Ok((clients, label))
+    }
+
+    fn of_protocol(&self, resp3: bool) -> &redis::Client {
+        if resp3 {
+            &self.c3
+        } else {
+            &self.c2
+        }
+    }
+}
 
 #[derive(Clone)]
 struct Conns {
@@ -59,9 +98,13 @@ struct Conns {
 }
 
 pub struct RedisTier {
-    label: String,
-    client2: redis::Client,
-    client3: redis::Client,
+    /// The upstream's `host:port` (with Sentinel: the primary's, once known).
+    label: RwLock<String>,
+    /// Clients for the upstream's address; with Sentinel, replaced on every
+    /// connect by the primary's (None before the first).
+    clients: RwLock<Option<Clients>>,
+    /// The upstream is the primary Sentinel names.
+    sentinel: Option<SentinelUrl>,
     timeout: Duration,
     /// jcache's `databases`: the upstream must have as many (checked on
     /// every connect).
@@ -118,20 +161,18 @@ impl RedisTier {
         databases: usize,
         coherence: Arc<Coherence>,
     ) -> Result<Arc<RedisTier>, String> {
-        let info = url.into_connection_info().map_err(|e| e.to_string())?;
-        let label = info.addr().to_string();
-        let max_blocking = max_blocking.min(Semaphore::MAX_PERMITS);
-        let with = |p: ProtocolVersion| {
-            let settings = info.redis_settings().clone().set_protocol(p);
-            redis::Client::open(info.clone().set_redis_settings(settings))
-                .map_err(|e| e.to_string())
+        let (clients, label, sentinel) = if url.starts_with(SENTINEL_SCHEME) {
+            let s = SentinelUrl::parse(url).map_err(|e| e.to_string())?;
+            (None, format!("sentinel master {}", s.master), Some(s))
+        } else {
+            let (clients, label) = Clients::of(url)?;
+            (Some(clients), label, None)
         };
-        let client2 = with(ProtocolVersion::RESP2)?;
-        let client3 = with(ProtocolVersion::RESP3)?;
+        let max_blocking = max_blocking.min(Semaphore::MAX_PERMITS);
         let tier = Arc::new_cyclic(|me| RedisTier {
-            label,
-            client2,
-            client3,
+            label: RwLock::new(label),
+            clients: RwLock::new(clients),
+            sentinel,
             timeout,
             databases,
             conns: RwLock::new(None),
@@ -149,7 +190,44 @@ impl RedisTier {
             me: me.clone(),
         });
         tokio::spawn(supervise(tier.clone()));
+        if let Some(s) = &tier.sentinel {
+            for addr in &s.sentinels {
+                let (me, master) = (Arc::downgrade(&tier), s.master.clone());
+                tokio::spawn(sentinel::watch(me, addr.clone(), master, timeout));
+            }
+        }
         Ok(tier)
+    }
+
+    /// The clients of the upstream to connect to now: with Sentinel, the
+    /// primary's as the sentinels say (asked on every connect).
+    async fn current_clients(&self) -> Result<Clients, String> {
+        let Some(s) = &self.sentinel else {
+            return self
+                .clients()
+                .map_err(|_| "no upstream address".to_string());
+        };
+        let primary = sentinel::resolve(s, self.timeout).await?;
+        let (clients, label) = Clients::of(&format!("redis://{}{primary}", s.userinfo))?;
+        *self.clients.write() = Some(clients.clone());
+        *self.label.write() = label;
+        Ok(clients)
+    }
+
+    fn clients(&self) -> Result<Clients, TierError> {
+        self.clients.read().clone().ok_or(TierError::Unavailable)
+    }
+
+    /// Sentinel switched the primary: the new one may lack writes the old
+    /// one took, so local copies are dropped now (not only at the
+    /// reconnect that follows), and the tier reconnects to the new primary.
+    pub fn primary_switched(&self) {
+        self.coherence.flush_all();
+        self.mark_down(
+            self.gen.load(Ordering::Acquire),
+            "sentinel switched the primary",
+        );
+        self.kick.notify_one();
     }
 
     pub fn timeout(&self) -> Duration {
@@ -198,16 +276,21 @@ impl RedisTier {
             }
         };
         let cfg = self.config();
+        let clients = self.current_clients().await?;
         let inval = self
-            .open(&self.client3, &cfg.clone().set_push_sender(push()))
+            .open(&clients.c3, &cfg.clone().set_push_sender(push()))
             .await?;
+        if self.sentinel.is_some() && !sentinel::is_primary(&inval, self.timeout).await {
+            // Sentinel has not switched yet, or the answer is stale.
+            return Err(format!("{} is not a primary (ROLE)", self.label()));
+        }
         let id = match self.setup(&inval, redis::cmd("CLIENT").arg("ID")).await {
             Ok(Value::Int(id)) => id,
             Ok(v) => return Err(format!("CLIENT ID: {v:?}")),
             Err(e) => return Err(format!("CLIENT ID: {e}")),
         };
         let track = self
-            .open(&self.client3, &cfg.clone().set_push_sender(push()))
+            .open(&clients.c3, &cfg.clone().set_push_sender(push()))
             .await?;
         let r = self
             .setup(
@@ -227,9 +310,9 @@ impl RedisTier {
         self.check_databases(&track).await?;
         // RESP2 connections cannot take a push sender: the supervisor's
         // PING notices a closed one.
-        let fwd2 = self.open(&self.client2, &cfg).await?;
+        let fwd2 = self.open(&clients.c2, &cfg).await?;
         let fwd3 = self
-            .open(&self.client3, &cfg.clone().set_push_sender(push()))
+            .open(&clients.c3, &cfg.clone().set_push_sender(push()))
             .await?;
         Ok(Conns {
             inval,
@@ -306,7 +389,7 @@ impl RedisTier {
         self.coherence.link_down();
         self.watch_conns.lock().clear();
         self.downs.send_modify(|n| *n += 1);
-        warn!(upstream = %self.label, reason = why, "upstream tier down; serving local copies only");
+        warn!(upstream = %self.label(), reason = why, "upstream tier down; serving local copies only");
         self.kick.notify_one();
     }
 
@@ -334,6 +417,10 @@ impl RedisTier {
         let ping = |mut conn: MultiplexedConnection| async move {
             tokio::time::timeout(self.timeout, conn.send_packed_command(&redis::cmd("PING"))).await
         };
+        if self.sentinel.is_some() && !sentinel::is_primary(&c.inval, self.timeout).await {
+            // Demoted without the switch reaching us (a sentinel link down).
+            return Err("the upstream is no longer the primary");
+        }
         if !matches!(ping(c.inval).await, Ok(Ok(_))) {
             return Err("ping failed on the invalidation link");
         }
@@ -665,7 +752,8 @@ impl RedisTier {
         let Ok(_slot) = self.blocking_slots.clone().try_acquire_owned() else {
             return Err(TierError::Saturated);
         };
-        let client = if resp3 { &self.client3 } else { &self.client2 };
+        let clients = self.clients()?;
+        let client = clients.of_protocol(resp3);
         let cfg = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(None);
@@ -705,8 +793,9 @@ impl RedisTier {
         let conn = match existing {
             Some(c) => c,
             None => {
-                let client = if resp3 { &self.client3 } else { &self.client2 };
-                let c = match client
+                let clients = self.clients()?;
+                let c = match clients
+                    .of_protocol(resp3)
                     .get_multiplexed_async_connection_with_config(&self.config())
                     .await
                 {
@@ -910,8 +999,8 @@ impl RedisTier {
         Ok((reply, fetched))
     }
 
-    pub fn label(&self) -> &str {
-        &self.label
+    pub fn label(&self) -> String {
+        self.label.read().clone()
     }
 }
 
@@ -1106,12 +1195,12 @@ async fn supervise(tier: Arc<RedisTier>) {
                     connected_once = true;
                     logged_failure = false;
                     backoff = Duration::from_millis(50);
-                    info!(upstream = %tier.label, "upstream tier connected (tracking on)");
+                    info!(upstream = %tier.label(), "upstream tier connected (tracking on)");
                 }
                 Err(e) => {
                     TierStats::add(&tier.stats.errors);
                     if !logged_failure {
-                        warn!(upstream = %tier.label, error = %crate::config::redact_url(&e), "cannot connect to upstream tier; retrying");
+                        warn!(upstream = %tier.label(), error = %crate::config::redact_url(&e), "cannot connect to upstream tier; retrying");
                         logged_failure = true;
                     }
                     tokio::time::sleep(backoff).await;
@@ -1139,7 +1228,7 @@ impl Tier for RedisTier {
     }
 
     fn describe(&self) -> String {
-        self.label.clone()
+        self.label()
     }
 
     fn available(&self) -> bool {
@@ -1196,7 +1285,7 @@ impl Tier for RedisTier {
             .map(|t| t.elapsed().as_secs())
             .unwrap_or(0);
         vec![
-            ("addr".into(), self.label.clone()),
+            ("addr".into(), self.label()),
             (
                 "status".into(),
                 if self.is_up() { "up" } else { "down" }.into(),
