@@ -87,6 +87,17 @@ pub struct Cli {
     /// Connect and command timeout for the upstream tier. Default 1s.
     #[arg(long, env = "JCACHE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<String>,
+    /// `rediss://` upstream: CA certificates (PEM) to verify it with.
+    /// Default: the system's.
+    #[arg(long, env = "JCACHE_UPSTREAM_TLS_CA")]
+    pub upstream_tls_ca: Option<PathBuf>,
+    /// `rediss://` upstream: this client's certificate (PEM), with
+    /// `--upstream-tls-key`.
+    #[arg(long, env = "JCACHE_UPSTREAM_TLS_CERT")]
+    pub upstream_tls_cert: Option<PathBuf>,
+    /// `rediss://` upstream: this client's private key (PEM).
+    #[arg(long, env = "JCACHE_UPSTREAM_TLS_KEY")]
+    pub upstream_tls_key: Option<PathBuf>,
     /// Cluster mode: etcd endpoints (comma-separated). Without it the node is standalone.
     #[arg(long, env = "JCACHE_CLUSTER_ETCD")]
     pub cluster_etcd: Option<String>,
@@ -154,6 +165,9 @@ struct FileConfig {
     local_ttl_max: Option<toml::Value>,
     negative_cache_ttl: Option<toml::Value>,
     upstream_timeout: Option<toml::Value>,
+    upstream_tls_ca: Option<PathBuf>,
+    upstream_tls_cert: Option<PathBuf>,
+    upstream_tls_key: Option<PathBuf>,
     cluster_etcd: Option<toml::Value>,
     cluster_name: Option<String>,
     node_id: Option<String>,
@@ -236,11 +250,11 @@ impl TierSpec {
         if s.eq_ignore_ascii_case("memory") {
             return Ok(TierSpec::Memory);
         }
-        if s.starts_with(SENTINEL_SCHEME) {
+        if s.starts_with(SENTINEL_SCHEME) || s.starts_with(SENTINEL_TLS_SCHEME) {
             SentinelUrl::parse(s)?;
             return Ok(TierSpec::Redis(s.to_string()));
         }
-        if s.starts_with("redis://") {
+        if s.starts_with("redis://") || s.starts_with("rediss://") {
             refuse_db_path(s)?;
             let info: Result<redis::ConnectionInfo, _> =
                 redis::IntoConnectionInfo::into_connection_info(s);
@@ -255,8 +269,8 @@ impl TierSpec {
         Err(ConfigError::Invalid(
             "tier",
             format!(
-                "{}: expected 'memory', 'redis://host:port' or \
-                 'redis+sentinel://host:port[,host:port...]/master-name'",
+                "{}: expected 'memory', 'redis[s]://host:port' or \
+                 'redis[s]+sentinel://host:port[,host:port...]/master-name'",
                 redact_url(s)
             ),
         ))
@@ -265,6 +279,8 @@ impl TierSpec {
 
 /// The scheme of an upstream found through Redis Sentinel.
 pub const SENTINEL_SCHEME: &str = "redis+sentinel://";
+/// The same over TLS (to the sentinels and to the primary).
+pub const SENTINEL_TLS_SCHEME: &str = "rediss+sentinel://";
 
 /// `redis+sentinel://[user:pass@]host:port[,host:port...]/<master-name>`:
 /// the sentinels to ask for the primary of `master`, and the credentials
@@ -276,14 +292,21 @@ pub struct SentinelUrl {
     pub master: String,
     /// `user:pass@` or empty, for the primary's URL.
     pub userinfo: String,
+    /// `rediss+sentinel://`: TLS to the sentinels and to the primary.
+    pub tls: bool,
 }
 
 impl SentinelUrl {
     pub fn parse(url: &str) -> Result<SentinelUrl, ConfigError> {
         let bad = |why: &str| ConfigError::Invalid("tier", format!("{}: {why}", redact_url(url)));
-        let rest = url
-            .strip_prefix(SENTINEL_SCHEME)
-            .ok_or_else(|| bad("not a sentinel URL"))?;
+        let (tls, rest) = match url.strip_prefix(SENTINEL_SCHEME) {
+            Some(rest) => (false, rest),
+            None => (
+                true,
+                url.strip_prefix(SENTINEL_TLS_SCHEME)
+                    .ok_or_else(|| bad("not a sentinel URL"))?,
+            ),
+        };
         let (userinfo, rest) = match rest.rsplit_once('@') {
             Some((u, r)) => (format!("{u}@"), r),
             None => (String::new(), rest),
@@ -329,6 +352,7 @@ impl SentinelUrl {
             sentinels,
             master: master.to_string(),
             userinfo,
+            tls,
         })
     }
 }
@@ -357,6 +381,93 @@ fn refuse_db_path(url: &str) -> Result<(), ConfigError> {
             redact_url(url)
         ),
     ))
+}
+
+/// Certificates for a TLS upstream (`rediss://`, `rediss+sentinel://`):
+/// the files named by `--upstream-tls-ca/-cert/-key`, read by
+/// [`Config::load`] (so a missing file stops the start). Debug shows the
+/// paths only.
+#[derive(Clone, Default)]
+pub struct UpstreamTls {
+    pub paths: TlsPaths,
+    /// CA certificates (PEM); None: the system's roots.
+    pub ca: Option<Vec<u8>>,
+    /// This client's certificate and private key (PEM), for mutual TLS.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl TlsPaths {
+    fn layer(&mut self, ca: &Option<PathBuf>, cert: &Option<PathBuf>, key: &Option<PathBuf>) {
+        for (to, from) in [
+            (&mut self.ca, ca),
+            (&mut self.cert, cert),
+            (&mut self.key, key),
+        ] {
+            if from.is_some() {
+                to.clone_from(from);
+            }
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.paths.fmt(f)
+    }
+}
+
+impl UpstreamTls {
+    /// Checks the options against the tiers and reads the files.
+    fn read(&mut self, tiers: &[TierSpec]) -> Result<(), ConfigError> {
+        if !self.paths.any() {
+            return Ok(());
+        }
+        let tls_tier = tiers
+            .iter()
+            .any(|t| matches!(t, TierSpec::Redis(u) if is_tls_url(u)));
+        if !tls_tier {
+            return Err(ConfigError::Invalid(
+                "upstream-tls-ca/cert/key",
+                "given, but no tier is rediss:// or rediss+sentinel://".into(),
+            ));
+        }
+        let file = |name: &'static str, p: &PathBuf| {
+            std::fs::read(p)
+                .map_err(|e| ConfigError::Invalid(name, format!("{}: {e}", p.display())))
+        };
+        if let Some(p) = &self.paths.ca {
+            self.ca = Some(file("upstream-tls-ca", p)?);
+        }
+        self.client = match (&self.paths.cert, &self.paths.key) {
+            (Some(c), Some(k)) => {
+                Some((file("upstream-tls-cert", c)?, file("upstream-tls-key", k)?))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "upstream-tls-cert/key",
+                    "a client certificate needs its key, and the key its certificate".into(),
+                ))
+            }
+        };
+        Ok(())
+    }
+}
+
+/// Whether an upstream URL asks for TLS.
+pub fn is_tls_url(url: &str) -> bool {
+    url.starts_with("rediss://") || url.starts_with(SENTINEL_TLS_SCHEME)
 }
 
 /// Who may run a protected command (Redis's `enable-debug-command`).
@@ -423,6 +534,8 @@ pub struct Config {
     pub negative_cache_ttl_ms: u64,
     /// Upstream connect and command timeout (ms).
     pub upstream_timeout_ms: u64,
+    /// Certificates for a `rediss://` upstream (read at load).
+    pub upstream_tls: UpstreamTls,
     /// Cluster mode (None = standalone).
     pub cluster: Option<ClusterConfig>,
 }
@@ -589,6 +702,7 @@ impl Default for Config {
             local_ttl_max_ms: 60_000,
             negative_cache_ttl_ms: 0,
             upstream_timeout_ms: 1_000,
+            upstream_tls: UpstreamTls::default(),
             cluster: None,
         }
     }
@@ -661,7 +775,11 @@ fn rejoin_sentinels(list: &[String]) -> Vec<String> {
         let t = piece.trim();
         let continues = !t.eq_ignore_ascii_case("memory") && !t.contains("://");
         match out.last_mut() {
-            Some(last) if continues && last.starts_with(SENTINEL_SCHEME) => {
+            Some(last)
+                if continues
+                    && (last.starts_with(SENTINEL_SCHEME)
+                        || last.starts_with(SENTINEL_TLS_SCHEME)) =>
+            {
                 last.push(',');
                 last.push_str(t);
             }
@@ -740,6 +858,7 @@ impl Config {
         c.apply_cli(cli)?;
         c.cluster = ClusterRaw::layered(&file, cli).build(&c.bind)?;
         c.validate()?;
+        c.upstream_tls.read(&c.tiers)?;
         Ok(c)
     }
 
@@ -802,6 +921,11 @@ impl Config {
         if let Some(v) = &file.upstream_timeout {
             self.upstream_timeout_ms = duration_value("upstream-timeout", v)?;
         }
+        self.upstream_tls.paths.layer(
+            &file.upstream_tls_ca,
+            &file.upstream_tls_cert,
+            &file.upstream_tls_key,
+        );
         if let Some(v) = file.threads {
             self.threads = v;
         }
@@ -822,6 +946,11 @@ impl Config {
         if let Some(v) = &cli.upstream_timeout {
             self.upstream_timeout_ms = duration_str("upstream-timeout", v)?;
         }
+        self.upstream_tls.paths.layer(
+            &cli.upstream_tls_ca,
+            &cli.upstream_tls_cert,
+            &cli.upstream_tls_key,
+        );
         if let Some(v) = cli.port {
             self.port = v;
         }
@@ -1104,6 +1233,49 @@ mod tests {
                 TierSpec::Redis("redis+sentinel://h:1,h:2/m".into())
             ]
         );
+    }
+
+    #[test]
+    fn upstream_tls_options() {
+        let dir = std::env::temp_dir().join(format!("jcache-cfg-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem = dir.join("x.pem");
+        std::fs::write(&pem, "PEM").unwrap();
+        let cli = |tier: &str, ca: bool, cert: bool, key: bool| Cli {
+            tier: vec!["memory".into(), tier.into()],
+            upstream_tls_ca: ca.then(|| pem.clone()),
+            upstream_tls_cert: cert.then(|| pem.clone()),
+            upstream_tls_key: key.then(|| pem.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&cli("rediss://h:1", true, true, true)).unwrap();
+        assert_eq!(c.upstream_tls.ca.as_deref(), Some(&b"PEM"[..]));
+        assert!(c.upstream_tls.client.is_some());
+        assert!(
+            !format!("{c:?}").contains("80, 69, 77"),
+            "no key bytes printed"
+        );
+        assert!(Config::load(&cli("rediss+sentinel://h:1/m", true, false, false)).is_ok());
+        for (tier, ca, cert, key) in [
+            ("redis://h:1", true, false, false),
+            ("rediss://h:1", false, true, false),
+            ("rediss://h:1", false, false, true),
+        ] {
+            assert!(
+                Config::load(&cli(tier, ca, cert, key)).is_err(),
+                "{tier} {ca} {cert} {key}"
+            );
+        }
+        let missing = Cli {
+            upstream_tls_ca: Some(dir.join("absent.pem")),
+            ..cli("rediss://h:1", false, false, false)
+        };
+        let e = Config::load(&missing).unwrap_err().to_string();
+        assert!(
+            e.contains("upstream-tls-ca") && e.contains("absent.pem"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

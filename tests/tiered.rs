@@ -1706,3 +1706,145 @@ fn the_tier_follows_a_sentinel_failover() {
     );
     assert_eq!(q::<String>(&mut c, &["GET", "sw:k"]), "v2");
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made
+/// with openssl in a fresh directory: (dir, ca, server cert, server key,
+/// client cert, client key).
+fn make_certificates() -> (std::path::PathBuf, [String; 5]) {
+    let dir =
+        std::env::temp_dir().join(format!("jcache-tls-{}-{}", std::process::id(), free_port()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=jcache test CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    for (name, cn) in [("server", "127.0.0.1"), ("client", "jcache")] {
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+            &p(&format!("{name}.key")),
+            "-out",
+            &p(&format!("{name}.csr")),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p(&format!("{name}.csr")),
+            "-CA",
+            &p("ca.crt"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("san.ext"),
+            "-out",
+            &p(&format!("{name}.crt")),
+        ]);
+    }
+    let files = [
+        "ca.crt",
+        "server.crt",
+        "server.key",
+        "client.crt",
+        "client.key",
+    ]
+    .map(p);
+    (dir, files)
+}
+
+/// `rediss://` with a CA file and a client certificate (the upstream
+/// requires one: `tls-auth-clients yes`): reads, writes and invalidations
+/// work over TLS; without the client certificate the tier stays down.
+#[test]
+fn a_tls_upstream_with_a_ca_and_a_client_certificate() {
+    let (dir, [ca, server_crt, server_key, client_crt, client_key]) = make_certificates();
+    let tls_port = free_port().to_string();
+    let up = Upstream::start_with(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &server_crt,
+        "--tls-key-file",
+        &server_key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "yes",
+    ]);
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let s = tiered_at(
+        &url,
+        "1s",
+        &[
+            "--upstream-tls-ca",
+            &ca,
+            "--upstream-tls-cert",
+            &client_crt,
+            "--upstream-tls-key",
+            &client_key,
+        ],
+    );
+    let mut c = s.client();
+    let _: () = q(&mut c, &["SET", "tls:k", "v1"]);
+    let mut r = up.client();
+    assert_eq!(q::<String>(&mut r, &["GET", "tls:k"]), "v1");
+    assert_eq!(q::<String>(&mut c, &["GET", "tls:k"]), "v1");
+    assert_eq!(local_keys(&mut c, 0), 1);
+    let _: () = q(&mut r, &["SET", "tls:k", "v2"]);
+    assert!(wait_for(Duration::from_secs(10), || q::<String>(
+        &mut c,
+        &["GET", "tls:k"]
+    ) == "v2"));
+    // The upstream's clients include jcache's, all on its TLS port.
+    let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+    assert!(
+        clients
+            .lines()
+            .filter(|l| l.contains(&format!("laddr=127.0.0.1:{tls_port}")))
+            .count()
+            >= 4,
+        "{clients}"
+    );
+    // Without a client certificate the upstream refuses the handshake.
+    let s2 = Server::start(&["--tier", "memory", "--tier", &url, "--upstream-tls-ca", &ca]);
+    let mut c2 = s2.client();
+    assert!(wait_for(Duration::from_secs(20), || info_n(
+        &mut c2,
+        "tier1_errors"
+    ) >= 2));
+    assert_eq!(info(&mut c2, "upstream_status"), "down");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -497,14 +497,27 @@ pub fn build(server: &Arc<Shared>, config: &Config) -> Option<Arc<router::Tiered
     // Blocking commands hold a connection each: as many as clients may be.
     let max_blocking = usize::try_from(config.maxclients).unwrap_or(usize::MAX);
     let databases = usize::try_from(config.databases).unwrap_or(usize::MAX);
-    let upstream =
-        match redis::RedisTier::start(&url, timeout, max_blocking, databases, coherence.clone()) {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::error!(error = %crate::config::redact_url(&e), "invalid upstream tier");
-                return None;
-            }
-        };
+    // rustls needs a crypto provider for `rediss://` (installed once).
+    // ring's: it builds with a C compiler alone (aws-lc-rs needs cmake);
+    // rustls deprecates it for lacking post-quantum key exchange only.
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = &config.upstream_tls;
+    let start = redis::RedisTier::start(
+        &url,
+        timeout,
+        max_blocking,
+        databases,
+        tls,
+        coherence.clone(),
+    );
+    let upstream = match start {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %crate::config::redact_url(&e), "invalid upstream tier");
+            return None;
+        }
+    };
     Some(Arc::new(router::TieredRouter::new(
         server, local, upstream, coherence,
     )))

@@ -53,7 +53,7 @@ use tokio::sync::{Notify, Semaphore};
 use tracing::{info, warn};
 
 use super::{sentinel, Coherence, Fetched, Tier, TierError, TierFuture, TierStats};
-use crate::config::{SentinelUrl, SENTINEL_SCHEME};
+use crate::config::{SentinelUrl, UpstreamTls, SENTINEL_SCHEME, SENTINEL_TLS_SCHEME};
 use crate::engine::{now_ms, HashValue, ListValue, SetValue, Value as LocalValue, ValueType, ZSet};
 
 /// The `redis` crate's clients (RESP2, RESP3) for one address.
@@ -63,15 +63,39 @@ struct Clients {
     c3: redis::Client,
 }
 
+/// A client for `url`: over TLS with `tls`'s certificates if it is a
+/// `rediss://` one.
+pub fn open_client(
+    url: impl IntoConnectionInfo,
+    tls: &UpstreamTls,
+) -> Result<redis::Client, String> {
+    let info = url.into_connection_info().map_err(|e| e.to_string())?;
+    let client = if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        let certs = redis::TlsCertificates {
+            client_tls: tls
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: tls.ca.clone(),
+        };
+        redis::Client::build_with_tls(info, certs)
+    } else {
+        redis::Client::open(info)
+    };
+    client.map_err(|e| e.to_string())
+}
+
 impl Clients {
     /// The clients for `url`, and its `host:port`.
-    fn of(url: &str) -> Result<(Clients, String), String> {
+    fn of(url: &str, tls: &UpstreamTls) -> Result<(Clients, String), String> {
         let info = url.into_connection_info().map_err(|e| e.to_string())?;
         let label = info.addr().to_string();
         let with = |p: ProtocolVersion| {
             let settings = info.redis_settings().clone().set_protocol(p);
-            redis::Client::open(info.clone().set_redis_settings(settings))
-                .map_err(|e| e.to_string())
+            open_client(info.clone().set_redis_settings(settings), tls)
         };
         let clients = Clients {
             c2: with(ProtocolVersion::RESP2)?,
@@ -105,6 +129,8 @@ pub struct RedisTier {
     clients: RwLock<Option<Clients>>,
     /// The upstream is the primary Sentinel names.
     sentinel: Option<SentinelUrl>,
+    /// Certificates for `rediss://` (the primary's address may change).
+    tls: UpstreamTls,
     timeout: Duration,
     /// jcache's `databases`: the upstream must have as many (checked on
     /// every connect).
@@ -159,13 +185,15 @@ impl RedisTier {
         timeout: Duration,
         max_blocking: usize,
         databases: usize,
+        tls: &UpstreamTls,
         coherence: Arc<Coherence>,
     ) -> Result<Arc<RedisTier>, String> {
-        let (clients, label, sentinel) = if url.starts_with(SENTINEL_SCHEME) {
+        let sentinel_url = url.starts_with(SENTINEL_SCHEME) || url.starts_with(SENTINEL_TLS_SCHEME);
+        let (clients, label, sentinel) = if sentinel_url {
             let s = SentinelUrl::parse(url).map_err(|e| e.to_string())?;
             (None, format!("sentinel master {}", s.master), Some(s))
         } else {
-            let (clients, label) = Clients::of(url)?;
+            let (clients, label) = Clients::of(url, tls)?;
             (Some(clients), label, None)
         };
         let max_blocking = max_blocking.min(Semaphore::MAX_PERMITS);
@@ -173,6 +201,7 @@ impl RedisTier {
             label: RwLock::new(label),
             clients: RwLock::new(clients),
             sentinel,
+            tls: tls.clone(),
             timeout,
             databases,
             conns: RwLock::new(None),
@@ -193,7 +222,8 @@ impl RedisTier {
         if let Some(s) = &tier.sentinel {
             for addr in &s.sentinels {
                 let (me, master) = (Arc::downgrade(&tier), s.master.clone());
-                tokio::spawn(sentinel::watch(me, addr.clone(), master, timeout));
+                let url = sentinel::url(s, addr);
+                tokio::spawn(sentinel::watch(me, url, master, tls.clone(), timeout));
             }
         }
         Ok(tier)
@@ -207,8 +237,10 @@ impl RedisTier {
                 .clients()
                 .map_err(|_| "no upstream address".to_string());
         };
-        let primary = sentinel::resolve(s, self.timeout).await?;
-        let (clients, label) = Clients::of(&format!("redis://{}{primary}", s.userinfo))?;
+        let primary = sentinel::resolve(s, &self.tls, self.timeout).await?;
+        let scheme = if s.tls { "rediss" } else { "redis" };
+        let (clients, label) =
+            Clients::of(&format!("{scheme}://{}{primary}", s.userinfo), &self.tls)?;
         *self.clients.write() = Some(clients.clone());
         *self.label.write() = label;
         Ok(clients)

@@ -10,16 +10,26 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
 use tracing::warn;
 
-use super::redis::RedisTier;
-use crate::config::SentinelUrl;
+use super::redis::{open_client, RedisTier};
+use crate::config::{SentinelUrl, UpstreamTls};
+
+/// The URL of the sentinel at `addr` (TLS for `rediss+sentinel://`).
+pub fn url(s: &SentinelUrl, addr: &str) -> String {
+    let scheme = if s.tls { "rediss" } else { "redis" };
+    format!("{scheme}://{addr}")
+}
 
 /// The primary's `host:port` as the first sentinel that knows the master
 /// says (in the URL's order; one that is down or does not know it is
 /// skipped).
-pub async fn resolve(s: &SentinelUrl, timeout: Duration) -> Result<String, String> {
+pub async fn resolve(
+    s: &SentinelUrl,
+    tls: &UpstreamTls,
+    timeout: Duration,
+) -> Result<String, String> {
     let mut last = String::new();
     for addr in &s.sentinels {
-        match ask(addr, &s.master, timeout).await {
+        match ask(&url(s, addr), &s.master, tls, timeout).await {
             Ok(Some(primary)) => return Ok(primary),
             Ok(None) => last = format!("sentinel {addr} does not know master '{}'", s.master),
             Err(e) => last = format!("sentinel {addr}: {e}"),
@@ -28,8 +38,13 @@ pub async fn resolve(s: &SentinelUrl, timeout: Duration) -> Result<String, Strin
     Err(format!("no sentinel gave the primary: {last}"))
 }
 
-async fn ask(addr: &str, master: &str, timeout: Duration) -> Result<Option<String>, String> {
-    let client = redis::Client::open(format!("redis://{addr}")).map_err(|e| e.to_string())?;
+async fn ask(
+    url: &str,
+    master: &str,
+    tls: &UpstreamTls,
+    timeout: Duration,
+) -> Result<Option<String>, String> {
+    let client = open_client(url, tls)?;
     let cfg = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));
@@ -77,10 +92,16 @@ pub async fn is_primary(conn: &MultiplexedConnection, timeout: Duration) -> bool
 /// switch of `master` makes the tier drop its local copies (the new
 /// primary may lack writes the old one took) and reconnect, asking the
 /// sentinels again.
-pub async fn watch(tier: Weak<RedisTier>, addr: String, master: String, timeout: Duration) {
+pub async fn watch(
+    tier: Weak<RedisTier>,
+    addr: String,
+    master: String,
+    tls: UpstreamTls,
+    timeout: Duration,
+) {
     let mut logged = false;
     while tier.strong_count() > 0 {
-        match subscribe(&addr, timeout).await {
+        match subscribe(&addr, &tls, timeout).await {
             Ok(mut pubsub) => {
                 logged = false;
                 let mut messages = pubsub.on_message();
@@ -113,8 +134,12 @@ pub async fn watch(tier: Weak<RedisTier>, addr: String, master: String, timeout:
     }
 }
 
-async fn subscribe(addr: &str, timeout: Duration) -> Result<redis::aio::PubSub, String> {
-    let client = redis::Client::open(format!("redis://{addr}")).map_err(|e| e.to_string())?;
+async fn subscribe(
+    url: &str,
+    tls: &UpstreamTls,
+    timeout: Duration,
+) -> Result<redis::aio::PubSub, String> {
+    let client = open_client(url, tls)?;
     let subscribed = async {
         let mut p = client.get_async_pubsub().await?;
         p.subscribe("+switch-master").await?;
