@@ -1848,3 +1848,40 @@ fn a_tls_upstream_with_a_ca_and_a_client_certificate() {
     assert_eq!(info(&mut c2, "upstream_status"), "down");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// WATCH in database 3 watches the upstream's key in database 3: a change
+/// there aborts EXEC, a change of the same name in database 0 does not.
+#[test]
+fn watch_in_a_database_watches_that_database() {
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    let mut c = client_in(s.port, 3);
+    let (mut r0, mut r3) = (up.client(), client_in(up.port, 3));
+    for (r, v) in [(&mut r0, "zero"), (&mut r3, "three")] {
+        let _: () = q(r, &["SET", "w:k", v]);
+    }
+    let exec = |c: &mut Connection| -> Option<Vec<String>> {
+        let _: () = q(c, &["WATCH", "w:k"]);
+        let _: () = q(c, &["MULTI"]);
+        let _: String = q(c, &["GET", "w:k"]);
+        q(c, &["EXEC"])
+    };
+    let _: () = q(&mut c, &["WATCH", "w:k"]);
+    let _: () = q(&mut r0, &["SET", "w:k", "zero3"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: String = q(&mut c, &["GET", "w:k"]);
+    assert_eq!(
+        q::<Option<Vec<String>>>(&mut c, &["EXEC"]),
+        Some(vec!["three".into()])
+    );
+    let _: () = q(&mut c, &["WATCH", "w:k"]);
+    let _: () = q(&mut r3, &["SET", "w:k", "three2"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: String = q(&mut c, &["GET", "w:k"]);
+    assert_eq!(
+        q::<Option<Vec<String>>>(&mut c, &["EXEC"]),
+        None,
+        "a change in db 3 aborts"
+    );
+    assert_eq!(exec(&mut c), Some(vec!["three2".into()]));
+}
