@@ -1885,3 +1885,72 @@ fn watch_in_a_database_watches_that_database() {
     );
     assert_eq!(exec(&mut c), Some(vec!["three2".into()]));
 }
+
+/// `rediss+sentinel://`: the sentinel is asked over TLS, names the
+/// primary's TLS port (everything replicates and is monitored over TLS),
+/// and the tier follows a failover there.
+#[test]
+fn a_tls_sentinel_upstream_follows_a_failover() {
+    let (dir, [ca, crt, key, _, _]) = make_certificates();
+    let tls = |port: &str| -> Vec<String> {
+        [
+            "--tls-port",
+            port,
+            "--tls-cert-file",
+            &crt,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+            "--tls-replication",
+            "yes",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let (p_tls, r_tls) = (free_port().to_string(), free_port().to_string());
+    let p_args = tls(&p_tls);
+    let primary = Upstream::start_with(&p_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut r_args = tls(&r_tls);
+    r_args.extend(["--replicaof".into(), "127.0.0.1".into(), p_tls.clone()]);
+    let replica = Upstream::start_with(&r_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut r = replica.client();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let text: String = cmd("INFO").arg("replication").query(&mut r).unwrap();
+            info_field(&text, "master_link_status").as_deref() == Some("up")
+        }),
+        "the replica never synced over TLS"
+    );
+    let s_tls = free_port();
+    let conf = format!(
+        "tls-port {s_tls}\ntls-cert-file {crt}\ntls-key-file {key}\ntls-ca-cert-file {ca}\n\
+         tls-auth-clients no\ntls-replication yes"
+    );
+    let sentinel = common::sentinel::Sentinel::start_with("jct", p_tls.parse().unwrap(), &conf);
+    assert!(sentinel.wait_replicas("jct", 1, Duration::from_secs(30)));
+    let url = format!("rediss+sentinel://127.0.0.1:{s_tls}/jct");
+    let s = tiered_at(&url, "1s", &["--upstream-tls-ca", &ca]);
+    let mut c = s.client();
+    assert_eq!(info(&mut c, "tier1_addr"), format!("127.0.0.1:{p_tls}"));
+    let _: () = q(&mut c, &["SET", "tsw:k", "v1"]);
+    assert_eq!(q::<String>(&mut c, &["GET", "tsw:k"]), "v1");
+    assert_eq!(q::<i64>(&mut primary.client(), &["WAIT", "1", "5000"]), 1);
+    let _: () = q(&mut sentinel.client(), &["SENTINEL", "FAILOVER", "jct"]);
+    let new = format!("127.0.0.1:{r_tls}");
+    assert!(
+        wait_for(Duration::from_secs(60), || info(&mut c, "tier1_addr")
+            == new
+            && info(&mut c, "upstream_status") == "up"),
+        "jcache did not follow the failover: {}",
+        info(&mut c, "tier1_addr")
+    );
+    let _: () = q(&mut c, &["SET", "tsw:k", "v2"]);
+    assert_eq!(
+        q::<Option<String>>(&mut replica.client(), &["GET", "tsw:k"]).as_deref(),
+        Some("v2")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

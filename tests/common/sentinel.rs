@@ -17,6 +17,12 @@ impl Sentinel {
     /// Monitors the primary at 127.0.0.1:`primary_port` as `master`, with
     /// a quorum of 1 (one sentinel may fail over alone).
     pub fn start(master: &str, primary_port: u16) -> Sentinel {
+        Sentinel::start_with(master, primary_port, "")
+    }
+
+    /// Like [`Sentinel::start`], with more lines for its configuration file
+    /// (e.g. `tls-port`).
+    pub fn start_with(master: &str, primary_port: u16, extra_conf: &str) -> Sentinel {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("jcache-sentinel-{}-{port}", std::process::id()));
@@ -29,7 +35,7 @@ impl Sentinel {
                 "port {port}\nbind 127.0.0.1\ndir {}\n\
                  sentinel monitor {master} 127.0.0.1 {primary_port} 1\n\
                  sentinel down-after-milliseconds {master} 2000\n\
-                 sentinel failover-timeout {master} 10000\n",
+                 sentinel failover-timeout {master} 10000\n{extra_conf}\n",
                 dir.display()
             ),
         )
