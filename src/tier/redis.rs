@@ -250,10 +250,15 @@ impl RedisTier {
         self.clients.read().clone().ok_or(TierError::Unavailable)
     }
 
-    /// Sentinel switched the primary: the new one may lack writes the old
-    /// one took, so local copies are dropped now (not only at the
-    /// reconnect that follows), and the tier reconnects to the new primary.
-    pub fn primary_switched(&self) {
+    /// Sentinel switched the primary to `new` (`host:port`): the new one
+    /// may lack writes the old one took, so local copies are dropped now
+    /// (not only at the reconnect that follows), and the tier reconnects
+    /// to the new primary, unless it is connected there already (the
+    /// health check's ROLE noticed the demotion first).
+    pub fn primary_switched(&self, new: &str) {
+        if self.is_up() && self.label() == new {
+            return;
+        }
         self.coherence.flush_all();
         self.mark_down(
             self.gen.load(Ordering::Acquire),

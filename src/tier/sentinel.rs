@@ -120,7 +120,7 @@ pub async fn watch(
                         .map(|port| host_port(words[3], port))
                         .unwrap_or_default();
                     warn!(sentinel = %addr, master = %master, primary = %new, "sentinel switched the primary");
-                    t.primary_switched();
+                    t.primary_switched(&new);
                 }
             }
             Err(e) => {
