@@ -87,6 +87,17 @@ pub struct Cli {
     /// Connect and command timeout for the upstream tier. Default 1s.
     #[arg(long, env = "JCACHE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<String>,
+    /// `rediss://` upstream: CA certificates (PEM) to verify it with.
+    /// Default: the system's.
+    #[arg(long, env = "JCACHE_UPSTREAM_TLS_CA")]
+    pub upstream_tls_ca: Option<PathBuf>,
+    /// `rediss://` upstream: this client's certificate (PEM), with
+    /// `--upstream-tls-key`.
+    #[arg(long, env = "JCACHE_UPSTREAM_TLS_CERT")]
+    pub upstream_tls_cert: Option<PathBuf>,
+    /// `rediss://` upstream: this client's private key (PEM).
+    #[arg(long, env = "JCACHE_UPSTREAM_TLS_KEY")]
+    pub upstream_tls_key: Option<PathBuf>,
     /// Cluster mode: etcd endpoints (comma-separated). Without it the node is standalone.
     #[arg(long, env = "JCACHE_CLUSTER_ETCD")]
     pub cluster_etcd: Option<String>,
@@ -166,6 +177,9 @@ struct FileConfig {
     local_ttl_max: Option<toml::Value>,
     negative_cache_ttl: Option<toml::Value>,
     upstream_timeout: Option<toml::Value>,
+    upstream_tls_ca: Option<PathBuf>,
+    upstream_tls_cert: Option<PathBuf>,
+    upstream_tls_key: Option<PathBuf>,
     cluster_etcd: Option<toml::Value>,
     cluster_name: Option<String>,
     node_id: Option<String>,
@@ -250,7 +264,12 @@ impl TierSpec {
         if s.eq_ignore_ascii_case("memory") {
             return Ok(TierSpec::Memory);
         }
-        if s.starts_with("redis://") {
+        if s.starts_with(SENTINEL_SCHEME) || s.starts_with(SENTINEL_TLS_SCHEME) {
+            SentinelUrl::parse(s)?;
+            return Ok(TierSpec::Redis(s.to_string()));
+        }
+        if s.starts_with("redis://") || s.starts_with("rediss://") {
+            refuse_db_path(s)?;
             let info: Result<redis::ConnectionInfo, _> =
                 redis::IntoConnectionInfo::into_connection_info(s);
             return match info {
@@ -264,11 +283,205 @@ impl TierSpec {
         Err(ConfigError::Invalid(
             "tier",
             format!(
-                "{}: expected 'memory' or 'redis://host:port[/db]'",
+                "{}: expected 'memory', 'redis[s]://host:port' or \
+                 'redis[s]+sentinel://host:port[,host:port...]/master-name'",
                 redact_url(s)
             ),
         ))
     }
+}
+
+/// The scheme of an upstream found through Redis Sentinel.
+pub const SENTINEL_SCHEME: &str = "redis+sentinel://";
+/// The same over TLS (to the sentinels and to the primary).
+pub const SENTINEL_TLS_SCHEME: &str = "rediss+sentinel://";
+
+/// `redis+sentinel://[user:pass@]host:port[,host:port...]/<master-name>`:
+/// the sentinels to ask for the primary of `master`, and the credentials
+/// (the URL's user info) for the primary itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelUrl {
+    /// `host:port` of each sentinel (port 26379 if none is given).
+    pub sentinels: Vec<String>,
+    pub master: String,
+    /// `user:pass@` or empty, for the primary's URL.
+    pub userinfo: String,
+    /// `rediss+sentinel://`: TLS to the sentinels and to the primary.
+    pub tls: bool,
+}
+
+impl SentinelUrl {
+    pub fn parse(url: &str) -> Result<SentinelUrl, ConfigError> {
+        let bad = |why: &str| ConfigError::Invalid("tier", format!("{}: {why}", redact_url(url)));
+        let (tls, rest) = match url.strip_prefix(SENTINEL_SCHEME) {
+            Some(rest) => (false, rest),
+            None => (
+                true,
+                url.strip_prefix(SENTINEL_TLS_SCHEME)
+                    .ok_or_else(|| bad("not a sentinel URL"))?,
+            ),
+        };
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((u, r)) => (format!("{u}@"), r),
+            None => (String::new(), rest),
+        };
+        let (hosts, path) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("expected /<master-name> after the sentinels"))?;
+        let mut sentinels = Vec::new();
+        for h in hosts.split(',') {
+            let h = h.trim();
+            if h.is_empty() {
+                return Err(bad("an empty sentinel address"));
+            }
+            let has_port = match h.rsplit_once(':') {
+                // [v6]:port or host:port; a bare [v6] has no port.
+                Some((host, port)) if !host.is_empty() && !port.contains(']') => {
+                    port.parse::<u16>()
+                        .map_err(|_| bad(&format!("bad sentinel port in '{h}'")))?;
+                    true
+                }
+                _ => false,
+            };
+            sentinels.push(if has_port {
+                h.to_string()
+            } else {
+                format!("{h}:26379")
+            });
+        }
+        let (master, db) = match path.split_once('/') {
+            Some((m, db)) => (m, Some(db)),
+            None => (path, None),
+        };
+        if master.is_empty() || master.contains(['?', '#']) {
+            return Err(bad("expected /<master-name> after the sentinels"));
+        }
+        if let Some(db) = db.filter(|d| !d.is_empty()) {
+            return Err(bad(&format!(
+                "a database in the URL ('/{db}') is not allowed: each client's database n \
+                 is the upstream's database n (SELECT)"
+            )));
+        }
+        Ok(SentinelUrl {
+            sentinels,
+            master: master.to_string(),
+            userinfo,
+            tls,
+        })
+    }
+}
+
+/// Refuses a database in an upstream URL (`redis://host:port/3`): a
+/// client's database n is the upstream's database n, so a fixed one has no
+/// meaning.
+fn refuse_db_path(url: &str) -> Result<(), ConfigError> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    // After the user info, whose password may hold a '/'.
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let path = rest
+        .split_once('/')
+        .map_or("", |(_, p)| p)
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    if path.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(
+        "tier",
+        format!(
+            "{}: a database in the URL ('/{path}') is not allowed: each client's \
+             database n is the upstream's database n (SELECT)",
+            redact_url(url)
+        ),
+    ))
+}
+
+/// Certificates for a TLS upstream (`rediss://`, `rediss+sentinel://`):
+/// the files named by `--upstream-tls-ca/-cert/-key`, read by
+/// [`Config::load`] (so a missing file stops the start). Debug shows the
+/// paths only.
+#[derive(Clone, Default)]
+pub struct UpstreamTls {
+    pub paths: TlsPaths,
+    /// CA certificates (PEM); None: the system's roots.
+    pub ca: Option<Vec<u8>>,
+    /// This client's certificate and private key (PEM), for mutual TLS.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl TlsPaths {
+    fn layer(&mut self, ca: &Option<PathBuf>, cert: &Option<PathBuf>, key: &Option<PathBuf>) {
+        for (to, from) in [
+            (&mut self.ca, ca),
+            (&mut self.cert, cert),
+            (&mut self.key, key),
+        ] {
+            if from.is_some() {
+                to.clone_from(from);
+            }
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.paths.fmt(f)
+    }
+}
+
+impl UpstreamTls {
+    /// Checks the options against the tiers and reads the files.
+    fn read(&mut self, tiers: &[TierSpec]) -> Result<(), ConfigError> {
+        if !self.paths.any() {
+            return Ok(());
+        }
+        let tls_tier = tiers
+            .iter()
+            .any(|t| matches!(t, TierSpec::Redis(u) if is_tls_url(u)));
+        if !tls_tier {
+            return Err(ConfigError::Invalid(
+                "upstream-tls-ca/cert/key",
+                "given, but no tier is rediss:// or rediss+sentinel://".into(),
+            ));
+        }
+        let file = |name: &'static str, p: &PathBuf| {
+            std::fs::read(p)
+                .map_err(|e| ConfigError::Invalid(name, format!("{}: {e}", p.display())))
+        };
+        if let Some(p) = &self.paths.ca {
+            self.ca = Some(file("upstream-tls-ca", p)?);
+        }
+        self.client = match (&self.paths.cert, &self.paths.key) {
+            (Some(c), Some(k)) => {
+                Some((file("upstream-tls-cert", c)?, file("upstream-tls-key", k)?))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "upstream-tls-cert/key",
+                    "a client certificate needs its key, and the key its certificate".into(),
+                ))
+            }
+        };
+        Ok(())
+    }
+}
+
+/// Whether an upstream URL asks for TLS.
+pub fn is_tls_url(url: &str) -> bool {
+    url.starts_with("rediss://") || url.starts_with(SENTINEL_TLS_SCHEME)
 }
 
 /// Who may run a protected command (Redis's `enable-debug-command`).
@@ -367,6 +580,8 @@ pub struct Config {
     pub negative_cache_ttl_ms: u64,
     /// Upstream connect and command timeout (ms).
     pub upstream_timeout_ms: u64,
+    /// Certificates for a `rediss://` upstream (read at load).
+    pub upstream_tls: UpstreamTls,
     /// Cluster mode (None = standalone).
     pub cluster: Option<ClusterConfig>,
     /// The metrics and probes HTTP port (None = off).
@@ -539,6 +754,7 @@ impl Default for Config {
             local_ttl_max_ms: 60_000,
             negative_cache_ttl_ms: 0,
             upstream_timeout_ms: 1_000,
+            upstream_tls: UpstreamTls::default(),
             cluster: None,
             metrics_port: None,
             metrics_bind: None,
@@ -598,7 +814,33 @@ fn duration_value(name: &'static str, v: &toml::Value) -> Result<u64, ConfigErro
 }
 
 fn parse_tiers(list: &[String]) -> Result<Vec<TierSpec>, ConfigError> {
-    list.iter().map(|s| TierSpec::parse(s)).collect()
+    rejoin_sentinels(list)
+        .iter()
+        .map(|s| TierSpec::parse(s))
+        .collect()
+}
+
+/// `--tier` and `JCACHE_TIER` are split on commas, which also separate a
+/// sentinel URL's hosts: a piece that is neither `memory` nor a URL
+/// continues the sentinel URL before it.
+fn rejoin_sentinels(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for piece in list {
+        let t = piece.trim();
+        let continues = !t.eq_ignore_ascii_case("memory") && !t.contains("://");
+        match out.last_mut() {
+            Some(last)
+                if continues
+                    && (last.starts_with(SENTINEL_SCHEME)
+                        || last.starts_with(SENTINEL_TLS_SCHEME)) =>
+            {
+                last.push(',');
+                last.push_str(t);
+            }
+            _ => out.push(piece.clone()),
+        }
+    }
+    out
 }
 
 fn memory_str(name: &'static str, s: &str) -> Result<u64, ConfigError> {
@@ -679,6 +921,7 @@ impl Config {
         c.apply_cgroup(cgroup_limit);
         c.cluster = ClusterRaw::layered(&file, cli).build(&c.bind)?;
         c.validate()?;
+        c.upstream_tls.read(&c.tiers)?;
         Ok(c)
     }
 
@@ -765,6 +1008,11 @@ impl Config {
         if let Some(v) = &file.upstream_timeout {
             self.upstream_timeout_ms = duration_value("upstream-timeout", v)?;
         }
+        self.upstream_tls.paths.layer(
+            &file.upstream_tls_ca,
+            &file.upstream_tls_cert,
+            &file.upstream_tls_key,
+        );
         if let Some(v) = file.threads {
             self.threads = v;
         }
@@ -791,6 +1039,11 @@ impl Config {
         if let Some(v) = &cli.upstream_timeout {
             self.upstream_timeout_ms = duration_str("upstream-timeout", v)?;
         }
+        self.upstream_tls.paths.layer(
+            &cli.upstream_tls_ca,
+            &cli.upstream_tls_cert,
+            &cli.upstream_tls_key,
+        );
         if let Some(v) = cli.port {
             self.port = v;
         }
@@ -1012,7 +1265,7 @@ mod tests {
         let path = dir.join("t.toml");
         std::fs::write(
             &path,
-            "tier = [\"memory\", \"redis://127.0.0.1:6390/0\"]\nlocal_ttl_max = \"5s\"\nnegative_cache_ttl = 2\n",
+            "tier = [\"memory\", \"redis://127.0.0.1:6390/\"]\nlocal_ttl_max = \"5s\"\nnegative_cache_ttl = 2\n",
         )
         .unwrap();
         let cli = Cli {
@@ -1025,7 +1278,7 @@ mod tests {
             c.tiers,
             vec![
                 TierSpec::Memory,
-                TierSpec::Redis("redis://127.0.0.1:6390/0".into())
+                TierSpec::Redis("redis://127.0.0.1:6390/".into())
             ]
         );
         assert_eq!(c.local_ttl_max_ms, 250);
@@ -1039,6 +1292,8 @@ mod tests {
             vec!["redis://127.0.0.1:1"],
             vec!["memory", "memory"],
             vec!["memory", "http://x"],
+            vec!["memory", "redis://127.0.0.1:6390/0"],
+            vec!["memory", "redis://:p%2Fw@127.0.0.1:6390/3?protocol=3"],
         ] {
             let cli = Cli {
                 tier: bad.iter().map(|s| s.to_string()).collect(),
@@ -1046,6 +1301,103 @@ mod tests {
             };
             assert!(Config::load(&cli).is_err(), "{bad:?}");
         }
+        let e = TierSpec::parse("redis://:p%2Fw@h:1/3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a database in the URL ('/3') is not allowed"),
+            "{e}"
+        );
+        assert!(TierSpec::parse("redis://:p%2Fw@h:1").is_ok());
+    }
+
+    #[test]
+    fn sentinel_urls() {
+        let u =
+            SentinelUrl::parse("redis+sentinel://:pw@10.0.0.1:5000,h2,[::1]:7/mymaster").unwrap();
+        assert_eq!(u.sentinels, ["10.0.0.1:5000", "h2:26379", "[::1]:7"]);
+        assert_eq!(
+            (u.master.as_str(), u.userinfo.as_str()),
+            ("mymaster", ":pw@")
+        );
+        let u = SentinelUrl::parse("redis+sentinel://h/m/").unwrap();
+        assert_eq!((u.sentinels.len(), u.master.as_str()), (1, "m"));
+        for bad in [
+            "redis+sentinel://h:1",
+            "redis+sentinel://h:1/",
+            "redis+sentinel://h:x/m",
+            "redis+sentinel://h:1,,h:2/m",
+            "redis+sentinel://:pw@h:1/m/3",
+        ] {
+            let e = TierSpec::parse(bad).unwrap_err().to_string();
+            assert!(!e.contains("pw@"), "{e}");
+        }
+        let e = TierSpec::parse("redis+sentinel://h:1/m/3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a database in the URL ('/3') is not allowed"),
+            "{e}"
+        );
+        assert!(TierSpec::parse("redis+sentinel://h:1/m").is_ok());
+        // The CLI and env split on commas: the hosts are joined again.
+        let c = Config::load(&Cli {
+            tier: ["memory", "redis+sentinel://h:1", "h:2/m"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.tiers,
+            [
+                TierSpec::Memory,
+                TierSpec::Redis("redis+sentinel://h:1,h:2/m".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn upstream_tls_options() {
+        let dir = std::env::temp_dir().join(format!("jcache-cfg-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem = dir.join("x.pem");
+        std::fs::write(&pem, "PEM").unwrap();
+        let cli = |tier: &str, ca: bool, cert: bool, key: bool| Cli {
+            tier: vec!["memory".into(), tier.into()],
+            upstream_tls_ca: ca.then(|| pem.clone()),
+            upstream_tls_cert: cert.then(|| pem.clone()),
+            upstream_tls_key: key.then(|| pem.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&cli("rediss://h:1", true, true, true)).unwrap();
+        assert_eq!(c.upstream_tls.ca.as_deref(), Some(&b"PEM"[..]));
+        assert!(c.upstream_tls.client.is_some());
+        assert!(
+            !format!("{c:?}").contains("80, 69, 77"),
+            "no key bytes printed"
+        );
+        assert!(Config::load(&cli("rediss+sentinel://h:1/m", true, false, false)).is_ok());
+        for (tier, ca, cert, key) in [
+            ("redis://h:1", true, false, false),
+            ("rediss://h:1", false, true, false),
+            ("rediss://h:1", false, false, true),
+        ] {
+            assert!(
+                Config::load(&cli(tier, ca, cert, key)).is_err(),
+                "{tier} {ca} {cert} {key}"
+            );
+        }
+        let missing = Cli {
+            upstream_tls_ca: Some(dir.join("absent.pem")),
+            ..cli("rediss://h:1", false, false, false)
+        };
+        let e = Config::load(&missing).unwrap_err().to_string();
+        assert!(
+            e.contains("upstream-tls-ca") && e.contains("absent.pem"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

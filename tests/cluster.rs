@@ -1167,6 +1167,50 @@ fn publish_at_any_node_reaches_subscribers_on_every_node() {
     }
 }
 
+/// A client of database `db` at `port`.
+fn con_db(port: u16, db: usize) -> redis::Connection {
+    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/{db}")).unwrap();
+    let con = c
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    con.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    con
+}
+
+/// With an upstream tier too, every database is served: a write at the
+/// follower in database 3 lands in the upstream's database 3 and the
+/// follower reads it back at once; MOVE leaves no stale copy at the
+/// follower in either database; a SELECT inside a transaction moves it.
+#[test]
+fn cluster_with_an_upstream_tier_serves_every_database() {
+    let _s = serial();
+    let up = Upstream::start();
+    let url = format!("redis://127.0.0.1:{}", up.port);
+    let c = Cluster::start_with(2, &["--tier", "memory", "--tier", &url]);
+    let m = c.master();
+    let fp = c.nodes[c.followers(m)[0]].port;
+    let q = |c: &mut redis::Connection, args: &[&str]| -> Value { command(args).query(c).unwrap() };
+    let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+    let mut f3 = con_db(fp, 3);
+    assert_eq!(q(&mut f3, &["SET", "k", "three"]), Value::Okay);
+    assert_eq!(q(&mut f3, &["GET", "k"]), bulk("three"));
+    assert_eq!(q(&mut con_db(up.port, 3), &["GET", "k"]), bulk("three"));
+    assert_eq!(q(&mut con(up.port), &["GET", "k"]), Value::Nil);
+    let mut f4 = con_db(fp, 4);
+    assert_eq!(q(&mut f4, &["GET", "k"]), Value::Nil);
+    assert_eq!(q(&mut f3, &["MOVE", "k", "4"]), Value::Int(1));
+    assert_eq!(q(&mut f3, &["GET", "k"]), Value::Nil);
+    assert_eq!(q(&mut f4, &["GET", "k"]), bulk("three"));
+    assert_eq!(q(&mut f3, &["MULTI"]), Value::Okay);
+    for args in [&["SELECT", "6"][..], &["SET", "t", "six"]] {
+        assert_eq!(q(&mut f3, args), Value::SimpleString("QUEUED".into()));
+    }
+    let _ = q(&mut f3, &["EXEC"]);
+    assert_eq!(q(&mut f3, &["GET", "t"]), bulk("six"));
+    assert_eq!(q(&mut con_db(up.port, 6), &["GET", "t"]), bulk("six"));
+    assert_eq!(q(&mut con_db(up.port, 3), &["GET", "t"]), Value::Nil);
+}
+
 #[test]
 fn cluster_with_an_upstream_tier() {
     let _s = serial();

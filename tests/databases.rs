@@ -476,28 +476,6 @@ fn cluster_writes_at_a_follower_land_in_its_database_on_every_node() {
     );
 }
 
-/// Tiered mode serves database 0 only for now: the others answer a clear
-/// error, and database 0 still works.
-#[test]
-fn tiered_mode_refuses_other_databases_clearly() {
-    let up = Upstream::start();
-    let s = Server::start(&["--tier", "memory", "--tier", &up.url()]);
-    let mut c = s.client();
-    let refused = "only database 0 is served in tiered mode";
-    assert_err(&mut c, &["SELECT", "1"], refused);
-    assert_err(&mut c, &["MOVE", "k", "1"], refused);
-    assert_err(&mut c, &["SWAPDB", "0", "1"], refused);
-    assert_err(&mut c, &["COPY", "a", "b", "DB", "2"], refused);
-    let _: () = q(&mut c, &["SELECT", "0"]);
-    assert!(wait_for(Duration::from_secs(10), || {
-        common::command(&["SET", "k", "v"])
-            .query::<()>(&mut c)
-            .is_ok()
-    }));
-    let v: String = q(&mut up.client(), &["GET", "k"]);
-    assert_eq!(v, "v");
-}
-
 /// Keyspace events of commands across databases (with `n`: new keys), as
 /// redis-server sends them, byte for byte.
 #[test]

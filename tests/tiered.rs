@@ -1405,3 +1405,552 @@ fn commands_jcache_lacks_pass_to_the_upstream() {
     assert!(err(&mut c, &["EXEC"]).starts_with("EXECABORT"));
     assert_eq!(q::<String>(&mut r, &["GET", "pt:k"]), "vx");
 }
+
+/// A client of database `db` of the server on `port` (jcache or the upstream).
+fn client_in(port: u16, db: usize) -> Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/{db}"))
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(10))
+        .unwrap()
+}
+
+/// How many keys jcache holds locally in database `db` (INFO keyspace).
+fn local_keys(c: &mut Connection, db: usize) -> u64 {
+    let text: String = cmd("INFO").arg("keyspace").query(c).unwrap();
+    info_field(&text, &format!("db{db}"))
+        .and_then(|v| v.split(',').next()?.strip_prefix("keys=")?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The client's database n is the upstream's database n: a write through
+/// jcache in database 3 lands in the upstream's database 3, not in 0, and
+/// reads of database 3 are served from it.
+#[test]
+fn each_database_is_the_upstreams_database_of_that_index() {
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    let mut c3 = client_in(s.port, 3);
+    let _: () = q(&mut c3, &["SET", "db:k", "three"]);
+    let _: () = q(&mut c3, &["HSET", "db:h", "f", "v"]);
+    assert_eq!(
+        q::<Option<String>>(&mut client_in(up.port, 3), &["GET", "db:k"]).as_deref(),
+        Some("three")
+    );
+    let mut r0 = up.client();
+    assert_eq!(q::<Option<String>>(&mut r0, &["GET", "db:k"]), None);
+    assert_eq!(q::<i64>(&mut r0, &["EXISTS", "db:h"]), 0);
+    // Keys that exist upstream only in database 0 are not read in 3.
+    let _: () = q(&mut r0, &["SET", "db:only0", "zero"]);
+    assert_eq!(q::<Option<String>>(&mut c3, &["GET", "db:only0"]), None);
+    assert_eq!(
+        q::<Option<String>>(&mut s.client(), &["GET", "db:only0"]).as_deref(),
+        Some("zero")
+    );
+    // Read through into database 3: back-filled there, not in 0.
+    let _: () = q(&mut client_in(up.port, 3), &["SET", "db:r", "x"]);
+    assert_eq!(q::<String>(&mut c3, &["GET", "db:r"]), "x");
+    assert!(local_keys(&mut c3, 3) >= 1);
+    // Keyspace-wide reads and a pipeline run in the client's database too.
+    assert_eq!(q::<i64>(&mut c3, &["DBSIZE"]), 3);
+    let (a, b): (String, i64) = redis::pipe()
+        .cmd("SET")
+        .arg("db:p")
+        .arg("1")
+        .cmd("INCR")
+        .arg("db:p")
+        .query(&mut c3)
+        .unwrap();
+    assert_eq!((a.as_str(), b), ("OK", 2));
+    assert_eq!(q::<i64>(&mut client_in(up.port, 3), &["GET", "db:p"]), 2);
+    assert_eq!(q::<Option<i64>>(&mut r0, &["GET", "db:p"]), None);
+}
+
+/// A change made upstream in database 3 reaches jcache's copy in database 3.
+/// Redis's invalidation messages name the key without its database (and
+/// are sent for a change in any database), so jcache drops the key in every
+/// database: the same-named key of database 0 is fetched again and still
+/// reads its own value.
+#[test]
+fn an_upstream_change_in_a_database_drops_the_copy_in_that_database() {
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    let (mut r0, mut r3) = (up.client(), client_in(up.port, 3));
+    let _: () = q(&mut r0, &["SET", "inv:k", "zero"]);
+    let _: () = q(&mut r3, &["SET", "inv:k", "three"]);
+    let (mut c0, mut c3) = (s.client(), client_in(s.port, 3));
+    assert_eq!(q::<String>(&mut c0, &["GET", "inv:k"]), "zero");
+    assert_eq!(q::<String>(&mut c3, &["GET", "inv:k"]), "three");
+    assert_eq!(local_keys(&mut c3, 3), 1, "copied into database 3");
+    assert_eq!(local_keys(&mut c0, 0), 1, "copied into database 0");
+    let _: () = q(&mut r3, &["SET", "inv:k", "new"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || q::<String>(
+            &mut c3,
+            &["GET", "inv:k"]
+        ) == "new"),
+        "database 3 kept a stale copy"
+    );
+    assert_eq!(q::<String>(&mut c0, &["GET", "inv:k"]), "zero");
+    // And the other way round.
+    let _: () = q(&mut r0, &["SET", "inv:k", "new0"]);
+    assert!(wait_for(Duration::from_secs(10), || q::<String>(
+        &mut c0,
+        &["GET", "inv:k"]
+    ) == "new0"));
+    assert_eq!(q::<String>(&mut c3, &["GET", "inv:k"]), "new");
+}
+
+/// SWAPDB, MOVE, COPY ... DB and FLUSHDB through jcache leave no stale copy
+/// in either database (Redis 7.0 sends no invalidation for SWAPDB).
+#[test]
+fn commands_across_databases_leave_no_stale_copy() {
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    let (mut c1, mut c2, mut c4) = (
+        client_in(s.port, 1),
+        client_in(s.port, 2),
+        client_in(s.port, 4),
+    );
+    let _: () = q(&mut c1, &["SET", "x:a", "one"]);
+    let _: () = q(&mut c2, &["SET", "x:a", "two"]);
+    let _: () = q(&mut c1, &["SET", "x:m", "moved"]);
+    // Copies in both databases.
+    let _: String = q(&mut c1, &["GET", "x:a"]);
+    let _: String = q(&mut c2, &["GET", "x:a"]);
+    let _: String = q(&mut c1, &["GET", "x:m"]);
+    assert_eq!(local_keys(&mut c1, 1), 2);
+    assert_eq!(q::<Option<String>>(&mut c4, &["GET", "x:m"]), None);
+    let _: () = q(&mut c1, &["SWAPDB", "1", "2"]);
+    assert_eq!(q::<String>(&mut c1, &["GET", "x:a"]), "two");
+    assert_eq!(q::<String>(&mut c2, &["GET", "x:a"]), "one");
+    // x:m is in database 2 now.
+    assert_eq!(q::<String>(&mut c2, &["GET", "x:m"]), "moved");
+    assert_eq!(q::<i64>(&mut c2, &["MOVE", "x:m", "4"]), 1);
+    assert_eq!(q::<Option<String>>(&mut c2, &["GET", "x:m"]), None);
+    assert_eq!(q::<String>(&mut c4, &["GET", "x:m"]), "moved");
+    // COPY into a database where the destination was read as absent.
+    assert_eq!(q::<Option<String>>(&mut c1, &["GET", "x:c"]), None);
+    assert_eq!(q::<i64>(&mut c4, &["COPY", "x:m", "x:c", "DB", "1"]), 1);
+    assert_eq!(q::<String>(&mut c1, &["GET", "x:c"]), "moved");
+    // FLUSHDB empties that database only.
+    let _: () = q(&mut c4, &["FLUSHDB"]);
+    assert_eq!(q::<Option<String>>(&mut c4, &["GET", "x:m"]), None);
+    assert_eq!(q::<String>(&mut c1, &["GET", "x:a"]), "two");
+    assert_eq!(
+        q::<Option<String>>(&mut client_in(up.port, 1), &["GET", "x:c"]).as_deref(),
+        Some("moved")
+    );
+}
+
+/// A blocking pop in database 2 waits on the upstream's database 2: a push
+/// to the same key in database 0 does not serve it, one in 2 does.
+#[test]
+fn a_blocking_pop_waits_in_the_clients_database() {
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    let port = s.port;
+    let waiter = std::thread::spawn(move || {
+        let mut c2 = client_in(port, 2);
+        q::<Option<(String, String)>>(&mut c2, &["BLPOP", "bl:q", "20"])
+    });
+    let mut r0 = up.client();
+    assert!(
+        wait_for(Duration::from_secs(10), || blpop_blocked_for(&mut r0, 0)),
+        "the pop never blocked upstream"
+    );
+    let _: () = q(&mut r0, &["RPUSH", "bl:q", "zero"]);
+    let _: () = q(&mut client_in(up.port, 2), &["RPUSH", "bl:q", "two"]);
+    let got = waiter.join().unwrap();
+    assert_eq!(got, Some(("bl:q".into(), "two".into())));
+    assert_eq!(
+        q::<Vec<String>>(&mut r0, &["LRANGE", "bl:q", "0", "-1"]),
+        ["zero"]
+    );
+}
+
+/// A transaction starts in the client's database; a SELECT inside it moves
+/// the rest of it and the client, as in Redis.
+#[test]
+fn select_inside_a_transaction_moves_it_and_the_client() {
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    let mut c = client_in(s.port, 1);
+    let _: () = q(&mut c, &["MULTI"]);
+    for args in [
+        &["SET", "tx:a", "one"][..],
+        &["SELECT", "5"],
+        &["SET", "tx:a", "five"],
+        &["GET", "tx:a"],
+    ] {
+        let queued: String = q(&mut c, args);
+        assert_eq!(queued, "QUEUED");
+    }
+    let v: Value = q(&mut c, &["EXEC"]);
+    let Value::Array(items) = v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[3], Value::BulkString(b"five".to_vec()));
+    // The client is in database 5 now, here and upstream alike.
+    assert_eq!(q::<String>(&mut c, &["GET", "tx:a"]), "five");
+    let _: () = q(&mut c, &["SET", "tx:b", "b5"]);
+    assert_eq!(
+        q::<Option<String>>(&mut client_in(up.port, 5), &["GET", "tx:b"]).as_deref(),
+        Some("b5")
+    );
+    assert_eq!(
+        q::<Option<String>>(&mut client_in(up.port, 1), &["GET", "tx:a"]).as_deref(),
+        Some("one")
+    );
+    let clients: String = q(&mut c, &["CLIENT", "INFO"]);
+    assert!(clients.contains(" db=5 "), "{clients}");
+    // The shared upstream connections are back in database 0.
+    let mut c0 = s.client();
+    let _: () = q(&mut c0, &["SET", "tx:z", "zero"]);
+    assert_eq!(
+        q::<Option<String>>(&mut up.client(), &["GET", "tx:z"]).as_deref(),
+        Some("zero")
+    );
+}
+
+/// A database in the tier URL has no meaning (clients choose theirs): the
+/// server refuses to start, with exit code 2, and says why.
+#[test]
+fn a_database_in_the_tier_url_is_refused_at_start() {
+    let child = Command::new(env!("CARGO_BIN_EXE_jcache"))
+        .args(["--port", &free_port().to_string(), "--bind", "127.0.0.1"])
+        .args(["--tier", "memory", "--tier", "redis://:pw@127.0.0.1:6399/3"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let mut status = None;
+    wait_for(Duration::from_secs(10), || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "it started");
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("a database in the URL ('/3') is not allowed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(":pw@"), "{stderr}");
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `redis+sentinel://`: the tier finds the primary through a real Sentinel
+/// and, after `SENTINEL FAILOVER`, follows it to the new primary, dropping
+/// its local copies (the new primary may lack writes); writes land there.
+#[test]
+fn the_tier_follows_a_sentinel_failover() {
+    let primary = Upstream::start();
+    let replica = Upstream::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut r = replica.client();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let text: String = cmd("INFO").arg("replication").query(&mut r).unwrap();
+            info_field(&text, "master_link_status").as_deref() == Some("up")
+        }),
+        "the replica never synced"
+    );
+    let sentinel = common::sentinel::Sentinel::start("jc", primary.port);
+    assert!(sentinel.wait_replicas("jc", 1, Duration::from_secs(30)));
+    // The first sentinel is not there: the next one is asked.
+    let url = format!(
+        "redis+sentinel://127.0.0.1:{},127.0.0.1:{}/jc",
+        free_port(),
+        sentinel.port
+    );
+    let s = tiered_at(&url, "500ms", &[]);
+    let mut c = s.client();
+    let old = format!("127.0.0.1:{}", primary.port);
+    let new = format!("127.0.0.1:{}", replica.port);
+    assert_eq!(info(&mut c, "tier1_addr"), old);
+    let _: () = q(&mut c, &["SET", "sw:k", "v1"]);
+    assert_eq!(q::<String>(&mut c, &["GET", "sw:k"]), "v1");
+    assert_eq!(local_keys(&mut c, 0), 1, "a local copy before the switch");
+    assert_eq!(q::<i64>(&mut primary.client(), &["WAIT", "1", "5000"]), 1);
+    let _: () = q(&mut sentinel.client(), &["SENTINEL", "FAILOVER", "jc"]);
+    assert!(
+        wait_for(Duration::from_secs(60), || info(&mut c, "tier1_addr")
+            == new
+            && info(&mut c, "upstream_status") == "up"),
+        "jcache did not follow the failover: {} (sentinel says {:?})",
+        info(&mut c, "tier1_addr"),
+        sentinel.primary("jc")
+    );
+    assert_eq!(local_keys(&mut c, 0), 0, "local copies survived the switch");
+    assert_eq!(info_n(&mut c, "tier1_reconnects"), 1);
+    let _: () = q(&mut c, &["SET", "sw:k", "v2"]);
+    assert_eq!(
+        q::<Option<String>>(&mut replica.client(), &["GET", "sw:k"]).as_deref(),
+        Some("v2")
+    );
+    assert_eq!(q::<String>(&mut c, &["GET", "sw:k"]), "v2");
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made
+/// with openssl in a fresh directory: (dir, ca, server cert, server key,
+/// client cert, client key).
+fn make_certificates() -> (std::path::PathBuf, [String; 5]) {
+    let dir =
+        std::env::temp_dir().join(format!("jcache-tls-{}-{}", std::process::id(), free_port()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=jcache test CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    for (name, cn) in [("server", "127.0.0.1"), ("client", "jcache")] {
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+            &p(&format!("{name}.key")),
+            "-out",
+            &p(&format!("{name}.csr")),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p(&format!("{name}.csr")),
+            "-CA",
+            &p("ca.crt"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("san.ext"),
+            "-out",
+            &p(&format!("{name}.crt")),
+        ]);
+    }
+    let files = [
+        "ca.crt",
+        "server.crt",
+        "server.key",
+        "client.crt",
+        "client.key",
+    ]
+    .map(p);
+    (dir, files)
+}
+
+/// `rediss://` with a CA file and a client certificate (the upstream
+/// requires one: `tls-auth-clients yes`): reads, writes and invalidations
+/// work over TLS; without the client certificate the tier stays down.
+#[test]
+fn a_tls_upstream_with_a_ca_and_a_client_certificate() {
+    let (dir, [ca, server_crt, server_key, client_crt, client_key]) = make_certificates();
+    let tls_port = free_port().to_string();
+    let up = Upstream::start_with(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &server_crt,
+        "--tls-key-file",
+        &server_key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "yes",
+    ]);
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let s = tiered_at(
+        &url,
+        "1s",
+        &[
+            "--upstream-tls-ca",
+            &ca,
+            "--upstream-tls-cert",
+            &client_crt,
+            "--upstream-tls-key",
+            &client_key,
+        ],
+    );
+    let mut c = s.client();
+    let _: () = q(&mut c, &["SET", "tls:k", "v1"]);
+    let mut r = up.client();
+    assert_eq!(q::<String>(&mut r, &["GET", "tls:k"]), "v1");
+    assert_eq!(q::<String>(&mut c, &["GET", "tls:k"]), "v1");
+    assert_eq!(local_keys(&mut c, 0), 1);
+    let _: () = q(&mut r, &["SET", "tls:k", "v2"]);
+    assert!(wait_for(Duration::from_secs(10), || q::<String>(
+        &mut c,
+        &["GET", "tls:k"]
+    ) == "v2"));
+    // The upstream's clients include jcache's, all on its TLS port.
+    let clients: String = q(&mut r, &["CLIENT", "LIST"]);
+    assert!(
+        clients
+            .lines()
+            .filter(|l| l.contains(&format!("laddr=127.0.0.1:{tls_port}")))
+            .count()
+            >= 4,
+        "{clients}"
+    );
+    // Without a client certificate the upstream refuses the handshake.
+    let s2 = Server::start(&["--tier", "memory", "--tier", &url, "--upstream-tls-ca", &ca]);
+    let mut c2 = s2.client();
+    assert!(wait_for(Duration::from_secs(20), || info_n(
+        &mut c2,
+        "tier1_errors"
+    ) >= 2));
+    assert_eq!(info(&mut c2, "upstream_status"), "down");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// WATCH in database 3 watches the upstream's key in database 3: a change
+/// there aborts EXEC, a change of the same name in database 0 does not.
+#[test]
+fn watch_in_a_database_watches_that_database() {
+    let up = Upstream::start();
+    let s = tiered(&up, &[]);
+    let mut c = client_in(s.port, 3);
+    let (mut r0, mut r3) = (up.client(), client_in(up.port, 3));
+    for (r, v) in [(&mut r0, "zero"), (&mut r3, "three")] {
+        let _: () = q(r, &["SET", "w:k", v]);
+    }
+    let exec = |c: &mut Connection| -> Option<Vec<String>> {
+        let _: () = q(c, &["WATCH", "w:k"]);
+        let _: () = q(c, &["MULTI"]);
+        let _: String = q(c, &["GET", "w:k"]);
+        q(c, &["EXEC"])
+    };
+    let _: () = q(&mut c, &["WATCH", "w:k"]);
+    let _: () = q(&mut r0, &["SET", "w:k", "zero3"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: String = q(&mut c, &["GET", "w:k"]);
+    assert_eq!(
+        q::<Option<Vec<String>>>(&mut c, &["EXEC"]),
+        Some(vec!["three".into()])
+    );
+    let _: () = q(&mut c, &["WATCH", "w:k"]);
+    let _: () = q(&mut r3, &["SET", "w:k", "three2"]);
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: String = q(&mut c, &["GET", "w:k"]);
+    assert_eq!(
+        q::<Option<Vec<String>>>(&mut c, &["EXEC"]),
+        None,
+        "a change in db 3 aborts"
+    );
+    assert_eq!(exec(&mut c), Some(vec!["three2".into()]));
+}
+
+/// `rediss+sentinel://`: the sentinel is asked over TLS, names the
+/// primary's TLS port (everything replicates and is monitored over TLS),
+/// and the tier follows a failover there.
+#[test]
+fn a_tls_sentinel_upstream_follows_a_failover() {
+    let (dir, [ca, crt, key, _, _]) = make_certificates();
+    let tls = |port: &str| -> Vec<String> {
+        [
+            "--tls-port",
+            port,
+            "--tls-cert-file",
+            &crt,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+            "--tls-replication",
+            "yes",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let (p_tls, r_tls) = (free_port().to_string(), free_port().to_string());
+    let p_args = tls(&p_tls);
+    let primary = Upstream::start_with(&p_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut r_args = tls(&r_tls);
+    r_args.extend(["--replicaof".into(), "127.0.0.1".into(), p_tls.clone()]);
+    let replica = Upstream::start_with(&r_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut r = replica.client();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let text: String = cmd("INFO").arg("replication").query(&mut r).unwrap();
+            info_field(&text, "master_link_status").as_deref() == Some("up")
+        }),
+        "the replica never synced over TLS"
+    );
+    let s_tls = free_port();
+    let conf = format!(
+        "tls-port {s_tls}\ntls-cert-file {crt}\ntls-key-file {key}\ntls-ca-cert-file {ca}\n\
+         tls-auth-clients no\ntls-replication yes"
+    );
+    let sentinel = common::sentinel::Sentinel::start_with("jct", p_tls.parse().unwrap(), &conf);
+    assert!(sentinel.wait_replicas("jct", 1, Duration::from_secs(30)));
+    let url = format!("rediss+sentinel://127.0.0.1:{s_tls}/jct");
+    let s = tiered_at(&url, "1s", &["--upstream-tls-ca", &ca]);
+    let mut c = s.client();
+    assert_eq!(info(&mut c, "tier1_addr"), format!("127.0.0.1:{p_tls}"));
+    let _: () = q(&mut c, &["SET", "tsw:k", "v1"]);
+    assert_eq!(q::<String>(&mut c, &["GET", "tsw:k"]), "v1");
+    assert_eq!(q::<i64>(&mut primary.client(), &["WAIT", "1", "5000"]), 1);
+    let _: () = q(&mut sentinel.client(), &["SENTINEL", "FAILOVER", "jct"]);
+    let new = format!("127.0.0.1:{r_tls}");
+    assert!(
+        wait_for(Duration::from_secs(60), || info(&mut c, "tier1_addr")
+            == new
+            && info(&mut c, "upstream_status") == "up"),
+        "jcache did not follow the failover: {}",
+        info(&mut c, "tier1_addr")
+    );
+    let _: () = q(&mut c, &["SET", "tsw:k", "v2"]);
+    assert_eq!(
+        q::<Option<String>>(&mut replica.client(), &["GET", "tsw:k"]).as_deref(),
+        Some("v2")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

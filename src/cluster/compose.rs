@@ -31,7 +31,7 @@ use crate::commands::{flags, Command, DeferredReply, Router};
 use crate::commands::{ClientState, Shared};
 use crate::engine::Origin;
 use crate::engine::{Keys, Mutation};
-use crate::tier::router::TieredRouter;
+use crate::tier::router::{transaction_effects, Dropped, TieredRouter};
 
 pub struct ClusterTieredRouter {
     cluster: ClusterRouter,
@@ -116,20 +116,12 @@ async fn expire_cached(server: Arc<Shared>) {
     }
 }
 
-/// Keys a command (or a queued transaction) names.
-fn named_keys(cmd: &'static Command, args: &[Bytes]) -> Vec<Bytes> {
-    cmd.key_positions(args)
-        .into_iter()
-        .map(|i| args[i].clone())
-        .collect()
-}
-
 /// Wraps a deferred reply: once it is in, drops the keys a forwarded write
 /// named from this node's cache (the master wrote them upstream) and gives up
 /// the command's place on its pipeline path.
 fn settle(
     reply: DeferredReply,
-    drop_local: Option<(Arc<TieredRouter>, Vec<Bytes>)>,
+    drop_local: Option<(Arc<TieredRouter>, Dropped)>,
     pending: Option<Pending>,
 ) -> DeferredReply {
     Box::pin(async move {
@@ -150,18 +142,16 @@ impl Router for ClusterTieredRouter {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> Option<DeferredReply> {
-        // What a forwarded write or transaction may have changed upstream.
-        let mut touched = Vec::new();
+        // What a forwarded write or transaction may have changed upstream
+        // (before routing: a SELECT in the transaction moves the client).
+        let mut touched = Dropped::default();
         if cmd.name == "exec" {
             if let Some(queue) = &client.multi {
-                for (c, a) in queue {
-                    if c.has(flags::WRITE) {
-                        touched.extend(named_keys(c, a));
-                    }
-                }
+                let databases = server.db.databases();
+                touched = transaction_effects(queue, client.db, databases).0;
             }
         } else if cmd.has(flags::WRITE) {
-            touched = named_keys(cmd, args);
+            touched = Dropped::of(cmd, args, client.db);
         }
         if let Some(forwarded) = self.cluster.route(server, client, cmd, args) {
             return Some(settle(forwarded, Some((self.tier.clone(), touched)), None));
@@ -196,7 +186,7 @@ impl Router for ClusterTieredRouter {
                 return None;
             }
             let pending = self.join(client.id, Path::Cluster)?;
-            let touched = named_keys(cmd, args);
+            let touched = Dropped::of(cmd, args, client.db);
             let forwarded = self.cluster.route_pipelined(server, client, cmd, args)?;
             return Some(settle(
                 forwarded,

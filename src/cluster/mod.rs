@@ -643,12 +643,6 @@ pub async fn start(
         incompatible: Mutex::new(BTreeMap::new()),
     });
     let cluster_router = router::ClusterRouter::new(cluster.clone());
-    if tier.is_some() {
-        // The upstream's other databases are not reached yet.
-        let _ = shared
-            .databases_refused
-            .set("ERR only database 0 is served in tiered mode".to_string());
-    }
     let _ = match tier {
         Some(t) => shared
             .router

@@ -948,6 +948,7 @@ pub fn run_detached(
     server: &Arc<Shared>,
     info: Arc<crate::state::ClientInfo>,
     resp3: bool,
+    db: usize,
     cmd: &'static Command,
     args: &[Bytes],
     gate: impl FnOnce(&mut Keys<'_>) -> bool,
@@ -957,12 +958,14 @@ pub fn run_detached(
     // The client's CLIENT NO-TOUCH applies here too (its state is in `info`).
     let no_touch = info.meta.lock().no_touch;
     let mut ks = server.db.lock(&keys);
+    ks.select(db);
     if !gate(&mut ks) {
         return None;
     }
     ks.set_no_touch(no_touch);
     let mut client = ClientState::new(info, true);
     client.resp3 = resp3;
+    client.db = db;
     client.no_touch = no_touch;
     let mut out = Reply::new(resp3);
     let mut ctx = Ctx {

@@ -43,6 +43,69 @@ impl MemoryTier {
     pub fn server(&self) -> &Arc<Shared> {
         &self.server
     }
+
+    /// Drops `keys` in every database (an upstream invalidation, which
+    /// names no database).
+    pub fn invalidate_everywhere(&self, keys: &[Bytes]) {
+        self.drop_keys(keys, 0..self.server.db.databases());
+    }
+
+    /// Empties database `db`.
+    pub fn flush_db(&self, db: usize) {
+        self.flush_where(Mutation::FlushDb, db);
+    }
+
+    /// Deletes the keys present among `keys` in the databases `dbs`.
+    fn drop_keys(&self, keys: &[Bytes], dbs: std::ops::Range<usize>) {
+        let engine = &self.server.db;
+        let mut present: Vec<(usize, Bytes)> = Vec::new();
+        {
+            let mut ks = engine.lock(keys);
+            for d in dbs {
+                ks.select(d);
+                present.extend(
+                    keys.iter()
+                        .filter(|k| ks.peek(k).is_some())
+                        .map(|k| (d, k.clone())),
+                );
+            }
+            if !self.unlogged() {
+                for (d, k) in &present {
+                    ks.select(*d);
+                    ks.apply(Mutation::Del { key: k.clone() });
+                }
+            }
+        }
+        for _ in &present {
+            TierStats::add(&self.stats.invalidations);
+        }
+        if self.unlogged() {
+            engine.apply_as(
+                Origin::Cache,
+                Mutation::in_databases(present, |key| Mutation::Del { key }),
+            );
+        }
+    }
+
+    /// Applies a whole-keyspace drop (FLUSHALL, or FLUSHDB of `db`).
+    fn flush_where(&self, m: Mutation, db: usize) {
+        if self.unlogged() {
+            self.server.db.apply_as(Origin::Cache, in_db(db, vec![m]));
+        } else {
+            let mut ks = self.server.db.lock_all();
+            ks.select(db);
+            ks.apply(m);
+        }
+        TierStats::add(&self.stats.invalidations);
+    }
+}
+
+/// Mutations of database `db` as one commit (which starts in database 0).
+fn in_db(db: usize, mut muts: Vec<Mutation>) -> Vec<Mutation> {
+    if db != 0 {
+        muts.insert(0, Mutation::Select { db: db as u32 });
+    }
+    muts
 }
 
 impl Tier for MemoryTier {
@@ -60,10 +123,12 @@ impl Tier for MemoryTier {
 
     fn fetch(
         &self,
+        db: usize,
         key: Bytes,
         _hint: Option<ValueType>,
     ) -> TierFuture<Result<Option<Fetched>, TierError>> {
         let mut ks = self.server.db.lock(&[&key]);
+        ks.select(db);
         let got = ks.peek(&key).map(|e| Fetched {
             value: e.value.clone(),
             expire_at: e.expire_at,
@@ -72,9 +137,9 @@ impl Tier for MemoryTier {
         Box::pin(async move { Ok(got) })
     }
 
-    fn fill(&self, key: &Bytes, f: Fetched) -> bool {
-        let db = &self.server.db;
-        if !db.ensure_memory() {
+    fn fill(&self, db: usize, key: &Bytes, f: Fetched) -> bool {
+        let engine = &self.server.db;
+        if !engine.ensure_memory() {
             return false;
         }
         let put = Mutation::Put {
@@ -83,53 +148,27 @@ impl Tier for MemoryTier {
             expire_at: f.expire_at,
         };
         if self.unlogged() {
-            db.apply_as(Origin::Cache, vec![put]);
+            engine.apply_as(Origin::Cache, in_db(db, vec![put]));
         } else {
-            db.lock(&[key]).apply(put);
+            let mut ks = engine.lock(&[key]);
+            ks.select(db);
+            ks.apply(put);
         }
         TierStats::add(&self.stats.backfills);
         true
     }
 
-    fn invalidate(&self, keys: &[Bytes]) {
-        if self.unlogged() {
-            let present: Vec<Mutation> = {
-                let mut ks = self.server.db.lock(keys);
-                keys.iter()
-                    .filter(|k| ks.peek(k).is_some())
-                    .map(|k| Mutation::Del { key: k.clone() })
-                    .collect()
-            };
-            for _ in &present {
-                TierStats::add(&self.stats.invalidations);
-            }
-            self.server.db.apply_as(Origin::Cache, present);
-            return;
-        }
-        let mut ks = self.server.db.lock(keys);
-        for k in keys {
-            if ks.peek(k).is_some() {
-                ks.apply(Mutation::Del { key: k.clone() });
-                TierStats::add(&self.stats.invalidations);
-            }
-        }
+    fn invalidate(&self, db: usize, keys: &[Bytes]) {
+        self.drop_keys(keys, db..db + 1);
     }
 
     fn flush(&self) {
-        if self.unlogged() {
-            self.server
-                .db
-                .apply_as(Origin::Cache, vec![Mutation::FlushAll]);
-            TierStats::add(&self.stats.invalidations);
-            return;
-        }
-        let mut ks = self.server.db.lock_all();
-        ks.apply(Mutation::FlushAll);
-        TierStats::add(&self.stats.invalidations);
+        self.flush_where(Mutation::FlushAll, 0);
     }
 
     fn execute(
         &self,
+        _db: usize,
         _args: Vec<Bytes>,
         _resp3: bool,
     ) -> TierFuture<Result<redis::Value, TierError>> {

@@ -46,20 +46,25 @@
 //! 7. `TRYAGAIN` only when retrying is harmless (nothing sent, or a read); a
 //!    write of unknown outcome gets `ERR upstream link error (the write may
 //!    or may not have been applied)` and drops its keys locally.
+//! 8. A client's database n is the upstream's database n; local copies,
+//!    fetches in flight and absences are kept per (database, key). An
+//!    invalidation, which names no database, drops the key in every one.
 
 pub mod encode;
 pub mod memory;
 pub mod passthrough;
 pub mod redis;
 pub mod router;
+pub mod sentinel;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use crate::commands::Shared;
 use crate::config::{Config, TierSpec};
@@ -163,23 +168,28 @@ pub trait Tier: Send + Sync {
     fn describe(&self) -> String;
     /// Whether the tier can answer now.
     fn available(&self) -> bool;
-    /// Reads a whole key: value and absolute expiry, None if absent. `hint`
-    /// is the type the caller expects (saves a round trip when right).
+    /// Reads a whole key of database `db`: value and absolute expiry, None
+    /// if absent. `hint` is the type the caller expects (saves a round trip
+    /// when right).
     fn fetch(
         &self,
+        db: usize,
         key: Bytes,
         hint: Option<ValueType>,
     ) -> TierFuture<Result<Option<Fetched>, TierError>>;
-    /// Stores a whole key copied from a slower tier. Returns false if it
-    /// could not (memory full).
-    fn fill(&self, key: &Bytes, f: Fetched) -> bool;
-    /// Drops keys (an invalidation, or a write that went elsewhere).
-    fn invalidate(&self, keys: &[Bytes]);
+    /// Stores a whole key of database `db` copied from a slower tier.
+    /// Returns false if it could not (memory full).
+    fn fill(&self, db: usize, key: &Bytes, f: Fetched) -> bool;
+    /// Drops keys of database `db` (an invalidation, or a write that went
+    /// elsewhere).
+    fn invalidate(&self, db: usize, keys: &[Bytes]);
     /// Drops everything.
     fn flush(&self);
-    /// Runs a command as the source of truth; the reply is the tier's value.
+    /// Runs a command as the source of truth, in database `db`; the reply
+    /// is the tier's value.
     fn execute(
         &self,
+        db: usize,
         args: Vec<Bytes>,
         resp3: bool,
     ) -> TierFuture<Result<::redis::Value, TierError>>;
@@ -223,14 +233,23 @@ pub enum TierErrorKind {
 /// Most keys remembered as absent at once.
 const NEGATIVE_MAX: usize = 100_000;
 
+/// Per key name, one entry per database that has one. Redis's invalidation
+/// messages name keys without a database, so lookups by name alone must be
+/// cheap; most keys live in one database, hence one entry inline.
+type ByName<T> = ahash::HashMap<Bytes, SmallVec<[(usize, T); 1]>>;
+
 /// In-flight fetches, the negative cache, and invalidation of the local tier.
+/// Keys are (database, name): the client's database n is the upstream's
+/// database n.
 pub struct Coherence {
     pub local: Arc<memory::MemoryTier>,
-    inflight: Mutex<ahash::HashMap<Bytes, Arc<Flight>>>,
+    inflight: Mutex<ByName<Arc<Flight>>>,
     /// Bumped by every flush and link change; fetches of an older epoch are
     /// not back-filled.
     epoch: AtomicU64,
-    negative: Mutex<ahash::HashMap<Bytes, u64>>,
+    /// Until when (ms) a key is known absent, per database.
+    negative: Mutex<ByName<u64>>,
+    negative_len: AtomicUsize,
     pub negative_ttl_ms: u64,
     pub local_ttl_max_ms: u64,
 }
@@ -246,16 +265,19 @@ impl Coherence {
             inflight: Mutex::new(Default::default()),
             epoch: AtomicU64::new(0),
             negative: Mutex::new(Default::default()),
+            negative_len: AtomicUsize::new(0),
             negative_ttl_ms,
             local_ttl_max_ms,
         }
     }
 
-    /// Joins the fetch in flight for `key`, or registers a new one (returned
-    /// with `true`: the caller must perform it and call [`Coherence::complete`]).
-    pub fn begin(&self, key: &Bytes) -> (Arc<Flight>, bool) {
+    /// Joins the fetch in flight for `key` of database `db`, or registers a
+    /// new one (returned with `true`: the caller must perform it and call
+    /// [`Coherence::complete`]).
+    pub fn begin(&self, db: usize, key: &Bytes) -> (Arc<Flight>, bool) {
         let mut m = self.inflight.lock();
-        if let Some(f) = m.get(key) {
+        let per_db = m.entry(key.clone()).or_default();
+        if let Some((_, f)) = per_db.iter().find(|(d, _)| *d == db) {
             return (f.clone(), false);
         }
         let (tx, _) = tokio::sync::watch::channel(None);
@@ -264,7 +286,7 @@ impl Coherence {
             epoch: self.epoch.load(Ordering::Acquire),
             done: tx,
         });
-        m.insert(key.clone(), f.clone());
+        per_db.push((db, f.clone()));
         (f, true)
     }
 
@@ -272,14 +294,18 @@ impl Coherence {
     /// records absence, and wakes the waiters.
     pub fn complete(
         &self,
+        db: usize,
         key: &Bytes,
         flight: &Arc<Flight>,
         result: Result<Option<Fetched>, TierError>,
     ) -> FetchOutcome {
         let outcome = {
             let mut m = self.inflight.lock();
-            if m.get(key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
-                m.remove(key);
+            if let Some(per_db) = m.get_mut(key) {
+                per_db.retain(|(d, f)| !(*d == db && Arc::ptr_eq(f, flight)));
+                if per_db.is_empty() {
+                    m.remove(key);
+                }
             }
             let fresh = !flight.invalidated.load(Ordering::Acquire)
                 && flight.epoch == self.epoch.load(Ordering::Acquire);
@@ -295,18 +321,7 @@ impl Coherence {
                 }
                 Ok(_) if !fresh => FetchOutcome::NotFilled,
                 Ok(None) => {
-                    if self.negative_ttl_ms > 0 {
-                        let mut n = self.negative.lock();
-                        // Bounded: a scan over many missing keys must not grow it forever.
-                        if n.len() >= NEGATIVE_MAX {
-                            let now = now_ms();
-                            n.retain(|_, until| *until > now);
-                            if n.len() >= NEGATIVE_MAX {
-                                n.clear();
-                            }
-                        }
-                        n.insert(key.clone(), now_ms() + self.negative_ttl_ms);
-                    }
+                    self.remember_absent(db, key);
                     FetchOutcome::Absent
                 }
                 Ok(Some(mut f)) => {
@@ -318,7 +333,7 @@ impl Coherence {
                     }
                     if f.expire_at != 0 && f.expire_at <= now_ms() {
                         FetchOutcome::Absent
-                    } else if self.local.fill(key, f) {
+                    } else if self.local.fill(db, key, f) {
                         FetchOutcome::Filled
                     } else {
                         FetchOutcome::NotFilled
@@ -330,35 +345,77 @@ impl Coherence {
         outcome
     }
 
-    /// How many fetches are in flight (INFO `fetches_in_flight`).
-    pub fn in_flight(&self) -> usize {
-        self.inflight.lock().len()
+    fn remember_absent(&self, db: usize, key: &Bytes) {
+        if self.negative_ttl_ms == 0 {
+            return;
+        }
+        let mut n = self.negative.lock();
+        let now = now_ms();
+        // Bounded: a scan over many missing keys must not grow it forever.
+        if self.negative_len.load(Ordering::Relaxed) >= NEGATIVE_MAX {
+            n.retain(|_, per_db| {
+                per_db.retain(|(_, until)| *until > now);
+                !per_db.is_empty()
+            });
+            let mut len: usize = n.values().map(|v| v.len()).sum();
+            if len >= NEGATIVE_MAX {
+                n.clear();
+                len = 0;
+            }
+            self.negative_len.store(len, Ordering::Relaxed);
+        }
+        let until = now + self.negative_ttl_ms;
+        let per_db = n.entry(key.clone()).or_default();
+        match per_db.iter_mut().find(|(d, _)| *d == db) {
+            Some(e) => e.1 = until,
+            None => {
+                per_db.push((db, until));
+                self.negative_len.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
-    /// Whether `key` is remembered as absent upstream.
-    pub fn negatively_cached(&self, key: &[u8]) -> bool {
+    /// How many fetches are in flight (INFO `fetches_in_flight`).
+    pub fn in_flight(&self) -> usize {
+        self.inflight.lock().values().map(|v| v.len()).sum()
+    }
+
+    /// Whether `key` of database `db` is remembered as absent upstream.
+    pub fn negatively_cached(&self, db: usize, key: &[u8]) -> bool {
         if self.negative_ttl_ms == 0 {
             return false;
         }
-        let mut n = self.negative.lock();
-        match n.get(key) {
-            Some(&until) if until > now_ms() => true,
-            Some(_) => {
-                n.remove(key);
-                false
-            }
-            None => false,
-        }
+        let n = self.negative.lock();
+        n.get(key)
+            .and_then(|per_db| per_db.iter().find(|(d, _)| *d == db))
+            .is_some_and(|(_, until)| *until > now_ms())
     }
 
-    /// Keys changed upstream (an invalidation message, or a write this node
+    /// Keys of database `db` changed upstream (a write this node
     /// forwarded): mark their fetches, forget their absence, drop them.
-    pub fn invalidate(&self, keys: &[Bytes]) {
+    pub fn invalidate(&self, db: usize, keys: &[Bytes]) {
+        self.forget(Some(db), keys);
+        self.local.invalidate(db, keys);
+    }
+
+    /// Keys changed upstream in some database (a tracking invalidation:
+    /// Redis names keys without their database, and sends one for a key
+    /// tracked in any database when it changes in any): the key is dropped
+    /// in every database.
+    pub fn invalidate_everywhere(&self, keys: &[Bytes]) {
+        self.forget(None, keys);
+        self.local.invalidate_everywhere(keys);
+    }
+
+    /// Marks the fetches of `keys` (in `db`, or in every database) and
+    /// forgets their absence.
+    fn forget(&self, db: Option<usize>, keys: &[Bytes]) {
+        let hit = |d: usize| db.is_none_or(|db| db == d);
         {
             let m = self.inflight.lock();
             if !m.is_empty() {
                 for k in keys {
-                    if let Some(f) = m.get(k) {
+                    for (_, f) in m.get(k).into_iter().flatten().filter(|(d, _)| hit(*d)) {
                         f.invalidated.store(true, Ordering::Release);
                     }
                 }
@@ -367,36 +424,49 @@ impl Coherence {
         if self.negative_ttl_ms > 0 {
             let mut n = self.negative.lock();
             for k in keys {
-                n.remove(k);
+                if let Some(per_db) = n.get_mut(k) {
+                    let before = per_db.len();
+                    per_db.retain(|(d, _)| !hit(*d));
+                    let gone = before - per_db.len();
+                    if per_db.is_empty() {
+                        n.remove(k);
+                    }
+                    self.negative_len.fetch_sub(gone, Ordering::Relaxed);
+                }
             }
         }
-        self.local.invalidate(keys);
     }
 
     /// Everything may have changed upstream (FLUSHALL, tracking overflow,
     /// reconnect): no fetch in flight is back-filled, the local tier is emptied.
     pub fn flush_all(&self) {
-        {
-            let m = self.inflight.lock();
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-            for f in m.values() {
-                f.invalidated.store(true, Ordering::Release);
-            }
-        }
-        self.negative.lock().clear();
+        self.void_in_flight();
         self.local.flush();
+    }
+
+    /// Database `db` was emptied or swapped upstream (FLUSHDB, SWAPDB this
+    /// node forwarded): no fetch in flight is back-filled (whatever its
+    /// database: cheap, and rare), the local database is emptied.
+    pub fn flush_db(&self, db: usize) {
+        self.void_in_flight();
+        self.local.flush_db(db);
     }
 
     /// The invalidation link dropped: nothing in flight may be back-filled
     /// (its invalidations could be lost). Local copies stay for degraded reads.
     pub fn link_down(&self) {
+        self.void_in_flight();
+    }
+
+    fn void_in_flight(&self) {
         let m = self.inflight.lock();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        for f in m.values() {
+        for (_, f) in m.values().flatten() {
             f.invalidated.store(true, Ordering::Release);
         }
         drop(m);
         self.negative.lock().clear();
+        self.negative_len.store(0, Ordering::Relaxed);
     }
 }
 
@@ -404,10 +474,6 @@ impl Coherence {
 /// with memory alone nothing is installed (zero overhead).
 pub fn install(server: &Arc<Shared>, config: &Config) {
     if let Some(router) = build(server, config) {
-        // The upstream's other databases are not reached yet.
-        let _ = server
-            .databases_refused
-            .set("ERR only database 0 is served in tiered mode".to_string());
         if server.router.set(router).is_err() {
             tracing::error!("another router is already installed; tiers disabled");
         }
@@ -430,7 +496,22 @@ pub fn build(server: &Arc<Shared>, config: &Config) -> Option<Arc<router::Tiered
     let timeout = std::time::Duration::from_millis(config.upstream_timeout_ms);
     // Blocking commands hold a connection each: as many as clients may be.
     let max_blocking = usize::try_from(config.maxclients).unwrap_or(usize::MAX);
-    let upstream = match redis::RedisTier::start(&url, timeout, max_blocking, coherence.clone()) {
+    let databases = usize::try_from(config.databases).unwrap_or(usize::MAX);
+    // rustls needs a crypto provider for `rediss://` (installed once).
+    // ring's: it builds with a C compiler alone (aws-lc-rs needs cmake);
+    // rustls deprecates it for lacking post-quantum key exchange only.
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = &config.upstream_tls;
+    let start = redis::RedisTier::start(
+        &url,
+        timeout,
+        max_blocking,
+        databases,
+        tls,
+        coherence.clone(),
+    );
+    let upstream = match start {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %crate::config::redact_url(&e), "invalid upstream tier");
@@ -489,26 +570,26 @@ mod tests {
     async fn invalidation_during_fetch_is_not_overwritten() {
         let (shared, co) = coherence().await;
         let k = Bytes::from_static(b"k");
-        let (f, leader) = co.begin(&k);
+        let (f, leader) = co.begin(0, &k);
         assert!(leader);
-        let (f2, leader2) = co.begin(&k);
+        let (f2, leader2) = co.begin(0, &k);
         assert!(!leader2 && Arc::ptr_eq(&f, &f2), "single flight");
-        co.invalidate(std::slice::from_ref(&k));
+        co.invalidate(0, std::slice::from_ref(&k));
         assert_eq!(
-            co.complete(&k, &f, Ok(Some(hash("f", "stale")))),
+            co.complete(0, &k, &f, Ok(Some(hash("f", "stale")))),
             FetchOutcome::NotFilled
         );
         assert!(!present(&shared, &k));
         // The next fetch is a new flight and fills.
-        let (f, leader) = co.begin(&k);
+        let (f, leader) = co.begin(0, &k);
         assert!(leader);
         assert_eq!(
-            co.complete(&k, &f, Ok(Some(hash("f", "fresh")))),
+            co.complete(0, &k, &f, Ok(Some(hash("f", "fresh")))),
             FetchOutcome::Filled
         );
         assert!(present(&shared, &k));
         // An invalidation after the fill drops the copy.
-        co.invalidate(std::slice::from_ref(&k));
+        co.invalidate(0, std::slice::from_ref(&k));
         assert!(!present(&shared, &k));
     }
 
@@ -517,23 +598,23 @@ mod tests {
     async fn flush_and_link_loss_void_fetches_in_flight() {
         let (shared, co) = coherence().await;
         let k = Bytes::from_static(b"k");
-        let (f, _) = co.begin(&k);
+        let (f, _) = co.begin(0, &k);
         co.link_down();
         assert_eq!(
-            co.complete(&k, &f, Ok(Some(hash("f", "v")))),
+            co.complete(0, &k, &f, Ok(Some(hash("f", "v")))),
             FetchOutcome::NotFilled
         );
-        let (f, _) = co.begin(&k);
+        let (f, _) = co.begin(0, &k);
         co.flush_all();
         assert_eq!(
-            co.complete(&k, &f, Ok(Some(hash("f", "v")))),
+            co.complete(0, &k, &f, Ok(Some(hash("f", "v")))),
             FetchOutcome::NotFilled
         );
         assert!(!present(&shared, &k));
         // The local TTL is capped by local-ttl-max.
-        let (f, _) = co.begin(&k);
+        let (f, _) = co.begin(0, &k);
         assert_eq!(
-            co.complete(&k, &f, Ok(Some(hash("f", "v")))),
+            co.complete(0, &k, &f, Ok(Some(hash("f", "v")))),
             FetchOutcome::Filled
         );
         let at = shared.db.lock(&[&k]).peek(&k).unwrap().expire_at;

@@ -202,7 +202,7 @@ impl PassThrough {
                     Bytes::from_static(b"INFO"),
                     args[0].clone(),
                 ];
-                let entry = match up.forward(&ask, false).await {
+                let entry = match up.forward(0, &ask, false).await {
                     Ok(Value::Array(items)) => items.first().and_then(parse_entry).map(|(_, e)| e),
                     // Not an answer about the command: decide nothing now.
                     _ => return Decision::Unknown,
@@ -237,19 +237,21 @@ impl PassThrough {
     }
 }
 
-/// Forwards a command the upstream knows (see the module comment) and
-/// drops the local copies of the keys a write named.
+/// Forwards a command the upstream knows (see the module comment), in the
+/// client's database `db`, and drops the local copies of the keys a write
+/// named there.
 pub async fn forward(
     up: &RedisTier,
     co: &Coherence,
     entry: &Entry,
+    db: usize,
     args: &[Bytes],
     resp3: bool,
 ) -> Result<Value, super::TierError> {
     let reply = if entry.blocking {
-        up.forward_blocking(args, resp3).await
+        up.forward_blocking(db, args, resp3).await
     } else {
-        up.forward(args, resp3).await
+        up.forward(db, args, resp3).await
     };
     if entry.write && !matches!(reply, Ok(Value::ServerError(_))) {
         let keys: Vec<Bytes> = if entry.movable_keys {
@@ -258,7 +260,7 @@ pub async fn forward(
                 Bytes::from_static(b"GETKEYS"),
             ];
             getkeys.extend(args.iter().cloned());
-            match up.forward(&getkeys, false).await {
+            match up.forward(db, &getkeys, false).await {
                 Ok(Value::Array(ks)) => ks
                     .iter()
                     .filter_map(|k| match k {
@@ -280,7 +282,7 @@ pub async fn forward(
                 .collect()
         };
         if !keys.is_empty() {
-            co.invalidate(&keys);
+            co.invalidate(db, &keys);
         }
     }
     reply

@@ -20,6 +20,17 @@
 //!   state are per connection), closed when the command ends or its client
 //!   goes away.
 //!
+//! Every shared connection rests in database 0 between requests; a request
+//! of a client in database n goes as one pipeline `SELECT n`, the request,
+//! `SELECT 0` ([`DbPipe`]; database 0 pays nothing). Tracking is by key
+//! name only in Redis, so an invalidation drops the name in every local
+//! database. On connect the upstream must have jcache's `databases`.
+//!
+//! With `redis+sentinel://` the address is the primary the sentinels name,
+//! asked on every connect (`sentinel.rs`); the server reached must say
+//! ROLE master, checked again with every health check, and a
+//! `+switch-master` from any sentinel drops local copies and reconnects.
+//!
 //! A supervisor task connects, pings every second, and on a failure marks
 //! the tier down and reconnects with backoff (50 ms doubling to 1 s). Only
 //! `inval`'s PING may fail by being slow; the data connections may be busy
@@ -41,8 +52,66 @@ use redis::{
 use tokio::sync::{Notify, Semaphore};
 use tracing::{info, warn};
 
-use super::{Coherence, Fetched, Tier, TierError, TierFuture, TierStats};
+use super::{sentinel, Coherence, Fetched, Tier, TierError, TierFuture, TierStats};
+use crate::config::{SentinelUrl, UpstreamTls, SENTINEL_SCHEME, SENTINEL_TLS_SCHEME};
 use crate::engine::{now_ms, HashValue, ListValue, SetValue, Value as LocalValue, ValueType, ZSet};
+
+/// The `redis` crate's clients (RESP2, RESP3) for one address.
+#[derive(Clone)]
+struct Clients {
+    c2: redis::Client,
+    c3: redis::Client,
+}
+
+/// A client for `url`: over TLS with `tls`'s certificates if it is a
+/// `rediss://` one.
+pub fn open_client(
+    url: impl IntoConnectionInfo,
+    tls: &UpstreamTls,
+) -> Result<redis::Client, String> {
+    let info = url.into_connection_info().map_err(|e| e.to_string())?;
+    let client = if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        let certs = redis::TlsCertificates {
+            client_tls: tls
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: tls.ca.clone(),
+        };
+        redis::Client::build_with_tls(info, certs)
+    } else {
+        redis::Client::open(info)
+    };
+    client.map_err(|e| e.to_string())
+}
+
+impl Clients {
+    /// The clients for `url`, and its `host:port`.
+    fn of(url: &str, tls: &UpstreamTls) -> Result<(Clients, String), String> {
+        let info = url.into_connection_info().map_err(|e| e.to_string())?;
+        let label = info.addr().to_string();
+        let with = |p: ProtocolVersion| {
+            let settings = info.redis_settings().clone().set_protocol(p);
+            open_client(info.clone().set_redis_settings(settings), tls)
+        };
+        let clients = Clients {
+            c2: with(ProtocolVersion::RESP2)?,
+            c3: with(ProtocolVersion::RESP3)?,
+        };
+        Ok((clients, label))
+    }
+
+    fn of_protocol(&self, resp3: bool) -> &redis::Client {
+        if resp3 {
+            &self.c3
+        } else {
+            &self.c2
+        }
+    }
+}
 
 #[derive(Clone)]
 struct Conns {
@@ -53,10 +122,19 @@ struct Conns {
 }
 
 pub struct RedisTier {
-    label: String,
-    client2: redis::Client,
-    client3: redis::Client,
+    /// The upstream's `host:port` (with Sentinel: the primary's, once known).
+    label: RwLock<String>,
+    /// Clients for the upstream's address; with Sentinel, replaced on every
+    /// connect by the primary's (None before the first).
+    clients: RwLock<Option<Clients>>,
+    /// The upstream is the primary Sentinel names.
+    sentinel: Option<SentinelUrl>,
+    /// Certificates for `rediss://` (the primary's address may change).
+    tls: UpstreamTls,
     timeout: Duration,
+    /// jcache's `databases`: the upstream must have as many (checked on
+    /// every connect).
+    databases: usize,
     conns: RwLock<Option<Conns>>,
     up: AtomicBool,
     /// Connection generation (a disconnect of an old one is ignored).
@@ -82,6 +160,8 @@ pub struct RedisTier {
 
 /// A pipelined command waiting for its client's batch to be sent.
 pub struct Queued {
+    /// The client's database when it was queued.
+    db: usize,
     args: Vec<Bytes>,
     /// Its reply has the same shape in RESP2 and RESP3.
     shape_safe: bool,
@@ -104,23 +184,26 @@ impl RedisTier {
         url: &str,
         timeout: Duration,
         max_blocking: usize,
+        databases: usize,
+        tls: &UpstreamTls,
         coherence: Arc<Coherence>,
     ) -> Result<Arc<RedisTier>, String> {
-        let info = url.into_connection_info().map_err(|e| e.to_string())?;
-        let label = info.addr().to_string();
-        let max_blocking = max_blocking.min(Semaphore::MAX_PERMITS);
-        let with = |p: ProtocolVersion| {
-            let settings = info.redis_settings().clone().set_protocol(p);
-            redis::Client::open(info.clone().set_redis_settings(settings))
-                .map_err(|e| e.to_string())
+        let sentinel_url = url.starts_with(SENTINEL_SCHEME) || url.starts_with(SENTINEL_TLS_SCHEME);
+        let (clients, label, sentinel) = if sentinel_url {
+            let s = SentinelUrl::parse(url).map_err(|e| e.to_string())?;
+            (None, format!("sentinel master {}", s.master), Some(s))
+        } else {
+            let (clients, label) = Clients::of(url, tls)?;
+            (Some(clients), label, None)
         };
-        let client2 = with(ProtocolVersion::RESP2)?;
-        let client3 = with(ProtocolVersion::RESP3)?;
+        let max_blocking = max_blocking.min(Semaphore::MAX_PERMITS);
         let tier = Arc::new_cyclic(|me| RedisTier {
-            label,
-            client2,
-            client3,
+            label: RwLock::new(label),
+            clients: RwLock::new(clients),
+            sentinel,
+            tls: tls.clone(),
             timeout,
+            databases,
             conns: RwLock::new(None),
             up: AtomicBool::new(false),
             gen: AtomicU64::new(0),
@@ -136,7 +219,52 @@ impl RedisTier {
             me: me.clone(),
         });
         tokio::spawn(supervise(tier.clone()));
+        if let Some(s) = &tier.sentinel {
+            for addr in &s.sentinels {
+                let (me, master) = (Arc::downgrade(&tier), s.master.clone());
+                let url = sentinel::url(s, addr);
+                tokio::spawn(sentinel::watch(me, url, master, tls.clone(), timeout));
+            }
+        }
         Ok(tier)
+    }
+
+    /// The clients of the upstream to connect to now: with Sentinel, the
+    /// primary's as the sentinels say (asked on every connect).
+    async fn current_clients(&self) -> Result<Clients, String> {
+        let Some(s) = &self.sentinel else {
+            return self
+                .clients()
+                .map_err(|_| "no upstream address".to_string());
+        };
+        let primary = sentinel::resolve(s, &self.tls, self.timeout).await?;
+        let scheme = if s.tls { "rediss" } else { "redis" };
+        let (clients, label) =
+            Clients::of(&format!("{scheme}://{}{primary}", s.userinfo), &self.tls)?;
+        *self.clients.write() = Some(clients.clone());
+        *self.label.write() = label;
+        Ok(clients)
+    }
+
+    fn clients(&self) -> Result<Clients, TierError> {
+        self.clients.read().clone().ok_or(TierError::Unavailable)
+    }
+
+    /// Sentinel switched the primary to `new` (`host:port`): the new one
+    /// may lack writes the old one took, so local copies are dropped now
+    /// (not only at the reconnect that follows), and the tier reconnects
+    /// to the new primary, unless it is connected there already (the
+    /// health check's ROLE noticed the demotion first).
+    pub fn primary_switched(&self, new: &str) {
+        if self.is_up() && self.label() == new {
+            return;
+        }
+        self.coherence.flush_all();
+        self.mark_down(
+            self.gen.load(Ordering::Acquire),
+            "sentinel switched the primary",
+        );
+        self.kick.notify_one();
     }
 
     pub fn timeout(&self) -> Duration {
@@ -185,16 +313,21 @@ impl RedisTier {
             }
         };
         let cfg = self.config();
+        let clients = self.current_clients().await?;
         let inval = self
-            .open(&self.client3, &cfg.clone().set_push_sender(push()))
+            .open(&clients.c3, &cfg.clone().set_push_sender(push()))
             .await?;
+        if self.sentinel.is_some() && !sentinel::is_primary(&inval, self.timeout).await {
+            // Sentinel has not switched yet, or the answer is stale.
+            return Err(format!("{} is not a primary (ROLE)", self.label()));
+        }
         let id = match self.setup(&inval, redis::cmd("CLIENT").arg("ID")).await {
             Ok(Value::Int(id)) => id,
             Ok(v) => return Err(format!("CLIENT ID: {v:?}")),
             Err(e) => return Err(format!("CLIENT ID: {e}")),
         };
         let track = self
-            .open(&self.client3, &cfg.clone().set_push_sender(push()))
+            .open(&clients.c3, &cfg.clone().set_push_sender(push()))
             .await?;
         let r = self
             .setup(
@@ -211,11 +344,12 @@ impl RedisTier {
         if !matches!(r, Value::Okay) {
             return Err(format!("CLIENT TRACKING on: {r:?}"));
         }
+        self.check_databases(&track).await?;
         // RESP2 connections cannot take a push sender: the supervisor's
         // PING notices a closed one.
-        let fwd2 = self.open(&self.client2, &cfg).await?;
+        let fwd2 = self.open(&clients.c2, &cfg).await?;
         let fwd3 = self
-            .open(&self.client3, &cfg.clone().set_push_sender(push()))
+            .open(&clients.c3, &cfg.clone().set_push_sender(push()))
             .await?;
         Ok(Conns {
             inval,
@@ -223,6 +357,31 @@ impl RedisTier {
             fwd2,
             fwd3,
         })
+    }
+
+    /// Checks that the upstream has a database for each of jcache's (a
+    /// client's database n is the upstream's database n): selects the last
+    /// one, then database 0 again.
+    async fn check_databases(&self, conn: &MultiplexedConnection) -> Result<(), String> {
+        let last = self.databases.saturating_sub(1);
+        if last == 0 {
+            return Ok(());
+        }
+        let mut p = redis::pipe();
+        p.cmd("SELECT").arg(last).cmd("SELECT").arg(0);
+        let mut conn = conn.clone();
+        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, 0, 2))
+            .await
+            .map_err(|_| "SELECT: timeout".to_string())?
+            .map_err(|e| format!("SELECT: {e}"))?;
+        match r.first() {
+            Some(Value::Okay) => Ok(()),
+            other => Err(format!(
+                "the upstream has fewer databases than jcache's `databases` ({}): \
+                 SELECT {last} answered {other:?}",
+                self.databases
+            )),
+        }
     }
 
     fn on_push(&self, gen: u64, p: PushInfo) {
@@ -239,7 +398,8 @@ impl RedisTier {
                                 _ => None,
                             })
                             .collect();
-                        self.coherence.invalidate(&keys);
+                        // Names without a database: dropped in every one.
+                        self.coherence.invalidate_everywhere(&keys);
                     }
                     // Null payload: FLUSHALL upstream, or the tracking table overflowed.
                     _ => self.coherence.flush_all(),
@@ -266,7 +426,7 @@ impl RedisTier {
         self.coherence.link_down();
         self.watch_conns.lock().clear();
         self.downs.send_modify(|n| *n += 1);
-        warn!(upstream = %self.label, reason = why, "upstream tier down; serving local copies only");
+        warn!(upstream = %self.label(), reason = why, "upstream tier down; serving local copies only");
         self.kick.notify_one();
     }
 
@@ -294,6 +454,10 @@ impl RedisTier {
         let ping = |mut conn: MultiplexedConnection| async move {
             tokio::time::timeout(self.timeout, conn.send_packed_command(&redis::cmd("PING"))).await
         };
+        if self.sentinel.is_some() && !sentinel::is_primary(&c.inval, self.timeout).await {
+            // Demoted without the switch reaching us (a sentinel link down).
+            return Err("the upstream is no longer the primary");
+        }
         if !matches!(ping(c.inval).await, Ok(Ok(_))) {
             return Err("ping failed on the invalidation link");
         }
@@ -334,6 +498,45 @@ impl RedisTier {
         }
     }
 
+    /// Sends one command of database `db` on a shared connection within
+    /// `limit` (wrapped in `SELECT db` ... `SELECT 0` unless `db` is 0).
+    async fn send_in(
+        &self,
+        mut conn: MultiplexedConnection,
+        db: usize,
+        args: &[Bytes],
+        limit: Option<Duration>,
+    ) -> Result<Value, TierError> {
+        if db == 0 {
+            return self.send(conn, build(args), limit).await;
+        }
+        let mut dp = DbPipe::new(db);
+        dp.push(build(args));
+        let (p, offset, count, trail) = dp.finish(0, false);
+        let start = Instant::now();
+        let fut = conn.send_packed_commands(&p, offset, count);
+        let r = match limit {
+            Some(t) => match tokio::time::timeout(t, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.suspect();
+                    return Err(TierError::Timeout);
+                }
+            },
+            None => fut.await,
+        };
+        self.stats
+            .record_latency(start.elapsed().as_micros() as u64);
+        match r {
+            Ok(mut v) if v.len() == count => {
+                v.truncate(count - trail);
+                Ok(v.pop().unwrap_or(Value::Nil))
+            }
+            Ok(_) => Err(TierError::Lost),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
     /// An error of a request that was handed to its connection: it may
     /// have reached the upstream, so its outcome is unknown (unless the
     /// upstream answered it with an error).
@@ -352,12 +555,18 @@ impl RedisTier {
         }
     }
 
-    /// Forwards a command on the shared connection of the client's protocol.
-    pub async fn forward(&self, args: &[Bytes], resp3: bool) -> Result<Value, TierError> {
+    /// Forwards a command of database `db` on the shared connection of the
+    /// client's protocol.
+    pub async fn forward(
+        &self,
+        db: usize,
+        args: &[Bytes],
+        resp3: bool,
+    ) -> Result<Value, TierError> {
         let c = self.conns()?;
         TierStats::add(&self.stats.forwarded);
         let conn = if resp3 { c.fwd3 } else { c.fwd2 };
-        self.send(conn, build(args), Some(self.timeout)).await
+        self.send_in(conn, db, args, Some(self.timeout)).await
     }
 
     /// Queues a command of a client's pipeline; [`RedisTier::send_batch`]
@@ -365,6 +574,7 @@ impl RedisTier {
     pub fn enqueue(
         &self,
         client_id: u64,
+        db: usize,
         args: Vec<Bytes>,
         shape_safe: bool,
         refetch: Option<(Bytes, ValueType)>,
@@ -375,6 +585,7 @@ impl RedisTier {
             .entry(client_id)
             .or_default()
             .push(Queued {
+                db,
                 args,
                 shape_safe,
                 refetch,
@@ -428,12 +639,20 @@ impl RedisTier {
                 }
             }
         }
-        let mut p = redis::pipe();
+        // Each command runs in its client's database at queueing time (a
+        // SELECT between two never joins a batch; switch anyway if it did).
+        let mut db = batch.first().map_or(0, |q| q.db);
+        let mut dp = DbPipe::new(db);
+        let mut switches = Vec::with_capacity(n);
         let mut flights = Vec::with_capacity(n);
-        let mut replies = 0;
         for (i, q) in batch.iter().enumerate() {
+            switches.push(q.db != db);
+            if q.db != db {
+                db = q.db;
+                dp.push(cmd_of(&[b"SELECT", db.to_string().as_bytes()]));
+            }
             let flight = match (&q.refetch, on_track && !covered[i]) {
-                (Some((key, _)), true) => match self.coherence.begin(key) {
+                (Some((key, _)), true) => match self.coherence.begin(q.db, key) {
                     (f, true) => Some(f),
                     (f, false) => {
                         // A read's fetch is in flight: it may predate the write.
@@ -444,30 +663,35 @@ impl RedisTier {
                 _ => None,
             };
             if let (Some(_), Some((key, guess))) = (&flight, &q.refetch) {
-                p.cmd("MULTI");
-                p.add_command(build(&q.args));
-                add_fetch(&mut p, key, *guess);
-                p.cmd("EXEC");
-                replies += 6;
+                dp.push(cmd_of(&[b"MULTI"]));
+                dp.push(build(&q.args));
+                add_fetch(&mut dp, key, *guess);
+                dp.push(cmd_of(&[b"EXEC"]));
             } else {
-                p.add_command(build(&q.args));
-                replies += 1;
+                dp.push(build(&q.args));
             }
             flights.push(flight);
         }
+        let (p, offset, count, trail) = dp.finish(0, db != 0);
         let sent = now_ms();
         let start = Instant::now();
-        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, 0, replies)).await;
+        let r =
+            tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, offset, count)).await;
         self.stats
             .record_latency(start.elapsed().as_micros() as u64);
         let err = match r {
-            Ok(Ok(values)) if values.len() == replies => {
+            Ok(Ok(mut values)) if values.len() == count => {
+                values.truncate(count - trail);
                 let mut values = values.into_iter();
-                for ((q, flight), covered) in batch.into_iter().zip(flights).zip(covered) {
+                let each = batch.into_iter().zip(flights).zip(covered).zip(switches);
+                for (((q, flight), covered), switch) in each {
+                    if switch {
+                        values.next(); // the SELECT's +OK
+                    }
                     let reply = match (flight, &q.refetch) {
                         (Some(flight), Some((key, guess))) => {
                             let exec = values.nth(5).unwrap_or(Value::Nil);
-                            self.finish_refetch(key, *guess, &flight, exec, sent)
+                            self.finish_refetch(q.db, key, *guess, &flight, exec, sent)
                         }
                         _ => BatchReply {
                             value: values.next().unwrap_or(Value::Nil),
@@ -488,7 +712,7 @@ impl RedisTier {
         };
         for (q, flight) in batch.iter().zip(&flights) {
             if let (Some(f), Some((key, _))) = (flight, &q.refetch) {
-                self.coherence.complete(key, f, Err(err.clone()));
+                self.coherence.complete(q.db, key, f, Err(err.clone()));
             }
         }
         fail(batch, err)
@@ -499,6 +723,7 @@ impl RedisTier {
     /// rejected; dropped by the caller if the re-read cannot be used).
     fn finish_refetch(
         &self,
+        db: usize,
         key: &Bytes,
         guess: ValueType,
         flight: &Arc<super::Flight>,
@@ -508,7 +733,7 @@ impl RedisTier {
         let Value::Array(mut items) = exec else {
             // EXECABORT and the like: nothing ran.
             self.coherence
-                .complete(key, flight, Err(TierError::Unsupported));
+                .complete(db, key, flight, Err(TierError::Unsupported));
             return BatchReply {
                 value: exec,
                 local_done: true,
@@ -516,7 +741,7 @@ impl RedisTier {
         };
         if items.len() != 4 {
             self.coherence
-                .complete(key, flight, Err(TierError::Unsupported));
+                .complete(db, key, flight, Err(TierError::Unsupported));
             return BatchReply {
                 value: Value::Nil,
                 local_done: false,
@@ -525,7 +750,7 @@ impl RedisTier {
         let value = items.remove(0);
         if matches!(value, Value::ServerError(_)) {
             self.coherence
-                .complete(key, flight, Err(TierError::Unsupported));
+                .complete(db, key, flight, Err(TierError::Unsupported));
             return BatchReply {
                 value,
                 local_done: true,
@@ -534,7 +759,8 @@ impl RedisTier {
         let fetched = self
             .parse_fetch(items, guess, sent)
             .map_err(|_| TierError::Unsupported);
-        let filled = self.coherence.complete(key, flight, fetched) == super::FetchOutcome::Filled;
+        let filled =
+            self.coherence.complete(db, key, flight, fetched) == super::FetchOutcome::Filled;
         BatchReply {
             value,
             local_done: filled,
@@ -550,7 +776,12 @@ impl RedisTier {
     /// connection, which unblocks the command upstream: nothing is popped
     /// for nobody. At most `maxclients` run at once; beyond that the command
     /// is refused before anything is sent.
-    pub async fn forward_blocking(&self, args: &[Bytes], resp3: bool) -> Result<Value, TierError> {
+    pub async fn forward_blocking(
+        &self,
+        db: usize,
+        args: &[Bytes],
+        resp3: bool,
+    ) -> Result<Value, TierError> {
         let mut downs = self.downs.subscribe();
         if !self.is_up() {
             return Err(TierError::Unavailable);
@@ -558,7 +789,8 @@ impl RedisTier {
         let Ok(_slot) = self.blocking_slots.clone().try_acquire_owned() else {
             return Err(TierError::Saturated);
         };
-        let client = if resp3 { &self.client3 } else { &self.client2 };
+        let clients = self.clients()?;
+        let client = clients.of_protocol(resp3);
         let cfg = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(None);
@@ -576,7 +808,7 @@ impl RedisTier {
         TierStats::add(&self.stats.forwarded);
         let limit = block_timeout(args).map(|t| t.saturating_add(self.timeout));
         tokio::select! {
-            r = self.send(conn, build(args), limit) => r,
+            r = self.send_in(conn, db, args, limit) => r,
             // The upstream was declared down meanwhile: the command may have
             // run; dropping the connection unblocks it if it has not.
             _ = downs.changed() => Err(TierError::Lost),
@@ -587,6 +819,7 @@ impl RedisTier {
     pub async fn watch(
         &self,
         client_id: u64,
+        db: usize,
         args: &[Bytes],
         resp3: bool,
     ) -> Result<Value, TierError> {
@@ -597,8 +830,9 @@ impl RedisTier {
         let conn = match existing {
             Some(c) => c,
             None => {
-                let client = if resp3 { &self.client3 } else { &self.client2 };
-                let c = match client
+                let clients = self.clients()?;
+                let c = match clients
+                    .of_protocol(resp3)
                     .get_multiplexed_async_connection_with_config(&self.config())
                     .await
                 {
@@ -614,7 +848,7 @@ impl RedisTier {
             }
         };
         TierStats::add(&self.stats.forwarded);
-        self.send(conn, build(args), Some(self.timeout)).await
+        self.send_in(conn, db, args, Some(self.timeout)).await
     }
 
     /// A client went away: forget its queued pipeline.
@@ -637,6 +871,7 @@ impl RedisTier {
     pub async fn transaction(
         &self,
         client_id: u64,
+        db: usize,
         queued: &[Vec<Bytes>],
         resp3: bool,
     ) -> Result<Value, TierError> {
@@ -656,19 +891,25 @@ impl RedisTier {
             return Err(TierError::Unavailable);
         }
         TierStats::add(&self.stats.forwarded);
-        let mut p = redis::pipe();
-        p.cmd("MULTI");
+        let mut dp = DbPipe::new(db);
+        dp.push(cmd_of(&[b"MULTI"]));
         for args in queued {
-            p.add_command(build(args));
+            dp.push(build(args));
         }
-        p.cmd("EXEC");
+        dp.push(cmd_of(&[b"EXEC"]));
+        // A SELECT inside moves the connection: back to database 0 after.
+        let selects = queued
+            .iter()
+            .any(|a| a.first().is_some_and(|c| c.eq_ignore_ascii_case(b"select")));
         let mut conn = conn;
         // MULTI and the queued commands come first; EXEC's reply follows them.
-        self.exec_pipeline(&mut conn, &p, queued.len() + 1).await
+        self.exec_pipeline(&mut conn, dp.finish(queued.len() + 1, selects))
+            .await
     }
 
     async fn fetch_whole(
         self: Arc<Self>,
+        db: usize,
         key: Bytes,
         hint: Option<ValueType>,
     ) -> Result<Option<Fetched>, TierError> {
@@ -676,11 +917,11 @@ impl RedisTier {
         for _ in 0..3 {
             let mut conn = self.conns()?.track;
             let sent = now_ms();
-            let mut p = redis::pipe();
-            p.cmd("MULTI");
-            add_fetch(&mut p, &key, guess);
-            p.cmd("EXEC");
-            let v = self.exec_pipeline(&mut conn, &p, 4).await?;
+            let mut dp = DbPipe::new(db);
+            dp.push(cmd_of(&[b"MULTI"]));
+            add_fetch(&mut dp, &key, guess);
+            dp.push(cmd_of(&[b"EXEC"]));
+            let v = self.exec_pipeline(&mut conn, dp.finish(4, false)).await?;
             let Value::Array(items) = v else {
                 TierStats::add(&self.stats.errors);
                 return Err(TierError::Unsupported);
@@ -694,16 +935,16 @@ impl RedisTier {
         Err(TierError::Unsupported)
     }
 
-    /// Sends a MULTI ... EXEC pipeline whose EXEC is reply number `exec_at`
-    /// (counting from 0); returns EXEC's reply.
+    /// Sends a MULTI ... EXEC pipeline finished by [`DbPipe::finish`] from
+    /// its EXEC on; returns EXEC's reply.
     async fn exec_pipeline(
         &self,
         conn: &mut MultiplexedConnection,
-        p: &redis::Pipeline,
-        exec_at: usize,
+        (p, offset, count, _trail): (redis::Pipeline, usize, usize, usize),
     ) -> Result<Value, TierError> {
         let start = Instant::now();
-        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(p, exec_at, 1)).await;
+        let r =
+            tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, offset, count)).await;
         self.stats
             .record_latency(start.elapsed().as_micros() as u64);
         match r {
@@ -719,7 +960,7 @@ impl RedisTier {
                 })),
                 None => Err(self.classify(e)),
             },
-            Ok(Ok(mut v)) => Ok(v.pop().unwrap_or(Value::Nil)),
+            Ok(Ok(v)) => Ok(v.into_iter().next().unwrap_or(Value::Nil)),
         }
     }
 
@@ -768,6 +1009,7 @@ impl RedisTier {
     /// the write's reply and the key as it is after the write.
     pub async fn write_refetch(
         &self,
+        db: usize,
         args: &[Bytes],
         key: &Bytes,
         guess: ValueType,
@@ -775,12 +1017,12 @@ impl RedisTier {
         let mut conn = self.conns()?.track;
         TierStats::add(&self.stats.forwarded);
         let sent = now_ms();
-        let mut p = redis::pipe();
-        p.cmd("MULTI");
-        p.add_command(build(args));
-        add_fetch(&mut p, key, guess);
-        p.cmd("EXEC");
-        let v = self.exec_pipeline(&mut conn, &p, 5).await?;
+        let mut dp = DbPipe::new(db);
+        dp.push(cmd_of(&[b"MULTI"]));
+        dp.push(build(args));
+        add_fetch(&mut dp, key, guess);
+        dp.push(cmd_of(&[b"EXEC"]));
+        let v = self.exec_pipeline(&mut conn, dp.finish(5, false)).await?;
         let Value::Array(mut items) = v else {
             return Ok((v, Err(TierError::Unsupported)));
         };
@@ -794,29 +1036,79 @@ impl RedisTier {
         Ok((reply, fetched))
     }
 
-    pub fn label(&self) -> &str {
-        &self.label
+    pub fn label(&self) -> String {
+        self.label.read().clone()
     }
 }
 
 /// Appends TYPE, PTTL and the whole-value read for `guess` to a pipeline.
-fn add_fetch(p: &mut redis::Pipeline, key: &Bytes, guess: ValueType) {
-    p.cmd("TYPE").arg(&key[..]);
-    p.cmd("PTTL").arg(&key[..]);
-    match guess {
-        ValueType::String => p.cmd("GET").arg(&key[..]),
-        ValueType::Hash => p.cmd("HGETALL").arg(&key[..]),
-        ValueType::List => p.cmd("LRANGE").arg(&key[..]).arg(0).arg(-1),
-        ValueType::Set => p.cmd("SMEMBERS").arg(&key[..]),
-        ValueType::ZSet => p
-            .cmd("ZRANGE")
-            .arg(&key[..])
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES"),
+fn add_fetch(p: &mut DbPipe, key: &Bytes, guess: ValueType) {
+    let k = &key[..];
+    p.push(cmd_of(&[b"TYPE", k]));
+    p.push(cmd_of(&[b"PTTL", k]));
+    p.push(match guess {
+        ValueType::String => cmd_of(&[b"GET", k]),
+        ValueType::Hash => cmd_of(&[b"HGETALL", k]),
+        ValueType::List => cmd_of(&[b"LRANGE", k, b"0", b"-1"]),
+        ValueType::Set => cmd_of(&[b"SMEMBERS", k]),
+        ValueType::ZSet => cmd_of(&[b"ZRANGE", k, b"0", b"-1", b"WITHSCORES"]),
         // Streams are never cached: the read answers, the fill is refused.
-        ValueType::Stream => p.cmd("XRANGE").arg(&key[..]).arg("-").arg("+"),
-    };
+        ValueType::Stream => cmd_of(&[b"XRANGE", k, b"-", b"+"]),
+    });
+}
+
+/// Commands of one database for a connection that rests in database 0
+/// between requests (every shared connection does): `SELECT db` before
+/// them and `SELECT 0` after, unless `db` is 0, so database 0 costs
+/// nothing. One pipeline is one write to a multiplexed connection, so no
+/// other request runs between the SELECTs.
+struct DbPipe {
+    p: redis::Pipeline,
+    db: usize,
+    lead: usize,
+    body: usize,
+}
+
+impl DbPipe {
+    fn new(db: usize) -> DbPipe {
+        let mut p = redis::pipe();
+        if db != 0 {
+            p.add_command(cmd_of(&[b"SELECT", db.to_string().as_bytes()]));
+        }
+        DbPipe {
+            p,
+            db,
+            lead: usize::from(db != 0),
+            body: 0,
+        }
+    }
+
+    fn push(&mut self, c: redis::Cmd) {
+        self.p.add_command(c);
+        self.body += 1;
+    }
+
+    /// The pipeline, with the `(offset, count)` that reads the replies of
+    /// the commands pushed from the `from`th on, followed by the trailing
+    /// `SELECT 0`'s, and how many of those trail (0 or 1). `reset`: end
+    /// with `SELECT 0` even if the pipeline started in database 0 (it
+    /// selects another on the way).
+    fn finish(mut self, from: usize, reset: bool) -> (redis::Pipeline, usize, usize, usize) {
+        let trail = usize::from(self.db != 0 || reset);
+        if trail == 1 {
+            self.p.add_command(cmd_of(&[b"SELECT", b"0"]));
+        }
+        (self.p, self.lead + from, self.body - from + trail, trail)
+    }
+}
+
+/// A command from its parts.
+fn cmd_of(parts: &[&[u8]]) -> redis::Cmd {
+    let mut c = redis::Cmd::new();
+    for a in parts {
+        c.arg(*a);
+    }
+    c
 }
 
 /// A blocking command's own timeout in seconds (its last argument; the
@@ -940,12 +1232,12 @@ async fn supervise(tier: Arc<RedisTier>) {
                     connected_once = true;
                     logged_failure = false;
                     backoff = Duration::from_millis(50);
-                    info!(upstream = %tier.label, "upstream tier connected (tracking on)");
+                    info!(upstream = %tier.label(), "upstream tier connected (tracking on)");
                 }
                 Err(e) => {
                     TierStats::add(&tier.stats.errors);
                     if !logged_failure {
-                        warn!(upstream = %tier.label, error = %crate::config::redact_url(&e), "cannot connect to upstream tier; retrying");
+                        warn!(upstream = %tier.label(), error = %crate::config::redact_url(&e), "cannot connect to upstream tier; retrying");
                         logged_failure = true;
                     }
                     tokio::time::sleep(backoff).await;
@@ -973,7 +1265,7 @@ impl Tier for RedisTier {
     }
 
     fn describe(&self) -> String {
-        self.label.clone()
+        self.label()
     }
 
     fn available(&self) -> bool {
@@ -982,32 +1274,38 @@ impl Tier for RedisTier {
 
     fn fetch(
         &self,
+        db: usize,
         key: Bytes,
         hint: Option<ValueType>,
     ) -> TierFuture<Result<Option<Fetched>, TierError>> {
         let me = self.me.upgrade();
         Box::pin(async move {
             match me {
-                Some(t) => t.fetch_whole(key, hint).await,
+                Some(t) => t.fetch_whole(db, key, hint).await,
                 None => Err(TierError::Unavailable),
             }
         })
     }
 
-    fn fill(&self, _key: &Bytes, _f: Fetched) -> bool {
+    fn fill(&self, _db: usize, _key: &Bytes, _f: Fetched) -> bool {
         // The source of truth is never filled from a faster tier.
         false
     }
 
-    fn invalidate(&self, _keys: &[Bytes]) {}
+    fn invalidate(&self, _db: usize, _keys: &[Bytes]) {}
 
     fn flush(&self) {}
 
-    fn execute(&self, args: Vec<Bytes>, resp3: bool) -> TierFuture<Result<Value, TierError>> {
+    fn execute(
+        &self,
+        db: usize,
+        args: Vec<Bytes>,
+        resp3: bool,
+    ) -> TierFuture<Result<Value, TierError>> {
         let me = self.me.upgrade();
         Box::pin(async move {
             match me {
-                Some(t) => t.forward(&args, resp3).await,
+                Some(t) => t.forward(db, &args, resp3).await,
                 None => Err(TierError::Unavailable),
             }
         })
@@ -1024,7 +1322,7 @@ impl Tier for RedisTier {
             .map(|t| t.elapsed().as_secs())
             .unwrap_or(0);
         vec![
-            ("addr".into(), self.label.clone()),
+            ("addr".into(), self.label()),
             (
                 "status".into(),
                 if self.is_up() { "up" } else { "down" }.into(),

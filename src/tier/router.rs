@@ -130,6 +130,107 @@ fn blocks(cmd: &'static Command, args: &[Bytes]) -> bool {
     cmd.has(flags::BLOCKING)
 }
 
+/// What writes forwarded upstream may have changed among the local copies:
+/// keys by database, whole databases (FLUSHDB, SWAPDB), or everything.
+#[derive(Default)]
+pub struct Dropped {
+    all: bool,
+    dbs: Vec<usize>,
+    keys: Vec<(usize, Bytes)>,
+}
+
+impl Dropped {
+    pub fn of(cmd: &'static Command, args: &[Bytes], db: usize) -> Dropped {
+        let mut d = Dropped::default();
+        d.add(cmd, args, db);
+        d
+    }
+
+    /// Adds what `cmd` run in database `db` changes. MOVE and COPY ... DB
+    /// also change their key in the other database; SWAPDB changes both
+    /// databases whole (Redis 7.0 sends no invalidation for it).
+    fn add(&mut self, cmd: &'static Command, args: &[Bytes], db: usize) {
+        let index = |a: &Bytes| std::str::from_utf8(a).ok()?.parse::<usize>().ok();
+        match cmd.name {
+            "flushdb" => self.dbs.push(db),
+            "swapdb" => match (index(&args[1]), index(&args[2])) {
+                (Some(a), Some(b)) => self.dbs.extend([a, b]),
+                _ => self.all = true,
+            },
+            _ if matches!(cmd.keys, KeySpec::All) => self.all = true,
+            _ => {
+                for i in cmd.key_positions(args) {
+                    self.keys.push((db, args[i].clone()));
+                }
+                let other = match cmd.name {
+                    "move" => index(&args[2]).map(|d| (d, &args[1])),
+                    "copy" => args[3..]
+                        .iter()
+                        .position(|a| a.eq_ignore_ascii_case(b"db"))
+                        .and_then(|at| args.get(3 + at + 1))
+                        .and_then(index)
+                        .map(|d| (d, &args[2])),
+                    _ => None,
+                };
+                if let Some((d, key)) = other {
+                    self.keys.push((d, key.clone()));
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.dbs.is_empty() && self.keys.is_empty()
+    }
+
+    fn apply(&self, co: &Coherence) {
+        if self.all {
+            return co.flush_all();
+        }
+        for &d in &self.dbs {
+            co.flush_db(d);
+        }
+        let mut dbs: SmallVec<[usize; 2]> = self.keys.iter().map(|(d, _)| *d).collect();
+        dbs.sort_unstable();
+        dbs.dedup();
+        for d in dbs {
+            let keys: Vec<Bytes> = self
+                .keys
+                .iter()
+                .filter(|(kd, _)| *kd == d)
+                .map(|(_, k)| k.clone())
+                .collect();
+            co.invalidate(d, &keys);
+        }
+    }
+}
+
+/// The database a queued `SELECT` moves its transaction to, if its index
+/// is valid (else it fails inside EXEC, as in Redis, and moves nothing).
+fn select_target(args: &[Bytes], databases: usize) -> Option<usize> {
+    let d: usize = std::str::from_utf8(args.get(1)?).ok()?.parse().ok()?;
+    (d < databases).then_some(d)
+}
+
+/// What a transaction started in database `db` may change locally, and the
+/// database it leaves its client in: a SELECT inside moves the rest of it.
+pub fn transaction_effects(
+    queue: &[(&'static Command, Vec<Bytes>)],
+    db: usize,
+    databases: usize,
+) -> (Dropped, usize) {
+    let mut dropped = Dropped::default();
+    let mut at = db;
+    for (c, a) in queue {
+        if c.name == "select" {
+            at = select_target(a, databases).unwrap_or(at);
+        } else if c.has(flags::WRITE) {
+            dropped.add(c, a, at);
+        }
+    }
+    (dropped, at)
+}
+
 pub struct TieredRouter {
     local: Arc<MemoryTier>,
     upstream: Arc<RedisTier>,
@@ -144,12 +245,10 @@ impl TieredRouter {
         self.local.set_unlogged();
     }
 
-    /// Drops local copies of keys that changed upstream through another node
-    /// (a write this follower forwarded to the master).
-    pub fn drop_local(&self, keys: &[Bytes]) {
-        if !keys.is_empty() {
-            self.co.invalidate(keys);
-        }
+    /// Drops local copies that changed upstream through another node (a
+    /// write this follower forwarded to the master).
+    pub fn drop_local(&self, dropped: &Dropped) {
+        dropped.apply(&self.co);
     }
 
     pub fn new(
@@ -185,8 +284,10 @@ impl TieredRouter {
             return None;
         }
         let key = args[1].clone();
+        let db = client.db;
         let guess = {
             let mut ks = self.local.server().db.lock(&[&key]);
+            ks.select(db);
             ks.peek(&key)?.value.value_type()
         };
         let up = self.upstream.clone();
@@ -199,12 +300,12 @@ impl TieredRouter {
             }
             // The re-read is a fetch like any other: registered first, so an
             // invalidation arriving meanwhile voids it.
-            let (flight, leader) = co.begin(&key);
+            let (flight, leader) = co.begin(db, &key);
             if !leader {
                 // A read's fetch is in flight: plain forward, then drop.
                 flight.invalidated.store(true, Ordering::Release);
-                let r = up.forward(&args, resp3).await;
-                co.invalidate(std::slice::from_ref(&key));
+                let r = up.forward(db, &args, resp3).await;
+                co.invalidate(db, std::slice::from_ref(&key));
                 return match r {
                     Ok(v) => encode(&v, resp3, null_is_array(&args)),
                     Err(e) => encode_error(&e.reply(true)),
@@ -212,20 +313,20 @@ impl TieredRouter {
             }
             // Its own task: the flight is completed even if this request goes away.
             let task = tokio::spawn(async move {
-                match up.write_refetch(&args, &key, guess).await {
+                match up.write_refetch(db, &args, &key, guess).await {
                     Ok((reply, fetched)) => {
                         if matches!(reply, redis::Value::ServerError(_)) {
                             // Rejected: the local copy stays as it is.
-                            co.complete(&key, &flight, Err(TierError::Unsupported));
-                        } else if co.complete(&key, &flight, fetched) != FetchOutcome::Filled {
-                            co.invalidate(std::slice::from_ref(&key));
+                            co.complete(db, &key, &flight, Err(TierError::Unsupported));
+                        } else if co.complete(db, &key, &flight, fetched) != FetchOutcome::Filled {
+                            co.invalidate(db, std::slice::from_ref(&key));
                         }
                         encode(&reply, resp3, null_is_array(&args))
                     }
                     Err(e) => {
-                        co.complete(&key, &flight, Err(e.clone()));
+                        co.complete(db, &key, &flight, Err(e.clone()));
                         if !matches!(e, TierError::Rejected(_)) {
-                            co.invalidate(std::slice::from_ref(&key));
+                            co.invalidate(db, std::slice::from_ref(&key));
                         }
                         encode_error(&e.reply(true))
                     }
@@ -241,42 +342,30 @@ impl TieredRouter {
     fn write(&self, client: &ClientState, cmd: &'static Command, args: &[Bytes]) -> DeferredReply {
         let up = self.upstream.clone();
         let co = self.co.clone();
-        let resp3 = client.resp3;
+        let (db, resp3) = (client.db, client.resp3);
         let args = args.to_vec();
-        let keys: Vec<Bytes> = cmd
-            .key_positions(&args)
-            .into_iter()
-            .map(|i| args[i].clone())
-            .collect();
-        let whole = matches!(cmd.keys, KeySpec::All);
+        let dropped = Dropped::of(cmd, &args, db);
         let blocking = blocks(cmd, &args);
         Box::pin(async move {
             if !up.is_up() {
                 return encode_error(&TierError::Unavailable.reply(true));
             }
             let r = if blocking {
-                up.forward_blocking(&args, resp3).await
+                up.forward_blocking(db, &args, resp3).await
             } else {
-                up.forward(&args, resp3).await
-            };
-            let drop_local = |co: &Coherence| {
-                if whole {
-                    co.flush_all()
-                } else {
-                    co.invalidate(&keys)
-                }
+                up.forward(db, &args, resp3).await
             };
             match r {
                 Ok(v) => {
                     // A write the upstream rejected leaves the local tier unchanged.
                     if !matches!(v, redis::Value::ServerError(_)) {
-                        drop_local(&co);
+                        dropped.apply(&co);
                     }
                     encode(&v, resp3, null_is_array(&args))
                 }
                 Err(e) => {
                     // The outcome is unknown: the local copies may be stale.
-                    drop_local(&co);
+                    dropped.apply(&co);
                     encode_error(&e.reply(true))
                 }
             }
@@ -295,32 +384,29 @@ impl TieredRouter {
     ) -> DeferredReply {
         let up = self.upstream.clone();
         let co = self.co.clone();
-        let (id, resp3) = (client.id, client.resp3);
+        let (id, db, resp3) = (client.id, client.db, client.resp3);
         let null_array = null_is_array(args);
         let write = cmd.has(flags::WRITE);
         if !up.is_up() {
             return Box::pin(async move { encode_error(&TierError::Unavailable.reply(write)) });
         }
-        let whole = matches!(cmd.keys, KeySpec::All);
-        let keys: Vec<Bytes> = if write {
-            cmd.key_positions(args)
-                .into_iter()
-                .map(|i| args[i].clone())
-                .collect()
+        let dropped = if write {
+            Dropped::of(cmd, args, db)
         } else {
-            Vec::new()
+            Dropped::default()
         };
         let shape_safe = refetchable(cmd, args);
         let refetch = if shape_safe && write {
             let key = args[1].clone();
             let mut ks = self.local.server().db.lock(&[&key]);
+            ks.select(db);
             let t = ks.peek(&key).map(|e| e.value.value_type());
             drop(ks);
             t.map(|t| (key, t))
         } else {
             None
         };
-        let rx = up.enqueue(id, args.to_vec(), shape_safe, refetch);
+        let rx = up.enqueue(id, db, args.to_vec(), shape_safe, refetch);
         Box::pin(async move {
             // The first request of the batch polled sends it, as a task of its
             // own (its fetch flights complete even if this request goes away).
@@ -330,23 +416,16 @@ impl TieredRouter {
             }
             // No answer from the batch's task: it may have been sent.
             let r = rx.await.unwrap_or(Err(TierError::Lost));
-            let drop_local = |co: &Coherence| {
-                if whole {
-                    co.flush_all()
-                } else {
-                    co.invalidate(&keys)
-                }
-            };
             match r {
                 Ok(b) => {
                     if write && !b.local_done && !matches!(b.value, redis::Value::ServerError(_)) {
-                        drop_local(&co);
+                        dropped.apply(&co);
                     }
                     encode(&b.value, resp3, null_array)
                 }
                 Err(e) => {
                     if write {
-                        drop_local(&co);
+                        dropped.apply(&co);
                     }
                     encode_error(&e.reply(write))
                 }
@@ -397,13 +476,13 @@ impl TieredRouter {
         };
         let up = self.upstream.clone();
         let co = self.co.clone();
-        let resp3 = client.resp3;
+        let (db, resp3) = (client.db, client.resp3);
         let args = args.to_vec();
         Box::pin(async move {
             if !up.is_up() {
                 return encode_error(&TierError::Unavailable.reply(true));
             }
-            let mut r = up.forward(&args, resp3).await;
+            let mut r = up.forward(db, &args, resp3).await;
             let noscript = matches!(&r, Ok(redis::Value::ServerError(e)) if e.code() == "NOSCRIPT");
             if let (true, Some(body)) = (noscript, retry_body) {
                 let load = [
@@ -411,14 +490,14 @@ impl TieredRouter {
                     Bytes::from_static(b"LOAD"),
                     body,
                 ];
-                if let Ok(redis::Value::BulkString(_)) = up.forward(&load, resp3).await {
-                    r = up.forward(&args, resp3).await;
+                if let Ok(redis::Value::BulkString(_)) = up.forward(db, &load, resp3).await {
+                    r = up.forward(db, &args, resp3).await;
                 }
             }
             // Whatever the outcome (an error may come after a write), the
             // declared keys' local copies may be stale now.
             if !keys.is_empty() {
-                co.invalidate(&keys);
+                co.invalidate(db, &keys);
             }
             match r {
                 Ok(v) => encode(&v, resp3, null_is_array(&args)),
@@ -429,10 +508,10 @@ impl TieredRouter {
 
     fn forward_read(&self, client: &ClientState, args: &[Bytes]) -> DeferredReply {
         let up = self.upstream.clone();
-        let resp3 = client.resp3;
+        let (db, resp3) = (client.db, client.resp3);
         let args = args.to_vec();
         Box::pin(async move {
-            match up.forward(&args, resp3).await {
+            match up.forward(db, &args, resp3).await {
                 Ok(v) => encode(&v, resp3, null_is_array(&args)),
                 Err(e) => encode_error(&e.reply(false)),
             }
@@ -447,7 +526,8 @@ impl TieredRouter {
         let resp3 = client.resp3;
         let args = args.to_vec();
         Box::pin(async move {
-            match up.forward(&args, resp3).await {
+            // Channels have no database.
+            match up.forward(0, &args, resp3).await {
                 Ok(redis::Value::Int(n)) => {
                     let mut r = Reply::new(resp3);
                     r.int(local + n);
@@ -466,9 +546,9 @@ impl TieredRouter {
             return None; // "WATCH inside MULTI is not allowed", locally
         }
         let up = self.upstream.clone();
-        let (id, resp3, args) = (client.id, client.resp3, args.to_vec());
+        let (id, db, resp3, args) = (client.id, client.db, client.resp3, args.to_vec());
         Some(Box::pin(async move {
-            match up.watch(id, &args, resp3).await {
+            match up.watch(id, db, &args, resp3).await {
                 Ok(v) => encode(&v, resp3, false),
                 Err(e) => {
                     up.release(id);
@@ -492,38 +572,31 @@ impl TieredRouter {
         }
         let queue = client.multi.take().unwrap_or_default();
         client.multi_dirty = false;
-        let mut keys = Vec::new();
-        let mut whole = false;
+        // The transaction starts in the client's database; a SELECT inside
+        // moves the rest of it (upstream, where it runs) and the client,
+        // at once (as a cluster follower does).
+        let db = client.db;
+        let databases = self.local.server().db.databases();
+        let (dropped, at) = transaction_effects(&queue, db, databases);
         // A transaction with effects (a write, or a PUBLISH) whose outcome is
         // unknown must not be answered TRYAGAIN (the outcome rule).
         let writes = queue
             .iter()
             .any(|(c, _)| c.has(flags::WRITE) || c.name == "publish");
-        for (c, a) in &queue {
-            if c.has(flags::WRITE) {
-                whole |= matches!(c.keys, KeySpec::All);
-                keys.extend(c.key_positions(a).into_iter().map(|i| a[i].clone()));
-            }
-        }
+        client.db = at;
+        client.info.meta.lock().db = at;
         let cmds: Vec<Vec<Bytes>> = queue.into_iter().map(|(_, a)| a).collect();
         let up = self.upstream.clone();
         let co = self.co.clone();
         let (id, resp3) = (client.id, client.resp3);
         Some(Box::pin(async move {
-            let drop_local = |co: &Coherence| {
-                if whole {
-                    co.flush_all()
-                } else if !keys.is_empty() {
-                    co.invalidate(&keys)
-                }
-            };
             if !up.is_up() {
                 up.release(id);
                 return encode_error(&TierError::Unavailable.reply(writes));
             }
-            match up.transaction(id, &cmds, resp3).await {
+            match up.transaction(id, db, &cmds, resp3).await {
                 Ok(redis::Value::Array(items)) => {
-                    drop_local(&co);
+                    dropped.apply(&co);
                     let mut out = Reply::new(resp3);
                     out.array(items.len());
                     for (v, args) in items.iter().zip(&cmds) {
@@ -534,7 +607,7 @@ impl TieredRouter {
                 Ok(v) => encode(&v, resp3, true),
                 Err(e @ TierError::Rejected(_)) => encode_error(&e.reply(writes)),
                 Err(e) => {
-                    drop_local(&co);
+                    dropped.apply(&co);
                     encode_error(&e.reply(writes))
                 }
             }
@@ -555,7 +628,7 @@ impl TieredRouter {
         let co = self.co.clone();
         let server = server.clone();
         let info = client.info.clone();
-        let resp3 = client.resp3;
+        let (db, resp3) = (client.db, client.resp3);
         let args = args.to_vec();
         let hint = type_hint(cmd.group);
         Box::pin(async move {
@@ -567,7 +640,7 @@ impl TieredRouter {
             let outcomes = futures_util::future::join_all(
                 missing
                     .iter()
-                    .map(|k| fetch_key(co.clone(), up.clone(), k.clone(), hint)),
+                    .map(|k| fetch_key(co.clone(), up.clone(), db, k.clone(), hint)),
             )
             .await;
             for (k, o) in missing.iter().zip(outcomes) {
@@ -584,7 +657,7 @@ impl TieredRouter {
                 }
             }
             if !go_upstream {
-                let ran = run_detached(&server, info, resp3, cmd, &args, |ks| {
+                let ran = run_detached(&server, info, resp3, db, cmd, &args, |ks| {
                     filled.iter().all(|k| ks.peek(k).is_some())
                 });
                 if let Some(reply) = ran {
@@ -593,7 +666,7 @@ impl TieredRouter {
             }
             // Invalidated (or evicted) since the fetch, or not cacheable:
             // the upstream answers.
-            match up.forward(&args, resp3).await {
+            match up.forward(db, &args, resp3).await {
                 Ok(v) => encode(&v, resp3, null_is_array(&args)),
                 Err(e) => encode_error(&e.reply(false)),
             }
@@ -607,17 +680,18 @@ impl TieredRouter {
 async fn fetch_key(
     co: Arc<Coherence>,
     up: Arc<RedisTier>,
+    db: usize,
     key: Bytes,
     hint: Option<ValueType>,
 ) -> FetchOutcome {
-    let (flight, leader) = co.begin(&key);
+    let (flight, leader) = co.begin(db, &key);
     let mut rx = flight.done.subscribe();
     if leader {
         let flight = flight.clone();
         let co = co.clone();
         tokio::spawn(async move {
-            let r = Tier::fetch(&*up, key.clone(), hint).await;
-            co.complete(&key, &flight, r);
+            let r = Tier::fetch(&*up, db, key.clone(), hint).await;
+            co.complete(db, &key, &flight, r);
         });
     }
     let outcome = match rx.wait_for(|v| v.is_some()).await {
@@ -636,7 +710,7 @@ impl TieredRouter {
         let co = self.co.clone();
         let pass = self.pass.clone();
         let server = server.clone();
-        let resp3 = client.resp3;
+        let (db, resp3) = (client.db, client.resp3);
         let args = args.to_vec();
         Box::pin(async move {
             if !up.is_up() {
@@ -650,7 +724,7 @@ impl TieredRouter {
                     r.buf.freeze()
                 }
                 Decision::Pass(entry) => {
-                    match passthrough::forward(&up, &co, &entry, &args, resp3).await {
+                    match passthrough::forward(&up, &co, &entry, db, &args, resp3).await {
                         Ok(v) => encode(&v, resp3, null_is_array(&args)),
                         Err(e) => encode_error(&e.reply(entry.write)),
                     }
@@ -739,7 +813,7 @@ impl Router for TieredRouter {
                 step: 1,
             } if args.len() > 1 => {
                 let k = &args[1];
-                if ks.peek(k).is_none() && !self.co.negatively_cached(k) {
+                if ks.peek(k).is_none() && !self.co.negatively_cached(client.db, k) {
                     missing.push(k.clone());
                 }
             }
@@ -747,7 +821,9 @@ impl Router for TieredRouter {
             _ => {
                 for i in cmd.key_positions(args) {
                     let k = &args[i];
-                    if ks.peek(k).is_none() && !self.co.negatively_cached(k) && !missing.contains(k)
+                    if ks.peek(k).is_none()
+                        && !self.co.negatively_cached(client.db, k)
+                        && !missing.contains(k)
                     {
                         missing.push(k.clone());
                     }
