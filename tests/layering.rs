@@ -345,3 +345,187 @@ fn walk_all(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The longest a function outside tests may be (ARCHITECTURE.md, "Size").
+const MAX_FN_LINES: usize = 150;
+
+/// `src` with comments, string, byte-string, raw-string and char literals
+/// replaced by spaces (newlines kept), so braces inside them do not count.
+fn strip_literals(src: &str) -> String {
+    let b = src.as_bytes();
+    let mut out = b.to_vec();
+    let blank = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for c in &mut out[from..to] {
+            if *c != b'\n' {
+                *c = b' ';
+            }
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        if b[i..].starts_with(b"//") {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if b[i..].starts_with(b"/*") {
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i..].starts_with(b"/*") {
+                    depth += 1;
+                    i += 2;
+                } else if b[i..].starts_with(b"*/") {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if (b[i] == b'r' || b[i..].starts_with(b"br"))
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+            && {
+                let j = i + if b[i] == b'b' { 2 } else { 1 };
+                let h = b[j..].iter().take_while(|&&c| c == b'#').count();
+                b.get(j + h) == Some(&b'"')
+            }
+        {
+            let j = i + if b[i] == b'b' { 2 } else { 1 };
+            let hashes = b[j..].iter().take_while(|&&c| c == b'#').count();
+            let mut end = vec![b'"'];
+            end.extend(std::iter::repeat_n(b'#', hashes));
+            i = j + hashes + 1;
+            while i < b.len() && !b[i..].starts_with(&end) {
+                i += 1;
+            }
+            i = (i + end.len()).min(b.len());
+        } else if b[i] == b'"' {
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(b.len());
+        } else if b[i] == b'\'' {
+            // A char literal ('x', '\n', '\u{1F600}', '"'), not a lifetime.
+            let close = if b.get(i + 1) == Some(&b'\\') {
+                b[i + 2..]
+                    .iter()
+                    .position(|&c| c == b'\'')
+                    .map(|p| i + 2 + p)
+            } else {
+                let ch = src[i + 1..].chars().next().map_or(1, char::len_utf8);
+                (b.get(i + 1 + ch) == Some(&b'\'')).then_some(i + 1 + ch)
+            };
+            match close {
+                Some(c) => i = c + 1,
+                None => {
+                    i += 1;
+                    continue;
+                }
+            }
+        } else {
+            i += 1;
+            continue;
+        }
+        blank(&mut out, start, i);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The name after `fn ` at byte `at` of `s`, if `at` starts the keyword.
+fn fn_name(s: &str, at: usize) -> Option<&str> {
+    let b = s.as_bytes();
+    if !s[at..].starts_with("fn ")
+        || (at > 0 && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_'))
+    {
+        return None;
+    }
+    let rest = &s[at + 3..];
+    let len = rest
+        .bytes()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        .count();
+    (len > 0).then(|| &rest[..len])
+}
+
+/// Functions of `src` longer than `max` lines (from `fn` to the closing
+/// brace), as `name (lines)`; the `#[cfg(test)]` module at the end is not
+/// looked at.
+fn long_functions(src: &str, max: usize) -> Vec<String> {
+    let clean = strip_literals(src);
+    let clean = match clean.find("#[cfg(test)]\nmod tests") {
+        Some(p) => &clean[..p],
+        None => &clean[..],
+    };
+    let b = clean.as_bytes();
+    let mut out = Vec::new();
+    for (at, _) in clean.match_indices("fn ") {
+        let Some(name) = fn_name(clean, at) else {
+            continue;
+        };
+        // The body starts at the first `{` before any `;` (a declaration).
+        let Some(open) = clean[at..].find(['{', ';']).map(|p| at + p) else {
+            continue;
+        };
+        if b[open] == b';' {
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut close = open;
+        for (k, &c) in b[open..].iter().enumerate() {
+            match c {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = open + k;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let lines = clean[at..=close].lines().count();
+        if lines > max {
+            out.push(format!("{name} ({lines})"));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_is_longer_than_the_limit() {
+    let mut long = Vec::new();
+    for p in walk(&root().join("src")) {
+        let src = std::fs::read_to_string(&p).unwrap();
+        for f in long_functions(&src, MAX_FN_LINES) {
+            long.push(format!(
+                "{}: {f}",
+                p.strip_prefix(root()).unwrap().display()
+            ));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines (split them: ARCHITECTURE.md, \"Size\"): {long:#?}"
+    );
+}
+
+#[test]
+fn the_length_check_sees_a_long_function_and_ignores_braces_in_text() {
+    let body = "    x += 1;\n".repeat(10);
+    let long = format!("fn long() {{\n{body}}}\n");
+    assert_eq!(long_functions(&long, 10), vec!["long (12)".to_string()]);
+    assert!(long_functions(&long, 12).is_empty());
+    // Braces in strings, chars and comments do not end or open a body.
+    let tricky = format!(
+        "fn a<'x>(s: &'x str) -> char {{\n    let _ = \"}}\";\n    let _ = r#\"}}\"#;\n    \
+         // }}\n    /* }} */\n{body}    '}}'\n}}\nfn b() {{}}\n"
+    );
+    assert_eq!(long_functions(&tricky, 10), vec!["a (17)".to_string()]);
+    // A declaration without a body is not measured; test modules are not.
+    let decl = format!("trait T {{ fn d(&self); }}\n#[cfg(test)]\nmod tests {{\n{long}}}\n");
+    assert!(long_functions(&decl, 10).is_empty());
+}

@@ -686,102 +686,128 @@ fn ms_timeout(ctx: &mut Ctx<'_, '_>, arg: &[u8]) -> Option<u64> {
     Some((now + t) as u64)
 }
 
-fn xread(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+/// The options of XREAD / XREADGROUP, parsed.
+struct XreadOpts {
+    group_cmd: bool,
+    timeout: Option<u64>,
+    count: i64,
+    streams_arg: usize,
+    noack: bool,
+    group: Option<(Bytes, Bytes)>,
+}
+
+fn parse_xread(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) -> Option<XreadOpts> {
     let group_cmd = args[0].len() == 10;
-    let mut timeout: Option<u64> = None;
-    let mut count: i64 = 0;
-    let mut streams_arg = 0;
-    let mut noack = false;
-    let mut group: Option<(Bytes, Bytes)> = None;
+    let mut o = XreadOpts {
+        group_cmd,
+        timeout: None,
+        count: 0,
+        streams_arg: 0,
+        noack: false,
+        group: None,
+    };
     let mut i = 1;
     while i < args.len() {
         let more = args.len() - i - 1;
-        let o = &args[i][..];
-        if is(o, "block") && more > 0 {
+        let a = &args[i][..];
+        if is(a, "block") && more > 0 {
             if ctx.client.in_script {
                 let name = String::from_utf8_lossy(&args[0]).into_owned();
-                return ctx.err(&format!(
+                ctx.err(&format!(
                     "ERR {name} command is not allowed with BLOCK option from scripts"
                 ));
+                return None;
             }
             i += 1;
-            let Some(t) = ms_timeout(ctx, &args[i]) else {
-                return;
-            };
-            timeout = Some(t);
-        } else if is(o, "count") && more > 0 {
+            o.timeout = Some(ms_timeout(ctx, &args[i])?);
+        } else if is(a, "count") && more > 0 {
             i += 1;
-            let Some(c) = ctx.ll_arg(&args[i], None) else {
-                return;
-            };
-            count = c.max(0);
-        } else if is(o, "streams") && more > 0 {
-            streams_arg = i + 1;
-            if !(args.len() - streams_arg).is_multiple_of(2) {
-                return ctx.err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.");
+            o.count = ctx.ll_arg(&args[i], None)?.max(0);
+        } else if is(a, "streams") && more > 0 {
+            o.streams_arg = i + 1;
+            if !(args.len() - o.streams_arg).is_multiple_of(2) {
+                ctx.err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.");
+                return None;
             }
             break;
-        } else if is(o, "group") && more >= 2 {
+        } else if is(a, "group") && more >= 2 {
             if !group_cmd {
-                return ctx.err("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
+                ctx.err("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
+                return None;
             }
-            group = Some((owned(&args[i + 1]), owned(&args[i + 2])));
+            o.group = Some((owned(&args[i + 1]), owned(&args[i + 2])));
             i += 2;
-        } else if is(o, "noack") {
+        } else if is(a, "noack") {
             if !group_cmd {
-                return ctx.err("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
+                ctx.err("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
+                return None;
             }
-            noack = true;
+            o.noack = true;
         } else {
-            return ctx.syntax();
+            ctx.syntax();
+            return None;
         }
         i += 1;
     }
-    if streams_arg == 0 {
-        return ctx.syntax();
+    if o.streams_arg == 0 {
+        ctx.syntax();
+        return None;
     }
-    if group_cmd && group.is_none() {
-        return ctx.err("ERR Missing GROUP option for XREADGROUP");
+    if group_cmd && o.group.is_none() {
+        ctx.err("ERR Missing GROUP option for XREADGROUP");
+        return None;
     }
-    let n = (args.len() - streams_arg) / 2;
-    let keys = &args[streams_arg..streams_arg + n];
-    // Resolve the IDs (MAX stands for ">").
+    Some(o)
+}
+
+/// The start ID of every key (MAX stands for ">"), or `None` after an error
+/// reply.
+fn xread_ids(ctx: &mut Ctx<'_, '_>, args: &[Bytes], o: &XreadOpts) -> Option<Vec<StreamId>> {
+    let n = (args.len() - o.streams_arg) / 2;
+    let keys = &args[o.streams_arg..o.streams_arg + n];
     let mut ids = Vec::with_capacity(n);
     for (k, key) in keys.iter().enumerate() {
-        let arg = &args[streams_arg + n + k][..];
+        let arg = &args[o.streams_arg + n + k][..];
         let s = match stream_at(ctx.ks, key) {
-            Err(()) => return ctx.wrongtype(),
+            Err(()) => {
+                ctx.wrongtype();
+                return None;
+            }
             Ok(s) => s,
         };
-        if let Some((gname, _)) = &group {
+        if let Some((gname, _)) = &o.group {
             if s.and_then(|s| s.group(gname)).is_none() {
-                return ctx.err(&format!(
+                ctx.err(&format!(
                     "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
                     String::from_utf8_lossy(key),
                     String::from_utf8_lossy(gname)
                 ));
+                return None;
             }
         }
         if arg == b"$" {
-            if group_cmd {
-                return ctx.err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.");
+            if o.group_cmd {
+                ctx.err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.");
+                return None;
             }
             ids.push(s.map_or(StreamId::MIN, |s| s.last_id));
             continue;
         }
         if arg == b">" {
-            if !group_cmd {
-                return ctx.err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
+            if !o.group_cmd {
+                ctx.err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
+                return None;
             }
             ids.push(StreamId::MAX);
             continue;
         }
-        let Some(id) = ctx.stream_id(arg, 0, true) else {
-            return;
-        };
-        ids.push(id);
+        ids.push(ctx.stream_id(arg, 0, true)?);
     }
-    // Serve synchronously what can be served.
+    Some(ids)
+}
+
+/// Serves synchronously what can be served; false when nothing could be.
+fn xread_now(ctx: &mut Ctx<'_, '_>, keys: &[Bytes], ids: &[StreamId], o: &XreadOpts) -> bool {
     let mut body = Reply::new(ctx.out.resp3);
     let mut served = 0;
     for (k, key) in keys.iter().enumerate() {
@@ -790,7 +816,7 @@ fn xread(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         };
         let mut gt = ids[k];
         let mut history = false;
-        let serve = match &group {
+        let serve = match &o.group {
             Some((gname, _)) => {
                 if gt != StreamId::MAX {
                     history = true;
@@ -816,31 +842,47 @@ fn xread(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             body.array(2);
         }
         body.bulk(key);
-        let g = group.as_ref().map(|(a, b)| (a, b, noack));
-        serve_stream(ctx.ks, &mut body, key, gt, count as usize, g, history);
+        let g = o.group.as_ref().map(|(a, b)| (a, b, o.noack));
+        serve_stream(ctx.ks, &mut body, key, gt, o.count as usize, g, history);
     }
-    if served > 0 {
-        if ctx.out.resp3 {
-            ctx.out.map(served);
-        } else {
-            ctx.out.array(served);
-        }
-        ctx.out.raw(&body.buf);
+    if served == 0 {
+        return false;
+    }
+    if ctx.out.resp3 {
+        ctx.out.map(served);
+    } else {
+        ctx.out.array(served);
+    }
+    ctx.out.raw(&body.buf);
+    true
+}
+
+fn xread(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let Some(o) = parse_xread(ctx, args) else {
+        return;
+    };
+    let Some(ids) = xread_ids(ctx, args, &o) else {
+        return;
+    };
+    let n = ids.len();
+    let keys = &args[o.streams_arg..o.streams_arg + n];
+    if xread_now(ctx, keys, &ids, &o) {
         return;
     }
-    let Some(deadline) = timeout else {
+    let Some(deadline) = o.timeout else {
         return ctx.out.null_array();
     };
     if ctx.in_exec {
         return ctx.out.null_array();
     }
-    let count = if count > 0 { count as usize } else { 1000 };
+    let count = if o.count > 0 { o.count as usize } else { 1000 };
     let waits: HashMap<Bytes, StreamId> = keys
         .iter()
         .zip(ids.iter())
         .rev()
         .map(|(k, id)| (owned(k), *id))
         .collect();
+    let (group, noack) = (o.group, o.noack);
     ctx.block = Some(BlockRequest {
         keys: keys.iter().map(owned).collect(),
         extra_keys: Vec::new(),
@@ -930,7 +972,15 @@ fn help(ctx: &mut Ctx<'_, '_>, cmd: &str, lines: &[&str]) {
     ctx.out.simple("    Prints this help.");
 }
 
-fn xgroup(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+/// What XGROUP's subcommands check before running (`xgroupCommand`): the
+/// options, the key's type and existence, the group's existence.
+struct XgroupState {
+    entries_read: i64,
+    exists: bool,
+    has_group: bool,
+}
+
+fn xgroup_check(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) -> Option<XgroupState> {
     let opt = &args[1][..];
     let mut mkstream = false;
     let mut entries_read = ENTRIES_READ_UNKNOWN;
@@ -945,20 +995,23 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
                 mkstream = true;
                 i += 1;
             } else if (create || setid) && is(&args[i], "entriesread") && i + 1 < args.len() {
-                let Some(n) = ctx.ll_arg(&args[i + 1], None) else {
-                    return;
-                };
+                let n = ctx.ll_arg(&args[i + 1], None)?;
                 if n < 0 && n != ENTRIES_READ_UNKNOWN {
-                    return ctx.err("ERR value for ENTRIESREAD must be positive or -1");
+                    ctx.err("ERR value for ENTRIESREAD must be positive or -1");
+                    return None;
                 }
                 entries_read = n;
                 i += 2;
             } else {
-                return subcommand_syntax(ctx, args, "XGROUP");
+                subcommand_syntax(ctx, args, "XGROUP");
+                return None;
             }
         }
         match stream_at(ctx.ks, &args[2]) {
-            Err(()) => return ctx.wrongtype(),
+            Err(()) => {
+                ctx.wrongtype();
+                return None;
+            }
             Ok(None) => {}
             Ok(Some(s)) => {
                 exists = true;
@@ -967,15 +1020,109 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         }
         if !mkstream {
             if !exists {
-                return ctx.err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
+                ctx.err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
+                return None;
             }
             if !has_group
                 && (is(opt, "setid") || is(opt, "createconsumer") || is(opt, "delconsumer"))
             {
-                return nogroup_for_key(ctx, &args[3], &args[2]);
+                nogroup_for_key(ctx, &args[3], &args[2]);
+                return None;
             }
         }
     }
+    Some(XgroupState {
+        entries_read,
+        exists,
+        has_group,
+    })
+}
+
+fn xgroup_help(ctx: &mut Ctx<'_, '_>) {
+    help(
+        ctx,
+        "XGROUP",
+        &[
+            "CREATE <key> <groupname> <id|$> [option]",
+            "    Create a new consumer group. Options are:",
+            "    * MKSTREAM",
+            "      Create the empty stream if it does not exist.",
+            "    * ENTRIESREAD entries_read",
+            "      Set the group's entries_read counter (internal use).",
+            "CREATECONSUMER <key> <groupname> <consumer>",
+            "    Create a new consumer in the specified group.",
+            "DELCONSUMER <key> <groupname> <consumer>",
+            "    Remove the specified consumer.",
+            "DESTROY <key> <groupname>",
+            "    Remove the specified group.",
+            "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+            "    Set the current group ID and entries_read counter.",
+        ],
+    );
+}
+
+fn xgroup_createconsumer(ctx: &mut Ctx<'_, '_>, args: &[Bytes], key: &[u8]) {
+    let s = peek_stream(ctx.ks, key).ok().flatten().expect("checked");
+    let created = !s
+        .group(&args[3])
+        .is_some_and(|g| g.consumers.contains_key(&args[4][..]));
+    if created {
+        let now = ctx.ks.now();
+        apply_op(
+            ctx.ks,
+            key,
+            StreamOp::ConsumerCreate {
+                group: owned(&args[3]),
+                consumer: owned(&args[4]),
+                seen_time: now,
+            },
+        );
+    }
+    ctx.out.int(created as i64);
+}
+
+fn xgroup_delconsumer(ctx: &mut Ctx<'_, '_>, args: &[Bytes], key: &[u8]) {
+    let s = peek_stream(ctx.ks, key).ok().flatten().expect("checked");
+    let pending = s
+        .group(&args[3])
+        .and_then(|g| g.consumers.get(&args[4][..]))
+        .map(|c| c.pel.len());
+    match pending {
+        Some(p) => {
+            apply_op(
+                ctx.ks,
+                key,
+                StreamOp::ConsumerDelete {
+                    group: owned(&args[3]),
+                    consumer: owned(&args[4]),
+                },
+            );
+            ctx.out.int(p as i64);
+        }
+        None => ctx.out.int(0),
+    }
+}
+
+fn xgroup(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
+    let opt = &args[1][..];
+    let st = if args.len() >= 4 {
+        let Some(st) = xgroup_check(ctx, args) else {
+            return;
+        };
+        st
+    } else {
+        XgroupState {
+            entries_read: ENTRIES_READ_UNKNOWN,
+            exists: false,
+            has_group: false,
+        }
+    };
+    let XgroupState {
+        entries_read,
+        exists,
+        has_group,
+        ..
+    } = st;
     let key = args.get(2).cloned().unwrap_or_default();
     let last_id = |ks: &mut Keys<'_>| {
         peek_stream(ks, &key)
@@ -985,26 +1132,7 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     };
     let n = args.len();
     if n == 2 && is(opt, "help") {
-        help(
-            ctx,
-            "XGROUP",
-            &[
-                "CREATE <key> <groupname> <id|$> [option]",
-                "    Create a new consumer group. Options are:",
-                "    * MKSTREAM",
-                "      Create the empty stream if it does not exist.",
-                "    * ENTRIESREAD entries_read",
-                "      Set the group's entries_read counter (internal use).",
-                "CREATECONSUMER <key> <groupname> <consumer>",
-                "    Create a new consumer in the specified group.",
-                "DELCONSUMER <key> <groupname> <consumer>",
-                "    Remove the specified consumer.",
-                "DESTROY <key> <groupname>",
-                "    Remove the specified group.",
-                "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
-                "    Set the current group ID and entries_read counter.",
-            ],
-        );
+        xgroup_help(ctx);
     } else if is(opt, "create") && (5..=8).contains(&n) {
         let id = if &args[4][..] == b"$" {
             last_id(ctx.ks)
@@ -1061,43 +1189,9 @@ fn xgroup(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             ctx.out.int(0);
         }
     } else if is(opt, "createconsumer") && n == 5 {
-        let s = peek_stream(ctx.ks, &key).ok().flatten().expect("checked");
-        let created = !s
-            .group(&args[3])
-            .is_some_and(|g| g.consumers.contains_key(&args[4][..]));
-        if created {
-            let now = ctx.ks.now();
-            apply_op(
-                ctx.ks,
-                &key,
-                StreamOp::ConsumerCreate {
-                    group: owned(&args[3]),
-                    consumer: owned(&args[4]),
-                    seen_time: now,
-                },
-            );
-        }
-        ctx.out.int(created as i64);
+        xgroup_createconsumer(ctx, args, &key);
     } else if is(opt, "delconsumer") && n == 5 {
-        let s = peek_stream(ctx.ks, &key).ok().flatten().expect("checked");
-        let pending = s
-            .group(&args[3])
-            .and_then(|g| g.consumers.get(&args[4][..]))
-            .map(|c| c.pel.len());
-        match pending {
-            Some(p) => {
-                apply_op(
-                    ctx.ks,
-                    &key,
-                    StreamOp::ConsumerDelete {
-                        group: owned(&args[3]),
-                        consumer: owned(&args[4]),
-                    },
-                );
-                ctx.out.int(p as i64);
-            }
-            None => ctx.out.int(0),
-        }
+        xgroup_delconsumer(ctx, args, &key);
     } else {
         subcommand_syntax(ctx, args, "XGROUP")
     }
@@ -1314,6 +1408,75 @@ fn xpending(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 // ---------------------------------------------------------------------------
 // XCLAIM / XAUTOCLAIM.
 
+/// XCLAIM's options after the IDs (`xclaimCommand`).
+struct XclaimOpts {
+    force: bool,
+    justid: bool,
+    retrycount: i64,
+    deliverytime: i64,
+    lastid: StreamId,
+}
+
+fn parse_xclaim(
+    ctx: &mut Ctx<'_, '_>,
+    args: &[Bytes],
+    mut j: usize,
+    now: i64,
+) -> Option<XclaimOpts> {
+    let (mut force, mut justid) = (false, false);
+    let mut retrycount: i64 = -1;
+    let mut deliverytime: i64 = -1;
+    let mut lastid = StreamId::MIN;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        let opt = &args[j][..];
+        if is(opt, "force") {
+            force = true;
+        } else if is(opt, "justid") {
+            justid = true;
+        } else if is(opt, "idle") && more > 0 {
+            j += 1;
+            let v = ctx.ll_arg(&args[j], Some("Invalid IDLE option argument for XCLAIM"))?;
+            deliverytime = now.wrapping_sub(v);
+        } else if is(opt, "time") && more > 0 {
+            j += 1;
+            let v = ctx.ll_arg(&args[j], Some("Invalid TIME option argument for XCLAIM"))?;
+            deliverytime = v;
+        } else if is(opt, "retrycount") && more > 0 {
+            j += 1;
+            let v = ctx.ll_arg(
+                &args[j],
+                Some("Invalid RETRYCOUNT option argument for XCLAIM"),
+            )?;
+            retrycount = v;
+        } else if is(opt, "lastid") && more > 0 {
+            j += 1;
+            lastid = ctx.stream_id(&args[j], 0, true)?;
+        } else {
+            ctx.err(&format!(
+                "ERR Unrecognized XCLAIM option '{}'",
+                String::from_utf8_lossy(opt)
+            ));
+            return None;
+        }
+        j += 1;
+    }
+    if deliverytime != -1 {
+        if deliverytime < 0 || deliverytime > now {
+            deliverytime = now;
+        }
+    } else {
+        deliverytime = now;
+    }
+    Some(XclaimOpts {
+        force,
+        justid,
+        retrycount,
+        deliverytime,
+        lastid,
+    })
+}
+
 fn xclaim(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
     match stream_at(ctx.ks, &args[1]) {
         Err(()) => return ctx.wrongtype(),
@@ -1335,61 +1498,16 @@ fn xclaim(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         j += 1;
     }
     let now = ctx.ks.now() as i64;
-    let (mut force, mut justid) = (false, false);
-    let mut retrycount: i64 = -1;
-    let mut deliverytime: i64 = -1;
-    let mut lastid = StreamId::MIN;
-    while j < args.len() {
-        let more = args.len() - 1 - j;
-        let opt = &args[j][..];
-        if is(opt, "force") {
-            force = true;
-        } else if is(opt, "justid") {
-            justid = true;
-        } else if is(opt, "idle") && more > 0 {
-            j += 1;
-            let Some(v) = ctx.ll_arg(&args[j], Some("Invalid IDLE option argument for XCLAIM"))
-            else {
-                return;
-            };
-            deliverytime = now.wrapping_sub(v);
-        } else if is(opt, "time") && more > 0 {
-            j += 1;
-            let Some(v) = ctx.ll_arg(&args[j], Some("Invalid TIME option argument for XCLAIM"))
-            else {
-                return;
-            };
-            deliverytime = v;
-        } else if is(opt, "retrycount") && more > 0 {
-            j += 1;
-            let Some(v) = ctx.ll_arg(
-                &args[j],
-                Some("Invalid RETRYCOUNT option argument for XCLAIM"),
-            ) else {
-                return;
-            };
-            retrycount = v;
-        } else if is(opt, "lastid") && more > 0 {
-            j += 1;
-            let Some(id) = ctx.stream_id(&args[j], 0, true) else {
-                return;
-            };
-            lastid = id;
-        } else {
-            return ctx.err(&format!(
-                "ERR Unrecognized XCLAIM option '{}'",
-                String::from_utf8_lossy(opt)
-            ));
-        }
-        j += 1;
-    }
-    if deliverytime != -1 {
-        if deliverytime < 0 || deliverytime > now {
-            deliverytime = now;
-        }
-    } else {
-        deliverytime = now;
-    }
+    let Some(XclaimOpts {
+        force,
+        justid,
+        retrycount,
+        deliverytime,
+        lastid,
+    }) = parse_xclaim(ctx, args, j, now)
+    else {
+        return;
+    };
     let s = peek_stream(ctx.ks, &args[1])
         .ok()
         .flatten()

@@ -217,52 +217,7 @@ pub fn read(r: &mut Reader<'_>, t: u8) -> Option<Value> {
     let ngroups = r.len()?;
     let mut groups = Vec::new();
     for _ in 0..ngroups {
-        let name = Bytes::from(r.string()?);
-        let glast = StreamId::new(len64(r)?, len64(r)?);
-        let read = if t == TYPE_STREAM_LISTPACKS_2 {
-            len64(r)? as i64
-        } else {
-            ENTRIES_READ_UNKNOWN
-        };
-        let mut g = Group::new(glast, read);
-        let npel = r.len()?;
-        let mut pel = std::collections::BTreeMap::new();
-        for _ in 0..npel {
-            let id = read_id(&take(r, 16)?)?;
-            let time = u64::from_le_bytes(take(r, 8)?.try_into().ok()?);
-            let count = len64(r)?;
-            pel.insert(id, (time, count));
-        }
-        let nc = r.len()?;
-        for _ in 0..nc {
-            let cname = r.string()?;
-            let seen = u64::from_le_bytes(take(r, 8)?.try_into().ok()?);
-            let mut c = Consumer {
-                seen_time: seen,
-                pel: Default::default(),
-            };
-            let n = r.len()?;
-            for _ in 0..n {
-                let id = read_id(&take(r, 16)?)?;
-                let (time, count) = pel.remove(&id)?;
-                g.pel.insert(
-                    id,
-                    Nack {
-                        consumer: cname.clone().into_boxed_slice(),
-                        delivery_time: time,
-                        delivery_count: count,
-                    },
-                );
-                c.pel.insert(id);
-            }
-            if g.consumers.insert(cname.into_boxed_slice(), c).is_some() {
-                return None;
-            }
-        }
-        if !pel.is_empty() {
-            return None;
-        }
-        groups.push((name, g));
+        groups.push(read_group(r, t)?);
     }
     if t == TYPE_STREAM_LISTPACKS {
         // Before 7.0 groups had no counter: Redis estimates it on load.
@@ -288,6 +243,56 @@ pub fn read(r: &mut Reader<'_>, t: u8) -> Option<Value> {
     );
     s.renode();
     Some(Value::Stream(Box::new(s)))
+}
+
+/// Reads one consumer group: its name, last ID, PEL and consumers.
+fn read_group(r: &mut Reader<'_>, t: u8) -> Option<(Bytes, Group)> {
+    let name = Bytes::from(r.string()?);
+    let glast = StreamId::new(len64(r)?, len64(r)?);
+    let read = if t == TYPE_STREAM_LISTPACKS_2 {
+        len64(r)? as i64
+    } else {
+        ENTRIES_READ_UNKNOWN
+    };
+    let mut g = Group::new(glast, read);
+    let npel = r.len()?;
+    let mut pel = std::collections::BTreeMap::new();
+    for _ in 0..npel {
+        let id = read_id(&take(r, 16)?)?;
+        let time = u64::from_le_bytes(take(r, 8)?.try_into().ok()?);
+        let count = len64(r)?;
+        pel.insert(id, (time, count));
+    }
+    let nc = r.len()?;
+    for _ in 0..nc {
+        let cname = r.string()?;
+        let seen = u64::from_le_bytes(take(r, 8)?.try_into().ok()?);
+        let mut c = Consumer {
+            seen_time: seen,
+            pel: Default::default(),
+        };
+        let n = r.len()?;
+        for _ in 0..n {
+            let id = read_id(&take(r, 16)?)?;
+            let (time, count) = pel.remove(&id)?;
+            g.pel.insert(
+                id,
+                Nack {
+                    consumer: cname.clone().into_boxed_slice(),
+                    delivery_time: time,
+                    delivery_count: count,
+                },
+            );
+            c.pel.insert(id);
+        }
+        if g.consumers.insert(cname.into_boxed_slice(), c).is_some() {
+            return None;
+        }
+    }
+    if !pel.is_empty() {
+        return None;
+    }
+    Some((name, g))
 }
 
 fn take(r: &mut Reader<'_>, n: usize) -> Option<Vec<u8>> {
