@@ -87,6 +87,21 @@ pub struct Cli {
     /// Connect and command timeout for the upstream tier. Default 1s.
     #[arg(long, env = "JCACHE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<String>,
+    /// How the upstream tells this node of changed keys: `default` (Redis
+    /// remembers each key this node copied) or `bcast` (Redis remembers
+    /// nothing per client and sends every change of a key under the
+    /// prefixes; for large fleets of sidecars). Default: default.
+    #[arg(long, env = "JCACHE_UPSTREAM_TRACKING")]
+    pub upstream_tracking: Option<String>,
+    /// With `--upstream-tracking bcast`: the key prefixes to cache (and be
+    /// told about); keys outside them are never cached locally. None: every
+    /// key (repeatable; env: comma-separated).
+    #[arg(
+        long = "upstream-tracking-prefix",
+        env = "JCACHE_UPSTREAM_TRACKING_PREFIX",
+        value_delimiter = ','
+    )]
+    pub upstream_tracking_prefix: Vec<String>,
     /// `rediss://` upstream: CA certificates (PEM) to verify it with.
     /// Default: the system's.
     #[arg(long, env = "JCACHE_UPSTREAM_TLS_CA")]
@@ -177,6 +192,8 @@ struct FileConfig {
     local_ttl_max: Option<toml::Value>,
     negative_cache_ttl: Option<toml::Value>,
     upstream_timeout: Option<toml::Value>,
+    upstream_tracking: Option<String>,
+    upstream_tracking_prefixes: Option<Vec<String>>,
     upstream_tls_ca: Option<PathBuf>,
     upstream_tls_cert: Option<PathBuf>,
     upstream_tls_key: Option<PathBuf>,
@@ -582,6 +599,8 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     /// Certificates for a `rediss://` upstream (read at load).
     pub upstream_tls: UpstreamTls,
+    /// How the upstream reports changed keys (client tracking's mode).
+    pub upstream_tracking: Tracking,
     /// Cluster mode (None = standalone).
     pub cluster: Option<ClusterConfig>,
     /// The metrics and probes HTTP port (None = off).
@@ -755,10 +774,81 @@ impl Default for Config {
             negative_cache_ttl_ms: 0,
             upstream_timeout_ms: 1_000,
             upstream_tls: UpstreamTls::default(),
+            upstream_tracking: Tracking::Default,
             cluster: None,
             metrics_port: None,
             metrics_bind: None,
         }
+    }
+}
+
+/// Client tracking's mode on the upstream (`CLIENT TRACKING ... [BCAST
+/// PREFIX p ...]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tracking {
+    /// Redis remembers every key this node copied (its tracking table,
+    /// bounded by `tracking-table-max-keys`) and tells this node of changes
+    /// to those keys only.
+    Default,
+    /// Redis remembers nothing per key and tells this node of every change
+    /// to a key under one of the prefixes (all keys if there are none);
+    /// keys outside the prefixes are never cached locally.
+    Bcast(Vec<Vec<u8>>),
+}
+
+impl Tracking {
+    fn prefixes(&self) -> &[Vec<u8>] {
+        match self {
+            Tracking::Default => &[],
+            Tracking::Bcast(p) => p,
+        }
+    }
+
+    /// Sets the prefixes (only BCAST has any). As Redis, no prefix may be a
+    /// prefix of another.
+    fn with_prefixes(&self, prefixes: &[String]) -> Result<Tracking, ConfigError> {
+        const NAME: &str = "upstream-tracking-prefix";
+        if *self == Tracking::Default {
+            return Err(ConfigError::Invalid(
+                NAME,
+                "prefixes need `upstream-tracking = bcast`".into(),
+            ));
+        }
+        let p: Vec<Vec<u8>> = prefixes.iter().map(|s| s.as_bytes().to_vec()).collect();
+        for (i, a) in p.iter().enumerate() {
+            for b in &p[i + 1..] {
+                if a.starts_with(b) || b.starts_with(a) {
+                    return Err(ConfigError::Invalid(
+                        NAME,
+                        format!(
+                            "'{}' and '{}' overlap (Redis refuses overlapping prefixes)",
+                            String::from_utf8_lossy(a),
+                            String::from_utf8_lossy(b)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Tracking::Bcast(p))
+    }
+
+    /// Whether a key may be copied locally (BCAST: under a prefix).
+    pub fn covers(&self, key: &[u8]) -> bool {
+        match self {
+            Tracking::Default => true,
+            Tracking::Bcast(p) => p.is_empty() || p.iter().any(|p| key.starts_with(p)),
+        }
+    }
+}
+
+fn parse_tracking(v: &str, prefixes: &[Vec<u8>]) -> Result<Tracking, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "default" => Ok(Tracking::Default),
+        "bcast" => Ok(Tracking::Bcast(prefixes.to_vec())),
+        other => Err(ConfigError::Invalid(
+            "upstream-tracking",
+            format!("{other} (default or bcast)"),
+        )),
     }
 }
 
@@ -1008,6 +1098,12 @@ impl Config {
         if let Some(v) = &file.upstream_timeout {
             self.upstream_timeout_ms = duration_value("upstream-timeout", v)?;
         }
+        if let Some(v) = &file.upstream_tracking {
+            self.upstream_tracking = parse_tracking(v, self.upstream_tracking.prefixes())?;
+        }
+        if let Some(v) = &file.upstream_tracking_prefixes {
+            self.upstream_tracking = self.upstream_tracking.with_prefixes(v)?;
+        }
         self.upstream_tls.paths.layer(
             &file.upstream_tls_ca,
             &file.upstream_tls_cert,
@@ -1038,6 +1134,14 @@ impl Config {
         }
         if let Some(v) = &cli.upstream_timeout {
             self.upstream_timeout_ms = duration_str("upstream-timeout", v)?;
+        }
+        if let Some(v) = &cli.upstream_tracking {
+            self.upstream_tracking = parse_tracking(v, self.upstream_tracking.prefixes())?;
+        }
+        if !cli.upstream_tracking_prefix.is_empty() {
+            self.upstream_tracking = self
+                .upstream_tracking
+                .with_prefixes(&cli.upstream_tracking_prefix)?;
         }
         self.upstream_tls.paths.layer(
             &cli.upstream_tls_ca,
@@ -1355,6 +1459,43 @@ mod tests {
                 TierSpec::Redis("redis+sentinel://h:1,h:2/m".into())
             ]
         );
+    }
+
+    #[test]
+    fn upstream_tracking_modes_and_prefixes() {
+        let load = |mode: Option<&str>, prefixes: &[&str]| {
+            Config::load_with(
+                &Cli {
+                    upstream_tracking: mode.map(String::from),
+                    upstream_tracking_prefix: prefixes.iter().map(|p| p.to_string()).collect(),
+                    ..Default::default()
+                },
+                None,
+            )
+        };
+        assert_eq!(
+            load(None, &[]).unwrap().upstream_tracking,
+            Tracking::Default
+        );
+        let c = load(Some("BCAST"), &["user:", "session:"]).unwrap();
+        assert_eq!(
+            c.upstream_tracking,
+            Tracking::Bcast(vec![b"user:".to_vec(), b"session:".to_vec()])
+        );
+        assert!(c.upstream_tracking.covers(b"user:1"));
+        assert!(!c.upstream_tracking.covers(b"other"));
+        assert!(load(Some("bcast"), &[])
+            .unwrap()
+            .upstream_tracking
+            .covers(b"x"));
+        assert!(Tracking::Default.covers(b"x"));
+        // Prefixes without BCAST, overlapping prefixes, unknown modes.
+        let e = load(None, &["a"]).unwrap_err().to_string();
+        assert!(e.contains("need `upstream-tracking = bcast`"), "{e}");
+        let e = load(Some("bcast"), &["ab", "a"]).unwrap_err().to_string();
+        assert!(e.contains("'ab' and 'a' overlap"), "{e}");
+        let e = load(Some("optin"), &[]).unwrap_err().to_string();
+        assert!(e.contains("optin (default or bcast)"), "{e}");
     }
 
     #[test]

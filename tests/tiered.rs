@@ -1954,3 +1954,60 @@ fn a_tls_sentinel_upstream_follows_a_failover() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `--upstream-tracking bcast` with a prefix: Redis keeps no per-key table
+/// for this node (its tracking table stays empty) and reports every change
+/// under the prefix; a key outside the prefix is never copied, so a change
+/// made directly in Redis (of which no invalidation comes) is seen at once.
+#[test]
+fn bcast_tracking_caches_only_keys_under_its_prefixes() {
+    let up = Upstream::start();
+    let mut r = up.client();
+    let s = tiered(
+        &up,
+        &[
+            "--upstream-tracking",
+            "bcast",
+            "--upstream-tracking-prefix",
+            "c:",
+        ],
+    );
+    let mut c = s.client();
+    assert_eq!(info(&mut c, "upstream_tracking"), "bcast prefixes=c:");
+    let _: Value = q(&mut r, &["MSET", "c:1", "a", "o:1", "a"]);
+    let fills = info_n(&mut c, "tier0_backfills");
+    assert_eq!(q::<String>(&mut c, &["GET", "c:1"]), "a");
+    assert_eq!(info_n(&mut c, "tier0_backfills"), fills + 1, "c:1 copied");
+    let hits = info_n(&mut c, "tier0_hits");
+    assert_eq!(q::<String>(&mut c, &["GET", "c:1"]), "a");
+    assert_eq!(info_n(&mut c, "tier0_hits"), hits + 1, "c:1 served locally");
+    // Outside the prefix: read from Redis every time, never copied.
+    for v in ["b", "c", "d"] {
+        let _: Value = q(&mut r, &["SET", "o:1", v]);
+        assert_eq!(q::<String>(&mut c, &["GET", "o:1"]), v);
+    }
+    assert_eq!(
+        info_n(&mut c, "tier0_backfills"),
+        fills + 1,
+        "o:1 never copied"
+    );
+    // Under the prefix: the broadcast invalidation drops the copy.
+    let _: Value = q(&mut r, &["SET", "c:1", "z"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || q::<String>(
+            &mut c,
+            &["GET", "c:1"]
+        ) == "z"),
+        "c:1 change not seen"
+    );
+    // Redis holds a prefix for this node, and no key.
+    let up_info: String = cmd("INFO").arg("stats").query(&mut r).unwrap();
+    assert_eq!(
+        info_field(&up_info, "tracking_total_prefixes").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&up_info, "tracking_total_keys").as_deref(),
+        Some("0")
+    );
+}

@@ -49,6 +49,10 @@
 //! 8. A client's database n is the upstream's database n; local copies,
 //!    fetches in flight and absences are kept per (database, key). An
 //!    invalidation, which names no database, drops the key in every one.
+//! 9. With `--upstream-tracking bcast` and prefixes, a key outside them is
+//!    never copied nor remembered absent (`Coherence::complete`), and a read
+//!    missing such a key goes to the upstream without a fetch: the upstream
+//!    reports no change of it.
 
 pub mod encode;
 pub mod memory;
@@ -67,7 +71,7 @@ use parking_lot::Mutex;
 use smallvec::SmallVec;
 
 use crate::commands::Shared;
-use crate::config::{Config, TierSpec};
+use crate::config::{Config, TierSpec, Tracking};
 use crate::engine::{now_ms, Value, ValueType};
 
 pub type TierFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -252,6 +256,10 @@ pub struct Coherence {
     negative_len: AtomicUsize,
     pub negative_ttl_ms: u64,
     pub local_ttl_max_ms: u64,
+    /// Client tracking's mode upstream: with BCAST prefixes, only keys
+    /// under them are ever copied or remembered absent (the upstream tells
+    /// of no other change).
+    pub tracking: Tracking,
 }
 
 impl Coherence {
@@ -259,8 +267,10 @@ impl Coherence {
         local: Arc<memory::MemoryTier>,
         negative_ttl_ms: u64,
         local_ttl_max_ms: u64,
+        tracking: Tracking,
     ) -> Self {
         Coherence {
+            tracking,
             local,
             inflight: Mutex::new(Default::default()),
             epoch: AtomicU64::new(0),
@@ -319,7 +329,7 @@ impl Coherence {
                 Err(TierError::Unsupported) | Err(TierError::Rejected(_)) => {
                     FetchOutcome::NotFilled
                 }
-                Ok(_) if !fresh => FetchOutcome::NotFilled,
+                Ok(_) if !fresh || !self.tracking.covers(key) => FetchOutcome::NotFilled,
                 Ok(None) => {
                     self.remember_absent(db, key);
                     FetchOutcome::Absent
@@ -492,6 +502,7 @@ pub fn build(server: &Arc<Shared>, config: &Config) -> Option<Arc<router::Tiered
         local.clone(),
         config.negative_cache_ttl_ms,
         config.local_ttl_max_ms,
+        config.upstream_tracking.clone(),
     ));
     let timeout = std::time::Duration::from_millis(config.upstream_timeout_ms);
     // Blocking commands hold a connection each: as many as clients may be.
@@ -557,7 +568,7 @@ mod tests {
         };
         let shared = Arc::new(Shared::new(&config, "127.0.0.1:0".parse().unwrap()));
         let local = Arc::new(memory::MemoryTier::new(shared.clone()));
-        (shared, Coherence::new(local, 0, 60_000))
+        (shared, Coherence::new(local, 0, 60_000, Tracking::Default))
     }
 
     fn present(shared: &Shared, key: &Bytes) -> bool {

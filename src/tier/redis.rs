@@ -7,7 +7,10 @@
 //!   node copied changes (null payload = flush all). Because no value ever
 //!   travels on it, a large transfer elsewhere never delays an invalidation,
 //!   and its PING answers as fast as the upstream does.
-//! - `track`: RESP3 with `CLIENT TRACKING on REDIRECT <inval's id> NOLOOP`;
+//! - `track`: RESP3 with `CLIENT TRACKING on REDIRECT <inval's id> NOLOOP`
+//!   (with `--upstream-tracking bcast`: `BCAST [PREFIX p ...]`, so Redis
+//!   keeps no per-key table for this node and reports every change under
+//!   the prefixes; keys outside them are never copied, see `Coherence`);
 //!   every whole-key fetch (and write-through with a re-read) goes on it, so
 //!   Redis remembers the keys this node copied and sends their
 //!   invalidations to `inval`. A fetch is registered in flight before it is
@@ -53,7 +56,7 @@ use tokio::sync::{Notify, Semaphore};
 use tracing::{info, warn};
 
 use super::{sentinel, Coherence, Fetched, Tier, TierError, TierFuture, TierStats};
-use crate::config::{SentinelUrl, UpstreamTls, SENTINEL_SCHEME, SENTINEL_TLS_SCHEME};
+use crate::config::{SentinelUrl, Tracking, UpstreamTls, SENTINEL_SCHEME, SENTINEL_TLS_SCHEME};
 use crate::engine::{now_ms, HashValue, ListValue, SetValue, Value as LocalValue, ValueType, ZSet};
 
 /// The `redis` crate's clients (RESP2, RESP3) for one address.
@@ -329,16 +332,17 @@ impl RedisTier {
         let track = self
             .open(&clients.c3, &cfg.clone().set_push_sender(push()))
             .await?;
+        let mut tracking = redis::cmd("CLIENT");
+        tracking.arg("TRACKING").arg("on").arg("REDIRECT").arg(id);
+        if let Tracking::Bcast(prefixes) = &self.coherence.tracking {
+            tracking.arg("BCAST");
+            for p in prefixes {
+                tracking.arg("PREFIX").arg(&p[..]);
+            }
+        }
+        tracking.arg("NOLOOP");
         let r = self
-            .setup(
-                &track,
-                redis::cmd("CLIENT")
-                    .arg("TRACKING")
-                    .arg("on")
-                    .arg("REDIRECT")
-                    .arg(id)
-                    .arg("NOLOOP"),
-            )
+            .setup(&track, &tracking)
             .await
             .map_err(|e| format!("CLIENT TRACKING: {e}"))?;
         if !matches!(r, Value::Okay) {

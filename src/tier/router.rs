@@ -32,6 +32,7 @@ use crate::commands::{
     flags, run_detached, unknown_command_error, Command, DeferredReply, KeySpec, Router,
 };
 use crate::commands::{ClientState, Shared};
+use crate::config::Tracking;
 use crate::engine::{Keys, ValueType};
 use crate::protocol::Reply;
 
@@ -636,13 +637,19 @@ impl TieredRouter {
                 return encode_error(&TierError::Unavailable.reply(false));
             }
             let mut filled: SmallVec<[Bytes; 2]> = SmallVec::new();
-            let mut go_upstream = false;
-            let outcomes = futures_util::future::join_all(
-                missing
-                    .iter()
-                    .map(|k| fetch_key(co.clone(), up.clone(), db, k.clone(), hint)),
-            )
-            .await;
+            // A key the upstream reports no change of (outside the BCAST
+            // prefixes) is never copied: the upstream answers.
+            let mut go_upstream = !missing.iter().all(|k| co.tracking.covers(k));
+            let outcomes = if go_upstream {
+                Vec::new()
+            } else {
+                futures_util::future::join_all(
+                    missing
+                        .iter()
+                        .map(|k| fetch_key(co.clone(), up.clone(), db, k.clone(), hint)),
+                )
+                .await
+            };
             for (k, o) in missing.iter().zip(outcomes) {
                 match o {
                     FetchOutcome::Filled => filled.push(k.clone()),
@@ -879,9 +886,20 @@ impl Router for TieredRouter {
         let names: Vec<&str> = tiers.iter().map(|t| t.kind()).collect();
         let _ = write!(
             out,
-            "# Tiers\r\ntiers:{}\r\nupstream_status:{}\r\n",
+            "# Tiers\r\ntiers:{}\r\nupstream_status:{}\r\nupstream_tracking:{}\r\n",
             names.join(","),
-            if self.upstream.is_up() { "up" } else { "down" }
+            if self.upstream.is_up() { "up" } else { "down" },
+            match &self.co.tracking {
+                Tracking::Default => "default".to_string(),
+                Tracking::Bcast(p) if p.is_empty() => "bcast".to_string(),
+                Tracking::Bcast(p) => format!(
+                    "bcast prefixes={}",
+                    p.iter()
+                        .map(|p| String::from_utf8_lossy(p))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            }
         );
         for (i, t) in tiers.iter().enumerate() {
             let s = t.stats();
