@@ -5,7 +5,14 @@
 #   2. SET at a follower (forwarded to the master) answers OK
 #   3. GET returns the value at every node; ROLE agrees with INFO
 #   4. the master wrote it through to the redis service
-#   5. after `docker-compose kill` of the master, another node becomes master
+#   5. /metrics of every node answers 200 with jcache's metrics (scraped once)
+#   6. `docker-compose stop redis`: hits keep being served at every node,
+#      a write fails fast with an error; after `start`, writes succeed again
+#   7. a network partition of the master (`docker network disconnect`): it
+#      stops accepting writes within the lease, another node becomes master;
+#      after `docker network connect` the old master rejoins as a follower
+#      and converges (it reads what was written during the partition)
+#   8. after `docker-compose kill` of the master, another node becomes master
 #      and a write at it and a read at the remaining follower succeed
 # The stack is always taken down (`down -v`). Every wait is bounded. Exits
 # non-zero on the first failed check.
@@ -55,6 +62,32 @@ cli() {
 }
 field() { # field NODE NAME: one INFO replication field, or nothing
     cli "$1" INFO replication | sed -n "s/^$2://p"
+}
+
+# incli NODE ARGS...: one command sent from inside the node's container to
+# its own loopback port (the jcache image has bash but no redis-cli), so it
+# works while the container is off the compose network. Prints the reply's
+# lines as received within 2 s (RESP, CRs removed).
+incli() {
+    local node=$1 a req
+    shift
+    req="*$#\\r\\n"
+    for a in "$@"; do req+="\$${#a}\\r\\n$a\\r\\n"; done
+    # shellcheck disable=SC2016 # $1 is expanded by the container's bash
+    timeout 20 "${DC[@]}" exec -T "$node" bash -c \
+        'exec 3<>/dev/tcp/127.0.0.1/6379 && printf "%b" "$1" >&3 && timeout 2 cat <&3' _ "$req" 2>/dev/null |
+        tr -d '\r' || true
+}
+infield() { # infield NODE NAME: one INFO replication field, through incli
+    incli "$1" INFO replication | sed -n "s/^$2://p"
+}
+
+# scrape NODE: GET /metrics from inside the node's container (port 9121 is
+# not published).
+scrape() {
+    timeout 20 "${DC[@]}" exec -T "$1" bash -c \
+        'exec 3<>/dev/tcp/127.0.0.1/9121 && printf "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && timeout 5 cat <&3' \
+        2>/dev/null | tr -d '\r' || true
 }
 
 # master_of NODES...: prints the node that is master with every other listed
@@ -142,6 +175,111 @@ log "ok: GET k = $value at ${NODES[*]}"
 got=$(timeout 30 "${DC[@]}" exec -T redis redis-cli GET k | tr -d '\r') || true
 [[ $got == "$value" ]] || fail "redis service has k='$got', expected '$value'"
 log "ok: redis service has k = $value (written through)"
+
+for n in "${NODES[@]}"; do
+    page=$(scrape "$n")
+    [[ $(head -n 1 <<<"$page") == "HTTP/1.0 200 OK" || $(head -n 1 <<<"$page") == "HTTP/1.1 200 OK" ]] ||
+        fail "/metrics at $n: status '$(head -n 1 <<<"$page")'"
+    grep -q '^jcache_commands_total{' <<<"$page" || fail "/metrics at $n has no jcache_commands_total"
+    grep -q '^jcache_replication_role' <<<"$page" || fail "/metrics at $n has no jcache_replication_role"
+done
+log "ok: /metrics scraped at ${NODES[*]}"
+
+# ---- the upstream Redis stopped and started again
+log "docker-compose stop redis"
+timeout 60 "${DC[@]}" stop redis >/dev/null 2>&1 || fail "docker-compose stop redis"
+for n in "${NODES[@]}"; do
+    got=$(cli "$n" GET k) || true
+    [[ $got == "$value" ]] || fail "with redis stopped, GET k at $n answered '$got' (a hit was expected)"
+done
+log "ok: with redis stopped, GET k hits at ${NODES[*]}"
+t0=$(date +%s%N)
+got=$(cli "$master" SET kdown x) || true
+ms=$((($(date +%s%N) - t0) / 1000000))
+[[ -n $got && $got != OK ]] ||
+    fail "with redis stopped, SET at the master answered '$got' (an error was expected)"
+((ms < 5000)) || fail "with redis stopped, SET took ${ms}ms (it must fail fast)"
+log "ok: with redis stopped, SET fails in ${ms}ms: $got"
+timeout 60 "${DC[@]}" start redis >/dev/null 2>&1 || fail "docker-compose start redis"
+deadline=$((SECONDS + 60))
+got=""
+while ((SECONDS < deadline)); do
+    got=$(cli "$master" SET kup "$value") || true
+    [[ $got == OK ]] && break
+    sleep 0.5
+done
+[[ $got == OK ]] || fail "60s after redis started again, SET at the master answered '$got'"
+# Redis restarted empty (no persistence) and every node dropped its copies
+# when the link came back: k is gone; write it again for what follows.
+got=$(cli "$master" SET k "$value") || true
+[[ $got == OK ]] || fail "SET k at the master answered '$got'"
+for n in "${NODES[@]}"; do
+    wait_get "$n" kup "$value"
+    wait_get "$n" k "$value"
+done
+log "ok: redis back, SET kup and k at the master and GET at ${NODES[*]}"
+
+# ---- a network partition of the master
+net="${PROJECT}_default"
+cid=$("${DC[@]}" ps -q "$master")
+[[ -n $cid ]] || fail "no container for $master"
+log "disconnecting $master from $net"
+docker network disconnect "$net" "$cid" || fail "docker network disconnect $net $master"
+start=$SECONDS
+# The lease is 3 s by default: the old master must refuse writes after it.
+deadline=$((SECONDS + 20))
+got=""
+while ((SECONDS < deadline)); do
+    got=$(incli "$master" SET kpart old | head -n 1)
+    [[ $got == -* ]] && break
+    sleep 0.5
+done
+[[ $got == -* ]] || fail "partitioned $master still answers '$got' to SET after 20s"
+log "ok: partitioned $master refuses writes after $((SECONDS - start))s: $got"
+# Fenced: its lease ran out (it cannot renew it without etcd).
+deadline=$((SECONDS + 20))
+while ((SECONDS < deadline)); do
+    [[ $(infield "$master" lease_valid) == 0 || $(infield "$master" role) == slave ]] && break
+    sleep 0.5
+done
+[[ $(infield "$master" lease_valid) == 0 || $(infield "$master" role) == slave ]] ||
+    fail "partitioned $master still holds a valid lease after 20s"
+log "ok: partitioned $master no longer holds the lease ($((SECONDS - start))s)"
+new=$(wait_master "$FAILOVER_TIMEOUT" "${followers[@]}") || fail "no new master among ${followers[*]} after ${FAILOVER_TIMEOUT}s"
+log "ok: $new is master $((SECONDS - start))s after the partition"
+value3="v3-$$-$RANDOM"
+got=$(cli "$new" SET kpart "$value3") || true
+[[ $got == OK ]] || fail "SET kpart at new master $new answered '$got'"
+log "reconnecting $master to $net"
+docker network connect --alias "$master" "$net" "$cid" || fail "docker network connect $net $master"
+start=$SECONDS
+deadline=$((SECONDS + 60))
+while ((SECONDS < deadline)); do
+    [[ $(infield "$master" role) == slave && $(infield "$master" master_link_status) == up &&
+        $(infield "$master" master_node_id) == "$new" ]] && break
+    sleep 1
+done
+[[ $(infield "$master" role) == slave ]] || fail "$master did not rejoin as a follower within 60s"
+# Converged: the rejoined node reads what the new master and Redis hold.
+# (Usually v3. The old master's own SET, refused with "may or may not have
+# been applied", can still reach Redis when the link comes back, as TCP
+# retransmits it; then every node reads "old". Either way they agree.)
+deadline=$((SECONDS + 30))
+got="" want="" inredis=""
+while ((SECONDS < deadline)); do
+    got=$(incli "$master" GET kpart | sed -n 2p)
+    want=$(cli "$new" GET kpart) || true
+    inredis=$(timeout 30 "${DC[@]}" exec -T redis redis-cli GET kpart | tr -d '\r') || true
+    [[ -n $got && $got == "$want" && $got == "$inredis" ]] && break
+    sleep 0.5
+done
+[[ -n $got && $got == "$want" && $got == "$inredis" ]] ||
+    fail "after rejoining, kpart is '$got' at $master, '$want' at $new, '$inredis' in redis"
+log "ok: $master rejoined as a follower of $new after $((SECONDS - start))s and converged"
+master=$new
+followers=()
+for n in "${NODES[@]}"; do [[ $n == "$master" ]] || followers+=("$n"); done
+master=$(wait_master "$ELECT_TIMEOUT" "${NODES[@]}") || fail "the three nodes did not settle after the partition"
 
 log "killing the master $master"
 timeout 60 "${DC[@]}" kill "$master" >/dev/null 2>&1 || fail "docker-compose kill $master"

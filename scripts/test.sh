@@ -13,6 +13,12 @@
 #   4. cargo nextest run --workspace (or cargo test --workspace without nextest)
 #   5. cargo build --release
 #   6. scripts/redis-compat.sh (Redis's Tcl suite against target/release/jcache)
+#   7. the compose cluster: scripts/docker-base-images.sh (local stand-ins for
+#      the public base images where no registry is reachable), then
+#      scripts/compose-smoke.sh (election, forwarding, /metrics, Redis
+#      stopped and started, a partition of the master, a killed master).
+#      Needs a running Docker engine: without one this step FAILS, it is
+#      never skipped silently.
 #   (plus shellcheck of scripts/*.sh and .ci/run when shellcheck is installed)
 #
 # Every step runs even if an earlier one failed (except that the compat suite
@@ -21,6 +27,7 @@
 # Environment:
 #   TEST_SKIP_APT=1      do not check/install Debian packages
 #   TEST_SKIP_COMPAT=1   skip the Redis compatibility suite
+#   TEST_SKIP_COMPOSE=1  skip the compose cluster (says so in the summary)
 #   plus everything scripts/redis-compat.sh reads (COMPAT_*, JCACHE_CACHE, ...)
 set -euo pipefail
 
@@ -37,6 +44,7 @@ cd "$REPO_ROOT"
 
 START=$(date +%s)
 FAILED_STEPS=()
+SKIPPED_STEPS=()
 PASSED_STEPS=()
 
 section() { printf '\n==== %s ====\n' "$*"; }
@@ -62,7 +70,8 @@ run_step() {
 # ------------------------------------------------------------------ packages
 # libprotobuf-dev: protoc's well-known types (google/protobuf/*.proto), which
 # etcd-client's build imports; only a Recommends of protobuf-compiler.
-PACKAGES=(redis-server redis-tools tcl protobuf-compiler libprotobuf-dev etcd-server)
+PACKAGES=(redis-server redis-tools redis-sentinel tcl protobuf-compiler libprotobuf-dev etcd-server
+    docker-compose debootstrap)
 
 install_packages() {
     local missing=() p
@@ -85,7 +94,7 @@ install_packages() {
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
     "${sudo[@]}" apt-get "${apt_opts[@]}" update
     "${sudo[@]}" apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}"
-    for p in redis-server redis-cli redis-benchmark tclsh protoc; do
+    for p in redis-server redis-cli redis-benchmark redis-sentinel tclsh protoc docker-compose; do
         command -v "$p" >/dev/null 2>&1 || { echo "$p still not found after install" >&2; return 1; }
     done
 }
@@ -115,6 +124,7 @@ run_step "cargo build --release" cargo build --release
 # ------------------------------------------------- Redis compatibility suite
 if [ "${TEST_SKIP_COMPAT:-0}" = 1 ]; then
     section "redis-compat (skipped: TEST_SKIP_COMPAT=1)"
+    SKIPPED_STEPS+=("redis-compat (TEST_SKIP_COMPAT=1)")
 elif [ "$BUILD_OK" = 1 ]; then
     run_step "redis-compat" env SERVER_BIN="$REPO_ROOT/target/release/jcache" bash scripts/redis-compat.sh
 else
@@ -123,9 +133,29 @@ else
     FAILED_STEPS+=("redis-compat (no release binary)")
 fi
 
+# ------------------------------------------------------- the compose cluster
+compose_cluster() {
+    if ! docker info >/dev/null 2>&1; then
+        echo "no Docker engine answers 'docker info': the compose cluster cannot be tested" >&2
+        return 1
+    fi
+    local t0=$SECONDS
+    bash scripts/docker-base-images.sh || return 1
+    echo "base images: $((SECONDS - t0))s"
+    bash scripts/compose-smoke.sh
+}
+
+if [ "${TEST_SKIP_COMPOSE:-0}" = 1 ]; then
+    section "compose cluster (skipped: TEST_SKIP_COMPOSE=1)"
+    SKIPPED_STEPS+=("compose cluster (TEST_SKIP_COMPOSE=1)")
+else
+    run_step "compose cluster" compose_cluster
+fi
+
 # ------------------------------------------------------------------ summary
 section "summary ($(( $(date +%s) - START ))s)"
 for s in "${PASSED_STEPS[@]}"; do echo "  ok      $s"; done
+for s in "${SKIPPED_STEPS[@]}"; do echo "  SKIPPED $s"; done
 for s in "${FAILED_STEPS[@]}"; do echo "  FAILED  $s"; done
 if [ ${#FAILED_STEPS[@]} -gt 0 ]; then
     echo "test.sh: ${#FAILED_STEPS[@]} step(s) FAILED"
