@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod redis_cluster;
 pub mod sentinel;
 pub mod upstream;
 

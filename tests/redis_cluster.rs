@@ -1,0 +1,242 @@
+//! jcache in front of a real Redis Cluster (3 primaries + 3 replicas,
+//! `redis+cluster://`): keys land on their slot's primary, multi-key
+//! commands across slots are split or refused with CROSSSLOT, SELECT n is
+//! refused, a change made directly in a shard is invalidated, and a killed
+//! primary's shard recovers once its replica is promoted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::redis_cluster::RedisCluster;
+use common::{command, err, info_field, q, wait_for, Server};
+use redis::{cmd, Connection, RedisResult, Value};
+
+const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+
+/// jcache in front of the cluster, waiting until every primary is up.
+fn tiered(rc: &RedisCluster) -> Server {
+    let s = Server::start(&[
+        "--tier",
+        "memory",
+        "--tier",
+        &rc.url(),
+        "--upstream-timeout",
+        "500ms",
+    ]);
+    let mut c = s.client();
+    assert!(
+        wait_for(Duration::from_secs(20), || info(&mut c, "upstream_status")
+            == "up"),
+        "the upstream cluster never came up"
+    );
+    s
+}
+
+fn info(c: &mut Connection, field: &str) -> String {
+    let text: String = cmd("INFO").arg("tiers").query(c).unwrap();
+    info_field(&text, field).unwrap_or_default()
+}
+
+fn info_n(c: &mut Connection, field: &str) -> u64 {
+    info(c, field).parse().unwrap_or(0)
+}
+
+/// A client of jcache that gives up reading after 10 s (a hang fails).
+fn client(s: &Server) -> Connection {
+    let c = s.client();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c
+}
+
+fn try_q(c: &mut Connection, args: &[&str]) -> RedisResult<Value> {
+    command(args).query(c)
+}
+
+#[test]
+fn every_type_lands_on_its_slots_primary() {
+    let rc = RedisCluster::start();
+    let s = tiered(&rc);
+    let mut c = client(&s);
+    let mut owners = std::collections::HashSet::new();
+    for i in 0..12 {
+        let k = |t: &str| format!("{t}:{i}");
+        let _: () = q(&mut c, &["SET", &k("str"), "v"]);
+        let _: i64 = q(&mut c, &["HSET", &k("hash"), "f", "v"]);
+        let _: i64 = q(&mut c, &["RPUSH", &k("list"), "a", "b"]);
+        let _: i64 = q(&mut c, &["SADD", &k("set"), "m"]);
+        let _: i64 = q(&mut c, &["ZADD", &k("zset"), "1", "m"]);
+        let _: String = q(&mut c, &["XADD", &k("stream"), "*", "f", "v"]);
+        let _: i64 = q(&mut c, &["PFADD", &k("hll"), "a", "b"]);
+        for (t, ty) in [
+            ("str", "string"),
+            ("hash", "hash"),
+            ("list", "list"),
+            ("set", "set"),
+            ("zset", "zset"),
+            ("stream", "stream"),
+            ("hll", "string"),
+        ] {
+            let key = k(t);
+            let port = rc.primary_of(&key).unwrap();
+            owners.insert(port);
+            let mut owner = rc.node(port);
+            let found: String = q(&mut owner, &["TYPE", &key]);
+            assert_eq!(found, ty, "{key} on its primary {port}");
+            // Read back through jcache (fetched from that primary, then local).
+            assert_eq!(q::<String>(&mut c, &["TYPE", &key]), ty, "{key} via jcache");
+        }
+        assert_eq!(q::<String>(&mut c, &["GET", &k("str")]), "v");
+        assert_eq!(q::<String>(&mut c, &["HGET", &k("hash"), "f"]), "v");
+        assert_eq!(
+            q::<Vec<String>>(&mut c, &["LRANGE", &k("list"), "0", "-1"]),
+            ["a", "b"]
+        );
+        assert_eq!(q::<i64>(&mut c, &["PFCOUNT", &k("hll")]), 2);
+    }
+    assert_eq!(owners.len(), 3, "the keys spread over every primary");
+}
+
+#[test]
+fn cross_slot_commands_split_or_refused() {
+    let rc = RedisCluster::start();
+    let s = tiered(&rc);
+    let mut c = client(&s);
+    let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    let mut mset = vec!["MSET"];
+    for k in &keys {
+        mset.extend([k.as_str(), k.as_str()]);
+    }
+    let _: () = q(&mut c, &mset);
+    for k in &keys {
+        let got: String = q(&mut rc.owner(k), &["GET", k]);
+        assert_eq!(&got, k, "{k} on its primary");
+    }
+    let mut mget: Vec<&str> = vec!["MGET"];
+    mget.extend(keys.iter().map(|k| k.as_str()));
+    mget.push("missing");
+    let got: Vec<Option<String>> = q(&mut c, &mget);
+    let mut want: Vec<Option<String>> = keys.iter().cloned().map(Some).collect();
+    want.push(None);
+    assert_eq!(got, want);
+    let mut exists = vec!["EXISTS"];
+    exists.extend(keys.iter().map(|k| k.as_str()));
+    exists.push("missing");
+    assert_eq!(q::<i64>(&mut c, &exists), 10);
+    exists[0] = "TOUCH";
+    assert_eq!(q::<i64>(&mut c, &exists), 10);
+    assert_eq!(q::<i64>(&mut c, &["DEL", "k0", "k1", "k2", "missing"]), 3);
+    assert_eq!(q::<i64>(&mut c, &["UNLINK", "k3", "k4", "k5"]), 3);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "k0", "k3", "k6"]), 1);
+    assert_eq!(q::<i64>(&mut c, &["DBSIZE"]), 4);
+    // Other multi-key commands across slots: Redis Cluster's own error.
+    for args in [
+        &["MSETNX", "a", "1", "b", "2"][..],
+        &["SUNIONSTORE", "d", "k6", "k7"],
+        &["RENAME", "k6", "k7"],
+        &["EVAL", "return 1", "2", "k6", "k7"],
+        &["WATCH", "k6", "k7"],
+    ] {
+        assert_eq!(err(&mut c, args), CROSSSLOT, "{args:?}");
+    }
+    // The same slot (a hash tag) runs.
+    let _: () = q(&mut c, &["SET", "{t}a", "1"]);
+    let _: () = q(&mut c, &["RENAME", "{t}a", "{t}b"]);
+    assert_eq!(q::<String>(&mut c, &["GET", "{t}b"]), "1");
+    // A transaction across slots is discarded with CROSSSLOT.
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: String = q(&mut c, &["SET", "k6", "x"]);
+    let _: String = q(&mut c, &["SET", "k7", "y"]);
+    assert_eq!(err(&mut c, &["EXEC"]), CROSSSLOT);
+    assert_eq!(q::<String>(&mut c, &["GET", "k6"]), "k6");
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: String = q(&mut c, &["INCR", "{t}n"]);
+    let _: String = q(&mut c, &["INCR", "{t}n"]);
+    assert_eq!(q::<Vec<i64>>(&mut c, &["EXEC"]), [1, 2]);
+    // Only database 0 exists in a cluster.
+    assert_eq!(
+        err(&mut c, &["SELECT", "1"]),
+        "ERR SELECT is not allowed in cluster mode"
+    );
+    let _: () = q(&mut c, &["SELECT", "0"]);
+}
+
+#[test]
+fn a_change_in_a_shard_is_invalidated() {
+    let rc = RedisCluster::start();
+    let s = tiered(&rc);
+    let mut c = client(&s);
+    for i in 0..6 {
+        let key = format!("inv{i}");
+        let _: () = q(&mut c, &["SET", &key, "old"]);
+        assert_eq!(q::<String>(&mut c, &["GET", &key]), "old");
+        // Held locally now: the next read is a local hit.
+        let hits = info_n(&mut c, "tier0_hits");
+        assert_eq!(q::<String>(&mut c, &["GET", &key]), "old");
+        assert!(info_n(&mut c, "tier0_hits") > hits, "{key} cached");
+        let _: () = q(&mut rc.owner(&key), &["SET", &key, "new"]);
+        assert!(
+            wait_for(Duration::from_secs(10), || {
+                q::<String>(&mut c, &["GET", &key]) == "new"
+            }),
+            "{key} changed in its shard, still old through jcache"
+        );
+    }
+}
+
+#[test]
+fn a_killed_primary_is_replaced_without_stale_reads() {
+    let mut rc = RedisCluster::start();
+    let s = tiered(&rc);
+    let mut c = client(&s);
+    let key = "victim";
+    let _: () = q(&mut c, &["SET", key, "v1"]);
+    assert_eq!(q::<String>(&mut c, &["GET", key]), "v1");
+    // Another shard's key, to show it keeps working meanwhile.
+    let dead = rc.primary_of(key).unwrap();
+    let other = (0..100)
+        .map(|i| format!("other{i}"))
+        .find(|k| rc.primary_of(k) != Some(dead))
+        .unwrap();
+    let _: () = q(&mut c, &["SET", &other, "o1"]);
+    // Let the replica catch up with v1 before its primary dies.
+    let _: Value = q(&mut rc.node(dead), &["WAIT", "1", "5000"]);
+    rc.kill(dead);
+    // Local copies are still served.
+    assert_eq!(q::<String>(&mut c, &["GET", key]), "v1");
+    // Writes to the dead shard fail fast (never hang), then succeed again.
+    let mut failures = 0;
+    let recovered = wait_for(Duration::from_secs(60), || {
+        let start = Instant::now();
+        let r = try_q(&mut c, &["SET", key, "v2"]);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "a write to the dead shard took {:?}",
+            start.elapsed()
+        );
+        if r.is_err() {
+            failures += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        r.is_ok()
+    });
+    assert!(recovered, "writes never resumed after the failover");
+    assert!(
+        failures > 0,
+        "no write failed while the shard had no primary"
+    );
+    let new_primary = rc.primary_of(key).unwrap();
+    assert_ne!(new_primary, dead);
+    assert_eq!(q::<String>(&mut c, &["GET", key]), "v2");
+    assert_eq!(q::<String>(&mut rc.node(new_primary), &["GET", key]), "v2");
+    // The other shard kept its data, and changes on the new primary reach us.
+    assert_eq!(q::<String>(&mut c, &["GET", &other]), "o1");
+    let _: () = q(&mut rc.node(new_primary), &["SET", key, "v3"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || q::<String>(
+            &mut c,
+            &["GET", key]
+        ) == "v3"),
+        "a change on the promoted primary is not seen"
+    );
+}
