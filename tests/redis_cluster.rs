@@ -240,3 +240,61 @@ fn a_killed_primary_is_replaced_without_stale_reads() {
         "a change on the promoted primary is not seen"
     );
 }
+
+/// A slot moved between primaries while jcache runs: during the migration
+/// the old primary answers ASK (followed with ASKING), after it MOVED
+/// (the map is refreshed and the request retried); no read is stale.
+#[test]
+fn a_migrating_slot_is_followed_through_ask_and_moved() {
+    let rc = RedisCluster::start();
+    let s = tiered(&rc);
+    let mut c = client(&s);
+    let key = "migrant";
+    let _: () = q(&mut c, &["SET", key, "v1"]);
+    assert_eq!(q::<String>(&mut c, &["GET", key]), "v1");
+    let from = rc.primary_of(key).unwrap();
+    let to = (0..100)
+        .map(|i| format!("x{i}"))
+        .find_map(|k| rc.primary_of(&k).filter(|&p| p != from))
+        .unwrap();
+    let id = |port: u16| q::<String>(&mut rc.node(port), &["CLUSTER", "MYID"]);
+    let (from_id, to_id) = (id(from), id(to));
+    let slot: i64 = q(&mut rc.node(from), &["CLUSTER", "KEYSLOT", key]);
+    let slot = slot.to_string();
+    let (mut a, mut b) = (rc.node(from), rc.node(to));
+    let _: () = q(
+        &mut b,
+        &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id],
+    );
+    let _: () = q(&mut a, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+    let port = to.to_string();
+    let _: Value = q(
+        &mut a,
+        &["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", key],
+    );
+    // Migrating: the old primary answers ASK for the key.
+    assert_eq!(q::<String>(&mut c, &["GET", key]), "v1");
+    let _: () = q(&mut c, &["SET", key, "v2"]);
+    // The importing node answers for the slot only after ASKING.
+    let _: () = q(&mut b, &["ASKING"]);
+    assert_eq!(q::<String>(&mut b, &["GET", key]), "v2");
+    assert_eq!(q::<String>(&mut c, &["GET", key]), "v2");
+    // Migrated: every primary names the new owner; jcache's map is stale
+    // until its next refresh, and a MOVED refreshes it at once.
+    for p in rc.ports.clone() {
+        // Replicas refuse SETSLOT; they learn it from their primaries.
+        let _ =
+            command(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]).query::<Value>(&mut rc.node(p));
+    }
+    let _: () = q(&mut c, &["SET", key, "v3"]);
+    assert_eq!(q::<String>(&mut b, &["GET", key]), "v3");
+    assert_eq!(q::<String>(&mut c, &["GET", key]), "v3");
+    let _: () = q(&mut b, &["SET", key, "v4"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || q::<String>(
+            &mut c,
+            &["GET", key]
+        ) == "v4"),
+        "a change on the new owner is not seen"
+    );
+}
