@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::redis_cluster::RedisCluster;
-use common::{command, err, info_field, q, wait_for, Server};
+use common::{command, err, info_field, make_certificates, q, wait_for, Server};
 use redis::{cmd, Connection, RedisResult, Value};
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
@@ -297,4 +297,45 @@ fn a_migrating_slot_is_followed_through_ask_and_moved() {
         ) == "v4"),
         "a change on the new owner is not seen"
     );
+}
+
+/// `rediss+cluster://`: every node reached over TLS (verified with the CA
+/// file); writes land on their primaries, and invalidations arrive.
+#[test]
+fn a_tls_cluster_upstream() {
+    let (dir, [ca, server_crt, server_key, _, _]) = make_certificates();
+    let rc = RedisCluster::start_with(Some((&ca, &server_crt, &server_key)));
+    assert!(rc.url().starts_with("rediss+cluster://"));
+    let s = Server::start(&[
+        "--tier",
+        "memory",
+        "--tier",
+        &rc.url(),
+        "--upstream-timeout",
+        "1s",
+        "--upstream-tls-ca",
+        &ca,
+    ]);
+    let mut c = client(&s);
+    assert!(
+        wait_for(Duration::from_secs(20), || info(&mut c, "upstream_status")
+            == "up"),
+        "the TLS cluster never came up"
+    );
+    for i in 0..6 {
+        let key = format!("tls{i}");
+        let _: () = q(&mut c, &["SET", &key, "v1"]);
+        assert_eq!(q::<String>(&mut rc.owner(&key), &["GET", &key]), "v1");
+        assert_eq!(q::<String>(&mut c, &["GET", &key]), "v1");
+        let _: () = q(&mut rc.owner(&key), &["SET", &key, "v2"]);
+        assert!(
+            wait_for(Duration::from_secs(10), || q::<String>(
+                &mut c,
+                &["GET", &key]
+            ) == "v2"),
+            "{key} changed in its shard, still old through jcache"
+        );
+    }
+    drop(rc);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -10,6 +10,9 @@ use super::{free_port, wait_for, wait_pong};
 
 pub struct RedisCluster {
     pub ports: Vec<u16>,
+    /// With TLS: each node's TLS port (what the cluster announces), same
+    /// order as `ports` (the plain ports stay open for the test's clients).
+    pub tls_ports: Vec<u16>,
     children: Vec<Option<Child>>,
     dir: PathBuf,
 }
@@ -18,18 +21,49 @@ impl RedisCluster {
     /// Starts six nodes and creates the cluster; waits until every node
     /// says `cluster_state:ok` and every replica is in sync.
     pub fn start() -> RedisCluster {
+        RedisCluster::start_with(None)
+    }
+
+    /// With `tls` = (CA, server certificate, server key): every node also
+    /// listens on a TLS port, and the cluster bus, replication and the
+    /// announced ports are TLS (`tls-cluster yes`).
+    pub fn start_with(tls: Option<(&str, &str, &str)>) -> RedisCluster {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("jcache-rc-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut c = RedisCluster {
             ports: Vec::new(),
+            tls_ports: Vec::new(),
             children: Vec::new(),
             dir,
         };
         for i in 0..6 {
             let port = if i == 0 { port } else { free_port() };
             let bus = free_port();
+            let mut tls_args: Vec<String> = Vec::new();
+            if let Some((ca, cert, key)) = tls {
+                let tls_port = free_port();
+                c.tls_ports.push(tls_port);
+                tls_args = [
+                    "--tls-port",
+                    &tls_port.to_string(),
+                    "--tls-cluster",
+                    "yes",
+                    "--tls-replication",
+                    "yes",
+                    "--tls-auth-clients",
+                    "no",
+                    "--tls-cert-file",
+                    cert,
+                    "--tls-key-file",
+                    key,
+                    "--tls-ca-cert-file",
+                    ca,
+                ]
+                .map(String::from)
+                .to_vec();
+            }
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args([
@@ -43,6 +77,7 @@ impl RedisCluster {
                 .args(["--dir", c.dir.to_str().unwrap()])
                 .args(["--save", "", "--appendonly", "no"])
                 .args(["--enable-debug-command", "yes"])
+                .args(&tls_args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -53,8 +88,24 @@ impl RedisCluster {
         for &p in &c.ports {
             wait_pong(p, Duration::from_secs(20));
         }
-        let addrs: Vec<String> = c.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let status = Command::new("redis-cli")
+        // With TLS, redis-cli speaks TLS: to the TLS ports.
+        let create_ports = if tls.is_some() {
+            &c.tls_ports
+        } else {
+            &c.ports
+        };
+        let addrs: Vec<String> = create_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let cli_tls: Vec<&str> = match tls {
+            Some((ca, _, _)) => vec!["--tls", "--cacert", ca],
+            None => Vec::new(),
+        };
+        // Bounded: redis-cli waits for the join without a limit of its own.
+        let status = Command::new("timeout")
+            .args(["120", "redis-cli"])
+            .args(&cli_tls)
             .args(["--cluster", "create"])
             .args(&addrs)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
@@ -88,12 +139,16 @@ impl RedisCluster {
         c
     }
 
-    /// `redis+cluster://` with two seeds, as `--tier` takes it.
+    /// `redis+cluster://` with two seeds, as `--tier` takes it
+    /// (`rediss+cluster://` and the TLS ports with TLS).
     pub fn url(&self) -> String {
-        format!(
-            "redis+cluster://127.0.0.1:{},127.0.0.1:{}",
-            self.ports[0], self.ports[1]
-        )
+        match self.tls_ports.get(..2) {
+            Some([a, b]) => format!("rediss+cluster://127.0.0.1:{a},127.0.0.1:{b}"),
+            _ => format!(
+                "redis+cluster://127.0.0.1:{},127.0.0.1:{}",
+                self.ports[0], self.ports[1]
+            ),
+        }
     }
 
     /// A client of the node on `port`.
@@ -135,7 +190,12 @@ impl RedisCluster {
                 if (*a..=*b).contains(&slot) {
                     if let Some(redis::Value::Array(n)) = r.get(2) {
                         if let Some(redis::Value::Int(port)) = n.get(1) {
-                            return Some(*port as u16);
+                            // The plain port of a node that announces its TLS one.
+                            let port = *port as u16;
+                            return Some(match self.tls_ports.iter().position(|&t| t == port) {
+                                Some(j) => self.ports[j],
+                                None => port,
+                            });
                         }
                     }
                 }
