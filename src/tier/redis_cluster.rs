@@ -517,9 +517,12 @@ fn redirect_of(r: &Result<Value, TierError>) -> Option<(bool, String)> {
     }
 }
 
-/// Whether a reply is a redirect (a batch's reply: it is sent again).
-pub fn is_redirect(v: &Value) -> bool {
-    matches!(v, Value::ServerError(e) if matches!(e.code(), "MOVED" | "ASK"))
+/// Whether a node's reply says nothing ran and the request should be sent
+/// again, plainly, following redirects: a `MOVED` or `ASK`, or an
+/// `EXECABORT` (a write wrapped with its re-read in MULTI, refused while
+/// queueing: by a redirect, or by an error the plain send then answers).
+pub fn must_resend(v: &Value) -> bool {
+    matches!(v, Value::ServerError(e) if matches!(e.code(), "MOVED" | "ASK" | "EXECABORT"))
 }
 
 impl Tier for ClusterTier {

@@ -32,7 +32,7 @@ use super::encode::{encode, encode_error, null_is_array, write_value};
 use super::memory::MemoryTier;
 use super::passthrough::{self, Decision, PassThrough};
 use super::redis::RedisTier;
-use super::redis_cluster::{is_redirect, Dest, Upstream};
+use super::redis_cluster::{must_resend, Dest, Upstream};
 use super::slots::{common_slot, CROSSSLOT_ERR};
 use super::{type_hint, Coherence, FetchOutcome, Tier, TierError, TierErrorKind, TierStats};
 use crate::commands::{
@@ -323,7 +323,24 @@ impl TieredRouter {
             }
             // Its own task: the flight is completed even if this request goes away.
             let task = tokio::spawn(async move {
-                match up.write_refetch(db, &args, &key, guess).await {
+                let r = up.write_refetch(db, &args, &key, guess).await;
+                let aborted = match &r {
+                    Ok((v, _)) => must_resend(v),
+                    Err(e) => matches!(e, TierError::Rejected(_)),
+                };
+                if aborted && upstream.cluster().is_some() {
+                    // Refused while queueing (a MOVED or ASK makes the
+                    // MULTI abort): nothing ran. Sent plainly, following
+                    // the redirect.
+                    co.complete(db, &key, &flight, Err(TierError::Unsupported));
+                    let r = upstream.forward(&up, db, &args, resp3).await;
+                    co.invalidate(db, std::slice::from_ref(&key));
+                    return match r {
+                        Ok(v) => encode(&v, resp3, null_is_array(&args)),
+                        Err(e) => encode_error(&e.reply(true)),
+                    };
+                }
+                match r {
                     Ok((reply, fetched)) => {
                         if matches!(reply, redis::Value::ServerError(_)) {
                             // Rejected: the local copy stays as it is.
@@ -332,18 +349,6 @@ impl TieredRouter {
                             co.invalidate(db, std::slice::from_ref(&key));
                         }
                         encode(&reply, resp3, null_is_array(&args))
-                    }
-                    Err(TierError::Rejected(_)) if upstream.cluster().is_some() => {
-                        // Refused while queueing (a MOVED or ASK makes the
-                        // MULTI abort): nothing ran. Sent plainly, following
-                        // the redirect.
-                        co.complete(db, &key, &flight, Err(TierError::Unsupported));
-                        let r = upstream.forward(&up, db, &args, resp3).await;
-                        co.invalidate(db, std::slice::from_ref(&key));
-                        match r {
-                            Ok(v) => encode(&v, resp3, null_is_array(&args)),
-                            Err(e) => encode_error(&e.reply(true)),
-                        }
                     }
                     Err(e) => {
                         co.complete(db, &key, &flight, Err(e.clone()));
@@ -450,7 +455,7 @@ impl TieredRouter {
             // No answer from the batch's task: it may have been sent.
             let mut r = rx.await.unwrap_or(Err(TierError::Lost));
             if let (Ok(b), Some(args)) = (&r, &again) {
-                if is_redirect(&b.value) {
+                if must_resend(&b.value) {
                     r = upstream.forward(&up, db, args, resp3).await.map(|value| {
                         super::redis::BatchReply {
                             value,
