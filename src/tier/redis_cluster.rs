@@ -10,7 +10,9 @@
 //!
 //! The slot map is read at start, every second, and at once after a
 //! `MOVED` (the request is then retried once at the node it names); an
-//! `ASK` is followed with `ASKING` on the named node, without a refresh.
+//! `ASK` is followed with `ASKING` on the named node, without a refresh. A
+//! write wrapped with its re-read in MULTI that a redirect aborted
+//! (`EXECABORT`: nothing ran) is sent again plainly ([`must_resend`]).
 //! The invariant: **every local copy came from the primary that serves its
 //! slot in the current map**. Whenever the map changes (a failover, a
 //! resharding, a node added), every local copy is dropped and fetches in
