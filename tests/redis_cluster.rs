@@ -159,6 +159,18 @@ fn cross_slot_commands_split_or_refused() {
         "ERR SELECT is not allowed in cluster mode"
     );
     let _: () = q(&mut c, &["SELECT", "0"]);
+    // Script loads and keyspace-wide commands reach every primary.
+    let body = "return redis.call('GET', KEYS[1])";
+    let sha: String = q(&mut c, &["SCRIPT", "LOAD", body]);
+    for k in ["k6", "k7", "k8", "k9"] {
+        assert_eq!(q::<String>(&mut c, &["EVALSHA", &sha, "1", k]), k);
+    }
+    let mut all: Vec<String> = q(&mut c, &["KEYS", "k*"]);
+    all.sort();
+    assert_eq!(all, ["k6", "k7", "k8", "k9"]);
+    let _: () = q(&mut c, &["FLUSHALL"]);
+    assert_eq!(q::<i64>(&mut c, &["DBSIZE"]), 0);
+    assert_eq!(q::<Option<String>>(&mut c, &["GET", "k6"]), None);
 }
 
 #[test]
