@@ -285,6 +285,10 @@ impl TierSpec {
             SentinelUrl::parse(s)?;
             return Ok(TierSpec::Redis(s.to_string()));
         }
+        if is_cluster_url(s) {
+            ClusterUrl::parse(s)?;
+            return Ok(TierSpec::Redis(s.to_string()));
+        }
         if s.starts_with("redis://") || s.starts_with("rediss://") {
             refuse_db_path(s)?;
             let info: Result<redis::ConnectionInfo, _> =
@@ -300,8 +304,9 @@ impl TierSpec {
         Err(ConfigError::Invalid(
             "tier",
             format!(
-                "{}: expected 'memory', 'redis[s]://host:port' or \
-                 'redis[s]+sentinel://host:port[,host:port...]/master-name'",
+                "{}: expected 'memory', 'redis[s]://host:port', \
+                 'redis[s]+sentinel://host:port[,host:port...]/master-name' or \
+                 'redis[s]+cluster://host:port[,host:port...]'",
                 redact_url(s)
             ),
         ))
@@ -312,6 +317,79 @@ impl TierSpec {
 pub const SENTINEL_SCHEME: &str = "redis+sentinel://";
 /// The same over TLS (to the sentinels and to the primary).
 pub const SENTINEL_TLS_SCHEME: &str = "rediss+sentinel://";
+
+/// The scheme of an upstream Redis Cluster (seed nodes after it).
+pub const CLUSTER_SCHEME: &str = "redis+cluster://";
+/// The same over TLS (to every node).
+pub const CLUSTER_TLS_SCHEME: &str = "rediss+cluster://";
+
+/// Whether an upstream URL names a Redis Cluster.
+pub fn is_cluster_url(url: &str) -> bool {
+    url.starts_with(CLUSTER_SCHEME) || url.starts_with(CLUSTER_TLS_SCHEME)
+}
+
+/// `redis+cluster://[user:pass@]host:port[,host:port...]`: seed nodes of a
+/// Redis Cluster (any node; the slot map is asked from them), and the
+/// credentials for every node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterUrl {
+    /// `host:port` of each seed (port 6379 if none is given).
+    pub seeds: Vec<String>,
+    /// `user:pass@` or empty, for every node's URL.
+    pub userinfo: String,
+    /// `rediss+cluster://`: TLS to every node.
+    pub tls: bool,
+}
+
+impl ClusterUrl {
+    pub fn parse(url: &str) -> Result<ClusterUrl, ConfigError> {
+        let bad = |why: &str| ConfigError::Invalid("tier", format!("{}: {why}", redact_url(url)));
+        let (tls, rest) = match url.strip_prefix(CLUSTER_SCHEME) {
+            Some(rest) => (false, rest),
+            None => (
+                true,
+                url.strip_prefix(CLUSTER_TLS_SCHEME)
+                    .ok_or_else(|| bad("not a cluster URL"))?,
+            ),
+        };
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((u, r)) => (format!("{u}@"), r),
+            None => (String::new(), rest),
+        };
+        let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if !path.is_empty() {
+            return Err(bad(&format!(
+                "a path in the URL ('/{path}') is not allowed: a Redis Cluster has \
+                 database 0 only"
+            )));
+        }
+        let mut seeds = Vec::new();
+        for h in hosts.split(',') {
+            let h = h.trim();
+            if h.is_empty() {
+                return Err(bad("an empty seed address"));
+            }
+            let has_port = match h.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && !port.contains(']') => {
+                    port.parse::<u16>()
+                        .map_err(|_| bad(&format!("bad seed port in '{h}'")))?;
+                    true
+                }
+                _ => false,
+            };
+            seeds.push(if has_port {
+                h.to_string()
+            } else {
+                format!("{h}:6379")
+            });
+        }
+        Ok(ClusterUrl {
+            seeds,
+            userinfo,
+            tls,
+        })
+    }
+}
 
 /// `redis+sentinel://[user:pass@]host:port[,host:port...]/<master-name>`:
 /// the sentinels to ask for the primary of `master`, and the credentials
@@ -470,7 +548,7 @@ impl UpstreamTls {
         if !tls_tier {
             return Err(ConfigError::Invalid(
                 "upstream-tls-ca/cert/key",
-                "given, but no tier is rediss:// or rediss+sentinel://".into(),
+                "given, but no tier is rediss://, rediss+sentinel:// or rediss+cluster://".into(),
             ));
         }
         let file = |name: &'static str, p: &PathBuf| {
@@ -498,7 +576,9 @@ impl UpstreamTls {
 
 /// Whether an upstream URL asks for TLS.
 pub fn is_tls_url(url: &str) -> bool {
-    url.starts_with("rediss://") || url.starts_with(SENTINEL_TLS_SCHEME)
+    url.starts_with("rediss://")
+        || url.starts_with(SENTINEL_TLS_SCHEME)
+        || url.starts_with(CLUSTER_TLS_SCHEME)
 }
 
 /// Who may run a protected command (Redis's `enable-debug-command`).
@@ -911,8 +991,8 @@ fn parse_tiers(list: &[String]) -> Result<Vec<TierSpec>, ConfigError> {
 }
 
 /// `--tier` and `JCACHE_TIER` are split on commas, which also separate a
-/// sentinel URL's hosts: a piece that is neither `memory` nor a URL
-/// continues the sentinel URL before it.
+/// sentinel or cluster URL's hosts: a piece that is neither `memory` nor a
+/// URL continues the sentinel or cluster URL before it.
 fn rejoin_sentinels(list: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(list.len());
     for piece in list {
@@ -922,7 +1002,8 @@ fn rejoin_sentinels(list: &[String]) -> Vec<String> {
             Some(last)
                 if continues
                     && (last.starts_with(SENTINEL_SCHEME)
-                        || last.starts_with(SENTINEL_TLS_SCHEME)) =>
+                        || last.starts_with(SENTINEL_TLS_SCHEME)
+                        || is_cluster_url(last)) =>
             {
                 last.push(',');
                 last.push_str(t);
@@ -1413,6 +1494,23 @@ mod tests {
             "{e}"
         );
         assert!(TierSpec::parse("redis://:p%2Fw@h:1").is_ok());
+    }
+
+    #[test]
+    fn cluster_urls() {
+        let u = ClusterUrl::parse("redis+cluster://:pw@10.0.0.1:7000,h2,[::1]:7").unwrap();
+        assert_eq!(u.seeds, ["10.0.0.1:7000", "h2:6379", "[::1]:7"]);
+        assert_eq!((u.userinfo.as_str(), u.tls), (":pw@", false));
+        assert!(ClusterUrl::parse("rediss+cluster://h:1").unwrap().tls);
+        assert!(TierSpec::parse("redis+cluster://h:1/3").is_err());
+        assert!(TierSpec::parse("redis+cluster://h:1,,h:2").is_err());
+        let list: Vec<String> = ["memory", "redis+cluster://a:1", "b:2"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            parse_tiers(&list).unwrap()[1],
+            TierSpec::Redis("redis+cluster://a:1,b:2".into())
+        );
     }
 
     #[test]

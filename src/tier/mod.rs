@@ -7,7 +7,9 @@
 //!
 //! - [`Tier`]: what every tier offers (whole-key fetch, fill, invalidate,
 //!   flush, execute as source of truth, stats). [`memory::MemoryTier`] wraps
-//!   the local engine, [`redis::RedisTier`] an upstream Redis.
+//!   the local engine, [`redis::RedisTier`] an upstream Redis,
+//!   [`redis_cluster::ClusterTier`] a Redis Cluster (a `RedisTier` per
+//!   primary, chosen by the key's slot).
 //! - [`router::TieredRouter`]: the policy. Reads with keys run locally when
 //!   every key is present (checked with the shards locked, see
 //!   `Router::check_locked`); otherwise each missing key is fetched whole
@@ -58,8 +60,10 @@ pub mod encode;
 pub mod memory;
 pub mod passthrough;
 pub mod redis;
+pub mod redis_cluster;
 pub mod router;
 pub mod sentinel;
+pub mod slots;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -514,14 +518,25 @@ pub fn build(server: &Arc<Shared>, config: &Config) -> Option<Arc<router::Tiered
     #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tls = &config.upstream_tls;
-    let start = redis::RedisTier::start(
-        &url,
-        timeout,
-        max_blocking,
-        databases,
-        tls,
-        coherence.clone(),
-    );
+    let start = if crate::config::is_cluster_url(&url) {
+        // A Redis Cluster has database 0 only: SELECT n answers its error.
+        let _ = server
+            .databases_refused
+            .set("ERR SELECT is not allowed in cluster mode".to_string());
+        redis_cluster::ClusterTier::start(&url, timeout, max_blocking, tls, coherence.clone())
+            .map(redis_cluster::Upstream::Cluster)
+    } else {
+        redis::RedisTier::start(
+            &url,
+            timeout,
+            max_blocking,
+            databases,
+            tls,
+            coherence.clone(),
+            Arc::new(TierStats::default()),
+        )
+        .map(redis_cluster::Upstream::Single)
+    };
     let upstream = match start {
         Ok(u) => u,
         Err(e) => {

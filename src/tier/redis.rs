@@ -144,7 +144,11 @@ pub struct RedisTier {
     gen: AtomicU64,
     kick: Notify,
     coherence: Arc<Coherence>,
-    pub stats: TierStats,
+    /// Shared by every node of a Redis Cluster (one tier in INFO).
+    pub stats: Arc<TierStats>,
+    /// Retired (a Redis Cluster node no longer a primary): the supervisor
+    /// ends and nothing reconnects.
+    stopped: AtomicBool,
     /// Dedicated connections of clients between WATCH and EXEC.
     watch_conns: Mutex<ahash::HashMap<u64, MultiplexedConnection>>,
     down_since: Mutex<Option<Instant>>,
@@ -190,6 +194,7 @@ impl RedisTier {
         databases: usize,
         tls: &UpstreamTls,
         coherence: Arc<Coherence>,
+        stats: Arc<TierStats>,
     ) -> Result<Arc<RedisTier>, String> {
         let sentinel_url = url.starts_with(SENTINEL_SCHEME) || url.starts_with(SENTINEL_TLS_SCHEME);
         let (clients, label, sentinel) = if sentinel_url {
@@ -212,7 +217,8 @@ impl RedisTier {
             gen: AtomicU64::new(0),
             kick: Notify::new(),
             coherence,
-            stats: TierStats::default(),
+            stats,
+            stopped: AtomicBool::new(false),
             watch_conns: Mutex::new(Default::default()),
             down_since: Mutex::new(Some(Instant::now())),
             batches: Mutex::new(Default::default()),
@@ -266,6 +272,17 @@ impl RedisTier {
         self.mark_down(
             self.gen.load(Ordering::Acquire),
             "sentinel switched the primary",
+        );
+        self.kick.notify_one();
+    }
+
+    /// Retires this tier for good (a Redis Cluster node that no longer
+    /// serves slots): marked down, its supervisor ends, nothing reconnects.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.mark_down(
+            self.gen.load(Ordering::Acquire),
+            "no longer a cluster primary",
         );
         self.kick.notify_one();
     }
@@ -571,6 +588,28 @@ impl RedisTier {
         TierStats::add(&self.stats.forwarded);
         let conn = if resp3 { c.fwd3 } else { c.fwd2 };
         self.send_in(conn, db, args, Some(self.timeout)).await
+    }
+
+    /// Forwards a command after `ASKING` (Redis Cluster's `ASK` redirect:
+    /// the slot is being imported here), both in one pipeline so nothing
+    /// runs between them on the shared connection.
+    pub async fn forward_asking(&self, args: &[Bytes], resp3: bool) -> Result<Value, TierError> {
+        let c = self.conns()?;
+        TierStats::add(&self.stats.forwarded);
+        let mut conn = if resp3 { c.fwd3 } else { c.fwd2 };
+        let mut p = redis::pipe();
+        p.add_command(cmd_of(&[b"ASKING"]));
+        p.add_command(build(args));
+        let r = tokio::time::timeout(self.timeout, conn.send_packed_commands(&p, 1, 1)).await;
+        match r {
+            Ok(Ok(mut v)) if v.len() == 1 => Ok(v.pop().unwrap_or(Value::Nil)),
+            Ok(Ok(_)) => Err(TierError::Lost),
+            Ok(Err(e)) => Err(self.classify(e)),
+            Err(_) => {
+                self.suspect();
+                Err(TierError::Timeout)
+            }
+        }
     }
 
     /// Queues a command of a client's pipeline; [`RedisTier::send_batch`]
@@ -1220,6 +1259,11 @@ async fn supervise(tier: Arc<RedisTier>) {
     let mut connected_once = false;
     let mut logged_failure = false;
     loop {
+        if tier.stopped.load(Ordering::Acquire) {
+            tier.up.store(false, Ordering::Release);
+            *tier.conns.write() = None;
+            return;
+        }
         if !tier.is_up() {
             let gen = tier.gen.fetch_add(1, Ordering::AcqRel) + 1;
             match tier.connect(gen).await {

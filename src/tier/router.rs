@@ -16,6 +16,11 @@
 //! | WATCH                                               | upstream, on a connection reserved for the client until EXEC/DISCARD/UNWATCH |
 //! | everything else (PING, CLIENT, CONFIG, INFO, Pub/Sub) | local                         |
 //! | a command jcache lacks (a module's, ...)             | upstream as it is, if the upstream's `COMMAND` lists it and it is not admin/dangerous/connection state (`passthrough.rs`); a write drops its keys locally |
+//!
+//! In front of a Redis Cluster every "upstream" above is the primary of the
+//! keys' slot (`Upstream::dest`); keys of several slots are split (MGET,
+//! MSET, DEL, UNLINK, EXISTS, TOUCH) or refused with CROSSSLOT, as is a
+//! transaction or a WATCH across slots (`redis_cluster.rs`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,6 +32,8 @@ use super::encode::{encode, encode_error, null_is_array, write_value};
 use super::memory::MemoryTier;
 use super::passthrough::{self, Decision, PassThrough};
 use super::redis::RedisTier;
+use super::redis_cluster::{must_resend, Dest, Upstream};
+use super::slots::{common_slot, CROSSSLOT_ERR};
 use super::{type_hint, Coherence, FetchOutcome, Tier, TierError, TierErrorKind, TierStats};
 use crate::commands::{
     flags, run_detached, unknown_command_error, Command, DeferredReply, KeySpec, Router,
@@ -234,7 +241,7 @@ pub fn transaction_effects(
 
 pub struct TieredRouter {
     local: Arc<MemoryTier>,
-    upstream: Arc<RedisTier>,
+    upstream: Upstream,
     co: Arc<Coherence>,
     /// The upstream's command table, for commands jcache lacks.
     pass: Arc<PassThrough>,
@@ -255,7 +262,7 @@ impl TieredRouter {
     pub fn new(
         _server: &Arc<Shared>,
         local: Arc<MemoryTier>,
-        upstream: Arc<RedisTier>,
+        upstream: Upstream,
         co: Arc<Coherence>,
     ) -> Self {
         TieredRouter {
@@ -267,7 +274,7 @@ impl TieredRouter {
     }
 
     fn tiers(&self) -> [&dyn Tier; 2] {
-        [&*self.local, &*self.upstream]
+        [&*self.local, self.upstream.as_tier()]
     }
 
     /// A write to one key held locally, by a command whose reply has the same
@@ -284,6 +291,9 @@ impl TieredRouter {
         if !refetchable(cmd, args) {
             return None;
         }
+        let Ok(Dest::Node(up)) = self.upstream.dest(cmd, args) else {
+            return None;
+        };
         let key = args[1].clone();
         let db = client.db;
         let guess = {
@@ -291,7 +301,7 @@ impl TieredRouter {
             ks.select(db);
             ks.peek(&key)?.value.value_type()
         };
-        let up = self.upstream.clone();
+        let upstream = self.upstream.clone();
         let co = self.co.clone();
         let resp3 = client.resp3;
         let args = args.to_vec();
@@ -305,7 +315,7 @@ impl TieredRouter {
             if !leader {
                 // A read's fetch is in flight: plain forward, then drop.
                 flight.invalidated.store(true, Ordering::Release);
-                let r = up.forward(db, &args, resp3).await;
+                let r = upstream.forward(&up, db, &args, resp3).await;
                 co.invalidate(db, std::slice::from_ref(&key));
                 return match r {
                     Ok(v) => encode(&v, resp3, null_is_array(&args)),
@@ -314,7 +324,24 @@ impl TieredRouter {
             }
             // Its own task: the flight is completed even if this request goes away.
             let task = tokio::spawn(async move {
-                match up.write_refetch(db, &args, &key, guess).await {
+                let r = up.write_refetch(db, &args, &key, guess).await;
+                let aborted = match &r {
+                    Ok((v, _)) => must_resend(v),
+                    Err(e) => matches!(e, TierError::Rejected(_)),
+                };
+                if aborted && upstream.cluster().is_some() {
+                    // Refused while queueing (a MOVED or ASK makes the
+                    // MULTI abort): nothing ran. Sent plainly, following
+                    // the redirect.
+                    co.complete(db, &key, &flight, Err(TierError::Unsupported));
+                    let r = upstream.forward(&up, db, &args, resp3).await;
+                    co.invalidate(db, std::slice::from_ref(&key));
+                    return match r {
+                        Ok(v) => encode(&v, resp3, null_is_array(&args)),
+                        Err(e) => encode_error(&e.reply(true)),
+                    };
+                }
+                match r {
                     Ok((reply, fetched)) => {
                         if matches!(reply, redis::Value::ServerError(_)) {
                             // Rejected: the local copy stays as it is.
@@ -341,20 +368,23 @@ impl TieredRouter {
     /// A write: upstream first; the local tier changes only after the
     /// upstream accepted it (it drops the keys the command named).
     fn write(&self, client: &ClientState, cmd: &'static Command, args: &[Bytes]) -> DeferredReply {
-        let up = self.upstream.clone();
+        let dest = match self.upstream.dest(cmd, args) {
+            Ok(d) => d,
+            Err(e) => return ready(encode_error(&e.reply(true))),
+        };
+        let upstream = self.upstream.clone();
         let co = self.co.clone();
         let (db, resp3) = (client.db, client.resp3);
         let args = args.to_vec();
         let dropped = Dropped::of(cmd, &args, db);
         let blocking = blocks(cmd, &args);
         Box::pin(async move {
-            if !up.is_up() {
-                return encode_error(&TierError::Unavailable.reply(true));
-            }
-            let r = if blocking {
-                up.forward_blocking(db, &args, resp3).await
-            } else {
-                up.forward(db, &args, resp3).await
+            let r = match dest {
+                Dest::Node(up) if !up.is_up() => {
+                    return encode_error(&TierError::Unavailable.reply(true));
+                }
+                Dest::Node(up) if blocking => up.forward_blocking(db, &args, resp3).await,
+                dest => upstream.send(dest, db, &args, resp3).await,
             };
             match r {
                 Ok(v) => {
@@ -383,11 +413,19 @@ impl TieredRouter {
         cmd: &'static Command,
         args: &[Bytes],
     ) -> DeferredReply {
-        let up = self.upstream.clone();
+        let write = cmd.has(flags::WRITE);
+        let up = match self.upstream.dest(cmd, args) {
+            Ok(Dest::Node(n)) => n,
+            // Split, sent to every primary, or refused: not batched.
+            _ if write => return self.write(client, cmd, args),
+            _ => return self.forward_read(client, cmd, args),
+        };
+        let upstream = self.upstream.clone();
+        // In front of a cluster, a redirected command is sent again.
+        let again = upstream.cluster().map(|_| args.to_vec());
         let co = self.co.clone();
         let (id, db, resp3) = (client.id, client.db, client.resp3);
         let null_array = null_is_array(args);
-        let write = cmd.has(flags::WRITE);
         if !up.is_up() {
             return Box::pin(async move { encode_error(&TierError::Unavailable.reply(write)) });
         }
@@ -416,7 +454,17 @@ impl TieredRouter {
                 tokio::spawn(async move { up.send_batch(batch, resp3).await });
             }
             // No answer from the batch's task: it may have been sent.
-            let r = rx.await.unwrap_or(Err(TierError::Lost));
+            let mut r = rx.await.unwrap_or(Err(TierError::Lost));
+            if let (Ok(b), Some(args)) = (&r, &again) {
+                if must_resend(&b.value) {
+                    r = upstream.forward(&up, db, args, resp3).await.map(|value| {
+                        super::redis::BatchReply {
+                            value,
+                            local_done: false,
+                        }
+                    });
+                }
+            }
             match r {
                 Ok(b) => {
                     if write && !b.local_done && !matches!(b.value, redis::Value::ServerError(_)) {
@@ -475,24 +523,34 @@ impl TieredRouter {
         } else {
             Vec::new()
         };
-        let up = self.upstream.clone();
+        let dest = match self.upstream.dest(cmd, args) {
+            Ok(d) => d,
+            Err(e) => return ready(encode_error(&e.reply(true))),
+        };
+        let upstream = self.upstream.clone();
         let co = self.co.clone();
         let (db, resp3) = (client.db, client.resp3);
         let args = args.to_vec();
         Box::pin(async move {
-            if !up.is_up() {
+            let node = match &dest {
+                Dest::Node(n) => Some(n.clone()),
+                _ => None,
+            };
+            if node.as_ref().is_some_and(|n| !n.is_up()) {
                 return encode_error(&TierError::Unavailable.reply(true));
             }
-            let mut r = up.forward(db, &args, resp3).await;
+            let mut r = upstream.send(dest, db, &args, resp3).await;
             let noscript = matches!(&r, Ok(redis::Value::ServerError(e)) if e.code() == "NOSCRIPT");
-            if let (true, Some(body)) = (noscript, retry_body) {
+            if let (true, Some(body), Some(up)) = (noscript, retry_body, node) {
                 let load = [
                     Bytes::from_static(b"SCRIPT"),
                     Bytes::from_static(b"LOAD"),
                     body,
                 ];
-                if let Ok(redis::Value::BulkString(_)) = up.forward(db, &load, resp3).await {
-                    r = up.forward(db, &args, resp3).await;
+                if let Ok(redis::Value::BulkString(_)) =
+                    upstream.forward(&up, db, &load, resp3).await
+                {
+                    r = upstream.forward(&up, db, &args, resp3).await;
                 }
             }
             // Whatever the outcome (an error may come after a write), the
@@ -507,12 +565,21 @@ impl TieredRouter {
         })
     }
 
-    fn forward_read(&self, client: &ClientState, args: &[Bytes]) -> DeferredReply {
-        let up = self.upstream.clone();
+    fn forward_read(
+        &self,
+        client: &ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> DeferredReply {
+        let dest = match self.upstream.dest(cmd, args) {
+            Ok(d) => d,
+            Err(e) => return ready(encode_error(&e.reply(false))),
+        };
+        let upstream = self.upstream.clone();
         let (db, resp3) = (client.db, client.resp3);
         let args = args.to_vec();
         Box::pin(async move {
-            match up.forward(db, &args, resp3).await {
+            match upstream.send(dest, db, &args, resp3).await {
                 Ok(v) => encode(&v, resp3, null_is_array(&args)),
                 Err(e) => encode_error(&e.reply(false)),
             }
@@ -523,12 +590,17 @@ impl TieredRouter {
     /// applications talking to Redis directly hear it too. The reply counts both.
     fn publish(&self, server: &Arc<Shared>, client: &ClientState, args: &[Bytes]) -> DeferredReply {
         let local = server.pubsub.publish(&args[1], &args[2]) as i64;
-        let up = self.upstream.clone();
+        // A cluster delivers a PUBLISH to every node's subscribers.
+        let up = self.upstream.node(None);
         let resp3 = client.resp3;
         let args = args.to_vec();
         Box::pin(async move {
+            let r = match up {
+                Ok(up) => up.forward(0, &args, resp3).await,
+                Err(e) => Err(e),
+            };
             // Channels have no database.
-            match up.forward(0, &args, resp3).await {
+            match r {
                 Ok(redis::Value::Int(n)) => {
                     let mut r = Reply::new(resp3);
                     r.int(local + n);
@@ -542,11 +614,27 @@ impl TieredRouter {
         })
     }
 
-    fn watch(&self, client: &ClientState, args: &[Bytes]) -> Option<DeferredReply> {
+    fn watch(
+        &self,
+        client: &ClientState,
+        cmd: &'static Command,
+        args: &[Bytes],
+    ) -> Option<DeferredReply> {
         if client.multi.is_some() {
             return None; // "WATCH inside MULTI is not allowed", locally
         }
-        let up = self.upstream.clone();
+        // In front of a cluster, a client's WATCHes and its transaction
+        // run on one primary: keys of another slot's node are CROSSSLOT.
+        let up = match self.upstream.dest(cmd, args) {
+            Ok(Dest::Node(n)) => n,
+            Ok(_) => return Some(ready(encode_error(CROSSSLOT_ERR))),
+            Err(e) => return Some(ready(encode_error(&e.reply(false)))),
+        };
+        if let Some(w) = self.upstream.watch_node(client.id) {
+            if !Arc::ptr_eq(&w, &up) {
+                return Some(ready(encode_error(CROSSSLOT_ERR)));
+            }
+        }
         let (id, db, resp3, args) = (client.id, client.db, client.resp3, args.to_vec());
         Some(Box::pin(async move {
             match up.watch(id, db, &args, resp3).await {
@@ -568,16 +656,30 @@ impl TieredRouter {
         let touches_data = queue.iter().any(|(c, a)| {
             c.has(flags::WRITE) || !c.key_positions(a).is_empty() || matches!(c.keys, KeySpec::All)
         });
-        if !touches_data && !self.upstream.has_watch(client.id) {
+        let watch_node = self.upstream.watch_node(client.id);
+        if !touches_data && watch_node.is_none() {
             return None; // PING, INFO, ...: nothing of the upstream's
         }
+        let node = self.transaction_node(queue, watch_node);
         let queue = client.multi.take().unwrap_or_default();
         client.multi_dirty = false;
+        let up = match node {
+            Ok(n) => n,
+            Err(e) => {
+                // Redis Cluster discards the transaction.
+                self.upstream.release(client.id);
+                return Some(ready(encode_error(&e)));
+            }
+        };
         // The transaction starts in the client's database; a SELECT inside
         // moves the rest of it (upstream, where it runs) and the client,
-        // at once (as a cluster follower does).
+        // at once (as a cluster follower does). A cluster has database 0
+        // only (its SELECT n fails inside EXEC and moves nothing).
         let db = client.db;
-        let databases = self.local.server().db.databases();
+        let databases = match self.upstream {
+            Upstream::Cluster(_) => 1,
+            Upstream::Single(_) => self.local.server().db.databases(),
+        };
         let (dropped, at) = transaction_effects(&queue, db, databases);
         // A transaction with effects (a write, or a PUBLISH) whose outcome is
         // unknown must not be answered TRYAGAIN (the outcome rule).
@@ -587,7 +689,6 @@ impl TieredRouter {
         client.db = at;
         client.info.meta.lock().db = at;
         let cmds: Vec<Vec<Bytes>> = queue.into_iter().map(|(_, a)| a).collect();
-        let up = self.upstream.clone();
         let co = self.co.clone();
         let (id, resp3) = (client.id, client.resp3);
         Some(Box::pin(async move {
@@ -615,6 +716,34 @@ impl TieredRouter {
         }))
     }
 
+    /// The node a transaction runs on: the one serving its keys' slot (and
+    /// holding its WATCHes); keys of several slots are CROSSSLOT.
+    fn transaction_node(
+        &self,
+        queue: &[(&'static Command, Vec<Bytes>)],
+        watch_node: Option<Arc<RedisTier>>,
+    ) -> Result<Arc<RedisTier>, String> {
+        if let Upstream::Single(t) = &self.upstream {
+            return Ok(t.clone());
+        }
+        let keys = queue
+            .iter()
+            .flat_map(|(c, a)| c.key_positions(a).into_iter().map(move |i| &a[i][..]));
+        let node = match common_slot(keys) {
+            Err(_) => return Err(CROSSSLOT_ERR.to_string()),
+            Ok(None) => match watch_node.clone() {
+                Some(n) => Ok(n),
+                None => self.upstream.node(None),
+            },
+            Ok(slot) => self.upstream.node(slot),
+        };
+        let node = node.map_err(|e| e.reply(true).into_owned())?;
+        match watch_node {
+            Some(w) if !Arc::ptr_eq(&w, &node) => Err(CROSSSLOT_ERR.to_string()),
+            _ => Ok(node),
+        }
+    }
+
     /// A read that missed locally: fetch the missing keys (one fetch per key
     /// however many requests wait for it), back-fill, run locally.
     fn miss(
@@ -626,6 +755,7 @@ impl TieredRouter {
         missing: SmallVec<[Bytes; 2]>,
     ) -> DeferredReply {
         let up = self.upstream.clone();
+        let dest = self.upstream.dest(cmd, args);
         let co = self.co.clone();
         let server = server.clone();
         let info = client.info.clone();
@@ -633,7 +763,8 @@ impl TieredRouter {
         let args = args.to_vec();
         let hint = type_hint(cmd.group);
         Box::pin(async move {
-            if !up.is_up() {
+            // In front of a cluster, each key's node answers for itself.
+            if matches!(&up, Upstream::Single(t) if !t.is_up()) {
                 return encode_error(&TierError::Unavailable.reply(false));
             }
             let mut filled: SmallVec<[Bytes; 2]> = SmallVec::new();
@@ -673,7 +804,11 @@ impl TieredRouter {
             }
             // Invalidated (or evicted) since the fetch, or not cacheable:
             // the upstream answers.
-            match up.forward(db, &args, resp3).await {
+            let dest = match dest {
+                Ok(d) => d,
+                Err(e) => return encode_error(&e.reply(false)),
+            };
+            match up.send(dest, db, &args, resp3).await {
                 Ok(v) => encode(&v, resp3, null_is_array(&args)),
                 Err(e) => encode_error(&e.reply(false)),
             }
@@ -681,12 +816,17 @@ impl TieredRouter {
     }
 }
 
+/// A reply known now.
+fn ready(reply: Bytes) -> DeferredReply {
+    Box::pin(async move { reply })
+}
+
 /// Joins or starts the fetch of `key`. The fetch itself runs as its own task,
 /// so it completes (and wakes every waiter) even if the request that
 /// started it goes away.
 async fn fetch_key(
     co: Arc<Coherence>,
-    up: Arc<RedisTier>,
+    up: Upstream,
     db: usize,
     key: Bytes,
     hint: Option<ValueType>,
@@ -697,7 +837,7 @@ async fn fetch_key(
         let flight = flight.clone();
         let co = co.clone();
         tokio::spawn(async move {
-            let r = Tier::fetch(&*up, db, key.clone(), hint).await;
+            let r = up.fetch(db, key.clone(), hint).await;
             co.complete(db, &key, &flight, r);
         });
     }
@@ -720,10 +860,11 @@ impl TieredRouter {
         let (db, resp3) = (client.db, client.resp3);
         let args = args.to_vec();
         Box::pin(async move {
-            if !up.is_up() {
-                return encode_error(&TierError::Unavailable.reply(true));
-            }
-            match pass.decide(&up, &args).await {
+            let any = match up.node(None) {
+                Ok(n) if n.is_up() => n,
+                _ => return encode_error(&TierError::Unavailable.reply(true)),
+            };
+            match pass.decide(&any, &args).await {
                 Decision::Unknown => {
                     let mut r = Reply::new(resp3);
                     r.error(&unknown_command_error(&args));
@@ -731,7 +872,16 @@ impl TieredRouter {
                     r.buf.freeze()
                 }
                 Decision::Pass(entry) => {
-                    match passthrough::forward(&up, &co, &entry, db, &args, resp3).await {
+                    let keys = entry.key_positions(&args);
+                    let node = match common_slot(keys.iter().map(|&i| &args[i][..])) {
+                        Ok(slot) => up.node(slot),
+                        Err(_) => return encode_error(CROSSSLOT_ERR),
+                    };
+                    let node = match node {
+                        Ok(n) => n,
+                        Err(e) => return encode_error(&e.reply(entry.write)),
+                    };
+                    match passthrough::forward(&node, &co, &entry, db, &args, resp3).await {
                         Ok(v) => encode(&v, resp3, null_is_array(&args)),
                         Err(e) => encode_error(&e.reply(entry.write)),
                     }
@@ -769,7 +919,7 @@ impl Router for TieredRouter {
             match cmd.name {
                 "publish" => return Some(self.publish(server, client, args)),
                 "exec" => return self.exec(client),
-                "watch" => return self.watch(client, args),
+                "watch" => return self.watch(client, cmd, args),
                 // The dedicated connection closes: Redis forgets its WATCHes.
                 "unwatch" | "discard" | "reset" => {
                     self.upstream.release(client.id);
@@ -785,7 +935,7 @@ impl Router for TieredRouter {
             return Some(if blocks(cmd, args) {
                 self.write(client, cmd, args)
             } else {
-                self.forward_read(client, args)
+                self.forward_read(client, cmd, args)
             });
         }
         if cmd.has(flags::WRITE) {
@@ -796,7 +946,7 @@ impl Router for TieredRouter {
         }
         let whole_read = cmd.has(flags::READONLY) && matches!(cmd.keys, KeySpec::All);
         if whole_read || upstream_read(cmd, args, top) {
-            return Some(self.forward_read(client, args));
+            return Some(self.forward_read(client, cmd, args));
         }
         None
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod redis_cluster;
 pub mod sentinel;
 pub mod upstream;
 
@@ -355,3 +356,81 @@ pub const WRONGTYPE: &str =
     "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
 pub const SYNTAX: &str = "-ERR syntax error\r\n";
 pub const NOT_INT: &str = "-ERR value is not an integer or out of range\r\n";
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made
+/// with openssl in a fresh directory: (dir, ca, server cert, server key,
+/// client cert, client key).
+pub fn make_certificates() -> (std::path::PathBuf, [String; 5]) {
+    let dir =
+        std::env::temp_dir().join(format!("jcache-tls-{}-{}", std::process::id(), free_port()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=jcache test CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    for (name, cn) in [("server", "127.0.0.1"), ("client", "jcache")] {
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+            &p(&format!("{name}.key")),
+            "-out",
+            &p(&format!("{name}.csr")),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p(&format!("{name}.csr")),
+            "-CA",
+            &p("ca.crt"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("san.ext"),
+            "-out",
+            &p(&format!("{name}.crt")),
+        ]);
+    }
+    let files = [
+        "ca.crt",
+        "server.crt",
+        "server.key",
+        "client.crt",
+        "client.key",
+    ]
+    .map(p);
+    (dir, files)
+}
