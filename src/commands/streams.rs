@@ -14,7 +14,7 @@ use super::flags::*;
 use super::util::{is, owned, parse_i64, WRONGTYPE};
 use super::BlockRequest;
 use super::{Command, Ctx, KeySpec, KEY1, KEY2};
-use crate::engine::stream::{Group, TrimBy, ENTRIES_READ_UNKNOWN};
+use crate::engine::stream::{Entry, Group, TrimBy, ENTRIES_READ_UNKNOWN};
 use crate::engine::{Keys, Mutation, Stream, StreamId, StreamOp, Value};
 use crate::protocol::Reply;
 
@@ -227,11 +227,18 @@ fn peek_stream<'a>(ks: &'a mut Keys<'_>, key: &[u8]) -> Result<Option<&'a Stream
     }
 }
 
+/// An ID as `ms-seq`, formatted on the stack (no allocation per entry).
 fn reply_id(out: &mut Reply, id: StreamId) {
-    out.bulk(id.text().as_bytes());
+    let mut text = [0u8; 41];
+    let (mut ms, mut seq) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let (ms, seq) = (ms.format(id.ms).as_bytes(), seq.format(id.seq).as_bytes());
+    text[..ms.len()].copy_from_slice(ms);
+    text[ms.len()] = b'-';
+    text[ms.len() + 1..ms.len() + 1 + seq.len()].copy_from_slice(seq);
+    out.bulk(&text[..ms.len() + 1 + seq.len()]);
 }
 
-fn reply_entry(out: &mut Reply, id: StreamId, fields: &[Box<[u8]>]) {
+fn reply_entry(out: &mut Reply, id: StreamId, fields: Entry<'_>) {
     out.array(2);
     reply_id(out, id);
     out.array(fields.len());
