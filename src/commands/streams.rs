@@ -7,6 +7,7 @@
 //! through [`BlockRequest`] like the blocking pops.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -197,12 +198,11 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn config_i64(&self, name: &str, default: i64) -> i64 {
+    fn node_max_entries(&self) -> i64 {
         self.server
             .config
-            .get(name)
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(default)
+            .stream_node_max_entries
+            .load(Ordering::Relaxed)
     }
 }
 
@@ -357,7 +357,7 @@ fn parse_add_trim(ctx: &mut Ctx<'_, '_>, args: &[Bytes], xadd: bool) -> Option<A
             a.limit = l as u64;
         }
         None if a.approx => {
-            let mut l = 100i64.saturating_mul(ctx.config_i64("stream-node-max-entries", 100));
+            let mut l = 100i64.saturating_mul(ctx.node_max_entries());
             if l <= 0 {
                 l = 10000;
             }
@@ -419,8 +419,13 @@ fn xadd(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             "ERR The ID specified in XADD is equal or smaller than the target stream top item",
         );
     };
-    let node_max_entries = ctx.config_i64("stream-node-max-entries", 100).max(0) as u64;
-    let node_max_bytes = ctx.config_i64("stream-node-max-bytes", 4096).max(0) as u64;
+    let node_max_entries = ctx.node_max_entries().max(0) as u64;
+    let node_max_bytes = ctx
+        .server
+        .config
+        .stream_node_max_bytes
+        .load(Ordering::Relaxed)
+        .max(0) as u64;
     apply_op(
         ctx.ks,
         key,
