@@ -8,7 +8,9 @@
 #    and each server's CPU time (user + system) per request in µs.
 # 2. Memory: FLUSHALL, then loads BENCH_KEYS keys (16-byte key, 64-byte value)
 #    into each server via `redis-cli --pipe` and prints VmRSS (from
-#    /proc/PID/status) and INFO memory used_memory of both, and the ratios.
+#    /proc/PID/status) and INFO memory used_memory of both, and the ratios;
+#    then the same for one stream of BENCH_STREAM_ENTRIES entries
+#    (`XADD s * f v`).
 #
 # Usage: scripts/bench.sh
 #
@@ -24,8 +26,11 @@
 #                     as `redis-server --port P --bind 127.0.0.1 --save ""
 #                     --appendonly no`.
 #   REDIS_ARGS        extra arguments for redis-server (word-split).
-#   BENCH_TESTS       redis-benchmark tests (default set,get,incr,lpush,lpop,hset,zadd,evalsha;
-#                     evalsha: EVALSHA of a rate limiter script, INCR + EXPIRE on the first hit)
+#   BENCH_TESTS       redis-benchmark tests (default
+#                     set,get,incr,lpush,lpop,hset,zadd,evalsha,xadd,xrange;
+#                     evalsha: EVALSHA of a rate limiter script, INCR + EXPIRE on the first hit;
+#                     xadd: `XADD s * f v`; xrange: `XRANGE s - + COUNT 10`, on a
+#                     stream filled first to 10000 entries if it has fewer)
 #   BENCH_N           requests per benchmark (default 200000)
 #   BENCH_CLIENTS     connections (default 50)
 #   BENCH_PIPELINES   pipeline depths (default "1 16")
@@ -34,6 +39,8 @@
 #                     rounds jcache first)
 #   BENCH_TIMEOUT     seconds allowed per redis-benchmark run (default 180)
 #   BENCH_KEYS        keys for the memory test (default 1000000; 0 skips it)
+#   BENCH_STREAM_ENTRIES  entries for the stream memory test (default 1000000;
+#                     0 skips it)
 #   BENCH_PIN=1       pin both servers to CPU 0 and redis-benchmark/redis-cli
 #                     to the other CPUs with taskset (less noise, but a
 #                     multi-threaded jcache then gets one core, like redis)
@@ -52,13 +59,14 @@ JCACHE_BIN=${JCACHE_BIN:-$DEFAULT_JCACHE}
 JCACHE_ARGS=${JCACHE_ARGS:-}
 REDIS_BIN=${REDIS_BIN:-$(command -v redis-server || echo /usr/bin/redis-server)}
 REDIS_ARGS=${REDIS_ARGS:-}
-TESTS=${BENCH_TESTS:-set,get,incr,lpush,lpop,hset,zadd,evalsha}
+TESTS=${BENCH_TESTS:-set,get,incr,lpush,lpop,hset,zadd,evalsha,xadd,xrange}
 N=${BENCH_N:-200000}
 CLIENTS=${BENCH_CLIENTS:-50}
 PIPELINES=${BENCH_PIPELINES:-1 16}
 BTIMEOUT=${BENCH_TIMEOUT:-180}
 ROUNDS=${BENCH_ROUNDS:-3}
 KEYS=${BENCH_KEYS:-1000000}
+STREAM_ENTRIES=${BENCH_STREAM_ENTRIES:-1000000}
 RESULTS_DIR=${BENCH_RESULTS_DIR:-$REPO_ROOT/target/bench}
 PIN=${BENCH_PIN:-0}
 
@@ -185,6 +193,16 @@ RATE_LIMIT='local c = redis.call("INCR", KEYS[1]) if c == 1 then redis.call("EXP
 # CPU time (user + system) a process used so far, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
+# fill_stream NAME N: at least N entries in stream `s` (XADD s * f v).
+fill_stream() {
+    local name=$1 n=$2 len out
+    len=$(cli "$name" XLEN s | tr -d '\r')
+    [ "${len:-0}" -ge "$n" ] && return 0
+    out=$(awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "*5\r\n$4\r\nXADD\r\n$1\r\ns\r\n$1\r\n*\r\n$1\r\nf\r\n$1\r\nv\r\n" }' \
+        | timeout 120 redis-cli -h 127.0.0.1 -p "${PORT[$name]}" --pipe 2>&1) \
+        || die "filling stream s on $name failed: $out"
+}
+
 # One run: prints "ops/s cpu-µs-per-request" of the server.
 bench() {
     local name=$1 test=$2 pipe=$3 out rps sha c0 c1
@@ -193,6 +211,11 @@ bench() {
         sha=$(cli "$name" SCRIPT LOAD "$RATE_LIMIT" | tr -d '\r')
         [ ${#sha} = 40 ] || die "SCRIPT LOAD on $name answered '$sha'"
         what=(-r 100000 EVALSHA "$sha" 1 "rl:__rand_int__" 60)
+    elif [ "$test" = xadd ]; then
+        what=(XADD s '*' f v)
+    elif [ "$test" = xrange ]; then
+        fill_stream "$name" 10000
+        what=(XRANGE s - + COUNT 10)
     fi
     c0=$(cpu_ticks "${PID[$name]}")
     out=$(timeout "$BTIMEOUT" "${PIN_CLIENT[@]}" redis-benchmark -h 127.0.0.1 -p "${PORT[$name]}" \
@@ -247,11 +270,13 @@ printf '%s\n' "${ROWS[@]}"
 awk -F, 'NR > 1 { n++; s += log($5) } END { if (n) printf "geometric mean ratio jcache/redis: %.2f\n", exp(s / n) }' "$CSV"
 
 # ---------------------------------------------------------------- memory
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+used_memory() {
+    cli "$1" INFO memory 2>/dev/null | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }' || true
+}
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 if [ "$KEYS" -gt 0 ]; then
-    rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-    used_memory() {
-        cli "$1" INFO memory 2>/dev/null | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }' || true
-    }
     # RESP for KEYS x SET key:%012d (16 bytes) <64-byte value>
     gen_load() {
         awk -v n="$KEYS" 'BEGIN {
@@ -281,8 +306,6 @@ if [ "$KEYS" -gt 0 ]; then
         UM[$name]=$(used_memory "$name")
         log "$name: loaded in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')s, DBSIZE $dbsize"
     done
-    mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
     {
         echo
         echo "Memory after loading $KEYS keys (16-byte key, 64-byte value)"
@@ -296,6 +319,37 @@ if [ "$KEYS" -gt 0 ]; then
             "$(awk -v d=$((RSS1[redis] - RSS0[redis])) -v n="$KEYS" 'BEGIN { printf "%.0f", d * 1024 / n }')" \
             "$(awk -v d=$((RSS1[jcache] - RSS0[jcache])) -v n="$KEYS" 'BEGIN { printf "%.0f", d * 1024 / n }')"
     } | tee "$RESULTS_DIR/memory.txt"
+fi
+
+# One stream of STREAM_ENTRIES entries (XADD s * f v), loaded the same way.
+if [ "$STREAM_ENTRIES" -gt 0 ]; then
+    declare -A SRSS0=() SRSS1=() SUM=()
+    for name in redis jcache; do
+        cli "$name" FLUSHALL > /dev/null || die "FLUSHALL on $name failed"
+        sleep "${BENCH_SETTLE:-5}"
+        SRSS0[$name]=$(rss_kb "${PID[$name]}")
+        log "$name: loading a stream of $STREAM_ENTRIES entries"
+        out=$(awk -v n="$STREAM_ENTRIES" 'BEGIN { for (i = 0; i < n; i++) printf "*5\r\n$4\r\nXADD\r\n$1\r\ns\r\n$1\r\n*\r\n$1\r\nf\r\n$1\r\nv\r\n" }' \
+            | timeout 600 "${PIN_CLIENT[@]}" redis-cli -h 127.0.0.1 -p "${PORT[$name]}" --pipe 2>&1) \
+            || die "redis-cli --pipe into $name failed: $out"
+        grep -q 'errors: 0,' <<< "$out" || die "stream load into $name reported errors: $out"
+        alive "$name"
+        xlen=$(cli "$name" XLEN s | tr -d '\r')
+        [ "$xlen" = "$STREAM_ENTRIES" ] || log "WARNING: $name XLEN is $xlen, expected $STREAM_ENTRIES"
+        sleep "${BENCH_SETTLE:-5}"
+        SRSS1[$name]=$(rss_kb "${PID[$name]}")
+        SUM[$name]=$(used_memory "$name")
+    done
+    {
+        echo
+        echo "Memory after loading one stream of $STREAM_ENTRIES entries (XADD s * f v)"
+        printf '%-26s %14s %14s %8s\n' "" redis jcache ratio
+        printf '%-26s %14s %14s %8s\n' "RSS before load (MiB)" "$(mb "${SRSS0[redis]}")" "$(mb "${SRSS0[jcache]}")" "$(ratio "${SRSS0[jcache]}" "${SRSS0[redis]}")"
+        printf '%-26s %14s %14s %8s\n' "RSS after load (MiB)" "$(mb "${SRSS1[redis]}")" "$(mb "${SRSS1[jcache]}")" "$(ratio "${SRSS1[jcache]}" "${SRSS1[redis]}")"
+        printf '%-26s %14s %14s %8s\n' "RSS delta (MiB)" "$(mb $((SRSS1[redis] - SRSS0[redis])))" "$(mb $((SRSS1[jcache] - SRSS0[jcache])))" \
+            "$(ratio $((SRSS1[jcache] - SRSS0[jcache])) $((SRSS1[redis] - SRSS0[redis])))"
+        printf '%-26s %14s %14s %8s\n' "INFO used_memory (bytes)" "${SUM[redis]:-n/a}" "${SUM[jcache]:-n/a}" "$(ratio "${SUM[jcache]:-}" "${SUM[redis]:-}")"
+    } | tee -a "$RESULTS_DIR/memory.txt"
 fi
 
 echo

@@ -2,6 +2,7 @@
 //! against jcache and a real redis-server side by side (replies must be
 //! equal), blocking reads (FIFO, a client that timed out is never served,
 //! non-blocking inside MULTI), DUMP/RESTORE of streams in both directions,
+//! a long stream's nodes and memory against Redis's,
 //! and rq's worker pipeline (`XADD ... MAXLEN ~ 10 *` inside MULTI/EXEC).
 
 mod common;
@@ -150,6 +151,70 @@ fn approximate_trimming_removes_whole_nodes_as_redis_does() {
             "XRANGE s - + COUNT 2",
             "XINFO STREAM s",
         ],
+    );
+}
+
+/// An integer field of XINFO STREAM.
+fn stream_info(c: &mut Connection, key: &str, field: &str) -> i64 {
+    let v: Value = q(c, &["XINFO", "STREAM", key]);
+    let Value::Array(items) = v else {
+        panic!("{v:?}")
+    };
+    let at = items
+        .iter()
+        .position(|x| *x == Value::BulkString(field.as_bytes().to_vec()))
+        .unwrap_or_else(|| panic!("no {field} in {items:?}"));
+    match &items[at + 1] {
+        Value::Int(n) => *n,
+        other => panic!("{field}: {other:?}"),
+    }
+}
+
+/// A long stream is packed into the nodes Redis would hold, costs at most
+/// twice Redis's MEMORY USAGE, and reads, deletes and trims in place as
+/// Redis does.
+#[test]
+fn a_long_stream_is_packed_into_redis_nodes_within_twice_its_memory() {
+    let s = Server::start(&[]);
+    let up = Upstream::start();
+    let (mut j, mut r) = (s.client(), up.client());
+    for c in [&mut j, &mut r] {
+        let mut p = redis::pipe();
+        for i in 1..=20_000 {
+            p.cmd("XADD")
+                .arg("s")
+                .arg(format!("{i}-0"))
+                .arg("f")
+                .arg("v");
+            p.ignore();
+        }
+        let _: () = p.query(c).unwrap();
+    }
+    let nodes = stream_info(&mut j, "s", "radix-tree-keys");
+    assert_eq!(nodes, stream_info(&mut r, "s", "radix-tree-keys"));
+    assert!(nodes >= 200, "{nodes} nodes for 20000 entries");
+    let mj: i64 = q(&mut j, &["MEMORY", "USAGE", "s", "SAMPLES", "0"]);
+    let mr: i64 = q(&mut r, &["MEMORY", "USAGE", "s", "SAMPLES", "0"]);
+    assert!(mj <= 2 * mr, "jcache {mj} bytes, redis {mr}");
+    same_replies(
+        &mut j,
+        &mut r,
+        &[
+            "XDEL s 5-0 20000-0 150-0 150-0 99999-0",
+            "XRANGE s 1-0 8-0",
+            "XREVRANGE s + - COUNT 3",
+            "XREVRANGE s 152-0 148-0",
+            "XRANGE s 9990-5 10003-0",
+            "XLEN s",
+            "XTRIM s MINID 101-0",
+            "XRANGE s - + COUNT 3",
+            "XTRIM s MAXLEN ~ 15000",
+            "XLEN s",
+        ],
+    );
+    assert_eq!(
+        stream_info(&mut j, "s", "radix-tree-keys"),
+        stream_info(&mut r, "s", "radix-tree-keys")
     );
 }
 

@@ -32,7 +32,7 @@ pub fn value_to_pb(s: &Stream) -> pb::StreamValue {
             .range(StreamId::MIN, StreamId::MAX, false)
             .map(|(id, f)| pb::StreamEntry {
                 id: id_pb(id),
-                fields: f.iter().map(|x| c(x)).collect(),
+                fields: f.iter().map(c).collect(),
             })
             .collect(),
         nodes: s

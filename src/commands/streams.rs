@@ -7,6 +7,7 @@
 //! through [`BlockRequest`] like the blocking pops.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -14,7 +15,7 @@ use super::flags::*;
 use super::util::{is, owned, parse_i64, WRONGTYPE};
 use super::BlockRequest;
 use super::{Command, Ctx, KeySpec, KEY1, KEY2};
-use crate::engine::stream::{Group, TrimBy, ENTRIES_READ_UNKNOWN};
+use crate::engine::stream::{Entry, Group, TrimBy, ENTRIES_READ_UNKNOWN};
 use crate::engine::{Keys, Mutation, Stream, StreamId, StreamOp, Value};
 use crate::protocol::Reply;
 
@@ -197,12 +198,11 @@ impl Ctx<'_, '_> {
         }
     }
 
-    fn config_i64(&self, name: &str, default: i64) -> i64 {
+    fn node_max_entries(&self) -> i64 {
         self.server
             .config
-            .get(name)
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(default)
+            .stream_node_max_entries
+            .load(Ordering::Relaxed)
     }
 }
 
@@ -227,11 +227,18 @@ fn peek_stream<'a>(ks: &'a mut Keys<'_>, key: &[u8]) -> Result<Option<&'a Stream
     }
 }
 
+/// An ID as `ms-seq`, formatted on the stack (no allocation per entry).
 fn reply_id(out: &mut Reply, id: StreamId) {
-    out.bulk(id.text().as_bytes());
+    let mut text = [0u8; 41];
+    let (mut ms, mut seq) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let (ms, seq) = (ms.format(id.ms).as_bytes(), seq.format(id.seq).as_bytes());
+    text[..ms.len()].copy_from_slice(ms);
+    text[ms.len()] = b'-';
+    text[ms.len() + 1..ms.len() + 1 + seq.len()].copy_from_slice(seq);
+    out.bulk(&text[..ms.len() + 1 + seq.len()]);
 }
 
-fn reply_entry(out: &mut Reply, id: StreamId, fields: &[Box<[u8]>]) {
+fn reply_entry(out: &mut Reply, id: StreamId, fields: Entry<'_>) {
     out.array(2);
     reply_id(out, id);
     out.array(fields.len());
@@ -350,7 +357,7 @@ fn parse_add_trim(ctx: &mut Ctx<'_, '_>, args: &[Bytes], xadd: bool) -> Option<A
             a.limit = l as u64;
         }
         None if a.approx => {
-            let mut l = 100i64.saturating_mul(ctx.config_i64("stream-node-max-entries", 100));
+            let mut l = 100i64.saturating_mul(ctx.node_max_entries());
             if l <= 0 {
                 l = 10000;
             }
@@ -412,8 +419,13 @@ fn xadd(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
             "ERR The ID specified in XADD is equal or smaller than the target stream top item",
         );
     };
-    let node_max_entries = ctx.config_i64("stream-node-max-entries", 100).max(0) as u64;
-    let node_max_bytes = ctx.config_i64("stream-node-max-bytes", 4096).max(0) as u64;
+    let node_max_entries = ctx.node_max_entries().max(0) as u64;
+    let node_max_bytes = ctx
+        .server
+        .config
+        .stream_node_max_bytes
+        .load(Ordering::Relaxed)
+        .max(0) as u64;
     apply_op(
         ctx.ks,
         key,

@@ -18,6 +18,7 @@ pub mod evict;
 pub mod key;
 pub mod mutation;
 pub mod stream;
+mod stream_chunk;
 pub mod value;
 pub mod zset;
 

@@ -2,19 +2,24 @@
 //! their pending entries lists (PEL) and consumers, and [`StreamOp`], the
 //! deterministic changes stream commands apply.
 //!
-//! Entries live in a `BTreeMap` keyed by ID: appends (always at the end),
-//! range reads and deletes are O(log n), and iteration in either direction
-//! is in ID order, which is all streams need. Redis keeps a radix tree of
-//! listpacks (delta-encoded nodes of up to `stream-node-max-entries`); that
-//! layout is visible through `MAXLEN ~`/`MINID ~` (only whole nodes are
-//! trimmed) and `LIMIT`, so the nodes are emulated here as bookkeeping (a
-//! node's first ID, its counts of live and deleted entries, its listpack
-//! size), which makes approximate trimming trim exactly what Redis trims.
+//! Entries are packed as Redis packs them: into nodes of up to
+//! `stream-node-max-entries` entries / `stream-node-max-bytes` bytes, each
+//! one contiguous buffer ([`Chunk`], see `stream_chunk.rs`) with IDs
+//! delta-encoded against the node's first (master) ID and the master's
+//! field names shared, in a `BTreeMap` keyed by the master ID. Appends go to
+//! the last chunk (amortized O(1) plus the map's O(log n) for a new node),
+//! a read seeks one chunk in O(log n) and then reads in place, XDEL sets a
+//! tombstone flag and a chunk goes with its last live entry. A chunk splits
+//! exactly where Redis's listpack would (its listpack size is kept as
+//! bookkeeping), so `MAXLEN ~`/`MINID ~` (only whole nodes are trimmed),
+//! `LIMIT` and XINFO's node counts are Redis's.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
+use super::stream_chunk::{lp_int_size, lp_str_size, FLAG_DELETED, FLAG_SAME};
+pub use super::stream_chunk::{Chunk, Entry, Range, RawEntry};
 use super::value::{Elem, ALLOC_OVERHEAD};
 
 /// A stream entry ID.
@@ -94,7 +99,7 @@ impl Group {
     }
 }
 
-/// One emulated listpack node (see the module comment).
+/// A node's bookkeeping as a full sync carries it (without its entries).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     /// The master fields (those of the node's first entry).
@@ -105,17 +110,6 @@ pub struct Node {
     pub deleted: u64,
     /// Bytes of the master fields and of every entry (deleted ones too).
     pub body: usize,
-}
-
-impl Node {
-    /// The listpack's size (`lpBytes`).
-    pub fn lp_bytes(&self) -> usize {
-        7 + lp_int_size(self.valid as i64)
-            + lp_int_size(self.deleted as i64)
-            + lp_int_size(self.fields.len() as i64)
-            + lp_int_size(0)
-            + self.body
-    }
 }
 
 /// How a trim chooses what goes.
@@ -220,14 +214,17 @@ impl StreamOp {
     }
 }
 
-/// Bytes an entry costs beyond its fields (map slot, boxed slice header).
-const ENTRY_COST: usize = 48;
-/// Bytes a node's bookkeeping costs.
-const NODE_COST: usize = 96;
+/// Bytes a chunk costs beyond its buffer: its map slot (key and `Chunk`)
+/// at the occupancy of an append-only B-tree, and the buffer's allocation.
+const CHUNK_COST: usize = 160 + ALLOC_OVERHEAD;
 /// Bytes a pending entry costs (PEL slot + consumer PEL slot).
 const NACK_COST: usize = 88;
 /// Bytes a group or a consumer costs beyond its name.
 const GROUP_COST: usize = 96;
+
+/// Redis's default node limits, for entries that come without nodes.
+const DEFAULT_NODE_ENTRIES: u64 = 100;
+const DEFAULT_NODE_BYTES: u64 = 4096;
 
 fn str_bytes(len: usize) -> usize {
     if len == 0 {
@@ -237,78 +234,72 @@ fn str_bytes(len: usize) -> usize {
     }
 }
 
-/// `lpEncodeBacklen`'s size for an element of `l` bytes.
-fn lp_backlen(l: usize) -> usize {
-    match l {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2097150 => 3,
-        2097151..=268435454 => 4,
-        _ => 5,
-    }
+/// `lpBytes` of a node with these counters and body.
+fn lp_bytes(c: &Chunk) -> usize {
+    7 + lp_int_size(c.valid as i64)
+        + lp_int_size(c.deleted as i64)
+        + lp_int_size(c.nfields as i64)
+        + lp_int_size(0)
+        + c.body
 }
 
-/// Size of an integer element in a listpack (encoding + backlen).
-fn lp_int_size(v: i64) -> usize {
-    let l = if (0..=127).contains(&v) {
-        1
-    } else if (-4096..=4095).contains(&v) {
-        2
-    } else if (-32768..=32767).contains(&v) {
-        3
-    } else if (-8388608..=8388607).contains(&v) {
-        4
-    } else if (i32::MIN as i64..=i32::MAX as i64).contains(&v) {
-        5
-    } else {
-        9
-    };
-    l + lp_backlen(l)
+/// The emulated listpack bytes an entry adds to its node.
+fn lp_entry_size<T: AsRef<[u8]>>(
+    master: StreamId,
+    id: StreamId,
+    fields: &[T],
+    same: bool,
+) -> usize {
+    let nfields = fields.len() / 2;
+    let mut size = 1 // flags (0..=7)
+        + lp_int_size(id.ms.wrapping_sub(master.ms) as i64)
+        + lp_int_size(id.seq.wrapping_sub(master.seq) as i64);
+    let mut lp_count = nfields as i64 + 3;
+    if !same {
+        size += lp_int_size(nfields as i64);
+        lp_count += nfields as i64 + 1;
+    }
+    for (i, f) in fields.iter().enumerate() {
+        if i % 2 == 1 || !same {
+            size += lp_str_size(f.as_ref());
+        }
+    }
+    size + lp_int_size(lp_count) + 1 // + the flags' backlen
 }
 
-/// `lpStringToInt64`: the string is an integer in canonical form.
-fn lp_string_int(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || digits[0] == b'0' || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let text = std::str::from_utf8(s).ok()?;
-    let v: i64 = text.parse().ok()?;
-    let _ = neg;
-    Some(v)
-}
-
-/// Size of a string element in a listpack (integers are stored as such).
-fn lp_str_size(s: &[u8]) -> usize {
-    if let Some(v) = lp_string_int(s) {
-        return lp_int_size(v);
-    }
-    let l = match s.len() {
-        0..=63 => 1 + s.len(),
-        64..=4095 => 2 + s.len(),
-        n => 5 + n,
-    };
-    l + lp_backlen(l)
-}
-
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Stream {
-    entries: BTreeMap<StreamId, Box<[Elem]>>,
-    nodes: BTreeMap<StreamId, Node>,
+    chunks: BTreeMap<StreamId, Chunk>,
+    /// Live entries.
+    len: u64,
     pub last_id: StreamId,
     pub max_deleted: StreamId,
     pub entries_added: u64,
     groups: BTreeMap<Elem, Group>,
     bytes: usize,
+}
+
+/// What a stream holds as readers see it (live entries, node bookkeeping,
+/// counters, groups): tombstones' bytes and buffer slack are not shown, so
+/// two streams that read alike print alike.
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries: Vec<(StreamId, Vec<String>)> = self
+            .range(StreamId::MIN, StreamId::MAX, false)
+            .map(|(id, e)| {
+                let fields = e.iter().map(|x| String::from_utf8_lossy(x).into_owned());
+                (id, fields.collect())
+            })
+            .collect();
+        f.debug_struct("Stream")
+            .field("entries", &entries)
+            .field("nodes", &self.nodes().collect::<Vec<_>>())
+            .field("last_id", &self.last_id)
+            .field("max_deleted", &self.max_deleted)
+            .field("entries_added", &self.entries_added)
+            .field("groups", &self.groups)
+            .finish()
+    }
 }
 
 impl Stream {
@@ -317,11 +308,11 @@ impl Stream {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     pub fn mem_bytes(&self) -> usize {
@@ -330,45 +321,52 @@ impl Stream {
 
     /// The first live entry's ID (0-0 when empty).
     pub fn first_id(&self) -> StreamId {
-        self.entries.keys().next().copied().unwrap_or_default()
+        self.first().map_or(StreamId::MIN, |(id, _)| id)
     }
 
-    pub fn first(&self) -> Option<(StreamId, &[Elem])> {
-        self.entries.iter().next().map(|(id, f)| (*id, &f[..]))
+    pub fn first(&self) -> Option<(StreamId, Entry<'_>)> {
+        let (m, c) = self.chunks.iter().next()?;
+        let raw = c.raw_entries(*m).find(|r| !r.deleted())?;
+        Some((raw.id, c.entry(&raw)))
     }
 
-    pub fn last(&self) -> Option<(StreamId, &[Elem])> {
-        self.entries.iter().next_back().map(|(id, f)| (*id, &f[..]))
+    pub fn last(&self) -> Option<(StreamId, Entry<'_>)> {
+        let (m, c) = self.chunks.iter().next_back()?;
+        let raw = c.raw_entries(*m).filter(|r| !r.deleted()).last()?;
+        Some((raw.id, c.entry(&raw)))
     }
 
-    pub fn get(&self, id: StreamId) -> Option<&[Elem]> {
-        self.entries.get(&id).map(|f| &f[..])
+    pub fn get(&self, id: StreamId) -> Option<Entry<'_>> {
+        let (m, c) = self.chunks.range(..=id).next_back()?;
+        c.find(*m, id).map(|raw| c.entry(&raw))
     }
 
     /// Entries with `start <= id <= end`, in ID order (reverse if `rev`).
-    pub fn range(
-        &self,
-        start: StreamId,
-        end: StreamId,
-        rev: bool,
-    ) -> Box<dyn Iterator<Item = (StreamId, &[Elem])> + '_> {
-        if start > end {
-            return Box::new(std::iter::empty());
-        }
-        let it = self.entries.range(start..=end).map(|(id, f)| (*id, &f[..]));
-        if rev {
-            Box::new(it.rev())
-        } else {
-            Box::new(it)
-        }
+    pub fn range(&self, start: StreamId, end: StreamId, rev: bool) -> Range<'_> {
+        Range::new(&self.chunks, start, end, rev)
     }
 
-    pub fn nodes(&self) -> impl Iterator<Item = (StreamId, &Node)> + '_ {
-        self.nodes.iter().map(|(id, n)| (*id, n))
+    /// The nodes (chunks) by master ID, in order.
+    pub fn chunks(&self) -> impl DoubleEndedIterator<Item = (StreamId, &Chunk)> + '_ {
+        self.chunks.iter().map(|(id, c)| (*id, c))
+    }
+
+    /// The nodes' bookkeeping (what a full sync sends besides entries).
+    pub fn nodes(&self) -> impl Iterator<Item = (StreamId, Node)> + '_ {
+        self.chunks.iter().map(|(id, c)| {
+            let node = Node {
+                fields: c.master_fields().map(Elem::from).collect(),
+                last: c.last,
+                valid: c.valid,
+                deleted: c.deleted,
+                body: c.body,
+            };
+            (*id, node)
+        })
     }
 
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.chunks.len()
     }
 
     pub fn groups(&self) -> impl Iterator<Item = (&[u8], &Group)> + '_ {
@@ -386,11 +384,11 @@ impl Stream {
     /// Whether a trim with these arguments removes anything (the first
     /// step of [`Stream::trim`], without changing the stream).
     pub fn would_trim(&self, by: TrimBy, approx: bool, limit: u64) -> bool {
-        let Some((_, node)) = self.nodes.iter().next() else {
+        let Some((_, node)) = self.chunks.iter().next() else {
             return false;
         };
         if let TrimBy::MaxLen(max) = by {
-            if self.len() as u64 <= max {
+            if self.len <= max {
                 return false;
             }
         }
@@ -398,7 +396,7 @@ impl Stream {
             return false;
         }
         let remove_node = match by {
-            TrimBy::MaxLen(max) => self.len() as u64 - node.valid >= max,
+            TrimBy::MaxLen(max) => self.len - node.valid >= max,
             TrimBy::MinId(min) => node.last < min,
         };
         if remove_node {
@@ -613,98 +611,105 @@ impl Stream {
         }
     }
 
+    /// Bytes a chunk accounts for.
+    fn chunk_bytes(c: &Chunk) -> usize {
+        CHUNK_COST + c.heap_bytes()
+    }
+
+    /// Starts a node at `master` (its first entry's ID) with these master
+    /// fields. Loading a stream (RESTORE, a full sync) calls it and then
+    /// [`Stream::push_entry`] for each entry of the node, in ID order.
+    pub fn push_node<'f>(&mut self, master: StreamId, fields: impl Iterator<Item = &'f [u8]>) {
+        if let Some(mut last) = self.chunks.last_entry() {
+            // A node is closed once the next one starts: give back its slack.
+            let c = last.get_mut();
+            let before = c.heap_bytes();
+            c.buf.shrink_to_fit();
+            self.bytes -= before - c.heap_bytes();
+        }
+        let mut c = Chunk::new(fields);
+        c.body = c.master_fields().map(lp_str_size).sum();
+        c.last = master;
+        self.bytes += Self::chunk_bytes(&c);
+        self.chunks.insert(master, c);
+    }
+
+    /// Appends an entry to the last node (see [`Stream::push_node`]); a
+    /// deleted one is a tombstone. The ID must be above every ID before it
+    /// and not below the node's master ID (false otherwise, nothing done).
+    pub fn push_entry<T: AsRef<[u8]>>(
+        &mut self,
+        id: StreamId,
+        fields: &[T],
+        deleted: bool,
+    ) -> bool {
+        let Some(mut last) = self.chunks.last_entry() else {
+            return false;
+        };
+        let master = *last.key();
+        let c = last.get_mut();
+        let fresh = c.valid == 0 && c.deleted == 0;
+        if id < master || (!fresh && id <= c.last) || !fields.len().is_multiple_of(2) {
+            return false;
+        }
+        let same = c.same_fields(fields);
+        let flags = if same { FLAG_SAME } else { 0 } | if deleted { FLAG_DELETED } else { 0 };
+        let before = c.heap_bytes();
+        c.encode(master, id, fields, flags);
+        c.body += lp_entry_size(master, id, fields, same);
+        if deleted {
+            c.deleted += 1;
+        } else {
+            c.valid += 1;
+            self.len += 1;
+        }
+        self.bytes = self.bytes + c.heap_bytes() - before;
+        true
+    }
+
     /// `streamAppendItem` once the ID is decided.
     fn append(&mut self, id: StreamId, fields: &[Bytes], max_entries: u64, max_bytes: u64) {
-        let total: usize = fields.iter().map(|f| f.len()).sum();
         let max_bytes = if max_bytes == 0 || max_bytes > 1 << 30 {
             1 << 30
         } else {
             max_bytes as usize
         };
-        let nfields = fields.len() / 2;
-        let mut new_node = true;
-        if let Some((_, node)) = self.nodes.iter().next_back() {
-            new_node = node.lp_bytes() + total >= max_bytes
-                || (max_entries != 0 && node.valid + node.deleted >= max_entries);
-        }
-        if new_node {
-            let master: Box<[Elem]> = fields.iter().step_by(2).map(|f| f[..].into()).collect();
-            let body = master.iter().map(|f| lp_str_size(f)).sum();
-            self.bytes += NODE_COST + master.iter().map(|f| str_bytes(f.len())).sum::<usize>();
-            self.nodes.insert(
-                id,
-                Node {
-                    fields: master,
-                    last: id,
-                    valid: 0,
-                    deleted: 0,
-                    body,
-                },
-            );
-        }
-        let (&master_id, node) = self.nodes.iter_mut().next_back().expect("a node");
-        let same = node.fields.len() == nfields
-            && node
-                .fields
-                .iter()
-                .zip(fields.iter().step_by(2))
-                .all(|(a, b)| a[..] == b[..]);
-        let mut size = 1 // flags (0..=7)
-            + lp_int_size(id.ms.wrapping_sub(master_id.ms) as i64)
-            + lp_int_size(id.seq.wrapping_sub(master_id.seq) as i64);
-        let mut lp_count = nfields as i64 + 3;
-        if !same {
-            size += lp_int_size(nfields as i64);
-            lp_count += nfields as i64 + 1;
-        }
-        for (i, f) in fields.iter().enumerate() {
-            if i % 2 == 1 || !same {
-                size += lp_str_size(f);
+        let new_node = match self.chunks.iter().next_back() {
+            None => true,
+            Some((_, c)) => {
+                let total: usize = fields.iter().map(|f| f.len()).sum();
+                lp_bytes(c) + total >= max_bytes
+                    || (max_entries != 0 && c.valid + c.deleted >= max_entries)
             }
+        };
+        if new_node {
+            self.push_node(id, fields.iter().step_by(2).map(|f| &f[..]));
         }
-        size += lp_int_size(lp_count);
-        node.body += size + 1; // + the flags' backlen
-        node.valid += 1;
-        node.last = id;
-        let entry: Box<[Elem]> = fields.iter().map(|f| f[..].into()).collect();
-        self.bytes += ENTRY_COST + entry.iter().map(|f| str_bytes(f.len())).sum::<usize>();
-        self.entries.insert(id, entry);
+        self.push_entry(id, fields, false);
         self.last_id = id;
         self.entries_added += 1;
     }
 
-    /// The node holding `id` (its master ID).
-    fn node_of(&self, id: StreamId) -> Option<StreamId> {
-        self.nodes.range(..=id).next_back().map(|(m, _)| *m)
-    }
-
-    fn remove_entry(&mut self, id: StreamId) -> bool {
-        let Some(f) = self.entries.remove(&id) else {
-            return false;
-        };
-        self.bytes -= ENTRY_COST + f.iter().map(|x| str_bytes(x.len())).sum::<usize>();
-        true
-    }
-
-    fn drop_node(&mut self, master: StreamId) -> Option<Node> {
-        let n = self.nodes.remove(&master)?;
-        self.bytes -= NODE_COST + n.fields.iter().map(|f| str_bytes(f.len())).sum::<usize>();
-        Some(n)
+    fn drop_chunk(&mut self, master: StreamId) -> Option<Chunk> {
+        let c = self.chunks.remove(&master)?;
+        self.bytes -= Self::chunk_bytes(&c);
+        self.len -= c.valid;
+        Some(c)
     }
 
     /// XDEL of one ID (`streamDeleteItem`): true if it existed.
     pub fn delete(&mut self, id: StreamId) -> bool {
-        if !self.remove_entry(id) {
+        let Some((&master, c)) = self.chunks.range_mut(..=id).next_back() else {
             return false;
-        }
-        if let Some(m) = self.node_of(id) {
-            let n = self.nodes.get_mut(&m).expect("node");
-            if n.valid <= 1 {
-                self.drop_node(m);
-            } else {
-                n.valid -= 1;
-                n.deleted += 1;
-            }
+        };
+        let Some(raw) = c.find(master, id) else {
+            return false;
+        };
+        if c.valid <= 1 {
+            self.drop_chunk(master);
+        } else {
+            c.mark_deleted(&raw);
+            self.len -= 1;
         }
         if id > self.max_deleted {
             self.max_deleted = id;
@@ -717,11 +722,11 @@ impl Stream {
         let mut deleted = 0u64;
         loop {
             if let TrimBy::MaxLen(max) = by {
-                if self.len() as u64 <= max {
+                if self.len <= max {
                     break;
                 }
             }
-            let Some((&master, node)) = self.nodes.iter().next() else {
+            let Some((&master, node)) = self.chunks.iter().next() else {
                 break;
             };
             let entries = node.valid;
@@ -729,65 +734,59 @@ impl Stream {
                 break;
             }
             let remove_node = match by {
-                TrimBy::MaxLen(max) => self.len() as u64 - entries >= max,
+                TrimBy::MaxLen(max) => self.len - entries >= max,
                 TrimBy::MinId(min) => node.last < min,
             };
             if remove_node {
-                self.drop_node(master);
-                let end = self
-                    .nodes
-                    .keys()
-                    .next()
-                    .copied()
-                    .and_then(StreamId::prev)
-                    .unwrap_or(StreamId::MAX);
-                let ids: Vec<StreamId> =
-                    self.entries.range(master..=end).map(|(i, _)| *i).collect();
-                for i in ids {
-                    self.remove_entry(i);
-                }
+                self.drop_chunk(master);
                 deleted += entries;
                 continue;
             }
             if approx {
                 break;
             }
-            // Mark entries of this node deleted until the condition holds.
-            let node_end = self
-                .nodes
-                .keys()
-                .nth(1)
-                .copied()
-                .and_then(StreamId::prev)
-                .unwrap_or(StreamId::MAX);
-            let ids: Vec<StreamId> = self
-                .entries
-                .range(master..=node_end)
-                .map(|(i, _)| *i)
-                .collect();
-            let mut from_node = 0;
-            for i in ids {
-                let stop = match by {
-                    TrimBy::MaxLen(max) => self.len() as u64 <= max,
-                    TrimBy::MinId(min) => i >= min,
-                };
-                if stop {
-                    break;
-                }
-                self.remove_entry(i);
-                from_node += 1;
-            }
-            let n = self.nodes.get_mut(&master).expect("node");
-            n.valid = n.valid.saturating_sub(from_node);
-            n.deleted += from_node;
-            deleted += from_node;
+            deleted += self.trim_inside(master, by);
             break;
         }
         deleted
     }
 
-    /// Rebuilds a stream from its parts (a full sync, RESTORE): entries in
-    /// ID order with the node each starts (None: appended to the last).
+    /// An exact trim's last step: tombstones in the first node, in order,
+    /// until the condition holds.
+    fn trim_inside(&mut self, master: StreamId, by: TrimBy) -> u64 {
+        let c = self.chunks.get_mut(&master).expect("node");
+        let raws: Vec<RawEntry> = c.raw_entries(master).collect();
+        let mut from_node = 0;
+        for raw in raws {
+            let stop = match by {
+                TrimBy::MaxLen(max) => self.len <= max,
+                TrimBy::MinId(min) => raw.id >= min,
+            };
+            if stop {
+                break;
+            }
+            if !raw.deleted() {
+                c.mark_deleted(&raw);
+                self.len -= 1;
+                from_node += 1;
+            }
+        }
+        from_node
+    }
+
+    /// Adds a consumer group as loaded (RESTORE, a full sync).
+    pub fn insert_group(&mut self, name: &[u8], g: Group) {
+        self.bytes += GROUP_COST + str_bytes(name.len()) + group_bytes(&g);
+        if let Some(old) = self.groups.insert(name.into(), g) {
+            self.bytes -= GROUP_COST + str_bytes(name.len()) + group_bytes(&old);
+        }
+    }
+
+    /// Rebuilds a stream from its parts (a full sync): live entries in ID
+    /// order and the nodes they belong to, each with its bookkeeping (an
+    /// entry goes to the last node whose master ID is not above it). With
+    /// no nodes, entries are laid out as XADD with Redis's default node
+    /// limits would have.
     pub fn from_parts(
         entries: Vec<(StreamId, Vec<Bytes>)>,
         nodes: Vec<(StreamId, Node)>,
@@ -797,47 +796,67 @@ impl Stream {
         groups: Vec<(Bytes, Group)>,
     ) -> Stream {
         let mut s = Stream::new();
-        for (id, fields) in entries {
-            let entry: Box<[Elem]> = fields.iter().map(|f| f[..].into()).collect();
-            s.bytes += ENTRY_COST + entry.iter().map(|f| str_bytes(f.len())).sum::<usize>();
-            s.entries.insert(id, entry);
-        }
-        for (id, n) in nodes {
-            s.bytes += NODE_COST + n.fields.iter().map(|f| str_bytes(f.len())).sum::<usize>();
-            s.nodes.insert(id, n);
+        if nodes.is_empty() {
+            for (id, fields) in entries {
+                s.append(id, &fields, DEFAULT_NODE_ENTRIES, DEFAULT_NODE_BYTES);
+            }
+        } else {
+            s.lay_out(entries, nodes);
         }
         s.last_id = last_id;
         s.max_deleted = max_deleted;
         s.entries_added = entries_added;
         for (name, g) in groups {
-            s.bytes += GROUP_COST + str_bytes(name.len()) + group_bytes(&g);
-            s.groups.insert(name[..].into(), g);
+            s.insert_group(&name, g);
         }
         s
     }
 
-    /// Lays out nodes for entries that came without them (as a stream that
-    /// received them by XADD, with Redis's default node limits).
-    pub fn renode(&mut self) {
-        let entries: Vec<(StreamId, Vec<Bytes>)> = self
-            .entries
-            .iter()
-            .map(|(id, f)| (*id, f.iter().map(|x| Bytes::copy_from_slice(x)).collect()))
-            .collect();
-        let (last, maxd, added) = (self.last_id, self.max_deleted, self.entries_added);
-        let groups = std::mem::take(&mut self.groups);
-        let mut s = Stream::new();
-        for (id, f) in entries {
-            s.append(id, &f, 100, 4096);
+    /// [`Stream::from_parts`]'s nodes: a node takes the entries up to the
+    /// next node's master ID, then its bookkeeping is the peer's.
+    fn lay_out(&mut self, entries: Vec<(StreamId, Vec<Bytes>)>, nodes: Vec<(StreamId, Node)>) {
+        let mut nodes = nodes.into_iter().peekable();
+        let mut current: Option<Node> = None;
+        let finish = |s: &mut Stream, node: Option<Node>| {
+            if let (Some(n), Some(mut last)) = (node, s.chunks.last_entry()) {
+                let c = last.get_mut();
+                c.deleted = n.deleted;
+                c.body = n.body;
+                c.last = c.last.max(n.last);
+            }
+        };
+        for (id, fields) in entries {
+            let mut started = false;
+            while let Some((m, _)) = nodes.peek() {
+                if *m > id {
+                    break;
+                }
+                let (m, n) = nodes.next().expect("peeked");
+                if nodes.peek().is_some_and(|(next, _)| *next <= id) {
+                    continue; // a node without entries: nothing to keep
+                }
+                finish(self, current.take());
+                self.push_node(m, n.fields.iter().map(|f| &f[..]));
+                current = Some(n);
+                started = true;
+            }
+            if self.chunks.is_empty() && !started {
+                self.push_node(id, fields.iter().step_by(2).map(|f| &f[..]));
+            }
+            self.push_entry(id, &fields, false);
         }
-        s.last_id = last;
-        s.max_deleted = maxd;
-        s.entries_added = added;
-        for (name, g) in groups {
-            s.bytes += GROUP_COST + str_bytes(name.len()) + group_bytes(&g);
-            s.groups.insert(name, g);
+        finish(self, current);
+        self.shrink_last();
+    }
+
+    /// Gives back the last node's slack (after loading).
+    pub fn shrink_last(&mut self) {
+        if let Some(mut last) = self.chunks.last_entry() {
+            let c = last.get_mut();
+            let before = c.heap_bytes();
+            c.buf.shrink_to_fit();
+            self.bytes -= before - c.heap_bytes();
         }
-        *self = s;
     }
 }
 
@@ -887,22 +906,19 @@ mod tests {
         });
     }
 
+    /// The byte count recomputed from the structure.
     fn recount(s: &Stream) -> usize {
-        let mut c = Stream::from_parts(
-            s.entries
+        s.chunks.values().map(Stream::chunk_bytes).sum::<usize>()
+            + s.groups
                 .iter()
-                .map(|(id, f)| (*id, f.iter().map(|x| Bytes::copy_from_slice(x)).collect()))
-                .collect(),
-            s.nodes.iter().map(|(i, n)| (*i, n.clone())).collect(),
-            s.last_id,
-            s.max_deleted,
-            s.entries_added,
-            s.groups
-                .iter()
-                .map(|(n, g)| (Bytes::copy_from_slice(n), g.clone()))
-                .collect(),
-        );
-        std::mem::take(&mut c.bytes)
+                .map(|(n, g)| GROUP_COST + str_bytes(n.len()) + group_bytes(g))
+                .sum::<usize>()
+    }
+
+    fn ids(s: &Stream, rev: bool) -> Vec<u64> {
+        s.range(StreamId::MIN, StreamId::MAX, rev)
+            .map(|(id, _)| id.ms)
+            .collect()
     }
 
     #[test]
@@ -926,6 +942,46 @@ mod tests {
         assert_eq!(s.len(), 555);
         assert_eq!(s.first_id(), StreamId::new(446, 0));
         assert_eq!(s.bytes, recount(&s));
+        assert_eq!(ids(&s, false), (446..=1000).collect::<Vec<_>>());
+        assert_eq!(ids(&s, true), (446..=1000).rev().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn reads_skip_tombstones_in_both_directions() {
+        let mut s = Stream::new();
+        for i in 1..=50 {
+            add(&mut s, i, 10);
+        }
+        for i in [3, 10, 11, 25, 50] {
+            assert!(s.delete(StreamId::new(i, 0)));
+            assert!(!s.delete(StreamId::new(i, 0)));
+        }
+        let want: Vec<u64> = (1..=49).filter(|i| ![3, 10, 11, 25].contains(i)).collect();
+        assert_eq!(ids(&s, false), want);
+        let mut back = want.clone();
+        back.reverse();
+        assert_eq!(ids(&s, true), back);
+        let part: Vec<u64> = s
+            .range(StreamId::new(9, 5), StreamId::new(26, 0), true)
+            .map(|(id, _)| id.ms)
+            .collect();
+        assert_eq!(
+            part,
+            vec![26, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12]
+        );
+        assert_eq!(
+            s.get(StreamId::new(12, 0)).unwrap().to_vec()[1],
+            b"12".to_vec()
+        );
+        assert!(s.get(StreamId::new(11, 0)).is_none());
+        assert_eq!(s.last().unwrap().0, StreamId::new(49, 0));
+        assert_eq!(s.len(), 45);
+        assert_eq!(s.bytes, recount(&s));
+        assert_eq!(
+            s.range(StreamId::new(5, 0), StreamId::new(4, 0), false)
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -965,6 +1021,7 @@ mod tests {
         }
         assert_eq!(s.max_deleted, StreamId::new(15, 0));
         assert_eq!(s.node_count(), 4);
+        assert_eq!(s.bytes, recount(&s));
         s.apply(&StreamOp::ConsumerDelete {
             group: g.clone(),
             consumer: Bytes::from_static(b"alice"),
@@ -976,13 +1033,35 @@ mod tests {
     }
 
     #[test]
-    fn listpack_sizes_follow_redis_encodings() {
-        assert_eq!(lp_int_size(0), 2);
-        assert_eq!(lp_int_size(127), 2);
-        assert_eq!(lp_int_size(128), 3);
-        assert_eq!(lp_str_size(b"12"), 2);
-        assert_eq!(lp_str_size(b"012"), 5);
-        assert_eq!(lp_str_size(b"abc"), 5);
+    fn parts_rebuild_the_same_nodes() {
+        let mut s = Stream::new();
+        for i in 1..=35 {
+            add(&mut s, i, 10);
+        }
+        s.apply(&StreamOp::Add {
+            id: StreamId::new(40, 3),
+            fields: vec![Bytes::from_static(b"other"), Bytes::from_static(b"x")],
+            node_max_entries: 10,
+            node_max_bytes: 4096,
+        });
+        s.delete(StreamId::new(12, 0));
+        let entries = s
+            .range(StreamId::MIN, StreamId::MAX, false)
+            .map(|(id, e)| (id, e.iter().map(Bytes::copy_from_slice).collect()))
+            .collect();
+        let nodes: Vec<(StreamId, Node)> = s.nodes().collect();
+        let t = Stream::from_parts(entries, nodes.clone(), s.last_id, s.max_deleted, 36, vec![]);
+        assert_eq!(t.nodes().collect::<Vec<_>>(), nodes);
+        assert_eq!(ids(&t, false), ids(&s, false));
+        assert_eq!(t.bytes, recount(&t));
+        assert_eq!(
+            t.get(StreamId::new(40, 3)).unwrap().to_vec()[0],
+            b"other".to_vec()
+        );
+    }
+
+    #[test]
+    fn ids_step() {
         assert_eq!(StreamId::new(1, 0).prev(), Some(StreamId::new(0, u64::MAX)));
         assert_eq!(StreamId::MAX.next(), None);
     }

@@ -128,7 +128,7 @@ mod tests {
                     crate::engine::StreamId::MAX,
                     false,
                 )
-                .map(|(id, f)| [id.text().as_bytes(), b"=", &f.concat()].concat())
+                .map(|(id, f)| [id.text().as_bytes(), b"=", &f.to_vec().concat()].concat())
                 .collect(),
         };
         let t = match v {

@@ -9,12 +9,13 @@ use bytes::Bytes;
 
 use super::listpack;
 use super::primitive::{write_len, write_str, Reader};
-use crate::engine::stream::{Consumer, Group, Nack, Node, ENTRIES_READ_UNKNOWN};
+use crate::engine::stream::{Chunk, Consumer, Group, Nack, RawEntry, ENTRIES_READ_UNKNOWN};
 use crate::engine::{Stream, StreamId, Value};
 
 pub const TYPE_STREAM_LISTPACKS: u8 = 15;
 pub const TYPE_STREAM_LISTPACKS_2: u8 = 19;
 
+const FLAG_DELETED: i64 = 1;
 const FLAG_SAMEFIELDS: i64 = 2;
 
 fn id_key(id: StreamId) -> [u8; 16] {
@@ -28,57 +29,51 @@ fn int(v: i64) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
+/// One node as Redis's listpack: the header (live and deleted counts, the
+/// master fields), then every entry, tombstones included, delta-encoded
+/// against the master ID, as `streamAppendItem` lays it out.
+fn node_listpack(master: StreamId, c: &Chunk) -> Vec<u8> {
+    let raws: Vec<RawEntry> = c.raw_entries(master).collect();
+    let deleted = raws.iter().filter(|r| r.deleted()).count();
+    let mut elems: Vec<Vec<u8>> = vec![
+        int(c.valid() as i64),
+        int(deleted as i64),
+        int(c.master_field_count() as i64),
+    ];
+    elems.extend(c.master_fields().map(<[u8]>::to_vec));
+    elems.push(int(0));
+    for raw in &raws {
+        let same = raw.same_fields();
+        let mut flags = if same { FLAG_SAMEFIELDS } else { 0 };
+        if raw.deleted() {
+            flags |= FLAG_DELETED;
+        }
+        elems.push(int(flags));
+        elems.push(int(raw.id.ms.wrapping_sub(master.ms) as i64));
+        elems.push(int(raw.id.seq.wrapping_sub(master.seq) as i64));
+        let nf = raw.pairs;
+        if !same {
+            elems.push(int(nf as i64));
+        }
+        for (j, f) in c.entry(raw).iter().enumerate() {
+            if j % 2 == 1 || !same {
+                elems.push(f.to_vec());
+            }
+        }
+        let lp_count = nf as i64 + 3 + if same { 0 } else { nf as i64 + 1 };
+        elems.push(int(lp_count));
+    }
+    let refs: Vec<&[u8]> = elems.iter().map(|e| &e[..]).collect();
+    listpack::encode(&refs)
+}
+
 /// Appends the stream (type byte included).
 pub fn write(out: &mut Vec<u8>, s: &Stream) {
     out.push(TYPE_STREAM_LISTPACKS_2);
-    // Nodes, written with their live entries only.
-    let nodes: Vec<(StreamId, &Node)> = s.nodes().collect();
-    let mut packs: Vec<(StreamId, Vec<u8>)> = Vec::new();
-    for (i, (master, node)) in nodes.iter().enumerate() {
-        let end = nodes
-            .get(i + 1)
-            .and_then(|(m, _)| m.prev())
-            .unwrap_or(StreamId::MAX);
-        let entries: Vec<(StreamId, &[Box<[u8]>])> = s.range(*master, end, false).collect();
-        if entries.is_empty() {
-            continue;
-        }
-        let mut elems: Vec<Vec<u8>> = vec![
-            int(entries.len() as i64),
-            int(0),
-            int(node.fields.len() as i64),
-        ];
-        elems.extend(node.fields.iter().map(|f| f.to_vec()));
-        elems.push(int(0));
-        for (id, fields) in &entries {
-            let nf = fields.len() / 2;
-            let same = nf == node.fields.len()
-                && fields
-                    .iter()
-                    .step_by(2)
-                    .zip(node.fields.iter())
-                    .all(|(a, b)| a == b);
-            elems.push(int(if same { FLAG_SAMEFIELDS } else { 0 }));
-            elems.push(int(id.ms.wrapping_sub(master.ms) as i64));
-            elems.push(int(id.seq.wrapping_sub(master.seq) as i64));
-            if !same {
-                elems.push(int(nf as i64));
-            }
-            for (j, f) in fields.iter().enumerate() {
-                if j % 2 == 1 || !same {
-                    elems.push(f.to_vec());
-                }
-            }
-            let lp_count = nf as i64 + 3 + if same { 0 } else { nf as i64 + 1 };
-            elems.push(int(lp_count));
-        }
-        let refs: Vec<&[u8]> = elems.iter().map(|e| &e[..]).collect();
-        packs.push((*master, listpack::encode(&refs)));
-    }
-    write_len(out, packs.len());
-    for (master, lp) in &packs {
-        write_str(out, &id_key(*master));
-        write_str(out, lp);
+    write_len(out, s.node_count());
+    for (master, c) in s.chunks() {
+        write_str(out, &id_key(master));
+        write_str(out, &node_listpack(master, c));
     }
     write_len(out, s.len());
     let first = s.first_id();
@@ -139,110 +134,96 @@ fn len64(r: &mut Reader<'_>) -> Option<u64> {
 /// inconsistent (an ID out of order, a PEL entry no consumer owns, ...).
 pub fn read(r: &mut Reader<'_>, t: u8) -> Option<Value> {
     let nodes = r.len()?;
-    let mut entries: Vec<(StreamId, Vec<Bytes>)> = Vec::new();
-    let mut node_list: Vec<(StreamId, Node)> = Vec::new();
+    let mut s = Stream::new();
+    let mut prev: Option<StreamId> = None;
     for _ in 0..nodes {
         let master = read_id(&r.string()?)?;
-        let lp = listpack::entries(&r.string()?)?;
-        let mut it = lp.into_iter();
-        let next_num = |it: &mut std::vec::IntoIter<Vec<u8>>| num(&it.next()?);
-        let valid = next_num(&mut it)?;
-        let deleted = next_num(&mut it)?;
-        let nf = usize::try_from(next_num(&mut it)?).ok()?;
-        let mut fields = Vec::new();
-        for _ in 0..nf {
-            fields.push(it.next()?.into_boxed_slice());
-        }
-        if next_num(&mut it)? != 0 {
-            return None;
-        }
-        let mut live = 0i64;
-        let mut last = master;
-        while let Some(flags) = it.next() {
-            let flags = num(&flags)?;
-            // Deltas are two's complement: a later ms may have a smaller seq.
-            let ms = master.ms.wrapping_add(next_num(&mut it)? as u64);
-            let seq = master.seq.wrapping_add(next_num(&mut it)? as u64);
-            let id = StreamId::new(ms, seq);
-            let mut kv: Vec<Bytes> = Vec::new();
-            if flags & FLAG_SAMEFIELDS != 0 {
-                for f in fields.iter() {
-                    kv.push(Bytes::copy_from_slice(f));
-                    kv.push(Bytes::from(it.next()?));
-                }
-            } else {
-                let n = usize::try_from(next_num(&mut it)?).ok()?;
-                for _ in 0..2 * n {
-                    kv.push(Bytes::from(it.next()?));
-                }
-            }
-            next_num(&mut it)?;
-            if id < master || entries.last().is_some_and(|(prev, _)| *prev >= id) {
-                return None;
-            }
-            last = id;
-            if flags & 1 == 0 {
-                live += 1;
-                entries.push((id, kv));
-            }
-        }
-        if live != valid || live == 0 {
-            return None;
-        }
-        node_list.push((
-            master,
-            Node {
-                fields: fields.into_boxed_slice(),
-                last,
-                valid: valid as u64,
-                deleted: deleted.max(0) as u64,
-                body: 0,
-            },
-        ));
+        prev = Some(read_node(&mut s, master, &r.string()?, prev)?);
     }
+    s.shrink_last();
     let length = len64(r)?;
-    if length != entries.len() as u64 {
+    if length != s.len() as u64 {
         return None;
     }
-    let last_id = StreamId::new(len64(r)?, len64(r)?);
-    let (mut max_deleted, mut entries_added) = (StreamId::MIN, length);
+    s.last_id = StreamId::new(len64(r)?, len64(r)?);
+    s.entries_added = length;
     if t == TYPE_STREAM_LISTPACKS_2 {
         let _first = StreamId::new(len64(r)?, len64(r)?);
-        max_deleted = StreamId::new(len64(r)?, len64(r)?);
-        entries_added = len64(r)?;
+        s.max_deleted = StreamId::new(len64(r)?, len64(r)?);
+        s.entries_added = len64(r)?;
     }
-    if entries.last().is_some_and(|(id, _)| *id > last_id) {
+    if prev.is_some_and(|id| id > s.last_id) {
         return None;
     }
     let ngroups = r.len()?;
-    let mut groups = Vec::new();
     for _ in 0..ngroups {
-        groups.push(read_group(r, t)?);
-    }
-    if t == TYPE_STREAM_LISTPACKS {
-        // Before 7.0 groups had no counter: Redis estimates it on load.
-        let plain = Stream::from_parts(
-            entries.clone(),
-            Vec::new(),
-            last_id,
-            max_deleted,
-            entries_added,
-            Vec::new(),
-        );
-        for (_, g) in groups.iter_mut() {
-            g.entries_read = plain.estimate_distance(g.last_id);
+        let (name, mut g) = read_group(r, t)?;
+        if t == TYPE_STREAM_LISTPACKS {
+            // Before 7.0 groups had no counter: Redis estimates it on load.
+            g.entries_read = s.estimate_distance(g.last_id);
         }
+        s.insert_group(&name, g);
     }
-    let mut s = Stream::from_parts(
-        entries,
-        node_list,
-        last_id,
-        max_deleted,
-        entries_added,
-        groups,
-    );
-    s.renode();
     Some(Value::Stream(Box::new(s)))
+}
+
+/// Reads one node's listpack into `s` as a node of its own (tombstones
+/// kept); returns its last ID. None if an ID is out of order (`prev`: the
+/// last ID before the node), the counts disagree or no entry is live.
+fn read_node(
+    s: &mut Stream,
+    master: StreamId,
+    lp: &[u8],
+    prev: Option<StreamId>,
+) -> Option<StreamId> {
+    if prev.is_some_and(|p| master <= p) {
+        return None;
+    }
+    let lp = listpack::entries(lp)?;
+    let mut it = lp.into_iter();
+    let next_num = |it: &mut std::vec::IntoIter<Vec<u8>>| num(&it.next()?);
+    let valid = next_num(&mut it)?;
+    let _deleted = next_num(&mut it)?;
+    let nf = usize::try_from(next_num(&mut it)?).ok()?;
+    let mut fields = Vec::new();
+    for _ in 0..nf {
+        fields.push(it.next()?);
+    }
+    if next_num(&mut it)? != 0 {
+        return None;
+    }
+    s.push_node(master, fields.iter().map(|f| &f[..]));
+    let before = s.len() as i64;
+    let mut last = None;
+    while let Some(flags) = it.next() {
+        let flags = num(&flags)?;
+        // Deltas are two's complement: a later ms may have a smaller seq.
+        let ms = master.ms.wrapping_add(next_num(&mut it)? as u64);
+        let seq = master.seq.wrapping_add(next_num(&mut it)? as u64);
+        let id = StreamId::new(ms, seq);
+        let mut kv: Vec<Vec<u8>> = Vec::new();
+        if flags & FLAG_SAMEFIELDS != 0 {
+            for f in fields.iter() {
+                kv.push(f.clone());
+                kv.push(it.next()?);
+            }
+        } else {
+            let n = usize::try_from(next_num(&mut it)?).ok()?;
+            for _ in 0..2 * n {
+                kv.push(it.next()?);
+            }
+        }
+        next_num(&mut it)?;
+        if !s.push_entry(id, &kv, flags & FLAG_DELETED != 0) {
+            return None;
+        }
+        last = Some(id);
+    }
+    let live = s.len() as i64 - before;
+    if live != valid || live == 0 {
+        return None;
+    }
+    last
 }
 
 /// Reads one consumer group: its name, last ID, PEL and consumers.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
@@ -128,6 +128,10 @@ pub struct RuntimeConfig {
     pub client_query_buffer_limit: AtomicU64,
     /// Milliseconds a script runs before other clients get `-BUSY`.
     pub busy_reply_threshold: AtomicU64,
+    /// `stream-node-max-entries` / `-bytes`, read by every XADD (a lookup
+    /// by name and a parse cost a third of an XADD).
+    pub stream_node_max_entries: AtomicI64,
+    pub stream_node_max_bytes: AtomicI64,
     /// Who may run DEBUG (immutable, as in Redis).
     pub enable_debug_command: ProtectedAction,
 }
@@ -161,7 +165,17 @@ impl RuntimeConfig {
             "client-query-buffer-limit",
             config.client_query_buffer_limit.to_string(),
         );
+        let int = |name: &str, default: i64| {
+            values
+                .get(name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let stream_node_max_entries = AtomicI64::new(int("stream-node-max-entries", 100));
+        let stream_node_max_bytes = AtomicI64::new(int("stream-node-max-bytes", 4096));
         RuntimeConfig {
+            stream_node_max_entries,
+            stream_node_max_bytes,
             values: RwLock::new(values),
             password: RwLock::new(
                 config
@@ -293,6 +307,12 @@ impl RuntimeConfig {
             "timeout" => self
                 .timeout
                 .store(value.parse().unwrap_or(0), Ordering::Relaxed),
+            "stream-node-max-entries" => self
+                .stream_node_max_entries
+                .store(value.parse().unwrap_or(100), Ordering::Relaxed),
+            "stream-node-max-bytes" => self
+                .stream_node_max_bytes
+                .store(value.parse().unwrap_or(4096), Ordering::Relaxed),
             "busy-reply-threshold" | "lua-time-limit" => self.busy_reply_threshold.store(
                 value.parse::<i64>().unwrap_or(5000).max(0) as u64,
                 Ordering::Relaxed,
