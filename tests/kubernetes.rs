@@ -118,7 +118,10 @@ fn the_sidecar_example_is_accepted_and_its_probes_match() {
         "no Deployment in {}",
         dir.display()
     );
-    assert!(config_maps.len() >= 2, "the plain and Sentinel ConfigMaps");
+    assert!(
+        config_maps.len() >= 3,
+        "the plain, Redis Cluster and Sentinel ConfigMaps"
+    );
     let tmp = std::env::temp_dir().join(format!("jcache-k8s-{}", std::process::id()));
     let mut checked = 0;
     for (file, dep) in &deployments {
@@ -205,7 +208,7 @@ fn the_sidecar_example_is_accepted_and_its_probes_match() {
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    assert!(checked >= 2, "checked {checked} variants");
+    assert!(checked >= 3, "checked {checked} variants");
 }
 
 /// The key of ConfigMap `cm` that `path` is, when the container mounts
