@@ -104,6 +104,10 @@ pub mod flags {
     ];
 }
 
+/// The positions of a command's keys in its arguments (inline for up to
+/// four: no allocation on the command path).
+pub type KeyPositions = smallvec::SmallVec<[usize; 4]>;
+
 /// Where a command's keys are, so the dispatcher can lock their shards.
 #[derive(Clone, Copy)]
 pub enum KeySpec {
@@ -232,13 +236,13 @@ impl Command {
     }
 
     /// Key argument positions for `args` (args[0] is the command name).
-    pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+    pub fn key_positions(&self, args: &[Bytes]) -> KeyPositions {
         match self.keys {
-            KeySpec::None | KeySpec::All => Vec::new(),
+            KeySpec::None | KeySpec::All => KeyPositions::new(),
             KeySpec::Range { first, last, step } => {
                 let n = args.len() as i32;
                 let last = if last < 0 { n + last } else { last.min(n - 1) };
-                let mut v = Vec::new();
+                let mut v = KeyPositions::new();
                 let mut i = first;
                 while i <= last && i < n {
                     v.push(i as usize);
@@ -246,7 +250,7 @@ impl Command {
                 }
                 v
             }
-            KeySpec::Custom(f) | KeySpec::AllShards(f) => f(args),
+            KeySpec::Custom(f) | KeySpec::AllShards(f) => f(args).into(),
         }
     }
 }
@@ -331,17 +335,45 @@ pub(crate) fn all_full_names() -> Vec<(&'static Command, String)> {
     v
 }
 
+/// The command table by (length, first letter), for [`lookup`]: each
+/// bucket holds the few names that share both, so a lookup compares one or
+/// two names instead of lower-casing and hashing the request's (it runs
+/// for every request).
+static BY_SHAPE: LazyLock<Vec<Vec<&'static Command>>> = LazyLock::new(|| {
+    let mut buckets = vec![Vec::new(); SHAPES];
+    for &c in TABLE.values() {
+        buckets[shape(c.name.as_bytes())].push(c);
+    }
+    buckets
+});
+
+const SHAPES: usize = 16 * 32;
+
+/// The bucket of a non-empty name: its length mod 16 and its first byte's
+/// letter case folded away (any byte maps somewhere; only equal names match).
+fn shape(name: &[u8]) -> usize {
+    ((name.len() & 15) << 5) | ((name[0] | 0x20) & 31) as usize
+}
+
 /// Looks a command up by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
-    let mut buf = [0u8; 32];
-    if name.len() > buf.len() {
+    if name.is_empty() {
         return None;
     }
-    for (d, s) in buf.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
-    }
-    let s = std::str::from_utf8(&buf[..name.len()]).ok()?;
-    TABLE.get(s).copied()
+    BY_SHAPE[shape(name)]
+        .iter()
+        .copied()
+        .find(|c| eq_lowercase(c.name.as_bytes(), name))
+}
+
+/// Whether `name` is `lower` (all lower case) in any letter case.
+#[inline]
+fn eq_lowercase(lower: &[u8], name: &[u8]) -> bool {
+    lower.len() == name.len()
+        && lower
+            .iter()
+            .zip(name)
+            .all(|(&l, &n)| l == n || (l.is_ascii_lowercase() && n | 0x20 == l))
 }
 
 pub(crate) fn lookup_sub(cmd: &'static Command, sub: &[u8]) -> Option<&'static Command> {
@@ -905,6 +937,11 @@ fn run_locked(
     let mut ks = match cmd.keys {
         KeySpec::All | KeySpec::AllShards(_) => server.db.lock_all_or_busy()?,
         KeySpec::None => server.db.lock_indices(&[]),
+        // One key (most commands): no position list to build.
+        KeySpec::Range { first, last, .. } if first == last && first > 0 => {
+            let key = args.get(first as usize).map(std::slice::from_ref);
+            server.db.lock_or_busy(key.unwrap_or_default())?
+        }
         _ => {
             let pos = cmd.key_positions(args);
             let keys: smallvec::SmallVec<[&Bytes; 4]> = pos.iter().map(|&i| &args[i]).collect();

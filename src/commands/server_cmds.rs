@@ -769,7 +769,7 @@ fn command_getkeys(ctx: &mut Ctx<'_, '_>, rest: &[Bytes], with_flags: bool) {
 fn keys_and_flags(
     full: &str,
     args: &[Bytes],
-    pos: Vec<usize>,
+    pos: super::KeyPositions,
 ) -> Vec<(usize, Option<Vec<&'static str>>)> {
     if let Some(keys) = super::docs::doc(full).and_then(|d| d.keys_by_specs(args)) {
         return keys.into_iter().map(|(p, f)| (p, Some(f))).collect();

@@ -435,6 +435,9 @@ impl Db {
 
     /// The shards of `keys`, sorted and unique (the order locks are taken in).
     fn shards_of<K: AsRef<[u8]>>(&self, keys: &[K]) -> SmallVec<[usize; 4]> {
+        if let [key] = keys {
+            return smallvec::smallvec![self.shard_index(key.as_ref())];
+        }
         let mut idx: SmallVec<[usize; 4]> =
             keys.iter().map(|k| self.shard_index(k.as_ref())).collect();
         idx.sort_unstable();
