@@ -324,6 +324,81 @@ fn latency_monitor_records_slow_commands() {
     assert!(line.starts_with("p50=") && line.contains(",p99=") && line.contains(",p99.9="));
 }
 
+/// Waits until INFO clients shows `n` blocked clients.
+fn wait_blocked(c: &mut redis::Connection, n: usize) {
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let info: String = q(c, &["INFO", "clients"]);
+            info_field(&info, "blocked_clients") == Some(n.to_string())
+        }),
+        "never {n} blocked clients"
+    );
+}
+
+#[test]
+fn a_blocked_call_counts_when_it_ends_as_redis_counts_it() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let _: () = q(&mut c, &["CONFIG", "RESETSTAT"]);
+    let stat = |c: &mut redis::Connection, name: &str| {
+        let info: String = q(c, &["INFO", "commandstats"]);
+        info_field(&info, &format!("cmdstat_{name}"))
+    };
+    // Served with data: no call while it waits, one (not failed) after.
+    let mut b = s.raw_served();
+    b.send(&req(&[b"BLPOP", b"list", b"0"]));
+    wait_blocked(&mut c, 1);
+    assert_eq!(stat(&mut c, "blpop"), None, "counted while blocked");
+    let _: i64 = q(&mut c, &["LPUSH", "list", "v"]);
+    assert_eq!(b.read_reply(), "*2\r\n$4\r\nlist\r\n$1\r\nv\r\n");
+    let line = stat(&mut c, "blpop").expect("blpop counted once served");
+    assert!(
+        line.starts_with("calls=1,") && line.ends_with(",rejected_calls=0,failed_calls=0"),
+        "{line}"
+    );
+    // Ended by an error (the group destroyed): a failed call and an
+    // error reply (unit/type/stream-cgroups checks the same).
+    let _: () = q(&mut c, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    b.send(&req(&[
+        b"XREADGROUP",
+        b"GROUP",
+        b"g",
+        b"a",
+        b"BLOCK",
+        b"0",
+        b"STREAMS",
+        b"s",
+        b">",
+    ]));
+    wait_blocked(&mut c, 1);
+    let _: i64 = q(&mut c, &["XGROUP", "DESTROY", "s", "g"]);
+    assert!(b.read_reply().starts_with("-NOGROUP "));
+    let line = stat(&mut c, "xreadgroup").expect("xreadgroup counted");
+    assert!(
+        line.starts_with("calls=1,") && line.ends_with(",failed_calls=1"),
+        "{line}"
+    );
+    let info: String = q(&mut c, &["INFO", "errorstats"]);
+    assert_eq!(
+        info_field(&info, "errorstat_NOGROUP").as_deref(),
+        Some("count=1")
+    );
+    // A client killed while blocked is not counted (Redis frees it
+    // without statistics).
+    let mut k = s.raw_served();
+    k.send(&req(&[b"CLIENT", b"SETNAME", b"victim"]));
+    assert_eq!(k.read_reply(), "+OK\r\n");
+    k.send(&req(&[b"BRPOP", b"other", b"0"]));
+    wait_blocked(&mut c, 1);
+    let killed: i64 = q(
+        &mut c,
+        &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
+    );
+    assert!(killed >= 1);
+    wait_blocked(&mut c, 0);
+    assert_eq!(stat(&mut c, "brpop"), None, "a killed blocked call counted");
+}
+
 #[test]
 fn info_has_the_fields_clients_and_exporters_read() {
     let s = Server::start(&[]);

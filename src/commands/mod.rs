@@ -810,11 +810,15 @@ pub fn execute(
         // A script took the keyspace between the check above and the lock.
         return wait_for_script(server, args);
     };
-    let us = record_ran(server, cmd, started, out, mark);
-    if matches!(flow, Flow::Block(_)) {
-        // Monitors see it now; the slow log once it is served.
+    let us = if matches!(flow, Flow::Block(_)) {
+        // Monitors see it now; the statistics and the slow log once it is
+        // served ([`unblocked`]), as Redis counts a blocked call.
+        let us = stats::elapsed_us(started);
         client.blocked_call = Some((cmd, args.clone(), us));
-    }
+        us
+    } else {
+        record_ran(server, cmd, started, out, mark)
+    };
     introspection::after_call(server, client, cmd, &args, us);
     serve_ready(server);
     flow
@@ -1032,11 +1036,24 @@ pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes])
     ctx.block = None;
 }
 
-/// A blocked command was served or timed out: it enters the slow log now.
-pub fn unblocked(server: &Arc<Shared>, client: &mut ClientState) {
-    if let Some((cmd, args, us)) = client.blocked_call.take() {
-        introspection::log_slow(server, client, cmd, &args, us);
+/// A blocked command ended with `reply` (served, timed out, or CLIENT
+/// UNBLOCK): as Redis's `updateStatsOnUnblock`, the call counts now, as
+/// failed if `reply` is an error (counted in errorstats too), and enters
+/// the slow log. A client that was killed or went away while blocked
+/// (`ended` false) is not counted, as Redis frees it without stats.
+pub fn unblocked(server: &Arc<Shared>, client: &mut ClientState, reply: &[u8], ended: bool) {
+    let Some((cmd, args, us)) = client.blocked_call.take() else {
+        return;
+    };
+    if !ended {
+        return;
     }
+    let failed = matches!(reply.first(), Some(b'-' | b'!'));
+    if failed {
+        server.stats.count_error(reply);
+    }
+    stats::record(cmd, stats::Outcome::Unblocked { us, failed });
+    introspection::log_slow(server, client, cmd, &args, us);
 }
 
 /// Serves clients blocked on keys that received data.

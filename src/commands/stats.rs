@@ -131,6 +131,15 @@ pub enum Outcome {
     Routed,
     /// Refused before running (NOAUTH, OOM, not allowed in this context).
     Rejected,
+    /// A call that blocked, counted once served, timed out or unblocked
+    /// (Redis's `updateStatsOnUnblock`): `us` is the time it ran before
+    /// blocking, `failed` whether the reply that ended it is an error.
+    Unblocked { us: u64, failed: bool },
+}
+
+/// µs since `started` (see [`start`]), for a call not counted yet.
+pub fn elapsed_us(started: u64) -> u64 {
+    (now().saturating_sub(started) as f64 * us_per_tick()) as u64
 }
 
 /// The start of a call for [`Outcome::Ran`]: the timestamp counter (a
@@ -216,6 +225,18 @@ pub fn record(cmd: &'static Command, outcome: Outcome) -> u64 {
             let us = (ticks as f64 * us_per_tick()) as u64;
             if LATENCY_TRACKING.load(Ordering::Relaxed) {
                 // As Redis: whole µs, recorded in ns.
+                let c = &hist_of(h, slot)[hdr::index(us.saturating_mul(1000))];
+                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            us
+        }
+        Outcome::Unblocked { us, failed } => {
+            add(t, 0, 1);
+            add(t, 1, (us as f64 / us_per_tick()) as u64);
+            if failed {
+                add(t, 3, 1);
+            }
+            if LATENCY_TRACKING.load(Ordering::Relaxed) {
                 let c = &hist_of(h, slot)[hdr::index(us.saturating_mul(1000))];
                 c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }

@@ -255,8 +255,9 @@ impl Conn<'_> {
                 self.flush().await?;
                 let held = held_input(&self.parser, self.client);
                 let (socket, client, out) = (&mut *self.socket, &mut *self.client, &mut self.out);
+                let mark = out.len();
                 let kept = block(shared, socket, client, req, &mut self.inbuf, held, out).await?;
-                commands::unblocked(shared, client);
+                commands::unblocked(shared, client, &out.buf[mark..], kept);
                 if !kept {
                     return Ok(false);
                 }
