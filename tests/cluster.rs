@@ -645,6 +645,16 @@ fn paused_master_does_not_split_brain_and_rejoins_as_follower() {
     let mp = c.nodes[m].port;
     let old_epoch = info_field(&info(mp), "epoch").unwrap();
     run(mp, &["SET", "before", "1"]);
+    // Both followers hold it before the pause: otherwise a follower that
+    // had not received it yet could win, and the other, ahead of the new
+    // master, would need a full sync (the partial-sync check below) and
+    // `before` would be lost as async replication allows.
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(5000)
+        .query(&mut con(mp))
+        .unwrap();
+    assert_eq!(acked, 2, "followers did not acknowledge `before`");
     let mut held = con(mp); // a connection opened while it was master
     let pid = c.nodes[m].server.as_ref().unwrap().pid() as i32;
     unsafe { libc::kill(pid, libc::SIGSTOP) };
