@@ -260,21 +260,22 @@ while ((SECONDS < deadline)); do
     sleep 1
 done
 [[ $(infield "$master" role) == slave ]] || fail "$master did not rejoin as a follower within 60s"
-# Converged: the rejoined node reads what the new master and Redis hold.
-# (Usually v3. The old master's own SET, refused with "may or may not have
-# been applied", can still reach Redis when the link comes back, as TCP
-# retransmits it; then every node reads "old". Either way they agree.)
+# Converged: the rejoined node reads what the new master and Redis hold,
+# the new master's value. The old master's own SET, answered "may or may
+# not have been applied", never reached Redis: its upstream socket has
+# TCP_USER_TIMEOUT (the upstream timeout), so the kernel dropped it with
+# the connection instead of retransmitting it once the link came back.
 deadline=$((SECONDS + 30))
 got="" want="" inredis=""
 while ((SECONDS < deadline)); do
     got=$(incli "$master" GET kpart | sed -n 2p)
     want=$(cli "$new" GET kpart) || true
     inredis=$(timeout 30 "${DC[@]}" exec -T redis redis-cli GET kpart | tr -d '\r') || true
-    [[ -n $got && $got == "$want" && $got == "$inredis" ]] && break
+    [[ $got == "$value3" && $want == "$value3" && $inredis == "$value3" ]] && break
     sleep 0.5
 done
-[[ -n $got && $got == "$want" && $got == "$inredis" ]] ||
-    fail "after rejoining, kpart is '$got' at $master, '$want' at $new, '$inredis' in redis"
+[[ $got == "$value3" && $want == "$value3" && $inredis == "$value3" ]] ||
+    fail "after rejoining, kpart is '$got' at $master, '$want' at $new, '$inredis' in redis (want $value3)"
 log "ok: $master rejoined as a follower of $new after $((SECONDS - start))s and converged"
 master=$new
 followers=()

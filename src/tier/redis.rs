@@ -66,13 +66,33 @@ struct Clients {
     c3: redis::Client,
 }
 
+/// The socket options of every upstream connection:
+/// - `TCP_NODELAY`: requests are small and pipelined on shared
+///   connections; Nagle's algorithm (the crate's default) would hold a
+///   write back until the previous one is acknowledged.
+/// - `TCP_USER_TIMEOUT` of the upstream timeout (at least 1 s): when the
+///   upstream stops acknowledging (a partition), the kernel drops the
+///   connection and what it had not delivered, instead of retransmitting
+///   it for minutes. A write answered "may or may not have been applied"
+///   then cannot reach Redis long after, once the link is back (after, for
+///   example, another cluster node has written the same key).
+fn tcp_settings(timeout: Duration) -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default()
+        .set_nodelay(true)
+        .set_user_timeout(timeout.max(Duration::from_secs(1)))
+}
+
 /// A client for `url`: over TLS with `tls`'s certificates if it is a
-/// `rediss://` one.
+/// `rediss://` one; `timeout` is the upstream timeout.
 pub fn open_client(
     url: impl IntoConnectionInfo,
     tls: &UpstreamTls,
+    timeout: Duration,
 ) -> Result<redis::Client, String> {
-    let info = url.into_connection_info().map_err(|e| e.to_string())?;
+    let info = url
+        .into_connection_info()
+        .map_err(|e| e.to_string())?
+        .set_tcp_settings(tcp_settings(timeout));
     let client = if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
         let certs = redis::TlsCertificates {
             client_tls: tls
@@ -93,12 +113,12 @@ pub fn open_client(
 
 impl Clients {
     /// The clients for `url`, and its `host:port`.
-    fn of(url: &str, tls: &UpstreamTls) -> Result<(Clients, String), String> {
+    fn of(url: &str, tls: &UpstreamTls, timeout: Duration) -> Result<(Clients, String), String> {
         let info = url.into_connection_info().map_err(|e| e.to_string())?;
         let label = info.addr().to_string();
         let with = |p: ProtocolVersion| {
             let settings = info.redis_settings().clone().set_protocol(p);
-            open_client(info.clone().set_redis_settings(settings), tls)
+            open_client(info.clone().set_redis_settings(settings), tls, timeout)
         };
         let clients = Clients {
             c2: with(ProtocolVersion::RESP2)?,
@@ -201,7 +221,7 @@ impl RedisTier {
             let s = SentinelUrl::parse(url).map_err(|e| e.to_string())?;
             (None, format!("sentinel master {}", s.master), Some(s))
         } else {
-            let (clients, label) = Clients::of(url, tls)?;
+            let (clients, label) = Clients::of(url, tls, timeout)?;
             (Some(clients), label, None)
         };
         let max_blocking = max_blocking.min(Semaphore::MAX_PERMITS);
@@ -249,7 +269,7 @@ impl RedisTier {
         let primary = sentinel::resolve(s, &self.tls, self.timeout).await?;
         let scheme = if s.tls { "rediss" } else { "redis" };
         let (clients, label) =
-            Clients::of(&format!("{scheme}://{}{primary}", s.userinfo), &self.tls)?;
+            Clients::of(&format!("{scheme}://{}{primary}", s.userinfo), &self.tls, self.timeout)?;
         *self.clients.write() = Some(clients.clone());
         *self.label.write() = label;
         Ok(clients)

@@ -405,7 +405,7 @@ impl ClusterTier {
     }
 
     async fn ask_slots(&self, addr: &str) -> Result<SlotMap, String> {
-        let client = open_client(self.node_url(addr).as_str(), &self.tls)?;
+        let client = open_client(self.node_url(addr).as_str(), &self.tls, self.timeout)?;
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));

@@ -44,7 +44,7 @@ async fn ask(
     tls: &UpstreamTls,
     timeout: Duration,
 ) -> Result<Option<String>, String> {
-    let client = open_client(url, tls)?;
+    let client = open_client(url, tls, timeout)?;
     let cfg = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));
@@ -139,7 +139,7 @@ async fn subscribe(
     tls: &UpstreamTls,
     timeout: Duration,
 ) -> Result<redis::aio::PubSub, String> {
-    let client = open_client(url, tls)?;
+    let client = open_client(url, tls, timeout)?;
     let subscribed = async {
         let mut p = client.get_async_pubsub().await?;
         p.subscribe("+switch-master").await?;
