@@ -295,11 +295,10 @@ end
 -- above its arguments, so passing them as they come would refuse the 8000
 -- values Redis's own C function takes (`redis.call('lpush', k, unpack(a))`).
 local function call_generic(raise_error, ...)
-  local host_call = I.host_call
-  if host_call == nil then
+  if not I.running then
     raise("redis.call/pcall can only be called inside a script invocation")
   end
-  local v, is_err = host_call(I.resp == 3, select("#", ...), { ... })
+  local v, is_err = I.host_call(I.resp == 3, select("#", ...), { ... })
   if is_err and raise_error then
     error(v)
   end
@@ -518,11 +517,10 @@ redis.REPL_SLAVE = 2
 redis.REPL_REPLICA = 2
 redis.REPL_ALL = 3
 redis.acl_check_cmd = function(...)
-  local host_acl = I.host_acl
-  if host_acl == nil then
+  if not I.running then
     raise("redis.acl_check_cmd can only be called inside a script invocation")
   end
-  local ok, e = host_acl(select("#", ...), { ... })
+  local ok, e = I.host_acl(select("#", ...), { ... })
   if ok == nil then
     error(e)
   end
@@ -649,20 +647,19 @@ I.run = function(f, keys, args, eval)
   I.killed = nil
   I.resp = 2
   I.running = true
-  local r
+  -- The reply is the first value returned (Redis calls with nresults 1).
+  local ok, v
   if eval then
     orig_rawset(realG, "KEYS", keys)
     orig_rawset(realG, "ARGV", args)
-    r = { orig_xpcall(f, handler) }
+    ok, v = orig_xpcall(f, handler)
   else
-    r = {
-      orig_xpcall(function()
-        return f(keys, args)
-      end, handler),
-    }
+    ok, v = orig_xpcall(function()
+      return f(keys, args)
+    end, handler)
   end
   I.running = false
-  return r[1], r[2], I.resp
+  return ok, v, I.resp
 end
 I.load_run = function(f)
   I.killed = nil

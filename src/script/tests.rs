@@ -262,6 +262,16 @@ fn call_arguments_follow_redis_rules() {
         host.calls[0].0[2],
         Bytes::from_static(b"0.10000000000000001")
     );
+    // Integral numbers too go through "%.17g", as in Redis 7.0.
+    let r = eval_with(
+        &mut vm,
+        &mut host,
+        "return redis.call('echo', 1e18)",
+        &[],
+        &[],
+        false,
+    );
+    assert_eq!(r, "$5\r\n1e+18\r\n");
     let r = eval_with(
         &mut vm,
         &mut host,

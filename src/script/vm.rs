@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, Table, Value};
+use mlua::{ffi, Function, Lua, Table, Value};
 
 use super::convert::{error_table, lua_to_reply, reply_to_lua};
 use super::env::{sha1_hex, HookMode, LuaState, Mode};
@@ -115,6 +115,12 @@ impl Vm {
         Some((s.body.clone(), s.flags))
     }
 
+    /// The flags of a cached script, by its SHA1 in lower case (EVALSHA's
+    /// lookup: no copy of the name or the body).
+    pub fn script_flags(&self, sha: &str) -> Option<ScriptFlags> {
+        self.scripts.get(sha).map(|s| s.flags)
+    }
+
     /// Number of cached scripts (INFO's `number_of_cached_scripts`).
     pub fn script_count(&self) -> usize {
         self.scripts.len()
@@ -146,13 +152,19 @@ impl Vm {
         host: &mut dyn Host,
         out: &mut Reply,
     ) {
-        let sha = sha.to_ascii_lowercase();
-        let Some(script) = self.scripts.get(&sha) else {
+        let lower;
+        let sha = if sha.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = sha.to_ascii_lowercase();
+            &lower
+        } else {
+            sha
+        };
+        let Some(script) = self.scripts.get(sha) else {
             out.error("NOSCRIPT No matching script. Please use EVAL.");
             return;
         };
         let func = script.func.clone();
-        run(&self.eval, &func, keys, argv, true, &sha, host, out);
+        run(&self.eval, &func, keys, argv, true, sha, host, out);
         self.count_run(Mode::Eval);
     }
 
@@ -367,11 +379,27 @@ fn lua_error_message(e: &mlua::Error) -> String {
     }
 }
 
+/// KEYS or ARGV: a new sequence of strings, filled on the Lua stack (one
+/// string and no registry reference per item).
 fn lua_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
     let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, item) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(item)?)?;
-    }
+    // SAFETY: the pushes are unprotected, as mlua's own `create_string`
+    // makes them when no Lua memory limit is set (jcache sets none, and
+    // mlua's allocator aborts rather than fail); the stack has room for
+    // the table and one string, and is left as found.
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        if ffi::lua_checkstack(state, 3) == 0 {
+            return Err(mlua::Error::runtime("the Lua stack is full"));
+        }
+        raw.push(&t)?;
+        for (i, item) in items.iter().enumerate() {
+            ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+            ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+        }
+        ffi::lua_pop(state, 1);
+        Ok(())
+    })?;
     Ok(t)
 }
 
@@ -386,22 +414,46 @@ fn command_args(lua: &Lua, count: usize, args: &Table) -> mlua::Result<Result<Ve
         )?));
     }
     let mut argv = Vec::with_capacity(count);
-    for i in 1..=count {
-        match args.raw_get::<Value>(i)? {
-            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Number(n) => {
-                let mut text = Vec::with_capacity(24);
-                crate::util::number::format_double(n, &mut text);
-                argv.push(Bytes::from(text));
+    let mut bad = false;
+    // SAFETY: the table is read with raw gets, which neither allocate nor
+    // raise; the strings copied stay alive in it meanwhile; the stack is
+    // left as found.
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        if ffi::lua_checkstack(state, 3) == 0 {
+            return Err(mlua::Error::runtime("the Lua stack is full"));
+        }
+        raw.push(args)?;
+        for i in 1..=count {
+            ffi::lua_rawgeti(state, -1, i as ffi::lua_Integer);
+            match ffi::lua_type(state, -1) {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0;
+                    let ptr = ffi::lua_tolstring(state, -1, &mut len);
+                    let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+                    argv.push(Bytes::copy_from_slice(bytes));
+                }
+                ffi::LUA_TNUMBER => {
+                    // Redis formats every number with "%.17g".
+                    let mut text = Vec::with_capacity(24);
+                    crate::util::number::format_double(ffi::lua_tonumber(state, -1), &mut text);
+                    argv.push(Bytes::from(text));
+                }
+                _ => bad = true,
             }
-            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
-            _ => {
-                return Ok(Err(error_table(
-                    lua,
-                    b"Lua redis lib command arguments must be strings or integers",
-                )?))
+            ffi::lua_pop(state, 1);
+            if bad {
+                break;
             }
         }
+        ffi::lua_pop(state, 1);
+        Ok(())
+    })?;
+    if bad {
+        return Ok(Err(error_table(
+            lua,
+            b"Lua redis lib command arguments must be strings or integers",
+        )?));
     }
     Ok(Ok(argv))
 }
@@ -456,9 +508,10 @@ fn with_host<R>(f: impl FnOnce(&mut dyn Host) -> R) -> mlua::Result<R> {
     Ok(r)
 }
 
-/// The functions a run gives `env.lua` (`host_call`, `host_acl`,
-/// `host_set_repl`, `log`, `host_interrupt`), made once per Lua state: they
-/// reach the running script's host through [`HOST`].
+/// The functions `env.lua` reaches the host through (`host_call`,
+/// `host_acl`, `host_set_repl`, `log`, `host_interrupt`), installed once
+/// per Lua state: they find the running script's host in [`HOST`]
+/// (`log` writes to the server log when no script runs).
 pub(crate) fn host_functions(lua: &Lua) -> mlua::Result<Vec<(&'static str, Function)>> {
     Ok(vec![
         (
@@ -498,7 +551,14 @@ pub(crate) fn host_functions(lua: &Lua) -> mlua::Result<Vec<(&'static str, Funct
         (
             "log",
             lua.create_function(|_, (level, msg): (i32, mlua::LuaString)| {
-                with_host(|h| h.log(level, &msg.to_string_lossy()))
+                let msg = msg.to_string_lossy();
+                if HOST.with(|h| h.get().is_some()) {
+                    with_host(|h| h.log(level, &msg))
+                } else {
+                    // FUNCTION LOAD's library code, outside any run.
+                    super::env::log_outside_run(level, &msg);
+                    Ok(())
+                }
             })?,
         ),
         (
@@ -520,13 +580,9 @@ fn run(
     out: &mut Reply,
 ) {
     let lua = &state.lua;
-    let internal = &state.internal;
     let slot = HostSlot::set(host);
     state.set_hook_mode(HookMode::Run);
     let result = (|| -> mlua::Result<()> {
-        for (key, f) in &state.host_fns {
-            internal.raw_set(*key, f)?;
-        }
         let keys = lua_array(lua, keys)?;
         let args = lua_array(lua, argv)?;
         let (ok, value, resp): (bool, Value, i64) = state.runner.call((func, keys, args, eval))?;
@@ -538,12 +594,6 @@ fn run(
         Ok(())
     })();
     state.set_hook_mode(HookMode::Idle);
-    for (key, _) in &state.host_fns {
-        if *key != "log" {
-            internal.raw_set(*key, Value::Nil).ok();
-        }
-    }
-    internal.raw_set("log", &state.default_log).ok();
     drop(slot);
     if let Err(e) = result {
         let msg = lua_error_message(&e);
