@@ -75,13 +75,22 @@ protect = function(t, strict, index)
       index = t
     end
   end
-  orig_setmetatable(p, { __index = index, __newindex = ro_newindex })
+  local mt = orig_getmetatable(t)
+  if strict and mt == nil then
+    -- Reads of present keys (a script's globals) then find them in the
+    -- real table without calling a function; only a miss reaches `index`.
+    -- Scripts never see this metatable: they hold only the proxy, and
+    -- getmetatable shows them the one in `shown_mt`.
+    orig_setmetatable(t, { __index = index })
+    orig_setmetatable(p, { __index = t, __newindex = ro_newindex })
+  else
+    orig_setmetatable(p, { __index = index, __newindex = ro_newindex })
+  end
   for k, v in orig_next, t do
     if type(v) == "table" then
       orig_rawset(t, k, protect(v, false))
     end
   end
-  local mt = orig_getmetatable(t)
   if type(mt) == "table" then
     shown_mt[p] = protect(mt, false)
   end
