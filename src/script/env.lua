@@ -299,15 +299,6 @@ local function raise(msg)
   error(err_table(msg))
 end
 
--- The arguments reach Rust packed in a table with their count: a C function
--- may use only LUAI_MAXCSTACK (8000) stack slots, and mlua needs spare ones
--- above its arguments, so passing them as they come would refuse the 8000
--- values Redis's own C function takes (`redis.call('lpush', k, unpack(a))`).
--- `redis.call` and `redis.pcall` (below) do it themselves rather than through
--- a shared function: one Lua call less on the commonest path of a script.
-local host_call = I.host_call
-local NOT_IN_RUN = "redis.call/pcall can only be called inside a script invocation"
-
 local function add_log(t)
   t.log = function(...)
     local argc = select("#", ...)
@@ -453,22 +444,6 @@ local function register_function(...)
 end
 
 local redis = {}
-redis.call = function(...)
-  if not I.running then
-    raise(NOT_IN_RUN)
-  end
-  local v, is_err = host_call(I.resp == 3, select("#", ...), { ... })
-  if is_err then
-    error(v)
-  end
-  return v
-end
-redis.pcall = function(...)
-  if not I.running then
-    raise(NOT_IN_RUN)
-  end
-  return (host_call(I.resp == 3, select("#", ...), { ... }))
-end
 add_log(redis)
 add_version(redis)
 redis.setresp = function(...)
@@ -557,6 +532,13 @@ if mode == "eval" then
 end
 
 trampolines(redis)
+-- redis.call and redis.pcall are C functions made by Rust (vm.rs's
+-- `redis_call`, Redis's luaRedisGenericCommand): they read their arguments
+-- from the stack (as many as Redis's take), check `I.running`, read `I.resp`
+-- and raise (call) or return (pcall) an error reply. Set after the
+-- trampolines: being C functions already, they keep the script's frame.
+redis.call = I.redis_call
+redis.pcall = I.redis_pcall
 
 -- The error handler (Redis's __redis__err__handler): error tables carry the
 -- source and line of the script code that raised them.

@@ -91,6 +91,9 @@ impl LuaState {
         for (name, f) in super::vm::host_functions(&lua)? {
             internal.raw_set(name, f)?;
         }
+        let (call, pcall) = super::vm::command_functions(&lua, &internal)?;
+        internal.raw_set("redis_call", call)?;
+        internal.raw_set("redis_pcall", pcall)?;
         let mode_name = match mode {
             Mode::Eval => "eval",
             Mode::Function => "function",
