@@ -379,28 +379,58 @@ fn lua_error_message(e: &mlua::Error) -> String {
     }
 }
 
-/// KEYS or ARGV: a new sequence of strings, filled on the Lua stack (one
-/// string and no registry reference per item).
-fn lua_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
+/// `internal.run(func, KEYS, ARGV, eval)`: (ok, value, resp). Called on
+/// the raw stack: KEYS and ARGV are built there (no registry reference per
+/// table or string, no mlua call frame). `internal.run` catches every error
+/// of the script with xpcall; an error here is the runner's own.
+fn call_runner(
+    lua: &Lua,
+    runner: &Function,
+    func: &Function,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    eval: bool,
+) -> mlua::Result<(bool, Value, f64)> {
+    let narr = |items: &[Bytes]| std::ffi::c_int::try_from(items.len()).unwrap_or(0);
     // SAFETY: the pushes are unprotected, as mlua's own `create_string`
     // makes them when no Lua memory limit is set (jcache sets none, and
-    // mlua's allocator aborts rather than fail); the stack has room for
-    // the table and one string, and is left as found.
+    // mlua's allocator aborts rather than fail); this frame owns nothing
+    // with a destructor while they run. The stack is left as found.
     lua.exec_raw_lua(|raw| unsafe {
         let state = raw.state();
-        if ffi::lua_checkstack(state, 3) == 0 {
+        if ffi::lua_checkstack(state, 8) == 0 {
             return Err(mlua::Error::runtime("the Lua stack is full"));
         }
-        raw.push(&t)?;
-        for (i, item) in items.iter().enumerate() {
-            ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
-            ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+        let top = ffi::lua_gettop(state);
+        raw.push(runner)?;
+        raw.push(func)?;
+        for items in [keys, argv] {
+            ffi::lua_createtable(state, narr(items), 0);
+            for (i, item) in items.iter().enumerate() {
+                ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+            }
         }
+        ffi::lua_pushboolean(state, eval as std::ffi::c_int);
+        if ffi::lua_pcall(state, 4, 3, 0) != 0 {
+            let mut len = 0;
+            let ptr = ffi::lua_tolstring(state, -1, &mut len);
+            let msg = if ptr.is_null() {
+                "unknown error".to_string()
+            } else {
+                String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+                    .into_owned()
+            };
+            ffi::lua_settop(state, top);
+            return Err(mlua::Error::runtime(msg));
+        }
+        let ok = ffi::lua_toboolean(state, -3) != 0;
+        let resp = ffi::lua_tonumber(state, -1);
         ffi::lua_pop(state, 1);
-        Ok(())
-    })?;
-    Ok(t)
+        let value = raw.pop_value();
+        ffi::lua_settop(state, top);
+        Ok((ok, value, resp))
+    })
 }
 
 const NO_ARGS: &[u8] = b"Please specify at least one argument for this redis lib call";
@@ -493,12 +523,13 @@ pub(crate) fn command_functions(lua: &Lua, internal: &Table) -> mlua::Result<(Fu
         call_command(state, false)
     }
     let make = |f: ffi::lua_CFunction| {
-        // SAFETY: `exec_raw` pushes the table and runs the closure
-        // protected; the closure turns it into the C closure's upvalue and
-        // leaves the closure as the one result.
+        // SAFETY: `exec_raw` pushes the table and the two keys and runs the
+        // closure protected; the closure turns them into the C closure's
+        // upvalues (the keys interned once, not at every call) and leaves
+        // the closure as the one result.
         unsafe {
-            lua.exec_raw::<Function>(internal, |state| {
-                ffi::lua_pushcclosure(state, f, 1);
+            lua.exec_raw::<Function>((internal, "running", "resp"), |state| {
+                ffi::lua_pushcclosure(state, f, 3);
             })
         }
     };
@@ -510,9 +541,12 @@ pub(crate) fn command_functions(lua: &Lua, internal: &Table) -> mlua::Result<(Fu
 /// only uses the Lua API, which may raise (a longjmp must skip no
 /// destructor).
 unsafe fn call_command(state: *mut ffi::lua_State, raise: bool) -> std::ffi::c_int {
-    ffi::lua_getfield(state, ffi::lua_upvalueindex(1), c"running".as_ptr());
+    // I.running and I.resp (upvalues 2 and 3 are the keys).
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+    ffi::lua_rawget(state, ffi::lua_upvalueindex(1));
     let running = ffi::lua_toboolean(state, -1) != 0;
-    ffi::lua_getfield(state, ffi::lua_upvalueindex(1), c"resp".as_ptr());
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
+    ffi::lua_rawget(state, ffi::lua_upvalueindex(1));
     let resp3 = ffi::lua_tonumber(state, -1) == 3.0;
     ffi::lua_pop(state, 2);
     if !running {
@@ -705,11 +739,9 @@ fn run(
     let slot = HostSlot::set(host);
     state.set_hook_mode(HookMode::Run);
     let result = (|| -> mlua::Result<()> {
-        let keys = lua_array(lua, keys)?;
-        let args = lua_array(lua, argv)?;
-        let (ok, value, resp): (bool, Value, i64) = state.runner.call((func, keys, args, eval))?;
+        let (ok, value, resp) = call_runner(lua, &state.runner, func, keys, argv, eval)?;
         if ok {
-            lua_to_reply(&value, out, resp == 3);
+            lua_to_reply(&value, out, resp == 3.0);
         } else {
             error_reply(&value, name, out);
         }
