@@ -158,13 +158,13 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
     let mut vm = server.scripting.vm.lock();
     let sha = if by_sha {
         let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-        if sha.len() != 40 || vm.script(&sha).is_none() {
+        if sha.len() != 40 {
             return ctx.err(NOSCRIPT_ERR);
         }
         sha
     } else {
         let sha = Vm::sha1hex(&args[1]);
-        if vm.script(&sha).is_none() {
+        if vm.script_flags(&sha).is_none() {
             if let Err(e) = vm.load_script(args[1].clone()) {
                 return ctx.err(&e);
             }
@@ -175,7 +175,7 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
         }
         sha
     };
-    let Some((_, flags)) = vm.script(&sha) else {
+    let Some(flags) = vm.script_flags(&sha) else {
         return ctx.err(NOSCRIPT_ERR);
     };
     let (keys, argv) = args[3..].split_at(numkeys);

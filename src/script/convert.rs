@@ -1,7 +1,7 @@
 //! Conversions between RESP replies and Lua values, by Redis 7.0's rules
 //! (`redisProtocolToLuaType_*` and `luaReplyToRedisReply` in script_lua.c).
 
-use mlua::{Lua, Table, Value};
+use mlua::{ffi, Lua, Table, Value};
 
 use crate::protocol::Reply;
 
@@ -38,19 +38,67 @@ pub(crate) fn error_table(lua: &Lua, raw: &[u8]) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// Parses one RESP2/RESP3 reply into a Lua value. Returns the value and
-/// whether the top-level reply was an error. A malformed reply becomes an
-/// error table (the host is trusted, so this is a bug guard, not a rule).
-pub(crate) fn reply_to_lua(lua: &Lua, reply: &[u8]) -> mlua::Result<(Value, bool)> {
-    let is_err = reply.first() == Some(&b'-');
+/// Pushes one RESP2/RESP3 reply as a Lua value and returns whether the
+/// top-level reply was an error. A malformed reply becomes an error table
+/// (the host is trusted, so this is a bug guard, not a rule).
+///
+/// # Safety
+/// `state` is a Lua state with room for one value. The pushes are
+/// unprotected (as mlua's own are with no memory limit set, jcache's case):
+/// no frame of the caller that a Lua error could unwind may own a value
+/// with a destructor.
+pub(crate) unsafe fn push_reply(state: *mut ffi::lua_State, reply: &[u8]) -> bool {
+    let top = ffi::lua_gettop(state);
     let mut pos = 0;
-    match parse(lua, reply, &mut pos, 0)? {
-        Some(v) => Ok((v, is_err)),
-        None => Ok((
-            Value::Table(error_table(lua, b"-ERR malformed reply from the server")?),
-            true,
-        )),
+    if push_value(state, reply, &mut pos, 0) {
+        return reply.first() == Some(&b'-');
     }
+    ffi::lua_settop(state, top);
+    push_error_table(state, b"-ERR malformed reply from the server");
+    true
+}
+
+/// Pushes the `{err=...}` table of [`error_text`] (without allocating on
+/// the Rust side).
+///
+/// # Safety
+/// As [`push_reply`].
+pub(crate) unsafe fn push_error_table(state: *mut ffi::lua_State, raw: &[u8]) {
+    match raw.strip_prefix(b"-") {
+        Some(rest) => push_error_table_parts(state, rest),
+        None => push_error_fields(state, b"ERR", raw),
+    }
+}
+
+/// [`push_error_table`] of "-" followed by `rest`.
+unsafe fn push_error_table_parts(state: *mut ffi::lua_State, rest: &[u8]) {
+    match rest.iter().position(|&b| b == b' ') {
+        Some(sp) => push_error_fields(state, &rest[..sp], &rest[sp + 1..]),
+        None => push_error_fields(state, b"ERR", rest),
+    }
+}
+
+unsafe fn push_error_fields(state: *mut ffi::lua_State, code: &[u8], msg: &[u8]) {
+    let is_nl = |b: &u8| *b == b'\r' || *b == b'\n';
+    let start = msg.iter().position(|b| !is_nl(b)).unwrap_or(msg.len());
+    let end = msg.iter().rposition(|b| !is_nl(b)).map_or(start, |e| e + 1);
+    ffi::lua_createtable(state, 0, 1);
+    push_bytes(state, code);
+    push_bytes(state, b" ");
+    push_bytes(state, &msg[start..end.max(start)]);
+    ffi::lua_concat(state, 3);
+    ffi::lua_setfield(state, -2, c"err".as_ptr());
+}
+
+unsafe fn push_bytes(state: *mut ffi::lua_State, s: &[u8]) {
+    ffi::lua_pushlstring(state, s.as_ptr().cast(), s.len());
+}
+
+/// Replaces the value on top of the stack with `{key = value}`.
+unsafe fn wrap(state: *mut ffi::lua_State, key: &std::ffi::CStr) {
+    ffi::lua_createtable(state, 0, 1);
+    ffi::lua_insert(state, -2);
+    ffi::lua_setfield(state, -2, key.as_ptr());
 }
 
 fn line<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
@@ -76,93 +124,107 @@ fn bulk<'a>(buf: &'a [u8], pos: &mut usize, len: i64) -> Option<&'a [u8]> {
 /// bound keeps the thread's stack safe.
 const MAX_REPLY_DEPTH: usize = 128;
 
-/// None: malformed. Nested replies deeper than [`MAX_REPLY_DEPTH`] are malformed.
-fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Option<Value>> {
-    if depth > MAX_REPLY_DEPTH {
-        return Ok(None);
+/// Pushes one value (Redis's `redisProtocolToLuaType_*`); false if it is
+/// malformed (then what it pushed is left for the caller to drop). Nested
+/// replies deeper than [`MAX_REPLY_DEPTH`] are malformed.
+unsafe fn push_value(
+    state: *mut ffi::lua_State,
+    buf: &[u8],
+    pos: &mut usize,
+    depth: usize,
+) -> bool {
+    if depth > MAX_REPLY_DEPTH || ffi::lua_checkstack(state, 4) == 0 {
+        return false;
     }
     let Some(&kind) = buf.get(*pos) else {
-        return Ok(None);
+        return false;
     };
     *pos += 1;
     let Some(head) = line(buf, pos) else {
-        return Ok(None);
-    };
-    let table1 = |k: &str, v: Value| -> mlua::Result<Option<Value>> {
-        let t = lua.create_table()?;
-        t.raw_set(k, v)?;
-        Ok(Some(Value::Table(t)))
+        return false;
     };
     match kind {
-        b':' => Ok(number(head).map(|n| Value::Number(n as f64))),
-        b'+' => table1("ok", Value::String(lua.create_string(head)?)),
+        b':' => match number(head) {
+            Some(n) => ffi::lua_pushnumber(state, n as f64),
+            None => return false,
+        },
+        b'+' => {
+            push_bytes(state, head);
+            wrap(state, c"ok");
+        }
         b'-' => {
-            let mut raw = Vec::with_capacity(head.len() + 1);
-            raw.push(b'-');
-            raw.extend_from_slice(head);
-            let t = error_table(lua, &raw)?;
-            t.raw_set("ignore_error_stats_update", true)?;
-            Ok(Some(Value::Table(t)))
+            push_error_table_parts(state, head);
+            ffi::lua_pushboolean(state, 1);
+            ffi::lua_setfield(state, -2, c"ignore_error_stats_update".as_ptr());
         }
         b'$' => {
             let Some(len) = number(head) else {
-                return Ok(None);
+                return false;
             };
             if len < 0 {
-                return Ok(Some(Value::Boolean(false)));
-            }
-            match bulk(buf, pos, len) {
-                Some(data) => Ok(Some(Value::String(lua.create_string(data)?))),
-                None => Ok(None),
+                ffi::lua_pushboolean(state, 0);
+            } else {
+                match bulk(buf, pos, len) {
+                    Some(data) => push_bytes(state, data),
+                    None => return false,
+                }
             }
         }
         b'*' | b'~' | b'%' | b'>' | b'|' => {
             let Some(len) = number(head) else {
-                return Ok(None);
+                return false;
             };
             if len < 0 {
-                return Ok(Some(Value::Boolean(false)));
+                ffi::lua_pushboolean(state, 0);
+                return true;
             }
-            let t = lua.create_table()?;
+            ffi::lua_createtable(state, 0, 0);
             for j in 0..len {
                 match kind {
                     b'%' | b'|' => {
-                        let Some(k) = parse(lua, buf, pos, depth + 1)? else {
-                            return Ok(None);
-                        };
-                        let Some(v) = parse(lua, buf, pos, depth + 1)? else {
-                            return Ok(None);
-                        };
-                        if !k.is_nil() {
-                            t.raw_set(k, v)?;
+                        if !push_value(state, buf, pos, depth + 1)
+                            || !push_value(state, buf, pos, depth + 1)
+                        {
+                            return false;
+                        }
+                        if ffi::lua_isnil(state, -2) != 0 {
+                            ffi::lua_pop(state, 2);
+                        } else {
+                            ffi::lua_rawset(state, -3);
                         }
                     }
                     b'~' => {
-                        let Some(k) = parse(lua, buf, pos, depth + 1)? else {
-                            return Ok(None);
-                        };
-                        if !k.is_nil() {
-                            t.raw_set(k, true)?;
+                        if !push_value(state, buf, pos, depth + 1) {
+                            return false;
+                        }
+                        if ffi::lua_isnil(state, -1) != 0 {
+                            ffi::lua_pop(state, 1);
+                        } else {
+                            ffi::lua_pushboolean(state, 1);
+                            ffi::lua_rawset(state, -3);
                         }
                     }
                     _ => {
-                        let Some(v) = parse(lua, buf, pos, depth + 1)? else {
-                            return Ok(None);
-                        };
-                        t.raw_set(j + 1, v)?;
+                        if !push_value(state, buf, pos, depth + 1) {
+                            return false;
+                        }
+                        ffi::lua_rawseti(state, -2, (j + 1) as ffi::lua_Integer);
                     }
                 }
             }
             match kind {
                 // An attribute is read and dropped; the reply follows it.
-                b'|' => parse(lua, buf, pos, depth + 1),
-                b'%' => table1("map", Value::Table(t)),
-                b'~' => table1("set", Value::Table(t)),
-                _ => Ok(Some(Value::Table(t))),
+                b'|' => {
+                    ffi::lua_pop(state, 1);
+                    return push_value(state, buf, pos, depth + 1);
+                }
+                b'%' => wrap(state, c"map"),
+                b'~' => wrap(state, c"set"),
+                _ => {}
             }
         }
-        b'_' => Ok(Some(Value::Nil)),
-        b'#' => Ok(Some(Value::Boolean(head == b"t"))),
+        b'_' => ffi::lua_pushnil(state),
+        b'#' => ffi::lua_pushboolean(state, (head == b"t") as std::ffi::c_int),
         b',' => {
             let text = std::str::from_utf8(head).unwrap_or("");
             let d = match text {
@@ -170,33 +232,39 @@ fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<O
                 "-inf" => f64::NEG_INFINITY,
                 _ => text.parse::<f64>().unwrap_or(f64::NAN),
             };
-            table1("double", Value::Number(d))
+            ffi::lua_pushnumber(state, d);
+            wrap(state, c"double");
         }
-        b'(' => table1("big_number", Value::String(lua.create_string(head)?)),
+        b'(' => {
+            push_bytes(state, head);
+            wrap(state, c"big_number");
+        }
         b'=' | b'!' => {
             let Some(len) = number(head) else {
-                return Ok(None);
+                return false;
             };
             let Some(data) = bulk(buf, pos, len) else {
-                return Ok(None);
+                return false;
             };
             if kind == b'!' {
-                let mut raw = vec![b'-'];
-                raw.extend_from_slice(data);
-                return Ok(Some(Value::Table(error_table(lua, &raw)?)));
+                push_error_table_parts(state, data);
+                return true;
             }
             let (format, text) = if data.len() >= 4 {
                 (&data[..3], &data[4..])
             } else {
                 (&b"txt"[..], data)
             };
-            let inner = lua.create_table()?;
-            inner.raw_set("string", lua.create_string(text)?)?;
-            inner.raw_set("format", lua.create_string(format)?)?;
-            table1("verbatim_string", Value::Table(inner))
+            ffi::lua_createtable(state, 0, 2);
+            push_bytes(state, text);
+            ffi::lua_setfield(state, -2, c"string".as_ptr());
+            push_bytes(state, format);
+            ffi::lua_setfield(state, -2, c"format".as_ptr());
+            wrap(state, c"verbatim_string");
         }
-        _ => Ok(None),
+        _ => return false,
     }
+    true
 }
 
 /// Writes a script's return value as the reply (`luaReplyToRedisReply`).

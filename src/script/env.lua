@@ -75,13 +75,22 @@ protect = function(t, strict, index)
       index = t
     end
   end
-  orig_setmetatable(p, { __index = index, __newindex = ro_newindex })
+  local mt = orig_getmetatable(t)
+  if strict and mt == nil then
+    -- Reads of present keys (a script's globals) then find them in the
+    -- real table without calling a function; only a miss reaches `index`.
+    -- Scripts never see this metatable: they hold only the proxy, and
+    -- getmetatable shows them the one in `shown_mt`.
+    orig_setmetatable(t, { __index = index })
+    orig_setmetatable(p, { __index = t, __newindex = ro_newindex })
+  else
+    orig_setmetatable(p, { __index = index, __newindex = ro_newindex })
+  end
   for k, v in orig_next, t do
     if type(v) == "table" then
       orig_rawset(t, k, protect(v, false))
     end
   end
-  local mt = orig_getmetatable(t)
   if type(mt) == "table" then
     shown_mt[p] = protect(mt, false)
   end
@@ -290,22 +299,6 @@ local function raise(msg)
   error(err_table(msg))
 end
 
--- The arguments reach Rust packed in a table with their count: a C function
--- may use only LUAI_MAXCSTACK (8000) stack slots, and mlua needs spare ones
--- above its arguments, so passing them as they come would refuse the 8000
--- values Redis's own C function takes (`redis.call('lpush', k, unpack(a))`).
-local function call_generic(raise_error, ...)
-  local host_call = I.host_call
-  if host_call == nil then
-    raise("redis.call/pcall can only be called inside a script invocation")
-  end
-  local v, is_err = host_call(I.resp == 3, select("#", ...), { ... })
-  if is_err and raise_error then
-    error(v)
-  end
-  return v
-end
-
 local function add_log(t)
   t.log = function(...)
     local argc = select("#", ...)
@@ -451,12 +444,6 @@ local function register_function(...)
 end
 
 local redis = {}
-redis.call = function(...)
-  return call_generic(true, ...)
-end
-redis.pcall = function(...)
-  return call_generic(false, ...)
-end
 add_log(redis)
 add_version(redis)
 redis.setresp = function(...)
@@ -518,11 +505,10 @@ redis.REPL_SLAVE = 2
 redis.REPL_REPLICA = 2
 redis.REPL_ALL = 3
 redis.acl_check_cmd = function(...)
-  local host_acl = I.host_acl
-  if host_acl == nil then
+  if not I.running then
     raise("redis.acl_check_cmd can only be called inside a script invocation")
   end
-  local ok, e = host_acl(select("#", ...), { ... })
+  local ok, e = I.host_acl(select("#", ...), { ... })
   if ok == nil then
     error(e)
   end
@@ -546,6 +532,13 @@ if mode == "eval" then
 end
 
 trampolines(redis)
+-- redis.call and redis.pcall are C functions made by Rust (vm.rs's
+-- `redis_call`, Redis's luaRedisGenericCommand): they read their arguments
+-- from the stack (as many as Redis's take), check `I.running`, read `I.resp`
+-- and raise (call) or return (pcall) an error reply. Set after the
+-- trampolines: being C functions already, they keep the script's frame.
+redis.call = I.redis_call
+redis.pcall = I.redis_pcall
 
 -- The error handler (Redis's __redis__err__handler): error tables carry the
 -- source and line of the script code that raised them.
@@ -649,20 +642,19 @@ I.run = function(f, keys, args, eval)
   I.killed = nil
   I.resp = 2
   I.running = true
-  local r
+  -- The reply is the first value returned (Redis calls with nresults 1).
+  local ok, v
   if eval then
     orig_rawset(realG, "KEYS", keys)
     orig_rawset(realG, "ARGV", args)
-    r = { orig_xpcall(f, handler) }
+    ok, v = orig_xpcall(f, handler)
   else
-    r = {
-      orig_xpcall(function()
-        return f(keys, args)
-      end, handler),
-    }
+    ok, v = orig_xpcall(function()
+      return f(keys, args)
+    end, handler)
   end
   I.running = false
-  return r[1], r[2], I.resp
+  return ok, v, I.resp
 end
 I.load_run = function(f)
   I.killed = nil

@@ -47,13 +47,8 @@ pub(crate) struct LuaState {
     /// The internal table shared with `env.lua` (never reachable by scripts).
     pub internal: Table,
     pub hook: Arc<Mutex<HookMode>>,
-    /// The functions a run installs in `internal` (see
-    /// `vm::host_functions`), made once.
-    pub host_fns: Vec<(&'static str, Function)>,
     /// `internal.run`, the function every script or function runs through.
     pub runner: Function,
-    /// `redis.log` outside a run.
-    pub default_log: Function,
 }
 
 impl LuaState {
@@ -90,11 +85,15 @@ impl LuaState {
         )?;
         internal.raw_set("version", REDIS_VERSION)?;
         internal.raw_set("version_num", REDIS_VERSION_NUM)?;
-        let default_log = lua.create_function(|_, (level, msg): (i32, mlua::LuaString)| {
-            log_outside_run(level, &msg.to_string_lossy());
-            Ok(())
-        })?;
-        internal.raw_set("log", default_log.clone())?;
+        // Installed once: they find the running script's host themselves,
+        // and env.lua checks `I.running` before calling them (setting and
+        // clearing them around every run cost about 8% of a short script).
+        for (name, f) in super::vm::host_functions(&lua)? {
+            internal.raw_set(name, f)?;
+        }
+        let (call, pcall) = super::vm::command_functions(&lua, &internal)?;
+        internal.raw_set("redis_call", call)?;
+        internal.raw_set("redis_pcall", pcall)?;
         let mode_name = match mode {
             Mode::Eval => "eval",
             Mode::Function => "function",
@@ -121,15 +120,12 @@ impl LuaState {
                 count_hook(lua, mode)
             },
         )?;
-        let host_fns = super::vm::host_functions(&lua)?;
         let runner = internal.raw_get("run")?;
         Ok(LuaState {
             lua,
             internal,
             hook,
-            host_fns,
             runner,
-            default_log,
         })
     }
 
@@ -193,7 +189,7 @@ pub(crate) fn sha1_hex(data: &[u8]) -> String {
     sha1_smol::Sha1::from(data).digest().to_string()
 }
 
-fn log_outside_run(level: i32, msg: &str) {
+pub(crate) fn log_outside_run(level: i32, msg: &str) {
     match level {
         0 => tracing::debug!(target: "lua", "{msg}"),
         1 | 2 => tracing::info!(target: "lua", "{msg}"),

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, Table, Value};
+use mlua::{ffi, Function, Lua, Table, Value};
 
-use super::convert::{error_table, lua_to_reply, reply_to_lua};
+use super::convert::{error_table, lua_to_reply, push_error_table, push_reply};
 use super::env::{sha1_hex, HookMode, LuaState, Mode};
 use super::rand48::Rand48;
 use super::shebang::{eval_flags, library_meta, set_flag, valid_name};
@@ -115,6 +115,12 @@ impl Vm {
         Some((s.body.clone(), s.flags))
     }
 
+    /// The flags of a cached script, by its SHA1 in lower case (EVALSHA's
+    /// lookup: no copy of the name or the body).
+    pub fn script_flags(&self, sha: &str) -> Option<ScriptFlags> {
+        self.scripts.get(sha).map(|s| s.flags)
+    }
+
     /// Number of cached scripts (INFO's `number_of_cached_scripts`).
     pub fn script_count(&self) -> usize {
         self.scripts.len()
@@ -146,13 +152,19 @@ impl Vm {
         host: &mut dyn Host,
         out: &mut Reply,
     ) {
-        let sha = sha.to_ascii_lowercase();
-        let Some(script) = self.scripts.get(&sha) else {
+        let lower;
+        let sha = if sha.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = sha.to_ascii_lowercase();
+            &lower
+        } else {
+            sha
+        };
+        let Some(script) = self.scripts.get(sha) else {
             out.error("NOSCRIPT No matching script. Please use EVAL.");
             return;
         };
         let func = script.func.clone();
-        run(&self.eval, &func, keys, argv, true, &sha, host, out);
+        run(&self.eval, &func, keys, argv, true, sha, host, out);
         self.count_run(Mode::Eval);
     }
 
@@ -367,43 +379,249 @@ fn lua_error_message(e: &mlua::Error) -> String {
     }
 }
 
-fn lua_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, item) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(item)?)?;
-    }
-    Ok(t)
+/// `internal.run(func, KEYS, ARGV, eval)`: (ok, value, resp). Called on
+/// the raw stack: KEYS and ARGV are built there (no registry reference per
+/// table or string, no mlua call frame). `internal.run` catches every error
+/// of the script with xpcall; an error here is the runner's own.
+fn call_runner(
+    lua: &Lua,
+    runner: &Function,
+    func: &Function,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    eval: bool,
+) -> mlua::Result<(bool, Value, f64)> {
+    let narr = |items: &[Bytes]| std::ffi::c_int::try_from(items.len()).unwrap_or(0);
+    // SAFETY: the pushes are unprotected, as mlua's own `create_string`
+    // makes them when no Lua memory limit is set (jcache sets none, and
+    // mlua's allocator aborts rather than fail); this frame owns nothing
+    // with a destructor while they run. The stack is left as found.
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        if ffi::lua_checkstack(state, 8) == 0 {
+            return Err(mlua::Error::runtime("the Lua stack is full"));
+        }
+        let top = ffi::lua_gettop(state);
+        raw.push(runner)?;
+        raw.push(func)?;
+        for items in [keys, argv] {
+            ffi::lua_createtable(state, narr(items), 0);
+            for (i, item) in items.iter().enumerate() {
+                ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+            }
+        }
+        ffi::lua_pushboolean(state, eval as std::ffi::c_int);
+        if ffi::lua_pcall(state, 4, 3, 0) != 0 {
+            let mut len = 0;
+            let ptr = ffi::lua_tolstring(state, -1, &mut len);
+            let msg = if ptr.is_null() {
+                "unknown error".to_string()
+            } else {
+                String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+                    .into_owned()
+            };
+            ffi::lua_settop(state, top);
+            return Err(mlua::Error::runtime(msg));
+        }
+        let ok = ffi::lua_toboolean(state, -3) != 0;
+        let resp = ffi::lua_tonumber(state, -1);
+        ffi::lua_pop(state, 1);
+        let value = raw.pop_value();
+        ffi::lua_settop(state, top);
+        Ok((ok, value, resp))
+    })
 }
 
-/// Lua arguments of redis.call/pcall/acl_check_cmd as command arguments
-/// (numbers as "%.17g"), or the error table Redis raises. env.lua passes
-/// them as `count, {...}` (a nil inside is an argument too).
+const NO_ARGS: &[u8] = b"Please specify at least one argument for this redis lib call";
+const BAD_ARG: &[u8] = b"Lua redis lib command arguments must be strings or integers";
+
+/// Lua arguments of redis.acl_check_cmd as command arguments, or the error
+/// table Redis raises (see [`read_args`]). env.lua passes them as
+/// `count, {...}` (a nil inside is an argument too).
 fn command_args(lua: &Lua, count: usize, args: &Table) -> mlua::Result<Result<Vec<Bytes>, Table>> {
+    // SAFETY: `read_args` neither allocates in Lua nor raises; the stack
+    // is left as found.
+    let argv = lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        if ffi::lua_checkstack(state, 3) == 0 {
+            return Err(mlua::Error::runtime("the Lua stack is full"));
+        }
+        raw.push(args)?;
+        let argv = read_args(state, count);
+        ffi::lua_pop(state, 1);
+        Ok(argv)
+    })?;
+    match argv {
+        Ok(argv) => Ok(Ok(argv)),
+        Err(msg) => Ok(Err(error_table(lua, msg)?)),
+    }
+}
+
+/// The `count` arguments in the table on top of the stack as command
+/// arguments (see [`arg_at`]), or the error Redis gives. Raw gets only:
+/// nothing here allocates in Lua or raises; the stack is left as found.
+///
+/// # Safety
+/// The value on top of the stack is a table; one more slot is free.
+unsafe fn read_args(state: *mut ffi::lua_State, count: usize) -> Result<Vec<Bytes>, &'static [u8]> {
     if count == 0 {
-        return Ok(Err(error_table(
-            lua,
-            b"Please specify at least one argument for this redis lib call",
-        )?));
+        return Err(NO_ARGS);
     }
     let mut argv = Vec::with_capacity(count);
     for i in 1..=count {
-        match args.raw_get::<Value>(i)? {
-            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Number(n) => {
-                let mut text = Vec::with_capacity(24);
-                crate::util::number::format_double(n, &mut text);
-                argv.push(Bytes::from(text));
-            }
-            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
-            _ => {
-                return Ok(Err(error_table(
-                    lua,
-                    b"Lua redis lib command arguments must be strings or integers",
-                )?))
-            }
+        ffi::lua_rawgeti(state, -1, i as ffi::lua_Integer);
+        let arg = arg_at(state, -1);
+        ffi::lua_pop(state, 1);
+        argv.push(arg?);
+    }
+    Ok(argv)
+}
+
+/// The value at `idx` as a command argument: a string as is, a number as
+/// "%.17g" (Redis formats every number so); anything else is Redis's error.
+/// Reads only: nothing here allocates in Lua or raises.
+unsafe fn arg_at(state: *mut ffi::lua_State, idx: std::ffi::c_int) -> Result<Bytes, &'static [u8]> {
+    match ffi::lua_type(state, idx) {
+        ffi::LUA_TSTRING => {
+            let mut len = 0;
+            let ptr = ffi::lua_tolstring(state, idx, &mut len);
+            Ok(Bytes::copy_from_slice(std::slice::from_raw_parts(
+                ptr.cast::<u8>(),
+                len,
+            )))
+        }
+        ffi::LUA_TNUMBER => {
+            let mut text = Vec::with_capacity(24);
+            crate::util::number::format_double(ffi::lua_tonumber(state, idx), &mut text);
+            Ok(Bytes::from(text))
+        }
+        _ => Err(BAD_ARG),
+    }
+}
+
+/// What [`call_host`] left for [`call_command`] to push.
+#[derive(Clone, Copy)]
+enum CallStep {
+    /// The command's reply is on the stack as a string.
+    Reply,
+    /// The arguments are not a command: this error table is the reply.
+    BadArgs(&'static [u8]),
+    /// Raise this error (no running script, or the command panicked).
+    Raise(&'static std::ffi::CStr),
+}
+
+/// `redis.call` and `redis.pcall` (Redis's `luaRedisGenericCommand`): C
+/// closures over the internal table, so a command costs no Lua wrapper,
+/// no argument table and no mlua callback frame (together about a third
+/// of a short script's cost). Made once per Lua state.
+pub(crate) fn command_functions(lua: &Lua, internal: &Table) -> mlua::Result<(Function, Function)> {
+    unsafe extern "C-unwind" fn redis_call(state: *mut ffi::lua_State) -> std::ffi::c_int {
+        call_command(state, true)
+    }
+    unsafe extern "C-unwind" fn redis_pcall(state: *mut ffi::lua_State) -> std::ffi::c_int {
+        call_command(state, false)
+    }
+    let make = |f: ffi::lua_CFunction| {
+        // SAFETY: `exec_raw` pushes the table and the two keys and runs the
+        // closure protected; the closure turns them into the C closure's
+        // upvalues (the keys interned once, not at every call) and leaves
+        // the closure as the one result.
+        unsafe {
+            lua.exec_raw::<Function>((internal, "running", "resp"), |state| {
+                ffi::lua_pushcclosure(state, f, 3);
+            })
+        }
+    };
+    Ok((make(redis_call)?, make(redis_pcall)?))
+}
+
+/// The body of `redis.call` (`raise`) and `redis.pcall`. All Rust work
+/// (and every value with a destructor) stays in [`call_host`]; this frame
+/// only uses the Lua API, which may raise (a longjmp must skip no
+/// destructor).
+unsafe fn call_command(state: *mut ffi::lua_State, raise: bool) -> std::ffi::c_int {
+    // I.running and I.resp (upvalues 2 and 3 are the keys).
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+    ffi::lua_rawget(state, ffi::lua_upvalueindex(1));
+    let running = ffi::lua_toboolean(state, -1) != 0;
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
+    ffi::lua_rawget(state, ffi::lua_upvalueindex(1));
+    let resp3 = ffi::lua_tonumber(state, -1) == 3.0;
+    ffi::lua_pop(state, 2);
+    if !running {
+        push_error_table(
+            state,
+            b"redis.call/pcall can only be called inside a script invocation",
+        );
+        ffi::lua_error(state)
+    }
+    let is_err = match call_host(state, resp3) {
+        CallStep::Reply => {
+            let mut len = 0;
+            let ptr = ffi::lua_tolstring(state, -1, &mut len);
+            // The string stays on the stack (alive) while it is read.
+            let reply = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+            let is_err = push_reply(state, reply);
+            ffi::lua_remove(state, -2);
+            is_err
+        }
+        CallStep::BadArgs(msg) => {
+            push_error_table(state, msg);
+            true
+        }
+        CallStep::Raise(msg) => {
+            ffi::lua_pushstring(state, msg.as_ptr());
+            ffi::lua_error(state)
+        }
+    };
+    if is_err && raise {
+        ffi::lua_error(state)
+    }
+    1
+}
+
+/// The Rust half of [`call_command`]: reads the arguments (the whole
+/// stack), empties the stack, runs the command on the host and pushes its
+/// reply as one string.
+unsafe fn call_host(state: *mut ffi::lua_State, resp3: bool) -> CallStep {
+    let argv = read_stack_args(state);
+    // Room for the reply however many arguments came (Redis takes as many
+    // as a C function's stack holds, LUAI_MAXCSTACK).
+    ffi::lua_settop(state, 0);
+    let argv = match argv {
+        Ok(argv) => argv,
+        Err(msg) => return CallStep::BadArgs(msg),
+    };
+    let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        with_host(|h| h.call(&argv, resp3))
+    }));
+    match called {
+        Ok(Ok(reply)) => {
+            // The one push made while Rust values are alive here: a Lua
+            // error in it (only a raising __gc finaliser could) leaks them.
+            ffi::lua_pushlstring(state, reply.as_ptr().cast(), reply.len());
+            CallStep::Reply
+        }
+        Ok(Err(_)) => CallStep::Raise(c"no script is running"),
+        Err(_) => {
+            tracing::error!("a command called from a script panicked");
+            CallStep::Raise(c"a command called from the script failed (see the server log)")
         }
     }
-    Ok(Ok(argv))
+}
+
+/// The arguments of redis.call/pcall, the whole stack (see [`arg_at`]).
+unsafe fn read_stack_args(state: *mut ffi::lua_State) -> Result<Vec<Bytes>, &'static [u8]> {
+    let n = ffi::lua_gettop(state);
+    if n <= 0 {
+        return Err(NO_ARGS);
+    }
+    let mut argv = Vec::with_capacity(n as usize);
+    for i in 1..=n {
+        argv.push(arg_at(state, i)?);
+    }
+    Ok(argv)
 }
 
 thread_local! {
@@ -456,22 +674,13 @@ fn with_host<R>(f: impl FnOnce(&mut dyn Host) -> R) -> mlua::Result<R> {
     Ok(r)
 }
 
-/// The functions a run gives `env.lua` (`host_call`, `host_acl`,
-/// `host_set_repl`, `log`, `host_interrupt`), made once per Lua state: they
-/// reach the running script's host through [`HOST`].
+/// The other functions `env.lua` reaches the host through (`host_acl`,
+/// `host_set_repl`, `log`, `host_interrupt`; redis.call is
+/// [`command_functions`]), installed once per Lua state: they find the
+/// running script's host in [`HOST`] (`log` writes to the server log when
+/// no script runs).
 pub(crate) fn host_functions(lua: &Lua) -> mlua::Result<Vec<(&'static str, Function)>> {
     Ok(vec![
-        (
-            "host_call",
-            lua.create_function(|lua, (resp3, count, args): (bool, usize, Table)| {
-                let argv = match command_args(lua, count, &args)? {
-                    Ok(argv) => argv,
-                    Err(t) => return Ok((Value::Table(t), true)),
-                };
-                let reply = with_host(|h| h.call(&argv, resp3))?;
-                reply_to_lua(lua, &reply)
-            })?,
-        ),
         (
             "host_acl",
             lua.create_function(|lua, (count, args): (usize, Table)| {
@@ -498,7 +707,14 @@ pub(crate) fn host_functions(lua: &Lua) -> mlua::Result<Vec<(&'static str, Funct
         (
             "log",
             lua.create_function(|_, (level, msg): (i32, mlua::LuaString)| {
-                with_host(|h| h.log(level, &msg.to_string_lossy()))
+                let msg = msg.to_string_lossy();
+                if HOST.with(|h| h.get().is_some()) {
+                    with_host(|h| h.log(level, &msg))
+                } else {
+                    // FUNCTION LOAD's library code, outside any run.
+                    super::env::log_outside_run(level, &msg);
+                    Ok(())
+                }
             })?,
         ),
         (
@@ -520,30 +736,18 @@ fn run(
     out: &mut Reply,
 ) {
     let lua = &state.lua;
-    let internal = &state.internal;
     let slot = HostSlot::set(host);
     state.set_hook_mode(HookMode::Run);
     let result = (|| -> mlua::Result<()> {
-        for (key, f) in &state.host_fns {
-            internal.raw_set(*key, f)?;
-        }
-        let keys = lua_array(lua, keys)?;
-        let args = lua_array(lua, argv)?;
-        let (ok, value, resp): (bool, Value, i64) = state.runner.call((func, keys, args, eval))?;
+        let (ok, value, resp) = call_runner(lua, &state.runner, func, keys, argv, eval)?;
         if ok {
-            lua_to_reply(&value, out, resp == 3);
+            lua_to_reply(&value, out, resp == 3.0);
         } else {
             error_reply(&value, name, out);
         }
         Ok(())
     })();
     state.set_hook_mode(HookMode::Idle);
-    for (key, _) in &state.host_fns {
-        if *key != "log" {
-            internal.raw_set(*key, Value::Nil).ok();
-        }
-    }
-    internal.raw_set("log", &state.default_log).ok();
     drop(slot);
     if let Err(e) = result {
         let msg = lua_error_message(&e);

