@@ -484,6 +484,23 @@ fn memory_stats_and_doctor_answer() {
     assert!(doctor.contains("Sam"), "{doctor}");
     let malloc: String = q(&mut c, &["MEMORY", "MALLOC-STATS"]);
     assert!(malloc.contains("jemalloc"), "{malloc}");
+    // The allocator's statistics are compiled in (they read 0 without
+    // jemalloc's `stats` feature): allocated <= active <= resident.
+    let info: String = q(&mut c, &["INFO", "memory"]);
+    let field = |name: &str| -> u64 {
+        info_field(&info, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {info}"))
+    };
+    let (allocated, active, resident) = (
+        field("allocator_allocated"),
+        field("allocator_active"),
+        field("allocator_resident"),
+    );
+    assert!(
+        0 < allocated && allocated <= active && active <= resident,
+        "{allocated} {active} {resident}"
+    );
     let _: () = q(&mut c, &["MEMORY", "PURGE"]);
 }
 
