@@ -268,8 +268,11 @@ impl RedisTier {
         };
         let primary = sentinel::resolve(s, &self.tls, self.timeout).await?;
         let scheme = if s.tls { "rediss" } else { "redis" };
-        let (clients, label) =
-            Clients::of(&format!("{scheme}://{}{primary}", s.userinfo), &self.tls, self.timeout)?;
+        let (clients, label) = Clients::of(
+            &format!("{scheme}://{}{primary}", s.userinfo),
+            &self.tls,
+            self.timeout,
+        )?;
         *self.clients.write() = Some(clients.clone());
         *self.label.write() = label;
         Ok(clients)
