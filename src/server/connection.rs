@@ -336,7 +336,11 @@ impl Conn<'_> {
             self.release_armed = true;
             self.reads_at_arm = self.reads;
         }
+        // `biased`: polled in this order instead of a random one (no random
+        // number per wait); each wait ends at its first event, so none
+        // starves the others.
         tokio::select! {
+            biased;
             msg = next_message(&mut client.pubsub_rx) => {
                 if let Some(msg) = msg {
                     let out = &mut self.out;
