@@ -811,9 +811,10 @@ pub fn execute(
         return wait_for_script(server, args);
     };
     let us = if matches!(flow, Flow::Block(_)) {
-        // Monitors see it now; the statistics and the slow log once it is
-        // served ([`unblocked`]), as Redis counts a blocked call.
-        let us = stats::elapsed_us(started);
+        // As Redis 7.0 counts a call that blocks: the call and its time
+        // now, monitors now; its failure, latency sample and slow log
+        // once it ends ([`unblocked`]).
+        let us = stats::record(cmd, stats::Outcome::Blocked { started });
         client.blocked_call = Some((cmd, args.clone(), us));
         us
     } else {
@@ -1037,10 +1038,11 @@ pub fn run_in_exec(ctx: &mut Ctx<'_, '_>, cmd: &'static Command, args: &[Bytes])
 }
 
 /// A blocked command ended with `reply` (served, timed out, or CLIENT
-/// UNBLOCK): as Redis's `updateStatsOnUnblock`, the call counts now, as
-/// failed if `reply` is an error (counted in errorstats too), and enters
-/// the slow log. A client that was killed or went away while blocked
-/// (`ended` false) is not counted, as Redis frees it without stats.
+/// UNBLOCK): as Redis 7.0's `updateStatsOnUnblock`, its run time counts
+/// again with a latency sample, it counts as failed if `reply` is an
+/// error (in errorstats too), and it enters the slow log. Its call was
+/// counted when it blocked. A client killed or gone while blocked
+/// (`ended` false) adds nothing more, as Redis frees it without stats.
 pub fn unblocked(server: &Arc<Shared>, client: &mut ClientState, reply: &[u8], ended: bool) {
     let Some((cmd, args, us)) = client.blocked_call.take() else {
         return;

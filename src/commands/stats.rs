@@ -131,15 +131,13 @@ pub enum Outcome {
     Routed,
     /// Refused before running (NOAUTH, OOM, not allowed in this context).
     Rejected,
-    /// A call that blocked, counted once served, timed out or unblocked
-    /// (Redis's `updateStatsOnUnblock`): `us` is the time it ran before
-    /// blocking, `failed` whether the reply that ended it is an error.
+    /// A call that blocked, as Redis 7.0's `call` counts it: one call and
+    /// the time it ran (since `started`), no latency sample yet.
+    Blocked { started: u64 },
+    /// That call ended (served, timed out, CLIENT UNBLOCK), as Redis's
+    /// `updateStatsOnUnblock`: its run time `us` again, a latency sample,
+    /// and a failure if the reply that ended it is an error. No call.
     Unblocked { us: u64, failed: bool },
-}
-
-/// µs since `started` (see [`start`]), for a call not counted yet.
-pub fn elapsed_us(started: u64) -> u64 {
-    (now().saturating_sub(started) as f64 * us_per_tick()) as u64
 }
 
 /// The start of a call for [`Outcome::Ran`]: the timestamp counter (a
@@ -230,8 +228,13 @@ pub fn record(cmd: &'static Command, outcome: Outcome) -> u64 {
             }
             us
         }
-        Outcome::Unblocked { us, failed } => {
+        Outcome::Blocked { started } => {
             add(t, 0, 1);
+            let ticks = now().saturating_sub(started);
+            add(t, 1, ticks);
+            (ticks as f64 * us_per_tick()) as u64
+        }
+        Outcome::Unblocked { us, failed } => {
             add(t, 1, (us as f64 / us_per_tick()) as u64);
             if failed {
                 add(t, 3, 1);
