@@ -23,28 +23,40 @@ pub struct Server {
 /// never from port 0: a port the kernel hands out as ephemeral can be taken,
 /// between our check and the server's bind, by any outgoing connection on the
 /// machine (the tests make thousands), and the server then fails to start.
-/// Below the range only another test's explicit pick can collide; picks start
-/// at a point drawn from the pid and the clock, and each is checked by a bind.
+/// Below the range only another test's explicit pick can collide; a
+/// process's picks walk one sequence from a point drawn from its pid and
+/// the clock, never repeat, and each is checked by a bind.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Mutex, OnceLock};
     static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Ports this process handed out: a port picked for a server that has
+    // not bound it yet must not be picked again (a test picks a metrics
+    // port, then the server's cluster and client ports).
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    // One starting point per process, so that its picks walk one
+    // sequence (a starting point drawn per call could land on a port
+    // picked just before).
+    static SEED: OnceLock<u32> = OnceLock::new();
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
         .unwrap_or(32768);
     let (base, span) = (10_000u32, low.saturating_sub(10_000).max(1000));
-    let seed = {
+    let seed = *SEED.get_or_init(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         (std::process::id().wrapping_mul(2_654_435_761)) ^ nanos
-    };
+    });
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..span {
         let step = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = base + seed.wrapping_add(step.wrapping_mul(7919)) % span;
-        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
-            return port as u16;
+        let port = (base + seed.wrapping_add(step.wrapping_mul(7919)) % span) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
         }
     }
     panic!("no free port below the ephemeral range");
@@ -71,11 +83,13 @@ impl Server {
                     .flatten(),
             )
             .args(extra)
-            .stdout(Stdio::null())
+            // jcache logs to stdout: a failing test shows the log
+            // (nextest keeps a test's output only when it fails).
+            .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start jcache");
-        let server = Server { port, child };
+        let mut server = Server { port, child };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
@@ -85,6 +99,9 @@ impl Server {
                 if s.read_exact(&mut buf).is_ok() && (buf[0] == b'+' || buf[0] == b'-') {
                     return server;
                 }
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("jcache exited at start ({status}) on port {port}; its log is above");
             }
             assert!(
                 Instant::now() < deadline,
