@@ -18,9 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use super::stream_chunk::{lp_int_size, lp_str_size, FLAG_DELETED, FLAG_SAME};
 pub use super::stream_chunk::{Chunk, Entry, Range, RawEntry};
+use super::stream_chunk::{FLAG_DELETED, FLAG_SAME};
 use super::value::{Elem, ALLOC_OVERHEAD};
+use crate::util::listpack::{int_size as lp_int_size, str_size as lp_str_size};
 
 /// A stream entry ID.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

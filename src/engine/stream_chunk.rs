@@ -452,66 +452,6 @@ impl<'a> Iterator for Range<'a> {
     }
 }
 
-/// `lpEncodeBacklen`'s size for an element of `l` bytes.
-fn lp_backlen(l: usize) -> usize {
-    match l {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2097150 => 3,
-        2097151..=268435454 => 4,
-        _ => 5,
-    }
-}
-
-/// Size of an integer element in a listpack (encoding + backlen).
-pub(super) fn lp_int_size(v: i64) -> usize {
-    let l = if (0..=127).contains(&v) {
-        1
-    } else if (-4096..=4095).contains(&v) {
-        2
-    } else if (-32768..=32767).contains(&v) {
-        3
-    } else if (-8388608..=8388607).contains(&v) {
-        4
-    } else if (i32::MIN as i64..=i32::MAX as i64).contains(&v) {
-        5
-    } else {
-        9
-    };
-    l + lp_backlen(l)
-}
-
-/// `lpStringToInt64`: the string is an integer in canonical form.
-fn lp_string_int(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let digits = match s[0] {
-        b'-' => &s[1..],
-        _ => s,
-    };
-    if digits.is_empty() || digits[0] == b'0' || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(s).ok()?.parse().ok()
-}
-
-/// Size of a string element in a listpack (integers are stored as such).
-pub(super) fn lp_str_size(s: &[u8]) -> usize {
-    if let Some(v) = lp_string_int(s) {
-        return lp_int_size(v);
-    }
-    let l = match s.len() {
-        0..=63 => 1 + s.len(),
-        64..=4095 => 2 + s.len(),
-        n => 5 + n,
-    };
-    l + lp_backlen(l)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,15 +482,5 @@ mod tests {
         assert_eq!(c.entry(&raws[1]).to_vec(), vec![b"x".to_vec(), Vec::new()]);
         assert!(c.same_fields(&[&b"a"[..], b"z", b"b", b"y"]));
         assert!(!c.same_fields(&[&b"a"[..], b"z"]));
-    }
-
-    #[test]
-    fn listpack_sizes_follow_redis_encodings() {
-        assert_eq!(lp_int_size(0), 2);
-        assert_eq!(lp_int_size(127), 2);
-        assert_eq!(lp_int_size(128), 3);
-        assert_eq!(lp_str_size(b"12"), 2);
-        assert_eq!(lp_str_size(b"012"), 5);
-        assert_eq!(lp_str_size(b"abc"), 5);
     }
 }

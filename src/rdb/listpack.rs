@@ -1,6 +1,8 @@
 //! Listpacks (Redis 7's compact encoding of small hashes, sorted sets and
 //! quicklist nodes), read into their elements.
 
+use crate::util::listpack::backlen_size;
+
 /// The elements of a listpack (strings; integers as their decimal text).
 ///
 /// The total length, the terminator, the element count (unless 65535,
@@ -72,17 +74,6 @@ fn entry_at(lp: &[u8], p: usize) -> Option<(Vec<u8>, usize)> {
             _ => return None,
         }
     })
-}
-
-/// How many bytes the back-length of an entry of `len` bytes takes.
-fn backlen_size(len: usize) -> usize {
-    match len {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2097150 => 3,
-        2097151..=268435454 => 4,
-        _ => 5,
-    }
 }
 
 /// A listpack of `elems` with Redis's choice of encodings (integers in the
@@ -241,6 +232,29 @@ mod tests {
         let mut bad = good.clone();
         bad[6] = 0xf5;
         assert_eq!(entries(&bad), None);
+    }
+
+    #[test]
+    fn entries_take_the_sizes_the_stream_bookkeeping_counts() {
+        let long = vec![b'x'; 5000];
+        for e in [
+            &b"0"[..],
+            b"127",
+            b"128",
+            b"-4096",
+            b"70000",
+            b"-9000000000",
+            b"012",
+            b"abc",
+            &long,
+        ] {
+            // A listpack is a 6-byte header, its entries and the 0xff end.
+            assert_eq!(
+                encode(&[e]).len(),
+                7 + crate::util::listpack::str_size(e),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

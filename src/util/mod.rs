@@ -11,5 +11,6 @@ pub mod fuzz;
 pub mod geohash;
 pub mod glob;
 pub mod hll;
+pub mod listpack;
 pub mod longdouble;
 pub mod number;
