@@ -253,6 +253,20 @@ impl Command {
             KeySpec::Custom(f) | KeySpec::AllShards(f) => f(args).into(),
         }
     }
+
+    /// The command's keys in `args`, to lock their shards.
+    pub fn keys_in<'a>(&self, args: &'a [Bytes]) -> smallvec::SmallVec<[&'a Bytes; 4]> {
+        match self.keys {
+            // One key (most commands): no position list to build.
+            KeySpec::Range { first, last, .. } if first == last && first > 0 => {
+                match args.get(first as usize) {
+                    Some(key) => smallvec::smallvec![key],
+                    None => smallvec::SmallVec::new(),
+                }
+            }
+            _ => self.key_positions(args).iter().map(|&i| &args[i]).collect(),
+        }
+    }
 }
 
 fn no_handler(_: &mut Ctx<'_, '_>, _: &[Bytes]) {}
@@ -942,16 +956,7 @@ fn run_locked(
     let mut ks = match cmd.keys {
         KeySpec::All | KeySpec::AllShards(_) => server.db.lock_all_or_busy()?,
         KeySpec::None => server.db.lock_indices(&[]),
-        // One key (most commands): no position list to build.
-        KeySpec::Range { first, last, .. } if first == last && first > 0 => {
-            let key = args.get(first as usize).map(std::slice::from_ref);
-            server.db.lock_or_busy(key.unwrap_or_default())?
-        }
-        _ => {
-            let pos = cmd.key_positions(args);
-            let keys: smallvec::SmallVec<[&Bytes; 4]> = pos.iter().map(|&i| &args[i]).collect();
-            server.db.lock_or_busy(&keys)?
-        }
+        _ => server.db.lock_or_busy(&cmd.keys_in(args))?,
     };
     ks.select(client.db);
     ks.set_no_touch(client.no_touch);
@@ -995,8 +1000,7 @@ pub fn run_detached(
     args: &[Bytes],
     gate: impl FnOnce(&mut Keys<'_>) -> bool,
 ) -> Option<Bytes> {
-    let pos = cmd.key_positions(args);
-    let keys: smallvec::SmallVec<[&Bytes; 4]> = pos.iter().map(|&i| &args[i]).collect();
+    let keys = cmd.keys_in(args);
     // The client's CLIENT NO-TOUCH applies here too (its state is in `info`).
     let no_touch = info.meta.lock().no_touch;
     let mut ks = server.db.lock(&keys);
