@@ -904,11 +904,19 @@ fn record_ran(
     out: &Reply,
     mark: usize,
 ) -> u64 {
-    let failed = matches!(out.buf.get(mark), Some(b'-' | b'!'));
-    if failed {
-        server.stats.count_error(&out.buf[mark..]);
-    }
+    let failed = count_if_error(server, out.buf.get(mark..).unwrap_or_default());
     stats::record(cmd, stats::Outcome::Ran { started, failed })
+}
+
+/// Whether `reply` is an error reply (RESP2 or RESP3); if it is, it is
+/// counted in INFO errorstats.
+#[inline]
+fn count_if_error(server: &Shared, reply: &[u8]) -> bool {
+    let failed = matches!(reply.first(), Some(b'-' | b'!'));
+    if failed {
+        server.stats.count_error(reply);
+    }
+    failed
 }
 
 pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -1054,10 +1062,7 @@ pub fn unblocked(server: &Arc<Shared>, client: &mut ClientState, reply: &[u8], e
     if !ended {
         return;
     }
-    let failed = matches!(reply.first(), Some(b'-' | b'!'));
-    if failed {
-        server.stats.count_error(reply);
-    }
+    let failed = count_if_error(server, reply);
     stats::record(cmd, stats::Outcome::Unblocked { us, failed });
     introspection::log_slow(server, client, cmd, &args, us);
 }

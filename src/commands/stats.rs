@@ -207,53 +207,57 @@ pub fn record(cmd: &'static Command, outcome: Outcome) -> u64 {
             slot
         }
     };
-    let add = |t: &Table, field: usize, n: u64| {
-        // Only this thread writes its table: no read-modify-write needed.
-        let c = &t[slot * FIELDS + field];
-        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-    };
     LOCAL.with(|Local(t, h)| match outcome {
         Outcome::Ran { started, failed } => {
-            add(t, 0, 1);
-            let ticks = now().saturating_sub(started);
-            add(t, 1, ticks);
-            if failed {
-                add(t, 3, 1);
-            }
-            let us = (ticks as f64 * us_per_tick()) as u64;
-            if LATENCY_TRACKING.load(Ordering::Relaxed) {
-                // As Redis: whole µs, recorded in ns.
-                let c = &hist_of(h, slot)[hdr::index(us.saturating_mul(1000))];
-                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            }
+            let us = ran(t, slot, started);
+            ended(t, h, slot, us, failed);
             us
         }
-        Outcome::Blocked { started } => {
-            add(t, 0, 1);
-            let ticks = now().saturating_sub(started);
-            add(t, 1, ticks);
-            (ticks as f64 * us_per_tick()) as u64
-        }
+        Outcome::Blocked { started } => ran(t, slot, started),
         Outcome::Unblocked { us, failed } => {
-            add(t, 1, (us as f64 / us_per_tick()) as u64);
-            if failed {
-                add(t, 3, 1);
-            }
-            if LATENCY_TRACKING.load(Ordering::Relaxed) {
-                let c = &hist_of(h, slot)[hdr::index(us.saturating_mul(1000))];
-                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            }
+            add(t, slot, 1, (us as f64 / us_per_tick()) as u64);
+            ended(t, h, slot, us, failed);
             us
         }
         Outcome::Routed => {
-            add(t, 0, 1);
+            add(t, slot, 0, 1);
             0
         }
         Outcome::Rejected => {
-            add(t, 2, 1);
+            add(t, slot, 2, 1);
             0
         }
     })
+}
+
+/// Adds `n` to field `field` of the command in `slot`. Only this thread
+/// writes its table: no read-modify-write needed.
+#[inline(always)]
+fn add(t: &Table, slot: usize, field: usize, n: u64) {
+    let c = &t[slot * FIELDS + field];
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// A call ran since `started`: the call and its time; its duration in µs.
+#[inline(always)]
+fn ran(t: &Table, slot: usize, started: u64) -> u64 {
+    add(t, slot, 0, 1);
+    let ticks = now().saturating_sub(started);
+    add(t, slot, 1, ticks);
+    (ticks as f64 * us_per_tick()) as u64
+}
+
+/// How a call ended: failed or not, and its latency sample.
+#[inline(always)]
+fn ended(t: &Table, h: &Hists, slot: usize, us: u64, failed: bool) {
+    if failed {
+        add(t, slot, 3, 1);
+    }
+    if LATENCY_TRACKING.load(Ordering::Relaxed) {
+        // As Redis: whole µs, recorded in ns.
+        let c = &hist_of(h, slot)[hdr::index(us.saturating_mul(1000))];
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
 }
 
 /// Redis's hdr_histogram layout for command latencies (1 ns to 1 s, 2
