@@ -82,10 +82,7 @@ fn slowlog_keeps_entries_as_redis_formats_them() {
     // served it.
     let mut b = s.raw_served();
     b.send(&words("BLPOP list 0"));
-    assert!(wait_for(Duration::from_secs(10), || {
-        let info: String = q(&mut c, &["INFO", "clients"]);
-        info_field(&info, "blocked_clients").as_deref() == Some("1")
-    }));
+    wait_blocked(&mut c, 1);
     let _: i64 = q(&mut c, &["LPUSH", "list", "x"]);
     assert!(b.read_reply().starts_with("*2\r\n"));
     assert!(wait_for(Duration::from_secs(10), || {
@@ -322,17 +319,6 @@ fn latency_monitor_records_slow_commands() {
     let info: String = q(&mut c, &["INFO", "latencystats"]);
     let line = info_field(&info, "latency_percentiles_usec_set").expect(&info);
     assert!(line.starts_with("p50=") && line.contains(",p99=") && line.contains(",p99.9="));
-}
-
-/// Waits until INFO clients shows `n` blocked clients.
-fn wait_blocked(c: &mut redis::Connection, n: usize) {
-    assert!(
-        wait_for(Duration::from_secs(10), || {
-            let info: String = q(c, &["INFO", "clients"]);
-            info_field(&info, "blocked_clients") == Some(n.to_string())
-        }),
-        "never {n} blocked clients"
-    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::upstream::Upstream;
-use common::{command, q, Server};
+use common::{command, q, wait_blocked, Server};
 use redis::{Connection, Value};
 
 /// Runs each command on both servers; every reply (errors included) must match.
@@ -225,13 +225,6 @@ fn blocked(
 ) -> thread::JoinHandle<redis::RedisResult<Value>> {
     let mut c = s.client();
     thread::spawn(move || command(args).query(&mut c))
-}
-
-fn wait_blocked(c: &mut Connection, n: i64) {
-    assert!(common::wait_for(Duration::from_secs(10), || {
-        let info: String = q(c, &["INFO", "clients"]);
-        common::info_field(&info, "blocked_clients").as_deref() == Some(&n.to_string())
-    }));
 }
 
 #[test]
@@ -525,10 +518,7 @@ fn tiered_mode_runs_streams_upstream_blocking_reads_on_their_own_connection() {
     // A blocking read longer than the upstream timeout waits upstream and
     // is served by a write made directly at the upstream.
     let h = blocked(&s, &["XREAD", "BLOCK", "5000", "STREAMS", "s", "$"]);
-    assert!(common::wait_for(Duration::from_secs(10), || {
-        let info: String = q(&mut u, &["INFO", "clients"]);
-        common::info_field(&info, "blocked_clients").as_deref() == Some("1")
-    }));
+    common::wait_blocked(&mut u, 1);
     thread::sleep(Duration::from_millis(700));
     let _: String = q(&mut u, &["XADD", "s", "2-0", "f", "w"]);
     assert!(format!("{:?}", h.join().unwrap().unwrap()).contains("2-0"));

@@ -300,6 +300,17 @@ pub fn blpop_blocked_for(c: &mut redis::Connection, secs: u64) -> bool {
     })
 }
 
+/// Waits (up to 10 s) until INFO clients shows `n` blocked clients.
+pub fn wait_blocked(c: &mut redis::Connection, n: usize) {
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let info: String = q(c, &["INFO", "clients"]);
+            info_field(&info, "blocked_clients") == Some(n.to_string())
+        }),
+        "never {n} blocked clients"
+    );
+}
+
 /// One RESP request: an array of bulk strings.
 pub fn req(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
