@@ -276,6 +276,17 @@ used_memory() {
 }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+# memory_rows R0 J0 R1 J1 RU JU: the header and the rows both memory
+# tables print: RSS in KiB before (R0 redis, J0 jcache) and after (R1, J1)
+# the load, and INFO used_memory (RU, JU; may be empty).
+memory_rows() {
+    local r0=$1 j0=$2 r1=$3 j1=$4 ru=$5 ju=$6
+    printf '%-26s %14s %14s %8s\n' "" redis jcache ratio
+    printf '%-26s %14s %14s %8s\n' "RSS before load (MiB)" "$(mb "$r0")" "$(mb "$j0")" "$(ratio "$j0" "$r0")"
+    printf '%-26s %14s %14s %8s\n' "RSS after load (MiB)" "$(mb "$r1")" "$(mb "$j1")" "$(ratio "$j1" "$r1")"
+    printf '%-26s %14s %14s %8s\n' "RSS delta (MiB)" "$(mb $((r1 - r0)))" "$(mb $((j1 - j0)))" "$(ratio $((j1 - j0)) $((r1 - r0)))"
+    printf '%-26s %14s %14s %8s\n' "INFO used_memory (bytes)" "${ru:-n/a}" "${ju:-n/a}" "$(ratio "$ju" "$ru")"
+}
 if [ "$KEYS" -gt 0 ]; then
     # RESP for KEYS x SET key:%012d (16 bytes) <64-byte value>
     gen_load() {
@@ -309,12 +320,7 @@ if [ "$KEYS" -gt 0 ]; then
     {
         echo
         echo "Memory after loading $KEYS keys (16-byte key, 64-byte value)"
-        printf '%-26s %14s %14s %8s\n' "" redis jcache ratio
-        printf '%-26s %14s %14s %8s\n' "RSS before load (MiB)" "$(mb "${RSS0[redis]}")" "$(mb "${RSS0[jcache]}")" "$(ratio "${RSS0[jcache]}" "${RSS0[redis]}")"
-        printf '%-26s %14s %14s %8s\n' "RSS after load (MiB)" "$(mb "${RSS1[redis]}")" "$(mb "${RSS1[jcache]}")" "$(ratio "${RSS1[jcache]}" "${RSS1[redis]}")"
-        printf '%-26s %14s %14s %8s\n' "RSS delta (MiB)" "$(mb $((RSS1[redis] - RSS0[redis])))" "$(mb $((RSS1[jcache] - RSS0[jcache])))" \
-            "$(ratio $((RSS1[jcache] - RSS0[jcache])) $((RSS1[redis] - RSS0[redis])))"
-        printf '%-26s %14s %14s %8s\n' "INFO used_memory (bytes)" "${UM[redis]:-n/a}" "${UM[jcache]:-n/a}" "$(ratio "${UM[jcache]:-}" "${UM[redis]:-}")"
+        memory_rows "${RSS0[redis]}" "${RSS0[jcache]}" "${RSS1[redis]}" "${RSS1[jcache]}" "${UM[redis]:-}" "${UM[jcache]:-}"
         printf '%-26s %14s %14s\n' "RSS bytes per key" \
             "$(awk -v d=$((RSS1[redis] - RSS0[redis])) -v n="$KEYS" 'BEGIN { printf "%.0f", d * 1024 / n }')" \
             "$(awk -v d=$((RSS1[jcache] - RSS0[jcache])) -v n="$KEYS" 'BEGIN { printf "%.0f", d * 1024 / n }')"
@@ -343,12 +349,7 @@ if [ "$STREAM_ENTRIES" -gt 0 ]; then
     {
         echo
         echo "Memory after loading one stream of $STREAM_ENTRIES entries (XADD s * f v)"
-        printf '%-26s %14s %14s %8s\n' "" redis jcache ratio
-        printf '%-26s %14s %14s %8s\n' "RSS before load (MiB)" "$(mb "${SRSS0[redis]}")" "$(mb "${SRSS0[jcache]}")" "$(ratio "${SRSS0[jcache]}" "${SRSS0[redis]}")"
-        printf '%-26s %14s %14s %8s\n' "RSS after load (MiB)" "$(mb "${SRSS1[redis]}")" "$(mb "${SRSS1[jcache]}")" "$(ratio "${SRSS1[jcache]}" "${SRSS1[redis]}")"
-        printf '%-26s %14s %14s %8s\n' "RSS delta (MiB)" "$(mb $((SRSS1[redis] - SRSS0[redis])))" "$(mb $((SRSS1[jcache] - SRSS0[jcache])))" \
-            "$(ratio $((SRSS1[jcache] - SRSS0[jcache])) $((SRSS1[redis] - SRSS0[redis])))"
-        printf '%-26s %14s %14s %8s\n' "INFO used_memory (bytes)" "${SUM[redis]:-n/a}" "${SUM[jcache]:-n/a}" "$(ratio "${SUM[jcache]:-}" "${SUM[redis]:-}")"
+        memory_rows "${SRSS0[redis]}" "${SRSS0[jcache]}" "${SRSS1[redis]}" "${SRSS1[jcache]}" "${SUM[redis]:-}" "${SUM[jcache]:-}"
     } | tee -a "$RESULTS_DIR/memory.txt"
 fi
 
