@@ -175,6 +175,49 @@ fn a_busy_script_answers_busy_and_is_killed() {
     assert_eq!(none.code(), Some("NOTBUSY"));
 }
 
+/// A long script inside a transaction runs where EXEC runs, on the only
+/// worker thread: it gives the worker's other clients to another thread
+/// once it runs long, so they get BUSY and SCRIPT KILL reaches it.
+#[test]
+fn a_busy_script_inside_exec_does_not_stop_other_clients() {
+    let s = Server::start(&["--threads", "1"]);
+    let mut admin = s.client();
+    let _: String = q(
+        &mut admin,
+        &["CONFIG", "SET", "busy-reply-threshold", "100"],
+    );
+    let runner = {
+        let mut c = s.client();
+        thread::spawn(move || -> RedisResult<Value> {
+            redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg("before")
+                .arg("1")
+                .cmd("EVAL")
+                .arg("while true do end")
+                .arg(0)
+                .query(&mut c)
+        })
+    };
+    let mut other = s.client();
+    let busy = wait_for(
+        Duration::from_secs(10),
+        || matches!(cmd("PING").query::<String>(&mut other), Err(e) if e.code() == Some("BUSY")),
+    );
+    assert!(busy, "another client never got BUSY");
+    let killed: String = q(&mut admin, &["SCRIPT", "KILL"]);
+    assert_eq!(killed, "OK");
+    let err = runner.join().unwrap().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Script killed by user with SCRIPT KILL"),
+        "{err}"
+    );
+    let before: Option<String> = q(&mut other, &["GET", "before"]);
+    assert_eq!(before.as_deref(), Some("1"), "the transaction's SET");
+}
+
 /// A script sent while another runs waits in the queue, and gets BUSY
 /// (never running) once the running one passed the threshold, as any other
 /// command does in Redis; after SCRIPT KILL nothing of it happened.

@@ -734,11 +734,10 @@ pub fn execute(
             "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
         ));
     }
-    // A script runs: as in Redis, other commands are not served until it
-    // ends, or get BUSY once it ran past busy-reply-threshold. Another
-    // script queues for the script thread instead of waiting here.
+    // A script runs long: as in Redis, other commands (other scripts too)
+    // are not served until it ends, or get BUSY once it ran past
+    // busy-reply-threshold.
     if server.scripting.is_busy() && !cmd.has(flags::ALLOW_BUSY) {
-        let queues = cmd.has(flags::SCRIPT) && client.multi.is_none();
         if let Some(e) = server.scripting.busy_error(busy_threshold(server)) {
             if client.multi.is_some() {
                 client.multi_dirty = true;
@@ -750,9 +749,7 @@ pub fn execute(
             }
             return rejected(out, e);
         }
-        if !queues {
-            return wait_for_script(server, args);
-        }
+        return wait_for_script(server, args);
     }
     // CLIENT PAUSE: as Redis, checked before MULTI queueing; the client
     // waits off the runtime's workers and its command is checked again.
@@ -803,18 +800,13 @@ pub fn execute(
     if cmd.has(flags::DENYOOM) && !server.db.ensure_memory() {
         return rejected(out, OOM_ERR);
     }
-    if cmd.has(flags::SCRIPT) {
+    if cmd.has(flags::SCRIPT) || cmd.name == "exec" {
         // Redis evicts before every command and tells a script whether it
-        // started out of memory (its first write then fails).
-        let oom_at_start = !server.db.ensure_memory();
-        return Flow::Defer(scripting::submit(
-            server,
-            client,
-            vec![(cmd, args, oom_at_start)],
-        ));
-    }
-    if cmd.name == "exec" {
-        // The scripts of a transaction see the memory state EXEC started in.
+        // started out of memory (its first write then fails); the scripts
+        // of a transaction see the memory state EXEC started in. A script
+        // sent alone runs here, on this worker (see `scripting::run`);
+        // scripts of a pipeline went to the script thread together
+        // ([`queue_script`]).
         client.oom_at_start = !server.db.ensure_memory();
     }
     let mark = out.len();

@@ -2,9 +2,12 @@
 //! script or function runs ([`run`]): with every shard locked for its whole
 //! run (so no other command interleaves and its writes are one commit), its
 //! `redis.call`s served by [`ScriptHost`] against the locked shards. A
-//! script command a client sends runs on the script thread ([`submit`]);
-//! one inside a transaction runs where EXEC runs, on a thread the runtime
-//! gives up for it.
+//! script sent alone runs where its command runs, on the runtime's worker
+//! thread (it pays no hand-off between threads); the scripts of a pipeline
+//! go to the script thread together ([`submit`]), so the workers go on
+//! reading and writing while they run. A script that turns out long on a
+//! worker gives the worker's other tasks to another thread and goes on
+//! where it is ([`leave_worker`]).
 //!
 //! Undeclared keys: a script may touch any key (Redis allows it outside
 //! cluster mode); holding every shard makes that safe.
@@ -157,7 +160,10 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
     let server = ctx.server;
     let mut vm = server.scripting.vm.lock();
     let sha = if by_sha {
-        let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+        let sha = match std::str::from_utf8(&args[1]) {
+            Ok(text) => text.to_ascii_lowercase(),
+            Err(_) => String::from_utf8_lossy(&args[1]).to_ascii_lowercase(),
+        };
         if sha.len() != 40 {
             return ctx.err(NOSCRIPT_ERR);
         }
@@ -295,7 +301,7 @@ pub fn submit(server: &Arc<Shared>, client: &ClientState, calls: Vec<ScriptCall>
 
 /// Runs a script or a function: checks its flags against the call (Redis's
 /// `scriptPrepareForRun`), then runs `body` with every shard held for long
-/// and the running script published, off the runtime's worker thread.
+/// and the running script published.
 pub fn run(
     ctx: &mut Ctx<'_, '_>,
     running: Running,
@@ -320,6 +326,9 @@ pub fn run(
     let Ctx {
         out, client, ks, ..
     } = ctx;
+    // Published for SCRIPT KILL and FUNCTION STATS; other clients wait for
+    // it only once it ran long (see `ScriptHost::maybe_leave_worker`):
+    // until then it is one command holding every shard, as EXEC is.
     server.scripting.begin(running);
     // Ends the run even if the script's command panics (the shards' long
     // hold ends with the view).
@@ -330,7 +339,6 @@ pub fn run(
         }
     }
     let ended = EndRun(server);
-    ks.hold_long();
     let mut host = ScriptHost {
         server,
         ks,
@@ -339,27 +347,53 @@ pub fn run(
         allow_oom,
         oom_at_start: client.oom_at_start,
         wrote: false,
+        calls: 0,
+        leave_at: Instant::now() + LEAVE_WORKER_AFTER,
+        long: false,
     };
     host.client.no_touch = client.no_touch;
     // The script starts in its caller's database; a SELECT inside it
     // changes only the script's (Redis 7.0).
     host.client.db = client.db;
     host.client.in_script = true;
-    off_worker(|| body(vm, &mut host, out));
+    body(vm, &mut host, out);
     ks.end_long_hold();
     server.scripting.note_memory(vm);
     drop(ended);
 }
 
-/// Runs `f` on this thread, handing the runtime's other tasks to another
-/// worker meanwhile (so a long script does not stop other clients, even
-/// with one worker thread).
-fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+/// How long a script runs on a runtime worker before it gives the worker's
+/// other tasks away ([`leave_worker`]), and how often it looks again if that
+/// did not take.
+const LEAVE_WORKER_AFTER: Duration = Duration::from_millis(2);
+const LEAVE_WORKER_AGAIN: Duration = Duration::from_millis(100);
+
+/// A script turned out long on one of the runtime's workers: tokio's
+/// `block_in_place` hands the worker (its queue of tasks, its place in the
+/// scheduler) to another thread while this thread, and the script with it,
+/// goes on; when the script's command returns, this thread leaves the
+/// runtime. So a long script never stops other clients, even with one
+/// worker thread, and a short one never pays the hand-off (about 18 µs, a
+/// thread woken). The hand-off is confirmed by a task queued on this worker
+/// before it: once another thread ran it, the worker is in other hands
+/// (rarely an idle worker steals the task first and this thread takes its
+/// worker back when `block_in_place` returns; the script tries again
+/// [`LEAVE_WORKER_AGAIN`] later). Off the runtime it does nothing.
+fn leave_worker() {
     use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
+    let Ok(rt) = Handle::try_current() else {
+        return;
+    };
+    if rt.runtime_flavor() != RuntimeFlavor::MultiThread {
+        return;
     }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    rt.spawn(async move {
+        let _ = tx.send(());
+    });
+    tokio::task::block_in_place(|| {
+        let _ = rx.recv_timeout(Duration::from_millis(50));
+    });
 }
 
 /// What a running script's `redis.call` reaches: the commands, run against
@@ -374,9 +408,38 @@ pub struct ScriptHost<'a, 'k> {
     allow_oom: bool,
     oom_at_start: bool,
     wrote: bool,
+    /// `redis.call`s made, and when the script next looks whether it ran
+    /// long enough to leave its worker thread ([`leave_worker`]).
+    calls: u32,
+    leave_at: Instant,
+    /// The script ran long: its shards are held for long and others wait
+    /// for it, or get BUSY.
+    long: bool,
 }
 
 impl ScriptHost<'_, '_> {
+    /// Every so many calls and at every count hook: a script running past
+    /// [`LEAVE_WORKER_AFTER`] becomes a long one. Its shards are then held
+    /// for long (a command that needs one waits off its worker instead of
+    /// blocking it) and the script is busy (commands wait for its end, or
+    /// get BUSY past the threshold); and it gives its worker's other tasks
+    /// away. Until then a script is one command holding every shard, as
+    /// EXEC is: a command that needs a shard waits for the lock, and
+    /// nobody pays a wake-up for a short script.
+    fn maybe_leave_worker(&mut self) {
+        let now = Instant::now();
+        if now < self.leave_at {
+            return;
+        }
+        if !self.long {
+            self.long = true;
+            self.ks.hold_long();
+            self.server.scripting.mark_long();
+        }
+        leave_worker();
+        self.leave_at = now + LEAVE_WORKER_AGAIN;
+    }
+
     /// The command `args` names, if a script may run it now.
     fn check(&self, args: &[Bytes]) -> Result<&'static Command, &'static str> {
         const UNKNOWN: &str = "ERR Unknown Redis command called from script";
@@ -430,6 +493,10 @@ impl Host for ScriptHost<'_, '_> {
                 run_in_exec(&mut sub, cmd, args);
             }
         }
+        self.calls = self.calls.wrapping_add(1);
+        if self.calls.is_multiple_of(16) {
+            self.maybe_leave_worker();
+        }
         out.buf.freeze()
     }
 
@@ -442,6 +509,7 @@ impl Host for ScriptHost<'_, '_> {
     }
 
     fn interrupt(&mut self) -> Option<String> {
+        self.maybe_leave_worker();
         if self.server.scripting.killed() {
             return Some("Script killed by user with SCRIPT KILL...".into());
         }

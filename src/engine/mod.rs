@@ -42,6 +42,17 @@ use value::{Elem, Hasher};
 
 /// Number of keyspace shards (a power of two).
 pub const SHARDS: usize = 64;
+
+/// Every shard index, in lock order.
+const ALL_SHARDS: [usize; SHARDS] = {
+    let mut all = [0; SHARDS];
+    let mut i = 0;
+    while i < SHARDS {
+        all[i] = i;
+        i += 1;
+    }
+    all
+};
 /// Bits of a key's hash that order SCAN within a shard (see [`Db::scan_slot`]).
 pub const SCAN_SLOT_BITS: u32 = 16;
 
@@ -447,8 +458,7 @@ impl Db {
 
     /// Locks every shard (transactions and whole-keyspace commands).
     pub fn lock_all(&self) -> Keys<'_> {
-        let idx: Vec<usize> = (0..SHARDS).collect();
-        self.lock_indices(&idx)
+        self.lock_indices(&ALL_SHARDS)
     }
 
     /// Locks the given shard indexes, which must be sorted and unique.
@@ -459,7 +469,8 @@ impl Db {
     /// Locks the given shard indexes (sorted and unique) for changes that
     /// come from `origin`.
     pub fn lock_indices_as(&self, origin: Origin, sorted: &[usize]) -> Keys<'_> {
-        let guards = sorted.iter().map(|&i| (i, self.shards[i].lock())).collect();
+        let mut guards = SmallVec::with_capacity(sorted.len());
+        guards.extend(sorted.iter().map(|&i| (i, self.shards[i].lock())));
         self.keys(origin, guards)
     }
 
@@ -473,13 +484,14 @@ impl Db {
 
     /// [`Db::lock_all`], unless the shards are held for long.
     pub fn lock_all_or_busy(&self) -> Option<Keys<'_>> {
-        let idx: Vec<usize> = (0..SHARDS).collect();
-        self.lock_indices_or_busy(&idx)
+        self.lock_indices_or_busy(&ALL_SHARDS)
     }
 
     /// [`Db::lock_indices`], unless the shards are held for long.
     pub fn lock_indices_or_busy(&self, sorted: &[usize]) -> Option<Keys<'_>> {
-        let mut guards = SmallVec::new();
+        // Sized once: a script or transaction locks all 64, and growing
+        // from the inline two cost five reallocations.
+        let mut guards = SmallVec::with_capacity(sorted.len());
         for &i in sorted {
             let g = match self.shards[i].try_lock() {
                 Some(g) => g,
@@ -547,8 +559,7 @@ impl Db {
         muts: impl Iterator<Item = &'m Mutation> + Clone,
     ) -> Keys<'_> {
         if muts.clone().any(|m| m.whole_keyspace()) {
-            let idx: Vec<usize> = (0..SHARDS).collect();
-            return self.lock_indices_as(origin, &idx);
+            return self.lock_indices_as(origin, &ALL_SHARDS);
         }
         let mut idx: SmallVec<[usize; 4]> = SmallVec::new();
         for m in muts {
@@ -915,6 +926,10 @@ impl<'a> Keys<'a> {
             return 0;
         }
         let s = self.db.shard_index(key);
+        // Every shard (scripts, transactions): held in index order.
+        if self.guards.len() == SHARDS {
+            return s;
+        }
         match self.guards.iter().position(|(i, _)| *i == s) {
             Some(p) => p,
             None => panic!(

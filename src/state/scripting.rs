@@ -1,13 +1,15 @@
 //! Scripting state every connection shares: the Lua VM (the EVAL script
 //! cache and the FUNCTION libraries) and the one script that may be running.
 //!
-//! A script runs with every shard locked, on the script thread (one OS
-//! thread outside the runtime, [`Scripting::submit`]), so the runtime's
-//! workers go on serving other connections: until `busy-reply-threshold`
-//! their commands wait for it to end ([`Scripting::wait`]), after it they
-//! get `-BUSY`, and SCRIPT KILL / FUNCTION KILL / SHUTDOWN reach the script
-//! through flags its instruction hook reads. Scripts queue for the thread in
-//! arrival order, as Redis runs them one after another.
+//! A script runs with every shard locked, where its command runs or on
+//! the script thread (one OS thread outside the runtime,
+//! [`Scripting::submit`], for the scripts of a pipeline). A long one on a
+//! worker gives the worker's other tasks to another thread (see
+//! `commands::scripting`), so the runtime's workers go on serving other
+//! connections: until `busy-reply-threshold` their commands (other scripts
+//! too) wait for it to end ([`Scripting::wait`]), after it they get
+//! `-BUSY`, and SCRIPT KILL / FUNCTION KILL / SHUTDOWN reach the script
+//! through flags its instruction hook reads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -127,11 +129,17 @@ impl Scripting {
     }
 
     /// Marks `run` as the running script. The caller holds every shard and
-    /// the VM, so at most one script runs.
+    /// the VM, so at most one script runs. Other commands wait for it (or
+    /// get BUSY) only once it is marked long ([`Scripting::mark_long`]).
     pub fn begin(&self, run: Running) {
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
         *self.running.lock() = Some(run);
+    }
+
+    /// The running script runs long: commands wait for its end, then get
+    /// BUSY once it ran past the threshold.
+    pub fn mark_long(&self) {
         self.set_busy(true);
     }
 
@@ -149,8 +157,8 @@ impl Scripting {
     /// so a waiter that saw the old value is counted and woken.
     fn set_busy(&self, on: bool) {
         self.busy.send_if_modified(|busy| {
-            *busy = on;
-            self.busy.receiver_count() > 0
+            let changed = std::mem::replace(busy, on) != on;
+            changed && self.busy.receiver_count() > 0
         });
     }
 
