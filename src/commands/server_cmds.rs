@@ -880,13 +880,13 @@ fn config_set(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
 fn config_resetstat(ctx: &mut Ctx<'_, '_>, _args: &[Bytes]) {
     let s = &ctx.server.stats;
     s.commands.reset();
+    s.net_input_bytes.reset();
+    s.net_output_bytes.reset();
     super::stats::reset();
     for c in [
         &s.connections_received,
         &s.rejected_connections,
         &s.errors,
-        &s.net_input_bytes,
-        &s.net_output_bytes,
         &s.cmd_usec,
     ] {
         c.store(0, Ordering::Relaxed);

@@ -281,9 +281,9 @@ fn clients(srv: &Shared, enc: &mut DescriptorEncoder) -> Fmt {
     let n = st.rejected_connections.load(Ordering::Relaxed);
     let help = "Client connections refused (maxclients)";
     counter(enc, "rejected_connections", help, n)?;
-    let n = st.net_input_bytes.load(Ordering::Relaxed);
+    let n = st.net_input_bytes.get();
     counter(enc, "net_input_bytes", "Bytes read from clients", n)?;
-    let n = st.net_output_bytes.load(Ordering::Relaxed);
+    let n = st.net_output_bytes.get();
     counter(enc, "net_output_bytes", "Bytes written to clients", n)?;
     let up = srv.started.elapsed().as_secs_f64();
     gauge(

@@ -132,6 +132,11 @@ async fn run(
         reads: 0,
         reads_at_arm: 0,
     };
+    // Shutdown kills the clients registered when it starts; one that
+    // registered after that sees the shutdown here (it registered first).
+    if *c.stop.borrow() {
+        return Ok(());
+    }
     while c.execute_buffered().await? && c.settle().await? && c.wait().await? {}
     Ok(())
 }
@@ -231,15 +236,7 @@ impl Conn<'_> {
             Flow::Defer(reply) => {
                 let held = held_input(&self.parser, client);
                 let inbuf = &mut self.inbuf;
-                let waited = await_deferred(
-                    shared,
-                    self.socket,
-                    client,
-                    reply,
-                    inbuf,
-                    held,
-                    &mut self.stop,
-                );
+                let waited = await_deferred(shared, self.socket, client, reply, inbuf, held);
                 let Some(bytes) = waited.await else {
                     return Ok(false);
                 };
@@ -312,7 +309,10 @@ impl Conn<'_> {
             }
             self.unflushed_push = 0;
         }
-        Ok(!*self.stop.borrow())
+        // Shutdown kills every client: this client's own flag, not the
+        // shared shutdown channel (whose read lock every connection's
+        // check would bounce between cores).
+        Ok(!client.info.killed.load(Ordering::Acquire))
     }
 
     /// Waits for input, a Pub/Sub message, CLIENT KILL, shutdown or the
@@ -359,7 +359,7 @@ impl Conn<'_> {
                 if n == 0 {
                     return Ok(false);
                 }
-                shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                shared.stats.net_input_bytes.add(n as u64);
                 shared.stats.reads.add(1);
                 self.reads += 1;
                 let held = self.inbuf.len() + held_input(&self.parser, client);
@@ -367,8 +367,8 @@ impl Conn<'_> {
                     return Ok(false);
                 }
             }
-            _ = info.kill.notified() => return Ok(false),
-            _ = self.stop.changed() => return Ok(false),
+            // CLIENT KILL, a limit, or shutdown (which kills every client).
+            _ = info.killed() => return Ok(false),
             _ = idle_sleep => return Ok(false),
             _ = &mut self.release, if can_release && self.release_armed => {
                 self.release_armed = false;
@@ -397,9 +397,9 @@ async fn wait_or_close(
         return false;
     }
     tokio::select! {
+        biased;
+        _ = info.killed() => false,
         _ = wait => !info.killed.load(Ordering::Acquire),
-        _ = info.kill.notified() => false,
-        _ = stop.changed() => false,
     }
 }
 
@@ -417,7 +417,6 @@ async fn await_deferred(
     mut reply: commands::DeferredReply,
     inbuf: &mut BytesMut,
     held: usize,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Option<bytes::Bytes> {
     let info = client.info.clone();
     let block = client.deferred_block.take();
@@ -431,14 +430,13 @@ async fn await_deferred(
             n = socket.read_buf(inbuf) => match n {
                 Ok(0) | Err(_) => break None,
                 Ok(n) => {
-                    shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    shared.stats.net_input_bytes.add(n as u64);
                     if over_query_limit(shared, client, inbuf.len() + held) {
                         break None;
                     }
                 }
             },
-            _ = info.kill.notified() => break None,
-            _ = stop.changed() => break None,
+            _ = info.killed() => break None,
             _ = info.unblock_notify.notified(), if block.is_some() => {
                 // A permit left from an earlier block carries no request.
                 if let Some(error) = info.unblock.lock().take() {
@@ -565,18 +563,19 @@ async fn flush(
     info.mem
         .reply_cap
         .store(out.buf.capacity() as u64, Ordering::Relaxed);
+    // `biased`: the write, which completes at once unless the peer's
+    // window is full, is tried first (no kill future registered for it,
+    // no random number).
     tokio::select! {
+        biased;
         r = socket.write_all(&out.buf) => r?,
-        _ = info.kill.notified() => return Err(std::io::Error::other("client killed")),
+        _ = info.killed() => return Err(std::io::Error::other("client killed")),
     }
     info.mem.reply_pending.store(0, Ordering::Relaxed);
     if info.killed.load(Ordering::Acquire) {
         return Err(std::io::Error::other("client killed"));
     }
-    shared
-        .stats
-        .net_output_bytes
-        .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+    shared.stats.net_output_bytes.add(out.buf.len() as u64);
     shared.stats.writes.add(1);
     out.buf.clear();
     Ok(())
@@ -660,7 +659,6 @@ async fn block(
         .register(&shared.db, client.db, client.id, client.resp3, req);
     let sleep = waiter.deadline_reached();
     tokio::pin!(sleep);
-    let mut stop = shared.shutdown_requested();
     let mut keep = true;
     let mut unblock_error = false;
     loop {
@@ -675,8 +673,7 @@ async fn block(
                     break;
                 }
             }
-            _ = info.kill.notified() => { keep = false; break; }
-            _ = stop.changed() => { keep = false; break; }
+            _ = info.killed() => { keep = false; break; }
             // Keep reading so a disconnect is noticed; pipelined commands
             // wait in the buffer, within the query buffer limit.
             n = socket.read_buf(inbuf) => {

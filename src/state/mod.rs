@@ -43,8 +43,9 @@ pub struct ServerStats {
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub errors: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
+    /// Striped (added on every read and write, from every worker).
+    pub net_input_bytes: crate::util::counter::Counter,
+    pub net_output_bytes: crate::util::counter::Counter,
     pub cmd_usec: AtomicU64,
     /// Socket reads and writes (`total_reads_processed`, `total_writes_processed`).
     pub reads: crate::util::counter::Counter,
@@ -116,8 +117,8 @@ impl ServerStats {
     pub fn track_instantaneous(&self) {
         let v = [
             self.commands.get(),
-            self.net_input_bytes.load(Ordering::Relaxed),
-            self.net_output_bytes.load(Ordering::Relaxed),
+            self.net_input_bytes.get(),
+            self.net_output_bytes.get(),
         ];
         self.instantaneous.lock().track(Instant::now(), v);
     }
@@ -217,8 +218,13 @@ impl<R: ?Sized + Send + Sync + 'static> Shared<R> {
     }
 
     /// Asks the server to shut down gracefully (SHUTDOWN, signals).
+    /// Every connection is closed: those waiting are woken through their
+    /// kill signal, and each checks the flag before it waits again.
     pub fn trigger_shutdown(&self) {
         let _ = self.shutdown_tx.send(true);
+        for client in self.clients.all() {
+            client.kill();
+        }
     }
 
     pub fn shutdown_requested(&self) -> signal::Receiver<bool> {

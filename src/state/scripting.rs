@@ -39,8 +39,11 @@ pub struct Scripting {
     /// that change the cache or the libraries.
     pub vm: Mutex<Vm>,
     running: Mutex<Option<Running>>,
-    /// Whether a script runs (subscribers wait for `false`).
+    /// Whether a script runs long (subscribers wait for `false`).
     busy: watch::Sender<bool>,
+    /// The same, read by every command: an atomic, not the channel's read
+    /// lock (whose count every worker would bounce between cores).
+    busy_now: AtomicBool,
     /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
     kill: AtomicBool,
     /// The running script called a write command (it can no longer be killed).
@@ -76,6 +79,7 @@ impl Default for Scripting {
             vm: Mutex::new(Vm::new()),
             running: Mutex::new(None),
             busy: watch::channel(false).0,
+            busy_now: AtomicBool::new(false),
             kill: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
             counts: Mutex::new(Counts::default()),
@@ -156,6 +160,7 @@ impl Scripting {
     /// value's read lock, and the count is read here under the write lock,
     /// so a waiter that saw the old value is counted and woken.
     fn set_busy(&self, on: bool) {
+        self.busy_now.store(on, Ordering::Release);
         self.busy.send_if_modified(|busy| {
             let changed = std::mem::replace(busy, on) != on;
             changed && self.busy.receiver_count() > 0
@@ -163,7 +168,7 @@ impl Scripting {
     }
 
     pub fn is_busy(&self) -> bool {
-        *self.busy.borrow()
+        self.busy_now.load(Ordering::Acquire)
     }
 
     pub fn running(&self) -> Option<Running> {
