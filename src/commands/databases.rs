@@ -8,8 +8,6 @@
 //! MOVE and COPY ... DB lock only the shards of their keys, and SWAPDB and
 //! FLUSHDB, like FLUSHALL, lock every shard.
 
-use std::sync::atomic::Ordering;
-
 use bytes::Bytes;
 
 use super::flags::*;
@@ -160,7 +158,7 @@ fn swapdb(ctx: &mut Ctx<'_, '_>, args: &[Bytes]) {
         });
     } else {
         // Redis counts it as a change all the same.
-        ctx.ks.db().stats.changes.fetch_add(1, Ordering::Relaxed);
+        ctx.ks.db().stats.changes.add(1);
     }
     ctx.out.ok();
 }

@@ -248,7 +248,7 @@ pub struct EngineStats {
     pub keyspace_hits: crate::util::counter::Counter,
     pub keyspace_misses: crate::util::counter::Counter,
     /// Mutations applied since start (Redis's "dirty" counter).
-    pub changes: AtomicU64,
+    pub changes: crate::util::counter::Counter,
 }
 
 /// Where a commit comes from. It travels with the commit, so an observer
@@ -318,7 +318,8 @@ pub struct Db {
     /// How many databases there are (`databases`; fixed at start).
     databases: usize,
     hasher: ahash::RandomState,
-    used: AtomicUsize,
+    /// Striped: every write adjusts it, from every worker.
+    used: crate::util::counter::Counter,
     pub stats: EngineStats,
     pub maxmemory: AtomicU64,
     policy: AtomicU8,
@@ -362,7 +363,7 @@ impl Db {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             databases: databases.max(1),
             hasher: ahash::RandomState::new(),
-            used: AtomicUsize::new(0),
+            used: Default::default(),
             stats: EngineStats::default(),
             maxmemory: AtomicU64::new(0),
             policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
@@ -422,7 +423,7 @@ impl Db {
 
     /// Bytes held by the keyspace, as accounted by every apply.
     pub fn used_memory(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
+        self.used.get() as usize
     }
 
     pub fn hash(&self, key: &[u8]) -> u64 {
@@ -805,10 +806,7 @@ impl Drop for Keys<'_> {
             self.db.long_held.store(false, Ordering::Release);
         }
         if self.changes > 0 {
-            self.db
-                .stats
-                .changes
-                .fetch_add(self.changes, Ordering::Relaxed);
+            self.db.stats.changes.add(self.changes);
         }
         if self.touched.is_empty()
             && self.log.is_empty()
@@ -1394,7 +1392,7 @@ impl<'a> Keys<'a> {
     /// Gives back `freed` bytes of flushed databases; large ones are freed
     /// off the command path.
     fn free(&mut self, freed: usize, old: Vec<Space>) {
-        self.db.used.fetch_sub(freed, Ordering::Relaxed);
+        self.db.used.sub(freed as u64);
         self.flushed = true;
         if freed > 64 * 1024 * 1024 {
             std::thread::spawn(move || drop(old));
@@ -1433,9 +1431,9 @@ impl<'a> Keys<'a> {
         let g = self.space_mut(slot);
         g.used = g.used + after - before;
         if after >= before {
-            self.db.used.fetch_add(after - before, Ordering::Relaxed);
+            self.db.used.add((after - before) as u64);
         } else {
-            self.db.used.fetch_sub(before - after, Ordering::Relaxed);
+            self.db.used.sub((before - after) as u64);
         }
     }
 

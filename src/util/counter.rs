@@ -40,11 +40,17 @@ impl Counter {
         self.stripes[stripe()].0.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Takes `n` away (a gauge, like used memory): one stripe may go
+    /// below zero and wrap, the sum of all stays exact.
+    #[inline]
+    pub fn sub(&self, n: u64) {
+        self.stripes[stripe()].0.fetch_sub(n, Ordering::Relaxed);
+    }
+
     pub fn get(&self) -> u64 {
         self.stripes
             .iter()
-            .map(|s| s.0.load(Ordering::Relaxed))
-            .sum()
+            .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
     }
 
     pub fn reset(&self) {
@@ -57,6 +63,25 @@ impl Counter {
 #[cfg(test)]
 mod tests {
     use super::Counter;
+
+    #[test]
+    fn a_gauge_sums_exactly_across_stripes() {
+        let c = std::sync::Arc::new(Counter::default());
+        c.add(100);
+        // Taken away on other threads (other stripes): those stripes wrap.
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || c.sub(20))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(c.get(), 20);
+        c.add(5);
+        assert_eq!(c.get(), 25);
+    }
 
     #[test]
     fn sums_over_threads() {
