@@ -120,32 +120,69 @@ fn a_script_runs_as_one_unit() {
     assert_eq!(a, 50 * 200);
 }
 
+/// A busy script on a server with one worker thread (as Redis's own suite
+/// runs jcache) and `busy-reply-threshold` 100 ms: `send` runs on a client
+/// of its own in another thread, and `start` returns once another client's
+/// PING gets BUSY.
+struct Busy {
+    s: Server,
+    admin: Connection,
+    other: Connection,
+    runner: thread::JoinHandle<RedisResult<Value>>,
+}
+
+impl Busy {
+    fn start(send: impl FnOnce(&mut Connection) -> RedisResult<Value> + Send + 'static) -> Busy {
+        let s = Server::start(&["--threads", "1"]);
+        let mut admin = s.client();
+        let _: String = q(
+            &mut admin,
+            &["CONFIG", "SET", "busy-reply-threshold", "100"],
+        );
+        let runner = {
+            let mut c = s.client();
+            thread::spawn(move || send(&mut c))
+        };
+        let mut other = s.client();
+        let busy = wait_for(
+            Duration::from_secs(10),
+            || matches!(cmd("PING").query::<String>(&mut other), Err(e) if e.code() == Some("BUSY")),
+        );
+        assert!(busy, "another client never got BUSY");
+        Busy {
+            s,
+            admin,
+            other,
+            runner,
+        }
+    }
+
+    /// SCRIPT KILL stops the script and its client gets the error.
+    fn kill(&mut self) {
+        let killed: String = q(&mut self.admin, &["SCRIPT", "KILL"]);
+        assert_eq!(killed, "OK");
+    }
+
+    /// The script's client got the error SCRIPT KILL gives.
+    fn assert_killed(self) -> (Server, Connection, Connection) {
+        let err = self.runner.join().unwrap().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Script killed by user with SCRIPT KILL"),
+            "{err}"
+        );
+        (self.s, self.admin, self.other)
+    }
+}
+
 /// A busy script: other clients wait, then get BUSY past the threshold;
-/// SCRIPT KILL stops it and the client that sent it gets the error. With
-/// one worker thread, as Redis's own suite runs jcache.
+/// SCRIPT KILL stops it and the client that sent it gets the error.
 #[test]
 fn a_busy_script_answers_busy_and_is_killed() {
-    let s = Server::start(&["--threads", "1"]);
-    let mut admin = s.client();
-    let _: String = q(
-        &mut admin,
-        &["CONFIG", "SET", "busy-reply-threshold", "100"],
-    );
-    let runner = {
-        let mut c = s.client();
-        thread::spawn(move || -> RedisResult<Value> {
-            cmd("EVAL").arg("while true do end").arg(0).query(&mut c)
-        })
-    };
-    let mut other = s.client();
-    let busy = wait_for(
-        Duration::from_secs(10),
-        || matches!(cmd("PING").query::<String>(&mut other), Err(e) if e.code() == Some("BUSY")),
-    );
-    assert!(busy, "another client never got BUSY");
+    let mut b = Busy::start(|c| cmd("EVAL").arg("while true do end").arg(0).query(c));
     let e = cmd("GET")
         .arg("k")
-        .query::<Option<String>>(&mut other)
+        .query::<Option<String>>(&mut b.other)
         .unwrap_err();
     assert_eq!(e.code(), Some("BUSY"));
     assert_eq!(
@@ -155,17 +192,11 @@ fn a_busy_script_answers_busy_and_is_killed() {
     // FUNCTION KILL does not stop an EVAL.
     let wrong = cmd("FUNCTION")
         .arg("KILL")
-        .query::<String>(&mut admin)
+        .query::<String>(&mut b.admin)
         .unwrap_err();
     assert_eq!(wrong.code(), Some("BUSY"));
-    let killed: String = q(&mut admin, &["SCRIPT", "KILL"]);
-    assert_eq!(killed, "OK");
-    let err = runner.join().unwrap().unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("Script killed by user with SCRIPT KILL"),
-        "{err}"
-    );
+    b.kill();
+    let (_s, mut admin, mut other) = b.assert_killed();
     let pong: String = q(&mut other, &["PING"]);
     assert_eq!(pong, "PONG");
     let none = cmd("SCRIPT")
@@ -180,40 +211,19 @@ fn a_busy_script_answers_busy_and_is_killed() {
 /// once it runs long, so they get BUSY and SCRIPT KILL reaches it.
 #[test]
 fn a_busy_script_inside_exec_does_not_stop_other_clients() {
-    let s = Server::start(&["--threads", "1"]);
-    let mut admin = s.client();
-    let _: String = q(
-        &mut admin,
-        &["CONFIG", "SET", "busy-reply-threshold", "100"],
-    );
-    let runner = {
-        let mut c = s.client();
-        thread::spawn(move || -> RedisResult<Value> {
-            redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg("before")
-                .arg("1")
-                .cmd("EVAL")
-                .arg("while true do end")
-                .arg(0)
-                .query(&mut c)
-        })
-    };
-    let mut other = s.client();
-    let busy = wait_for(
-        Duration::from_secs(10),
-        || matches!(cmd("PING").query::<String>(&mut other), Err(e) if e.code() == Some("BUSY")),
-    );
-    assert!(busy, "another client never got BUSY");
-    let killed: String = q(&mut admin, &["SCRIPT", "KILL"]);
-    assert_eq!(killed, "OK");
-    let err = runner.join().unwrap().unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("Script killed by user with SCRIPT KILL"),
-        "{err}"
-    );
+    let mut b = Busy::start(|c| {
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg("before")
+            .arg("1")
+            .cmd("EVAL")
+            .arg("while true do end")
+            .arg(0)
+            .query(c)
+    });
+    b.kill();
+    let (_s, _admin, mut other) = b.assert_killed();
     let before: Option<String> = q(&mut other, &["GET", "before"]);
     assert_eq!(before.as_deref(), Some("1"), "the transaction's SET");
 }
