@@ -513,7 +513,7 @@ impl Host for ScriptHost<'_, '_> {
         if self.server.scripting.killed() {
             return Some("Script killed by user with SCRIPT KILL...".into());
         }
-        if *self.server.shutdown_requested().borrow() {
+        if self.server.shutting_down() {
             return Some("Script stopped: the server is shutting down".into());
         }
         None

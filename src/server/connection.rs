@@ -90,7 +90,6 @@ struct Conn<'a> {
     inbuf: BytesMut,
     parser: RequestParser,
     out: Reply,
-    stop: tokio::sync::watch::Receiver<bool>,
     /// Whether commands of a pipeline may overlap: forwarded ones (a router
     /// that pipelines), or scripts queued for the script thread (no router).
     pipelines: bool,
@@ -124,7 +123,6 @@ async fn run(
         inbuf: BytesMut::with_capacity(IN_INITIAL),
         parser: RequestParser::new(),
         out: Reply::new(false),
-        stop: shared.shutdown_requested(),
         pending: Vec::new(),
         unflushed_push: 0,
         release: Box::pin(tokio::time::sleep(IN_IDLE_RELEASE)),
@@ -132,9 +130,9 @@ async fn run(
         reads: 0,
         reads_at_arm: 0,
     };
-    // Shutdown kills the clients registered when it starts; one that
-    // registered after that sees the shutdown here (it registered first).
-    if *c.stop.borrow() {
+    // Shutdown marks itself, then kills every client registered: one that
+    // registered after that finds the mark here.
+    if shared.shutting_down() {
         return Ok(());
     }
     while c.execute_buffered().await? && c.settle().await? && c.wait().await? {}
@@ -215,7 +213,7 @@ impl Conn<'_> {
         // A script runs: the request runs once it ended (or ran long enough
         // for BUSY). Nothing else of this client runs meanwhile.
         while let Flow::Wait(args, wait) = flow {
-            let waited = wait_or_close(wait, &client.info, &mut self.stop).await;
+            let waited = wait_or_close(wait, &client.info).await;
             if !waited {
                 return Ok(false);
             }
@@ -368,7 +366,7 @@ impl Conn<'_> {
                 }
             }
             // CLIENT KILL, a limit, or shutdown (which kills every client).
-            _ = info.killed() => return Ok(false),
+            _ = info.until_killed() => return Ok(false),
             _ = idle_sleep => return Ok(false),
             _ = &mut self.release, if can_release && self.release_armed => {
                 self.release_armed = false;
@@ -386,19 +384,12 @@ impl Conn<'_> {
     }
 }
 
-/// Waits for `wait`, unless the client is killed or the server shuts down
-/// first (false).
-async fn wait_or_close(
-    wait: commands::WaitFuture,
-    info: &ClientInfo,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
-) -> bool {
-    if *stop.borrow() {
-        return false;
-    }
+/// Waits for `wait`, unless the client is killed first (false); shutdown
+/// kills every client.
+async fn wait_or_close(wait: commands::WaitFuture, info: &ClientInfo) -> bool {
     tokio::select! {
         biased;
-        _ = info.killed() => false,
+        _ = info.until_killed() => false,
         _ = wait => !info.killed.load(Ordering::Acquire),
     }
 }
@@ -436,7 +427,7 @@ async fn await_deferred(
                     }
                 }
             },
-            _ = info.killed() => break None,
+            _ = info.until_killed() => break None,
             _ = info.unblock_notify.notified(), if block.is_some() => {
                 // A permit left from an earlier block carries no request.
                 if let Some(error) = info.unblock.lock().take() {
@@ -569,7 +560,7 @@ async fn flush(
     tokio::select! {
         biased;
         r = socket.write_all(&out.buf) => r?,
-        _ = info.killed() => return Err(std::io::Error::other("client killed")),
+        _ = info.until_killed() => return Err(std::io::Error::other("client killed")),
     }
     info.mem.reply_pending.store(0, Ordering::Relaxed);
     if info.killed.load(Ordering::Acquire) {
@@ -673,7 +664,7 @@ async fn block(
                     break;
                 }
             }
-            _ = info.killed() => { keep = false; break; }
+            _ = info.until_killed() => { keep = false; break; }
             // Keep reading so a disconnect is noticed; pipelined commands
             // wait in the buffer, within the query buffer limit.
             n = socket.read_buf(inbuf) => {

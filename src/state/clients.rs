@@ -117,7 +117,7 @@ impl ClientInfo {
 
     /// Resolves once the client is killed. For the connection's own task
     /// (one waker is kept: the last task that polled it).
-    pub fn killed(&self) -> impl std::future::Future<Output = ()> + '_ {
+    pub fn until_killed(&self) -> impl std::future::Future<Output = ()> + '_ {
         std::future::poll_fn(|cx| {
             if self.killed.load(Ordering::Acquire) {
                 return std::task::Poll::Ready(());

@@ -227,6 +227,11 @@ impl<R: ?Sized + Send + Sync + 'static> Shared<R> {
         }
     }
 
+    /// Whether shutdown was asked for.
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown_tx.borrow()
+    }
+
     pub fn shutdown_requested(&self) -> signal::Receiver<bool> {
         self.shutdown_tx.subscribe()
     }
