@@ -160,14 +160,11 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
     let server = ctx.server;
     let mut vm = server.scripting.vm.lock();
     let sha = if by_sha {
-        let sha = match std::str::from_utf8(&args[1]) {
-            Ok(text) => text.to_ascii_lowercase(),
-            Err(_) => String::from_utf8_lossy(&args[1]).to_ascii_lowercase(),
-        };
-        if sha.len() != 40 {
-            return ctx.err(NOSCRIPT_ERR);
+        // A cached script's SHA1 is 40 hex digits: other text finds none.
+        match std::str::from_utf8(&args[1]) {
+            Ok(text) if text.len() == 40 => text.to_ascii_lowercase(),
+            _ => return ctx.err(NOSCRIPT_ERR),
         }
-        sha
     } else {
         let sha = Vm::sha1hex(&args[1]);
         if vm.script_flags(&sha).is_none() {
