@@ -120,6 +120,49 @@ fn a_script_runs_as_one_unit() {
     assert_eq!(a, 50 * 200);
 }
 
+/// Scripts pipelined by one client run as Redis runs them: each its own
+/// unit, and a client blocked on a key the first one pushed to is served
+/// before the second runs (the script thread holds the shards for the
+/// batch but lets them go to serve it), so the second finds the list empty.
+#[test]
+fn a_blocked_client_is_served_between_pipelined_scripts() {
+    let s = Server::start(&[]);
+    let mut admin = s.client();
+    let popper = {
+        let mut c = s.client();
+        thread::spawn(move || -> Vec<String> { q(&mut c, &["BLPOP", "l", "10"]) })
+    };
+    common::wait_blocked(&mut admin, 1);
+    let mut w = s.client();
+    let (pushed, left, llen): (i64, Option<String>, i64) = redis::pipe()
+        .cmd("EVAL")
+        .arg("return redis.call('RPUSH', KEYS[1], 'x')")
+        .arg(1)
+        .arg("l")
+        .cmd("EVAL")
+        .arg("return redis.call('LPOP', KEYS[1])")
+        .arg(1)
+        .arg("l")
+        .cmd("EVAL")
+        .arg("redis.call('RPUSH', KEYS[1], 'y', 'z') return redis.call('LLEN', KEYS[1])")
+        .arg(1)
+        .arg("l")
+        .query(&mut w)
+        .unwrap();
+    assert_eq!(pushed, 1);
+    assert_eq!(
+        left, None,
+        "the second script ran before the blocked client was served"
+    );
+    assert_eq!(llen, 2);
+    assert_eq!(
+        popper.join().unwrap(),
+        vec!["l".to_string(), "x".to_string()]
+    );
+    let rest: Vec<String> = q(&mut admin, &["LRANGE", "l", "0", "-1"]);
+    assert_eq!(rest, vec!["y", "z"]);
+}
+
 /// A busy script on a server with one worker thread (as Redis's own suite
 /// runs jcache) and `busy-reply-threshold` 100 ms: `send` runs on a client
 /// of its own in another thread, and `start` returns once another client's

@@ -3,17 +3,15 @@
 //! (`state::scripting`); a function runs as every script does
 //! ([`super::scripting::run`]).
 
-use std::time::Instant;
-
 use bytes::Bytes;
 
 use super::flags::*;
-use super::scripting::{kill_reply, numkeys_keys, run};
+use super::scripting::{kill_reply, numkeys_keys, run, RunInfo};
 use super::util::parse_i64;
 use super::{Command, Ctx, KeySpec};
 use crate::engine::{Mutation, ScriptOp};
 use crate::script::{LibraryInfo, ScriptFlags, Vm};
-use crate::state::scripting::{Running, BUSY_EVAL};
+use crate::state::scripting::BUSY_EVAL;
 
 pub static COMMANDS: &[Command] = &[
     Command::new(
@@ -138,12 +136,10 @@ fn fcall_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], ro: bool) {
         return ctx.err("ERR Number of keys can't be negative");
     }
     let (keys, argv) = args[3..].split_at(n as usize);
-    let running = Running {
+    let running = RunInfo {
         eval: false,
-        name: name.clone(),
-        command: args.to_vec(),
-        started: Instant::now(),
-        client_id: ctx.client.id,
+        name: &name,
+        command: args,
     };
     // Functions always declare their flags (none = may write).
     let flags = ScriptFlags {

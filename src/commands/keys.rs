@@ -154,10 +154,12 @@ fn expire_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], name: &str, secs: bool,
     let Some(mut when) = ctx.int_arg(&args[2]) else {
         return;
     };
-    let invalid = format!("ERR invalid expire time in '{name}' command");
+    // Formatted only when needed (EXPIRE is on the path of every rate
+    // limiter script).
+    let invalid = || format!("ERR invalid expire time in '{name}' command");
     if secs {
         if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
-            ctx.err(&invalid);
+            ctx.err(&invalid());
             return;
         }
         when *= 1000;
@@ -165,7 +167,7 @@ fn expire_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], name: &str, secs: bool,
     let now = ctx.ks.now();
     let basetime = if relative { now as i64 } else { 0 };
     if when > i64::MAX - basetime {
-        ctx.err(&invalid);
+        ctx.err(&invalid());
         return;
     }
     when += basetime;

@@ -913,35 +913,57 @@ fn count_if_error(server: &Shared, reply: &[u8]) -> bool {
 
 pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// Runs a script command on the script thread (see
-/// [`scripting::submit`]): every shard locked, waiting if a transaction's
-/// script holds them, then counted as any command that ran.
-fn run_script_command(
+/// Runs a pipeline's script commands on the script thread (see
+/// [`scripting::submit`]), each counted as any command that ran and each
+/// its own commit. Every shard is locked once for the run of consecutive
+/// scripts (waiting if a transaction's script holds them), as Redis runs a
+/// client's pipeline without another client in between; the shards are let
+/// go between two scripts only when clients blocked on a key can be
+/// served (Redis serves them after every command). One reply per script
+/// whatever happens: a panic costs that script its reply (and its view),
+/// not the pipeline its order.
+pub fn run_script_batch(
     server: &Arc<Shared>,
     client: &mut ClientState,
-    cmd: &'static Command,
-    args: &[Bytes],
+    calls: Vec<ScriptCall>,
     out: &mut Reply,
 ) {
-    let mark = out.len();
-    introspection::before_call(server, client, cmd, args);
-    let started = stats::start();
-    let mut ks = server.db.lock_all();
-    ks.select(client.db);
-    ks.set_no_touch(client.no_touch);
-    let mut ctx = Ctx {
-        out,
-        client,
-        server,
-        ks: &mut ks,
-        in_exec: false,
-        block: None,
-    };
-    (cmd.handler)(&mut ctx, args);
-    drop(ks);
-    let us = record_ran(server, cmd, started, out, mark);
-    introspection::after_call(server, client, cmd, args, us);
-    serve_ready(server);
+    let mut held: Option<Keys<'_>> = None;
+    for (cmd, args, oom_at_start) in calls {
+        client.oom_at_start = oom_at_start;
+        let mark = out.len();
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            introspection::before_call(server, client, cmd, &args);
+            let started = stats::start();
+            let ks = held.get_or_insert_with(|| server.db.lock_all());
+            ks.select(client.db);
+            ks.set_no_touch(client.no_touch);
+            let mut ctx = Ctx {
+                out: &mut *out,
+                client: &mut *client,
+                server,
+                ks,
+                in_exec: false,
+                block: None,
+            };
+            (cmd.handler)(&mut ctx, &args);
+            ks.commit();
+            let us = record_ran(server, cmd, started, out, mark);
+            introspection::after_call(server, client, cmd, &args, us);
+        }));
+        if ran.is_err() {
+            // The view goes with what it changed so far, as it would have
+            // been dropped while unwinding.
+            held = None;
+            tracing::error!(command = cmd.name, "a script command panicked");
+            out.buf.truncate(mark);
+            out.error("ERR the script failed unexpectedly (see the server log)");
+        }
+        if server.db.has_ready() {
+            held = None;
+            serve_ready(server);
+        }
+    }
 }
 
 /// Locks the command's shards and runs it; None (nothing run) if a script

@@ -22,7 +22,7 @@ use super::flags::*;
 use super::stats;
 use super::util::parse_i64;
 use super::{
-    lookup, lookup_sub, run_in_exec, run_script_command, ClientState, Command, Ctx, DeferredReply,
+    lookup, lookup_sub, run_in_exec, run_script_batch, ClientState, Command, Ctx, DeferredReply,
     KeySpec, ScriptCall, Shared,
 };
 use crate::engine::{Keys, Mutation, ScriptOp};
@@ -159,10 +159,20 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
     };
     let server = ctx.server;
     let mut vm = server.scripting.vm.lock();
-    let sha = if by_sha {
+    let mut lower = [0u8; 40];
+    let sha: std::borrow::Cow<'_, str> = if by_sha {
         // A cached script's SHA1 is 40 hex digits: other text finds none.
         match std::str::from_utf8(&args[1]) {
-            Ok(text) if text.len() == 40 => text.to_ascii_lowercase(),
+            Ok(text) if text.len() == 40 => {
+                // Lowered in place (no allocation per EVALSHA); ASCII
+                // lowering keeps UTF-8 valid.
+                lower.copy_from_slice(text.as_bytes());
+                lower.make_ascii_lowercase();
+                match std::str::from_utf8(&lower) {
+                    Ok(sha) => sha.into(),
+                    Err(_) => return ctx.err(NOSCRIPT_ERR),
+                }
+            }
             _ => return ctx.err(NOSCRIPT_ERR),
         }
     } else {
@@ -176,18 +186,16 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
             ctx.ks
                 .log_only(Mutation::Script(ScriptOp::Load(args[1].clone())));
         }
-        sha
+        sha.into()
     };
     let Some(flags) = vm.script_flags(&sha) else {
         return ctx.err(NOSCRIPT_ERR);
     };
     let (keys, argv) = args[3..].split_at(numkeys);
-    let run = Running {
+    let run = RunInfo {
         eval: true,
-        name: sha.clone(),
-        command: args.to_vec(),
-        started: Instant::now(),
-        client_id: ctx.client.id,
+        name: &sha,
+        command: args,
     };
     self::run(
         ctx,
@@ -233,20 +241,7 @@ pub fn submit(server: &Arc<Shared>, client: &ClientState, calls: Vec<ScriptCall>
         caller.no_touch = no_touch;
         caller.db = db;
         let mut out = Reply::new(resp3);
-        for (cmd, args, oom_at_start) in calls {
-            caller.oom_at_start = oom_at_start;
-            // One reply per script whatever happens: a panic costs this
-            // script its reply, not the pipeline its order.
-            let mark = out.len();
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run_script_command(&srv, &mut caller, cmd, &args, &mut out)
-            }));
-            if ran.is_err() {
-                tracing::error!(command = cmd.name, "a script command panicked");
-                out.buf.truncate(mark);
-                out.error("ERR the script failed unexpectedly (see the server log)");
-            }
-        }
+        run_script_batch(&srv, &mut caller, calls, &mut out);
         let _ = tx.send(out.buf.freeze());
     }));
     let server = Arc::clone(server);
@@ -301,7 +296,7 @@ pub fn submit(server: &Arc<Shared>, client: &ClientState, calls: Vec<ScriptCall>
 /// and the running script published.
 pub fn run(
     ctx: &mut Ctx<'_, '_>,
-    running: Running,
+    running: RunInfo<'_>,
     flags: ScriptFlags,
     ro: bool,
     body: impl FnOnce(&mut Vm, &mut dyn Host, &mut Reply),
@@ -323,10 +318,12 @@ pub fn run(
     let Ctx {
         out, client, ks, ..
     } = ctx;
-    // Published for SCRIPT KILL and FUNCTION STATS; other clients wait for
-    // it only once it ran long (see `ScriptHost::maybe_leave_worker`):
-    // until then it is one command holding every shard, as EXEC is.
-    server.scripting.begin(running);
+    // Published for SCRIPT KILL and FUNCTION STATS, and waited for by
+    // other clients, only once it ran long (see
+    // `ScriptHost::maybe_leave_worker`): until then it is one command
+    // holding every shard, as EXEC is.
+    server.scripting.begin();
+    let started = Instant::now();
     // Ends the run even if the script's command panics (the shards' long
     // hold ends with the view).
     struct EndRun<'a>(&'a Shared);
@@ -345,8 +342,10 @@ pub fn run(
         oom_at_start: client.oom_at_start,
         wrote: false,
         calls: 0,
-        leave_at: Instant::now() + LEAVE_WORKER_AFTER,
+        leave_at: started + LEAVE_WORKER_AFTER,
         long: false,
+        run: running,
+        started,
     };
     host.client.no_touch = client.no_touch;
     // The script starts in its caller's database; a SELECT inside it
@@ -412,6 +411,20 @@ pub struct ScriptHost<'a, 'k> {
     /// The script ran long: its shards are held for long and others wait
     /// for it, or get BUSY.
     long: bool,
+    /// What it runs, published once it runs long.
+    run: RunInfo<'a>,
+    started: Instant,
+}
+
+/// The script or function a [`run`] runs, as SCRIPT KILL and FUNCTION
+/// STATS see it once it runs long.
+pub struct RunInfo<'a> {
+    /// EVAL family (true) or FCALL (false).
+    pub eval: bool,
+    /// The function's name (FCALL) or the script's SHA1 (EVAL).
+    pub name: &'a str,
+    /// The command as sent.
+    pub command: &'a [Bytes],
 }
 
 impl ScriptHost<'_, '_> {
@@ -431,7 +444,13 @@ impl ScriptHost<'_, '_> {
         if !self.long {
             self.long = true;
             self.ks.hold_long();
-            self.server.scripting.mark_long();
+            self.server.scripting.mark_long(Running {
+                eval: self.run.eval,
+                name: self.run.name.to_owned(),
+                command: self.run.command.to_vec(),
+                started: self.started,
+                client_id: self.client.id,
+            });
         }
         leave_worker();
         self.leave_at = now + LEAVE_WORKER_AGAIN;

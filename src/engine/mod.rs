@@ -521,14 +521,7 @@ impl Db {
         origin: Origin,
         guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
     ) -> Keys<'a> {
-        let (touched, mutations, events) = match self.observer.get() {
-            Some(o) => (
-                o.wants_touched(),
-                o.wants_mutations(origin),
-                o.wants_events(),
-            ),
-            None => (false, false, false),
-        };
+        let (touched, mutations, events) = self.wants(origin);
         Keys {
             db: self,
             origin,
@@ -549,6 +542,19 @@ impl Db {
             no_touch: false,
             changes: 0,
             long: false,
+        }
+    }
+
+    /// What the observer wants a view for changes from `origin` to collect:
+    /// (touched keys, mutations, keyspace events).
+    fn wants(&self, origin: Origin) -> (bool, bool, bool) {
+        match self.observer.get() {
+            Some(o) => (
+                o.wants_touched(),
+                o.wants_mutations(origin),
+                o.wants_events(),
+            ),
+            None => (false, false, false),
         }
     }
 
@@ -692,6 +698,12 @@ impl Db {
     }
 
     /// Keys (with their database) that received data while clients wait on them.
+    /// Whether keys with blocked clients were written since the last
+    /// [`Db::take_ready`].
+    pub fn has_ready(&self) -> bool {
+        self.ready_flag.load(Ordering::Acquire)
+    }
+
     pub fn take_ready(&self) -> Vec<(usize, Bytes)> {
         if !self.ready_flag.load(Ordering::Acquire) {
             return Vec::new();
@@ -805,8 +817,16 @@ impl Drop for Keys<'_> {
         if self.long {
             self.db.long_held.store(false, Ordering::Release);
         }
+        self.hand_over();
+    }
+}
+
+impl Keys<'_> {
+    /// Hands what this view changed to the observer as one commit (under
+    /// the shard locks, which the view still holds).
+    fn hand_over(&mut self) {
         if self.changes > 0 {
-            self.db.stats.changes.add(self.changes);
+            self.db.stats.changes.add(std::mem::take(&mut self.changes));
         }
         if self.touched.is_empty()
             && self.log.is_empty()
@@ -828,6 +848,31 @@ impl Drop for Keys<'_> {
                 flushed: self.flushed,
             });
         }
+    }
+
+    /// Ends one command's commit and keeps the shards for the next: what
+    /// the view changed goes to the observer as dropping it would, and the
+    /// view then starts afresh (database 0, its own time, what the
+    /// observer wants now), as a newly locked one. The scripts of one
+    /// pipeline run this way, each its own commit (one replication entry,
+    /// its own `now`), without locking every shard again for each.
+    pub fn commit(&mut self) {
+        self.hand_over();
+        self.touched.clear();
+        self.log.clear();
+        self.events.clear();
+        self.published.clear();
+        self.scripts.clear();
+        self.flushed = false;
+        self.event_override = None;
+        self.index = 0;
+        self.log_index = 0;
+        self.now.set(0);
+        self.no_touch = false;
+        let (touched, mutations, events) = self.db.wants(self.origin);
+        self.collect_touched = touched;
+        self.collect_mutations = mutations;
+        self.collect_events = events;
     }
 }
 
@@ -1553,6 +1598,64 @@ mod tests {
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    /// Records every commit's mutations.
+    #[derive(Default)]
+    struct Recorder(parking_lot::Mutex<Vec<Vec<Mutation>>>);
+
+    impl CommitObserver for Recorder {
+        fn wants_touched(&self) -> bool {
+            false
+        }
+        fn wants_mutations(&self, _: Origin) -> bool {
+            true
+        }
+        fn wants_events(&self) -> bool {
+            false
+        }
+        fn on_commit(&self, commit: &Commit<'_>) {
+            self.0.lock().push(commit.mutations.take());
+        }
+    }
+
+    #[test]
+    fn commit_ends_one_commit_and_keeps_the_shards() {
+        let db = Db::new();
+        let rec = Arc::new(Recorder::default());
+        db.set_observer(rec.clone());
+        let mut ks = db.lock_all();
+        ks.select(1);
+        ks.apply(Mutation::SetStr {
+            key: b("a"),
+            value: b("1"),
+            expire: ExpireSet::Keep,
+        });
+        let first_now = ks.now();
+        ks.commit();
+        // The next command through the view starts afresh: database 0, a
+        // log of its own (no Select carried over), its own time.
+        assert_eq!(ks.selected(), 0);
+        assert_eq!(ks.now.get(), 0);
+        ks.apply(Mutation::SetStr {
+            key: b("b"),
+            value: b("2"),
+            expire: ExpireSet::Keep,
+        });
+        assert!(ks.now() >= first_now);
+        // Still holding every shard: nobody else can lock one.
+        assert!(db.shards[0].try_lock().is_none());
+        drop(ks);
+        let commits = rec.0.lock();
+        assert_eq!(commits.len(), 2, "{commits:?}");
+        assert!(
+            matches!(commits[0][0], Mutation::Select { db: 1 }),
+            "{commits:?}"
+        );
+        assert!(matches!(&commits[0][1], Mutation::SetStr { key, .. } if key == "a"));
+        assert_eq!(commits[1].len(), 1, "{commits:?}");
+        assert!(matches!(&commits[1][0], Mutation::SetStr { key, .. } if key == "b"));
+        assert_eq!(db.stats.changes.get(), 2);
     }
 
     #[test]

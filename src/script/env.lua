@@ -638,24 +638,11 @@ if I.set_loading == nil then
   I.set_loading = function() end
 end
 I.env = env
-I.run = function(f, keys, args, eval)
-  I.killed = nil
-  I.resp = 2
-  I.running = true
-  -- The reply is the first value returned (Redis calls with nresults 1).
-  local ok, v
-  if eval then
-    orig_rawset(realG, "KEYS", keys)
-    orig_rawset(realG, "ARGV", args)
-    ok, v = orig_xpcall(f, handler)
-  else
-    ok, v = orig_xpcall(function()
-      return f(keys, args)
-    end, handler)
-  end
-  I.running = false
-  return ok, v, I.resp
-end
+-- What vm.rs's `call_runner` runs every script and function with (as
+-- Redis's luaCallFunction: KEYS and ARGV set in the real globals, the
+-- handler as lua_pcall's error function).
+I.handler = handler
+I.realG = realG
 I.load_run = function(f)
   I.killed = nil
   local loading = { names = {} }
@@ -664,11 +651,15 @@ I.load_run = function(f)
   local ok, e = orig_pcall(f)
   I.set_loading(false)
   I.loading = nil
+  -- A run starts with I.killed clear (vm.rs's call_runner clears it after
+  -- a stopped run; this after a stopped load).
+  local killed = I.killed
+  I.killed = nil
   if ok then
     return nil, loading
   end
-  if I.killed then
-    e = { err = I.killed }
+  if killed then
+    e = { err = killed }
   end
   if type(e) == "table" then
     local m = e.err

@@ -380,57 +380,86 @@ fn lua_error_message(e: &mlua::Error) -> String {
     }
 }
 
-/// `internal.run(func, KEYS, ARGV, eval)`: (ok, value, resp). Called on
-/// the raw stack: KEYS and ARGV are built there (no registry reference per
-/// table or string, no mlua call frame). `internal.run` catches every error
-/// of the script with xpcall; an error here is the runner's own.
+/// Runs `func` as Redis's `luaCallFunction` does: sets the run's state in
+/// the internal table (`I.resp`, `I.running`, which env.lua and
+/// `redis.call` read), makes KEYS and ARGV the globals of a script (or the
+/// two arguments of a function), and calls it with `lua_pcall` and
+/// env.lua's error handler, keeping its first result; then clears
+/// `I.killed` if the run was stopped. Returns (ok, value, resp). All on
+/// the raw stack with names pushed by reference: no registry reference
+/// per table or string, no Lua frame around the script, no name hashed.
+/// An error here is the runner's own; the script's are caught by the pcall.
 fn call_runner(
-    lua: &Lua,
-    runner: &Function,
+    state: &LuaState,
     func: &Function,
     keys: &[Bytes],
     argv: &[Bytes],
     eval: bool,
 ) -> mlua::Result<(bool, Value, f64)> {
     let narr = |items: &[Bytes]| std::ffi::c_int::try_from(items.len()).unwrap_or(0);
+    let k = &state.run_keys;
     // SAFETY: the pushes are unprotected, as mlua's own `create_string`
     // makes them when no Lua memory limit is set (jcache sets none, and
     // mlua's allocator aborts rather than fail); this frame owns nothing
-    // with a destructor while they run. The stack is left as found.
-    lua.exec_raw_lua(|raw| unsafe {
-        let state = raw.state();
-        if ffi::lua_checkstack(state, 8) == 0 {
+    // with a destructor while they run (raw sets of keys the tables hold
+    // already allocate nothing). The stack is left as found.
+    state.lua.exec_raw_lua(|raw| unsafe {
+        let l = raw.state();
+        if ffi::lua_checkstack(l, 8) == 0 {
             return Err(mlua::Error::runtime("the Lua stack is full"));
         }
-        let top = ffi::lua_gettop(state);
-        raw.push(runner)?;
-        raw.push(func)?;
-        for items in [keys, argv] {
-            ffi::lua_createtable(state, narr(items), 0);
-            for (i, item) in items.iter().enumerate() {
-                ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
-                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+        let top = ffi::lua_gettop(l);
+        raw.push(&state.internal)?;
+        let i = top + 1;
+        raw.push(&k.resp)?;
+        ffi::lua_pushnumber(l, 2.0);
+        ffi::lua_rawset(l, i);
+        raw.push(&k.running)?;
+        ffi::lua_pushboolean(l, 1);
+        ffi::lua_rawset(l, i);
+        raw.push(&state.handler)?;
+        let push_array = |items: &[Bytes]| {
+            ffi::lua_createtable(l, narr(items), 0);
+            for (n, item) in items.iter().enumerate() {
+                ffi::lua_pushlstring(l, item.as_ptr().cast(), item.len());
+                ffi::lua_rawseti(l, -2, n as ffi::lua_Integer + 1);
             }
+        };
+        let status = if eval {
+            raw.push(&state.real_globals)?;
+            for (name, items) in [(&k.keys, keys), (&k.argv, argv)] {
+                raw.push(name)?;
+                push_array(items);
+                ffi::lua_rawset(l, -3);
+            }
+            ffi::lua_pop(l, 1);
+            raw.push(func)?;
+            ffi::lua_pcall(l, 0, 1, top + 2)
+        } else {
+            raw.push(func)?;
+            push_array(keys);
+            push_array(argv);
+            ffi::lua_pcall(l, 2, 1, top + 2)
+        };
+        raw.push(&k.running)?;
+        ffi::lua_pushboolean(l, 0);
+        ffi::lua_rawset(l, i);
+        raw.push(&k.resp)?;
+        ffi::lua_rawget(l, i);
+        let resp = ffi::lua_tonumber(l, -1);
+        ffi::lua_pop(l, 1);
+        raw.push(&k.killed)?;
+        ffi::lua_rawget(l, i);
+        let killed = ffi::lua_isnil(l, -1) == 0;
+        ffi::lua_pop(l, 1);
+        if killed {
+            raw.push(&k.killed)?;
+            ffi::lua_pushnil(l);
+            ffi::lua_rawset(l, i);
         }
-        ffi::lua_pushboolean(state, eval as std::ffi::c_int);
-        if ffi::lua_pcall(state, 4, 3, 0) != 0 {
-            let mut len = 0;
-            let ptr = ffi::lua_tolstring(state, -1, &mut len);
-            let msg = if ptr.is_null() {
-                "unknown error".to_string()
-            } else {
-                String::from_utf8_lossy(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
-                    .into_owned()
-            };
-            ffi::lua_settop(state, top);
-            return Err(mlua::Error::runtime(msg));
-        }
-        let ok = ffi::lua_toboolean(state, -3) != 0;
-        let resp = ffi::lua_tonumber(state, -1);
-        ffi::lua_pop(state, 1);
         let value = raw.pop_value();
-        ffi::lua_settop(state, top);
-        Ok((ok, value, resp))
+        ffi::lua_settop(l, top);
+        Ok((status == 0, value, resp))
     })
 }
 
@@ -736,11 +765,10 @@ fn run(
     host: &mut dyn Host,
     out: &mut Reply,
 ) {
-    let lua = &state.lua;
     let slot = HostSlot::set(host);
     state.set_hook_mode(HookMode::Run);
     let result = (|| -> mlua::Result<()> {
-        let (ok, value, resp) = call_runner(lua, &state.runner, func, keys, argv, eval)?;
+        let (ok, value, resp) = call_runner(state, func, keys, argv, eval)?;
         if ok {
             lua_to_reply(&value, out, resp == 3.0);
         } else {

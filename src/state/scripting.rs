@@ -132,26 +132,33 @@ impl Scripting {
         let _ = tx.send(job);
     }
 
-    /// Marks `run` as the running script. The caller holds every shard and
-    /// the VM, so at most one script runs. Other commands wait for it (or
-    /// get BUSY) only once it is marked long ([`Scripting::mark_long`]).
-    pub fn begin(&self, run: Running) {
+    /// A script starts. The caller holds every shard and the VM, so at most
+    /// one script runs. Until it runs long it is one command holding every
+    /// shard, as EXEC is, and nobody can see it run (as in Redis, where
+    /// nothing else runs then): SCRIPT KILL finds no script, FUNCTION STATS
+    /// shows none.
+    pub fn begin(&self) {
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
-        *self.running.lock() = Some(run);
     }
 
-    /// The running script runs long: commands wait for its end, then get
-    /// BUSY once it ran past the threshold.
-    pub fn mark_long(&self) {
+    /// The running script runs long: it is published as `run` (SCRIPT
+    /// KILL, FUNCTION STATS), and commands wait for its end, then get BUSY
+    /// once it ran past the threshold.
+    pub fn mark_long(&self, run: Running) {
+        *self.running.lock() = Some(run);
         self.set_busy(true);
     }
 
     /// The running script ended.
     pub fn end(&self) {
-        *self.running.lock() = None;
         self.kill.store(false, Ordering::Relaxed);
-        self.set_busy(false);
+        // Only the script that holds the VM marks itself long, so a short
+        // one has nothing to clear (and takes no lock for it).
+        if self.busy_now.load(Ordering::Acquire) {
+            *self.running.lock() = None;
+            self.set_busy(false);
+        }
     }
 
     /// Sets the busy flag, waking waiters only if there are any: a wake-up
