@@ -2,7 +2,6 @@
 //! opens, the C libraries of [`super::libs`], and `env.lua` (the `redis`
 //! table, the sandbox, the error handler), plus the count hook.
 
-use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,8 +20,6 @@ const HOOK_PERIOD: u32 = 100_000;
 
 /// Kilobytes of collection per step (Redis's `LUA_GC_CYCLE_PERIOD`).
 const GC_STEP_KBYTES: std::ffi::c_int = 50;
-/// Bytes allocated after a cycle before the next one starts stepping.
-const GC_STEP_BYTES: usize = GC_STEP_KBYTES as usize * 1024;
 
 /// FUNCTION LOAD gives up after this long (Redis's `LOAD_TIMEOUT_MS`).
 pub(crate) const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
@@ -57,10 +54,6 @@ pub(crate) struct LuaState {
     pub handler: Function,
     pub real_globals: Table,
     pub run_keys: RunKeys,
-    /// Lua's memory when the last collection cycle ended, and whether a
-    /// cycle is under way ([`LuaState::gc_steps`]).
-    gc_base: Cell<usize>,
-    gc_in_cycle: Cell<bool>,
 }
 
 /// The names a run sets, as Lua strings kept alive (pushed by reference).
@@ -150,10 +143,7 @@ impl LuaState {
             keys: lua.create_string("KEYS")?,
             argv: lua.create_string("ARGV")?,
         };
-        let gc_base = Cell::new(lua.used_memory());
         Ok(LuaState {
-            gc_base,
-            gc_in_cycle: Cell::new(false),
             lua,
             internal,
             hook,
@@ -165,34 +155,21 @@ impl LuaState {
 
     /// Redis's `lua_gc(lua, LUA_GCSTEP, 50)` after every 50 scripts: 50 KB
     /// of incremental collection, so garbage stays bounded without the
-    /// latency of a full cycle in the middle of a script. Called every 50
-    /// runs, it steps once 50 KB were allocated since the last cycle
-    /// ended, then at every call until the cycle ends. In Redis a step of
-    /// 50 KB finishes a whole cycle over its 33 KB state and stops there;
-    /// over this state (77 KB: stock Lua 5.1 needs proxies and wrappers
-    /// for what Redis patches into its Lua) a step every 50 runs was a full
-    /// cycle every 50 scripts, about 3,000 instructions a script for a
-    /// few KB of garbage. Stepping by what was allocated does the same
-    /// work per byte of garbage as Redis and bounds it the same way.
+    /// latency of a full cycle in the middle of a script. (Stepping only
+    /// once 50 KB were allocated would cost a third as much here, where
+    /// the state is 77 KB against Redis's 33 KB and a step is a whole
+    /// cycle; but garbage would then take Lua's memory past the 100 KB
+    /// Redis's suite allows after 10,000 scripts.)
     pub fn gc_steps(&self) {
-        let used = self.lua.used_memory();
-        if !self.gc_in_cycle.get() && used < self.gc_base.get() + GC_STEP_BYTES {
-            return;
-        }
-        let mut finished = 0;
         // SAFETY: `exec_raw` runs the closure protected (a finaliser may
         // raise); it pushes nothing and leaves nothing.
         let stepped = unsafe {
             self.lua.exec_raw::<()>((), |state| {
-                finished = ffi::lua_gc(state, ffi::LUA_GCSTEP, GC_STEP_KBYTES);
+                ffi::lua_gc(state, ffi::LUA_GCSTEP, GC_STEP_KBYTES);
             })
         };
         if let Err(e) = stepped {
             tracing::warn!(target: "lua", "garbage collection step failed: {e}");
-        }
-        self.gc_in_cycle.set(finished == 0);
-        if finished != 0 {
-            self.gc_base.set(self.lua.used_memory());
         }
     }
 
