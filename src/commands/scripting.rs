@@ -162,18 +162,16 @@ fn eval_generic(ctx: &mut Ctx<'_, '_>, args: &[Bytes], by_sha: bool, ro: bool) {
     let mut lower = [0u8; 40];
     let sha: std::borrow::Cow<'_, str> = if by_sha {
         // A cached script's SHA1 is 40 hex digits: other text finds none.
-        match std::str::from_utf8(&args[1]) {
-            Ok(text) if text.len() == 40 => {
-                // Lowered in place (no allocation per EVALSHA); ASCII
-                // lowering keeps UTF-8 valid.
-                lower.copy_from_slice(text.as_bytes());
-                lower.make_ascii_lowercase();
-                match std::str::from_utf8(&lower) {
-                    Ok(sha) => sha.into(),
-                    Err(_) => return ctx.err(NOSCRIPT_ERR),
-                }
-            }
-            _ => return ctx.err(NOSCRIPT_ERR),
+        // Lowered on the stack (no allocation per EVALSHA); ASCII lowering
+        // keeps valid UTF-8 valid and invalid invalid.
+        if args[1].len() != 40 {
+            return ctx.err(NOSCRIPT_ERR);
+        }
+        lower.copy_from_slice(&args[1]);
+        lower.make_ascii_lowercase();
+        match std::str::from_utf8(&lower) {
+            Ok(sha) => sha.into(),
+            Err(_) => return ctx.err(NOSCRIPT_ERR),
         }
     } else {
         let sha = Vm::sha1hex(&args[1]);

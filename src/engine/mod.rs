@@ -521,7 +521,14 @@ impl Db {
         origin: Origin,
         guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
     ) -> Keys<'a> {
-        let (touched, mutations, events) = self.wants(origin);
+        let (touched, mutations, events) = match self.observer.get() {
+            Some(o) => (
+                o.wants_touched(),
+                o.wants_mutations(origin),
+                o.wants_events(),
+            ),
+            None => (false, false, false),
+        };
         Keys {
             db: self,
             origin,
@@ -542,19 +549,6 @@ impl Db {
             no_touch: false,
             changes: 0,
             long: false,
-        }
-    }
-
-    /// What the observer wants a view for changes from `origin` to collect:
-    /// (touched keys, mutations, keyspace events).
-    fn wants(&self, origin: Origin) -> (bool, bool, bool) {
-        match self.observer.get() {
-            Some(o) => (
-                o.wants_touched(),
-                o.wants_mutations(origin),
-                o.wants_events(),
-            ),
-            None => (false, false, false),
         }
     }
 
@@ -697,15 +691,15 @@ impl Db {
         }
     }
 
-    /// Keys (with their database) that received data while clients wait on them.
     /// Whether keys with blocked clients were written since the last
     /// [`Db::take_ready`].
     pub fn has_ready(&self) -> bool {
         self.ready_flag.load(Ordering::Acquire)
     }
 
+    /// Keys (with their database) that received data while clients wait on them.
     pub fn take_ready(&self) -> Vec<(usize, Bytes)> {
-        if !self.ready_flag.load(Ordering::Acquire) {
+        if !self.has_ready() {
             return Vec::new();
         }
         let mut r = self.ready.lock();
@@ -817,16 +811,8 @@ impl Drop for Keys<'_> {
         if self.long {
             self.db.long_held.store(false, Ordering::Release);
         }
-        self.hand_over();
-    }
-}
-
-impl Keys<'_> {
-    /// Hands what this view changed to the observer as one commit (under
-    /// the shard locks, which the view still holds).
-    fn hand_over(&mut self) {
         if self.changes > 0 {
-            self.db.stats.changes.add(std::mem::take(&mut self.changes));
+            self.db.stats.changes.add(self.changes);
         }
         if self.touched.is_empty()
             && self.log.is_empty()
@@ -849,36 +835,25 @@ impl Keys<'_> {
             });
         }
     }
-
-    /// Ends one command's commit and keeps the shards for the next: what
-    /// the view changed goes to the observer as dropping it would, and the
-    /// view then starts afresh (database 0, its own time, what the
-    /// observer wants now), as a newly locked one. The scripts of one
-    /// pipeline run this way, each its own commit (one replication entry,
-    /// its own `now`), without locking every shard again for each.
-    pub fn commit(&mut self) {
-        self.hand_over();
-        self.touched.clear();
-        self.log.clear();
-        self.events.clear();
-        self.published.clear();
-        self.scripts.clear();
-        self.flushed = false;
-        self.event_override = None;
-        self.index = 0;
-        self.log_index = 0;
-        self.now.set(0);
-        self.no_touch = false;
-        let (touched, mutations, events) = self.db.wants(self.origin);
-        self.collect_touched = touched;
-        self.collect_mutations = mutations;
-        self.collect_events = events;
-    }
 }
 
 impl<'a> Keys<'a> {
     pub fn db(&self) -> &'a Db {
         self.db
+    }
+
+    /// Ends one command's commit and keeps the shards for the next: the
+    /// view becomes a newly locked one over the same guards (database 0,
+    /// its own time, what the observer wants now), and the old one, dropped
+    /// while the shards are still held, hands what it changed to the
+    /// observer. The scripts of one pipeline run this way, each its own
+    /// commit (one replication entry, its own `now`), without locking
+    /// every shard again for each. A long hold stays with the shards.
+    pub fn commit(&mut self) {
+        let db = self.db;
+        let fresh = db.keys(self.origin, std::mem::take(&mut self.guards));
+        let mut old = std::mem::replace(self, fresh);
+        self.long = std::mem::take(&mut old.long);
     }
 
     /// Says that this view, which must hold every shard, will hold them for
