@@ -51,9 +51,9 @@ fn main() -> std::process::ExitCode {
         );
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if config.threads > 0 {
-        builder.worker_threads(config.threads);
-    }
+    let threads = config.worker_threads();
+    builder.worker_threads(threads);
+    tracing::info!(threads, "worker threads");
     #[cfg(tokio_unstable)]
     builder.disable_lifo_slot();
     let runtime = builder.enable_all().build().expect("tokio runtime");

@@ -707,7 +707,9 @@ fn pipelined_push_then_block_keeps_fairness() {
 
 #[test]
 fn concurrent_pushers_and_blocked_poppers_deliver_exactly_once() {
-    let s = Server::start(&[]);
+    // Workers of their own whatever the machine's CPUs: the race is between
+    // threads.
+    let s = Server::start(&["--threads", "4"]);
     let pushers = 4;
     let per_pusher = 400;
     let total = pushers * per_pusher;

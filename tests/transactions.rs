@@ -71,7 +71,9 @@ fn pipeline_in_multi_is_atomic_and_keeps_runtime_errors_local() {
 
 #[test]
 fn concurrent_transactions_never_interleave() {
-    let s = Server::start(&[]);
+    // Workers of their own whatever the machine's CPUs: the race is between
+    // threads.
+    let s = Server::start(&["--threads", "4"]);
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let mut c = s.client();
