@@ -32,9 +32,6 @@ pub struct Vm {
     /// is case-insensitive (FCALL TEST finds `test`, and `f` and `F`
     /// collide); library names are case-sensitive.
     function_index: HashMap<String, String>,
-    /// Scripts and functions run since the last GC step (Redis's
-    /// `gc_count` in `luaCallFunction`, one count for both states).
-    runs_since_gc: u32,
     /// Redis's process-wide `redisLrand48` state, shared by both states and
     /// kept across SCRIPT FLUSH.
     rand: Arc<Mutex<Rand48>>,
@@ -66,7 +63,6 @@ impl Vm {
             funcs: new_state(Mode::Function, &rand),
             libraries: BTreeMap::new(),
             function_index: HashMap::new(),
-            runs_since_gc: 0,
             rand,
         }
     }
@@ -169,17 +165,12 @@ impl Vm {
         self.count_run(Mode::Eval);
     }
 
-    /// Redis steps the collector of the state that ran every
-    /// [`GC_PERIOD`] runs; without it garbage grows until Lua's own pause
-    /// (twice the live memory) starts a cycle.
+    /// The state that ran collects its garbage
+    /// ([`LuaState::collect_after_run`]).
     fn count_run(&mut self, mode: Mode) {
-        self.runs_since_gc += 1;
-        if self.runs_since_gc == GC_PERIOD {
-            self.runs_since_gc = 0;
-            match mode {
-                Mode::Eval => self.eval.gc_steps(),
-                Mode::Function => self.funcs.gc_steps(),
-            }
+        match mode {
+            Mode::Eval => self.eval.collect_after_run(),
+            Mode::Function => self.funcs.collect_after_run(),
         }
     }
 
@@ -356,9 +347,6 @@ impl Vm {
         self.funcs.lua.used_memory()
     }
 }
-
-/// Runs between two GC steps (Redis's `LUA_GC_CYCLE_PERIOD`).
-const GC_PERIOD: u32 = 50;
 
 const NAME_RULE: &str = "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
 
