@@ -18,12 +18,11 @@ pub(crate) const REDIS_VERSION_NUM: u32 = 0x07000f;
 /// Redis's hook period: every 100,000 VM instructions.
 const HOOK_PERIOD: u32 = 100_000;
 
-/// Kilobytes of collection per step (Redis's `LUA_GC_CYCLE_PERIOD`).
+/// Kilobytes of debt a collection step pays (Redis's `LUA_GC_CYCLE_PERIOD`).
 const GC_STEP_KBYTES: std::ffi::c_int = 50;
 
-/// Least garbage a state gathers before a run steps its collector
-/// ([`LuaState::collect_after_run`]); past it, a fifth of what the state
-/// kept after its last cycle.
+/// Least growth of a state's memory before a run steps its collector
+/// ([`LuaState::collect_after_run`]); past it, a fifth of the state.
 const GC_GARBAGE_MIN: usize = 16 * 1024;
 
 /// FUNCTION LOAD gives up after this long (Redis's `LOAD_TIMEOUT_MS`).
@@ -59,8 +58,10 @@ pub(crate) struct LuaState {
     pub handler: Function,
     pub real_globals: Table,
     pub run_keys: RunKeys,
-    /// Bytes the state kept after its last whole collection cycle.
-    gc_kept: usize,
+    /// The least memory the state showed after a run since its last
+    /// collection step.
+    gc_low: usize,
+    gc_steps: u64,
 }
 
 /// The names a run sets, as Lua strings kept alive (pushed by reference).
@@ -151,7 +152,8 @@ impl LuaState {
             argv: lua.create_string("ARGV")?,
         };
         Ok(LuaState {
-            gc_kept: lua.used_memory(),
+            gc_low: lua.used_memory(),
+            gc_steps: 0,
             lua,
             internal,
             hook,
@@ -161,39 +163,47 @@ impl LuaState {
         })
     }
 
-    /// After a run: once the state gathered more garbage than
-    /// [`GC_GARBAGE_MIN`] (or a fifth of what it kept after its last
-    /// cycle), Redis's step, `lua_gc(lua, LUA_GCSTEP, 50)`: 50 KB of
-    /// incremental collection, so garbage stays bounded without the latency
-    /// of a whole cycle of a large state in the middle of a script. Redis
-    /// steps after every 50 scripts whatever they left; a step costs about
-    /// a whole cycle of the state, and ours keeps 77 KB (Redis's 33 KB:
-    /// stock Lua 5.1 needs proxies and wrappers for what Redis patches
-    /// into its Lua), so a rate limiter, leaving about 175 bytes, paid 3,100
-    /// instructions a run for it; stepping by garbage it pays 2,300. Lua's
-    /// memory stays under the 100 KB Redis's suite allows after 10,000
-    /// scripts (77 KB kept + 16 KB).
+    /// After a run: Redis's step, `lua_gc(lua, LUA_GCSTEP, 50)` (50 KB of
+    /// debt paid in incremental work, about 100,000 units; it ends a cycle
+    /// of a small state), once the state's memory rose past the lowest it
+    /// showed since the last step by [`GC_GARBAGE_MIN`], or by a fifth of
+    /// that low when more. Redis steps after every 50 scripts whatever
+    /// they left; a step costs about a whole cycle of a small state, and
+    /// ours keeps 77 KB (Redis's 33 KB: stock Lua 5.1 needs proxies and
+    /// wrappers for what Redis patches into its Lua), so a rate limiter,
+    /// leaving about 175 bytes, paid 3,100 instructions a run for it;
+    /// stepping by growth it pays 2,300. Lua's memory stays under the
+    /// 100 KB Redis's suite allows after 10,000 scripts (77 KB + 16 KB).
+    ///
+    /// The low is read after every run, so it follows the state down when
+    /// Lua's own collector ends a cycle or libraries are flushed; the next
+    /// step waits for growth past it, so a state too large for one step to
+    /// end its cycle is not stepped on every run (Lua's own collector,
+    /// armed by the step, goes on with the cycle as the state allocates).
     pub fn collect_after_run(&mut self) {
         let used = self.lua.used_memory();
-        if used < self.gc_kept + (self.gc_kept / 5).max(GC_GARBAGE_MIN) {
+        self.gc_low = self.gc_low.min(used);
+        if used < self.gc_low + (self.gc_low / 5).max(GC_GARBAGE_MIN) {
             return;
         }
-        let mut cycle_ended = false;
         // SAFETY: `exec_raw` runs the closure protected (a finaliser may
         // raise); it pushes nothing and leaves nothing.
         let stepped = unsafe {
             self.lua.exec_raw::<()>((), |state| {
-                cycle_ended = ffi::lua_gc(state, ffi::LUA_GCSTEP, GC_STEP_KBYTES) == 1;
+                ffi::lua_gc(state, ffi::LUA_GCSTEP, GC_STEP_KBYTES);
             })
         };
         if let Err(e) = stepped {
             tracing::warn!(target: "lua", "garbage collection step failed: {e}");
         }
-        // A large state needs several steps for a cycle: the next runs
-        // step again until it ends.
-        if cycle_ended {
-            self.gc_kept = self.lua.used_memory();
-        }
+        self.gc_steps += 1;
+        self.gc_low = self.lua.used_memory();
+    }
+
+    /// Collection steps taken after runs ([`LuaState::collect_after_run`]).
+    #[cfg(test)]
+    pub fn gc_steps(&self) -> u64 {
+        self.gc_steps
     }
 
     pub fn set_hook_mode(&self, mode: HookMode) {

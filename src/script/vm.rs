@@ -346,6 +346,12 @@ impl Vm {
     pub fn functions_memory(&self) -> usize {
         self.funcs.lua.used_memory()
     }
+
+    /// Collection steps the FUNCTION state took after runs.
+    #[cfg(test)]
+    pub(crate) fn functions_gc_steps(&self) -> u64 {
+        self.funcs.gc_steps()
+    }
 }
 
 const NAME_RULE: &str = "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
