@@ -37,7 +37,7 @@
 #                     oversubscribe the CPU (on 2 cores: 6 workers plus
 #                     redis-benchmark and etcd), which shows up as scheduling
 #                     delay in the lag tail. The standalone node keeps the
-#                     default (one worker per core) for the comparison.
+#                     default (one worker per CPU but one) for the comparison.
 # Everything listens on 127.0.0.1; every process started here is stopped by
 # PID on exit. Each wait is bounded.
 set -euo pipefail

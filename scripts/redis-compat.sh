@@ -38,7 +38,8 @@
 #                        A single-threaded server (Redis) does; with several
 #                        workers, two connections run in parallel and either
 #                        may go first. One worker serves sockets in the order
-#                        epoll reports them, as Redis does. 0 = one per core.
+#                        epoll reports them, as Redis does. 0 = jcache's
+#                        default (one per CPU but one, at least one).
 #   SERVER_KIND          force "redis" or "jcache" argument style.
 #   SERVER_ARGS          extra arguments for the server (word-split).
 #   COMPAT_UNITS         replace the default unit list (space separated).

@@ -1288,8 +1288,10 @@ impl Config {
     }
 
     /// The runtime's worker threads: `threads`, or when that is 0 one per
-    /// CPU this process may use (its affinity and cgroup quota) but one,
-    /// and at least one. The CPU left over serves the kernel's network
+    /// CPU this process may use but one, and at least one. The CPUs it
+    /// may use are its affinity and its cgroup's CPU limit, rounded down
+    /// (a Kubernetes CPU request alone sets no limit: the node's CPUs
+    /// count). The CPU left over serves the kernel's network
     /// work, the script thread and what runs beside jcache (a sidecar's
     /// application, the clients): on 2 CPUs with redis-benchmark beside it,
     /// two workers spread over both cores and took time from the
