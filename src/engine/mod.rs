@@ -471,8 +471,30 @@ impl Db {
     /// come from `origin`.
     pub fn lock_indices_as(&self, origin: Origin, sorted: &[usize]) -> Keys<'_> {
         let mut guards = SmallVec::with_capacity(sorted.len());
-        guards.extend(sorted.iter().map(|&i| (i, self.shards[i].lock())));
+        guards.extend(sorted.iter().map(|&i| (i, self.lock_shard(i))));
         self.keys(origin, guards)
+    }
+
+    /// Shard `i`, however long it takes. A wait for a long holder (a
+    /// running script) is done off the runtime's worker
+    /// ([`crate::util::worker::off_worker`]), so that the worker's other
+    /// clients are served meanwhile: a follower applying the replication
+    /// stream while a read-only script loops, with one worker thread,
+    /// would otherwise stop every client, SCRIPT KILL's too, until the
+    /// script ends.
+    fn lock_shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        if let Some(g) = self.shards[i].try_lock() {
+            return g;
+        }
+        loop {
+            if self.long_held.load(Ordering::Acquire) {
+                return crate::util::worker::off_worker(|| self.shards[i].lock());
+            }
+            let wait = std::time::Duration::from_millis(1);
+            if let Some(g) = self.shards[i].try_lock_for(wait) {
+                return g;
+            }
+        }
     }
 
     /// Like [`Db::lock`], unless the shards are held for long (a running
@@ -593,9 +615,11 @@ impl Db {
     /// Total number of keys in every database (including expired keys not
     /// yet deleted, like Redis's DBSIZE).
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().spaces().map(|(_, s)| s.len()).sum::<usize>())
+        (0..SHARDS)
+            .map(|i| {
+                let shard = self.lock_shard(i);
+                shard.spaces().map(|(_, s)| s.len()).sum::<usize>()
+            })
             .sum()
     }
 
@@ -607,8 +631,8 @@ impl Db {
     /// in index order (INFO keyspace). One shard locked at a time.
     pub fn key_counts(&self) -> Vec<(usize, usize, usize)> {
         let mut by_db: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
-        for s in self.shards.iter() {
-            let s = s.lock();
+        for i in 0..SHARDS {
+            let s = self.lock_shard(i);
             for (d, sp) in s.spaces() {
                 if !sp.is_empty() {
                     let c = by_db.entry(d).or_default();
@@ -717,7 +741,7 @@ impl Db {
         let now = now_ms();
         for _ in 0..shards {
             let i = self.sweep_pos.fetch_add(1, Ordering::Relaxed) % SHARDS;
-            let shard = self.shards[i].lock();
+            let shard = self.lock_shard(i);
             for (d, space) in shard.spaces() {
                 for k in space.sample_expired(now) {
                     let k = (d, k);

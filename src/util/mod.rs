@@ -14,3 +14,4 @@ pub mod hll;
 pub mod listpack;
 pub mod longdouble;
 pub mod number;
+pub mod worker;
