@@ -483,24 +483,32 @@ impl Db {
     /// would otherwise stop every client, SCRIPT KILL's too, until the
     /// script ends.
     fn lock_shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        self.lock_shard_or_busy(i)
+            .unwrap_or_else(|| crate::util::worker::off_worker(|| self.shards[i].lock()))
+    }
+
+    /// Shard `i`, unless it is held for long (a running script): then
+    /// None. A locker that has to wait re-checks every millisecond, so it
+    /// never waits more than that for a long holder that came first.
+    #[inline]
+    fn lock_shard_or_busy(&self, i: usize) -> Option<MutexGuard<'_, Shard>> {
         if let Some(g) = self.shards[i].try_lock() {
-            return g;
+            return Some(g);
         }
         loop {
             if self.long_held.load(Ordering::Acquire) {
-                return crate::util::worker::off_worker(|| self.shards[i].lock());
+                return None;
             }
             let wait = std::time::Duration::from_millis(1);
             if let Some(g) = self.shards[i].try_lock_for(wait) {
-                return g;
+                return Some(g);
             }
         }
     }
 
     /// Like [`Db::lock`], unless the shards are held for long (a running
     /// script, see [`Keys::hold_long`]): then None, without waiting for
-    /// them. A locker that has to wait re-checks every millisecond, so it
-    /// never waits more than that for a long holder that came first.
+    /// them ([`Db::lock_shard_or_busy`]).
     pub fn lock_or_busy<K: AsRef<[u8]>>(&self, keys: &[K]) -> Option<Keys<'_>> {
         self.lock_indices_or_busy(&self.shards_of(keys))
     }
@@ -516,19 +524,7 @@ impl Db {
         // from the inline two cost five reallocations.
         let mut guards = SmallVec::with_capacity(sorted.len());
         for &i in sorted {
-            let g = match self.shards[i].try_lock() {
-                Some(g) => g,
-                None => loop {
-                    if self.long_held.load(Ordering::Acquire) {
-                        return None;
-                    }
-                    let wait = std::time::Duration::from_millis(1);
-                    if let Some(g) = self.shards[i].try_lock_for(wait) {
-                        break g;
-                    }
-                },
-            };
-            guards.push((i, g));
+            guards.push((i, self.lock_shard_or_busy(i)?));
         }
         Some(self.keys(Origin::Command, guards))
     }

@@ -162,12 +162,12 @@ impl Vm {
         };
         let func = script.func.clone();
         run(&self.eval, &func, keys, argv, true, sha, host, out);
-        self.count_run(Mode::Eval);
+        self.after_run(Mode::Eval);
     }
 
     /// The state that ran collects its garbage
     /// ([`LuaState::collect_after_run`]).
-    fn count_run(&mut self, mode: Mode) {
+    fn after_run(&mut self, mode: Mode) {
         match mode {
             Mode::Eval => self.eval.collect_after_run(),
             Mode::Function => self.funcs.collect_after_run(),
@@ -334,7 +334,7 @@ impl Vm {
             return;
         };
         run(&self.funcs, &func, keys, args, false, &name, host, out);
-        self.count_run(Mode::Function);
+        self.after_run(Mode::Function);
     }
 
     /// Bytes used by the EVAL Lua state (INFO `used_memory_lua`).
